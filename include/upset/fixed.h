@@ -1,0 +1,50 @@
+/* QKeras quantizer semantics on integer codes.
+ *
+ * quantized_bits(bits, integer, keep_negative=1, alpha=1):
+ *   value = k * 2^-f, f = bits - integer - 1, k a two's-complement code of `bits` bits,
+ *   quantize(x) = clip(round_half_to_even(x * 2^f), -2^(bits-1), 2^(bits-1) - 1).
+ * quantized_bits with keep_negative=0: f = bits - integer, k in [0, 2^bits - 1].
+ * quantized_relu(bits, integer): unsigned, f = bits - integer, k in [0, 2^bits - 1]
+ *   (QKeras clips to [0, 2^integer - 2^-f]).
+ * Bit positions are numbered MSB first: position 0 is the sign bit of a signed code. */
+#ifndef UPSET_FIXED_H
+#define UPSET_FIXED_H
+
+#include <stdint.h>
+
+typedef enum { QUANT_NONE = 0, QUANT_BITS, QUANT_RELU } quant_kind_t;
+
+typedef struct {
+    quant_kind_t kind;
+    int bits;
+    int integer;
+    int keep_negative; /* QUANT_BITS only */
+} quant_t;
+
+/* Fractional bits: value = code * 2^-frac. */
+int quant_frac(const quant_t *q);
+int32_t quant_code_min(const quant_t *q);
+int32_t quant_code_max(const quant_t *q);
+
+/* Round half to even (as tf.round), then clip to the code range. */
+int32_t quant_code_from_double(const quant_t *q, double x);
+
+/* Exactly rescale an integer accumulator holding acc * 2^-acc_frac to the
+ * quantizer's code: round half to even, clip. acc_frac may exceed or fall short of
+ * the quantizer's frac. */
+int32_t quant_code_from_fixed(const quant_t *q, int64_t acc, int acc_frac);
+
+double quant_value(const quant_t *q, int32_t code);
+
+/* Flips bit `pos` (0 = MSB) of a `bits`-wide code and sign-extends when signed.
+ * Flipping the same bit twice restores the code. */
+int32_t code_flip_bit(int32_t code, int bits, int is_signed, int pos);
+
+/* Round half to even of x * 2^-shift for an integer x (shift >= 0). */
+int64_t round_shift_half_even(int64_t x, int shift);
+
+/* Parses "quantized_bits"/"quantized_relu" descriptions is the importer's job;
+ * this only formats for messages, e.g. "quantized_bits(6,1)". */
+const char *quant_describe(const quant_t *q, char *buf, int len);
+
+#endif

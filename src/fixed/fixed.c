@@ -1,0 +1,109 @@
+#include "upset/fixed.h"
+
+#include <math.h>
+#include <stdio.h>
+
+int quant_frac(const quant_t *q)
+{
+    if (q->kind == QUANT_BITS && q->keep_negative)
+        return q->bits - q->integer - 1;
+    return q->bits - q->integer;
+}
+
+int32_t quant_code_min(const quant_t *q)
+{
+    if (q->kind == QUANT_BITS && q->keep_negative)
+        return -(int32_t)(1u << (q->bits - 1));
+    return 0;
+}
+
+int32_t quant_code_max(const quant_t *q)
+{
+    if (q->kind == QUANT_BITS && q->keep_negative)
+        return (int32_t)(1u << (q->bits - 1)) - 1;
+    return (int32_t)(1u << q->bits) - 1;
+}
+
+static int32_t clip_code(const quant_t *q, double k)
+{
+    double lo = quant_code_min(q), hi = quant_code_max(q);
+    if (k < lo)
+        return (int32_t)lo;
+    if (k > hi)
+        return (int32_t)hi;
+    return (int32_t)k;
+}
+
+int32_t quant_code_from_double(const quant_t *q, double x)
+{
+    if (isnan(x))
+        return 0;
+    /* x * 2^f is exact (power of two); nearbyint rounds half to even in the
+     * default rounding mode, as tf.round does. */
+    return clip_code(q, nearbyint(ldexp(x, quant_frac(q))));
+}
+
+int64_t round_shift_half_even(int64_t x, int shift)
+{
+    if (shift <= 0)
+        return x;
+    if (shift >= 62)
+        return 0;
+    int64_t floor_q = x >> shift; /* arithmetic shift: floor division */
+    int64_t rem = x - (floor_q << shift);
+    int64_t half = (int64_t)1 << (shift - 1);
+    if (rem > half || (rem == half && (floor_q & 1)))
+        floor_q += 1;
+    return floor_q;
+}
+
+int32_t quant_code_from_fixed(const quant_t *q, int64_t acc, int acc_frac)
+{
+    int shift = acc_frac - quant_frac(q);
+    int64_t k;
+    if (shift >= 0) {
+        k = round_shift_half_even(acc, shift);
+    } else {
+        int64_t lim = INT64_MAX >> (-shift);
+        if (acc > lim)
+            return quant_code_max(q);
+        if (acc < -lim)
+            return quant_code_min(q);
+        k = acc * ((int64_t)1 << (-shift));
+    }
+    if (k < quant_code_min(q))
+        return quant_code_min(q);
+    if (k > quant_code_max(q))
+        return quant_code_max(q);
+    return (int32_t)k;
+}
+
+double quant_value(const quant_t *q, int32_t code)
+{
+    return ldexp((double)code, -quant_frac(q));
+}
+
+int32_t code_flip_bit(int32_t code, int bits, int is_signed, int pos)
+{
+    uint32_t mask = bits >= 32 ? 0xffffffffu : ((1u << bits) - 1u);
+    uint32_t u = ((uint32_t)code & mask) ^ (1u << (bits - 1 - pos));
+    if (is_signed && (u & (1u << (bits - 1))))
+        u |= ~mask;
+    return (int32_t)u;
+}
+
+const char *quant_describe(const quant_t *q, char *buf, int len)
+{
+    switch (q->kind) {
+    case QUANT_BITS:
+        snprintf(buf, (size_t)len, "quantized_bits(%d,%d,keep_negative=%d)", q->bits,
+                 q->integer, q->keep_negative);
+        break;
+    case QUANT_RELU:
+        snprintf(buf, (size_t)len, "quantized_relu(%d,%d)", q->bits, q->integer);
+        break;
+    default:
+        snprintf(buf, (size_t)len, "float");
+    }
+    return buf;
+}
