@@ -1,0 +1,190 @@
+/* A campaign: what to fault, on which model and data, and where the results go,
+ * read from a YAML file (docs/campaign-format.md).
+ *
+ * Lifecycle (rank 0):
+ *   campaign_defaults(&c);
+ *   campaign_load_yaml(&c, path, &err);      parse + check; every problem at once
+ *   campaign_apply_overrides(&c, &ov, &err); command-line changes
+ *   campaign_validate(&c, &err);             re-check after the overrides
+ *   campaign_dump(&c, &yaml);                resolved YAML, stored with the results
+ *   campaign_serialize(&c, &buf, &len, &err) -> MPI_Bcast -> campaign_deserialize on
+ *   the other ranks, which never parse YAML.
+ *   campaign_free(&c);
+ *
+ * Problems are reported as one message, one line per problem:
+ *   file:line:column: key: what is wrong
+ * with keys as dotted paths (data.count, multibit.protect_percent).
+ * Paths (model, data files, rankings, output) are kept exactly as written;
+ * whether they exist is the runner's business, as is anything that needs the
+ * model (flips larger than the fault space, layer names). */
+#ifndef UPSET_CAMPAIGN_H
+#define UPSET_CAMPAIGN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "upset/error.h"
+
+/* The campaign kind (named _id_t so a kind's ops table may take campaign_kind_t). */
+typedef enum {
+    CAMPAIGN_KIND_UNSET = -1, /* before a file sets `kind` */
+    CAMPAIGN_ORACLE,
+    CAMPAIGN_GUIDED,
+    CAMPAIGN_MULTIBIT,
+    CAMPAIGN_BINFI,
+    CAMPAIGN_STATFI,
+    CAMPAIGN_RANK,
+    CAMPAIGN_KIND_COUNT
+} campaign_kind_id_t;
+
+typedef enum {
+    CAMPAIGN_DATA_UNSET = -1, /* before a file sets data.format */
+    CAMPAIGN_DATA_HGCAL,
+    CAMPAIGN_DATA_CIFAR10
+} campaign_data_format_t;
+
+/* How EMD scores a sample whose input or output sums to zero (DESIGN.md). */
+typedef enum { CAMPAIGN_EMD_ZERO_UNIFORM, CAMPAIGN_EMD_ZERO_REFERENCE } campaign_emd_zero_t;
+
+typedef enum { GUIDED_ORDER_RANKING, GUIDED_ORDER_MSB_LSB, GUIDED_ORDER_RANDOM } guided_order_t;
+
+typedef enum {
+    PROTECT_NONE,
+    PROTECT_ALL,
+    PROTECT_SENSITIVE,
+    PROTECT_TOP_PERCENT
+} protection_t;
+
+typedef enum { STATFI_DATA_AWARE, STATFI_DATA_UNAWARE } statfi_mode_t;
+
+typedef enum { RANK_HESSIAN, RANK_GRADIENT, RANK_MSB_LSB, RANK_RANDOM } rank_metric_t;
+typedef enum { RANK_SCORE_FKERAS, RANK_SCORE_PAPER } rank_score_t;
+
+/* data.count before the format is known: 20000 for hgcal, all for cifar10. */
+#define CAMPAIGN_COUNT_DEFAULT (-2)
+/* data.count: every sample from data.offset on (YAML: `count: all`). */
+#define CAMPAIGN_COUNT_ALL (-1)
+
+typedef struct {
+    char **v; /* n strings, or NULL when n == 0 */
+    int n;
+} campaign_strlist_t;
+
+typedef struct {
+    char *name;  /* required */
+    char *model; /* path, required */
+    struct {
+        campaign_data_format_t format; /* required */
+        campaign_strlist_t files;      /* one or more paths (cifar10: exactly one) */
+        char *labels;                  /* cifar10 label file, or NULL */
+        int64_t offset;                /* first usable sample, >= 0 */
+        int64_t count;                 /* > 0 or CAMPAIGN_COUNT_ALL (cifar10 only) */
+        int correct_only;              /* cifar10: keep images the fault-free model gets right */
+    } data;
+    campaign_kind_id_t kind; /* required */
+    uint64_t seed;
+    char *output;               /* results path, required */
+    double checkpoint_interval; /* seconds, > 0 */
+    int64_t chunk_size;         /* items per hand-out, 0 = automatic */
+    int include_bias;           /* bias codes join the fault space */
+    campaign_emd_zero_t emd_zero_sum;
+
+    struct {
+        int64_t first_bit;
+        int64_t bit_count;         /* 0 = every bit from first_bit on */
+        campaign_strlist_t layers; /* n == 0: every faultable layer */
+    } oracle;
+    struct {
+        guided_order_t order;
+        char *ranking;  /* bit ranking file (one global bit index per line); order=ranking */
+        int64_t budget; /* bits to inject, 0 = all */
+    } guided;
+    struct {
+        int64_t trials;
+        int64_t flips; /* bits flipped per trial */
+        protection_t protection;
+        double protect_percent; /* [0, 100], for top_percent */
+        char *oracle;           /* oracle results file; sensitive and top_percent */
+    } multibit;
+    struct {
+        double confidence; /* (0, 1) */
+        double margin;     /* (0, 1) */
+        double p;          /* (0, 1) */
+        statfi_mode_t mode;
+    } statfi;
+    struct {
+        rank_metric_t metric;
+        int64_t eigen_k;
+        rank_score_t score;
+        int64_t samples;
+        int trace;
+        double trace_tol;
+        int64_t trace_max_iter;
+    } rank;
+
+    /* Not part of the YAML: set by the loader or the command line. */
+    char *source; /* the file it was loaded from, or NULL */
+    int quiet;    /* no progress lines */
+} campaign_t;
+
+/* Command-line changes. Each field left at its "keep" value changes nothing. */
+typedef struct {
+    const char *output;     /* NULL: keep */
+    int quiet;              /* -1: keep; 0 or 1 */
+    const char *const *set; /* NULL-terminated "key=value" list, or NULL; key is a
+                               dotted path, value is YAML (data.files=[a.csv, b.csv]) */
+} campaign_overrides_t;
+
+/* Every field at its default; strings NULL. Call before anything else. */
+void campaign_defaults(campaign_t *c);
+
+/* Reads path into c (which must hold campaign_defaults or an earlier load) and
+ * checks it. On any problem returns -1 with every problem in err, one line each;
+ * c then holds what could be read and must still be freed. */
+int campaign_load_yaml(campaign_t *c, const char *path, upset_err_t *err);
+
+/* The same from a YAML text in memory; name labels the messages. */
+int campaign_load_yaml_string(campaign_t *c, const char *yaml, size_t len, const char *name,
+                              upset_err_t *err);
+
+/* Applies the overrides; a "key=value" for a section other than the campaign's
+ * kind is an error. Call campaign_validate afterwards. */
+int campaign_apply_overrides(campaign_t *c, const campaign_overrides_t *o, upset_err_t *err);
+
+/* Resolves format-dependent defaults (data.count) and checks every rule that does
+ * not need the model; all problems at once, as "source: key: what". */
+int campaign_validate(campaign_t *c, upset_err_t *err);
+
+/* The resolved campaign as YAML (every key of the top level, data and the kind's
+ * section), which campaign_load_yaml_string reads back to an equal campaign.
+ * *yaml_out is malloc'ed, NUL-terminated. 0, or -1 when out of memory. */
+int campaign_dump(const campaign_t *c, char **yaml_out);
+
+/* A flat byte buffer holding every field (source and quiet included), for
+ * MPI_Bcast. *buf is malloc'ed. */
+int campaign_serialize(const campaign_t *c, unsigned char **buf, size_t *len, upset_err_t *err);
+/* Fills c (campaign_defaults'ed or freed) from a buffer of campaign_serialize. */
+int campaign_deserialize(campaign_t *c, const unsigned char *buf, size_t len, upset_err_t *err);
+
+/* 1 when a and b describe the same campaign, else 0: every top-level and data
+ * key and the keys of the kind's own section (the sections of other kinds are
+ * unused; source and quiet are not part of the description). */
+int campaign_equal(const campaign_t *a, const campaign_t *b);
+
+/* Frees the strings and resets c to the defaults. */
+void campaign_free(campaign_t *c);
+
+/* YAML spellings of the enums ("oracle", "top_percent", ...); "?" when out of range. */
+const char *campaign_kind_name(campaign_kind_id_t k);
+const char *campaign_data_format_name(campaign_data_format_t f);
+const char *campaign_emd_zero_name(campaign_emd_zero_t z);
+const char *guided_order_name(guided_order_t o);
+const char *protection_name(protection_t p);
+const char *statfi_mode_name(statfi_mode_t m);
+const char *rank_metric_name(rank_metric_t m);
+const char *rank_score_name(rank_score_t s);
+
+/* The kind whose YAML spelling is name, or -1. */
+int campaign_kind_from_name(const char *name);
+
+#endif

@@ -1,0 +1,45 @@
+/* Evaluation data: HGCal ECON-T trigger-cell CSVs and CIFAR-10 binary records,
+ * loaded into model-ready inputs (one sample = (h, w, c), channels last). */
+#ifndef UPSET_DATASET_H
+#define UPSET_DATASET_H
+
+#include <stdint.h>
+
+#include "upset/error.h"
+#include "upset/model.h"
+
+#define HGCAL_CELLS 48
+
+typedef struct {
+    int64_t n;         /* samples */
+    shape3_t shape;    /* one sample */
+    double *x;         /* (n, h, w, c) model inputs */
+    int *label;        /* (n) classifier labels, or NULL */
+    int64_t *index;    /* (n) the sample's position in its source (image index / data row) */
+    double *cells;     /* (n, 48) HGCal normalised charges (the EMD input side), or NULL */
+    int input_frac;    /* >= 0: every x is an exact multiple of 2^-input_frac; else -1 */
+    uint64_t checksum; /* FNV-1a 64 over the loaded inputs and labels */
+} dataset_t;
+
+/* HGCal: CALQ_0..CALQ_47 CSVs (concatenated in order) -> drop rows summing to zero ->
+ * normalise each row by 2^floor(log2(sum)) -> 8x8x1 arrangement with mask.
+ * offset counts non-empty rows; count > 0. */
+int dataset_load_hgcal(const char *const *files, int n_files, int64_t offset, int64_t count,
+                       dataset_t *d, upset_err_t *err);
+
+/* CIFAR-10 binary records (1 label byte + 3072 pixel bytes, planes R, G, B);
+ * input = pixel / 256 as (32, 32, 3). labels_path (optional) is a file of one label
+ * byte per test image that must agree with the records. count < 0 means all. */
+int dataset_load_cifar10(const char *path, const char *labels_path, int64_t offset,
+                         int64_t count, dataset_t *d, upset_err_t *err);
+
+/* Keeps only the samples whose keep[i] is nonzero (in order). */
+int dataset_select(dataset_t *d, const unsigned char *keep, upset_err_t *err);
+
+/* Checks the dataset fits the model's input shape. */
+int dataset_check_model(const dataset_t *d, const model_t *m, const char *what,
+                        upset_err_t *err);
+
+void dataset_free(dataset_t *d);
+
+#endif

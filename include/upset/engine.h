@@ -1,0 +1,53 @@
+/* Forward pass of one sample through a model, bit-faithful to QKeras inference:
+ * quantized layers run on exact integers (int64 accumulators, values = v * 2^-frac),
+ * BatchNorm runs in float32 as TensorFlow's fused inference kernel does, the float
+ * decoder runs in double. Every layer's output is kept (run state), so a caller can
+ * re-run only the layers after a change (delta re-evaluation). */
+#ifndef UPSET_ENGINE_H
+#define UPSET_ENGINE_H
+
+#include <stdint.h>
+
+#include "upset/error.h"
+#include "upset/model.h"
+
+typedef enum { TENSOR_FIXED, TENSOR_REAL } tensor_kind_t;
+
+/* One sample's activation: FIXED holds exact integers v with value v * 2^-frac;
+ * REAL holds doubles. Layout (h, w, c), C order. */
+typedef struct {
+    tensor_kind_t kind;
+    int frac;
+    int64_t n;
+    int64_t *fixed;
+    double *real;
+} tensor_t;
+
+double tensor_value(const tensor_t *t, int64_t i);
+
+typedef struct {
+    const model_t *model; /* weights are read at run time: flips in model show up */
+    int input_frac;       /* >= 0: raw inputs are exact multiples of 2^-input_frac */
+    tensor_t input;       /* (h, w, c) of the model input */
+    tensor_t *out;        /* out[i] = output of layer i */
+    int n_layers;
+} engine_t;
+
+/* input_frac: pass a value >= 0 when every input value is an exact multiple of
+ * 2^-input_frac (CIFAR-10 pixels/256: 8), so a quantized first layer without an
+ * input quantizer still runs on integers; -1 otherwise. */
+int engine_create(engine_t *e, const model_t *m, int input_frac, upset_err_t *err);
+void engine_free(engine_t *e);
+
+/* Runs every layer on x (shape of the model input). */
+int engine_run(engine_t *e, const double *x, upset_err_t *err);
+
+/* Re-runs layers first..last (inclusive) from out[first-1] (or the input). */
+int engine_run_layers(engine_t *e, int first, int last, upset_err_t *err);
+
+/* Runs one layer: in -> out (out pre-allocated with the layer's output kind). */
+int layer_forward(const layer_t *L, const tensor_t *in, tensor_t *out, upset_err_t *err);
+
+const tensor_t *engine_output(const engine_t *e);
+
+#endif

@@ -1,0 +1,39 @@
+/* The task metric of one sample under the model as it currently is (flipped
+ * weights included): EMD between input and reconstruction for ECON-T
+ * autoencoders, the top-1 prediction for classifiers. */
+#ifndef UPSET_EVALUATE_H
+#define UPSET_EVALUATE_H
+
+#include "upset/dataset.h"
+#include "upset/engine.h"
+#include "upset/model.h"
+
+struct emd_workspace;
+
+typedef struct {
+    const model_t *model;
+    const dataset_t *data;
+    engine_t engine;
+    struct emd_workspace *emd;
+    int emd_zero_rule; /* econt.h's ECONT_ZERO_* */
+} evaluator_t;
+
+typedef struct {
+    double emd; /* autoencoder: EMD(input cells, output cells); else 0 */
+    int pred;   /* classifier: argmax of the output; else -1 */
+} sample_result_t;
+
+int evaluator_create(evaluator_t *ev, const model_t *m, const dataset_t *d, int emd_zero_rule,
+                     upset_err_t *err);
+void evaluator_free(evaluator_t *ev);
+
+/* Runs sample i through the whole model. */
+int evaluator_sample(evaluator_t *ev, int64_t i, sample_result_t *r, upset_err_t *err);
+
+/* Scores the engine's current output for sample i (after a partial re-run). */
+int evaluator_score(evaluator_t *ev, int64_t i, sample_result_t *r, upset_err_t *err);
+
+/* Index of the largest value (first on ties, as numpy's argmax). */
+int argmax_tensor(const tensor_t *t);
+
+#endif

@@ -1,0 +1,47 @@
+/* Fault injection: flip a set of weight bits in a private copy of the model,
+ * evaluate every sample, restore the weights, and report the task error.
+ *
+ * The fault-free run of every sample is done once; the input of each faultable
+ * layer is cached per sample, so a fault in layer L re-runs only layers L.. (the
+ * layers before it cannot change). `full` forces whole-network re-evaluation
+ * (the reference path and the benchmark baseline). */
+#ifndef UPSET_INJECT_H
+#define UPSET_INJECT_H
+
+#include <stdint.h>
+
+#include "upset/evaluate.h"
+
+typedef struct {
+    double mean_emd;     /* autoencoder: mean EMD over the samples */
+    double delta_emd;    /* mean_emd - fault-free mean EMD */
+    int64_t mispredicts; /* classifier: samples whose prediction differs from the label */
+    int64_t n_changed;   /* samples whose final output differs from the fault-free one */
+} fault_result_t;
+
+typedef struct {
+    model_t model; /* private copy: bits are flipped here */
+    dataset_t *data;
+    evaluator_t ev;
+    int full;                /* 1: always re-run the whole network */
+    sample_result_t *base;   /* (n) fault-free per-sample results */
+    double *base_out;        /* (n, out) fault-free final outputs */
+    int64_t out_n;
+    double base_mean_emd;
+    int64_t base_mispredicts;
+    /* cache[l]: per sample, the output of layer l-1 (the input of faultable layer l) */
+    void **cache;
+    int64_t *cache_n;
+} injector_t;
+
+/* Copies the model, runs the fault-free baseline over every sample of d and
+ * fills the caches. */
+int injector_create(injector_t *in, const model_t *m, dataset_t *d, int emd_zero_rule, int full,
+                    upset_err_t *err);
+void injector_free(injector_t *in);
+
+/* Flips the given global bit indices (distinct), evaluates, restores. */
+int injector_eval(injector_t *in, const int64_t *bits, int n_bits, fault_result_t *r,
+                  upset_err_t *err);
+
+#endif

@@ -1,0 +1,95 @@
+/* A model in memory: a chain of layers with integer weight codes (quantized
+ * layers) and float shadow weights, loaded from the native HDF5 format
+ * (docs/model-format.md). Weights live here; run state lives in engine.h. */
+#ifndef UPSET_MODEL_H
+#define UPSET_MODEL_H
+
+#include <stdint.h>
+
+#include "upset/error.h"
+#include "upset/fixed.h"
+
+#define UPSET_MODEL_FORMAT_VERSION 1
+#define UPSET_NAME_LEN 96
+
+typedef enum {
+    LAYER_QUANT_INPUT,
+    LAYER_CONV2D,
+    LAYER_CONV2D_TRANSPOSE,
+    LAYER_DENSE,
+    LAYER_BATCHNORM,
+    LAYER_ACTIVATION,
+    LAYER_FLATTEN,
+    LAYER_RESHAPE,
+    LAYER_KIND_COUNT
+} layer_kind_t;
+
+typedef enum { ACT_LINEAR, ACT_RELU, ACT_SIGMOID, ACT_SOFTMAX, ACT_QRELU, ACT_QBITS } act_t;
+typedef enum { PART_MAIN, PART_ENCODER, PART_DECODER } part_t;
+typedef enum { TASK_CLASSIFIER, TASK_AUTOENCODER, TASK_ENCODER } task_t;
+
+/* Tensor shape of one sample, channels last: (h, w, c); a vector is (1, 1, n). */
+typedef struct {
+    int h, w, c;
+} shape3_t;
+
+static inline int64_t shape_size(shape3_t s) { return (int64_t)s.h * s.w * s.c; }
+
+typedef struct {
+    layer_kind_t kind;
+    char name[UPSET_NAME_LEN];
+    part_t part;
+    int faultable;
+    shape3_t in, out;
+
+    /* conv2d, conv2d_transpose, dense. Kernel layouts are Keras's:
+     * conv2d (kh, kw, cin, cout); conv2d_transpose (kh, kw, cout, cin); dense (cin, cout). */
+    int kh, kw, cin, cout;
+    int stride_h, stride_w;
+    int pad_same;
+    int use_bias;
+    int quantized;
+    act_t act; /* fused activation for conv/dense; the activation of LAYER_ACTIVATION */
+    int64_t n_weights;
+    float *kernel;        /* float shadow weights (n_weights) */
+    float *bias;          /* (cout) or NULL */
+    int32_t *kernel_code; /* quantized codes (n_weights) or NULL */
+    int32_t *bias_code;   /* (cout) or NULL */
+    quant_t kq, bq;
+
+    /* batchnorm (c) */
+    float *gamma, *beta, *moving_mean, *moving_variance;
+    double epsilon;
+
+    /* quant_input and quantized activations */
+    quant_t aq;
+
+    /* fault space: this layer's kernel owns bits [bit_first, bit_first + n_bits) */
+    int64_t bit_first, n_bits;
+} layer_t;
+
+typedef struct {
+    char name[UPSET_NAME_LEN];
+    char path[1024];
+    task_t task;
+    shape3_t input;
+    int n_layers;
+    layer_t *layers;
+    int64_t n_fault_bits; /* faultable kernel bits of all layers */
+    uint64_t checksum;    /* FNV-1a 64 of the file bytes */
+} model_t;
+
+int model_load(const char *path, model_t *m, upset_err_t *err);
+void model_free(model_t *m);
+
+/* Deep copy (the engine flips bits in its own copy). */
+int model_clone(const model_t *src, model_t *dst, upset_err_t *err);
+
+const char *layer_kind_name(layer_kind_t k);
+const char *act_name(act_t a);
+const char *task_name(task_t t);
+
+/* Index of the output layer of the encoder (autoencoders): the last encoder layer. */
+int model_encoder_last(const model_t *m);
+
+#endif

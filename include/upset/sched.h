@@ -1,0 +1,77 @@
+/* Coordinator/worker scheduler for embarrassingly parallel item work.
+ *
+ * Work is items 0..n_items-1 (bit indices, trial indices, ...). Each item
+ * yields one fixed-size POD record computed by job->work, whose result must
+ * depend only on the item index (counter-based RNG), so a campaign's output
+ * never depends on the rank count or on which rank computed which item.
+ *
+ * Rank 0 hands out contiguous chunks on demand (a worker asks, rank 0 answers
+ * with [first, first+count) or "stop"), so uneven items and uneven machines
+ * balance themselves. Rank 0 also computes: it works through its own chunks in
+ * short sub-chunks (~20 ms) and answers requests between them, so with -np 2 on
+ * two cores no core idles, and -np 1 simply does everything on rank 0.
+ * Completed records travel to rank 0 and land in job->records.
+ *
+ * Waiting is done by polling (MPI_Test/MPI_Iprobe with a short sleep) rather
+ * than blocking calls, because Open MPI's blocking calls spin: with more ranks
+ * than cores (--oversubscribe) a spinning waiter would steal the core of the
+ * rank it waits for.
+ *
+ * Errors: a failing work callback on any rank (or a failing checkpoint on rank
+ * 0) stops the hand-out; rank 0 waits for the chunks already out, then every
+ * rank returns -1 with the same message (the failing rank's). No deadlock, no
+ * MPI_Abort. */
+#ifndef UPSET_SCHED_H
+#define UPSET_SCHED_H
+
+#include <mpi.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "upset/error.h"
+
+struct sched_job;
+
+/* Computes records for items [first, first+count) into records_out
+ * (count * record_size bytes, item first at offset 0). 0 or -1 with err. */
+typedef int (*sched_work_fn)(void *ctx, int64_t first, int64_t count, void *records_out,
+                             upset_err_t *err);
+
+/* Called on rank 0 with the job's current done flags and records; saves them
+ * (checkpoint.h's checkpoint_sched_hook is one). 0 or -1 with err. */
+typedef int (*sched_checkpoint_fn)(void *ctx, const struct sched_job *job, upset_err_t *err);
+
+typedef struct sched_job {
+    /* ---- identical on every rank ---- */
+    const char *label;   /* progress prefix, e.g. "oracle"; NULL = "sched" */
+    int64_t n_items;
+    size_t record_size;  /* bytes per record, > 0 */
+    sched_work_fn work;
+    void *ctx;           /* passed to work (per rank) */
+    int64_t chunk;       /* items per chunk; 0 = automatic (see sched.c) */
+
+    /* ---- rank 0 only (ignored elsewhere) ---- */
+    void *records;       /* n_items * record_size bytes, caller-allocated */
+    uint8_t *done;       /* n_items flags, caller-allocated; items already 1
+                            (from a resumed checkpoint) are skipped */
+    double progress_interval;   /* seconds between progress lines; 0 = 10 */
+    int quiet;                  /* no progress lines at all */
+    sched_checkpoint_fn checkpoint; /* NULL = none */
+    void *checkpoint_ctx;
+    double checkpoint_interval; /* seconds; 0 = 60 (only with checkpoint) */
+
+    /* ---- filled by sched_run on rank 0 ---- */
+    int64_t n_resumed;   /* items already done when the run started */
+    int64_t n_computed;  /* items computed in this run */
+    double elapsed_s;    /* wall time of this run */
+} sched_job_t;
+
+/* Collective over comm. Every rank returns 0, or every rank returns -1 with the
+ * same message in err. On rank 0 job->done marks what finished (also on
+ * failure, so a caller may checkpoint partial work). */
+int sched_run(MPI_Comm comm, sched_job_t *job, upset_err_t *err);
+
+/* "hh:mm:ss" (hours grow past 99 as needed) for progress and reports. */
+void sched_format_hms(double seconds, char *buf, size_t len);
+
+#endif

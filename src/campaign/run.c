@@ -1,0 +1,397 @@
+/* `upset run CAMPAIGN.yaml`: rank 0 parses and validates the campaign and
+ * broadcasts it; every rank loads the model and data and runs the fault-free
+ * baseline; the scheduler hands out items (bits, trials, weights) in chunks;
+ * rank 0 checkpoints, then all ranks write the results file collectively. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "run.h"
+#include "upset/checkpoint.h"
+#include "upset/cli_commands.h"
+#include "upset/econt.h"
+#include "upset/sched.h"
+
+#ifndef UPSET_VERSION
+#define UPSET_VERSION "0.1.0"
+#endif
+
+static const campaign_kind_ops_t *const KINDS[] = {&KIND_ORACLE, &KIND_GUIDED, &KIND_MULTIBIT,
+                                                   &KIND_BINFI, &KIND_STATFI};
+
+double run_error(const run_ctx_t *r, const fault_result_t *f)
+{
+    if (r->model.task == TASK_CLASSIFIER)
+        return (double)(f->mispredicts - r->inj.base_mispredicts);
+    return f->delta_emd;
+}
+
+int run_sensitive(const run_ctx_t *r, const fault_result_t *f)
+{
+    if (r->model.task == TASK_CLASSIFIER)
+        return f->mispredicts > r->inj.base_mispredicts;
+    return f->mean_emd > r->inj.base_mean_emd;
+}
+
+int run_read_ranking(const char *path, int64_t n_fault_bits, int64_t **out, int64_t *n,
+                     upset_err_t *err)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return upset_fail(err, "%s: cannot open ranking file", path);
+    int64_t cap = 1024, len = 0;
+    int64_t *v = malloc((size_t)cap * sizeof *v);
+    char line[256];
+    long lineno = 0;
+    int rc = v ? 0 : upset_fail(err, "out of memory reading %s", path);
+    while (!rc && fgets(line, sizeof line, f)) {
+        lineno++;
+        char *p = line, *end;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p == '#' || *p == '\n' || *p == '\r' || !*p)
+            continue;
+        long long b = strtoll(p, &end, 10);
+        while (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n')
+            end++;
+        if (end == p || *end || b < 0 || b >= n_fault_bits) {
+            rc = upset_fail(err, "%s:%ld: expected a bit index in [0, %lld), got '%.40s'", path,
+                            lineno, (long long)n_fault_bits, p);
+            break;
+        }
+        if (len == cap) {
+            int64_t *nv = realloc(v, (size_t)(cap *= 2) * sizeof *v);
+            if (!nv) {
+                rc = upset_fail(err, "out of memory reading %s", path);
+                break;
+            }
+            v = nv;
+        }
+        v[len++] = b;
+    }
+    fclose(f);
+    if (!rc && len == 0)
+        rc = upset_fail(err, "%s: the ranking is empty", path);
+    if (rc) {
+        free(v);
+        return -1;
+    }
+    *out = v;
+    *n = len;
+    return 0;
+}
+
+/* ---- setup ---- */
+
+static int run_usage(void)
+{
+    fprintf(stderr,
+            "usage: [mpirun -np N] upset run CAMPAIGN.yaml [--resume] [--force] [--quiet]\n"
+            "                         [--output PATH] [--set KEY=VALUE]... [--full]\n"
+            "  --resume   continue from OUTPUT.ckpt after an interruption\n"
+            "  --force    overwrite an existing results file\n"
+            "  --full     re-run the whole network for every fault (reference path)\n"
+            "  --set      override a campaign key, e.g. --set data.count=500\n");
+    return 2;
+}
+
+typedef struct {
+    const char *yaml;
+    const char *output;
+    const char *set[64];
+    int n_set, resume, force, quiet, full;
+} run_args_t;
+
+static int parse_args(int argc, char **argv, run_args_t *a)
+{
+    memset(a, 0, sizeof *a);
+    a->quiet = -1;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--resume"))
+            a->resume = 1;
+        else if (!strcmp(argv[i], "--force"))
+            a->force = 1;
+        else if (!strcmp(argv[i], "--quiet"))
+            a->quiet = 1;
+        else if (!strcmp(argv[i], "--full"))
+            a->full = 1;
+        else if (!strcmp(argv[i], "--output") && i + 1 < argc)
+            a->output = argv[++i];
+        else if (!strcmp(argv[i], "--set") && i + 1 < argc && a->n_set < 63)
+            a->set[a->n_set++] = argv[++i];
+        else if (argv[i][0] != '-' && !a->yaml)
+            a->yaml = argv[i];
+        else
+            return -1;
+    }
+    return a->yaml ? 0 : -1;
+}
+
+/* Rank 0: load, override, validate. */
+static int load_campaign(const run_args_t *a, campaign_t *c, upset_err_t *err)
+{
+    campaign_defaults(c);
+    if (campaign_load_yaml(c, a->yaml, err))
+        return -1;
+    campaign_overrides_t ov = {a->output, a->quiet, a->n_set ? a->set : NULL};
+    if (campaign_apply_overrides(c, &ov, err) || campaign_validate(c, err))
+        return -1;
+    return 0;
+}
+
+/* Every rank reaches the same verdict: 0 if rc is 0 everywhere. The first failing
+ * rank's message is copied to every rank. */
+static int agree(MPI_Comm comm, int rc, upset_err_t *err)
+{
+    int rank, bad = rc ? 1 : 0, any;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, comm);
+    if (!any)
+        return 0;
+    int who = bad ? rank : 1 << 30, first;
+    MPI_Allreduce(&who, &first, 1, MPI_INT, MPI_MIN, comm);
+    MPI_Bcast(err->msg, UPSET_ERR_LEN, MPI_CHAR, first, comm);
+    return -1;
+}
+
+static int load_data(run_ctx_t *r, upset_err_t *err)
+{
+    const campaign_t *c = &r->c;
+    if (c->data.format == CAMPAIGN_DATA_HGCAL)
+        return dataset_load_hgcal((const char *const *)c->data.files.v, c->data.files.n,
+                                  c->data.offset, c->data.count, &r->data, err);
+    return dataset_load_cifar10(c->data.files.v[0], c->data.labels, c->data.offset,
+                                c->data.count < 0 ? -1 : c->data.count, &r->data, err);
+}
+
+/* CIFAR-10: keep the images the fault-free model classifies correctly. */
+static int select_correct(run_ctx_t *r, upset_err_t *err)
+{
+    evaluator_t ev;
+    if (evaluator_create(&ev, &r->model, &r->data, 0, err))
+        return -1;
+    unsigned char *keep = upset_calloc((size_t)r->data.n, 1, err);
+    int rc = keep ? 0 : -1;
+    for (int64_t i = 0; !rc && i < r->data.n; i++) {
+        sample_result_t s;
+        rc = evaluator_sample(&ev, i, &s, err);
+        keep[i] = !rc && s.pred == r->data.label[i];
+    }
+    evaluator_free(&ev);
+    if (!rc)
+        rc = dataset_select(&r->data, keep, err);
+    free(keep);
+    return rc;
+}
+
+static int setup(run_ctx_t *r, int full, upset_err_t *err)
+{
+    if (model_load(r->c.model, &r->model, err) || load_data(r, err) ||
+        dataset_check_model(&r->data, &r->model, r->c.source ? r->c.source : "campaign", err))
+        return -1;
+    if (r->model.n_fault_bits == 0)
+        return upset_fail(err, "%s: the model has no faultable bits", r->c.model);
+    if (r->model.task == TASK_CLASSIFIER && r->c.data.correct_only && select_correct(r, err))
+        return -1;
+    int zero = r->c.emd_zero_sum == CAMPAIGN_EMD_ZERO_REFERENCE ? ECONT_ZERO_REFERENCE
+                                                                : ECONT_ZERO_UNIFORM;
+    if (injector_create(&r->inj, &r->model, &r->data, zero, full, err))
+        return -1;
+    return 0;
+}
+
+static void run_free(run_ctx_t *r)
+{
+    injector_free(&r->inj);
+    dataset_free(&r->data);
+    model_free(&r->model);
+    free(r->items);
+    free(r->records);
+    free(r->done);
+    if (r->out_records != r->records)
+        free(r->out_records);
+    free(r->scratch_bits);
+    free(r->scratch_mark);
+    free(r->kind_state);
+    campaign_free(&r->c);
+}
+
+/* The checkpoint fingerprint: what must match for a resume to be valid. */
+static char *fingerprint(const run_ctx_t *r, const char *yaml)
+{
+    size_t len = strlen(yaml) + 256;
+    char *s = malloc(len);
+    if (s)
+        snprintf(s, len, "%smodel_checksum: %016llx\ndata_checksum: %016llx\nitems: %lld\n",
+                 yaml, (unsigned long long)r->model.checksum,
+                 (unsigned long long)r->data.checksum, (long long)r->n_items);
+    return s;
+}
+
+static int write_results(run_ctx_t *r, const char *yaml, const sched_job_t *job,
+                         upset_err_t *err)
+{
+    char model_ck[32], data_ck[32];
+    snprintf(model_ck, sizeof model_ck, "%016llx", (unsigned long long)r->model.checksum);
+    snprintf(data_ck, sizeof data_ck, "%016llx", (unsigned long long)r->data.checksum);
+    results_attr_t attrs[16 + RUN_MAX_EXTRA_ATTRS];
+    int n = 0;
+    attrs[n++] = RESULTS_ATTR_STR("campaign_yaml", yaml);
+    attrs[n++] = RESULTS_ATTR_STR("kind", campaign_kind_name(r->c.kind));
+    attrs[n++] = RESULTS_ATTR_STR("model", r->c.model);
+    attrs[n++] = RESULTS_ATTR_STR("model_name", r->model.name);
+    attrs[n++] = RESULTS_ATTR_STR("model_checksum_fnv1a64", model_ck);
+    attrs[n++] = RESULTS_ATTR_STR("data_checksum_fnv1a64", data_ck);
+    attrs[n++] = RESULTS_ATTR_STR("upset_version", UPSET_VERSION);
+    attrs[n++] = RESULTS_ATTR_I64("seed", (int64_t)r->c.seed);
+    attrs[n++] = RESULTS_ATTR_I64("n_samples", r->data.n);
+    attrs[n++] = RESULTS_ATTR_I64("n_fault_bits", r->model.n_fault_bits);
+    attrs[n++] = RESULTS_ATTR_F64("baseline_mean_emd", r->inj.base_mean_emd);
+    attrs[n++] = RESULTS_ATTR_I64("baseline_mispredicts", r->inj.base_mispredicts);
+    attrs[n++] = RESULTS_ATTR_I64V("sample_index", r->data.index, r->data.n);
+    attrs[n++] = RESULTS_ATTR_I64("ranks", r->size);
+    attrs[n++] = RESULTS_ATTR_F64("elapsed_s", job->elapsed_s);
+    for (int i = 0; i < r->n_extra; i++)
+        attrs[n++] = r->extra[i];
+    const results_table_t *t = r->out_table ? r->out_table : r->table;
+    const void *rec = r->out_records ? r->out_records : r->records;
+    int64_t nrec = r->out_table ? r->out_n : r->n_items;
+    return results_write(r->comm, r->c.output, t, rec, nrec, attrs, n, err);
+}
+
+static int output_exists(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f)
+        fclose(f);
+    return f != NULL;
+}
+
+static int run_campaign(run_ctx_t *r, const run_args_t *a, upset_err_t *err)
+{
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    int rc = 0;
+    char *yaml = NULL;
+    if (r->rank == 0) {
+        rc = load_campaign(a, &r->c, err);
+        if (!rc && output_exists(r->c.output) && !a->force && !a->resume)
+            rc = upset_fail(err, "%s: results file exists; use --force to overwrite it",
+                            r->c.output);
+        if (!rc)
+            rc = results_check_writable(r->c.output, err);
+        if (!rc)
+            rc = campaign_serialize(&r->c, &buf, &len, err);
+    }
+    if (agree(r->comm, rc, err))
+        return -1;
+    unsigned long long blen = len;
+    MPI_Bcast(&blen, 1, MPI_UNSIGNED_LONG_LONG, 0, r->comm);
+    if (r->rank) {
+        buf = malloc(blen ? blen : 1);
+        rc = buf ? 0 : upset_fail(err, "out of memory");
+    }
+    if (agree(r->comm, rc, err))
+        return -1;
+    MPI_Bcast(buf, (int)blen, MPI_UNSIGNED_CHAR, 0, r->comm);
+    if (r->rank)
+        rc = campaign_deserialize(&r->c, buf, blen, err);
+    free(buf);
+    if (agree(r->comm, rc, err))
+        return -1;
+
+    for (size_t k = 0; k < sizeof KINDS / sizeof *KINDS; k++)
+        if (KINDS[k]->id == r->c.kind)
+            r->kind = KINDS[k];
+    if (!r->kind)
+        return upset_fail(err, "%s: kind '%s' is not run by `upset run` (see `upset rank`)",
+                          r->c.source ? r->c.source : a->yaml, campaign_kind_name(r->c.kind));
+
+    rc = setup(r, a->full, err);
+    if (!rc)
+        rc = r->kind->plan(r, err);
+    if (agree(r->comm, rc, err))
+        return -1;
+
+    if (campaign_dump(&r->c, &yaml))
+        return upset_fail(err, "out of memory");
+    char ckpt[1200];
+    char *fp = fingerprint(r, yaml);
+    rc = fp ? checkpoint_path(r->c.output, ckpt, sizeof ckpt, err) : upset_fail(err, "oom");
+    if (!rc && r->rank == 0) {
+        r->records = upset_calloc((size_t)r->n_items, r->table->record_size, err);
+        r->done = upset_calloc((size_t)r->n_items, 1, err);
+        rc = r->records && r->done ? 0 : -1;
+        if (!rc && a->resume && checkpoint_exists(ckpt)) {
+            int64_t n_done = 0;
+            rc = checkpoint_load(ckpt, fp, r->n_items, r->table->record_size, r->done,
+                                 r->records, &n_done, err);
+            if (!rc && !r->c.quiet)
+                fprintf(stderr, "resuming %s: %lld of %lld items already done\n", ckpt,
+                        (long long)n_done, (long long)r->n_items);
+        } else if (!rc && a->resume && !r->c.quiet) {
+            fprintf(stderr, "no checkpoint %s; starting from the beginning\n", ckpt);
+        }
+    }
+    if (agree(r->comm, rc, err)) {
+        free(fp);
+        free(yaml);
+        return -1;
+    }
+    if (r->rank == 0 && !r->c.quiet)
+        fprintf(stderr, "%s: %s on %s, %lld samples, %lld items, %d rank%s\n", r->c.name,
+                campaign_kind_name(r->c.kind), r->model.name, (long long)r->data.n,
+                (long long)r->n_items, r->size, r->size > 1 ? "s" : "");
+
+    checkpoint_hook_t hook = {ckpt, fp, 0};
+    sched_job_t job = {0};
+    job.label = campaign_kind_name(r->c.kind);
+    job.n_items = r->n_items;
+    job.record_size = r->table->record_size;
+    job.work = r->kind->work;
+    job.ctx = r;
+    job.chunk = r->c.chunk_size;
+    job.records = r->records;
+    job.done = r->done;
+    job.quiet = r->c.quiet;
+    job.checkpoint = checkpoint_sched_hook;
+    job.checkpoint_ctx = &hook;
+    job.checkpoint_interval = r->c.checkpoint_interval;
+    rc = sched_run(r->comm, &job, err);
+    if (!rc && r->rank == 0)
+        rc = r->kind->finish(r, err);
+    if (!agree(r->comm, rc, err))
+        rc = write_results(r, yaml, &job, err);
+    else
+        rc = -1;
+    if (!rc && r->rank == 0) {
+        checkpoint_remove(ckpt, NULL);
+        if (!r->c.quiet)
+            printf("results: %s (%lld records, %.1f s)\n", r->c.output,
+                   (long long)(r->out_table ? r->out_n : r->n_items), job.elapsed_s);
+    }
+    free(fp);
+    free(yaml);
+    return rc;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    run_args_t a;
+    if (parse_args(argc, argv, &a))
+        return run_usage();
+    MPI_Init(NULL, NULL);
+    run_ctx_t r;
+    memset(&r, 0, sizeof r);
+    campaign_defaults(&r.c);
+    r.comm = MPI_COMM_WORLD;
+    MPI_Comm_rank(r.comm, &r.rank);
+    MPI_Comm_size(r.comm, &r.size);
+    upset_err_t err = {{0}};
+    int rc = run_campaign(&r, &a, &err);
+    if (rc && r.rank == 0)
+        fprintf(stderr, "upset run: %s\n", err.msg);
+    run_free(&r);
+    MPI_Finalize();
+    return rc ? 1 : 0;
+}

@@ -1,0 +1,69 @@
+/* Internal to the campaign runner: the state every rank shares during a run, and
+ * the table of campaign kinds (one file each: kind_oracle.c, kind_multibit.c,
+ * kind_binfi.c, kind_statfi.c). */
+#ifndef UPSET_RUN_H
+#define UPSET_RUN_H
+
+#include <mpi.h>
+
+#include "upset/campaign.h"
+#include "upset/inject.h"
+#include "upset/results.h"
+
+typedef struct run_ctx run_ctx_t;
+
+typedef struct {
+    campaign_kind_id_t id;
+    /* All ranks, after the baseline: decide the items (r->items, r->n_items) and
+     * the record layout (r->table). */
+    int (*plan)(run_ctx_t *r, upset_err_t *err);
+    /* sched_work_fn: ctx is the run_ctx_t. */
+    int (*work)(void *ctx, int64_t first, int64_t count, void *records, upset_err_t *err);
+    /* Rank 0 after the work: print the headline figures and add root attributes
+     * (at most RUN_MAX_EXTRA_ATTRS); may replace r->table/r->out_records with a
+     * derived table (BinFI's per-bit view). */
+    int (*finish)(run_ctx_t *r, upset_err_t *err);
+} campaign_kind_ops_t;
+
+#define RUN_MAX_EXTRA_ATTRS 16
+
+struct run_ctx {
+    campaign_t c;
+    MPI_Comm comm;
+    int rank, size;
+    model_t model;
+    dataset_t data;
+    injector_t inj;
+    const campaign_kind_ops_t *kind;
+
+    int64_t *items; /* kind-specific meaning: bit indices, weights, trials */
+    int64_t n_items;
+    const results_table_t *table;
+    void *records; /* rank 0: n_items * record_size */
+    uint8_t *done;
+
+    /* what finish() wants written (rank 0); defaults to table/records */
+    const results_table_t *out_table;
+    void *out_records;
+    int64_t out_n;
+    results_attr_t extra[RUN_MAX_EXTRA_ATTRS];
+    int n_extra;
+
+    int64_t *scratch_bits;       /* per-rank work space for multi-bit trials */
+    unsigned char *scratch_mark; /* n_fault_bits bytes, zero */
+    void *kind_state;            /* a kind's own data, freed with free() */
+};
+
+/* The error of a fault result in the task's own unit, and whether it is
+ * sensitive (worse than fault-free). */
+double run_error(const run_ctx_t *r, const fault_result_t *f);
+int run_sensitive(const run_ctx_t *r, const fault_result_t *f);
+
+/* Reads a bit ranking file (one global bit index per line, '#' comments). */
+int run_read_ranking(const char *path, int64_t n_fault_bits, int64_t **out, int64_t *n,
+                     upset_err_t *err);
+
+extern const campaign_kind_ops_t KIND_ORACLE, KIND_GUIDED, KIND_MULTIBIT, KIND_BINFI,
+    KIND_STATFI;
+
+#endif

@@ -1,0 +1,51 @@
+/* The upset command line: dispatches subcommands. */
+#include "upset/cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "upset/cli_commands.h"
+
+#ifndef UPSET_VERSION
+#define UPSET_VERSION "0.1.0"
+#endif
+
+static const struct {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *help;
+} COMMANDS[] = {
+    {"run", cmd_run, "run a campaign: [mpirun -np N] upset run CAMPAIGN.yaml [--resume] [--quiet] [--output PATH]"},
+    {"eval", cmd_eval, "fault-free evaluation: upset eval --model M --data D [--count N] [--offset K]"},
+    {"info", cmd_info, "describe a model: upset info MODEL.h5"},
+    {"samplesize", cmd_samplesize, "statistical fault-injection sample size: upset samplesize --population N [--confidence C] [--margin E] [--p P]"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "upset %s: bit-flip fault-injection campaigns for quantized neural networks\n\n",
+            UPSET_VERSION);
+    fprintf(f, "usage: upset COMMAND [ARGS]\n\n");
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof *COMMANDS; i++)
+        fprintf(f, "  %-11s %s\n", COMMANDS[i].name, COMMANDS[i].help);
+    fprintf(f, "\nSee README.md and docs/ for file formats.\n");
+}
+
+int upset_main(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
+        !strcmp(argv[1], "help")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("upset %s\n", UPSET_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof *COMMANDS; i++)
+        if (!strcmp(argv[1], COMMANDS[i].name))
+            return COMMANDS[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "upset: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

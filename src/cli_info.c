@@ -1,0 +1,60 @@
+/* `upset info FILE`: describe a model (layers, shapes, quantizers, fault space). */
+#include <stdio.h>
+
+#include "upset/cli_commands.h"
+#include "upset/model.h"
+
+static void print_shape(shape3_t s)
+{
+    if (s.h == 1 && s.w == 1)
+        printf("(%d)", s.c);
+    else
+        printf("(%d,%d,%d)", s.h, s.w, s.c);
+}
+
+int cmd_info(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: upset info MODEL.h5\n");
+        return 2;
+    }
+    model_t m;
+    upset_err_t err = {{0}};
+    if (model_load(argv[1], &m, &err)) {
+        fprintf(stderr, "upset info: %s\n", err.msg);
+        return 1;
+    }
+    printf("model %s (%s), input ", m.name, task_name(m.task));
+    print_shape(m.input);
+    printf(", %d layers\n", m.n_layers);
+    printf("  %-3s %-18s %-16s %-8s %-12s %-12s %-30s %s\n", "#", "name", "kind", "part", "in",
+           "out", "quantizer", "faultable bits");
+    int64_t weights = 0;
+    for (int i = 0; i < m.n_layers; i++) {
+        const layer_t *L = &m.layers[i];
+        char q[64] = "", in[32], out[32];
+        if (L->kind == LAYER_QUANT_INPUT || (L->kind == LAYER_ACTIVATION &&
+                                             (L->act == ACT_QRELU || L->act == ACT_QBITS)))
+            quant_describe(&L->aq, q, sizeof q);
+        else if (L->quantized)
+            quant_describe(&L->kq, q, sizeof q);
+        else if (L->kind == LAYER_ACTIVATION || L->n_weights)
+            snprintf(q, sizeof q, "%s", L->kind == LAYER_ACTIVATION ? act_name(L->act) : "float");
+        snprintf(in, sizeof in, "(%d,%d,%d)", L->in.h, L->in.w, L->in.c);
+        snprintf(out, sizeof out, "(%d,%d,%d)", L->out.h, L->out.w, L->out.c);
+        printf("  %-3d %-18s %-16s %-8s %-12s %-12s %-30s", i, L->name, layer_kind_name(L->kind),
+               L->part == PART_ENCODER ? "encoder" : L->part == PART_DECODER ? "decoder" : "main",
+               in, out, q);
+        if (L->faultable) {
+            printf(" %lld (%lld weights, bits %lld..%lld)", (long long)L->n_bits,
+                   (long long)L->n_weights, (long long)L->bit_first,
+                   (long long)(L->bit_first + L->n_bits - 1));
+            weights += L->n_weights;
+        }
+        printf("\n");
+    }
+    printf("faultable: %lld weights, %lld bits (MSB-first global bit index)\n", (long long)weights,
+           (long long)m.n_fault_bits);
+    model_free(&m);
+    return 0;
+}

@@ -1,0 +1,301 @@
+/* Dataset loaders. Every malformed input is reported with the file and the
+ * line (CSV) or byte offset (binary) where it goes wrong. */
+#include "upset/dataset.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "upset/econt.h"
+
+void dataset_free(dataset_t *d)
+{
+    if (!d)
+        return;
+    free(d->x);
+    free(d->label);
+    free(d->index);
+    free(d->cells);
+    memset(d, 0, sizeof *d);
+}
+
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 1099511628211ULL;
+    return h;
+}
+
+static void dataset_checksum(dataset_t *d)
+{
+    uint64_t h = 1469598103934665603ULL;
+    h = fnv1a(h, d->x, (size_t)(d->n * shape_size(d->shape)) * sizeof *d->x);
+    if (d->label)
+        h = fnv1a(h, d->label, (size_t)d->n * sizeof *d->label);
+    d->checksum = h;
+}
+
+static int alloc_samples(dataset_t *d, int64_t n, shape3_t shape, int with_cells, int with_label,
+                         upset_err_t *err)
+{
+    d->n = n;
+    d->shape = shape;
+    d->x = upset_calloc((size_t)(n * shape_size(shape)), sizeof *d->x, err);
+    d->index = upset_calloc((size_t)n, sizeof *d->index, err);
+    if (with_cells)
+        d->cells = upset_calloc((size_t)n * HGCAL_CELLS, sizeof *d->cells, err);
+    if (with_label)
+        d->label = upset_calloc((size_t)n, sizeof *d->label, err);
+    if (!d->x || !d->index || (with_cells && !d->cells) || (with_label && !d->label))
+        return -1;
+    return 0;
+}
+
+/* ---- HGCal CSV ---- */
+
+static int hgcal_header(const char *path, const char *line, upset_err_t *err)
+{
+    const char *p = line;
+    for (int i = 0; i < HGCAL_CELLS; i++) {
+        char want[16];
+        int n = snprintf(want, sizeof want, "CALQ_%d", i);
+        if (strncmp(p, want, (size_t)n) || (p[n] != ',' && i < HGCAL_CELLS - 1))
+            return upset_fail(err, "%s:1: header must be CALQ_0..CALQ_47; column %d is not %s",
+                              path, i + 1, want);
+        p += n + 1;
+    }
+    return 0;
+}
+
+/* Parses 48 non-negative integer charges; returns -1 naming line and column. */
+static int hgcal_row(const char *path, long lineno, char *line, double q[HGCAL_CELLS],
+                     upset_err_t *err)
+{
+    char *p = line;
+    for (int i = 0; i < HGCAL_CELLS; i++) {
+        char *end;
+        errno = 0;
+        double v = strtod(p, &end);
+        if (end == p || errno || !isfinite(v) || v < 0 || v != floor(v))
+            return upset_fail(err, "%s:%ld: column %d (CALQ_%d) is not a non-negative integer "
+                                   "charge", path, lineno, i + 1, i);
+        q[i] = v;
+        p = end;
+        if (i < HGCAL_CELLS - 1) {
+            if (*p != ',')
+                return upset_fail(err, "%s:%ld: expected 48 comma-separated charges, row ends "
+                                       "after %d", path, lineno, i + 1);
+            p++;
+        }
+    }
+    while (*p == '\r' || *p == '\n' || *p == ' ')
+        p++;
+    if (*p)
+        return upset_fail(err, "%s:%ld: more than 48 columns", path, lineno);
+    return 0;
+}
+
+/* Normalise by 2^floor(log2(sum)) (exact: a power of two) and arrange into 8x8. */
+static void hgcal_sample(const double q[HGCAL_CELLS], double *cells, double *img)
+{
+    double sum = 0;
+    for (int i = 0; i < HGCAL_CELLS; i++)
+        sum += q[i];
+    double scale = ldexp(1.0, -(int)floor(log2(sum)));
+    for (int i = 0; i < HGCAL_CELLS; i++)
+        cells[i] = q[i] * scale;
+    econt_8x8_from_cells(cells, img);
+}
+
+int dataset_load_hgcal(const char *const *files, int n_files, int64_t offset, int64_t count,
+                       dataset_t *d, upset_err_t *err)
+{
+    memset(d, 0, sizeof *d);
+    if (count <= 0 || offset < 0)
+        return upset_fail(err, "HGCal data: count must be > 0 and offset >= 0 (got %lld, %lld)",
+                          (long long)count, (long long)offset);
+    shape3_t shape = {8, 8, 1};
+    if (alloc_samples(d, count, shape, 1, 0, err))
+        goto fail;
+    d->input_frac = -1;
+    int64_t seen = 0, got = 0;
+    size_t cap = 0;
+    char *line = NULL;
+    for (int f = 0; f < n_files && got < count; f++) {
+        FILE *fp = fopen(files[f], "r");
+        if (!fp) {
+            upset_fail(err, "%s: cannot open HGCal CSV: %s", files[f], strerror(errno));
+            goto fail_line;
+        }
+        long lineno = 0;
+        ssize_t len;
+        while (got < count && (len = getline(&line, &cap, fp)) >= 0) {
+            lineno++;
+            if (lineno == 1) {
+                if (hgcal_header(files[f], line, err))
+                    break;
+                continue;
+            }
+            if (len <= 1 && (line[0] == '\n' || line[0] == '\0'))
+                continue;
+            double q[HGCAL_CELLS], sum = 0;
+            if (hgcal_row(files[f], lineno, line, q, err))
+                break;
+            for (int i = 0; i < HGCAL_CELLS; i++)
+                sum += q[i];
+            if (sum == 0)
+                continue; /* empty wafers carry no information */
+            if (seen++ < offset)
+                continue;
+            hgcal_sample(q, d->cells + got * HGCAL_CELLS, d->x + got * 64);
+            d->index[got] = seen - 1;
+            got++;
+        }
+        int bad = err && err->msg[0];
+        fclose(fp);
+        if (bad)
+            goto fail_line;
+        if (lineno == 0) {
+            upset_fail(err, "%s: empty file (no CALQ header)", files[f]);
+            goto fail_line;
+        }
+    }
+    free(line);
+    if (got < count) {
+        upset_fail(err, "%s%s: only %lld non-empty rows after offset %lld, %lld requested",
+                   files[0], n_files > 1 ? " (and the other files)" : "",
+                   (long long)(seen > offset ? seen - offset : 0), (long long)offset,
+                   (long long)count);
+        goto fail;
+    }
+    dataset_checksum(d);
+    return 0;
+fail_line:
+    free(line);
+fail:
+    dataset_free(d);
+    return -1;
+}
+
+/* ---- CIFAR-10 binary ---- */
+
+#define CIFAR_RECORD 3073
+
+int dataset_load_cifar10(const char *path, const char *labels_path, int64_t offset,
+                         int64_t count, dataset_t *d, upset_err_t *err)
+{
+    memset(d, 0, sizeof *d);
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return upset_fail(err, "%s: cannot open CIFAR-10 file: %s", path, strerror(errno));
+    fseek(fp, 0, SEEK_END);
+    long size = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    if (size <= 0 || size % CIFAR_RECORD) {
+        fclose(fp);
+        return upset_fail(err, "%s: %ld bytes is not a whole number of %d-byte CIFAR-10 records "
+                               "(truncated or not CIFAR-10 binary?)", path, size, CIFAR_RECORD);
+    }
+    int64_t total = size / CIFAR_RECORD;
+    if (offset < 0 || offset >= total || count == 0 || (count > 0 && offset + count > total)) {
+        fclose(fp);
+        return upset_fail(err, "%s: holds %lld images; offset %lld count %lld is out of range",
+                          path, (long long)total, (long long)offset, (long long)count);
+    }
+    if (count < 0)
+        count = total - offset;
+    unsigned char *labels = NULL;
+    long n_labels = 0;
+    if (labels_path) {
+        FILE *lf = fopen(labels_path, "rb");
+        if (!lf) {
+            fclose(fp);
+            return upset_fail(err, "%s: cannot open labels file: %s", labels_path,
+                              strerror(errno));
+        }
+        fseek(lf, 0, SEEK_END);
+        n_labels = ftell(lf);
+        fseek(lf, 0, SEEK_SET);
+        labels = malloc(n_labels > 0 ? (size_t)n_labels : 1);
+        if (!labels || n_labels < offset + count ||
+            fread(labels, 1, (size_t)n_labels, lf) != (size_t)n_labels) {
+            upset_fail(err, "%s: %ld labels, but images up to %lld are used", labels_path,
+                       n_labels, (long long)(offset + count));
+            fclose(lf);
+            fclose(fp);
+            free(labels);
+            return -1;
+        }
+        fclose(lf);
+    }
+    shape3_t shape = {32, 32, 3};
+    int rc = alloc_samples(d, count, shape, 0, 1, err);
+    d->input_frac = 8;
+    unsigned char rec[CIFAR_RECORD];
+    fseek(fp, (long)(offset * CIFAR_RECORD), SEEK_SET);
+    for (int64_t i = 0; !rc && i < count; i++) {
+        int64_t img = offset + i;
+        if (fread(rec, 1, CIFAR_RECORD, fp) != CIFAR_RECORD) {
+            rc = upset_fail(err, "%s: short read at image %lld", path, (long long)img);
+            break;
+        }
+        if (rec[0] > 9)
+            rc = upset_fail(err, "%s: image %lld (byte %lld) has label %d, not 0..9", path,
+                            (long long)img, (long long)(img * CIFAR_RECORD), rec[0]);
+        else if (labels && labels[img] != rec[0])
+            rc = upset_fail(err, "%s: image %lld has label %d but %s says %d (mismatched files)",
+                            path, (long long)img, rec[0], labels_path, labels[img]);
+        d->label[i] = rec[0];
+        d->index[i] = img;
+        double *x = d->x + i * 3072;
+        for (int p = 0; p < 1024; p++) /* planes R, G, B -> (h, w, c) */
+            for (int c = 0; c < 3; c++)
+                x[p * 3 + c] = rec[1 + c * 1024 + p] / 256.0;
+    }
+    free(labels);
+    fclose(fp);
+    if (rc) {
+        dataset_free(d);
+        return -1;
+    }
+    dataset_checksum(d);
+    return 0;
+}
+
+int dataset_select(dataset_t *d, const unsigned char *keep, upset_err_t *err)
+{
+    int64_t sz = shape_size(d->shape), j = 0;
+    for (int64_t i = 0; i < d->n; i++) {
+        if (!keep[i])
+            continue;
+        memmove(d->x + j * sz, d->x + i * sz, (size_t)sz * sizeof *d->x);
+        d->index[j] = d->index[i];
+        if (d->label)
+            d->label[j] = d->label[i];
+        if (d->cells)
+            memmove(d->cells + j * HGCAL_CELLS, d->cells + i * HGCAL_CELLS,
+                    HGCAL_CELLS * sizeof *d->cells);
+        j++;
+    }
+    if (j == 0)
+        return upset_fail(err, "no samples left after selection");
+    d->n = j;
+    dataset_checksum(d);
+    return 0;
+}
+
+int dataset_check_model(const dataset_t *d, const model_t *m, const char *what, upset_err_t *err)
+{
+    if (shape_size(d->shape) != shape_size(m->input))
+        return upset_fail(err, "%s: samples are (%d,%d,%d) but model %s expects (%d,%d,%d)", what,
+                          d->shape.h, d->shape.w, d->shape.c, m->path, m->input.h, m->input.w,
+                          m->input.c);
+    if (m->task == TASK_CLASSIFIER && !d->label)
+        return upset_fail(err, "%s: classifier model %s needs labelled data", what, m->path);
+    if (m->task == TASK_AUTOENCODER && !d->cells)
+        return upset_fail(err, "%s: autoencoder model %s needs HGCal data", what, m->path);
+    return 0;
+}

@@ -1,0 +1,153 @@
+#include "upset/engine.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+double tensor_value(const tensor_t *t, int64_t i)
+{
+    return t->kind == TENSOR_REAL ? t->real[i] : ldexp((double)t->fixed[i], -t->frac);
+}
+
+static int tensor_alloc(tensor_t *t, tensor_kind_t kind, int frac, int64_t n, upset_err_t *err)
+{
+    t->kind = kind;
+    t->frac = frac;
+    t->n = n;
+    if (kind == TENSOR_FIXED)
+        t->fixed = upset_calloc((size_t)n, sizeof *t->fixed, err);
+    else
+        t->real = upset_calloc((size_t)n, sizeof *t->real, err);
+    return (t->fixed || t->real) ? 0 : -1;
+}
+
+static void tensor_free(tensor_t *t)
+{
+    free(t->fixed);
+    free(t->real);
+    t->fixed = NULL;
+    t->real = NULL;
+}
+
+/* The kind and frac a layer produces from an input of kind/frac `in`
+ * (static typing, so buffers are allocated once). */
+static void output_type(const layer_t *L, tensor_kind_t in, int in_frac, int input_exact,
+                        tensor_kind_t *kind, int *frac)
+{
+    *kind = in;
+    *frac = in_frac;
+    switch (L->kind) {
+    case LAYER_QUANT_INPUT:
+        *kind = TENSOR_FIXED;
+        *frac = quant_frac(&L->aq);
+        return;
+    case LAYER_ACTIVATION:
+        if (L->act == ACT_QRELU || L->act == ACT_QBITS) {
+            *kind = TENSOR_FIXED;
+            *frac = quant_frac(&L->aq);
+        } else if (L->act == ACT_SIGMOID || L->act == ACT_SOFTMAX) {
+            *kind = TENSOR_REAL;
+        }
+        return;
+    case LAYER_BATCHNORM:
+        *kind = TENSOR_REAL;
+        return;
+    case LAYER_CONV2D:
+    case LAYER_CONV2D_TRANSPOSE:
+    case LAYER_DENSE:
+        if (L->quantized && (in == TENSOR_FIXED || input_exact) &&
+            (L->act == ACT_LINEAR || L->act == ACT_RELU)) {
+            *kind = TENSOR_FIXED;
+            *frac = in_frac + quant_frac(&L->kq);
+            if (L->use_bias && quant_frac(&L->bq) > *frac)
+                *frac = quant_frac(&L->bq); /* keep the bias exact */
+        } else {
+            *kind = TENSOR_REAL;
+        }
+        return;
+    default:
+        return;
+    }
+}
+
+int engine_create(engine_t *e, const model_t *m, int input_frac, upset_err_t *err)
+{
+    memset(e, 0, sizeof *e);
+    e->model = m;
+    e->input_frac = input_frac;
+    e->n_layers = m->n_layers;
+    e->out = upset_calloc((size_t)m->n_layers, sizeof *e->out, err);
+    if (!e->out || tensor_alloc(&e->input, TENSOR_REAL, 0, shape_size(m->input), err))
+        goto fail;
+    tensor_kind_t kind = TENSOR_REAL;
+    int frac = input_frac >= 0 ? input_frac : 0;
+    int exact = input_frac >= 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        const layer_t *L = &m->layers[i];
+        output_type(L, kind, frac, exact && i == 0, &kind, &frac);
+        if (frac > 60)
+            return upset_fail(err, "layer %s: fixed-point precision %d bits exceeds 60", L->name,
+                              frac);
+        if (tensor_alloc(&e->out[i], kind, frac, shape_size(L->out), err))
+            goto fail;
+    }
+    return 0;
+fail:
+    engine_free(e);
+    return -1;
+}
+
+void engine_free(engine_t *e)
+{
+    tensor_free(&e->input);
+    for (int i = 0; e->out && i < e->n_layers; i++)
+        tensor_free(&e->out[i]);
+    free(e->out);
+    e->out = NULL;
+}
+
+const tensor_t *engine_output(const engine_t *e)
+{
+    return &e->out[e->n_layers - 1];
+}
+
+int engine_run(engine_t *e, const double *x, upset_err_t *err)
+{
+    memcpy(e->input.real, x, (size_t)e->input.n * sizeof *x);
+    return engine_run_layers(e, 0, e->n_layers - 1, err);
+}
+
+/* The first layer may read real inputs as exact integers at input_frac. */
+static int exact_input(const engine_t *e, tensor_t *as_fixed, upset_err_t *err)
+{
+    for (int64_t i = 0; i < e->input.n; i++) {
+        double v = ldexp(e->input.real[i], e->input_frac);
+        if (v != nearbyint(v) || fabs(v) > 9e15)
+            return upset_fail(err, "input value %g is not a multiple of 2^-%d", e->input.real[i],
+                              e->input_frac);
+        as_fixed->fixed[i] = (int64_t)v;
+    }
+    return 0;
+}
+
+int engine_run_layers(engine_t *e, int first, int last, upset_err_t *err)
+{
+    for (int i = first; i <= last; i++) {
+        const tensor_t *in = i ? &e->out[i - 1] : &e->input;
+        tensor_t converted = {0};
+        if (i == 0 && e->input_frac >= 0 && e->out[0].kind == TENSOR_FIXED &&
+            e->model->layers[0].kind != LAYER_QUANT_INPUT) {
+            if (tensor_alloc(&converted, TENSOR_FIXED, e->input_frac, e->input.n, err) ||
+                exact_input(e, &converted, err)) {
+                tensor_free(&converted);
+                return -1;
+            }
+            in = &converted;
+        }
+        int rc = layer_forward(&e->model->layers[i], in, &e->out[i], err);
+        tensor_free(&converted);
+        if (rc)
+            return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,73 @@
+#include "upset/evaluate.h"
+
+#include <string.h>
+
+#include "upset/econt.h"
+#include "upset/emd.h"
+
+int evaluator_create(evaluator_t *ev, const model_t *m, const dataset_t *d, int emd_zero_rule,
+                     upset_err_t *err)
+{
+    memset(ev, 0, sizeof *ev);
+    ev->model = m;
+    ev->data = d;
+    ev->emd_zero_rule = emd_zero_rule;
+    if (dataset_check_model(d, m, "evaluation data", err))
+        return -1;
+    if (engine_create(&ev->engine, m, d->input_frac, err))
+        return -1;
+    if (m->task == TASK_AUTOENCODER) {
+        if (shape_size(m->layers[m->n_layers - 1].out) != 64)
+            return upset_fail(err, "%s: an ECON-T autoencoder must output 8x8 (64) values",
+                              m->path);
+        ev->emd = emd_workspace_create(ECONT_CELLS, ECONT_CELLS);
+        if (!ev->emd) {
+            engine_free(&ev->engine);
+            return upset_fail(err, "out of memory for the EMD workspace");
+        }
+    }
+    return 0;
+}
+
+void evaluator_free(evaluator_t *ev)
+{
+    engine_free(&ev->engine);
+    emd_workspace_free(ev->emd);
+    ev->emd = NULL;
+}
+
+int argmax_tensor(const tensor_t *t)
+{
+    int best = 0;
+    for (int64_t i = 1; i < t->n; i++)
+        if (tensor_value(t, i) > tensor_value(t, best))
+            best = (int)i;
+    return best;
+}
+
+int evaluator_score(evaluator_t *ev, int64_t i, sample_result_t *r, upset_err_t *err)
+{
+    const tensor_t *out = engine_output(&ev->engine);
+    r->emd = 0;
+    r->pred = -1;
+    if (ev->model->task == TASK_CLASSIFIER) {
+        r->pred = argmax_tensor(out);
+    } else if (ev->model->task == TASK_AUTOENCODER) {
+        double img[64], cells[ECONT_CELLS];
+        for (int p = 0; p < 64; p++)
+            img[p] = tensor_value(out, p);
+        econt_cells_from_8x8(img, cells);
+        if (econt_emd(ev->emd, ev->data->cells + i * ECONT_CELLS, cells, ev->emd_zero_rule,
+                      &r->emd, err))
+            return -1;
+    }
+    return 0;
+}
+
+int evaluator_sample(evaluator_t *ev, int64_t i, sample_result_t *r, upset_err_t *err)
+{
+    const double *x = ev->data->x + i * shape_size(ev->data->shape);
+    if (engine_run(&ev->engine, x, err))
+        return -1;
+    return evaluator_score(ev, i, r, err);
+}

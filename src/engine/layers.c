@@ -1,0 +1,283 @@
+/* One forward function per layer kind, dispatched through a table indexed by
+ * layer_kind_t. Shapes were validated by the loader. */
+#include <math.h>
+#include <string.h>
+
+#include "upset/engine.h"
+
+typedef int (*forward_fn)(const layer_t *L, const tensor_t *in, tensor_t *out, upset_err_t *err);
+
+/* TensorFlow's "same" padding: the extra row/column goes at the bottom/right. */
+static int same_pad_before(int in, int out, int k, int stride)
+{
+    int total = (out - 1) * stride + k - in;
+    return total > 0 ? total / 2 : 0;
+}
+
+static double weight_value(const layer_t *L, int64_t i)
+{
+    return L->quantized ? quant_value(&L->kq, L->kernel_code[i]) : (double)L->kernel[i];
+}
+
+static double bias_value(const layer_t *L, int c)
+{
+    if (!L->use_bias)
+        return 0.0;
+    return L->quantized ? quant_value(&L->bq, L->bias_code[c]) : (double)L->bias[c];
+}
+
+static void apply_real_activation(act_t act, double *v, int64_t n)
+{
+    if (act == ACT_RELU) {
+        for (int64_t i = 0; i < n; i++)
+            v[i] = v[i] > 0 ? v[i] : 0;
+    } else if (act == ACT_SIGMOID) {
+        for (int64_t i = 0; i < n; i++)
+            v[i] = 1.0 / (1.0 + exp(-v[i]));
+    } else if (act == ACT_SOFTMAX) {
+        double mx = -INFINITY, sum = 0;
+        for (int64_t i = 0; i < n; i++)
+            mx = v[i] > mx ? v[i] : mx;
+        for (int64_t i = 0; i < n; i++)
+            sum += (v[i] = exp(v[i] - mx));
+        for (int64_t i = 0; i < n; i++)
+            v[i] /= sum;
+    }
+}
+
+/* Integer path: out = sum(x * w) << shift_prod + bias << shift_bias, exact. */
+typedef struct {
+    int shift_prod, shift_bias;
+} fixed_align_t;
+
+static fixed_align_t fixed_align(const layer_t *L, const tensor_t *in, const tensor_t *out)
+{
+    fixed_align_t a;
+    a.shift_prod = out->frac - in->frac - quant_frac(&L->kq);
+    a.shift_bias = L->use_bias ? out->frac - quant_frac(&L->bq) : 0;
+    return a;
+}
+
+static void fixed_init_bias(const layer_t *L, fixed_align_t a, int64_t *acc)
+{
+    for (int c = 0; c < L->cout; c++)
+        acc[c] = L->use_bias ? (int64_t)L->bias_code[c] * ((int64_t)1 << a.shift_bias) : 0;
+}
+
+static void fixed_finish(const layer_t *L, fixed_align_t a, int64_t *acc, const int64_t *sum)
+{
+    for (int c = 0; c < L->cout; c++) {
+        int64_t v = acc[c] + sum[c] * ((int64_t)1 << a.shift_prod);
+        acc[c] = (L->act == ACT_RELU && v < 0) ? 0 : v;
+    }
+}
+
+static int fwd_dense(const layer_t *L, const tensor_t *in, tensor_t *out, upset_err_t *err)
+{
+    (void)err;
+    if (out->kind == TENSOR_FIXED) {
+        int64_t sum[L->cout];
+        memset(sum, 0, sizeof sum);
+        for (int i = 0; i < L->cin; i++) {
+            int64_t x = in->fixed[i];
+            if (!x)
+                continue;
+            const int32_t *w = L->kernel_code + (int64_t)i * L->cout; /* (cin, cout) */
+            for (int c = 0; c < L->cout; c++)
+                sum[c] += x * w[c];
+        }
+        fixed_align_t a = fixed_align(L, in, out);
+        fixed_init_bias(L, a, out->fixed);
+        fixed_finish(L, a, out->fixed, sum);
+        return 0;
+    }
+    for (int c = 0; c < L->cout; c++)
+        out->real[c] = bias_value(L, c);
+    for (int i = 0; i < L->cin; i++) {
+        double x = tensor_value(in, i);
+        if (x == 0)
+            continue;
+        for (int c = 0; c < L->cout; c++)
+            out->real[c] += x * weight_value(L, (int64_t)i * L->cout + c);
+    }
+    apply_real_activation(L->act, out->real, L->cout);
+    return 0;
+}
+
+static int fwd_conv2d(const layer_t *L, const tensor_t *in, tensor_t *out, upset_err_t *err)
+{
+    (void)err;
+    const int ph = L->pad_same ? same_pad_before(L->in.h, L->out.h, L->kh, L->stride_h) : 0;
+    const int pw = L->pad_same ? same_pad_before(L->in.w, L->out.w, L->kw, L->stride_w) : 0;
+    const int cin = L->cin, cout = L->cout;
+    int fixed = out->kind == TENSOR_FIXED;
+    fixed_align_t a = {0, 0};
+    if (fixed)
+        a = fixed_align(L, in, out);
+    int64_t sum[cout];
+    double rsum[cout];
+    for (int oh = 0; oh < L->out.h; oh++)
+        for (int ow = 0; ow < L->out.w; ow++) {
+            memset(sum, 0, sizeof sum);
+            for (int c = 0; c < cout; c++)
+                rsum[c] = fixed ? 0 : bias_value(L, c);
+            for (int kh = 0; kh < L->kh; kh++) {
+                int ih = oh * L->stride_h - ph + kh;
+                if (ih < 0 || ih >= L->in.h)
+                    continue;
+                for (int kw = 0; kw < L->kw; kw++) {
+                    int iw = ow * L->stride_w - pw + kw;
+                    if (iw < 0 || iw >= L->in.w)
+                        continue;
+                    int64_t xbase = ((int64_t)ih * L->in.w + iw) * cin;
+                    int64_t wbase = ((int64_t)kh * L->kw + kw) * cin * cout; /* (kh,kw,cin,cout) */
+                    for (int ci = 0; ci < cin; ci++) {
+                        if (fixed) {
+                            int64_t x = in->fixed[xbase + ci];
+                            if (!x)
+                                continue;
+                            const int32_t *w = L->kernel_code + wbase + (int64_t)ci * cout;
+                            for (int c = 0; c < cout; c++)
+                                sum[c] += x * w[c];
+                        } else {
+                            double x = tensor_value(in, xbase + ci);
+                            if (x == 0)
+                                continue;
+                            for (int c = 0; c < cout; c++)
+                                rsum[c] += x * weight_value(L, wbase + (int64_t)ci * cout + c);
+                        }
+                    }
+                }
+            }
+            int64_t obase = ((int64_t)oh * L->out.w + ow) * cout;
+            if (fixed) {
+                fixed_init_bias(L, a, out->fixed + obase);
+                fixed_finish(L, a, out->fixed + obase, sum);
+            } else {
+                memcpy(out->real + obase, rsum, sizeof rsum);
+                if (L->act != ACT_SOFTMAX)
+                    apply_real_activation(L->act, out->real + obase, cout);
+            }
+        }
+    if (!fixed && L->act == ACT_SOFTMAX)
+        apply_real_activation(L->act, out->real, out->n);
+    return 0;
+}
+
+/* Transposed convolution as TensorFlow defines it (the gradient of conv2d with
+ * respect to its input): out[ih*s + k - pad] += in[ih] * w[k], kernel (kh,kw,cout,cin). */
+static int fwd_conv2d_transpose(const layer_t *L, const tensor_t *in, tensor_t *out,
+                                upset_err_t *err)
+{
+    (void)err;
+    if (out->kind != TENSOR_REAL)
+        return upset_fail(err, "layer %s: quantized conv2d_transpose is not supported", L->name);
+    const int ph = L->pad_same ? same_pad_before(L->out.h, L->in.h, L->kh, L->stride_h) : 0;
+    const int pw = L->pad_same ? same_pad_before(L->out.w, L->in.w, L->kw, L->stride_w) : 0;
+    const int cin = L->cin, cout = L->cout;
+    for (int64_t p = 0; p < (int64_t)L->out.h * L->out.w; p++)
+        for (int c = 0; c < cout; c++)
+            out->real[p * cout + c] = bias_value(L, c);
+    for (int ih = 0; ih < L->in.h; ih++)
+        for (int iw = 0; iw < L->in.w; iw++)
+            for (int kh = 0; kh < L->kh; kh++) {
+                int oh = ih * L->stride_h + kh - ph;
+                if (oh < 0 || oh >= L->out.h)
+                    continue;
+                for (int kw = 0; kw < L->kw; kw++) {
+                    int ow = iw * L->stride_w + kw - pw;
+                    if (ow < 0 || ow >= L->out.w)
+                        continue;
+                    double *o = out->real + ((int64_t)oh * L->out.w + ow) * cout;
+                    int64_t xbase = ((int64_t)ih * L->in.w + iw) * cin;
+                    int64_t wbase = ((int64_t)kh * L->kw + kw) * cout * cin;
+                    for (int c = 0; c < cout; c++) {
+                        double acc = 0;
+                        for (int ci = 0; ci < cin; ci++)
+                            acc += tensor_value(in, xbase + ci) *
+                                   weight_value(L, wbase + (int64_t)c * cin + ci);
+                        o[c] += acc;
+                    }
+                }
+            }
+    apply_real_activation(L->act, out->real, out->n);
+    return 0;
+}
+
+/* TensorFlow's fused batch norm at inference, in float32:
+ * scale = gamma * rsqrt(var + eps); y = x * scale + (beta - mean * scale). */
+static int fwd_batchnorm(const layer_t *L, const tensor_t *in, tensor_t *out, upset_err_t *err)
+{
+    (void)err;
+    const int c = L->out.c;
+    float scale[c], offset[c];
+    for (int k = 0; k < c; k++) {
+        scale[k] = L->gamma[k] * (1.0f / sqrtf(L->moving_variance[k] + (float)L->epsilon));
+        offset[k] = L->beta[k] - L->moving_mean[k] * scale[k];
+    }
+    for (int64_t i = 0; i < out->n; i++) {
+        float x = (float)tensor_value(in, i);
+        float y = x * scale[i % c];
+        out->real[i] = (double)(y + offset[i % c]);
+    }
+    return 0;
+}
+
+static int fwd_quantize(const quant_t *q, const tensor_t *in, tensor_t *out)
+{
+    for (int64_t i = 0; i < out->n; i++)
+        out->fixed[i] = in->kind == TENSOR_FIXED
+                            ? quant_code_from_fixed(q, in->fixed[i], in->frac)
+                            : quant_code_from_double(q, (double)(float)in->real[i]);
+    return 0;
+}
+
+static int fwd_quant_input(const layer_t *L, const tensor_t *in, tensor_t *out, upset_err_t *err)
+{
+    (void)err;
+    return fwd_quantize(&L->aq, in, out);
+}
+
+static int fwd_activation(const layer_t *L, const tensor_t *in, tensor_t *out, upset_err_t *err)
+{
+    (void)err;
+    if (L->act == ACT_QRELU || L->act == ACT_QBITS)
+        return fwd_quantize(&L->aq, in, out);
+    if (out->kind == TENSOR_FIXED) { /* linear or relu on exact integers */
+        for (int64_t i = 0; i < out->n; i++)
+            out->fixed[i] = (L->act == ACT_RELU && in->fixed[i] < 0) ? 0 : in->fixed[i];
+        return 0;
+    }
+    for (int64_t i = 0; i < out->n; i++)
+        out->real[i] = tensor_value(in, i);
+    apply_real_activation(L->act, out->real, out->n);
+    return 0;
+}
+
+static int fwd_copy(const layer_t *L, const tensor_t *in, tensor_t *out, upset_err_t *err)
+{
+    (void)L;
+    (void)err;
+    if (out->kind == TENSOR_FIXED)
+        memcpy(out->fixed, in->fixed, (size_t)out->n * sizeof *out->fixed);
+    else
+        for (int64_t i = 0; i < out->n; i++)
+            out->real[i] = tensor_value(in, i);
+    return 0;
+}
+
+static const forward_fn FORWARD[LAYER_KIND_COUNT] = {
+    [LAYER_QUANT_INPUT] = fwd_quant_input,
+    [LAYER_CONV2D] = fwd_conv2d,
+    [LAYER_CONV2D_TRANSPOSE] = fwd_conv2d_transpose,
+    [LAYER_DENSE] = fwd_dense,
+    [LAYER_BATCHNORM] = fwd_batchnorm,
+    [LAYER_ACTIVATION] = fwd_activation,
+    [LAYER_FLATTEN] = fwd_copy,
+    [LAYER_RESHAPE] = fwd_copy,
+};
+
+int layer_forward(const layer_t *L, const tensor_t *in, tensor_t *out, upset_err_t *err)
+{
+    return FORWARD[L->kind](L, in, out, err);
+}

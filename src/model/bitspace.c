@@ -1,0 +1,43 @@
+#include "upset/bitspace.h"
+
+int bitspace_locate(const model_t *m, int64_t index, bitaddr_t *out)
+{
+    if (index < 0 || index >= m->n_fault_bits)
+        return -1;
+    for (int i = 0; i < m->n_layers; i++) {
+        const layer_t *L = &m->layers[i];
+        if (L->faultable && index < L->bit_first + L->n_bits) {
+            int64_t local = index - L->bit_first;
+            out->layer = i;
+            out->weight = local / L->kq.bits;
+            out->bit = (int)(local % L->kq.bits);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int64_t bitspace_index(const model_t *m, bitaddr_t a)
+{
+    const layer_t *L = &m->layers[a.layer];
+    return L->bit_first + a.weight * L->kq.bits + a.bit;
+}
+
+void bitspace_flip(model_t *m, bitaddr_t a)
+{
+    layer_t *L = &m->layers[a.layer];
+    int32_t *w = &L->kernel_code[a.weight];
+    *w = code_flip_bit(*w, L->kq.bits, L->kq.keep_negative, a.bit);
+}
+
+int bitspace_layers(const model_t *m, int *idx, int max)
+{
+    int n = 0;
+    for (int i = 0; i < m->n_layers; i++)
+        if (m->layers[i].faultable) {
+            if (n < max)
+                idx[n] = i;
+            n++;
+        }
+    return n;
+}

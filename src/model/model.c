@@ -1,0 +1,472 @@
+/* Loads the native HDF5 model format (docs/model-format.md) and validates every
+ * layer's shapes, so the engine can trust what it runs. */
+#include "upset/model.h"
+
+#include <hdf5.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "h5util.h"
+
+static const char *const KIND_NAMES[LAYER_KIND_COUNT] = {
+    "quant_input", "conv2d", "conv2d_transpose", "dense",
+    "batchnorm",   "activation", "flatten",      "reshape"};
+
+const char *layer_kind_name(layer_kind_t k)
+{
+    return (unsigned)k < LAYER_KIND_COUNT ? KIND_NAMES[k] : "?";
+}
+
+const char *act_name(act_t a)
+{
+    static const char *const names[] = {"linear",  "relu",           "sigmoid",
+                                        "softmax", "quantized_relu", "quantized_bits"};
+    return (unsigned)a < sizeof names / sizeof *names ? names[a] : "?";
+}
+
+const char *task_name(task_t t)
+{
+    return t == TASK_CLASSIFIER ? "classifier" : t == TASK_AUTOENCODER ? "autoencoder" : "encoder";
+}
+
+static int parse_act(h5ctx_t *c, const char *s, act_t *out)
+{
+    static const char *const names[] = {"linear",  "relu",           "sigmoid",
+                                        "softmax", "quantized_relu", "quantized_bits"};
+    for (int i = 0; i < 6; i++)
+        if (!strcmp(s, names[i])) {
+            *out = (act_t)i;
+            return 0;
+        }
+    return upset_fail(c->err, "%s: %s: unsupported activation '%s'", c->file, c->where, s);
+}
+
+static int read_shape(h5ctx_t *c, hid_t g, const char *name, shape3_t *s)
+{
+    int64_t v[3];
+    int n;
+    if (h5_attr_ints(c, g, name, v, 3, &n))
+        return -1;
+    for (int i = 0; i < n; i++)
+        if (v[i] < 1 || v[i] > (1 << 20))
+            return upset_fail(c->err, "%s: %s: attribute '%s' has an absurd dimension %lld",
+                              c->file, c->where, name, (long long)v[i]);
+    s->h = n == 3 ? (int)v[0] : 1;
+    s->w = n == 3 ? (int)v[1] : n == 2 ? (int)v[0] : 1;
+    s->c = (int)v[n - 1];
+    return 0;
+}
+
+/* Reads q_bits/q_integer/q_keep_negative style attributes with a prefix. */
+static int read_quant(h5ctx_t *c, hid_t g, const char *prefix, quant_kind_t kind, quant_t *q)
+{
+    char name[64];
+    int64_t bits, integer, keep = 1;
+    snprintf(name, sizeof name, "%sbits", prefix);
+    if (h5_attr_int(c, g, name, &bits))
+        return -1;
+    snprintf(name, sizeof name, "%sinteger", prefix);
+    if (h5_attr_int(c, g, name, &integer))
+        return -1;
+    if (kind == QUANT_BITS) {
+        snprintf(name, sizeof name, "%skeep_negative", prefix);
+        if (h5_attr_int(c, g, name, &keep))
+            return -1;
+    }
+    if (bits < 1 || bits > 24 || integer < -24 || integer > bits)
+        return upset_fail(c->err, "%s: %s: quantizer %sbits=%lld integer=%lld is out of range",
+                          c->file, c->where, prefix, (long long)bits, (long long)integer);
+    q->kind = kind;
+    q->bits = (int)bits;
+    q->integer = (int)integer;
+    q->keep_negative = keep != 0;
+    return 0;
+}
+
+static int alloc_read_floats(h5ctx_t *c, hid_t g, const char *name, float **out, int64_t n)
+{
+    *out = upset_calloc((size_t)n, sizeof **out, c->err);
+    return *out ? h5_read_floats(c, g, name, *out, n) : -1;
+}
+
+static int alloc_read_codes(h5ctx_t *c, hid_t g, const char *name, int32_t **out, int64_t n,
+                            const quant_t *q)
+{
+    *out = upset_calloc((size_t)n, sizeof **out, c->err);
+    if (!*out || h5_read_int32s(c, g, name, *out, n))
+        return -1;
+    for (int64_t i = 0; i < n; i++)
+        if ((*out)[i] < quant_code_min(q) || (*out)[i] > quant_code_max(q))
+            return upset_fail(c->err, "%s: %s: %s[%lld] = %d does not fit %d-bit codes", c->file,
+                              c->where, name, (long long)i, (*out)[i], q->bits);
+    return 0;
+}
+
+static int load_weights(h5ctx_t *c, hid_t g, layer_t *L)
+{
+    int64_t v;
+    char act[64];
+    if (h5_attr_int(c, g, "use_bias", &v))
+        return -1;
+    L->use_bias = v != 0;
+    if (h5_attr_int(c, g, "quantized", &v))
+        return -1;
+    L->quantized = v != 0;
+    if (h5_attr_string(c, g, "activation", act, sizeof act) || parse_act(c, act, &L->act))
+        return -1;
+    if (L->act == ACT_QRELU || L->act == ACT_QBITS)
+        return upset_fail(c->err, "%s: %s: a quantized activation must be its own layer", c->file,
+                          c->where);
+    if (alloc_read_floats(c, g, "kernel", &L->kernel, L->n_weights))
+        return -1;
+    if (L->use_bias && alloc_read_floats(c, g, "bias", &L->bias, L->cout))
+        return -1;
+    if (!L->quantized)
+        return 0;
+    if (read_quant(c, g, "kernel_q_", QUANT_BITS, &L->kq) ||
+        alloc_read_codes(c, g, "kernel_code", &L->kernel_code, L->n_weights, &L->kq))
+        return -1;
+    if (L->use_bias && (read_quant(c, g, "bias_q_", QUANT_BITS, &L->bq) ||
+                        alloc_read_codes(c, g, "bias_code", &L->bias_code, L->cout, &L->bq)))
+        return -1;
+    return 0;
+}
+
+static int conv_out_dim(int in, int k, int stride, int same)
+{
+    return same ? (in + stride - 1) / stride : (in - k) / stride + 1;
+}
+
+/* Fills the kind-specific fields of L from group g and checks shapes. */
+static int load_layer(h5ctx_t *c, hid_t g, layer_t *L)
+{
+    char s[64];
+    int64_t v[3];
+    int n;
+    switch (L->kind) {
+    case LAYER_QUANT_INPUT:
+        return read_quant(c, g, "q_", QUANT_BITS, &L->aq);
+    case LAYER_ACTIVATION:
+        if (h5_attr_string(c, g, "activation", s, sizeof s) || parse_act(c, s, &L->act))
+            return -1;
+        if (L->act == ACT_QRELU)
+            return read_quant(c, g, "q_", QUANT_RELU, &L->aq);
+        if (L->act == ACT_QBITS)
+            return read_quant(c, g, "q_", QUANT_BITS, &L->aq);
+        return 0;
+    case LAYER_FLATTEN:
+    case LAYER_RESHAPE:
+        if (shape_size(L->in) != shape_size(L->out))
+            return upset_fail(c->err, "%s: %s: %s changes the element count", c->file, c->where,
+                              layer_kind_name(L->kind));
+        return 0;
+    case LAYER_BATCHNORM:
+        if (h5_attr_double(c, g, "epsilon", &L->epsilon))
+            return -1;
+        if (alloc_read_floats(c, g, "gamma", &L->gamma, L->out.c) ||
+            alloc_read_floats(c, g, "beta", &L->beta, L->out.c) ||
+            alloc_read_floats(c, g, "moving_mean", &L->moving_mean, L->out.c) ||
+            alloc_read_floats(c, g, "moving_variance", &L->moving_variance, L->out.c))
+            return -1;
+        return 0;
+    case LAYER_DENSE:
+        L->cin = (int)shape_size(L->in);
+        L->cout = (int)shape_size(L->out);
+        L->kh = L->kw = 1;
+        L->n_weights = (int64_t)L->cin * L->cout;
+        return load_weights(c, g, L);
+    case LAYER_CONV2D:
+    case LAYER_CONV2D_TRANSPOSE:
+        break;
+    default:
+        return upset_fail(c->err, "%s: %s: unknown layer kind", c->file, c->where);
+    }
+    /* conv2d / conv2d_transpose: the kernel shape comes from the dataset itself */
+    hid_t d = H5Dopen2(g, "kernel", H5P_DEFAULT);
+    if (d < 0)
+        return upset_fail(c->err, "%s: %s: dataset 'kernel' is missing", c->file, c->where);
+    hid_t sp = H5Dget_space(d);
+    hsize_t dims[4] = {0};
+    int nd = H5Sget_simple_extent_ndims(sp);
+    if (nd == 4)
+        H5Sget_simple_extent_dims(sp, dims, NULL);
+    H5Sclose(sp);
+    H5Dclose(d);
+    if (nd != 4)
+        return upset_fail(c->err, "%s: %s: conv kernel must have 4 dimensions, has %d", c->file,
+                          c->where, nd);
+    L->kh = (int)dims[0];
+    L->kw = (int)dims[1];
+    int transpose = L->kind == LAYER_CONV2D_TRANSPOSE;
+    L->cin = (int)dims[transpose ? 3 : 2];
+    L->cout = (int)dims[transpose ? 2 : 3];
+    L->n_weights = (int64_t)L->kh * L->kw * L->cin * L->cout;
+    if (h5_attr_ints(c, g, "strides", v, 2, &n) || n != 2)
+        return n != 2 ? upset_fail(c->err, "%s: %s: 'strides' needs 2 values", c->file, c->where)
+                      : -1;
+    L->stride_h = (int)v[0];
+    L->stride_w = (int)v[1];
+    if (L->stride_h < 1 || L->stride_w < 1)
+        return upset_fail(c->err, "%s: %s: strides must be positive", c->file, c->where);
+    if (h5_attr_string(c, g, "padding", s, sizeof s))
+        return -1;
+    if (strcmp(s, "same") && strcmp(s, "valid"))
+        return upset_fail(c->err, "%s: %s: padding '%s' is not same or valid", c->file, c->where,
+                          s);
+    L->pad_same = !strcmp(s, "same");
+    int eh, ew;
+    if (transpose) {
+        eh = L->pad_same ? L->in.h * L->stride_h : (L->in.h - 1) * L->stride_h + L->kh;
+        ew = L->pad_same ? L->in.w * L->stride_w : (L->in.w - 1) * L->stride_w + L->kw;
+    } else {
+        eh = conv_out_dim(L->in.h, L->kh, L->stride_h, L->pad_same);
+        ew = conv_out_dim(L->in.w, L->kw, L->stride_w, L->pad_same);
+    }
+    if (L->in.c != L->cin || L->out.c != L->cout || L->out.h != eh || L->out.w != ew)
+        return upset_fail(c->err,
+                          "%s: %s: shape mismatch: in (%d,%d,%d) out (%d,%d,%d) but kernel "
+                          "%dx%d %d->%d stride %d gives (%d,%d,%d)",
+                          c->file, c->where, L->in.h, L->in.w, L->in.c, L->out.h, L->out.w,
+                          L->out.c, L->kh, L->kw, L->cin, L->cout, L->stride_h, eh, ew, L->cout);
+    return load_weights(c, g, L);
+}
+
+static uint64_t file_checksum(const char *path)
+{
+    uint64_t h = 1469598103934665603ULL;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    unsigned char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        for (size_t i = 0; i < n; i++)
+            h = (h ^ buf[i]) * 1099511628211ULL;
+    fclose(f);
+    return h;
+}
+
+static int load_layers(h5ctx_t *c, hid_t file, model_t *m)
+{
+    char where[160];
+    shape3_t prev = m->input;
+    int64_t next_bit = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        layer_t *L = &m->layers[i];
+        char gname[32], s[64];
+        snprintf(gname, sizeof gname, "/layers/L%03d", i);
+        snprintf(where, sizeof where, "layer %s", gname);
+        c->where = where;
+        if (H5Lexists(file, "/layers", H5P_DEFAULT) <= 0 ||
+            H5Lexists(file, gname, H5P_DEFAULT) <= 0)
+            return upset_fail(c->err, "%s: group %s is missing (n_layers = %d)", c->file, gname,
+                              m->n_layers);
+        hid_t g = H5Gopen2(file, gname, H5P_DEFAULT);
+        int rc = h5_attr_string(c, g, "kind", s, sizeof s);
+        if (!rc) {
+            int k = 0;
+            while (k < LAYER_KIND_COUNT && strcmp(KIND_NAMES[k], s))
+                k++;
+            if (k == LAYER_KIND_COUNT)
+                rc = upset_fail(c->err, "%s: %s: unsupported layer kind '%s'", c->file, where, s);
+            L->kind = (layer_kind_t)k;
+        }
+        if (!rc)
+            rc = h5_attr_string(c, g, "name", L->name, sizeof L->name);
+        if (!rc) {
+            snprintf(where, sizeof where, "layer %s (%s)", gname, L->name);
+            rc = h5_attr_string(c, g, "part", s, sizeof s);
+        }
+        if (!rc) {
+            if (!strcmp(s, "encoder"))
+                L->part = PART_ENCODER;
+            else if (!strcmp(s, "decoder"))
+                L->part = PART_DECODER;
+            else if (!strcmp(s, "main"))
+                L->part = PART_MAIN;
+            else
+                rc = upset_fail(c->err, "%s: %s: part '%s' is not encoder/decoder/main", c->file,
+                                where, s);
+        }
+        int64_t f = 0;
+        if (!rc)
+            rc = h5_attr_int(c, g, "faultable", &f);
+        L->faultable = f != 0;
+        if (!rc)
+            rc = read_shape(c, g, "in_shape", &L->in);
+        if (!rc)
+            rc = read_shape(c, g, "out_shape", &L->out);
+        if (!rc && shape_size(L->in) != shape_size(prev))
+            rc = upset_fail(c->err,
+                            "%s: %s: input has %lld elements but the previous layer gives %lld",
+                            c->file, where, (long long)shape_size(L->in), (long long)shape_size(prev));
+        if (!rc)
+            rc = load_layer(c, g, L);
+        if (!rc && L->faultable && !(L->quantized && L->kernel_code))
+            rc = upset_fail(c->err, "%s: %s: faultable layer has no quantized kernel", c->file,
+                            where);
+        H5Gclose(g);
+        if (rc)
+            return -1;
+        if (L->faultable) {
+            L->bit_first = next_bit;
+            L->n_bits = L->n_weights * L->kq.bits;
+            next_bit += L->n_bits;
+        }
+        prev = L->out;
+    }
+    m->n_fault_bits = next_bit;
+    return 0;
+}
+
+int model_load(const char *path, model_t *m, upset_err_t *err)
+{
+    memset(m, 0, sizeof *m);
+    snprintf(m->path, sizeof m->path, "%s", path);
+    FILE *probe = fopen(path, "rb");
+    if (!probe)
+        return upset_fail(err, "%s: cannot open model file", path);
+    fclose(probe);
+    if (H5Fis_hdf5(path) <= 0)
+        return upset_fail(err, "%s: not an HDF5 file (truncated or corrupt model?)", path);
+    H5E_auto2_t old_fn;
+    void *old_data;
+    H5Eget_auto2(H5E_DEFAULT, &old_fn, &old_data);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* we report errors ourselves */
+    hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    int rc = -1;
+    if (file < 0) {
+        upset_fail(err, "%s: cannot open as HDF5 (truncated or corrupt model?)", path);
+        goto out;
+    }
+    h5ctx_t c = {path, "/", err};
+    char s[256];
+    int64_t v;
+    if (h5_attr_string(&c, file, "upset_format", s, sizeof s))
+        goto out;
+    if (strcmp(s, "upset-model")) {
+        upset_fail(err, "%s: not an upset model (upset_format = '%s'); convert Keras models with "
+                        "tools/import_qkeras.py", path, s);
+        goto out;
+    }
+    if (h5_attr_int(&c, file, "format_version", &v))
+        goto out;
+    if (v != UPSET_MODEL_FORMAT_VERSION) {
+        upset_fail(err, "%s: model format_version %lld is not supported (this upset reads %d)",
+                   path, (long long)v, UPSET_MODEL_FORMAT_VERSION);
+        goto out;
+    }
+    if (h5_attr_string(&c, file, "name", m->name, sizeof m->name) ||
+        h5_attr_string(&c, file, "task", s, sizeof s))
+        goto out;
+    if (!strcmp(s, "classifier"))
+        m->task = TASK_CLASSIFIER;
+    else if (!strcmp(s, "autoencoder"))
+        m->task = TASK_AUTOENCODER;
+    else if (!strcmp(s, "encoder"))
+        m->task = TASK_ENCODER;
+    else {
+        upset_fail(err, "%s: task '%s' is not classifier, autoencoder or encoder", path, s);
+        goto out;
+    }
+    if (read_shape(&c, file, "input_shape", &m->input) || h5_attr_int(&c, file, "n_layers", &v))
+        goto out;
+    if (v < 1 || v > 4096) {
+        upset_fail(err, "%s: n_layers = %lld is absurd", path, (long long)v);
+        goto out;
+    }
+    m->n_layers = (int)v;
+    m->layers = upset_calloc((size_t)m->n_layers, sizeof *m->layers, err);
+    if (!m->layers || load_layers(&c, file, m))
+        goto out;
+    if (m->task == TASK_AUTOENCODER && model_encoder_last(m) < 0) {
+        upset_fail(err, "%s: an autoencoder needs encoder and decoder layers", path);
+        goto out;
+    }
+    m->checksum = file_checksum(path);
+    rc = 0;
+out:
+    if (file >= 0)
+        H5Fclose(file);
+    H5Eset_auto2(H5E_DEFAULT, old_fn, old_data);
+    if (rc)
+        model_free(m);
+    return rc;
+}
+
+static void layer_free(layer_t *L)
+{
+    free(L->kernel);
+    free(L->bias);
+    free(L->kernel_code);
+    free(L->bias_code);
+    free(L->gamma);
+    free(L->beta);
+    free(L->moving_mean);
+    free(L->moving_variance);
+}
+
+void model_free(model_t *m)
+{
+    if (!m)
+        return;
+    for (int i = 0; m->layers && i < m->n_layers; i++)
+        layer_free(&m->layers[i]);
+    free(m->layers);
+    m->layers = NULL;
+    m->n_layers = 0;
+}
+
+static int dup_array(void **dst, const void *src, size_t bytes, upset_err_t *err)
+{
+    *dst = NULL;
+    if (!src)
+        return 0;
+    *dst = malloc(bytes);
+    if (!*dst)
+        return upset_fail(err, "out of memory copying a model");
+    memcpy(*dst, src, bytes);
+    return 0;
+}
+
+int model_clone(const model_t *src, model_t *dst, upset_err_t *err)
+{
+    *dst = *src;
+    dst->layers = upset_calloc((size_t)src->n_layers, sizeof *dst->layers, err);
+    if (!dst->layers)
+        return -1;
+    for (int i = 0; i < src->n_layers; i++) {
+        const layer_t *S = &src->layers[i];
+        layer_t *D = &dst->layers[i];
+        *D = *S;
+        size_t c = S->kind == LAYER_BATCHNORM ? (size_t)S->out.c * sizeof(float) : 0;
+        if (dup_array((void **)&D->kernel, S->kernel, (size_t)S->n_weights * sizeof(float), err) ||
+            dup_array((void **)&D->bias, S->bias, (size_t)S->cout * sizeof(float), err) ||
+            dup_array((void **)&D->kernel_code, S->kernel_code,
+                      (size_t)S->n_weights * sizeof(int32_t), err) ||
+            dup_array((void **)&D->bias_code, S->bias_code, (size_t)S->cout * sizeof(int32_t),
+                      err) ||
+            dup_array((void **)&D->gamma, S->gamma, c, err) ||
+            dup_array((void **)&D->beta, S->beta, c, err) ||
+            dup_array((void **)&D->moving_mean, S->moving_mean, c, err) ||
+            dup_array((void **)&D->moving_variance, S->moving_variance, c, err)) {
+            dst->n_layers = i + 1;
+            model_free(dst);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int model_encoder_last(const model_t *m)
+{
+    int last = -1, has_decoder = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        if (m->layers[i].part == PART_ENCODER)
+            last = i;
+        if (m->layers[i].part == PART_DECODER)
+            has_decoder = 1;
+    }
+    return has_decoder ? last : -1;
+}

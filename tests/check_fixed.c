@@ -1,0 +1,120 @@
+/* Quantizer semantics checked against brute force over every code. */
+#include <math.h>
+#include <stdint.h>
+
+#include "check_util.h"
+#include "upset/fixed.h"
+
+/* The nearest code by exhaustive search; ties go to the even code; then clip. */
+static int32_t brute_code(const quant_t *q, double x)
+{
+    int f = quant_frac(q);
+    int64_t lo = quant_code_min(q), hi = quant_code_max(q);
+    double best_d = INFINITY;
+    int64_t best = 0;
+    /* search a wide window so clipping is exercised too */
+    for (int64_t k = lo - 300; k <= hi + 300; k++) {
+        double d = fabs(x - ldexp((double)k, -f));
+        if (d < best_d || (d == best_d && (k % 2 == 0))) {
+            best_d = d;
+            best = k;
+        }
+    }
+    if (best < lo)
+        best = lo;
+    if (best > hi)
+        best = hi;
+    return (int32_t)best;
+}
+
+START_TEST(quantize_matches_brute_force)
+{
+    const quant_t qs[] = {{QUANT_BITS, 6, 1, 1}, {QUANT_BITS, 8, 2, 1}, {QUANT_BITS, 5, 0, 1},
+                          {QUANT_RELU, 9, 1, 0}, {QUANT_RELU, 12, 3, 0}, {QUANT_BITS, 7, 2, 0}};
+    for (size_t qi = 0; qi < sizeof qs / sizeof *qs; qi++) {
+        const quant_t *q = &qs[qi];
+        int f = quant_frac(q);
+        /* every half step (the ties) and points in between, over the range and beyond */
+        for (int64_t s = -4 * (1 << q->bits); s <= 4 * (1 << q->bits); s++) {
+            double x = ldexp((double)s, -f - 2);
+            ck_assert_int_eq(quant_code_from_double(q, x), brute_code(q, x));
+        }
+    }
+}
+END_TEST
+
+START_TEST(quantize_fixed_matches_double)
+{
+    const quant_t q = {QUANT_RELU, 9, 1, 0};
+    for (int64_t acc = -70000; acc <= 70000; acc += 7) {
+        int frac = 14;
+        ck_assert_int_eq(quant_code_from_fixed(&q, acc, frac),
+                         quant_code_from_double(&q, ldexp((double)acc, -frac)));
+        ck_assert_int_eq(quant_code_from_fixed(&q, acc, 3),
+                         quant_code_from_double(&q, ldexp((double)acc, -3)));
+    }
+}
+END_TEST
+
+START_TEST(frac_and_ranges)
+{
+    quant_t a = {QUANT_BITS, 6, 1, 1};
+    ck_assert_int_eq(quant_frac(&a), 4);
+    ck_assert_int_eq(quant_code_min(&a), -32);
+    ck_assert_int_eq(quant_code_max(&a), 31);
+    quant_t r = {QUANT_RELU, 8, 2, 0};
+    ck_assert_int_eq(quant_frac(&r), 6);
+    ck_assert_int_eq(quant_code_max(&r), 255);
+    ck_assert(quant_value(&r, 255) == 4.0 - 1.0 / 64);
+}
+END_TEST
+
+START_TEST(flip_twice_restores_and_is_twos_complement)
+{
+    for (int bits = 2; bits <= 12; bits++) {
+        int32_t lo = -(1 << (bits - 1)), hi = (1 << (bits - 1)) - 1;
+        for (int32_t k = lo; k <= hi; k++)
+            for (int pos = 0; pos < bits; pos++) {
+                int32_t f = code_flip_bit(k, bits, 1, pos);
+                ck_assert(f >= lo && f <= hi);
+                ck_assert_int_eq(code_flip_bit(f, bits, 1, pos), k);
+                /* flipping bit pos changes the value by exactly 2^(bits-1-pos), and the
+                 * MSB carries weight -2^(bits-1) */
+                int32_t w = 1 << (bits - 1 - pos);
+                int was_set = (((uint32_t)k >> (bits - 1 - pos)) & 1u) != 0;
+                int32_t expect = pos == 0 ? (was_set ? k + w : k - w) : (was_set ? k - w : k + w);
+                ck_assert_int_eq(f, expect);
+            }
+    }
+    ck_assert_int_eq(code_flip_bit(0, 6, 1, 0), -32); /* sign bit */
+    ck_assert_int_eq(code_flip_bit(0, 6, 1, 5), 1);   /* LSB */
+    ck_assert_int_eq(code_flip_bit(5, 4, 0, 0), 13);  /* unsigned */
+}
+END_TEST
+
+START_TEST(round_shift_is_half_even)
+{
+    ck_assert_int_eq(round_shift_half_even(5, 1), 2);  /* 2.5 -> 2 */
+    ck_assert_int_eq(round_shift_half_even(7, 1), 4);  /* 3.5 -> 4 */
+    ck_assert_int_eq(round_shift_half_even(-5, 1), -2);
+    ck_assert_int_eq(round_shift_half_even(-7, 1), -4);
+    ck_assert_int_eq(round_shift_half_even(-6, 2), -2); /* -1.5 -> -2 */
+    ck_assert_int_eq(round_shift_half_even(-10, 2), -2); /* -2.5 -> -2 */
+    ck_assert_int_eq(round_shift_half_even(11, 2), 3);
+}
+END_TEST
+
+static Suite *make_suite(void)
+{
+    Suite *s = suite_create("fixed");
+    TCase *core = tcase_create("core");
+    tcase_add_test(core, quantize_matches_brute_force);
+    tcase_add_test(core, quantize_fixed_matches_double);
+    tcase_add_test(core, frac_and_ranges);
+    tcase_add_test(core, flip_twice_restores_and_is_twos_complement);
+    tcase_add_test(core, round_shift_is_half_even);
+    suite_add_tcase(s, core);
+    return s;
+}
+
+UPSET_CHECK_MAIN(make_suite)

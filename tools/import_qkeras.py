@@ -1,0 +1,645 @@
+#!/usr/bin/python3
+"""Convert a Keras/QKeras model into upset's native HDF5 model (docs/model-format.md).
+
+Reads, without TensorFlow/Keras/QKeras, either
+  * one .h5 file holding a `model_config` attribute and a `model_weights` group
+    (Keras `model.save(..., save_format="h5")`), or
+  * a .json architecture plus an .hdf5/.h5 weights file (Keras `save_weights` layout),
+and writes the chain of layers with float shadow weights and QKeras quantizer codes.
+
+Usage:
+  import_qkeras.py MODEL.h5 --name N --task classifier -o OUT.h5
+  import_qkeras.py ARCH.json WEIGHTS.hdf5 --name N --task encoder -o OUT.h5
+  import_qkeras.py --encoder ENC.json --encoder-weights ENC.hdf5 \
+                   --decoder DEC.json --decoder-weights DEC.hdf5 \
+                   --name N --task autoencoder -o OUT.h5
+
+Weights are quantized exactly as QKeras quantized_bits(bits, integer, keep_negative,
+alpha=1) does at inference, in float32 like TensorFlow: p = x * 2^(bits-keep_negative)
+/ 2^integer, round half to even (tf.round), clip to the code range. Anything this
+format cannot represent exactly is refused by name.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+
+import h5py
+import numpy as np
+
+FORMAT_VERSION = 1
+F32 = np.float32
+
+
+class Unsupported(Exception):
+    """The Keras model uses something format_version 1 cannot represent."""
+
+
+# --------------------------------------------------------------------------------------
+# Reading Keras files
+# --------------------------------------------------------------------------------------
+
+def _as_str(v):
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def read_config(path):
+    """Model architecture dict from a .json file or an .h5 `model_config` attribute."""
+    if path.endswith(".json"):
+        with open(path) as fh:
+            return json.load(fh)
+    with h5py.File(path, "r") as f:
+        if "model_config" not in f.attrs:
+            raise Unsupported(f"{path}: no 'model_config' attribute; pass ARCH.json WEIGHTS.h5")
+        return json.loads(_as_str(f.attrs["model_config"]))
+
+
+def read_weights(path):
+    """{layer name: {short weight name: float array}} from Keras HDF5 weights.
+
+    Handles both a full-model file (weights under /model_weights) and a bare
+    save_weights file (layer groups at the root). Short names drop the scope and
+    ':0', e.g. 'q_conv2d_batchnorm/batch_normalization/gamma:0' -> 'gamma'."""
+    out = {}
+    with h5py.File(path, "r") as f:
+        root = f["model_weights"] if "model_weights" in f else f
+        if "layer_names" not in root.attrs:
+            raise Unsupported(f"{path}: no 'layer_names' attribute: not a Keras weights file")
+        for lname in root.attrs["layer_names"]:
+            lname = _as_str(lname)
+            g = root[lname]
+            ws = {}
+            for wname in g.attrs.get("weight_names", []):
+                wname = _as_str(wname)
+                short = wname.split("/")[-1].split(":")[0]
+                if short in ws:
+                    raise Unsupported(f"{path}: layer '{lname}' has two weights named '{short}'")
+                ws[short] = np.asarray(g[wname])
+            out[lname] = ws
+    return out
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def chain_layers(config, path):
+    """The model's layers in execution order; refuses anything that is not a chain."""
+    cls = config.get("class_name")
+    cfg = config["config"]
+    if cls == "Sequential":
+        layers = cfg["layers"] if isinstance(cfg, dict) else cfg
+        return list(layers)
+    if cls not in ("Functional", "Model"):
+        raise Unsupported(f"{path}: unsupported model class '{cls}'")
+    layers = {L["name"]: L for L in cfg["layers"]}
+    if len(cfg["input_layers"]) != 1 or len(cfg["output_layers"]) != 1:
+        raise Unsupported(f"{path}: non-chain topology: the model needs exactly one input and "
+                          "one output")
+    consumer = {}
+    for L in cfg["layers"]:
+        nodes = L.get("inbound_nodes", [])
+        if L["class_name"] == "InputLayer":
+            continue
+        if len(nodes) != 1 or len(nodes[0]) != 1:
+            raise Unsupported(f"{path}: non-chain topology: layer '{L['name']}' has "
+                              f"{sum(len(n) for n in nodes)} inputs or is shared")
+        src = nodes[0][0][0]
+        if src in consumer:
+            raise Unsupported(f"{path}: non-chain topology: layer '{src}' feeds both "
+                              f"'{consumer[src]}' and '{L['name']}'")
+        consumer[src] = L["name"]
+    order = [cfg["input_layers"][0][0]]
+    while order[-1] in consumer:
+        order.append(consumer[order[-1]])
+    if order[-1] != cfg["output_layers"][0][0] or len(order) != len(layers):
+        raise Unsupported(f"{path}: non-chain topology: the layers do not form one path from "
+                          "input to output")
+    return [layers[n] for n in order]
+
+
+# --------------------------------------------------------------------------------------
+# Quantizers
+# --------------------------------------------------------------------------------------
+
+_QBITS_ARGS = ("bits", "integer", "symmetric", "keep_negative", "alpha",
+               "use_stochastic_rounding")
+_QRELU_ARGS = ("bits", "integer", "use_sigmoid", "negative_slope", "use_stochastic_rounding",
+               "relu_upper_bound")
+
+
+def _parse_quantizer_string(s, where):
+    """'quantized_bits(6,1,0,alpha=1)' -> ('quantized_bits', {...}); plain literals only."""
+    s = s.strip()
+    if "(" not in s or not s.endswith(")"):
+        return s, None
+    name, args = s[:-1].split("(", 1)
+    name = name.strip()
+    positional = _QBITS_ARGS if name == "quantized_bits" else _QRELU_ARGS
+    cfg = {}
+    for i, tok in enumerate(a.strip() for a in args.split(",") if a.strip()):
+        key, val = (tok.split("=", 1) if "=" in tok else (positional[i] if i < len(positional)
+                                                          else f"arg{i}", tok))
+        val = val.strip().strip("'\"")
+        lit = {"True": True, "False": False, "None": None}
+        try:
+            cfg[key.strip()] = lit[val] if val in lit else json.loads(val)
+        except ValueError:
+            cfg[key.strip()] = val
+    return name, cfg
+
+
+def quantizer_spec(q, where):
+    """Normalises a serialized quantizer/activation to (class name, config dict or None)."""
+    if q is None:
+        return None, None
+    if isinstance(q, dict):
+        return q.get("class_name"), q.get("config", {})
+    if isinstance(q, str):
+        return _parse_quantizer_string(q, where)
+    raise Unsupported(f"{where}: cannot read quantizer {q!r}")
+
+
+def _is_one(v):
+    return v is None or (not isinstance(v, str) and float(v) == 1.0)
+
+
+def check_qbits(cfg, where):
+    """(bits, integer, keep_negative) of a quantized_bits config QKeras evaluates exactly."""
+    if not _is_one(cfg.get("alpha")):
+        raise Unsupported(f"{where}: quantized_bits alpha={cfg.get('alpha')!r} (only alpha=1)")
+    if cfg.get("symmetric"):
+        raise Unsupported(f"{where}: quantized_bits symmetric=1 is not supported")
+    if cfg.get("use_stochastic_rounding"):
+        raise Unsupported(f"{where}: quantized_bits stochastic rounding is not supported")
+    if float(cfg.get("qnoise_factor", 1.0)) != 1.0:
+        raise Unsupported(f"{where}: quantized_bits qnoise_factor != 1 is not supported")
+    bits, integer = int(cfg.get("bits", 8)), int(cfg.get("integer", 0))
+    keep = 1 if cfg.get("keep_negative", True) else 0
+    if bits - keep < 1 or bits > 24:
+        raise Unsupported(f"{where}: quantized_bits({bits},{integer}) with keep_negative={keep} "
+                          "is outside 2..24 bits")
+    return bits, integer, keep
+
+
+def check_qrelu(cfg, where):
+    """(bits, integer) of a plain quantized_relu config."""
+    if cfg.get("use_sigmoid"):
+        raise Unsupported(f"{where}: quantized_relu use_sigmoid is not supported")
+    if float(cfg.get("negative_slope", 0.0)) != 0.0:
+        raise Unsupported(f"{where}: quantized_relu negative_slope != 0 is not supported")
+    if cfg.get("relu_upper_bound") is not None:
+        raise Unsupported(f"{where}: quantized_relu relu_upper_bound is not supported")
+    if not cfg.get("is_quantized_clip", True):
+        raise Unsupported(f"{where}: quantized_relu is_quantized_clip=False is not supported")
+    if cfg.get("use_stochastic_rounding"):
+        raise Unsupported(f"{where}: quantized_relu stochastic rounding is not supported")
+    if float(cfg.get("qnoise_factor", 1.0)) != 1.0:
+        raise Unsupported(f"{where}: quantized_relu qnoise_factor != 1 is not supported")
+    bits, integer = int(cfg.get("bits", 8)), int(cfg.get("integer", 0))
+    if not 1 <= bits <= 24:
+        raise Unsupported(f"{where}: quantized_relu({bits},{integer}) is outside 1..24 bits")
+    return bits, integer
+
+
+def quantize_codes(x, bits, integer, keep, where):
+    """QKeras quantized_bits codes of float32 weights x (int32, same shape).
+
+    QKeras computes p = x * m / m_i (m = 2^(bits-keep_negative), m_i = 2^integer),
+    tf.round (half to even), clips to [-m*keep, m-1] and returns
+    x + stop_gradient(-x + m_i*clip/m). We check that this straight-through sum gives
+    exactly code * 2^-f in float32, so the codes are the weights the model ran with."""
+    x = np.asarray(x, dtype=F32)
+    m = F32(2.0 ** (bits - keep))
+    m_i = F32(2.0 ** integer)
+    with np.errstate(over="ignore"):
+        p = (x * m) / m_i
+    code = np.clip(np.round(p), -m * keep, m - F32(1))
+    xq = (m_i * code) / m
+    with np.errstate(over="ignore", invalid="ignore"):
+        used = x + (-x + xq)
+    bad = np.flatnonzero(used.ravel() != xq.ravel())
+    if bad.size:
+        i = int(bad[0])
+        raise Unsupported(f"{where}: weight {i} = {x.ravel()[i]!r}: QKeras's straight-through "
+                          f"sum gives {used.ravel()[i]!r}, not the code value {xq.ravel()[i]!r}")
+    if not np.all(np.isfinite(x)):
+        raise Unsupported(f"{where}: non-finite weights")
+    return code.astype(np.int32)
+
+
+# --------------------------------------------------------------------------------------
+# Layer conversion
+# --------------------------------------------------------------------------------------
+
+PLAIN_ACTS = ("linear", "relu", "sigmoid", "softmax")
+
+
+def need(weights, key, where):
+    """A layer's stored weight as float32, or a clear error."""
+    if key not in weights:
+        raise Unsupported(f"{where}: weight '{key}' is missing from the weights file "
+                          f"(has: {', '.join(sorted(weights)) or 'none'})")
+    return np.asarray(weights[key], dtype=F32)
+
+
+def conv_out(n, k, s, padding):
+    return -(-n // s) if padding == "same" else (n - k) // s + 1
+
+
+class Converter:
+    """Turns one Keras chain into native layer records (dicts)."""
+
+    def __init__(self, part, faultable_part, model_start):
+        self.part = part
+        self.faultable_part = faultable_part
+        self.model_start = model_start  # a quantized_bits first layer is the input quantizer
+        self.records = []
+        self.fold_notes = []
+
+    # -- helpers ----------------------------------------------------------------
+    def emit(self, kind, name, cls, in_shape, out_shape, attrs=None, data=None, faultable=0):
+        self.records.append(dict(kind=kind, name=name, keras_class=cls, part=self.part,
+                                 faultable=faultable, in_shape=tuple(in_shape),
+                                 out_shape=tuple(out_shape), attrs=attrs or {}, data=data or {}))
+        return tuple(out_shape)
+
+    def activation_layer(self, act, name, cls, shape, where, first):
+        """An activation given as a Keras name or a (Q)Keras quantizer; returns out shape."""
+        qname, qcfg = quantizer_spec(act, where)
+        if qcfg is None:
+            if qname not in PLAIN_ACTS:
+                raise Unsupported(f"{where}: unsupported activation '{qname}'")
+            return self.emit("activation", name, cls, shape, shape, {"activation": qname})
+        if qname == "quantized_bits":
+            bits, integer, keep = check_qbits(qcfg, where)
+            attrs = {"q_bits": bits, "q_integer": integer, "q_keep_negative": keep}
+            if first:
+                return self.emit("quant_input", name, cls, shape, shape, attrs)
+            attrs["activation"] = "quantized_bits"
+            return self.emit("activation", name, cls, shape, shape, attrs)
+        if qname == "quantized_relu":
+            bits, integer = check_qrelu(qcfg, where)
+            return self.emit("activation", name, cls, shape, shape,
+                             {"activation": "quantized_relu", "q_bits": bits,
+                              "q_integer": integer})
+        raise Unsupported(f"{where}: unsupported quantizer class '{qname}'")
+
+    def fused_activation(self, c, name, cls, shape, where):
+        """Keras fused activation: a plain one stays an attribute; a quantizer becomes
+        its own activation layer after the conv/dense (same computation)."""
+        act = c.get("activation", "linear")
+        if act is None:
+            return "linear", None
+        qname, qcfg = quantizer_spec(act, where)
+        if qcfg is None:
+            if qname not in PLAIN_ACTS:
+                raise Unsupported(f"{where}: unsupported activation '{qname}'")
+            return qname, None
+        return "linear", (act, name + "/activation")
+
+    def weight_quantizers(self, c, where):
+        kq = quantizer_spec(c.get("kernel_quantizer"), where + " kernel_quantizer")
+        bq = quantizer_spec(c.get("bias_quantizer"), where + " bias_quantizer")
+        for (qn, qc), what in ((kq, "kernel"), (bq, "bias")):
+            if qn is not None and qn != "quantized_bits":
+                raise Unsupported(f"{where}: unsupported {what} quantizer class '{qn}'")
+            if qn is not None and qc is None:
+                raise Unsupported(f"{where}: {what} quantizer '{qn}' without parameters")
+        kq = check_qbits(kq[1], where + " kernel_quantizer") if kq[0] else None
+        bq = check_qbits(bq[1], where + " bias_quantizer") if bq[0] else None
+        use_bias = bool(c.get("use_bias", True))
+        if kq is None and bq is not None:
+            raise Unsupported(f"{where}: a bias quantizer without a kernel quantizer")
+        if kq is not None and use_bias and bq is None:
+            raise Unsupported(f"{where}: quantized kernel with a float bias (no bias_quantizer) "
+                              "is not representable in format_version 1")
+        return kq, bq, use_bias
+
+    def weight_record(self, kind, name, cls, in_shape, out_shape, c, kernel, bias, where,
+                      extra=None):
+        """conv2d/conv2d_transpose/dense record with float and (if quantized) code data."""
+        kq, bq, use_bias = self.weight_quantizers(c, where)
+        act, split = self.fused_activation(c, name, cls, out_shape, where)
+        attrs = {"use_bias": int(use_bias), "activation": act, "quantized": int(kq is not None)}
+        attrs.update(extra or {})
+        data = {"kernel": np.asarray(kernel, dtype=F32)}
+        if use_bias:
+            data["bias"] = np.asarray(bias, dtype=F32)
+        if kq is not None:
+            attrs.update(kernel_q_bits=kq[0], kernel_q_integer=kq[1], kernel_q_keep_negative=kq[2])
+            data["kernel_code"] = quantize_codes(data["kernel"], *kq, where + " kernel")
+            if use_bias:
+                attrs.update(bias_q_bits=bq[0], bias_q_integer=bq[1], bias_q_keep_negative=bq[2])
+                data["bias_code"] = quantize_codes(data["bias"], *bq, where + " bias")
+        faultable = int(kq is not None and self.faultable_part)
+        shape = self.emit(kind, name, cls, in_shape, out_shape, attrs, data, faultable)
+        if split:
+            shape = self.activation_layer(split[0], split[1], cls, shape, where, False)
+        return shape
+
+    # -- layer classes --------------------------------------------------------------
+    def convert(self, L, weights, shape, path):
+        cls, c = L["class_name"], L["config"]
+        name = c.get("name", L.get("name"))
+        where = f"{path}: layer '{name}' ({cls})"
+        w = weights.get(name, {})
+        if c.get("data_format", "channels_last") != "channels_last":
+            raise Unsupported(f"{where}: data_format '{c['data_format']}' (only channels_last)")
+        first = self.model_start and not self.records
+
+        if cls == "QActivation":
+            return self.activation_layer(c["activation"], name, cls, shape, where, first)
+        if cls == "Activation":
+            return self.activation_layer(c["activation"], name, cls, shape, where, False)
+        if cls == "Flatten":
+            return self.emit("flatten", name, cls, shape, (int(np.prod(shape)),))
+        if cls == "Reshape":
+            return self.reshape(c, name, cls, shape, where)
+        if cls == "BatchNormalization":
+            return self.batchnorm(c, w, name, cls, shape, where)
+        if cls in ("Conv2D", "QConv2D", "FQConv2D", "QConv2DBatchnorm"):
+            return self.conv2d(c, w, name, cls, shape, where)
+        if cls == "Conv2DTranspose":
+            return self.conv2d_transpose(c, w, name, cls, shape, where)
+        if cls in ("Dense", "QDense", "FQDense"):
+            return self.dense(c, w, name, cls, shape, where)
+        raise Unsupported(f"{where}: unsupported layer class '{cls}'")
+
+    def reshape(self, c, name, cls, shape, where):
+        target = [int(v) for v in c["target_shape"]]
+        n = int(np.prod(shape))
+        if target.count(-1) == 1:
+            known = int(np.prod([v for v in target if v != -1]))
+            target[target.index(-1)] = n // known
+        if int(np.prod(target)) != n or not 1 <= len(target) <= 3:
+            raise Unsupported(f"{where}: cannot reshape {shape} to {c['target_shape']}")
+        return self.emit("reshape", name, cls, shape, target, {"target_shape": target})
+
+    def batchnorm(self, c, w, name, cls, shape, where):
+        axis = c.get("axis", -1)
+        axis = axis if isinstance(axis, list) else [axis]
+        if len(axis) != 1 or axis[0] not in (-1, len(shape)):
+            raise Unsupported(f"{where}: batch normalization over axis {axis} (only the last)")
+        ch = shape[-1]
+        gamma = need(w, "gamma", where) if c.get("scale", True) else np.ones(ch, F32)
+        beta = need(w, "beta", where) if c.get("center", True) else np.zeros(ch, F32)
+        data = {"gamma": gamma, "beta": beta, "moving_mean": need(w, "moving_mean", where),
+                "moving_variance": need(w, "moving_variance", where)}
+        data = {k: np.asarray(v, dtype=F32).reshape(ch) for k, v in data.items()}
+        return self.emit("batchnorm", name, cls, shape, shape,
+                         {"epsilon": float(c.get("epsilon", 1e-3))}, data)
+
+    def conv_common(self, c, where):
+        if [int(v) for v in c.get("dilation_rate", [1, 1])] != [1, 1]:
+            raise Unsupported(f"{where}: dilation_rate {c['dilation_rate']} (only 1)")
+        if int(c.get("groups", 1)) != 1:
+            raise Unsupported(f"{where}: groups={c['groups']} (only 1)")
+        padding = c.get("padding", "valid")
+        if padding not in ("same", "valid"):
+            raise Unsupported(f"{where}: padding '{padding}' (only same/valid)")
+        return [int(v) for v in c.get("strides", [1, 1])], padding
+
+    def conv2d(self, c, w, name, cls, shape, where):
+        strides, padding = self.conv_common(c, where)
+        if len(shape) != 3:
+            raise Unsupported(f"{where}: input shape {shape} is not (h, w, c)")
+        kernel = need(w, "kernel", where)
+        bias = need(w, "bias", where) if c.get("use_bias", True) else None
+        kh, kw, cin, cout = kernel.shape
+        if cin != shape[2]:
+            raise Unsupported(f"{where}: kernel expects {cin} channels, input has {shape[2]}")
+        extra = {"strides": strides, "padding": padding}
+        if cls == "QConv2DBatchnorm":
+            kernel, bias = self.fold(c, w, kernel, bias, where)
+            extra["folded_batchnorm"] = 1
+            c = dict(c, use_bias=True)  # the folded layer always adds a (quantized) bias
+        out = (conv_out(shape[0], kh, strides[0], padding),
+               conv_out(shape[1], kw, strides[1], padding), cout)
+        return self.weight_record("conv2d", name, cls, shape, out, c, kernel, bias, where, extra)
+
+    def fold(self, c, w, kernel, bias, where):
+        """QConv2DBatchnorm at inference (moving statistics), in float32 as QKeras does:
+        inv = rsqrt(var + eps) * gamma; kernel * inv; inv * (bias - mean) + beta."""
+        cout = kernel.shape[-1]
+        bias = np.asarray(bias, dtype=F32) if bias is not None else np.zeros(cout, F32)
+        eps = F32(c.get("epsilon", 1e-3))
+        var = need(w, "moving_variance", where)
+        mean = need(w, "moving_mean", where)
+        inv = F32(1) / np.sqrt(var + eps)
+        if c.get("scale", True):
+            inv = inv * need(w, "gamma", where)
+        folded_bias = inv * (bias - mean)
+        if c.get("center", True):
+            folded_bias = folded_bias + need(w, "beta", where)
+        folded_kernel = kernel * inv
+        self.fold_notes.append((where, folded_kernel, c))
+        return folded_kernel, folded_bias
+
+    def conv2d_transpose(self, c, w, name, cls, shape, where):
+        strides, padding = self.conv_common(c, where)
+        if c.get("output_padding") is not None:
+            raise Unsupported(f"{where}: output_padding is not supported")
+        kernel = need(w, "kernel", where)
+        kh, kw, cout, cin = kernel.shape
+        if cin != shape[2]:
+            raise Unsupported(f"{where}: kernel expects {cin} channels, input has {shape[2]}")
+        if padding == "valid" and (kh < strides[0] or kw < strides[1]):
+            raise Unsupported(f"{where}: valid transposed conv with kernel < stride")
+        if padding == "same":
+            out = (shape[0] * strides[0], shape[1] * strides[1], cout)
+        else:
+            out = ((shape[0] - 1) * strides[0] + kh, (shape[1] - 1) * strides[1] + kw, cout)
+        bias = need(w, "bias", where) if c.get("use_bias", True) else None
+        return self.weight_record("conv2d_transpose", name, cls, shape, out, c, kernel,
+                                  bias, where, {"strides": strides, "padding": padding})
+
+    def dense(self, c, w, name, cls, shape, where):
+        if len(shape) != 1:
+            raise Unsupported(f"{where}: Dense on a {len(shape)}-D input (flatten first)")
+        kernel = need(w, "kernel", where)
+        if kernel.shape[0] != shape[0]:
+            raise Unsupported(f"{where}: kernel expects {kernel.shape[0]} inputs, got {shape[0]}")
+        bias = need(w, "bias", where) if c.get("use_bias", True) else None
+        return self.weight_record("dense", name, cls, shape, (kernel.shape[1],), c, kernel,
+                                  bias, where)
+
+
+def input_shape(layers, path):
+    L = layers[0]
+    shape = L["config"].get("batch_input_shape") or L["config"].get("batch_shape")
+    if shape is None:
+        raise Unsupported(f"{path}: the first layer has no batch_input_shape")
+    shape = tuple(int(v) for v in shape[1:])
+    if not 1 <= len(shape) <= 3 or min(shape) < 1:
+        raise Unsupported(f"{path}: input shape {shape} is not (h, w, c) or (n)")
+    return shape
+
+
+def convert_model(config_path, weights_path, part, faultable_part, model_start=True):
+    """Returns (input shape, converter holding the layer records) for one Keras model."""
+    config = read_config(config_path)
+    weights = read_weights(weights_path)
+    layers = chain_layers(config, config_path)
+    shape = input_shape(layers, config_path)
+    conv = Converter(part, faultable_part, model_start)
+    for L in layers:
+        if L["class_name"] == "InputLayer":
+            continue
+        shape = conv.convert(L, weights, shape, config_path)
+    return input_shape(layers, config_path), conv
+
+
+# --------------------------------------------------------------------------------------
+# Writing the native file
+# --------------------------------------------------------------------------------------
+
+def _ascii(s):
+    """Strings are stored fixed-length ASCII: every HDF5 reader handles those."""
+    try:
+        return np.bytes_(s.encode("ascii"))
+    except UnicodeEncodeError:
+        raise Unsupported(f"non-ASCII text {s!r} cannot be stored") from None
+
+
+def _attr(v):
+    if isinstance(v, str):
+        return _ascii(v)
+    if isinstance(v, float):
+        return np.float64(v)
+    if isinstance(v, (list, tuple)):
+        return np.asarray(v, dtype=np.int32)
+    return np.int32(v)
+
+
+def write_model(out, name, task, source, in_shape, records):
+    n_bits = sum(r["data"]["kernel_code"].size * r["attrs"]["kernel_q_bits"]
+                 for r in records if r["faultable"])
+    with h5py.File(out, "w") as f:
+        f.attrs["upset_format"] = _ascii("upset-model")
+        f.attrs["format_version"] = np.int32(FORMAT_VERSION)
+        f.attrs["name"] = _ascii(name)
+        f.attrs["task"] = _ascii(task)
+        f.attrs["source"] = _ascii(source)
+        f.attrs["input_shape"] = np.asarray(in_shape, dtype=np.int32)
+        f.attrs["n_layers"] = np.int32(len(records))
+        f.attrs["n_fault_bits"] = np.int64(n_bits)
+        f.attrs["importer"] = _ascii("tools/import_qkeras.py")
+        layers = f.create_group("layers")
+        for i, r in enumerate(records):
+            g = layers.create_group(f"L{i:03d}")
+            for key in ("kind", "name", "keras_class", "part"):
+                g.attrs[key] = _ascii(r[key])
+            g.attrs["faultable"] = np.int32(r["faultable"])
+            g.attrs["in_shape"] = np.asarray(r["in_shape"], dtype=np.int32)
+            g.attrs["out_shape"] = np.asarray(r["out_shape"], dtype=np.int32)
+            for key, v in r["attrs"].items():
+                g.attrs[key] = _attr(v)
+            for key, arr in r["data"].items():
+                kw = {"compression": "gzip", "compression_opts": 9, "shuffle": True} \
+                    if arr.size >= 64 else {}
+                g.create_dataset(key, data=arr, **kw)
+    return n_bits
+
+
+def describe_source(paths, root):
+    lines = []
+    for role, p in paths:
+        shown = os.path.relpath(p, root) if root else os.path.normpath(p)
+        lines.append(f"{role}: {shown} sha256={sha256(p)}")
+    return "\n".join(lines)
+
+
+def fold_margin_report(conv):
+    """How close folded weights sit to a rounding boundary, in float32 ulps of p.
+    A code within a few ulps could differ under another rsqrt implementation."""
+    for where, fk, c in conv.fold_notes:
+        _, qc = quantizer_spec(c.get("kernel_quantizer"), where)
+        if not qc:
+            continue
+        bits, integer, keep = check_qbits(qc, where)
+        p = fk * F32(2.0 ** (bits - keep - integer))
+        dist = np.abs(np.abs(p - np.floor(p)) - F32(0.5))
+        ulps = dist / np.spacing(np.abs(p)).astype(F32)
+        inside = np.abs(p) < 2.0 ** (bits - keep)
+        close = int(np.sum((ulps <= 4) & inside))
+        print(f"  fold {where.split(': ', 1)[1]}: min distance to a rounding tie "
+              f"{float(ulps[inside].min()):.1f} ulp; {close} codes within 4 ulp")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("model", nargs="*", help="MODEL.h5, or ARCH.json WEIGHTS.hdf5")
+    ap.add_argument("--encoder", help="encoder architecture (.json or .h5)")
+    ap.add_argument("--encoder-weights", help="encoder weights (.hdf5)")
+    ap.add_argument("--decoder", help="decoder architecture (.json or .h5)")
+    ap.add_argument("--decoder-weights", help="decoder weights (.hdf5)")
+    ap.add_argument("--name", required=True, help="short model name stored in the file")
+    ap.add_argument("--task", required=True, choices=("autoencoder", "classifier", "encoder"))
+    ap.add_argument("--source-root", help="record source paths relative to this directory")
+    ap.add_argument("-o", "--output", required=True, help="native model file to write")
+    a = ap.parse_args(argv)
+
+    try:
+        if a.task == "autoencoder":
+            if a.model or not (a.encoder and a.decoder):
+                ap.error("--task autoencoder takes --encoder [--encoder-weights] "
+                         "--decoder [--decoder-weights]")
+            ew = a.encoder_weights or a.encoder
+            dw = a.decoder_weights or a.decoder
+            shape, enc = convert_model(a.encoder, ew, "encoder", True)
+            dshape, dec = convert_model(a.decoder, dw, "decoder", False, False)
+            enc_out = enc.records[-1]["out_shape"]
+            if int(np.prod(enc_out)) != int(np.prod(dshape)):
+                raise Unsupported(f"encoder output {enc_out} does not fit decoder input {dshape}")
+            records = enc.records + dec.records
+            files = [("encoder", a.encoder), ("encoder weights", ew),
+                     ("decoder", a.decoder), ("decoder weights", dw)]
+            folds = [enc, dec]
+        else:
+            if a.encoder or a.decoder or len(a.model) not in (1, 2):
+                ap.error(f"--task {a.task} takes MODEL.h5 or ARCH.json WEIGHTS.hdf5")
+            cfg = a.model[0]
+            wts = a.model[1] if len(a.model) == 2 else a.model[0]
+            shape, conv = convert_model(cfg, wts, "main", True)
+            records = conv.records
+            files = [("model", cfg)] + ([("weights", wts)] if wts != cfg else [])
+            folds = [conv]
+        # the same file may appear as both config and weights: hash it once per role
+        seen = []
+        for role, p in files:
+            if (role, p) not in seen:
+                seen.append((role, p))
+        source = describe_source(seen, a.source_root)
+        n_bits = write_model(a.output, a.name, a.task, source, shape, records)
+    except (Unsupported, OSError) as e:
+        print(f"import_qkeras.py: error: {e}", file=sys.stderr)
+        return 1
+    except (KeyError, TypeError, ValueError, IndexError) as e:
+        print(f"import_qkeras.py: error: malformed Keras model description "
+              f"({type(e).__name__}: {e})", file=sys.stderr)
+        return 1
+
+    print(f"{a.output}: {a.name} ({a.task}), input {shape}, {len(records)} layers, "
+          f"faultable kernel bits = {n_bits}")
+    for r in records:
+        q = r["attrs"]
+        extra = ""
+        if "kernel_code" in r["data"]:
+            extra = (f" kernel {r['data']['kernel'].shape} "
+                     f"quantized_bits({q['kernel_q_bits']},{q['kernel_q_integer']})")
+        print(f"  {r['part']:8s} {r['kind']:16s} {r['name']:24s} {r['in_shape']} -> "
+              f"{r['out_shape']}{extra}{' faultable' if r['faultable'] else ''}")
+    for conv in folds:
+        fold_margin_report(conv)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
