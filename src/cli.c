@@ -18,6 +18,8 @@ static const struct {
     {"run", cmd_run, "run a campaign: [mpirun -np N] upset run CAMPAIGN.yaml [--resume] [--quiet] [--output PATH]"},
     {"eval", cmd_eval, "fault-free evaluation: upset eval --model M --data D [--count N] [--offset K]"},
     {"info", cmd_info, "describe a model: upset info MODEL.h5"},
+    {"rank", cmd_rank, "sensitivity metrics and bit ranking: [mpirun -np N] upset rank CAMPAIGN.yaml"},
+    {"analyze", cmd_analyze, "score rankings and methods against an oracle: upset analyze --oracle O.h5 ..."},
     {"samplesize", cmd_samplesize, "statistical fault-injection sample size: upset samplesize --population N [--confidence C] [--margin E] [--p P]"},
 };
 

@@ -6,4 +6,6 @@ int cmd_info(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_samplesize(int argc, char **argv);
+int cmd_rank(int argc, char **argv);
+int cmd_analyze(int argc, char **argv);
 #endif

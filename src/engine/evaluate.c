@@ -20,7 +20,7 @@ int evaluator_create(evaluator_t *ev, const model_t *m, const dataset_t *d, int 
         if (shape_size(m->layers[m->n_layers - 1].out) != 64)
             return upset_fail(err, "%s: an ECON-T autoencoder must output 8x8 (64) values",
                               m->path);
-        ev->emd = emd_workspace_create(ECONT_CELLS, ECONT_CELLS);
+        ev->emd = emd_workspace_create(ECONT_CELLS, ECONT_CELLS, err);
         if (!ev->emd) {
             engine_free(&ev->engine);
             return upset_fail(err, "out of memory for the EMD workspace");

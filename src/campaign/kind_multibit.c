@@ -1,0 +1,237 @@
+/* `multibit`: T trials, each flipping K distinct random bits at once, with a
+ * protection policy (none, all, the oracle's sensitive bits, or the top p % of
+ * them by error). One record per trial; the summary is the share of trials whose
+ * error exceeds the fault-free baseline with its Wilson interval. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "run.h"
+#include "upset/faultdraw.h"
+#include "upset/rng.h"
+#include "upset/stats.h"
+
+#define TRIAL_COLUMNS(X)                                                                      \
+    X(int64_t, trial, RESULTS_INT64, "1", "trial index (its random stream)")                  \
+    X(int64_t, n_drawn, RESULTS_INT64, "bits", "distinct bits drawn for the trial")           \
+    X(int64_t, n_flipped, RESULTS_INT64, "bits", "drawn bits not protected, hence flipped")   \
+    X(double, mean_emd, RESULTS_FLOAT64, "1", "autoencoders: mean EMD with the bits flipped") \
+    X(double, delta_emd, RESULTS_FLOAT64, "1", "autoencoders: mean_emd - fault-free mean EMD") \
+    X(int64_t, mispredicts, RESULTS_INT64, "images", "classifiers: misclassified images")     \
+    X(int64_t, n_changed, RESULTS_INT64, "samples", "samples whose output changed")           \
+    X(int8_t, exceeds, RESULTS_INT8, "1", "1 when the task error exceeds the fault-free error")
+
+#define AS_FIELD(ctype, name, type, unit, desc) ctype name;
+#define AS_COLUMN(ctype, name, type, unit, desc)                                              \
+    RESULTS_COLUMN(trial_record_t, name, type, unit, desc),
+
+typedef struct {
+    TRIAL_COLUMNS(AS_FIELD)
+} trial_record_t;
+
+static const results_column_t TRIAL_COLUMNS_TABLE[] = {TRIAL_COLUMNS(AS_COLUMN)};
+static const results_table_t TRIAL_TABLE = {
+    "trials", sizeof(trial_record_t), TRIAL_COLUMNS_TABLE,
+    sizeof TRIAL_COLUMNS_TABLE / sizeof *TRIAL_COLUMNS_TABLE};
+
+int64_t multibit_draw(uint64_t seed, int64_t trial, int64_t n_bits, int64_t k,
+                      const unsigned char *protect, int64_t *out, unsigned char *mark)
+{
+    rng_t g = rng_make(seed, (uint64_t)trial);
+    rng_distinct(&g, n_bits, k, out, mark);
+    int64_t kept = 0;
+    for (int64_t i = 0; i < k; i++)
+        if (!protect || !protect[out[i]])
+            out[kept++] = out[i];
+    return kept;
+}
+
+typedef struct {
+    unsigned char *protect; /* n_fault_bits bytes, or NULL when nothing is protected */
+    int64_t n_protected;
+} multibit_state_t;
+
+/* Reads the oracle's per-bit error and sensitive flag; every bit of the model
+ * must be present once. */
+static int read_oracle(const run_ctx_t *r, double *error, unsigned char *sensitive,
+                       upset_err_t *err)
+{
+    const char *path = r->c.multibit.oracle;
+    int classifier = r->model.task == TASK_CLASSIFIER;
+    void *bits = NULL, *sens = NULL, *e = NULL;
+    int64_t nb = 0, ns = 0, ne = 0;
+    char *ck = NULL, expect[32];
+    snprintf(expect, sizeof expect, "%016llx", (unsigned long long)r->model.checksum);
+    int rc = results_read_attr_string(path, "model_checksum_fnv1a64", &ck, err);
+    if (!rc && strcmp(ck, expect))
+        rc = upset_fail(err, "%s: multibit.oracle was computed on another model (checksum %s, "
+                             "%s has %s)", path, ck, r->c.model, expect);
+    if (!rc)
+        rc = results_read_column(path, "bits", "bit", RESULTS_INT64, &bits, &nb, err) ||
+             results_read_column(path, "bits", "sensitive", RESULTS_INT8, &sens, &ns, err) ||
+             results_read_column(path, "bits", classifier ? "mispredicts" : "delta_emd",
+                                 RESULTS_FLOAT64, &e, &ne, err);
+    int64_t n = r->model.n_fault_bits, seen = 0;
+    unsigned char *got = rc ? NULL : upset_calloc((size_t)n, 1, err);
+    if (!rc && !got)
+        rc = -1;
+    for (int64_t i = 0; !rc && i < nb; i++) {
+        int64_t b = ((int64_t *)bits)[i];
+        if (b < 0 || b >= n || got[b]) {
+            rc = upset_fail(err, "%s: bit %lld is out of range or repeated", path, (long long)b);
+            break;
+        }
+        got[b] = 1;
+        seen++;
+        error[b] = ((double *)e)[i];
+        sensitive[b] = ((int8_t *)sens)[i] != 0;
+    }
+    if (!rc && seen != n)
+        rc = upset_fail(err, "%s: the oracle covers %lld of the %lld faultable bits; protection "
+                             "needs a full oracle", path, (long long)seen, (long long)n);
+    free(got);
+    free(ck);
+    free(bits);
+    free(sens);
+    free(e);
+    return rc ? -1 : 0;
+}
+
+static const double *sort_key;
+static int by_error_desc(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    double ex = sort_key[x], ey = sort_key[y];
+    if (ex != ey)
+        return ex > ey ? -1 : 1;
+    return x < y ? -1 : x > y; /* ties: lower bit index first, deterministic */
+}
+
+static int build_protection(run_ctx_t *r, multibit_state_t *s, upset_err_t *err)
+{
+    int64_t n = r->model.n_fault_bits;
+    protection_t p = r->c.multibit.protection;
+    if (p == PROTECT_NONE)
+        return 0;
+    s->protect = (unsigned char *)(s + 1);
+    if (p == PROTECT_ALL) {
+        memset(s->protect, 1, (size_t)n);
+        s->n_protected = n;
+        return 0;
+    }
+    double *error = upset_calloc((size_t)n, sizeof *error, err);
+    unsigned char *sens = error ? upset_calloc((size_t)n, 1, err) : NULL;
+    int64_t *order = sens ? upset_calloc((size_t)n, sizeof *order, err) : NULL;
+    int rc = order ? read_oracle(r, error, sens, err) : -1;
+    if (!rc) {
+        int64_t n_sens = 0;
+        for (int64_t b = 0; b < n; b++)
+            if (sens[b])
+                order[n_sens++] = b;
+        int64_t keep = n_sens;
+        if (p == PROTECT_TOP_PERCENT) {
+            /* round to nearest, so 63.5 % of a count is what the paper means */
+            keep = (int64_t)llround(r->c.multibit.protect_percent / 100.0 * (double)n_sens);
+            sort_key = error;
+            qsort(order, (size_t)n_sens, sizeof *order, by_error_desc);
+        }
+        for (int64_t i = 0; i < keep; i++)
+            s->protect[order[i]] = 1;
+        s->n_protected = keep;
+    }
+    free(error);
+    free(sens);
+    free(order);
+    return rc;
+}
+
+static int multibit_plan(run_ctx_t *r, upset_err_t *err)
+{
+    int64_t n = r->model.n_fault_bits;
+    if (r->c.multibit.flips > n)
+        return upset_fail(err, "%s: multibit.flips: %lld exceeds the %lld faultable bits of %s",
+                          r->c.source, (long long)r->c.multibit.flips, (long long)n, r->c.model);
+    /* one block (run_free frees kind_state with free()): the state, then the mask */
+    multibit_state_t *s = upset_calloc(1, sizeof *s + (size_t)n, err);
+    if (!s)
+        return -1;
+    r->kind_state = s;
+    if (build_protection(r, s, err))
+        return -1;
+    r->n_items = r->c.multibit.trials;
+    r->items = upset_calloc((size_t)r->n_items, sizeof *r->items, err);
+    r->scratch_bits = upset_calloc((size_t)r->c.multibit.flips, sizeof *r->scratch_bits, err);
+    r->scratch_mark = upset_calloc((size_t)n, 1, err);
+    if (!r->items || !r->scratch_bits || !r->scratch_mark)
+        return -1;
+    for (int64_t t = 0; t < r->n_items; t++)
+        r->items[t] = t;
+    r->table = &TRIAL_TABLE;
+    return 0;
+}
+
+static int multibit_work(void *ctx, int64_t first, int64_t count, void *records,
+                         upset_err_t *err)
+{
+    run_ctx_t *r = ctx;
+    multibit_state_t *s = r->kind_state;
+    trial_record_t *rec = records;
+    for (int64_t k = 0; k < count; k++) {
+        int64_t t = r->items[first + k];
+        int64_t kept = multibit_draw(r->c.seed, t, r->model.n_fault_bits, r->c.multibit.flips,
+                                     s->protect, r->scratch_bits, r->scratch_mark);
+        fault_result_t f;
+        if (injector_eval(&r->inj, r->scratch_bits, (int)kept, &f, err))
+            return -1;
+        memset(&rec[k], 0, sizeof rec[k]);
+        rec[k].trial = t;
+        rec[k].n_drawn = r->c.multibit.flips;
+        rec[k].n_flipped = kept;
+        rec[k].mean_emd = f.mean_emd;
+        rec[k].delta_emd = f.delta_emd;
+        rec[k].mispredicts = f.mispredicts;
+        rec[k].n_changed = f.n_changed;
+        rec[k].exceeds = (int8_t)run_sensitive(r, &f);
+    }
+    return 0;
+}
+
+static int multibit_finish(run_ctx_t *r, upset_err_t *err)
+{
+    (void)err;
+    multibit_state_t *s = r->kind_state;
+    const trial_record_t *rec = r->records;
+    int64_t exceed = 0;
+    double sum = 0;
+    for (int64_t i = 0; i < r->n_items; i++) {
+        fault_result_t f = {rec[i].mean_emd, rec[i].delta_emd, rec[i].mispredicts,
+                            rec[i].n_changed};
+        exceed += rec[i].exceeds;
+        sum += run_error(r, &f);
+    }
+    double lo, hi;
+    wilson_interval(exceed, r->n_items, 0.95, &lo, &hi);
+    double rate = r->n_items ? (double)exceed / r->n_items : 0;
+    if (!r->c.quiet) {
+        printf("protection: %s; protected bits: %lld of %lld\n",
+               protection_name(r->c.multibit.protection), (long long)s->n_protected,
+               (long long)r->model.n_fault_bits);
+        printf("trials: %lld of %lld flips; error above fault-free in %lld (%.2f%%, 95%% Wilson "
+               "[%.2f%%, %.2f%%]); mean %s per trial: %.6g\n",
+               (long long)r->n_items, (long long)r->c.multibit.flips, (long long)exceed,
+               100 * rate, 100 * lo, 100 * hi,
+               r->model.task == TASK_CLASSIFIER ? "extra mispredicts" : "delta EMD",
+               r->n_items ? sum / r->n_items : 0.0);
+    }
+    r->extra[r->n_extra++] = RESULTS_ATTR_I64("n_protected", s->n_protected);
+    r->extra[r->n_extra++] = RESULTS_ATTR_I64("n_exceeding", exceed);
+    r->extra[r->n_extra++] = RESULTS_ATTR_F64("error_rate", rate);
+    r->extra[r->n_extra++] = RESULTS_ATTR_F64("error_rate_wilson95_lo", lo);
+    r->extra[r->n_extra++] = RESULTS_ATTR_F64("error_rate_wilson95_hi", hi);
+    r->extra[r->n_extra++] = RESULTS_ATTR_F64("mean_error", r->n_items ? sum / r->n_items : 0);
+    return 0;
+}
+
+const campaign_kind_ops_t KIND_MULTIBIT = {CAMPAIGN_MULTIBIT, multibit_plan, multibit_work,
+                                           multibit_finish};
