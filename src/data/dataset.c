@@ -132,17 +132,18 @@ int dataset_load_hgcal(const char *const *files, int n_files, int64_t offset, in
         }
         long lineno = 0;
         ssize_t len;
+        int bad = 0;
         while (got < count && (len = getline(&line, &cap, fp)) >= 0) {
             lineno++;
             if (lineno == 1) {
-                if (hgcal_header(files[f], line, err))
+                if ((bad = hgcal_header(files[f], line, err) != 0))
                     break;
                 continue;
             }
             if (len <= 1 && (line[0] == '\n' || line[0] == '\0'))
                 continue;
             double q[HGCAL_CELLS], sum = 0;
-            if (hgcal_row(files[f], lineno, line, q, err))
+            if ((bad = hgcal_row(files[f], lineno, line, q, err) != 0))
                 break;
             for (int i = 0; i < HGCAL_CELLS; i++)
                 sum += q[i];
@@ -154,7 +155,6 @@ int dataset_load_hgcal(const char *const *files, int n_files, int64_t offset, in
             d->index[got] = seen - 1;
             got++;
         }
-        int bad = err && err->msg[0];
         fclose(fp);
         if (bad)
             goto fail_line;

@@ -1,0 +1,223 @@
+/* Data loaders: HGCal CSV normalisation and arrangement checked by hand against
+ * the CSV text, CIFAR-10 records against their bytes, and a clear refusal of
+ * truncated, corrupt and mismatched files. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check_util.h"
+#include "upset/dataset.h"
+#include "upset/econt.h"
+
+static const char *TTBAR = "data/hgcal/ttbar_0PU.csv";
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static char *header(void)
+{
+    static char h[1024];
+    h[0] = 0;
+    for (int i = 0; i < 48; i++)
+        sprintf(h + strlen(h), "CALQ_%d%s", i, i < 47 ? "," : "\n");
+    return h;
+}
+
+/* Rows written by hand: an empty row is dropped, sums normalise by a power of two. */
+START_TEST(test_hgcal_normalisation)
+{
+    const char *p = "/tmp/upset_check_hgcal.csv";
+    char text[4096];
+    strcpy(text, header());
+    /* row 1: all zero (dropped); row 2: cell 0 = 3, cell 47 = 2 (sum 5 -> divide by 4);
+     * row 3: cell 5 = 8 (sum 8 -> divide by 8) */
+    strcat(text, "0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0\n");
+    strcat(text, "3,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,2\n");
+    strcat(text, "0,0,0,0,0,8,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0\n");
+    write_text(p, text);
+    dataset_t d;
+    upset_err_t err = {{0}};
+    const char *files[] = {p};
+    ck_assert_msg(dataset_load_hgcal(files, 1, 0, 2, &d, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(d.n, 2);
+    ck_assert_int_eq(d.index[0], 0);
+    ck_assert_int_eq(d.index[1], 1);
+    ck_assert(d.cells[0] == 0.75 && d.cells[47] == 0.5);
+    ck_assert(d.cells[48 + 5] == 1.0);
+    /* arrangement: pixel 4 of row 0 holds trigger cell 0 (arrange_8x8 table), pixel 63 holds
+     * cell 44; cell 47 sits at pixel 32 (pixel 60 also maps to it but is masked) */
+    ck_assert(d.x[4] == 0.75);
+    ck_assert(d.x[32] == 0.5);
+    ck_assert(d.x[36] == 0 && d.x[63] == 0); /* masked pixel; cell 44 is empty */
+    double total = 0;
+    for (int k = 0; k < 64; k++)
+        total += d.x[64 + k];
+    ck_assert(total == 1.0); /* cell 5 appears once in the 8x8 image */
+    dataset_free(&d);
+    /* offset counts non-empty rows */
+    ck_assert_msg(dataset_load_hgcal(files, 1, 1, 1, &d, &err) == 0, "%s", err.msg);
+    ck_assert(d.cells[5] == 1.0 && d.index[0] == 1);
+    dataset_free(&d);
+    /* asking for more rows than exist */
+    ck_assert_int_ne(dataset_load_hgcal(files, 1, 0, 3, &d, &err), 0);
+    ck_assert_msg(strstr(err.msg, "only 2 non-empty rows"), "%s", err.msg);
+    unlink(p);
+}
+END_TEST
+
+/* The first real ttbar row, normalised, against values computed here from its text. */
+START_TEST(test_hgcal_real_rows)
+{
+    FILE *f = fopen(TTBAR, "r");
+    ck_assert_ptr_nonnull(f);
+    char line[8192];
+    ck_assert_ptr_nonnull(fgets(line, sizeof line, f)); /* header */
+    double q[48], sum = 0;
+    do {
+        ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+        char *p = line;
+        sum = 0;
+        for (int i = 0; i < 48; i++) {
+            q[i] = strtod(p, &p);
+            p++;
+            sum += q[i];
+        }
+    } while (sum == 0);
+    fclose(f);
+    double scale = 1;
+    while (scale * 2 <= sum)
+        scale *= 2;
+    dataset_t d;
+    upset_err_t err = {{0}};
+    const char *files[] = {TTBAR};
+    ck_assert_msg(dataset_load_hgcal(files, 1, 0, 20000, &d, &err) == 0, "%s", err.msg);
+    for (int i = 0; i < 48; i++)
+        ck_assert(d.cells[i] == q[i] / scale);
+    ck_assert_int_eq(d.n, 20000);
+    dataset_free(&d);
+}
+END_TEST
+
+static void expect_hgcal_reject(const char *text, const char *needle)
+{
+    const char *p = "/tmp/upset_check_bad.csv";
+    write_text(p, text);
+    dataset_t d;
+    upset_err_t err = {{0}};
+    const char *files[] = {p};
+    ck_assert_msg(dataset_load_hgcal(files, 1, 0, 1, &d, &err) != 0, "accepted: %.60s", text);
+    ck_assert_msg(strstr(err.msg, p), "message does not name the file: %s", err.msg);
+    ck_assert_msg(strstr(err.msg, needle), "message lacks '%s': %s", needle, err.msg);
+    unlink(p);
+}
+
+START_TEST(test_hgcal_rejects)
+{
+    char text[4096];
+    expect_hgcal_reject("", "empty file");
+    expect_hgcal_reject("a,b,c\n1,2,3\n", "header");
+    snprintf(text, sizeof text, "%s1,2,3\n", header()); /* truncated row */
+    expect_hgcal_reject(text, ":2:");
+    snprintf(text, sizeof text, "%s1,2,x,4\n", header()); /* not a number */
+    expect_hgcal_reject(text, ":2:");
+    dataset_t d;
+    upset_err_t err = {{0}};
+    const char *missing[] = {"/nonexistent/x.csv"};
+    ck_assert_int_ne(dataset_load_hgcal(missing, 1, 0, 1, &d, &err), 0);
+    ck_assert_msg(strstr(err.msg, "/nonexistent/x.csv"), "%s", err.msg);
+}
+END_TEST
+
+START_TEST(test_cifar10_records)
+{
+    dataset_t d;
+    upset_err_t err = {{0}};
+    const char *bin = "data/cifar10/test_batch_first1017.bin";
+    ck_assert_msg(dataset_load_cifar10(bin, NULL, 5, 3, &d, &err) == 0, "%s", err.msg);
+    FILE *f = fopen(bin, "rb");
+    unsigned char rec[3073];
+    fseek(f, 6L * 3073, SEEK_SET); /* image 6 = sample 1 */
+    ck_assert_int_eq(fread(rec, 1, 3073, f), 3073);
+    fclose(f);
+    ck_assert_int_eq(d.label[1], rec[0]);
+    /* (h, w, c) with c from the R, G, B planes: pixel (2, 7) green */
+    ck_assert(d.x[3072 + (2 * 32 + 7) * 3 + 1] == rec[1 + 1024 + 2 * 32 + 7] / 256.0);
+    ck_assert_int_eq(d.index[0], 5);
+    dataset_free(&d);
+}
+END_TEST
+
+static void copy_prefix(const char *src, const char *dst, long n, int corrupt_label)
+{
+    FILE *in = fopen(src, "rb"), *out = fopen(dst, "wb");
+    for (long i = 0; i < n; i++) {
+        int c = fgetc(in);
+        if (corrupt_label && i == 3073)
+            c = 42;
+        fputc(c, out);
+    }
+    fclose(in);
+    fclose(out);
+}
+
+START_TEST(test_cifar10_rejects)
+{
+    const char *bin = "data/cifar10/test_batch_first1017.bin", *t = "/tmp/upset_check_c10.bin";
+    dataset_t d;
+    upset_err_t err = {{0}};
+    copy_prefix(bin, t, 3073 * 2 + 100, 0); /* truncated record */
+    ck_assert_int_ne(dataset_load_cifar10(t, NULL, 0, -1, &d, &err), 0);
+    ck_assert_msg(strstr(err.msg, t) && strstr(err.msg, "whole number"), "%s", err.msg);
+    copy_prefix(bin, t, 3073 * 3, 1); /* label byte 42 in image 1 */
+    ck_assert_int_ne(dataset_load_cifar10(t, NULL, 0, -1, &d, &err), 0);
+    ck_assert_msg(strstr(err.msg, "label 42"), "%s", err.msg);
+    /* labels that disagree with the records: image 0's labels file entry shifted */
+    copy_prefix(bin, t, 3073 * 3, 0);
+    ck_assert_int_ne(dataset_load_cifar10(t, "data/cifar10/non_faulty_correct_indices.npy", 0,
+                                          -1, &d, &err),
+                     0);
+    ck_assert_msg(strstr(err.msg, "mismatched") || strstr(err.msg, "labels"), "%s", err.msg);
+    ck_assert_int_ne(dataset_load_cifar10(t, NULL, 2, 5, &d, &err), 0);
+    ck_assert_msg(strstr(err.msg, "out of range"), "%s", err.msg);
+    unlink(t);
+}
+END_TEST
+
+START_TEST(test_shape_mismatch)
+{
+    model_t m;
+    dataset_t d;
+    upset_err_t err = {{0}};
+    ck_assert_int_eq(model_load("models/econt_medium.h5", &m, &err), 0);
+    ck_assert_int_eq(dataset_load_cifar10("data/cifar10/test_batch_first1017.bin", NULL, 0, 4,
+                                          &d, &err),
+                     0);
+    ck_assert_int_ne(dataset_check_model(&d, &m, "test", &err), 0);
+    ck_assert_msg(strstr(err.msg, "(32,32,3)") && strstr(err.msg, "(8,8,1)"), "%s", err.msg);
+    dataset_free(&d);
+    model_free(&m);
+}
+END_TEST
+
+static Suite *make_suite(void)
+{
+    Suite *s = suite_create("dataset");
+    TCase *tc = tcase_create("dataset");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_hgcal_normalisation);
+    tcase_add_test(tc, test_hgcal_real_rows);
+    tcase_add_test(tc, test_hgcal_rejects);
+    tcase_add_test(tc, test_cifar10_records);
+    tcase_add_test(tc, test_cifar10_rejects);
+    tcase_add_test(tc, test_shape_mismatch);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+UPSET_CHECK_MAIN(make_suite)
