@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "upset/bitspace.h"
 #include "upset/cli_commands.h"
 #include "upset/econt.h"
 #include "upset/evaluate.h"
@@ -26,20 +27,64 @@ static int eval_usage(void)
     fprintf(stderr,
             "usage: upset eval --model MODEL.h5 --data FILE [--data FILE...] [--format hgcal|cifar10]\n"
             "                  [--labels LABELS.bin] [--offset K] [--count N] [--emd-zero uniform|reference]\n"
-            "  HGCal CSVs default to the first 20000 non-empty rows; CIFAR-10 to every record.\n");
+            "                  [--flip BIT[,BIT...]] [--correct-only]\n"
+            "  HGCal CSVs default to the first 20000 non-empty rows; CIFAR-10 to every record.\n"
+            "  --flip evaluates the model with those global bit indices flipped (whole network,\n"
+            "  no caches: the reference path for checking campaign results).\n"
+            "  --correct-only keeps the images the fault-free model classifies correctly\n"
+            "  (as campaigns with data.correct_only do), before any flip.\n");
     return 2;
+}
+
+/* Flips the comma-separated global bit indices in m (each at most once). */
+static int flip_bits(model_t *m, const char *list, upset_err_t *err)
+{
+    const char *p = list;
+    while (*p) {
+        char *end;
+        long long b = strtoll(p, &end, 10);
+        bitaddr_t a;
+        if (end == p || (*end && *end != ',') || bitspace_locate(m, b, &a))
+            return upset_fail(err, "'%s': expected bit indices in [0, %lld) separated by commas",
+                              list, (long long)m->n_fault_bits);
+        bitspace_flip(m, a);
+        p = *end ? end + 1 : end;
+    }
+    return 0;
+}
+
+/* Classifiers: keeps the samples the (fault-free) model gets right. */
+static int keep_correct(const model_t *m, dataset_t *d, upset_err_t *err)
+{
+    if (m->task != TASK_CLASSIFIER)
+        return upset_fail(err, "only classifiers have correct and incorrect samples");
+    evaluator_t ev;
+    if (evaluator_create(&ev, m, d, ECONT_ZERO_UNIFORM, err))
+        return -1;
+    unsigned char *keep = upset_calloc((size_t)d->n, 1, err);
+    int rc = keep ? 0 : -1;
+    for (int64_t i = 0; !rc && i < d->n; i++) {
+        sample_result_t r;
+        rc = evaluator_sample(&ev, i, &r, err);
+        keep[i] = !rc && r.pred == d->label[i];
+    }
+    evaluator_free(&ev);
+    if (!rc)
+        rc = dataset_select(d, keep, err);
+    free(keep);
+    return rc;
 }
 
 int cmd_eval(int argc, char **argv)
 {
-    const char *model_path = NULL, *labels = NULL, *format = NULL;
+    const char *model_path = NULL, *labels = NULL, *format = NULL, *flips = NULL;
     const char *files[64];
-    int n_files = 0, zero_rule = ECONT_ZERO_UNIFORM;
+    int n_files = 0, zero_rule = ECONT_ZERO_UNIFORM, correct_only = 0;
     long long offset = 0, count = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!v)
+        if (!v && strcmp(a, "--correct-only"))
             return eval_usage();
         if (!strcmp(a, "--model"))
             model_path = v;
@@ -53,6 +98,11 @@ int cmd_eval(int argc, char **argv)
             offset = atoll(v);
         else if (!strcmp(a, "--count"))
             count = atoll(v);
+        else if (!strcmp(a, "--correct-only")) {
+            correct_only = 1;
+            continue;
+        } else if (!strcmp(a, "--flip"))
+            flips = v;
         else if (!strcmp(a, "--emd-zero"))
             zero_rule = !strcmp(v, "reference") ? ECONT_ZERO_REFERENCE : ECONT_ZERO_UNIFORM;
         else
@@ -87,6 +137,18 @@ int cmd_eval(int argc, char **argv)
         model_free(&m);
         return 1;
     }
+    if (correct_only && keep_correct(&m, &d, &err)) {
+        fprintf(stderr, "upset eval: --correct-only: %s\n", err.msg);
+        dataset_free(&d);
+        model_free(&m);
+        return 1;
+    }
+    if (flips && flip_bits(&m, flips, &err)) {
+        fprintf(stderr, "upset eval: --flip: %s\n", err.msg);
+        dataset_free(&d);
+        model_free(&m);
+        return 1;
+    }
     if (evaluator_create(&ev, &m, &d, zero_rule, &err)) {
         fprintf(stderr, "upset eval: %s\n", err.msg);
         dataset_free(&d);
@@ -109,11 +171,14 @@ int cmd_eval(int argc, char **argv)
     if (!rc) {
         printf("model %s (%s) on %lld samples of %s\n", m.name, task_name(m.task),
                (long long)d.n, files[0]);
+        if (flips)
+            printf("bits flipped: %s\n", flips);
         if (m.task == TASK_CLASSIFIER)
-            printf("accuracy %.4f (%lld / %lld correct)\n", (double)correct / d.n,
-                   (long long)correct, (long long)d.n);
+            printf("accuracy %.4f (%lld / %lld correct, %lld mispredicts)\n",
+                   (double)correct / d.n, (long long)correct, (long long)d.n,
+                   (long long)(d.n - correct));
         else if (m.task == TASK_AUTOENCODER)
-            printf("mean EMD %.6f\n", sum / d.n);
+            printf("mean EMD %.17g\n", sum / d.n);
         printf("throughput %.0f samples/s (%.3f s, one core)\n", d.n / (dt > 0 ? dt : 1e-9), dt);
     }
     evaluator_free(&ev);
