@@ -184,7 +184,7 @@ static int select_correct(run_ctx_t *r, upset_err_t *err)
     return rc;
 }
 
-static int setup(run_ctx_t *r, int full, upset_err_t *err)
+static int setup(run_ctx_t *r, upset_err_t *err)
 {
     if (model_load(r->c.model, &r->model, err) || load_data(r, err) ||
         dataset_check_model(&r->data, &r->model, r->c.source ? r->c.source : "campaign", err))
@@ -193,11 +193,18 @@ static int setup(run_ctx_t *r, int full, upset_err_t *err)
         return upset_fail(err, "%s: the model has no faultable bits", r->c.model);
     if (r->model.task == TASK_CLASSIFIER && r->c.data.correct_only && select_correct(r, err))
         return -1;
+    if (r->c.include_bias)
+        return upset_fail(err, "%s: include_bias: bias bits are not part of the fault space yet",
+                          r->c.source ? r->c.source : "campaign");
+    return 0;
+}
+
+/* The fault-free baseline and caches (after the plan, so a bad plan fails fast). */
+static int start_injector(run_ctx_t *r, int full, upset_err_t *err)
+{
     int zero = r->c.emd_zero_sum == CAMPAIGN_EMD_ZERO_REFERENCE ? ECONT_ZERO_REFERENCE
                                                                 : ECONT_ZERO_UNIFORM;
-    if (injector_create(&r->inj, &r->model, &r->data, zero, full, err))
-        return -1;
-    return 0;
+    return injector_create(&r->inj, &r->model, &r->data, zero, full, err);
 }
 
 static void run_free(run_ctx_t *r)
@@ -307,9 +314,11 @@ static int run_campaign(run_ctx_t *r, const run_args_t *a, upset_err_t *err)
         return upset_fail(err, "%s: kind '%s' is not run by `upset run` (see `upset rank`)",
                           r->c.source ? r->c.source : a->yaml, campaign_kind_name(r->c.kind));
 
-    rc = setup(r, a->full, err);
+    rc = setup(r, err);
     if (!rc)
         rc = r->kind->plan(r, err);
+    if (!rc)
+        rc = start_injector(r, a->full, err);
     if (agree(r->comm, rc, err))
         return -1;
 

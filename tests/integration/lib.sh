@@ -1,0 +1,29 @@
+# Shared by the integration tests (sourced). Provides $UPSET, mpirun wrappers,
+# a scratch directory and small assertion helpers.
+set -u
+UPSET=${UPSET:-build/upset}
+[ -x "$UPSET" ] || { echo "integration: $UPSET is not built" >&2; exit 1; }
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+# Oversubscription must be allowed: CI has 2 cores and the tests start 4 ranks.
+export OMPI_MCA_rmaps_base_oversubscribe=1
+# Open MPI's TCP BTL probes every interface; loopback shared memory is all we need.
+export OMPI_MCA_btl=self,vader
+PY=${PYTHON:-/usr/bin/python3}
+T=$(mktemp -d "${TMPDIR:-/tmp}/upset-it.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+FAILS=0
+
+mpi() { # mpi NP ARGS...: runs upset on NP ranks
+    np=$1; shift
+    mpirun --oversubscribe -np "$np" "$UPSET" "$@"
+}
+fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
+pass() { echo "ok: $*"; }
+# same_data A B GROUP: the datasets of GROUP are identical (attributes such as timing may differ)
+same_data() {
+    h5diff -q "$1" "$2" "/$3" "/$3" >/dev/null 2>&1
+}
+finish() {
+    [ "$FAILS" -eq 0 ] || { echo "$FAILS failure(s)" >&2; exit 1; }
+    exit 0
+}
