@@ -50,4 +50,18 @@ int layer_forward(const layer_t *L, const tensor_t *in, tensor_t *out, upset_err
 
 const tensor_t *engine_output(const engine_t *e);
 
+/* ---- partial re-evaluation (delta) ---- */
+
+/* 1 for layers whose output at index i depends only on the input at index i
+ * (batchnorm, activations other than softmax, flatten, reshape, input quantizer). */
+int layer_is_elementwise(const layer_t *L);
+/* Recomputes out[i] of an elementwise layer from in[i], exactly as layer_forward does. */
+void layer_forward_at(const layer_t *L, const tensor_t *in, tensor_t *out, int64_t i);
+/* For a quantized conv2d / dense whose output is FIXED without a fused relu: the flat
+ * output indices that kernel weight w reaches through a nonzero input (written to pos)
+ * and their pre-activation values under the current kernel (val). pos and val need
+ * out->n / cout slots. Returns the count. */
+int64_t layer_weight_outputs(const layer_t *L, const tensor_t *in, const tensor_t *out,
+                             int64_t w, int64_t *pos, int64_t *val);
+
 #endif

@@ -3,7 +3,8 @@
  *
  * The fault-free run of every sample is done once; the input of each faultable
  * layer is cached per sample, so a fault in layer L re-runs only layers L.. (the
- * layers before it cannot change). `full` forces whole-network re-evaluation
+ * layers before it cannot change), and a single flip takes the delta path of
+ * inject.c when the layer allows. `full` forces whole-network re-evaluation
  * (the reference path and the benchmark baseline). */
 #ifndef UPSET_INJECT_H
 #define UPSET_INJECT_H
@@ -19,6 +20,12 @@ typedef struct {
     int64_t n_changed;   /* samples whose final output differs from the fault-free one */
 } fault_result_t;
 
+/* One activation value of either tensor kind (delta path scratch). */
+typedef struct {
+    int64_t fixed;
+    double real;
+} injector_value_t;
+
 typedef struct {
     model_t model; /* private copy: bits are flipped here */
     dataset_t *data;
@@ -32,6 +39,10 @@ typedef struct {
     /* cache[l]: per sample, the output of layer l-1 (the input of faultable layer l) */
     void **cache;
     int64_t *cache_n;
+    unsigned char *cache_narrow; /* 1: cache[l] holds int16 codes */
+    /* delta path scratch, one slot per output position of the largest layer */
+    int64_t *delta_pos, *delta_vb, *delta_vn;
+    injector_value_t *delta_base, *delta_new;
 } injector_t;
 
 /* Copies the model, runs the fault-free baseline over every sample of d and

@@ -206,64 +206,163 @@ static int fwd_conv2d_transpose(const layer_t *L, const tensor_t *in, tensor_t *
 
 /* TensorFlow's fused batch norm at inference, in float32:
  * scale = gamma * rsqrt(var + eps); y = x * scale + (beta - mean * scale). */
+static double batchnorm_at(const layer_t *L, double in, int k)
+{
+    float scale = L->gamma[k] * (1.0f / sqrtf(L->moving_variance[k] + (float)L->epsilon));
+    float offset = L->beta[k] - L->moving_mean[k] * scale;
+    float y = (float)in * scale;
+    return (double)(y + offset);
+}
+
 static int fwd_batchnorm(const layer_t *L, const tensor_t *in, tensor_t *out, upset_err_t *err)
 {
     (void)err;
     const int c = L->out.c;
-    float scale[c], offset[c];
-    for (int k = 0; k < c; k++) {
-        scale[k] = L->gamma[k] * (1.0f / sqrtf(L->moving_variance[k] + (float)L->epsilon));
-        offset[k] = L->beta[k] - L->moving_mean[k] * scale[k];
-    }
-    for (int64_t i = 0; i < out->n; i++) {
-        float x = (float)tensor_value(in, i);
-        float y = x * scale[i % c];
-        out->real[i] = (double)(y + offset[i % c]);
-    }
+    for (int64_t p = 0; p < out->n; p += c)
+        for (int k = 0; k < c; k++)
+            out->real[p + k] = batchnorm_at(L, tensor_value(in, p + k), k);
     return 0;
 }
 
-static int fwd_quantize(const quant_t *q, const tensor_t *in, tensor_t *out)
+/* The output of an elementwise layer at index i (the whole-tensor forwards below
+ * call this, so a partial re-run is bit-identical to a full one). */
+static void elementwise_at(const layer_t *L, const tensor_t *in, tensor_t *out, int64_t i)
 {
-    for (int64_t i = 0; i < out->n; i++)
+    const quant_t *q = &L->aq;
+    switch (L->kind) {
+    case LAYER_BATCHNORM:
+        out->real[i] = batchnorm_at(L, tensor_value(in, i), (int)(i % L->out.c));
+        return;
+    case LAYER_ACTIVATION:
+        if (L->act != ACT_QRELU && L->act != ACT_QBITS) {
+            if (out->kind == TENSOR_FIXED) { /* linear or relu on exact integers */
+                out->fixed[i] = (L->act == ACT_RELU && in->fixed[i] < 0) ? 0 : in->fixed[i];
+            } else {
+                double v = tensor_value(in, i);
+                if (L->act == ACT_RELU)
+                    v = v > 0 ? v : 0;
+                else if (L->act == ACT_SIGMOID)
+                    v = 1.0 / (1.0 + exp(-v));
+                out->real[i] = v;
+            }
+            return;
+        }
+        __attribute__((fallthrough)); /* a quantized activation quantizes like the input */
+    case LAYER_QUANT_INPUT:
         out->fixed[i] = in->kind == TENSOR_FIXED
                             ? quant_code_from_fixed(q, in->fixed[i], in->frac)
                             : quant_code_from_double(q, (double)(float)in->real[i]);
-    return 0;
+        return;
+    default: /* flatten, reshape: same C-order index */
+        if (out->kind == TENSOR_FIXED)
+            out->fixed[i] = in->fixed[i];
+        else
+            out->real[i] = tensor_value(in, i);
+        return;
+    }
 }
 
-static int fwd_quant_input(const layer_t *L, const tensor_t *in, tensor_t *out, upset_err_t *err)
+int layer_is_elementwise(const layer_t *L)
+{
+    switch (L->kind) {
+    case LAYER_BATCHNORM:
+    case LAYER_FLATTEN:
+    case LAYER_RESHAPE:
+    case LAYER_QUANT_INPUT:
+        return 1;
+    case LAYER_ACTIVATION:
+        return L->act != ACT_SOFTMAX;
+    default:
+        return 0;
+    }
+}
+
+void layer_forward_at(const layer_t *L, const tensor_t *in, tensor_t *out, int64_t i)
+{
+    elementwise_at(L, in, out, i);
+}
+
+static int fwd_elementwise(const layer_t *L, const tensor_t *in, tensor_t *out,
+                           upset_err_t *err)
 {
     (void)err;
-    return fwd_quantize(&L->aq, in, out);
+    for (int64_t i = 0; i < out->n; i++)
+        elementwise_at(L, in, out, i);
+    return 0;
 }
 
 static int fwd_activation(const layer_t *L, const tensor_t *in, tensor_t *out, upset_err_t *err)
 {
-    (void)err;
-    if (L->act == ACT_QRELU || L->act == ACT_QBITS)
-        return fwd_quantize(&L->aq, in, out);
-    if (out->kind == TENSOR_FIXED) { /* linear or relu on exact integers */
-        for (int64_t i = 0; i < out->n; i++)
-            out->fixed[i] = (L->act == ACT_RELU && in->fixed[i] < 0) ? 0 : in->fixed[i];
-        return 0;
-    }
+    if (L->act != ACT_SOFTMAX)
+        return fwd_elementwise(L, in, out, err);
     for (int64_t i = 0; i < out->n; i++)
         out->real[i] = tensor_value(in, i);
     apply_real_activation(L->act, out->real, out->n);
     return 0;
 }
 
+/* Outputs of a quantized conv2d / dense (FIXED output, no fused relu) that weight w
+ * feeds with a nonzero input, and their values under the current kernel. */
+int64_t layer_weight_outputs(const layer_t *L, const tensor_t *in, const tensor_t *out,
+                             int64_t w, int64_t *pos, int64_t *val)
+{
+    fixed_align_t a = fixed_align(L, in, out);
+    const int cin = L->cin, cout = L->cout;
+    const int co = (int)(w % cout), ci = (int)(w / cout % cin);
+    int64_t bias = L->use_bias ? (int64_t)L->bias_code[co] * ((int64_t)1 << a.shift_bias) : 0;
+    int64_t n = 0;
+    if (L->kind == LAYER_DENSE) {
+        if (!in->fixed[ci])
+            return 0;
+        int64_t sum = 0;
+        for (int i = 0; i < cin; i++)
+            sum += in->fixed[i] * L->kernel_code[(int64_t)i * cout + co];
+        pos[0] = co;
+        val[0] = bias + sum * ((int64_t)1 << a.shift_prod);
+        return 1;
+    }
+    const int64_t tap = w / ((int64_t)cin * cout); /* kh * kw_size + kw */
+    const int wkh = (int)(tap / L->kw), wkw = (int)(tap % L->kw);
+    const int ph = L->pad_same ? same_pad_before(L->in.h, L->out.h, L->kh, L->stride_h) : 0;
+    const int pw = L->pad_same ? same_pad_before(L->in.w, L->out.w, L->kw, L->stride_w) : 0;
+    for (int oh = 0; oh < L->out.h; oh++)
+        for (int ow = 0; ow < L->out.w; ow++) {
+            int ih0 = oh * L->stride_h - ph, iw0 = ow * L->stride_w - pw;
+            int ih = ih0 + wkh, iw = iw0 + wkw;
+            if (ih < 0 || ih >= L->in.h || iw < 0 || iw >= L->in.w ||
+                !in->fixed[((int64_t)ih * L->in.w + iw) * cin + ci])
+                continue;
+            int64_t sum = 0;
+            for (int kh = 0; kh < L->kh; kh++) {
+                int y = ih0 + kh;
+                if (y < 0 || y >= L->in.h)
+                    continue;
+                for (int kw = 0; kw < L->kw; kw++) {
+                    int x = iw0 + kw;
+                    if (x < 0 || x >= L->in.w)
+                        continue;
+                    const int64_t *xv = in->fixed + ((int64_t)y * L->in.w + x) * cin;
+                    const int32_t *wv =
+                        L->kernel_code + ((int64_t)kh * L->kw + kw) * cin * cout + co;
+                    for (int c = 0; c < cin; c++)
+                        sum += xv[c] * wv[(int64_t)c * cout];
+                }
+            }
+            pos[n] = ((int64_t)oh * L->out.w + ow) * cout + co;
+            val[n] = bias + sum * ((int64_t)1 << a.shift_prod);
+            n++;
+        }
+    return n;
+}
+
 static int fwd_copy(const layer_t *L, const tensor_t *in, tensor_t *out, upset_err_t *err)
 {
-    (void)L;
-    (void)err;
-    if (out->kind == TENSOR_FIXED)
-        memcpy(out->fixed, in->fixed, (size_t)out->n * sizeof *out->fixed);
-    else
-        for (int64_t i = 0; i < out->n; i++)
-            out->real[i] = tensor_value(in, i);
-    return 0;
+    return fwd_elementwise(L, in, out, err);
+}
+
+static int fwd_quant_input(const layer_t *L, const tensor_t *in, tensor_t *out, upset_err_t *err)
+{
+    return fwd_elementwise(L, in, out, err);
 }
 
 static const forward_fn FORWARD[LAYER_KIND_COUNT] = {
