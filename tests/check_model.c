@@ -13,7 +13,7 @@
 
 static const char *const MODELS[] = {"models/econt_small.h5",  "models/econt_medium.h5",
                                      "models/econt_medium5.h5", "models/econt_large.h5",
-                                     "models/econt_ecoder_eol.h5", "models/cifar10.h5",
+                                     "models/cifar10.h5",
                                      "models/rn07.h5",         "models/zcu102_encoder.h5"};
 #define N_MODELS (int)(sizeof MODELS / sizeof *MODELS)
 
