@@ -404,9 +404,10 @@ static void describe(const yaml_node_t *n, char *buf, size_t len)
 
 static int parse_i64(const char *s, int64_t *out)
 {
-    if (!s[0] || isspace((unsigned char)s[0]))
+    const char *digits = s + (s[0] == '-' || s[0] == '+');
+    if (!digits[0]) /* "", "-" and "+" are not numbers */
         return -1;
-    for (const char *p = s + (s[0] == '-' || s[0] == '+'); *p; p++)
+    for (const char *p = digits; *p; p++)
         if (!isdigit((unsigned char)*p))
             return -1;
     errno = 0;
@@ -420,11 +421,16 @@ static int parse_i64(const char *s, int64_t *out)
 
 static int parse_u64(const char *s, uint64_t *out)
 {
-    if (!s[0])
+    if (s[0] == '-') {
+        int64_t v;
+        return parse_i64(s, &v) == -1 ? -1 : -3; /* a negative number, or not one at all */
+    }
+    const char *digits = s + (s[0] == '+');
+    if (!digits[0])
         return -1;
-    for (const char *p = s + (s[0] == '+'); *p; p++)
+    for (const char *p = digits; *p; p++)
         if (!isdigit((unsigned char)*p))
-            return s[0] == '-' ? -3 : -1;
+            return -1;
     errno = 0;
     char *end;
     unsigned long long v = strtoull(s, &end, 10);
@@ -525,6 +531,10 @@ static void set_string(ctx_t *x, campaign_t *c, int f, const yaml_node_t *n, con
         report(x, &n->start_mark, key, "expected a string, got %s", got);
         return;
     }
+    if (fields[f].required && !scalar(n)[0]) {
+        report(x, &n->start_mark, key, "expected a non-empty string, got ''");
+        return;
+    }
     char **dst = FIELD(c, f, char *);
     char *s = is_null(n) ? NULL : dup_scalar(x, n, key);
     if (!is_null(n) && !s)
@@ -605,10 +615,23 @@ static void set_number(ctx_t *x, campaign_t *c, int f, const yaml_node_t *n, con
     }
     const char *s = scalar(n);
     int rc;
-    switch (fields[f].type) {
-    case T_REAL: rc = parse_real(s, FIELD(c, f, double)); break;
-    case T_U64: rc = parse_u64(s, FIELD(c, f, uint64_t)); break;
-    default: rc = parse_i64(s, FIELD(c, f, int64_t)); break;
+    if (fields[f].type == T_COUNT) {
+        /* Parsed aside: the sentinels -1 (all) and -2 (default) must not be
+         * reachable by writing them as numbers. */
+        int64_t v = 0;
+        rc = parse_i64(s, &v);
+        if (!rc && v <= 0) {
+            report(x, &n->start_mark, key, "must be > 0 or 'all', got %" PRId64, v);
+            return;
+        }
+        if (!rc)
+            *FIELD(c, f, int64_t) = v;
+    } else {
+        switch (fields[f].type) {
+        case T_REAL: rc = parse_real(s, FIELD(c, f, double)); break;
+        case T_U64: rc = parse_u64(s, FIELD(c, f, uint64_t)); break;
+        default: rc = parse_i64(s, FIELD(c, f, int64_t)); break;
+        }
     }
     if (rc == -2)
         report(x, &n->start_mark, key, "'%.60s' is out of range", s);
@@ -966,7 +989,8 @@ static void load_text(ctx_t *x, campaign_t *c, const char *text, size_t len)
         x->sec_mark[SEC_TOP] = root->start_mark;
         walk_map(x, c, &doc, root, SEC_TOP);
         check_sections(x, c);
-        resolve_defaults(c);
+        /* data.count's default is resolved by campaign_validate, after the
+         * overrides: --set data.format=... must still change it. */
         check_all(x, c);
     }
     yaml_document_delete(&doc);
@@ -1159,8 +1183,11 @@ static void fmt_real(double v, char *buf, size_t len)
     for (int prec = 1; prec <= 17; prec++) {
         snprintf(buf, len, "%.*g", prec, v);
         if (strtod(buf, NULL) == v)
-            return;
+            break;
     }
+    /* %g writes 60 as 6e+01; an exponent with |v| >= 1 means v is a whole number. */
+    if (strchr(buf, 'e') && fabs(v) >= 1 && fabs(v) < 1e15)
+        snprintf(buf, len, "%.0f", v);
 }
 
 typedef struct {
