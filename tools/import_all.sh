@@ -31,7 +31,6 @@ autoencoder econt_small   "$E/small_ECONT-small-pareto_hawq"   run3-row27-small-
 autoencoder econt_medium  "$E/medium_6bit_ECONT-baseline"      8x8_c8_S2_tele_fqK_6bit
 autoencoder econt_medium5 "$E/medium_5bit_ECONT-baseline5bit"  8x8_c8_S2_tele_fqK
 autoencoder econt_large   "$E/large_ECONT-large-pareto_hawq"   run5-row21-big-econ
-    8x8_c8_S2_tele_quantized
 imp "$D/fkeras_cifar10_resnet_tiny2/model_best.h5" --name cifar10 --task classifier \
     -o models/cifar10.h5
 imp "$D/models/hls4ml_mlperftiny_rn07/model_best.h5" --name rn07 --task classifier \
@@ -52,7 +51,8 @@ EXPECTED = {  # FKeras paper / fastml-science scripts
     "cifar10": 459520,       # 57,440 weights x 8 bits
     "econt_medium5": 10600,  # 2,120 weights x 5 bits
 }
-          "cifar10", "rn07", "zcu102_encoder"]
+MODELS = ["econt_small", "econt_medium", "econt_medium5", "econt_large", "cifar10", "rn07",
+          "zcu102_encoder"]
 bad = 0
 print("faultable kernel bits per model:")
 for name in MODELS:
