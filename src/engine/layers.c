@@ -93,12 +93,22 @@ static int fwd_dense(const layer_t *L, const tensor_t *in, tensor_t *out, upset_
     }
     for (int c = 0; c < L->cout; c++)
         out->real[c] = bias_value(L, c);
+    double w[L->quantized ? L->cout : 1];
     for (int i = 0; i < L->cin; i++) {
         double x = tensor_value(in, i);
         if (x == 0)
             continue;
-        for (int c = 0; c < L->cout; c++)
-            out->real[c] += x * weight_value(L, (int64_t)i * L->cout + c);
+        const int64_t row = (int64_t)i * L->cout;
+        if (L->quantized) {
+            for (int c = 0; c < L->cout; c++)
+                w[c] = weight_value(L, row + c);
+            for (int c = 0; c < L->cout; c++)
+                out->real[c] += x * w[c];
+        } else {
+            const float *wf = L->kernel + row;
+            for (int c = 0; c < L->cout; c++)
+                out->real[c] += x * (double)wf[c];
+        }
     }
     apply_real_activation(L->act, out->real, L->cout);
     return 0;
@@ -175,6 +185,12 @@ static int fwd_conv2d_transpose(const layer_t *L, const tensor_t *in, tensor_t *
     const int ph = L->pad_same ? same_pad_before(L->out.h, L->in.h, L->kh, L->stride_h) : 0;
     const int pw = L->pad_same ? same_pad_before(L->out.w, L->in.w, L->kw, L->stride_w) : 0;
     const int cin = L->cin, cout = L->cout;
+    /* plain double copies of input and kernel so the inner loop is a straight dot product */
+    double x[in->n], w[L->n_weights];
+    for (int64_t i = 0; i < in->n; i++)
+        x[i] = tensor_value(in, i);
+    for (int64_t i = 0; i < L->n_weights; i++)
+        w[i] = weight_value(L, i);
     for (int64_t p = 0; p < (int64_t)L->out.h * L->out.w; p++)
         for (int c = 0; c < cout; c++)
             out->real[p * cout + c] = bias_value(L, c);
@@ -189,13 +205,12 @@ static int fwd_conv2d_transpose(const layer_t *L, const tensor_t *in, tensor_t *
                     if (ow < 0 || ow >= L->out.w)
                         continue;
                     double *o = out->real + ((int64_t)oh * L->out.w + ow) * cout;
-                    int64_t xbase = ((int64_t)ih * L->in.w + iw) * cin;
-                    int64_t wbase = ((int64_t)kh * L->kw + kw) * cout * cin;
+                    const double *xv = x + ((int64_t)ih * L->in.w + iw) * cin;
+                    const double *wv = w + ((int64_t)kh * L->kw + kw) * cout * cin;
                     for (int c = 0; c < cout; c++) {
                         double acc = 0;
                         for (int ci = 0; ci < cin; ci++)
-                            acc += tensor_value(in, xbase + ci) *
-                                   weight_value(L, wbase + (int64_t)c * cin + ci);
+                            acc += xv[ci] * wv[(int64_t)c * cin + ci];
                         o[c] += acc;
                     }
                 }
