@@ -108,6 +108,35 @@ static int by_error_desc(const void *a, const void *b)
     return x < y ? -1 : x > y; /* ties: lower bit index first, deterministic */
 }
 
+int protection_mask(protection_t policy, double percent, int64_t n, const double *error,
+                    const unsigned char *sensitive, unsigned char *mask, int64_t *n_protected,
+                    upset_err_t *err)
+{
+    memset(mask, policy == PROTECT_ALL, (size_t)n);
+    *n_protected = policy == PROTECT_ALL ? n : 0;
+    if (policy == PROTECT_NONE || policy == PROTECT_ALL)
+        return 0;
+    int64_t *order = upset_calloc((size_t)n, sizeof *order, err);
+    if (!order)
+        return -1;
+    int64_t n_sens = 0;
+    for (int64_t b = 0; b < n; b++)
+        if (sensitive[b])
+            order[n_sens++] = b;
+    int64_t keep = n_sens;
+    if (policy == PROTECT_TOP_PERCENT) {
+        /* round to nearest, so 63.5 % of a count is what the paper means */
+        keep = (int64_t)llround(percent / 100.0 * (double)n_sens);
+        sort_key = error;
+        qsort(order, (size_t)n_sens, sizeof *order, by_error_desc);
+    }
+    for (int64_t i = 0; i < keep; i++)
+        mask[order[i]] = 1;
+    *n_protected = keep;
+    free(order);
+    return 0;
+}
+
 static int build_protection(run_ctx_t *r, multibit_state_t *s, upset_err_t *err)
 {
     int64_t n = r->model.n_fault_bits;
@@ -115,34 +144,21 @@ static int build_protection(run_ctx_t *r, multibit_state_t *s, upset_err_t *err)
     if (p == PROTECT_NONE)
         return 0;
     s->protect = (unsigned char *)(s + 1);
-    if (p == PROTECT_ALL) {
-        memset(s->protect, 1, (size_t)n);
-        s->n_protected = n;
-        return 0;
-    }
-    double *error = upset_calloc((size_t)n, sizeof *error, err);
-    unsigned char *sens = error ? upset_calloc((size_t)n, 1, err) : NULL;
-    int64_t *order = sens ? upset_calloc((size_t)n, sizeof *order, err) : NULL;
-    int rc = order ? read_oracle(r, error, sens, err) : -1;
-    if (!rc) {
-        int64_t n_sens = 0;
-        for (int64_t b = 0; b < n; b++)
-            if (sens[b])
-                order[n_sens++] = b;
-        int64_t keep = n_sens;
-        if (p == PROTECT_TOP_PERCENT) {
-            /* round to nearest, so 63.5 % of a count is what the paper means */
-            keep = (int64_t)llround(r->c.multibit.protect_percent / 100.0 * (double)n_sens);
-            sort_key = error;
-            qsort(order, (size_t)n_sens, sizeof *order, by_error_desc);
+    double *error = NULL;
+    unsigned char *sens = NULL;
+    if (p != PROTECT_ALL) {
+        error = upset_calloc((size_t)n, sizeof *error, err);
+        sens = error ? upset_calloc((size_t)n, 1, err) : NULL;
+        if (!sens || read_oracle(r, error, sens, err)) {
+            free(error);
+            free(sens);
+            return -1;
         }
-        for (int64_t i = 0; i < keep; i++)
-            s->protect[order[i]] = 1;
-        s->n_protected = keep;
     }
+    int rc = protection_mask(p, r->c.multibit.protect_percent, n, error, sens, s->protect,
+                             &s->n_protected, err);
     free(error);
     free(sens);
-    free(order);
     return rc;
 }
 

@@ -710,8 +710,8 @@ static int read_string_attr(hid_t a, const char *what, char **out, upset_err_t *
         rc = upset_fail(err, "results: %s is not a string", what);
     if (rc == 0 && H5Tis_variable_str(t) > 0) {
         char *s = NULL;
-        rc = H5_CHECK(mt = H5Tcopy(H5T_C_S1), err) || H5_CHECK(H5Tset_size(mt, H5T_VARIABLE), err) ||
-             H5_CHECK(H5Aread(a, mt, &s), err);
+        /* read with the file's own type: its character set (ASCII or UTF-8) must match */
+        rc = H5_CHECK(mt = H5Tcopy(t), err) || H5_CHECK(H5Aread(a, mt, &s), err);
         if (rc == 0) {
             *out = strdup(s ? s : "");
             H5free_memory(s);
