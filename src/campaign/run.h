@@ -23,6 +23,9 @@ typedef struct {
      * (at most RUN_MAX_EXTRA_ATTRS); may replace r->table/r->out_records with a
      * derived table (BinFI's per-bit view). */
     int (*finish)(run_ctx_t *r, upset_err_t *err);
+    /* The table finish() writes when it derives one (every rank must know it, since the
+     * results file is written collectively); NULL: the work table. */
+    const results_table_t *out_table;
 } campaign_kind_ops_t;
 
 #define RUN_MAX_EXTRA_ATTRS 16

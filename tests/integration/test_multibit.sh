@@ -1,7 +1,9 @@
 #!/bin/sh
 # Must-show: multi-bit trials with protection = all give zero errors; the sensitive and
 # top-percent policies protect exactly the oracle's sensitive bits (or the requested share
-# of them) and never flip them.
+# of them) and never flip them. Also: every bit BinFI and StatFI actually flip gives the
+# same error and sensitivity as the exhaustive oracle on the same data, BinFI follows its
+# binary search, and StatFI's strata have Leveugle's sample sizes.
 . tests/integration/lib.sh
 
 DATA='data: {format: hgcal, files: [data/hgcal/ttbar_0PU.csv], count: 60}'
@@ -23,6 +25,11 @@ multibit: {trials: 30, flips: 200, protection: $policy, protect_percent: 50, ora
 output: $T/$policy.h5
 EOC
     mpi 2 run "$T/$policy.yaml" --quiet || fail "multibit $policy"
+done
+for k in binfi statfi; do
+    printf 'name: it-%s\nmodel: models/econt_medium.h5\n%s\nkind: %s\noutput: %s\n' \
+        $k "$DATA" $k "$T/$k.h5" > "$T/$k.yaml"
+    mpi 2 run "$T/$k.yaml" --quiet || fail "$k"
 done
 "$PY" - "$T" <<'EOP' || fail "protection checks"
 import sys, h5py, numpy as np
@@ -50,6 +57,37 @@ with h5py.File(f"{t}/sensitive.h5", "r") as f:
     check((nf <= 200).all() and (nf < 200).any(), "sensitive: protected draws are dropped")
 with h5py.File(f"{t}/top_percent.h5", "r") as f:
     check(f.attrs["n_protected"] == round(0.5 * n_sens), "top_percent 50: half the sensitive bits")
+
+with h5py.File(f"{t}/oracle.h5", "r") as f:
+    o_sens = f["bits/sensitive"][:]
+    o_err = f["bits/delta_emd"][:]
+with h5py.File(f"{t}/binfi.h5", "r") as f:
+    b = {k: f["bits/" + k][:] for k in ("bit", "bit_pos", "flipped", "sensitive", "error", "weight", "layer")}
+fl = b["flipped"] == 1
+check(np.array_equal(b["sensitive"][fl], o_sens[b["bit"][fl]]) and
+      np.array_equal(b["error"][fl], o_err[b["bit"][fl]]), f"binfi: {fl.sum()} flipped bits match the oracle")
+# the search, replayed: positions 0..5 of each weight, monotone assumption
+ok_search = True
+for w0 in range(0, b["bit"].size, 6):
+    lo, hi, flips = 0, 5, set()
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        flips.add(mid)
+        if o_sens[w0 + mid]:
+            lo = mid + 1
+        else:
+            hi = mid - 1
+    ok_search &= set(np.nonzero(b["flipped"][w0:w0 + 6])[0]) == flips
+check(ok_search, "binfi: flipped positions follow the binary search over the oracle's outcomes")
+with h5py.File(f"{t}/statfi.h5", "r") as f:
+    sb = f["bits/bit"][:]
+    check(np.array_equal(f["bits/sensitive"][:], o_sens[sb]) and
+          np.array_equal(f["bits/delta_emd"][:], o_err[sb]), f"statfi: {sb.size} injected bits match the oracle")
+    N, n, p = f.attrs["strata_population"], f.attrs["strata_sample"], f.attrs["strata_p"]
+    t95 = 1.959963984540054
+    want = np.ceil(N / (1 + 0.05**2 * (N - 1) / (t95**2 * p * (1 - p))))
+    check(np.array_equal(np.maximum(want, 1), n), "statfi: Leveugle sample size per stratum")
+    check(len(set(sb.tolist())) == sb.size, "statfi: no bit injected twice")
 sys.exit(0 if ok else 1)
 EOP
 finish
