@@ -2,7 +2,7 @@
  *
  * A result is a table of fixed-size POD records (one per item). The caller
  * describes the record's columns once, best with an X-macro that also
- * declares the struct (see tests/integration/sched_test.c):
+ * declares the struct (see src/campaign/kind_oracle.c):
  *
  *     #define BIT_COLUMNS(X)                                              \
  *         X(int64_t, bit,        RESULTS_INT64,   "1", "global bit index") \
