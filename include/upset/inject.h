@@ -26,6 +26,17 @@ typedef struct {
     double real;
 } injector_value_t;
 
+/* Memoised tail result of a sample whose fault changed one value (see inject.c). */
+#define MEMO_SLOTS 128
+typedef struct {
+    int64_t value; /* the changed value (fixed code, or the bits of a double) */
+    int32_t pos;   /* its index in the input tensor of layer `layer` */
+    int32_t layer;
+    int32_t pred;
+    double emd;
+    int8_t used, changed;
+} memo_entry_t;
+
 typedef struct {
     model_t model; /* private copy: bits are flipped here */
     dataset_t *data;
@@ -43,6 +54,8 @@ typedef struct {
     /* delta path scratch, one slot per output position of the largest layer */
     int64_t *delta_pos, *delta_vb, *delta_vn;
     injector_value_t *delta_base, *delta_new;
+    memo_entry_t *memo; /* (n samples, MEMO_SLOTS), or NULL with `full` */
+    int64_t memo_hits;
 } injector_t;
 
 /* Copies the model, runs the fault-free baseline over every sample of d and

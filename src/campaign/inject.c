@@ -164,6 +164,11 @@ int injector_create(injector_t *in, const model_t *m, dataset_t *d, int emd_zero
     in->delta_new = upset_calloc((size_t)most, sizeof *in->delta_new, err);
     if (!in->delta_pos || !in->delta_vb || !in->delta_vn || !in->delta_base || !in->delta_new)
         goto fail;
+    if (!full) {
+        in->memo = upset_calloc((size_t)d->n * MEMO_SLOTS, sizeof *in->memo, err);
+        if (!in->memo)
+            goto fail;
+    }
     return 0;
 fail:
     injector_free(in);
@@ -180,6 +185,7 @@ void injector_free(injector_t *in)
     free(in->cache_narrow);
     free(in->base);
     free(in->base_out);
+    free(in->memo);
     free(in->delta_pos);
     free(in->delta_vb);
     free(in->delta_vn);
@@ -225,7 +231,7 @@ static int same(const tensor_t *t, injector_value_t a, injector_value_t b)
 
 /* Delta path for one sample; *unchanged = 1 when the fault does not reach past the
  * elementwise chain (the caller then reuses the baseline result). */
-static int delta_sample(injector_t *in, bitaddr_t a, int64_t i, int *unchanged,
+static int delta_sample(injector_t *in, bitaddr_t a, int64_t i, int *unchanged, int *changed,
                         sample_result_t *s, upset_err_t *err)
 {
     engine_t *e = &in->ev.engine;
@@ -275,10 +281,51 @@ static int delta_sample(injector_t *in, bitaddr_t a, int64_t i, int *unchanged,
     *unchanged = live == 0;
     if (!live)
         return 0;
+    /* One changed value (a dense flip after its quantized activation): the rest of the
+     * network is a function of (sample, layer M, position, value) alone, and many flips of
+     * the same neuron land on the same value, so the result is memoised. */
+    memo_entry_t *slot = NULL;
+    if (live == 1 && in->memo) {
+        const tensor_t *t = &e->out[M - 1];
+        int64_t key = t->kind == TENSOR_FIXED ? cur[0].fixed : 0;
+        if (t->kind != TENSOR_FIXED)
+            memcpy(&key, &cur[0].real, sizeof key);
+        memo_entry_t *row = in->memo + i * MEMO_SLOTS;
+        uint64_t h = ((uint64_t)key * 0x9E3779B97F4A7C15ull) ^
+                     ((uint64_t)(pos[0] * 64 + M) * 0xC2B2AE3D27D4EB4Full);
+        unsigned home = (unsigned)(h >> 40) & (MEMO_SLOTS - 1);
+        for (unsigned p = 0; p < 4; p++) {
+            memo_entry_t *c = &row[(home + p) & (MEMO_SLOTS - 1)];
+            if (c->used && c->pos == pos[0] && c->value == key && c->layer == M) {
+                s->emd = c->emd;
+                s->pred = c->pred;
+                *changed = c->changed;
+                in->memo_hits++;
+                return 0;
+            }
+            if (!c->used && !slot)
+                slot = c;
+        }
+        if (!slot)
+            slot = &row[home]; /* evict: a cache, any choice is correct */
+        slot->pos = pos[0];
+        slot->layer = M;
+        slot->value = key;
+        slot->used = 0; /* until the result is in */
+    }
     cache_load(in, M, i);
     for (int64_t j = 0; j < live; j++)
         put(&e->out[M - 1], pos[j], cur[j]);
-    return engine_run_layers(e, M, m->n_layers - 1, err) || evaluator_score(&in->ev, i, s, err);
+    if (engine_run_layers(e, M, m->n_layers - 1, err) || evaluator_score(&in->ev, i, s, err))
+        return -1;
+    *changed = output_changed(in, i);
+    if (slot) {
+        slot->emd = s->emd;
+        slot->pred = s->pred;
+        slot->changed = (int8_t)*changed;
+        slot->used = 1;
+    }
+    return 0;
 }
 
 int injector_eval(injector_t *in, const int64_t *bits, int n_bits, fault_result_t *r,
@@ -303,8 +350,8 @@ int injector_eval(injector_t *in, const int64_t *bits, int n_bits, fault_result_
     for (int64_t i = 0; i < in->data->n && !rc; i++) {
         sample_result_t s;
         if (use_delta) {
-            int unchanged;
-            rc = delta_sample(in, addr[0], i, &unchanged, &s, err);
+            int unchanged, changed;
+            rc = delta_sample(in, addr[0], i, &unchanged, &changed, &s, err);
             if (rc)
                 break;
             if (unchanged) {
@@ -312,6 +359,10 @@ int injector_eval(injector_t *in, const int64_t *bits, int n_bits, fault_result_
                 r->mispredicts += in->data->label && in->base[i].pred != in->data->label[i];
                 continue;
             }
+            sum += s.emd;
+            r->mispredicts += in->data->label && s.pred != in->data->label[i];
+            r->n_changed += changed;
+            continue;
         } else {
             for (int k = 0; k < n_bits; k++)
                 bitspace_flip(&in->model, addr[k]);
