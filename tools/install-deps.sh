@@ -3,7 +3,7 @@
 # when every package is already present it only runs dpkg-query and exits.
 set -eu
 PKGS="openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools libyaml-dev check pkg-config \
-make gcc libglpk-dev python3 python3-numpy python3-h5py python3-matplotlib"
+make gcc bc time libglpk-dev python3 python3-numpy python3-h5py python3-matplotlib"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

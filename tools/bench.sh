@@ -1,0 +1,96 @@
+#!/bin/sh
+# `make bench`: performance figures, measured side by side in one run on this machine.
+#   1. oracle throughput, delta (default) vs forced full re-evaluation (--full), in
+#      (bit flips x samples) per second per core: ECON-T Medium, CIFAR-10
+#   2. EMD: cold vs warm-started solves (build/bench_emd)
+#   3. -np 1 vs -np 2 on the same campaign (parallel efficiency)
+#   4. coordinator: chunk completions per second with many oversubscribed ranks
+#   5. peak memory per rank of a CIFAR-10 oracle over every bundled image
+# Sizes are small enough for a few minutes on 2 cores; BENCH_SCALE=4 makes each bigger.
+set -eu
+cd "$(dirname "$0")/.."
+UPSET=${1:-build/upset}
+S=${BENCH_SCALE:-1}
+PY=${PYTHON:-/usr/bin/python3}
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+T=$(mktemp -d "${TMPDIR:-/tmp}/upset-bench.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)," \
+     "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)"
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# seconds of user CPU of one command (all its processes), and its wall time
+measure() { # measure OUTVAR_PREFIX CMD...
+    pfx=$1; shift
+    /usr/bin/time -f "%U %S %e %M" -o "$T/time" "$@" >"$T/out" 2>&1 || { cat "$T/out" >&2; exit 1; }
+    read -r u s e m < "$T/time"
+    eval "${pfx}_cpu=\$(echo \"$u + $s\" | bc)"; eval "${pfx}_wall=$e"; eval "${pfx}_kb=$m"
+}
+rate() { echo "scale=0; $1 * $2 / $3" | bc; } # flips samples seconds
+
+campaign() { # campaign FILE MODEL DATA-LINE KIND-LINES...
+    f=$1 model=$2 data=$3; shift 3
+    { echo "name: bench"; echo "model: $model"; echo "$data"; printf '%s\n' "$@";
+      echo "output: $T/out.h5"; } > "$f"
+}
+
+echo
+echo "== 1. oracle throughput, one rank: delta re-evaluation vs --full"
+MED_N=$((1000 * S)); MED_BITS=$((600 * S))
+# a random sample of bits across the whole fault space (guided order=random, budget)
+campaign "$T/med.yaml" models/econt_medium.h5 \
+    "data: {format: hgcal, files: [data/hgcal/ttbar_0PU.csv], count: $MED_N}" \
+    "kind: guided" "guided: {order: random, budget: $MED_BITS}"
+measure md "$UPSET" run "$T/med.yaml" --quiet --force
+measure mf "$UPSET" run "$T/med.yaml" --quiet --force --full
+C10_N=$((100 * S)); C10_BITS=$((120 * S))
+campaign "$T/c10.yaml" models/cifar10.h5 \
+    "data: {format: cifar10, files: [data/cifar10/test_batch_first1017.bin], labels: data/cifar10/test_labels_10000.bin, count: $C10_N, correct_only: true}" \
+    "kind: guided" "guided: {order: random, budget: $C10_BITS}"
+measure cd "$UPSET" run "$T/c10.yaml" --quiet --force
+measure cf "$UPSET" run "$T/c10.yaml" --quiet --force --full
+C10_EVAL=$("$PY" -c "import h5py; print(h5py.File('$T/out.h5')['/'].attrs['n_samples'])")
+printf '%-34s %14s %14s %9s\n' "" "delta" "full" "speed-up"
+printf '%-34s %14s %14s %9s\n' "ECON-T Medium ($MED_BITS bits x $MED_N)" \
+    "$(rate $MED_BITS $MED_N $md_cpu)/s" "$(rate $MED_BITS $MED_N $mf_cpu)/s" \
+    "$(echo "scale=1; $mf_cpu / $md_cpu" | bc)x"
+printf '%-34s %14s %14s %9s\n' "CIFAR-10 ($C10_BITS bits x $C10_EVAL)" \
+    "$(rate $C10_BITS $C10_EVAL $cd_cpu)/s" "$(rate $C10_BITS $C10_EVAL $cf_cpu)/s" \
+    "$(echo "scale=1; $cf_cpu / $cd_cpu" | bc)x"
+echo "(flips x samples per second per core, CPU time incl. the fault-free baseline)"
+
+echo
+echo "== 2. EMD, cold vs warm start"
+if [ -x build/bench_emd ]; then build/bench_emd; else echo "build/bench_emd not built"; fi
+
+echo
+echo "== 3. parallel efficiency, -np 1 vs -np 2 (ECON-T Medium, same campaign)"
+campaign "$T/par.yaml" models/econt_medium.h5 \
+    "data: {format: hgcal, files: [data/hgcal/ttbar_0PU.csv], count: $((2000 * S))}" \
+    "kind: oracle" "oracle: {first_bit: 432, bit_count: $((1500 * S))}"
+measure p1 mpirun -np 1 "$UPSET" run "$T/par.yaml" --quiet --force
+measure p2 mpirun -np 2 "$UPSET" run "$T/par.yaml" --quiet --force
+echo "wall: -np 1 ${p1_wall} s, -np 2 ${p2_wall} s; speed-up $(echo "scale=2; $p1_wall / $p2_wall" | bc)," \
+     "efficiency $(echo "scale=0; 100 * $p1_wall / (2 * $p2_wall)" | bc) %"
+
+echo
+echo "== 4. coordinator: chunk completions per second (1-item chunks, 1 sample, oversubscribed)"
+for np in 4 8; do
+    campaign "$T/co.yaml" models/econt_medium.h5 \
+        "data: {format: hgcal, files: [data/hgcal/ttbar_0PU.csv], count: 1}" \
+        "kind: oracle" "chunk_size: 1"
+    measure co mpirun -np $np "$UPSET" run "$T/co.yaml" --quiet --force
+    el=$("$PY" -c "import h5py; print(h5py.File('$T/out.h5')['/'].attrs['elapsed_s'])")
+    echo "-np $np: 12720 one-item chunks in $el s: $(echo "scale=0; 12720 / $el" | bc) chunks/s"
+done
+
+echo
+echo "== 5. peak memory per rank, CIFAR-10 oracle on every bundled image (correct ones)"
+campaign "$T/mem.yaml" models/cifar10.h5 \
+    "data: {format: cifar10, files: [data/cifar10/test_batch_first1017.bin], labels: data/cifar10/test_labels_10000.bin, correct_only: true}" \
+    "kind: oracle" "oracle: {first_bit: 200000, bit_count: 8}"
+mpirun -np 2 /usr/bin/time -f "rank peak RSS %M KB" "$UPSET" run "$T/mem.yaml" --quiet --force 2>&1 | grep "peak RSS"
+N_IMG=$("$PY" -c "import h5py; print(h5py.File('$T/out.h5')['/'].attrs['n_samples'])")
+echo "($N_IMG images; per-image caches grow linearly: see docs/performance.md for 8,313)"
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
