@@ -35,6 +35,14 @@ const int *econt_remap_8x8(void);
 int econt_emd(emd_workspace_t *ws, const double *in, const double *out, int zero_rule,
               double *emd, upset_err_t *err);
 
+/* The same, warm-started from `start` (a basis saved by an earlier call on the same
+ * sample, e.g. its fault-free solution; NULL or empty: cold) and saving the optimal
+ * basis to basis_out when not NULL. Equal to the cold result to ~1e-13 relative, and a
+ * pure function of (start, in, out), so results never depend on call order. */
+int econt_emd_warm(emd_workspace_t *ws, const emd_basis_t *start, const double *in,
+                   const double *out, int zero_rule, double *emd, emd_basis_t *basis_out,
+                   upset_err_t *err);
+
 /* Telescope loss of one sample (48 cells each): 4*L1 + 2*L2 + L3 over 1x1, 2x2 and 4x4
  * cell groups, each term the mean of (y - yhat)^2 * max(y, yhat) (2x2 weighted).
  * grad (optional, 48) receives d loss / d yhat. */

@@ -8,7 +8,7 @@
 #include "upset/engine.h"
 #include "upset/model.h"
 
-struct emd_workspace;
+#include "upset/emd.h"
 
 typedef struct {
     const model_t *model;
@@ -16,6 +16,10 @@ typedef struct {
     engine_t engine;
     struct emd_workspace *emd;
     int emd_zero_rule; /* econt.h's ECONT_ZERO_* */
+    /* Optional (set by the injector): one EMD basis per sample. An empty basis is filled
+     * by the next solve of that sample (the fault-free one); later solves of the sample
+     * warm-start from it and leave it unchanged. */
+    emd_basis_t **bases;
 } evaluator_t;
 
 typedef struct {

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "upset/bitspace.h"
+#include "upset/econt.h"
 
 static size_t tensor_elem_size(const tensor_t *t)
 {
@@ -140,6 +141,14 @@ int injector_create(injector_t *in, const model_t *m, dataset_t *d, int emd_zero
         }
     }
     free(want);
+    if (in->model.task == TASK_AUTOENCODER) { /* EMD warm starts from the fault-free bases */
+        in->ev.bases = upset_calloc((size_t)d->n, sizeof *in->ev.bases, err);
+        if (!in->ev.bases)
+            goto fail;
+        for (int64_t i = 0; i < d->n; i++)
+            if (!(in->ev.bases[i] = emd_basis_create(ECONT_CELLS, ECONT_CELLS, err)))
+                goto fail;
+    }
     double sum = 0;
     for (int64_t i = 0; i < d->n; i++) {
         if (evaluator_sample(&in->ev, i, &in->base[i], err))
@@ -177,6 +186,9 @@ fail:
 
 void injector_free(injector_t *in)
 {
+    for (int64_t i = 0; in->ev.bases && i < in->data->n; i++)
+        emd_basis_free(in->ev.bases[i]);
+    free(in->ev.bases);
     evaluator_free(&in->ev);
     for (int l = 0; in->cache && l < in->model.n_layers; l++)
         free(in->cache[l]);

@@ -221,6 +221,13 @@ static int normalise(const double *h, double *dst, const char *what, upset_err_t
 int econt_emd(emd_workspace_t *ws, const double *in, const double *out, int zero_rule,
               double *emd, upset_err_t *err)
 {
+    return econt_emd_warm(ws, NULL, in, out, zero_rule, emd, NULL, err);
+}
+
+int econt_emd_warm(emd_workspace_t *ws, const emd_basis_t *start, const double *in,
+                   const double *out, int zero_rule, double *emd, emd_basis_t *basis_out,
+                   upset_err_t *err)
+{
     double a[ECONT_CELLS], b[ECONT_CELLS];
     int ra = normalise(in, a, "input", err), rb = normalise(out, b, "output", err);
     if (ra < 0 || rb < 0)
@@ -238,7 +245,10 @@ int econt_emd(emd_workspace_t *ws, const double *in, const double *out, int zero
         for (int i = 0; i < ECONT_CELLS; i++)
             z[i] = 1.0 / ECONT_CELLS;
     }
-    return emd_solve(ws, a, ECONT_CELLS, b, ECONT_CELLS, econt_ground_distance(), emd, NULL,
+    if (start && start->n)
+        return emd_solve_warm(ws, start, a, ECONT_CELLS, b, ECONT_CELLS, econt_ground_distance(),
+                              emd, basis_out, err);
+    return emd_solve(ws, a, ECONT_CELLS, b, ECONT_CELLS, econt_ground_distance(), emd, basis_out,
                      err);
 }
 

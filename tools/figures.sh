@@ -1,0 +1,98 @@
+#!/bin/sh
+# Regenerates every figure from the results present in results/ (file names in
+# docs/analysis.md). For each results/oracle_<model>.h5: runs `upset analyze`
+# with that model's rankings, guided, BinFI, StatFI and multibit results (found
+# by name) into results/figures/<model>/, then every tools/plot_*.py there.
+# Missing inputs are skipped with a message; a failing step makes the exit
+# status 1 but the other models still run.
+# Usage (repository root): sh tools/figures.sh [UPSET]     (default build/upset)
+#   RESULTS=DIR reads DIR instead of results/ (figures go to DIR/figures)
+UPSET=${1:-build/upset}
+RES=${RESULTS:-results}
+OUT=$RES/figures
+PY=${PYTHON:-/usr/bin/python3}
+HERE=$(dirname "$0")
+status=0
+
+if [ ! -x "$UPSET" ]; then
+    echo "figures: $UPSET not found; build it first (make figures does)" >&2
+    exit 1
+fi
+plots=1
+if ! "$PY" -c 'import matplotlib, numpy' 2>/dev/null; then
+    echo "figures: $PY lacks matplotlib/numpy; writing the tables only" >&2
+    plots=0
+fi
+
+# FKeras's published bit rankings (data/rankings/) of the ECON-T models.
+published() {
+    case $1 in
+    econt_small) echo ECONT-small-pareto ;;
+    econt_medium) echo ECONT-baseline ;;
+    econt_large) echo ECONT-large-pareto ;;
+    esac
+}
+
+# The analyze arguments for one model, one per line (labels come from the names).
+inputs() {
+    model=$1
+    echo "--oracle"; echo "$RES/oracle_$model.h5"
+    family=${model%%_*} # other sizes of the same network: econt_small, econt_large ...
+    for f in "$RES"/oracle_"$family"*.h5; do
+        [ -f "$f" ] && [ "$f" != "$RES/oracle_$model.h5" ] && { echo "--oracle"; echo "$f"; }
+    done
+    seen=" "
+    for f in "$RES"/rank_"$model"_*.txt "$RES"/rank_"$model"_*.h5; do
+        [ -f "$f" ] || continue
+        name=$(basename "$f"); name=${name#rank_"$model"_}; name=${name%.*}
+        case $seen in *" $name "*) continue ;; esac # the .txt twin of a .h5 is enough
+        seen="$seen$name "
+        echo "--ranking"; echo "$name=$f"
+    done
+    pub=$(published "$model")
+    for metric in hessian gradient; do
+        f=data/rankings/${metric}_ranked_model_bits_iccad_2023_$pub.txt
+        [ -n "$pub" ] && [ -f "$f" ] && { echo "--ranking"; echo "fkeras_$metric=$f"; }
+    done
+    for kind in guided binfi statfi multibit; do
+        for f in "$RES"/"$kind"_"$model".h5 "$RES"/"$kind"_"$model"_*.h5; do
+            [ -f "$f" ] || continue
+            name=$(basename "$f" .h5); name=${name#"$kind"_"$model"}; name=${name#_}
+            if [ -z "$name" ] || [ "$kind" = statfi ]; then
+                echo "--$kind"; echo "$f" # label from the file (binfi_*, statfi_<mode>)
+            else
+                echo "--$kind"; echo "$name=$f"
+            fi
+        done
+    done
+}
+
+found=0
+for oracle in "$RES"/oracle_*.h5; do
+    [ -f "$oracle" ] || continue
+    found=1
+    model=$(basename "$oracle" .h5); model=${model#oracle_}
+    dir=$OUT/$model
+    echo "== $model"
+    # one argument per line: paths with spaces survive, newlines in names do not
+    set --
+    while IFS= read -r arg; do set -- "$@" "$arg"; done <<EOF
+$(inputs "$model")
+EOF
+    mkdir -p "$OUT" || { status=1; continue; }
+    if ! "$UPSET" analyze "$@" --out "$dir"; then
+        echo "figures: upset analyze failed for $model" >&2
+        status=1
+        continue
+    fi
+    [ $plots -eq 1 ] || continue
+    for script in "$HERE"/plot_*.py; do
+        case $script in */plot_common.py) continue ;; esac
+        "$PY" "$script" "$dir" "$dir" || { echo "figures: $script failed" >&2; status=1; }
+    done
+done
+if [ $found -eq 0 ]; then
+    echo "figures: no $RES/oracle_<model>.h5 yet; run an oracle campaign first," \
+        "e.g. mpirun -np 2 build/upset run configs/oracle_econt_medium.yaml (docs/analysis.md)"
+fi
+exit $status
