@@ -63,8 +63,11 @@ check: deps
 	@$(MAKE) --no-print-directory all
 	@sh tests/run-tests.sh $(BUILD)
 
+$(BUILD)/bench_emd: tools/bench_emd.c $(BUILD)/libupset.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
 bench: deps
-	@$(MAKE) --no-print-directory $(UPSET)
+	@$(MAKE) --no-print-directory $(UPSET) $(BUILD)/bench_emd
 	@sh tools/bench.sh $(UPSET)
 
 figures: deps
