@@ -417,10 +417,16 @@ static int write_tmp(MPI_Comm comm, const char *tmp, const results_table_t *t,
                      const void *records, int64_t n, const results_attr_t *attrs, int nattrs,
                      int rank, upset_err_t *err)
 {
-    hid_t fapl = -1, file = -1;
+    hid_t fapl = -1, fcpl = -1, file = -1;
+    /* dense attribute storage (HDF5 1.8 file format): root attributes such as the
+     * 20,000-entry sample_index exceed the 64 KiB of a compact object header */
     int rc = H5_CHECK(fapl = H5Pcreate(H5P_FILE_ACCESS), err) ||
              H5_CHECK(H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL), err) ||
-             H5_CHECK(file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl), err);
+             H5_CHECK(H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST), err) ||
+             H5_CHECK(fcpl = H5Pcreate(H5P_FILE_CREATE), err) ||
+             H5_CHECK(H5Pset_attr_phase_change(fcpl, 0, 0), err) ||
+             H5_CHECK(file = H5Fcreate(tmp, H5F_ACC_TRUNC, fcpl, fapl), err);
+    close_id(fcpl);
     if (rc == 0)
         rc = write_contents(file, t, records, n, attrs, nattrs, rank, err);
     if (file >= 0) {
