@@ -50,7 +50,7 @@ int64_t round_shift_half_even(int64_t x, int shift)
     if (shift >= 62)
         return 0;
     int64_t floor_q = x >> shift; /* arithmetic shift: floor division */
-    int64_t rem = x - (floor_q << shift);
+    int64_t rem = x - floor_q * ((int64_t)1 << shift); /* multiply: << of a negative is UB */
     int64_t half = (int64_t)1 << (shift - 1);
     if (rem > half || (rem == half && (floor_q & 1)))
         floor_q += 1;

@@ -1,0 +1,782 @@
+/* The differentiable network: the model as a chain of steps (linear maps, pointwise
+ * activations, quantizers, batchnorm, copies), each with a forward, an R-forward
+ * (directional derivative of its output), and a backward with its R-backward
+ * (Pearlmutter's R-operator: forward-mode differentiation of the backward pass),
+ * which together give the gradient and exact Hessian-vector products.
+ *
+ * The forward pass mirrors src/engine/layers.c operation for operation (same
+ * summation order, same float32 batchnorm, same float cast before a quantizer
+ * that reads a real tensor), so in SENS_QUANTIZED its values equal the engine's. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "upset/econt.h"
+#include "upset/engine.h"
+#include "upset/sensitivity.h"
+
+typedef enum { ST_LINEAR, ST_ACT, ST_BN, ST_QUANT, ST_COPY } step_kind_t;
+
+struct sens_step {
+    step_kind_t kind;
+    const layer_t *L; /* the model layer it comes from */
+    int64_t n_in, n_out;
+    act_t act;        /* ST_ACT: relu, sigmoid or softmax */
+    const quant_t *q; /* ST_QUANT */
+    int in_real;      /* ST_QUANT: the engine reads this input through float */
+    double qmax;      /* ST_QUANT relu: largest value (end of the STE pass band) */
+    int block;        /* ST_LINEAR: parameter block, or -1 */
+    double *w, *b;    /* ST_LINEAR: kernel (n_weights), bias (cout) or NULL */
+    double *scale, *shift;   /* ST_BN (c), float modes */
+    float *fscale, *fshift;  /* ST_BN (c), SENS_QUANTIZED: the engine's float32 */
+    double *z, *rz, *dz, *rdz; /* (n_out) output, R{output}, dloss/doutput, R{dloss/doutput} */
+};
+
+/* ------------------------------------------------------------ linear maps */
+
+enum { LIN_FWD, LIN_BWD_X, LIN_BWD_W };
+
+/* One operand set of a linear map: kernel M, input-side x, output-side d (each
+ * NULL where the op does not read it). */
+typedef struct {
+    const double *M, *x, *d;
+} term_t;
+
+static const term_t NONE = {NULL, NULL, NULL};
+
+static int present(term_t a) { return a.M || a.x || a.d; }
+
+static term_t shift(term_t a, int64_t mo, int64_t xo, int64_t oo)
+{
+    term_t r = {a.M ? a.M + mo : NULL, a.x ? a.x + xo : NULL, a.d ? a.d + oo : NULL};
+    return r;
+}
+
+/* One tap of a linear map: a cin x cout block M of the kernel (M[ci][co], or
+ * M[co][ci] when T, as conv2d_transpose stores it) between an input slice x
+ * (cin) and an output slice d (cout); the R-operator's paired terms (b) share the
+ * loop.
+ *   FWD:   t[co]    += sum_ci a.x[ci] a.M + b.x[ci] b.M     (t: output slice)
+ *   BWD_X: t[ci]    += sum_co a.d[co] a.M + b.d[co] b.M     (t: input-gradient slice)
+ *   BWD_W: t[ci,co] += a.x[ci] a.d[co] + b.x[ci] b.d[co]    (t: kernel-gradient block) */
+static void lin_block(int op, int T, int cin, int cout, term_t a, term_t b, double *t)
+{
+    const int two = present(b);
+    if (!T) {
+        for (int ci = 0; ci < cin; ci++) {
+            const int64_t r = (int64_t)ci * cout;
+            if (op == LIN_FWD) {
+                double xa = a.x[ci], xb = two ? b.x[ci] : 0;
+                if (xa == 0 && xb == 0) /* as the engine: skipping keeps its summation order */
+                    continue;
+                const double *wa = a.M + r, *wb = two ? b.M + r : NULL;
+                if (!two)
+                    for (int co = 0; co < cout; co++)
+                        t[co] += xa * wa[co];
+                else
+                    for (int co = 0; co < cout; co++)
+                        t[co] += xa * wa[co] + xb * wb[co];
+            } else if (op == LIN_BWD_X) {
+                const double *wa = a.M + r, *wb = two ? b.M + r : NULL;
+                double s = 0;
+                if (!two)
+                    for (int co = 0; co < cout; co++)
+                        s += a.d[co] * wa[co];
+                else
+                    for (int co = 0; co < cout; co++)
+                        s += a.d[co] * wa[co] + b.d[co] * wb[co];
+                t[ci] += s;
+            } else {
+                double xa = a.x[ci], xb = two ? b.x[ci] : 0;
+                double *g = t + r;
+                if (xa == 0 && xb == 0) /* relu outputs are often zero */
+                    continue;
+                if (!two) {
+                    for (int co = 0; co < cout; co++)
+                        g[co] += xa * a.d[co];
+                } else {
+                    for (int co = 0; co < cout; co++)
+                        g[co] += xa * a.d[co] + xb * b.d[co];
+                }
+            }
+        }
+        return;
+    }
+    for (int co = 0; co < cout; co++) {
+        const int64_t r = (int64_t)co * cin;
+        if (op == LIN_FWD) {
+            const double *wa = a.M + r, *wb = two ? b.M + r : NULL;
+            double acc = 0;
+            if (!two)
+                for (int ci = 0; ci < cin; ci++)
+                    acc += a.x[ci] * wa[ci];
+            else
+                for (int ci = 0; ci < cin; ci++)
+                    acc += a.x[ci] * wa[ci] + b.x[ci] * wb[ci];
+            t[co] += acc;
+        } else if (op == LIN_BWD_X) {
+            double da = a.d[co], db = two ? b.d[co] : 0;
+            const double *wa = a.M + r, *wb = two ? b.M + r : NULL;
+            if (!two)
+                for (int ci = 0; ci < cin; ci++)
+                    t[ci] += da * wa[ci];
+            else
+                for (int ci = 0; ci < cin; ci++)
+                    t[ci] += da * wa[ci] + db * wb[ci];
+        } else {
+            double da = a.d[co], db = two ? b.d[co] : 0;
+            double *g = t + r;
+            if (!two)
+                for (int ci = 0; ci < cin; ci++)
+                    g[ci] += a.x[ci] * da;
+            else
+                for (int ci = 0; ci < cin; ci++)
+                    g[ci] += a.x[ci] * da + b.x[ci] * db;
+        }
+    }
+}
+
+/* TensorFlow's "same" padding: the extra row/column goes at the bottom/right. */
+static int same_pad_before(int in, int out, int k, int stride)
+{
+    int total = (out - 1) * stride + k - in;
+    return total > 0 ? total / 2 : 0;
+}
+
+/* Applies op over every tap of the layer, in the engine's order, to the terms a
+ * and (when present) b; t: target (see lin_block). */
+static void lin_run(const layer_t *L, int op, term_t a, term_t b, double *t)
+{
+    const int cin = L->cin, cout = L->cout;
+    if (L->kind == LAYER_DENSE) {
+        lin_block(op, 0, cin, cout, a, b, t);
+        return;
+    }
+    const int T = L->kind == LAYER_CONV2D_TRANSPOSE;
+    const int64_t tap = (int64_t)cin * cout;
+    const int two = present(b);
+    if (!T) {
+        const int ph = L->pad_same ? same_pad_before(L->in.h, L->out.h, L->kh, L->stride_h) : 0;
+        const int pw = L->pad_same ? same_pad_before(L->in.w, L->out.w, L->kw, L->stride_w) : 0;
+        for (int oh = 0; oh < L->out.h; oh++)
+            for (int ow = 0; ow < L->out.w; ow++) {
+                int64_t oo = ((int64_t)oh * L->out.w + ow) * cout;
+                for (int kh = 0; kh < L->kh; kh++) {
+                    int ih = oh * L->stride_h - ph + kh;
+                    if (ih < 0 || ih >= L->in.h)
+                        continue;
+                    for (int kw = 0; kw < L->kw; kw++) {
+                        int iw = ow * L->stride_w - pw + kw;
+                        if (iw < 0 || iw >= L->in.w)
+                            continue;
+                        int64_t xo = ((int64_t)ih * L->in.w + iw) * cin;
+                        int64_t wo = ((int64_t)kh * L->kw + kw) * tap;
+                        double *tt = t + (op == LIN_FWD ? oo : op == LIN_BWD_X ? xo : wo);
+                        lin_block(op, 0, cin, cout, shift(a, wo, xo, oo),
+                                  two ? shift(b, wo, xo, oo) : NONE, tt);
+                    }
+                }
+            }
+        return;
+    }
+    const int ph = L->pad_same ? same_pad_before(L->out.h, L->in.h, L->kh, L->stride_h) : 0;
+    const int pw = L->pad_same ? same_pad_before(L->out.w, L->in.w, L->kw, L->stride_w) : 0;
+    for (int ih = 0; ih < L->in.h; ih++)
+        for (int iw = 0; iw < L->in.w; iw++) {
+            int64_t xo = ((int64_t)ih * L->in.w + iw) * cin;
+            for (int kh = 0; kh < L->kh; kh++) {
+                int oh = ih * L->stride_h + kh - ph;
+                if (oh < 0 || oh >= L->out.h)
+                    continue;
+                for (int kw = 0; kw < L->kw; kw++) {
+                    int ow = iw * L->stride_w + kw - pw;
+                    if (ow < 0 || ow >= L->out.w)
+                        continue;
+                    int64_t oo = ((int64_t)oh * L->out.w + ow) * cout;
+                    int64_t wo = ((int64_t)kh * L->kw + kw) * tap;
+                    double *tt = t + (op == LIN_FWD ? oo : op == LIN_BWD_X ? xo : wo);
+                    lin_block(op, 1, cin, cout, shift(a, wo, xo, oo),
+                              two ? shift(b, wo, xo, oo) : NONE, tt);
+                }
+            }
+        }
+}
+
+/* ------------------------------------------------------------ pointwise steps */
+
+static double sigmoid(double v) { return 1.0 / (1.0 + exp(-v)); }
+
+/* The engine's softmax over the whole tensor. */
+static void softmax(const double *a, double *s, int64_t n)
+{
+    double mx = -INFINITY, sum = 0;
+    for (int64_t i = 0; i < n; i++)
+        mx = a[i] > mx ? a[i] : mx;
+    for (int64_t i = 0; i < n; i++)
+        sum += (s[i] = exp(a[i] - mx));
+    for (int64_t i = 0; i < n; i++)
+        s[i] /= sum;
+}
+
+static double dot(const double *a, const double *b, int64_t n)
+{
+    double s = 0;
+    for (int64_t i = 0; i < n; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+/* STE pass band of a quantizer at input x: quantized_bits passes everything,
+ * quantized_relu passes 0 < x <= qmax (QKeras's x_u = relu clipped at qmax). */
+static int quant_pass(const sens_step_t *s, double x)
+{
+    return s->q->kind != QUANT_RELU || (x > 0 && x <= s->qmax);
+}
+
+static double quant_forward(const sens_step_t *s, sens_mode_t mode, double x)
+{
+    if (mode != SENS_QUANTIZED) /* the surrogate the STE differentiates */
+        return s->q->kind != QUANT_RELU ? x : x <= 0 ? 0 : x <= s->qmax ? x : s->qmax;
+    double v = s->in_real ? (double)(float)x : x;
+    return quant_value(s->q, quant_code_from_double(s->q, v));
+}
+
+/* The engine's float32 batchnorm at inference. */
+static double bn_forward(const sens_step_t *s, sens_mode_t mode, double x, int k)
+{
+    if (mode != SENS_QUANTIZED)
+        return x * s->scale[k] + s->shift[k];
+    float y = (float)x * s->fscale[k];
+    return (double)(y + s->fshift[k]);
+}
+
+static double bn_slope(const sens_step_t *s, sens_mode_t mode, int k)
+{
+    return mode == SENS_QUANTIZED ? (double)s->fscale[k] : s->scale[k];
+}
+
+/* ------------------------------------------------------------ step passes */
+
+static void step_forward(const sens_net_t *net, sens_step_t *s, const double *x)
+{
+    const int64_t n = s->n_out;
+    double *z = s->z;
+    switch (s->kind) {
+    case ST_LINEAR:
+        for (int64_t p = 0; p < n; p += s->L->cout)
+            for (int c = 0; c < s->L->cout; c++)
+                z[p + c] = s->b ? s->b[c] : 0.0;
+        lin_run(s->L, LIN_FWD, (term_t){s->w, x, NULL}, NONE, z);
+        return;
+    case ST_ACT:
+        if (s->act == ACT_SOFTMAX) {
+            softmax(x, z, n);
+        } else if (s->act == ACT_SIGMOID) {
+            for (int64_t i = 0; i < n; i++)
+                z[i] = sigmoid(x[i]);
+        } else { /* relu */
+            for (int64_t i = 0; i < n; i++)
+                z[i] = x[i] > 0 ? x[i] : 0;
+        }
+        return;
+    case ST_BN:
+        for (int64_t i = 0; i < n; i++)
+            z[i] = bn_forward(s, net->mode, x[i], (int)(i % s->L->out.c));
+        return;
+    case ST_QUANT:
+        for (int64_t i = 0; i < n; i++)
+            z[i] = quant_forward(s, net->mode, x[i]);
+        return;
+    case ST_COPY:
+        memcpy(z, x, (size_t)n * sizeof *z);
+        return;
+    }
+}
+
+/* R{z} from R{x} (rx) and, for a parameter block, the direction V of its kernel. */
+static void step_rforward(const sens_net_t *net, sens_step_t *s, const double *x,
+                          const double *rx, const double *V)
+{
+    const int64_t n = s->n_out;
+    double *rz = s->rz;
+    const double *z = s->z;
+    switch (s->kind) {
+    case ST_LINEAR:
+        memset(rz, 0, (size_t)n * sizeof *rz);
+        if (rx || V) /* R{a} = W R{x} + V x */
+            lin_run(s->L, LIN_FWD, rx ? (term_t){s->w, rx, NULL} : (term_t){V, x, NULL},
+                    rx && V ? (term_t){V, x, NULL} : NONE, rz);
+        return;
+    case ST_ACT:
+        if (s->act == ACT_SOFTMAX) {
+            double t = dot(z, rx, n);
+            for (int64_t i = 0; i < n; i++)
+                rz[i] = z[i] * (rx[i] - t);
+        } else if (s->act == ACT_SIGMOID) {
+            for (int64_t i = 0; i < n; i++)
+                rz[i] = z[i] * (1 - z[i]) * rx[i];
+        } else {
+            for (int64_t i = 0; i < n; i++)
+                rz[i] = x[i] > 0 ? rx[i] : 0;
+        }
+        return;
+    case ST_BN:
+        for (int64_t i = 0; i < n; i++)
+            rz[i] = bn_slope(s, net->mode, (int)(i % s->L->out.c)) * rx[i];
+        return;
+    case ST_QUANT:
+        for (int64_t i = 0; i < n; i++)
+            rz[i] = quant_pass(s, x[i]) ? rx[i] : 0;
+        return;
+    case ST_COPY:
+        memcpy(rz, rx, (size_t)n * sizeof *rz);
+        return;
+    }
+}
+
+/* From dz (and rdz when r): the input side dx (and rdx), each NULL when not needed;
+ * for a parameter block the kernel gradient into g and R{gradient} into hv. */
+static void step_backward(const sens_net_t *net, const sens_step_t *s, const double *x,
+                          const double *rx, const double *V, double *dx, double *rdx, double *g,
+                          double *hv)
+{
+    const int64_t n = s->n_out;
+    const double *z = s->z, *dz = s->dz, *rdz = s->rdz, *rz = s->rz;
+    const int r = rdx != NULL || hv != NULL;
+    switch (s->kind) {
+    case ST_LINEAR:
+        if (g) /* dL/dW = x (x) dz */
+            lin_run(s->L, LIN_BWD_W, (term_t){NULL, x, dz}, NONE, g);
+        if (hv) /* R{dL/dW} = R{x} (x) dz + x (x) R{dz} */
+            lin_run(s->L, LIN_BWD_W, (term_t){NULL, x, rdz},
+                    rx ? (term_t){NULL, rx, dz} : NONE, hv);
+        if (dx) { /* dL/dx = W^T dz */
+            memset(dx, 0, (size_t)s->n_in * sizeof *dx);
+            lin_run(s->L, LIN_BWD_X, (term_t){s->w, NULL, dz}, NONE, dx);
+        }
+        if (rdx) { /* R{dL/dx} = W^T R{dz} + V^T dz */
+            memset(rdx, 0, (size_t)s->n_in * sizeof *rdx);
+            lin_run(s->L, LIN_BWD_X, (term_t){s->w, NULL, rdz},
+                    V ? (term_t){V, NULL, dz} : NONE, rdx);
+        }
+        return;
+    case ST_ACT:
+        if (!dx)
+            return;
+        if (s->act == ACT_SOFTMAX) {
+            double t = dot(dz, z, n);
+            for (int64_t i = 0; i < n; i++)
+                dx[i] = z[i] * (dz[i] - t);
+            if (r) {
+                double rt = dot(rz, dz, n) + dot(z, rdz, n);
+                for (int64_t i = 0; i < n; i++)
+                    rdx[i] = rz[i] * (dz[i] - t) + z[i] * (rdz[i] - rt);
+            }
+        } else if (s->act == ACT_SIGMOID) {
+            for (int64_t i = 0; i < n; i++) {
+                double d1 = z[i] * (1 - z[i]);
+                dx[i] = d1 * dz[i];
+                if (r)
+                    rdx[i] = d1 * (1 - 2 * z[i]) * rx[i] * dz[i] + d1 * rdz[i];
+            }
+        } else {
+            for (int64_t i = 0; i < n; i++) {
+                int on = x[i] > 0;
+                dx[i] = on ? dz[i] : 0;
+                if (r)
+                    rdx[i] = on ? rdz[i] : 0;
+            }
+        }
+        return;
+    case ST_BN:
+        if (!dx)
+            return;
+        for (int64_t i = 0; i < n; i++) {
+            double a = bn_slope(s, net->mode, (int)(i % s->L->out.c));
+            dx[i] = a * dz[i];
+            if (r)
+                rdx[i] = a * rdz[i];
+        }
+        return;
+    case ST_QUANT:
+        if (!dx)
+            return;
+        for (int64_t i = 0; i < n; i++) {
+            int on = quant_pass(s, x[i]);
+            dx[i] = on ? dz[i] : 0;
+            if (r)
+                rdx[i] = on ? rdz[i] : 0;
+        }
+        return;
+    case ST_COPY:
+        if (!dx)
+            return;
+        memcpy(dx, dz, (size_t)n * sizeof *dx);
+        if (r)
+            memcpy(rdx, rdz, (size_t)n * sizeof *rdx);
+        return;
+    }
+}
+
+/* ------------------------------------------------------------ the loss */
+
+/* d loss / d output into dz; with r, R{d loss / d output} into rdz from rz. */
+static int loss_backward(const sens_net_t *net, const double *cells, int label, int r,
+                         double *loss, upset_err_t *err)
+{
+    sens_step_t *last = &net->steps[net->n_steps - 1];
+    const int64_t n = last->n_out;
+    const double *o = last->z;
+    memset(last->dz, 0, (size_t)n * sizeof *last->dz);
+    if (r)
+        memset(last->rdz, 0, (size_t)n * sizeof *last->rdz);
+    if (net->loss == SENS_LOSS_XENT) {
+        if (label < 0 || label >= n)
+            return upset_fail(err, "label %d is outside the model's %lld classes", label,
+                              (long long)n);
+        double p[n];
+        softmax(o, p, n);
+        *loss = -log(p[label]);
+        if (!isfinite(*loss)) { /* p underflowed: log-sum-exp directly */
+            double mx = -INFINITY, s = 0;
+            for (int64_t i = 0; i < n; i++)
+                mx = o[i] > mx ? o[i] : mx;
+            for (int64_t i = 0; i < n; i++)
+                s += exp(o[i] - mx);
+            *loss = mx + log(s) - o[label];
+        }
+        for (int64_t i = 0; i < n; i++)
+            last->dz[i] = p[i] - (i == label);
+        if (r) {
+            double t = dot(p, last->rz, n);
+            for (int64_t i = 0; i < n; i++)
+                last->rdz[i] = p[i] * (last->rz[i] - t);
+        }
+        return 0;
+    }
+    /* telescope loss on the 48 cells read back from the 8x8 output */
+    const int *remap = econt_remap_8x8();
+    double yh[ECONT_CELLS], g[ECONT_CELLS];
+    econt_cells_from_8x8(o, yh);
+    *loss = econt_telescope_loss(cells, yh, g);
+    for (int i = 0; i < ECONT_CELLS; i++)
+        last->dz[remap[i]] += g[i];
+    if (!r)
+        return 0;
+    /* H u of the loss by a central difference of its gradient: the gradient is
+     * piecewise quadratic in yhat, so the difference is exact inside a piece, and
+     * the loss is C2 across pieces (max(y, yhat) switches where y = yhat, where
+     * both sides' second derivatives agree), so a crossing costs only O(h). */
+    double u[ECONT_CELLS], umax = 0, ymax = 1;
+    for (int i = 0; i < ECONT_CELLS; i++) {
+        u[i] = last->rz[remap[i]];
+        umax = fabs(u[i]) > umax ? fabs(u[i]) : umax;
+        ymax = fabs(yh[i]) > ymax ? fabs(yh[i]) : ymax;
+    }
+    if (umax == 0)
+        return 0;
+    const double h = ldexp(ymax, -20) / umax;
+    double yp[ECONT_CELLS], ym[ECONT_CELLS], gp[ECONT_CELLS], gm[ECONT_CELLS];
+    for (int i = 0; i < ECONT_CELLS; i++) {
+        yp[i] = yh[i] + h * u[i];
+        ym[i] = yh[i] - h * u[i];
+    }
+    econt_telescope_loss(cells, yp, gp);
+    econt_telescope_loss(cells, ym, gm);
+    for (int i = 0; i < ECONT_CELLS; i++)
+        last->rdz[remap[i]] += (gp[i] - gm[i]) / (2 * h);
+    return 0;
+}
+
+/* ------------------------------------------------------------ one sample */
+
+int sens_sample(sens_net_t *net, const double *x, const double *cells, int label,
+                const double *v, double *loss, double *g, double *hv, upset_err_t *err)
+{
+    const int r = v && hv;
+    sens_step_t *st = net->steps;
+    for (int i = 0; i < net->n_steps; i++)
+        step_forward(net, &st[i], i ? st[i - 1].z : x);
+    const int f = net->first_param_step;
+    if (r)
+        for (int i = f; i < net->n_steps; i++) {
+            const double *V = st[i].block >= 0 ? v + net->block_off[st[i].block] : NULL;
+            step_rforward(net, &st[i], i ? st[i - 1].z : x, i > f ? st[i - 1].rz : NULL, V);
+        }
+    if (!loss && !g && !r)
+        return 0;
+    double l = 0;
+    if (loss_backward(net, cells, label, r, &l, err))
+        return -1;
+    if (loss)
+        *loss += l;
+    if (!g && !r)
+        return 0;
+    for (int i = net->n_steps - 1; i >= f; i--) {
+        const sens_step_t *s = &st[i];
+        const int b = s->block;
+        const double *in = i ? st[i - 1].z : x;
+        const double *rin = r && i > f ? st[i - 1].rz : NULL;
+        const double *V = r && b >= 0 ? v + net->block_off[b] : NULL;
+        double *dx = i > f ? st[i - 1].dz : NULL;
+        double *rdx = r && i > f ? st[i - 1].rdz : NULL;
+        double *gb = g && b >= 0 ? g + net->block_off[b] : NULL;
+        double *hb = r && b >= 0 ? hv + net->block_off[b] : NULL;
+        step_backward(net, s, in, rin, V, dx, rdx, gb, hb);
+    }
+    return 0;
+}
+
+const double *sens_output(const sens_net_t *net, int64_t *n)
+{
+    const sens_step_t *last = &net->steps[net->n_steps - 1];
+    if (n)
+        *n = last->n_out;
+    return last->z;
+}
+
+/* ------------------------------------------------------------ building */
+
+static void step_free(sens_step_t *s)
+{
+    free(s->w);
+    free(s->b);
+    free(s->scale);
+    free(s->shift);
+    free(s->fscale);
+    free(s->fshift);
+    free(s->z);
+    free(s->rz);
+    free(s->dz);
+    free(s->rdz);
+    memset(s, 0, sizeof *s);
+}
+
+/* Appends s with its buffers; the net owns s's arrays from here on, even on failure. */
+static int add_step(sens_net_t *net, int *cap, sens_step_t *s, upset_err_t *err)
+{
+    if (net->n_steps == *cap) {
+        int nc = *cap ? 2 * *cap : 16;
+        sens_step_t *ns = realloc(net->steps, (size_t)nc * sizeof *ns);
+        if (!ns) {
+            step_free(s);
+            return upset_fail(err, "out of memory");
+        }
+        net->steps = ns;
+        *cap = nc;
+    }
+    s->z = upset_calloc((size_t)s->n_out, sizeof *s->z, err);
+    s->rz = upset_calloc((size_t)s->n_out, sizeof *s->rz, err);
+    s->dz = upset_calloc((size_t)s->n_out, sizeof *s->dz, err);
+    s->rdz = upset_calloc((size_t)s->n_out, sizeof *s->rdz, err);
+    net->steps[net->n_steps++] = *s;
+    return s->z && s->rz && s->dz && s->rdz ? 0 : -1;
+}
+
+static int linear_weights(sens_step_t *s, sens_mode_t mode, upset_err_t *err)
+{
+    const layer_t *L = s->L;
+    const int codes = L->quantized && mode != SENS_FLOAT_SHADOW;
+    s->w = upset_calloc((size_t)L->n_weights, sizeof *s->w, err);
+    if (!s->w)
+        return -1;
+    for (int64_t i = 0; i < L->n_weights; i++)
+        s->w[i] = codes ? quant_value(&L->kq, L->kernel_code[i]) : (double)L->kernel[i];
+    if (!L->use_bias)
+        return 0;
+    s->b = upset_calloc((size_t)L->cout, sizeof *s->b, err);
+    if (!s->b)
+        return -1;
+    for (int c = 0; c < L->cout; c++)
+        s->b[c] = codes ? quant_value(&L->bq, L->bias_code[c]) : (double)L->bias[c];
+    return 0;
+}
+
+static int bn_params(sens_step_t *s, upset_err_t *err)
+{
+    const layer_t *L = s->L;
+    const int c = L->out.c;
+    s->scale = upset_calloc((size_t)c, sizeof *s->scale, err);
+    s->shift = upset_calloc((size_t)c, sizeof *s->shift, err);
+    s->fscale = upset_calloc((size_t)c, sizeof *s->fscale, err);
+    s->fshift = upset_calloc((size_t)c, sizeof *s->fshift, err);
+    if (!s->scale || !s->shift || !s->fscale || !s->fshift)
+        return -1;
+    for (int k = 0; k < c; k++) {
+        s->fscale[k] = L->gamma[k] * (1.0f / sqrtf(L->moving_variance[k] + (float)L->epsilon));
+        s->fshift[k] = L->beta[k] - L->moving_mean[k] * s->fscale[k];
+        s->scale[k] = (double)L->gamma[k] / sqrt((double)L->moving_variance[k] + L->epsilon);
+        s->shift[k] = (double)L->beta[k] - (double)L->moving_mean[k] * s->scale[k];
+    }
+    return 0;
+}
+
+static int build_steps(sens_net_t *net, const engine_t *e, upset_err_t *err)
+{
+    const model_t *m = net->model;
+    int cap = 0, block = 0;
+    for (int l = 0; l < m->n_layers; l++) {
+        const layer_t *L = &m->layers[l];
+        sens_step_t s;
+        memset(&s, 0, sizeof s);
+        s.L = L;
+        s.block = -1;
+        s.n_in = shape_size(L->in);
+        s.n_out = shape_size(L->out);
+        s.in_real = l == 0 || e->out[l - 1].kind == TENSOR_REAL;
+        switch (L->kind) {
+        case LAYER_CONV2D:
+        case LAYER_CONV2D_TRANSPOSE:
+        case LAYER_DENSE:
+            s.kind = ST_LINEAR;
+            if (L->faultable)
+                s.block = block++;
+            if (linear_weights(&s, net->mode, err)) {
+                step_free(&s);
+                return -1;
+            }
+            if (add_step(net, &cap, &s, err))
+                return -1;
+            if (L->act == ACT_LINEAR)
+                continue;
+            memset(&s, 0, sizeof s);
+            s.L = L;
+            s.block = -1;
+            s.n_in = s.n_out = shape_size(L->out);
+            if (L->act != ACT_RELU && L->act != ACT_SIGMOID && L->act != ACT_SOFTMAX)
+                return upset_fail(err, "layer %s: fused activation %s is not differentiable here",
+                                  L->name, act_name(L->act));
+            s.kind = ST_ACT;
+            s.act = L->act;
+            break;
+        case LAYER_BATCHNORM:
+            s.kind = ST_BN;
+            if (bn_params(&s, err)) {
+                step_free(&s);
+                return -1;
+            }
+            break;
+        case LAYER_QUANT_INPUT:
+            s.kind = ST_QUANT;
+            s.q = &L->aq;
+            break;
+        case LAYER_ACTIVATION:
+            if (L->act == ACT_QRELU || L->act == ACT_QBITS) {
+                s.kind = ST_QUANT;
+                s.q = &L->aq;
+            } else if (L->act == ACT_LINEAR) {
+                s.kind = ST_COPY;
+            } else {
+                s.kind = ST_ACT;
+                s.act = L->act;
+            }
+            break;
+        default: /* flatten, reshape */
+            s.kind = ST_COPY;
+            break;
+        }
+        if (s.kind == ST_QUANT)
+            s.qmax = quant_value(s.q, quant_code_max(s.q));
+        if (add_step(net, &cap, &s, err))
+            return -1;
+    }
+    return 0;
+}
+
+int sens_net_create(sens_net_t *net, const model_t *m, int input_frac, sens_mode_t mode,
+                    upset_err_t *err)
+{
+    memset(net, 0, sizeof *net);
+    net->model = m;
+    net->mode = mode;
+    net->in_size = shape_size(m->input);
+    if (m->task == TASK_AUTOENCODER) {
+        net->loss = SENS_LOSS_TELESCOPE;
+        if (m->n_layers == 0 || shape_size(m->layers[m->n_layers - 1].out) != 64)
+            return upset_fail(err, "%s: an autoencoder's output must be 8x8 (64 values)",
+                              m->name);
+    } else if (m->task == TASK_CLASSIFIER) {
+        net->loss = SENS_LOSS_XENT;
+    } else {
+        return upset_fail(err, "%s: no loss is defined for task '%s'", m->name,
+                          task_name(m->task));
+    }
+    /* the engine decides which tensors are real (its float cast before quantizers) */
+    engine_t e;
+    if (engine_create(&e, m, input_frac, err))
+        return -1;
+    int rc = build_steps(net, &e, err);
+    engine_free(&e);
+    if (rc)
+        goto fail;
+    if (net->loss == SENS_LOSS_XENT) { /* fold the final softmax into the loss */
+        sens_step_t *last = &net->steps[net->n_steps - 1];
+        if (last->kind == ST_ACT && last->act == ACT_SOFTMAX) {
+            step_free(last);
+            net->n_steps--;
+        }
+    }
+    for (int l = 0; l < m->n_layers; l++)
+        net->n_blocks += m->layers[l].faultable != 0;
+    net->first_param_step = -1;
+    for (int i = 0; i < net->n_steps && net->first_param_step < 0; i++)
+        if (net->steps[i].block >= 0)
+            net->first_param_step = i;
+    if (net->first_param_step < 0 || net->n_steps == 0) {
+        upset_fail(err, "%s: the model has no faultable kernels", m->name);
+        goto fail;
+    }
+    net->block_layer = upset_calloc((size_t)net->n_blocks, sizeof *net->block_layer, err);
+    net->block_off = upset_calloc((size_t)net->n_blocks + 1, sizeof *net->block_off, err);
+    if (!net->block_layer || !net->block_off)
+        goto fail;
+    for (int l = 0, b = 0; l < m->n_layers; l++)
+        if (m->layers[l].faultable) {
+            const layer_t *L = &m->layers[l];
+            if (L->kind != LAYER_CONV2D && L->kind != LAYER_CONV2D_TRANSPOSE &&
+                L->kind != LAYER_DENSE) {
+                upset_fail(err, "layer %s: faultable but has no kernel", L->name);
+                goto fail;
+            }
+            net->block_layer[b] = l;
+            net->block_off[b + 1] = net->block_off[b] + L->n_weights;
+            b++;
+        }
+    net->n_params = net->block_off[net->n_blocks];
+    return 0;
+fail:
+    sens_net_free(net);
+    return -1;
+}
+
+void sens_net_free(sens_net_t *net)
+{
+    for (int i = 0; net->steps && i < net->n_steps; i++)
+        step_free(&net->steps[i]);
+    free(net->steps);
+    free(net->block_layer);
+    free(net->block_off);
+    memset(net, 0, sizeof *net);
+}
+
+static double *block_kernel(const sens_net_t *net, int b)
+{
+    for (int i = 0; i < net->n_steps; i++)
+        if (net->steps[i].block == b)
+            return net->steps[i].w;
+    return NULL;
+}
+
+void sens_get_params(const sens_net_t *net, double *theta)
+{
+    for (int b = 0; b < net->n_blocks; b++)
+        memcpy(theta + net->block_off[b], block_kernel(net, b),
+               (size_t)(net->block_off[b + 1] - net->block_off[b]) * sizeof *theta);
+}
+
+void sens_set_params(sens_net_t *net, const double *theta)
+{
+    for (int b = 0; b < net->n_blocks; b++)
+        memcpy(block_kernel(net, b), theta + net->block_off[b],
+               (size_t)(net->block_off[b + 1] - net->block_off[b]) * sizeof *theta);
+}
