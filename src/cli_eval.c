@@ -53,28 +53,6 @@ static int flip_bits(model_t *m, const char *list, upset_err_t *err)
     return 0;
 }
 
-/* Classifiers: keeps the samples the (fault-free) model gets right. */
-static int keep_correct(const model_t *m, dataset_t *d, upset_err_t *err)
-{
-    if (m->task != TASK_CLASSIFIER)
-        return upset_fail(err, "only classifiers have correct and incorrect samples");
-    evaluator_t ev;
-    if (evaluator_create(&ev, m, d, ECONT_ZERO_UNIFORM, err))
-        return -1;
-    unsigned char *keep = upset_calloc((size_t)d->n, 1, err);
-    int rc = keep ? 0 : -1;
-    for (int64_t i = 0; !rc && i < d->n; i++) {
-        sample_result_t r;
-        rc = evaluator_sample(&ev, i, &r, err);
-        keep[i] = !rc && r.pred == d->label[i];
-    }
-    evaluator_free(&ev);
-    if (!rc)
-        rc = dataset_select(d, keep, err);
-    free(keep);
-    return rc;
-}
-
 int cmd_eval(int argc, char **argv)
 {
     const char *model_path = NULL, *labels = NULL, *format = NULL, *flips = NULL;
@@ -137,7 +115,7 @@ int cmd_eval(int argc, char **argv)
         model_free(&m);
         return 1;
     }
-    if (correct_only && keep_correct(&m, &d, &err)) {
+    if (correct_only && dataset_keep_correct(&d, &m, &err)) {
         fprintf(stderr, "upset eval: --correct-only: %s\n", err.msg);
         dataset_free(&d);
         model_free(&m);

@@ -15,6 +15,7 @@
 #include "upset/cli_commands.h"
 #include "upset/dataset.h"
 #include "upset/evaluate.h"
+#include "upset/collective.h"
 #include "upset/mpicheck.h"
 #include "upset/results.h"
 #include "upset/sensitivity.h"
@@ -100,25 +101,9 @@ typedef struct {
     double last_print;
 } rank_ctx_t;
 
-/* Every rank reaches the same verdict; the first failing rank's message wins. */
-static int agree(MPI_Comm comm, int rc, upset_err_t *err)
-{
-    int rank, bad = rc ? 1 : 0, any;
-    MPI_Comm_rank(comm, &rank);
-    MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, comm);
-    if (!any)
-        return 0;
-    int who = bad ? rank : 1 << 30, first;
-    MPI_Allreduce(&who, &first, 1, MPI_INT, MPI_MIN, comm);
-    MPI_Bcast(err->msg, UPSET_ERR_LEN, MPI_CHAR, first, comm);
-    return -1;
-}
-
 /* Rank 0 loads, overrides and validates; the other ranks receive the result. */
 static int share_campaign(rank_ctx_t *r, const rank_args_t *a, upset_err_t *err)
 {
-    unsigned char *buf = NULL;
-    size_t len = 0;
     int rc = 0;
     if (r->rank == 0) {
         campaign_overrides_t ov = {a->output, a->quiet, a->n_set ? a->set : NULL};
@@ -127,24 +112,8 @@ static int share_campaign(rank_ctx_t *r, const rank_args_t *a, upset_err_t *err)
         if (!rc && r->c.kind != CAMPAIGN_RANK)
             rc = upset_fail(err, "%s: kind '%s' is run by `upset run`, not `upset rank`", a->yaml,
                             campaign_kind_name(r->c.kind));
-        if (!rc)
-            rc = campaign_serialize(&r->c, &buf, &len, err);
     }
-    if (agree(r->comm, rc, err))
-        return -1;
-    unsigned long long blen = len;
-    MPI_Bcast(&blen, 1, MPI_UNSIGNED_LONG_LONG, 0, r->comm);
-    if (r->rank) {
-        buf = malloc(blen ? blen : 1);
-        rc = buf ? 0 : upset_fail(err, "out of memory");
-    }
-    if (agree(r->comm, rc, err))
-        return -1;
-    MPI_Bcast(buf, (int)blen, MPI_UNSIGNED_CHAR, 0, r->comm);
-    if (r->rank)
-        rc = campaign_deserialize(&r->c, buf, blen, err);
-    free(buf);
-    return agree(r->comm, rc, err);
+    return campaign_bcast(r->comm, &r->c, rc, err);
 }
 
 static int file_exists(const char *path)
@@ -166,26 +135,6 @@ static int check_outputs(const rank_ctx_t *r, const rank_args_t *a, char *txt, s
         return upset_fail(err, "%s: %s exists; use --force to overwrite it",
                           r->c.source ? r->c.source : a->yaml, there);
     return results_check_writable(r->c.output, err) || results_check_writable(txt, err);
-}
-
-/* CIFAR-10 with data.correct_only: keep the images the model classifies correctly. */
-static int select_correct(rank_ctx_t *r, upset_err_t *err)
-{
-    evaluator_t ev;
-    if (evaluator_create(&ev, &r->model, &r->data, 0, err))
-        return -1;
-    unsigned char *keep = upset_calloc((size_t)r->data.n, 1, err);
-    int rc = keep ? 0 : -1;
-    for (int64_t i = 0; !rc && i < r->data.n; i++) {
-        sample_result_t s;
-        rc = evaluator_sample(&ev, i, &s, err);
-        keep[i] = !rc && s.pred == r->data.label[i];
-    }
-    evaluator_free(&ev);
-    if (!rc)
-        rc = dataset_select(&r->data, keep, err);
-    free(keep);
-    return rc;
 }
 
 static int needs_model_math(const campaign_t *c)
@@ -213,7 +162,7 @@ static int setup(rank_ctx_t *r, sens_mode_t mode, upset_err_t *err)
                                         c->data.count < 0 ? -1 : c->data.count, &r->data, err);
     if (rc || dataset_check_model(&r->data, &r->model, src, err))
         return -1;
-    if (r->model.task == TASK_CLASSIFIER && c->data.correct_only && select_correct(r, err))
+    if (r->model.task == TASK_CLASSIFIER && c->data.correct_only && dataset_keep_correct(&r->data, &r->model, err))
         return -1;
     if (r->data.n == 0)
         return upset_fail(err, "%s: no samples to take the metric on", src);
@@ -246,7 +195,7 @@ static int mpi_eval(rank_ctx_t *r, unsigned want, const double *v, double *out,
     int rc = rows && counts && displs && (r->rank || all) ? 0 : -1;
     if (!rc)
         rc = sens_chunk_sums(&r->net, &r->data, r->n, r->c0, r->c1, want, v, rows, err);
-    if (!agree(r->comm, rc, err)) {
+    if (!mpi_agree(r->comm, rc, err)) {
         for (int p = 0; p < r->size; p++) {
             int64_t a = k * p / r->size, b = k * (p + 1) / r->size;
             counts[p] = (int)((b - a) * len);
@@ -463,9 +412,9 @@ static int run_rank(rank_ctx_t *r, const rank_args_t *a, upset_err_t *err)
         return -1;
     char txt[1200];
     int rc = r->rank == 0 ? check_outputs(r, a, txt, sizeof txt, err) : 0;
-    if (agree(r->comm, rc, err))
+    if (mpi_agree(r->comm, rc, err))
         return -1;
-    if (agree(r->comm, setup(r, a->mode, err), err))
+    if (mpi_agree(r->comm, setup(r, a->mode, err), err))
         return -1;
     const campaign_t *c = &r->c;
     if (r->rank == 0 && !c->quiet) {
@@ -480,9 +429,9 @@ static int run_rank(rank_ctx_t *r, const rank_args_t *a, upset_err_t *err)
     }
     metrics_t mt = {0};
     rc = needs_model_math(c) ? compute(r, a, &mt, err) : 0;
-    if (!agree(r->comm, rc, err)) {
+    if (!mpi_agree(r->comm, rc, err)) {
         rc = r->rank == 0 ? write_outputs(r, a, &mt, txt, MPI_Wtime() - t0, err) : 0;
-        rc = agree(r->comm, rc, err);
+        rc = mpi_agree(r->comm, rc, err);
     } else {
         rc = -1;
     }

@@ -37,6 +37,9 @@ int evaluator_sample(evaluator_t *ev, int64_t i, sample_result_t *r, upset_err_t
 /* Scores the engine's current output for sample i (after a partial re-run). */
 int evaluator_score(evaluator_t *ev, int64_t i, sample_result_t *r, upset_err_t *err);
 
+/* Keeps the samples the (fault-free) classifier m gets right (campaigns' correct_only). */
+int dataset_keep_correct(dataset_t *d, const model_t *m, upset_err_t *err);
+
 /* Index of the largest value (first on ties, as numpy's argmax). */
 int argmax_tensor(const tensor_t *t);
 

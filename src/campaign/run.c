@@ -8,6 +8,7 @@
 
 #include "run.h"
 #include "upset/checkpoint.h"
+#include "upset/collective.h"
 #include "upset/cli_commands.h"
 #include "upset/econt.h"
 #include "upset/sched.h"
@@ -139,21 +140,6 @@ static int load_campaign(const run_args_t *a, campaign_t *c, upset_err_t *err)
     return 0;
 }
 
-/* Every rank reaches the same verdict: 0 if rc is 0 everywhere. The first failing
- * rank's message is copied to every rank. */
-static int agree(MPI_Comm comm, int rc, upset_err_t *err)
-{
-    int rank, bad = rc ? 1 : 0, any;
-    MPI_Comm_rank(comm, &rank);
-    MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, comm);
-    if (!any)
-        return 0;
-    int who = bad ? rank : 1 << 30, first;
-    MPI_Allreduce(&who, &first, 1, MPI_INT, MPI_MIN, comm);
-    MPI_Bcast(err->msg, UPSET_ERR_LEN, MPI_CHAR, first, comm);
-    return -1;
-}
-
 static int load_data(run_ctx_t *r, upset_err_t *err)
 {
     const campaign_t *c = &r->c;
@@ -164,26 +150,6 @@ static int load_data(run_ctx_t *r, upset_err_t *err)
                                 c->data.count < 0 ? -1 : c->data.count, &r->data, err);
 }
 
-/* CIFAR-10: keep the images the fault-free model classifies correctly. */
-static int select_correct(run_ctx_t *r, upset_err_t *err)
-{
-    evaluator_t ev;
-    if (evaluator_create(&ev, &r->model, &r->data, 0, err))
-        return -1;
-    unsigned char *keep = upset_calloc((size_t)r->data.n, 1, err);
-    int rc = keep ? 0 : -1;
-    for (int64_t i = 0; !rc && i < r->data.n; i++) {
-        sample_result_t s;
-        rc = evaluator_sample(&ev, i, &s, err);
-        keep[i] = !rc && s.pred == r->data.label[i];
-    }
-    evaluator_free(&ev);
-    if (!rc)
-        rc = dataset_select(&r->data, keep, err);
-    free(keep);
-    return rc;
-}
-
 static int setup(run_ctx_t *r, upset_err_t *err)
 {
     if (model_load(r->c.model, &r->model, err) || load_data(r, err) ||
@@ -191,7 +157,7 @@ static int setup(run_ctx_t *r, upset_err_t *err)
         return -1;
     if (r->model.n_fault_bits == 0)
         return upset_fail(err, "%s: the model has no faultable bits", r->c.model);
-    if (r->model.task == TASK_CLASSIFIER && r->c.data.correct_only && select_correct(r, err))
+    if (r->model.task == TASK_CLASSIFIER && r->c.data.correct_only && dataset_keep_correct(&r->data, &r->model, err))
         return -1;
     if (r->c.include_bias)
         return upset_fail(err, "%s: include_bias: bias bits are not part of the fault space yet",
@@ -276,8 +242,6 @@ static int output_exists(const char *path)
 
 static int run_campaign(run_ctx_t *r, const run_args_t *a, upset_err_t *err)
 {
-    unsigned char *buf = NULL;
-    size_t len = 0;
     int rc = 0;
     char *yaml = NULL;
     if (r->rank == 0) {
@@ -287,24 +251,8 @@ static int run_campaign(run_ctx_t *r, const run_args_t *a, upset_err_t *err)
                             r->c.output);
         if (!rc)
             rc = results_check_writable(r->c.output, err);
-        if (!rc)
-            rc = campaign_serialize(&r->c, &buf, &len, err);
     }
-    if (agree(r->comm, rc, err))
-        return -1;
-    unsigned long long blen = len;
-    MPI_Bcast(&blen, 1, MPI_UNSIGNED_LONG_LONG, 0, r->comm);
-    if (r->rank) {
-        buf = malloc(blen ? blen : 1);
-        rc = buf ? 0 : upset_fail(err, "out of memory");
-    }
-    if (agree(r->comm, rc, err))
-        return -1;
-    MPI_Bcast(buf, (int)blen, MPI_UNSIGNED_CHAR, 0, r->comm);
-    if (r->rank)
-        rc = campaign_deserialize(&r->c, buf, blen, err);
-    free(buf);
-    if (agree(r->comm, rc, err))
+    if (campaign_bcast(r->comm, &r->c, rc, err))
         return -1;
 
     for (size_t k = 0; k < sizeof KINDS / sizeof *KINDS; k++)
@@ -319,7 +267,7 @@ static int run_campaign(run_ctx_t *r, const run_args_t *a, upset_err_t *err)
         rc = r->kind->plan(r, err);
     if (!rc)
         rc = start_injector(r, a->full, err);
-    if (agree(r->comm, rc, err))
+    if (mpi_agree(r->comm, rc, err))
         return -1;
 
     if (campaign_dump(&r->c, &yaml))
@@ -342,7 +290,7 @@ static int run_campaign(run_ctx_t *r, const run_args_t *a, upset_err_t *err)
             fprintf(stderr, "no checkpoint %s; starting from the beginning\n", ckpt);
         }
     }
-    if (agree(r->comm, rc, err)) {
+    if (mpi_agree(r->comm, rc, err)) {
         free(fp);
         free(yaml);
         return -1;
@@ -369,7 +317,7 @@ static int run_campaign(run_ctx_t *r, const run_args_t *a, upset_err_t *err)
     rc = sched_run(r->comm, &job, err);
     if (!rc && r->rank == 0)
         rc = r->kind->finish(r, err);
-    if (!agree(r->comm, rc, err))
+    if (!mpi_agree(r->comm, rc, err))
         rc = write_results(r, yaml, &job, err);
     else
         rc = -1;

@@ -1,5 +1,6 @@
 #include "upset/evaluate.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "upset/econt.h"
@@ -77,4 +78,25 @@ int evaluator_sample(evaluator_t *ev, int64_t i, sample_result_t *r, upset_err_t
     if (engine_run(&ev->engine, x, err))
         return -1;
     return evaluator_score(ev, i, r, err);
+}
+
+int dataset_keep_correct(dataset_t *d, const model_t *m, upset_err_t *err)
+{
+    if (m->task != TASK_CLASSIFIER || !d->label)
+        return upset_fail(err, "only labelled data on a classifier has correct samples");
+    evaluator_t ev;
+    if (evaluator_create(&ev, m, d, 0, err))
+        return -1;
+    unsigned char *keep = upset_calloc((size_t)d->n, 1, err);
+    int rc = keep ? 0 : -1;
+    for (int64_t i = 0; !rc && i < d->n; i++) {
+        sample_result_t s;
+        rc = evaluator_sample(&ev, i, &s, err);
+        keep[i] = !rc && s.pred == d->label[i];
+    }
+    evaluator_free(&ev);
+    if (!rc)
+        rc = dataset_select(d, keep, err);
+    free(keep);
+    return rc;
 }
