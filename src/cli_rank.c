@@ -16,6 +16,7 @@
 #include "upset/dataset.h"
 #include "upset/evaluate.h"
 #include "upset/collective.h"
+#include "upset/fileutil.h"
 #include "upset/mpicheck.h"
 #include "upset/results.h"
 #include "upset/sensitivity.h"
@@ -114,14 +115,6 @@ static int share_campaign(rank_ctx_t *r, const rank_args_t *a, upset_err_t *err)
                             campaign_kind_name(r->c.kind));
     }
     return campaign_bcast(r->comm, &r->c, rc, err);
-}
-
-static int file_exists(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (f)
-        fclose(f);
-    return f != NULL;
 }
 
 /* Rank 0, before any work: refuse to overwrite, and fail early on a bad path. */

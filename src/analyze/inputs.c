@@ -8,6 +8,7 @@
 
 #include "analyze_int.h"
 #include "upset/campaign.h"
+#include "upset/bitranking.h"
 #include "upset/mpicheck.h"
 #include "upset/results.h"
 
@@ -152,58 +153,6 @@ static int is_hdf5(const char *path)
     return got == sizeof head && !memcmp(head, magic, sizeof magic);
 }
 
-static int read_text_ranking(const char *path, int64_t n_fault_bits, int64_t **bits, int64_t *n,
-                             upset_err_t *err)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return upset_fail(err, "%s: cannot open ranking: %s", path, strerror(errno));
-    int64_t cap = 4096, len = 0;
-    int64_t *v = malloc((size_t)cap * sizeof *v);
-    int rc = v ? 0 : upset_fail(err, "out of memory reading %s", path);
-    char line[256];
-    long lineno = 0;
-    while (!rc && fgets(line, sizeof line, f)) {
-        lineno++;
-        char *p = line, *end;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (*p == '#' || *p == '\n' || *p == '\r' || !*p)
-            continue;
-        errno = 0;
-        long long b = strtoll(p, &end, 10);
-        while (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n')
-            end++;
-        if (end == p || *end || errno) {
-            rc = upset_fail(err, "%s:%ld: expected a bit index, got '%.40s'", path, lineno, p);
-            break;
-        }
-        if (b < 0 || b >= n_fault_bits) {
-            rc = upset_fail(err, "%s:%ld: bit %lld is outside the model's %lld faultable bits "
-                                 "(a ranking of another model?)",
-                            path, lineno, b, (long long)n_fault_bits);
-            break;
-        }
-        if (len == cap) {
-            int64_t *nv = realloc(v, (size_t)(cap *= 2) * sizeof *v);
-            if (!nv) {
-                rc = upset_fail(err, "out of memory reading %s", path);
-                break;
-            }
-            v = nv;
-        }
-        v[len++] = b;
-    }
-    fclose(f);
-    if (rc) {
-        free(v);
-        return -1;
-    }
-    *bits = v;
-    *n = len;
-    return 0;
-}
-
 /* Root string attribute `name` of an open file into buf; 1 if absent. */
 static int h5_root_string(hid_t f, const char *name, char *buf, size_t len)
 {
@@ -291,7 +240,7 @@ int an_ranking_read(const char *path, int64_t n_fault_bits, const char *model_ch
 {
     int64_t n = 0, *v = NULL;
     int rc = is_hdf5(path) ? read_h5_ranking(path, model_checksum, &v, &n, err)
-                           : read_text_ranking(path, n_fault_bits, &v, &n, err);
+                           : bit_ranking_read(path, n_fault_bits, &v, &n, err);
     if (rc)
         return -1;
     if (n != n_fault_bits)

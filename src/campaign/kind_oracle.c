@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "run.h"
+#include "upset/bitranking.h"
 #include "upset/bitspace.h"
 #include "upset/rng.h"
 
@@ -104,7 +105,7 @@ static int guided_plan(run_ctx_t *r, upset_err_t *err)
     int64_t n = m->n_fault_bits;
     int64_t *order = NULL;
     if (r->c.guided.order == GUIDED_ORDER_RANKING) {
-        if (run_read_ranking(r->c.guided.ranking, n, &order, &n, err))
+        if (bit_ranking_read(r->c.guided.ranking, n, &order, &n, err))
             return -1;
     } else {
         order = upset_calloc((size_t)n, sizeof *order, err);

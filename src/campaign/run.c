@@ -9,6 +9,7 @@
 #include "run.h"
 #include "upset/checkpoint.h"
 #include "upset/collective.h"
+#include "upset/fileutil.h"
 #include "upset/cli_commands.h"
 #include "upset/econt.h"
 #include "upset/sched.h"
@@ -32,54 +33,6 @@ int run_sensitive(const run_ctx_t *r, const fault_result_t *f)
     if (r->model.task == TASK_CLASSIFIER)
         return f->mispredicts > r->inj.base_mispredicts;
     return f->mean_emd > r->inj.base_mean_emd;
-}
-
-int run_read_ranking(const char *path, int64_t n_fault_bits, int64_t **out, int64_t *n,
-                     upset_err_t *err)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return upset_fail(err, "%s: cannot open ranking file", path);
-    int64_t cap = 1024, len = 0;
-    int64_t *v = malloc((size_t)cap * sizeof *v);
-    char line[256];
-    long lineno = 0;
-    int rc = v ? 0 : upset_fail(err, "out of memory reading %s", path);
-    while (!rc && fgets(line, sizeof line, f)) {
-        lineno++;
-        char *p = line, *end;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (*p == '#' || *p == '\n' || *p == '\r' || !*p)
-            continue;
-        long long b = strtoll(p, &end, 10);
-        while (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n')
-            end++;
-        if (end == p || *end || b < 0 || b >= n_fault_bits) {
-            rc = upset_fail(err, "%s:%ld: expected a bit index in [0, %lld), got '%.40s'", path,
-                            lineno, (long long)n_fault_bits, p);
-            break;
-        }
-        if (len == cap) {
-            int64_t *nv = realloc(v, (size_t)(cap *= 2) * sizeof *v);
-            if (!nv) {
-                rc = upset_fail(err, "out of memory reading %s", path);
-                break;
-            }
-            v = nv;
-        }
-        v[len++] = b;
-    }
-    fclose(f);
-    if (!rc && len == 0)
-        rc = upset_fail(err, "%s: the ranking is empty", path);
-    if (rc) {
-        free(v);
-        return -1;
-    }
-    *out = v;
-    *n = len;
-    return 0;
 }
 
 /* ---- setup ---- */
@@ -232,21 +185,13 @@ static int write_results(run_ctx_t *r, const char *yaml, const sched_job_t *job,
     return results_write(r->comm, r->c.output, t, rec, nrec, attrs, n, err);
 }
 
-static int output_exists(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (f)
-        fclose(f);
-    return f != NULL;
-}
-
 static int run_campaign(run_ctx_t *r, const run_args_t *a, upset_err_t *err)
 {
     int rc = 0;
     char *yaml = NULL;
     if (r->rank == 0) {
         rc = load_campaign(a, &r->c, err);
-        if (!rc && output_exists(r->c.output) && !a->force && !a->resume)
+        if (!rc && file_exists(r->c.output) && !a->force && !a->resume)
             rc = upset_fail(err, "%s: results file exists; use --force to overwrite it",
                             r->c.output);
         if (!rc)

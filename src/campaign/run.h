@@ -62,9 +62,6 @@ struct run_ctx {
 double run_error(const run_ctx_t *r, const fault_result_t *f);
 int run_sensitive(const run_ctx_t *r, const fault_result_t *f);
 
-/* Reads a bit ranking file (one global bit index per line, '#' comments). */
-int run_read_ranking(const char *path, int64_t n_fault_bits, int64_t **out, int64_t *n,
-                     upset_err_t *err);
 
 extern const campaign_kind_ops_t KIND_ORACLE, KIND_GUIDED, KIND_MULTIBIT, KIND_BINFI,
     KIND_STATFI;

@@ -15,6 +15,7 @@
  * The header integers are host order (hence the byte-order mark); the size of
  * the file follows from the header, so truncation is told apart from damage. */
 #include "upset/checkpoint.h"
+#include "upset/fileutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -154,24 +155,6 @@ static int w_payload(writer_t *w, const char *fingerprint, int64_t n_items, size
     }
     uint64_t sum = w->hash;
     return w_put(w, &sum, sizeof sum, err) || w_flush(w, err) ? -1 : 0;
-}
-
-/* Best effort: makes the rename itself durable; some file systems refuse. */
-static void fsync_dir_of(const char *path)
-{
-    char dir[4096];
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == path)
-        snprintf(dir, sizeof dir, "/");
-    else
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    int fd = open(dir, O_RDONLY);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
 }
 
 /* Opens path.tmp for writing under an exclusive lock. The lock goes away with

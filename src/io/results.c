@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "upset/fileutil.h"
 #include "upset/mpicheck.h"
 
 size_t results_type_size(results_type_t type)
@@ -440,24 +441,6 @@ static int write_tmp(MPI_Comm comm, const char *tmp, const results_table_t *t,
     if (rc)
         upset_err_append(err, "while writing %s", tmp);
     return rc ? -1 : 0;
-}
-
-/* Best effort: makes the rename durable; some file systems refuse. */
-static void fsync_dir_of(const char *path)
-{
-    char dir[4096];
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == path)
-        snprintf(dir, sizeof dir, "/");
-    else
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    int fd = open(dir, O_RDONLY);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
 }
 
 /* Rank 0's last step: the tmp file becomes the result, or disappears. */
