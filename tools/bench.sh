@@ -37,14 +37,14 @@ campaign() { # campaign FILE MODEL DATA-LINE KIND-LINES...
 
 echo
 echo "== 1. oracle throughput, one rank: delta re-evaluation vs --full"
-MED_N=$((1000 * S)); MED_BITS=$((600 * S))
+MED_N=$((2000 * S)); MED_BITS=$((1200 * S))
 # a random sample of bits across the whole fault space (guided order=random, budget)
 campaign "$T/med.yaml" models/econt_medium.h5 \
     "data: {format: hgcal, files: [data/hgcal/ttbar_0PU.csv], count: $MED_N}" \
     "kind: guided" "guided: {order: random, budget: $MED_BITS}"
 measure md "$UPSET" run "$T/med.yaml" --quiet --force
 measure mf "$UPSET" run "$T/med.yaml" --quiet --force --full
-C10_N=$((100 * S)); C10_BITS=$((120 * S))
+C10_N=$((200 * S)); C10_BITS=$((240 * S))
 campaign "$T/c10.yaml" models/cifar10.h5 \
     "data: {format: cifar10, files: [data/cifar10/test_batch_first1017.bin], labels: data/cifar10/test_labels_10000.bin, count: $C10_N, correct_only: true}" \
     "kind: guided" "guided: {order: random, budget: $C10_BITS}"

@@ -221,21 +221,35 @@ static int fwd_conv2d_transpose(const layer_t *L, const tensor_t *in, tensor_t *
 
 /* TensorFlow's fused batch norm at inference, in float32:
  * scale = gamma * rsqrt(var + eps); y = x * scale + (beta - mean * scale). */
-static double batchnorm_at(const layer_t *L, double in, int k)
+static void batchnorm_coeffs(const layer_t *L, int k, float *scale, float *offset)
 {
-    float scale = L->gamma[k] * (1.0f / sqrtf(L->moving_variance[k] + (float)L->epsilon));
-    float offset = L->beta[k] - L->moving_mean[k] * scale;
+    *scale = L->gamma[k] * (1.0f / sqrtf(L->moving_variance[k] + (float)L->epsilon));
+    *offset = L->beta[k] - L->moving_mean[k] * *scale;
+}
+
+static double batchnorm_apply(double in, float scale, float offset)
+{
     float y = (float)in * scale;
     return (double)(y + offset);
+}
+
+static double batchnorm_at(const layer_t *L, double in, int k)
+{
+    float scale, offset;
+    batchnorm_coeffs(L, k, &scale, &offset);
+    return batchnorm_apply(in, scale, offset);
 }
 
 static int fwd_batchnorm(const layer_t *L, const tensor_t *in, tensor_t *out, upset_err_t *err)
 {
     (void)err;
     const int c = L->out.c;
+    float scale[c], offset[c];
+    for (int k = 0; k < c; k++)
+        batchnorm_coeffs(L, k, &scale[k], &offset[k]);
     for (int64_t p = 0; p < out->n; p += c)
         for (int k = 0; k < c; k++)
-            out->real[p + k] = batchnorm_at(L, tensor_value(in, p + k), k);
+            out->real[p + k] = batchnorm_apply(tensor_value(in, p + k), scale[k], offset[k]);
     return 0;
 }
 

@@ -38,9 +38,11 @@ int32_t quant_code_from_double(const quant_t *q, double x)
 {
     if (isnan(x))
         return 0;
-    /* x * 2^f is exact (power of two); nearbyint rounds half to even in the
-     * default rounding mode, as tf.round does. */
-    return clip_code(q, nearbyint(ldexp(x, quant_frac(q))));
+    /* x * 2^f is exact (power of two; the product equals ldexp's, without its libm
+     * call); nearbyint rounds half to even in the default rounding mode, as tf.round does. */
+    int f = quant_frac(q);
+    double scale = f >= 0 && f < 63 ? (double)(UINT64_C(1) << f) : ldexp(1.0, f);
+    return clip_code(q, nearbyint(x * scale));
 }
 
 int64_t round_shift_half_even(int64_t x, int shift)
