@@ -15,6 +15,7 @@
 #include "upset/cli_commands.h"
 #include "upset/dataset.h"
 #include "upset/evaluate.h"
+#include "upset/campaign_data.h"
 #include "upset/collective.h"
 #include "upset/fileutil.h"
 #include "upset/mpicheck.h"
@@ -148,14 +149,7 @@ static int setup(rank_ctx_t *r, sens_mode_t mode, upset_err_t *err)
                           src);
     if (!needs_model_math(c))
         return 0;
-    int rc = c->data.format == CAMPAIGN_DATA_HGCAL
-                 ? dataset_load_hgcal((const char *const *)c->data.files.v, c->data.files.n,
-                                      c->data.offset, c->data.count, &r->data, err)
-                 : dataset_load_cifar10(c->data.files.v[0], c->data.labels, c->data.offset,
-                                        c->data.count < 0 ? -1 : c->data.count, &r->data, err);
-    if (rc || dataset_check_model(&r->data, &r->model, src, err))
-        return -1;
-    if (r->model.task == TASK_CLASSIFIER && c->data.correct_only && dataset_keep_correct(&r->data, &r->model, err))
+    if (campaign_load_dataset(c, &r->model, &r->data, err))
         return -1;
     if (r->data.n == 0)
         return upset_fail(err, "%s: no samples to take the metric on", src);

@@ -265,6 +265,8 @@ static void free_layers(model_t *m)
         free(L->beta);
         free(L->moving_mean);
         free(L->moving_variance);
+        free(L->bn_scale);
+        free(L->bn_offset);
     }
     free(m->layers);
 }
@@ -310,6 +312,8 @@ static void tiny_autoencoder(model_t *m)
     L[6].cout = 1;
     L[7] = base_layer(LAYER_ACTIVATION, "sigmoid", img, img);
     L[7].act = ACT_SIGMOID;
+    upset_err_t err = {{0}};
+    ck_assert_msg(model_prepare(m, &err) == 0, "%s", err.msg);
 }
 
 START_TEST(test_fd_tiny_autoencoder)

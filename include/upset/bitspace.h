@@ -18,6 +18,9 @@ typedef struct {
 int bitspace_locate(const model_t *m, int64_t index, bitaddr_t *out);
 int64_t bitspace_index(const model_t *m, bitaddr_t a);
 
+/* The code of a's weight with a's bit flipped (the model is not changed). */
+int32_t bitspace_flipped_code(const model_t *m, bitaddr_t a);
+
 /* Flips one bit of a weight code in place; flipping twice restores it. */
 void bitspace_flip(model_t *m, bitaddr_t a);
 

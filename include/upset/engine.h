@@ -18,6 +18,7 @@ typedef enum { TENSOR_FIXED, TENSOR_REAL } tensor_kind_t;
 typedef struct {
     tensor_kind_t kind;
     int frac;
+    double scale; /* 2^-frac */
     int64_t n;
     int64_t *fixed;
     double *real;
@@ -29,6 +30,7 @@ typedef struct {
     const model_t *model; /* weights are read at run time: flips in model show up */
     int input_frac;       /* >= 0: raw inputs are exact multiples of 2^-input_frac */
     tensor_t input;       /* (h, w, c) of the model input */
+    tensor_t input_fixed; /* the input as exact integers, when the first layer reads it so */
     tensor_t *out;        /* out[i] = output of layer i */
     int n_layers;
 } engine_t;
@@ -44,6 +46,13 @@ int engine_run(engine_t *e, const double *x, upset_err_t *err);
 
 /* Re-runs layers first..last (inclusive) from out[first-1] (or the input). */
 int engine_run_layers(engine_t *e, int first, int last, upset_err_t *err);
+
+/* The tensor layer l reads: the previous output, or the (converted) input. */
+const tensor_t *engine_layer_input(const engine_t *e, int l);
+tensor_t *engine_layer_input_mut(engine_t *e, int l);
+
+/* TensorFlow's padding before the first row / column of a conv2d. */
+void conv_padding(const layer_t *L, int *ph, int *pw);
 
 /* Runs one layer: in -> out (out pre-allocated with the layer's output kind). */
 int layer_forward(const layer_t *L, const tensor_t *in, tensor_t *out, upset_err_t *err);

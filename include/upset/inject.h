@@ -1,16 +1,16 @@
 /* Fault injection: flip a set of weight bits in a private copy of the model,
  * evaluate every sample, restore the weights, and report the task error.
  *
- * The fault-free run of every sample is done once; the input of each faultable
- * layer is cached per sample, so a fault in layer L re-runs only layers L.. (the
- * layers before it cannot change), and a single flip takes the delta path of
- * inject.c when the layer allows. `full` forces whole-network re-evaluation
+ * The fault-free run of every sample is done once and its state stored
+ * (engine/delta.c), so a fault in layer L re-runs only layers L.. (the layers before
+ * it cannot change), and a single flip takes the delta path when the layer allows. `full` forces whole-network re-evaluation
  * (the reference path and the benchmark baseline). */
 #ifndef UPSET_INJECT_H
 #define UPSET_INJECT_H
 
 #include <stdint.h>
 
+#include "upset/delta.h"
 #include "upset/evaluate.h"
 
 typedef struct {
@@ -19,12 +19,6 @@ typedef struct {
     int64_t mispredicts; /* classifier: samples whose prediction differs from the label */
     int64_t n_changed;   /* samples whose final output differs from the fault-free one */
 } fault_result_t;
-
-/* One activation value of either tensor kind (delta path scratch). */
-typedef struct {
-    int64_t fixed;
-    double real;
-} injector_value_t;
 
 /* Memoised tail result of a sample whose fault changed one value (see inject.c). */
 #define MEMO_SLOTS 128
@@ -47,13 +41,7 @@ typedef struct {
     int64_t out_n;
     double base_mean_emd;
     int64_t base_mispredicts;
-    /* cache[l]: per sample, the output of layer l-1 (the input of faultable layer l) */
-    void **cache;
-    int64_t *cache_n;
-    unsigned char *cache_narrow; /* 1: cache[l] holds int16 codes */
-    /* delta path scratch, one slot per output position of the largest layer */
-    int64_t *delta_pos, *delta_vb, *delta_vn;
-    injector_value_t *delta_base, *delta_new;
+    delta_t delta;      /* stored fault-free state; delta and cached paths */
     memo_entry_t *memo; /* (n samples, MEMO_SLOTS), or NULL with `full` */
     int64_t memo_hits;
 } injector_t;

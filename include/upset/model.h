@@ -60,6 +60,7 @@ typedef struct {
     /* batchnorm (c) */
     float *gamma, *beta, *moving_mean, *moving_variance;
     double epsilon;
+    float *bn_scale, *bn_offset; /* derived at load: y = x * scale + offset, float32 */
 
     /* quant_input and quantized activations */
     quant_t aq;
@@ -81,6 +82,10 @@ typedef struct {
 
 int model_load(const char *path, model_t *m, upset_err_t *err);
 void model_free(model_t *m);
+
+/* Derived fields (batch-norm scale and offset); model_load calls it, code that builds a
+ * model by hand must too. */
+int model_prepare(model_t *m, upset_err_t *err);
 
 /* Deep copy (the engine flips bits in its own copy). */
 int model_clone(const model_t *src, model_t *dst, upset_err_t *err);

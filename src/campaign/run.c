@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "run.h"
+#include "upset/campaign_data.h"
 #include "upset/checkpoint.h"
 #include "upset/collective.h"
 #include "upset/fileutil.h"
@@ -93,29 +94,16 @@ static int load_campaign(const run_args_t *a, campaign_t *c, upset_err_t *err)
     return 0;
 }
 
-static int load_data(run_ctx_t *r, upset_err_t *err)
-{
-    const campaign_t *c = &r->c;
-    if (c->data.format == CAMPAIGN_DATA_HGCAL)
-        return dataset_load_hgcal((const char *const *)c->data.files.v, c->data.files.n,
-                                  c->data.offset, c->data.count, &r->data, err);
-    return dataset_load_cifar10(c->data.files.v[0], c->data.labels, c->data.offset,
-                                c->data.count < 0 ? -1 : c->data.count, &r->data, err);
-}
-
 static int setup(run_ctx_t *r, upset_err_t *err)
 {
-    if (model_load(r->c.model, &r->model, err) || load_data(r, err) ||
-        dataset_check_model(&r->data, &r->model, r->c.source ? r->c.source : "campaign", err))
-        return -1;
-    if (r->model.n_fault_bits == 0)
-        return upset_fail(err, "%s: the model has no faultable bits", r->c.model);
-    if (r->model.task == TASK_CLASSIFIER && r->c.data.correct_only && dataset_keep_correct(&r->data, &r->model, err))
-        return -1;
     if (r->c.include_bias)
         return upset_fail(err, "%s: include_bias: bias bits are not part of the fault space yet",
                           r->c.source ? r->c.source : "campaign");
-    return 0;
+    if (model_load(r->c.model, &r->model, err))
+        return -1;
+    if (r->model.n_fault_bits == 0)
+        return upset_fail(err, "%s: the model has no faultable bits", r->c.model);
+    return campaign_load_dataset(&r->c, &r->model, &r->data, err);
 }
 
 /* The fault-free baseline and caches (after the plan, so a bad plan fails fast). */

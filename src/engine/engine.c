@@ -6,13 +6,15 @@
 
 double tensor_value(const tensor_t *t, int64_t i)
 {
-    return t->kind == TENSOR_REAL ? t->real[i] : ldexp((double)t->fixed[i], -t->frac);
+    /* a product with 2^-frac is exact, as ldexp is, without the libm call */
+    return t->kind == TENSOR_REAL ? t->real[i] : (double)t->fixed[i] * t->scale;
 }
 
 static int tensor_alloc(tensor_t *t, tensor_kind_t kind, int frac, int64_t n, upset_err_t *err)
 {
     t->kind = kind;
     t->frac = frac;
+    t->scale = ldexp(1.0, -frac);
     t->n = n;
     if (kind == TENSOR_FIXED)
         t->fixed = upset_calloc((size_t)n, sizeof *t->fixed, err);
@@ -91,6 +93,11 @@ int engine_create(engine_t *e, const model_t *m, int input_frac, upset_err_t *er
         if (tensor_alloc(&e->out[i], kind, frac, shape_size(L->out), err))
             goto fail;
     }
+    /* a quantized first layer reads the input as exact integers (converted per run) */
+    if (input_frac >= 0 && e->out[0].kind == TENSOR_FIXED &&
+        m->layers[0].kind != LAYER_QUANT_INPUT &&
+        tensor_alloc(&e->input_fixed, TENSOR_FIXED, input_frac, e->input.n, err))
+        goto fail;
     return 0;
 fail:
     engine_free(e);
@@ -100,6 +107,7 @@ fail:
 void engine_free(engine_t *e)
 {
     tensor_free(&e->input);
+    tensor_free(&e->input_fixed);
     for (int i = 0; e->out && i < e->n_layers; i++)
         tensor_free(&e->out[i]);
     free(e->out);
@@ -118,36 +126,36 @@ int engine_run(engine_t *e, const double *x, upset_err_t *err)
 }
 
 /* The first layer may read real inputs as exact integers at input_frac. */
-static int exact_input(const engine_t *e, tensor_t *as_fixed, upset_err_t *err)
+static int exact_input(engine_t *e, upset_err_t *err)
 {
     for (int64_t i = 0; i < e->input.n; i++) {
         double v = ldexp(e->input.real[i], e->input_frac);
         if (v != nearbyint(v) || fabs(v) > 9e15)
             return upset_fail(err, "input value %g is not a multiple of 2^-%d", e->input.real[i],
                               e->input_frac);
-        as_fixed->fixed[i] = (int64_t)v;
+        e->input_fixed.fixed[i] = (int64_t)v;
     }
     return 0;
 }
 
+const tensor_t *engine_layer_input(const engine_t *e, int l)
+{
+    if (l > 0)
+        return &e->out[l - 1];
+    return e->input_fixed.fixed ? &e->input_fixed : &e->input;
+}
+
+tensor_t *engine_layer_input_mut(engine_t *e, int l)
+{
+    return (tensor_t *)engine_layer_input(e, l);
+}
+
 int engine_run_layers(engine_t *e, int first, int last, upset_err_t *err)
 {
-    for (int i = first; i <= last; i++) {
-        const tensor_t *in = i ? &e->out[i - 1] : &e->input;
-        tensor_t converted = {0};
-        if (i == 0 && e->input_frac >= 0 && e->out[0].kind == TENSOR_FIXED &&
-            e->model->layers[0].kind != LAYER_QUANT_INPUT) {
-            if (tensor_alloc(&converted, TENSOR_FIXED, e->input_frac, e->input.n, err) ||
-                exact_input(e, &converted, err)) {
-                tensor_free(&converted);
-                return -1;
-            }
-            in = &converted;
-        }
-        int rc = layer_forward(&e->model->layers[i], in, &e->out[i], err);
-        tensor_free(&converted);
-        if (rc)
+    if (first == 0 && e->input_fixed.fixed && exact_input(e, err))
+        return -1;
+    for (int i = first; i <= last; i++)
+        if (layer_forward(&e->model->layers[i], engine_layer_input(e, i), &e->out[i], err))
             return -1;
-    }
     return 0;
 }

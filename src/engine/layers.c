@@ -1,9 +1,11 @@
 /* One forward function per layer kind, dispatched through a table indexed by
  * layer_kind_t. Shapes were validated by the loader. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "upset/engine.h"
+#include "upset/kernels.h"
 
 typedef int (*forward_fn)(const layer_t *L, const tensor_t *in, tensor_t *out, upset_err_t *err);
 
@@ -12,6 +14,12 @@ static int same_pad_before(int in, int out, int k, int stride)
 {
     int total = (out - 1) * stride + k - in;
     return total > 0 ? total / 2 : 0;
+}
+
+void conv_padding(const layer_t *L, int *ph, int *pw)
+{
+    *ph = L->pad_same ? same_pad_before(L->in.h, L->out.h, L->kh, L->stride_h) : 0;
+    *pw = L->pad_same ? same_pad_before(L->in.w, L->out.w, L->kw, L->stride_w) : 0;
 }
 
 static double weight_value(const layer_t *L, int64_t i)
@@ -72,9 +80,125 @@ static void fixed_finish(const layer_t *L, fixed_align_t a, int64_t *acc, const 
     }
 }
 
+/* ---- the narrow path: int16 codes, int32 sums (kernels.h) ---- */
+
+/* Scratch of the narrow path, grown on demand and kept (ranks are processes). */
+static struct {
+    int16_t *x, *row, *wt;
+    int32_t *sum;
+    size_t cap_x, cap_row, cap_wt, cap_sum;
+} scratch;
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    void *q = realloc(*p, need * elem);
+    if (!q)
+        return -1;
+    *p = q;
+    *cap = need;
+    return 0;
+}
+
+static int64_t round_up(int64_t k, int64_t a) { return (k + a - 1) / a * a; }
+
+/* Prepares the narrow path for L on input `in`: int16 copies of the input and of the
+ * kernel transposed to (cout, kp). 0 when every partial sum provably fits int32 for any
+ * weight code of the layer's quantizer (flipped ones included); -1 otherwise, and the
+ * caller takes the int64 path. */
+static int narrow_prepare(const layer_t *L, const tensor_t *in, int64_t *kp_out)
+{
+    const int64_t k = (int64_t)L->kh * L->kw * L->cin, kp = round_up(k, KERNEL_K_ALIGN);
+    if (L->kq.bits > 15 || kernel_mode() == KERNEL_WIDE)
+        return -1;
+    const int64_t wmax = -(int64_t)quant_code_min(&L->kq) > quant_code_max(&L->kq)
+                             ? -(int64_t)quant_code_min(&L->kq)
+                             : quant_code_max(&L->kq);
+    int64_t xmax = (INT64_C(2147483647) / kp) / (wmax ? wmax : 1);
+    if (xmax > INT16_MAX)
+        xmax = INT16_MAX;
+    if (grow((void **)&scratch.x, &scratch.cap_x, (size_t)in->n, sizeof(int16_t)) ||
+        grow((void **)&scratch.row, &scratch.cap_row, (size_t)kp, sizeof(int16_t)) ||
+        grow((void **)&scratch.wt, &scratch.cap_wt, (size_t)(kp * L->cout), sizeof(int16_t)) ||
+        grow((void **)&scratch.sum, &scratch.cap_sum, (size_t)L->cout, sizeof(int32_t)))
+        return -1;
+    for (int64_t i = 0; i < in->n; i++) {
+        int64_t v = in->fixed[i];
+        if (v > xmax || v < -xmax)
+            return -1;
+        scratch.x[i] = (int16_t)v;
+    }
+    for (int c = 0; c < L->cout; c++) {
+        int16_t *wt = scratch.wt + (int64_t)c * kp;
+        for (int64_t j = 0; j < k; j++)
+            wt[j] = (int16_t)L->kernel_code[j * L->cout + c];
+        for (int64_t j = k; j < kp; j++)
+            wt[j] = 0;
+    }
+    *kp_out = kp;
+    return 0;
+}
+
+/* Output pixel from the int32 sums: bias << shift_bias + sum << shift_prod, fused relu. */
+static void narrow_finish(const layer_t *L, fixed_align_t a, int64_t *out)
+{
+    for (int c = 0; c < L->cout; c++) {
+        int64_t v = (L->use_bias ? (int64_t)L->bias_code[c] * ((int64_t)1 << a.shift_bias) : 0) +
+                    (int64_t)scratch.sum[c] * ((int64_t)1 << a.shift_prod);
+        out[c] = (L->act == ACT_RELU && v < 0) ? 0 : v;
+    }
+}
+
+static int narrow_dense(const layer_t *L, const tensor_t *in, tensor_t *out)
+{
+    int64_t kp;
+    if (narrow_prepare(L, in, &kp))
+        return -1;
+    memcpy(scratch.row, scratch.x, (size_t)L->cin * sizeof(int16_t));
+    memset(scratch.row + L->cin, 0, (size_t)(kp - L->cin) * sizeof(int16_t));
+    kernel_dot16(scratch.row, scratch.wt, kp, L->cout, kp, scratch.sum);
+    narrow_finish(L, fixed_align(L, in, out), out->fixed);
+    return 0;
+}
+
+/* im2col one output pixel at a time: the receptive field as one zero-padded row. */
+static int narrow_conv2d(const layer_t *L, const tensor_t *in, tensor_t *out)
+{
+    int64_t kp;
+    if (narrow_prepare(L, in, &kp))
+        return -1;
+    int ph, pw;
+    conv_padding(L, &ph, &pw);
+    const int cin = L->cin;
+    const size_t run = (size_t)cin * sizeof(int16_t);
+    const int64_t k = (int64_t)L->kh * L->kw * cin;
+    memset(scratch.row + k, 0, (size_t)(kp - k) * sizeof(int16_t));
+    fixed_align_t a = fixed_align(L, in, out);
+    for (int oh = 0; oh < L->out.h; oh++)
+        for (int ow = 0; ow < L->out.w; ow++) {
+            int16_t *row = scratch.row;
+            for (int kh = 0; kh < L->kh; kh++) {
+                int ih = oh * L->stride_h - ph + kh;
+                for (int kw = 0; kw < L->kw; kw++, row += cin) {
+                    int iw = ow * L->stride_w - pw + kw;
+                    if (ih < 0 || ih >= L->in.h || iw < 0 || iw >= L->in.w)
+                        memset(row, 0, run);
+                    else
+                        memcpy(row, scratch.x + ((int64_t)ih * L->in.w + iw) * cin, run);
+                }
+            }
+            kernel_dot16(scratch.row, scratch.wt, kp, L->cout, kp, scratch.sum);
+            narrow_finish(L, a, out->fixed + ((int64_t)oh * L->out.w + ow) * L->cout);
+        }
+    return 0;
+}
+
 static int fwd_dense(const layer_t *L, const tensor_t *in, tensor_t *out, upset_err_t *err)
 {
     (void)err;
+    if (out->kind == TENSOR_FIXED && narrow_dense(L, in, out) == 0)
+        return 0;
     if (out->kind == TENSOR_FIXED) {
         int64_t sum[L->cout];
         memset(sum, 0, sizeof sum);
@@ -121,6 +245,8 @@ static int fwd_conv2d(const layer_t *L, const tensor_t *in, tensor_t *out, upset
     const int pw = L->pad_same ? same_pad_before(L->in.w, L->out.w, L->kw, L->stride_w) : 0;
     const int cin = L->cin, cout = L->cout;
     int fixed = out->kind == TENSOR_FIXED;
+    if (fixed && narrow_conv2d(L, in, out) == 0)
+        return 0;
     fixed_align_t a = {0, 0};
     if (fixed)
         a = fixed_align(L, in, out);
@@ -219,37 +345,21 @@ static int fwd_conv2d_transpose(const layer_t *L, const tensor_t *in, tensor_t *
     return 0;
 }
 
-/* TensorFlow's fused batch norm at inference, in float32:
- * scale = gamma * rsqrt(var + eps); y = x * scale + (beta - mean * scale). */
-static void batchnorm_coeffs(const layer_t *L, int k, float *scale, float *offset)
-{
-    *scale = L->gamma[k] * (1.0f / sqrtf(L->moving_variance[k] + (float)L->epsilon));
-    *offset = L->beta[k] - L->moving_mean[k] * *scale;
-}
-
-static double batchnorm_apply(double in, float scale, float offset)
-{
-    float y = (float)in * scale;
-    return (double)(y + offset);
-}
-
+/* TensorFlow's fused batch norm at inference, in float32: y = x * scale + offset with
+ * the coefficients model_prepare folded. */
 static double batchnorm_at(const layer_t *L, double in, int k)
 {
-    float scale, offset;
-    batchnorm_coeffs(L, k, &scale, &offset);
-    return batchnorm_apply(in, scale, offset);
+    float y = (float)in * L->bn_scale[k];
+    return (double)(y + L->bn_offset[k]);
 }
 
 static int fwd_batchnorm(const layer_t *L, const tensor_t *in, tensor_t *out, upset_err_t *err)
 {
     (void)err;
     const int c = L->out.c;
-    float scale[c], offset[c];
-    for (int k = 0; k < c; k++)
-        batchnorm_coeffs(L, k, &scale[k], &offset[k]);
     for (int64_t p = 0; p < out->n; p += c)
         for (int k = 0; k < c; k++)
-            out->real[p + k] = batchnorm_apply(tensor_value(in, p + k), scale[k], offset[k]);
+            out->real[p + k] = batchnorm_at(L, tensor_value(in, p + k), k);
     return 0;
 }
 

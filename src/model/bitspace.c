@@ -23,11 +23,15 @@ int64_t bitspace_index(const model_t *m, bitaddr_t a)
     return L->bit_first + a.weight * L->kq.bits + a.bit;
 }
 
+int32_t bitspace_flipped_code(const model_t *m, bitaddr_t a)
+{
+    const layer_t *L = &m->layers[a.layer];
+    return code_flip_bit(L->kernel_code[a.weight], L->kq.bits, L->kq.keep_negative, a.bit);
+}
+
 void bitspace_flip(model_t *m, bitaddr_t a)
 {
-    layer_t *L = &m->layers[a.layer];
-    int32_t *w = &L->kernel_code[a.weight];
-    *w = code_flip_bit(*w, L->kq.bits, L->kq.keep_negative, a.bit);
+    m->layers[a.layer].kernel_code[a.weight] = bitspace_flipped_code(m, a);
 }
 
 int bitspace_layers(const model_t *m, int *idx, int max)

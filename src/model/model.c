@@ -4,6 +4,7 @@
 
 #include <hdf5.h>
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -384,6 +385,8 @@ int model_load(const char *path, model_t *m, upset_err_t *err)
         upset_fail(err, "%s: an autoencoder needs encoder and decoder layers", path);
         goto out;
     }
+    if (model_prepare(m, err))
+        goto out;
     m->checksum = file_checksum(path);
     rc = 0;
 out:
@@ -405,6 +408,30 @@ static void layer_free(layer_t *L)
     free(L->beta);
     free(L->moving_mean);
     free(L->moving_variance);
+    free(L->bn_scale);
+    free(L->bn_offset);
+}
+
+/* TensorFlow's fused batch norm at inference folds its four vectors, in float32, into
+ * scale = gamma * rsqrt(var + eps) and offset = beta - mean * scale (engine/layers.c
+ * applies y = x * scale + offset); computed once here. */
+int model_prepare(model_t *m, upset_err_t *err)
+{
+    for (int l = 0; l < m->n_layers; l++) {
+        layer_t *L = &m->layers[l];
+        if (L->kind != LAYER_BATCHNORM || L->bn_scale)
+            continue;
+        L->bn_scale = upset_calloc((size_t)L->out.c, sizeof *L->bn_scale, err);
+        L->bn_offset = upset_calloc((size_t)L->out.c, sizeof *L->bn_offset, err);
+        if (!L->bn_scale || !L->bn_offset)
+            return -1;
+        for (int k = 0; k < L->out.c; k++) {
+            L->bn_scale[k] =
+                L->gamma[k] * (1.0f / sqrtf(L->moving_variance[k] + (float)L->epsilon));
+            L->bn_offset[k] = L->beta[k] - L->moving_mean[k] * L->bn_scale[k];
+        }
+    }
+    return 0;
 }
 
 void model_free(model_t *m)
@@ -450,7 +477,9 @@ int model_clone(const model_t *src, model_t *dst, upset_err_t *err)
             dup_array((void **)&D->gamma, S->gamma, c, err) ||
             dup_array((void **)&D->beta, S->beta, c, err) ||
             dup_array((void **)&D->moving_mean, S->moving_mean, c, err) ||
-            dup_array((void **)&D->moving_variance, S->moving_variance, c, err)) {
+            dup_array((void **)&D->moving_variance, S->moving_variance, c, err) ||
+            dup_array((void **)&D->bn_scale, S->bn_scale, c, err) ||
+            dup_array((void **)&D->bn_offset, S->bn_offset, c, err)) {
             dst->n_layers = i + 1;
             model_free(dst);
             return -1;

@@ -1,0 +1,32 @@
+/* Exact integer kernels on narrow codes. A quantized conv2d / dense whose input codes
+ * and weight codes fit int16, and whose every partial sum provably fits int32
+ * (fan-in x max|x| x max|w| < 2^31, checked by the caller), runs as int16 dot products
+ * with int32 accumulators: exact, so every path below gives the same integers.
+ * An AVX2 path is chosen at run time where the processor has it; the portable path is
+ * plain C. */
+#ifndef UPSET_KERNELS_H
+#define UPSET_KERNELS_H
+
+#include <stdint.h>
+
+/* Dot products are taken over k values, k a multiple of KERNEL_K_ALIGN (callers pad
+ * rows and weights with zeros). */
+#define KERNEL_K_ALIGN 16
+
+/* out[r] = sum_j x[j] * w[r * w_stride + j], j < k, for r < n_rows. */
+void kernel_dot16(const int16_t *x, const int16_t *w, int64_t k, int n_rows, int64_t w_stride,
+                  int32_t *out);
+
+/* Which integer path the engine's quantized conv2d / dense take:
+ *   KERNEL_AUTO     - int16 dot products, AVX2 where the processor has it (default);
+ *   KERNEL_PORTABLE - int16 dot products in plain C;
+ *   KERNEL_WIDE     - the int64 reference loops, no narrow path.
+ * All three give the same integers; tests and `make bench` compare them. */
+typedef enum { KERNEL_AUTO, KERNEL_PORTABLE, KERNEL_WIDE } kernel_mode_t;
+void kernel_set_mode(kernel_mode_t m);
+kernel_mode_t kernel_mode(void);
+
+/* "avx2", "portable" or "wide": the path the engine takes now. */
+const char *kernel_path(void);
+
+#endif

@@ -1,0 +1,548 @@
+/* Delta re-evaluation of single flips (see delta.h for the method). Exactness: every
+ * integer is an exact accumulator or quantizer code, so base + Δ·x (or + Σ Δ·W) equals
+ * what the whole-tensor forward computes; float and quantizer steps run through the
+ * same layer_forward_at the engine's own forwards use. */
+#include "upset/delta.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Sparse layers keep their pre-activations when they have at most this many outputs
+ * per sample; larger ones (CIFAR-10's 32x32x32 maps) recompute the few outputs a
+ * change touches from their stored input, which costs little and saves memory. */
+enum { PRE_KEEP_MAX = 8192 };
+
+/* A change reaching more than 1/SCATTER_MAX_SHARE of a sparse layer's inputs is handed
+ * to the whole-tensor engine from that layer on (measured on CIFAR-10: the scatter's
+ * per-input work is several times the dense kernels' per-MAC cost). */
+enum { SCATTER_MAX_SHARE = 16 };
+
+/* ---- stores ---- */
+
+static size_t store_elem(store_kind_t k)
+{
+    switch (k) {
+    case STORE_I16:
+        return sizeof(int16_t);
+    case STORE_I32:
+        return sizeof(int32_t);
+    case STORE_I64:
+        return sizeof(int64_t);
+    case STORE_F64:
+        return sizeof(double);
+    default:
+        return 0;
+    }
+}
+
+static int64_t store_get(const store_t *s, int64_t i, int64_t k)
+{
+    int64_t at = i * s->n + k;
+    switch (s->kind) {
+    case STORE_I16:
+        return ((const int16_t *)s->data)[at];
+    case STORE_I32:
+        return ((const int32_t *)s->data)[at];
+    default:
+        return ((const int64_t *)s->data)[at];
+    }
+}
+
+static double store_getf(const store_t *s, int64_t i, int64_t k)
+{
+    return ((const double *)s->data)[i * s->n + k];
+}
+
+static void store_row(const store_t *s, int64_t i, int64_t *dst)
+{
+    for (int64_t k = 0; k < s->n; k++)
+        dst[k] = store_get(s, i, k);
+}
+
+static void store_save(store_t *s, int64_t i, const tensor_t *t)
+{
+    int64_t at = i * s->n;
+    switch (s->kind) {
+    case STORE_I16:
+        for (int64_t k = 0; k < s->n; k++)
+            ((int16_t *)s->data)[at + k] = (int16_t)t->fixed[k];
+        return;
+    case STORE_I32:
+        for (int64_t k = 0; k < s->n; k++)
+            ((int32_t *)s->data)[at + k] = (int32_t)t->fixed[k];
+        return;
+    case STORE_I64:
+        memcpy((int64_t *)s->data + at, t->fixed, (size_t)s->n * sizeof(int64_t));
+        return;
+    case STORE_F64:
+        memcpy((double *)s->data + at, t->real, (size_t)s->n * sizeof(double));
+        return;
+    default:
+        return;
+    }
+}
+
+static void store_load(const store_t *s, int64_t i, tensor_t *t)
+{
+    if (s->kind == STORE_F64)
+        memcpy(t->real, (const double *)s->data + i * s->n, (size_t)s->n * sizeof(double));
+    else
+        store_row(s, i, t->fixed);
+}
+
+/* ---- planning ---- */
+
+static const tensor_t *input_of(const delta_t *d, int k)
+{
+    return k < d->n_layers ? engine_layer_input(d->engine, k) : &d->engine->out[k - 1];
+}
+
+static int is_sparse(const engine_t *e, int l)
+{
+    const layer_t *L = &e->model->layers[l];
+    return (L->kind == LAYER_CONV2D || L->kind == LAYER_DENSE) && L->quantized &&
+           L->act == ACT_LINEAR && e->out[l].kind == TENSOR_FIXED &&
+           engine_layer_input(e, l)->kind == TENSOR_FIXED;
+}
+
+static int is_quantizer(const layer_t *L)
+{
+    return L->kind == LAYER_QUANT_INPUT ||
+           (L->kind == LAYER_ACTIVATION && (L->act == ACT_QRELU || L->act == ACT_QBITS));
+}
+
+static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+static int64_t abs64(int64_t a) { return a < 0 ? -a : a; }
+
+/* A bound on |value| of every fault-free input of layer k (-1: none known), so a
+ * store can be narrow: quantizer codes, the converted input, sparse pre-activations. */
+static int64_t value_bound(const delta_t *d, int k, int64_t input_code_max)
+{
+    const model_t *m = d->engine->model;
+    if (k == 0)
+        return input_code_max;
+    const layer_t *P = &m->layers[k - 1];
+    if (input_of(d, k)->kind != TENSOR_FIXED)
+        return -1;
+    if (is_quantizer(P))
+        return max64(abs64(quant_code_min(&P->aq)), abs64(quant_code_max(&P->aq)));
+    if (P->kind == LAYER_FLATTEN || P->kind == LAYER_RESHAPE)
+        return value_bound(d, k - 1, input_code_max);
+    if (!d->sparse[k - 1])
+        return -1;
+    int64_t xb = value_bound(d, k - 1, input_code_max);
+    if (xb < 0 || xb > INT32_MAX)
+        return -1;
+    const int sb = d->engine->out[k - 1].frac - quant_frac(&P->bq);
+    int64_t most = 0;
+    for (int c = 0; c < P->cout; c++) {
+        int64_t s = 0;
+        for (int64_t w = c; w < P->n_weights; w += P->cout)
+            s += abs64(P->kernel_code[w]);
+        s *= xb;
+        if (s > INT32_MAX)
+            return -1;
+        s = s * ((int64_t)1 << d->shift_prod[k - 1]);
+        if (P->use_bias)
+            s += abs64(P->bias_code[c]) * ((int64_t)1 << sb);
+        most = max64(most, s);
+        if (most > INT32_MAX)
+            return -1;
+    }
+    return most;
+}
+
+static store_kind_t store_kind_for(const delta_t *d, int k, int64_t input_code_max)
+{
+    if (input_of(d, k)->kind == TENSOR_REAL)
+        return STORE_F64;
+    int64_t b = value_bound(d, k, input_code_max);
+    if (b >= 0 && b <= INT16_MAX)
+        return STORE_I16;
+    if (b >= 0 && b <= INT32_MAX)
+        return STORE_I32;
+    return STORE_I64;
+}
+
+int delta_create(delta_t *d, engine_t *e, int64_t n_samples, int64_t input_code_max,
+                 upset_err_t *err)
+{
+    memset(d, 0, sizeof *d);
+    const model_t *m = e->model;
+    const int n = m->n_layers;
+    d->engine = e;
+    d->n_layers = n;
+    d->n_samples = n_samples;
+    d->in = upset_calloc((size_t)n + 1, sizeof *d->in, err);
+    d->sparse = upset_calloc((size_t)n, 1, err);
+    d->next = upset_calloc((size_t)n, sizeof *d->next, err);
+    d->shift_prod = upset_calloc((size_t)n, sizeof *d->shift_prod, err);
+    unsigned char *need = upset_calloc((size_t)n + 1, 1, err), *reach = upset_calloc((size_t)n, 1, err);
+    if (!d->in || !d->sparse || !d->next || !d->shift_prod || !need || !reach)
+        goto fail;
+    int64_t most = shape_size(m->input), most_sparse = 1, most_pix = 1;
+    for (int l = 0; l < n; l++) {
+        const layer_t *L = &m->layers[l];
+        d->sparse[l] = (unsigned char)is_sparse(e, l);
+        int k = l + 1;
+        while (k < n && layer_is_elementwise(&m->layers[k]))
+            k++;
+        d->next[l] = k;
+        most = max64(most, shape_size(L->out));
+        if (d->sparse[l]) {
+            d->shift_prod[l] = e->out[l].frac - engine_layer_input(e, l)->frac - quant_frac(&L->kq);
+            most_sparse = max64(most_sparse, shape_size(L->out));
+            most_pix = max64(most_pix, L->cout);
+        }
+    }
+    /* the inputs of faultable layers (cached path), then what each sparse chain reads */
+    for (int l = 1; l < n; l++)
+        need[l] |= m->layers[l].faultable;
+    for (int l = 0; l < n; l++) {
+        if (!d->sparse[l] || !(m->layers[l].faultable || reach[l]))
+            continue;
+        if (l == 0 && !e->input_fixed.fixed)
+            continue;
+        need[l] = 1;
+        if (shape_size(m->layers[l].out) <= PRE_KEEP_MAX)
+            need[l + 1] = 1;
+        int M = d->next[l];
+        need[M] = 1;
+        if (M < n && d->sparse[M])
+            reach[M] = 1;
+    }
+    for (int k = 0; k <= n; k++) {
+        if (!need[k])
+            continue;
+        store_t *s = &d->in[k];
+        s->n = input_of(d, k)->n;
+        s->kind = store_kind_for(d, k, input_code_max);
+        s->data = upset_calloc((size_t)(n_samples * s->n), store_elem(s->kind), err);
+        if (!s->data)
+            goto fail;
+    }
+    free(need);
+    free(reach);
+    need = reach = NULL;
+    d->pos = upset_calloc((size_t)most, sizeof *d->pos, err);
+    d->val = upset_calloc((size_t)most, sizeof *d->val, err);
+    d->rval = upset_calloc((size_t)most, sizeof *d->rval, err);
+    d->row = upset_calloc((size_t)most, sizeof *d->row, err);
+    d->dv = upset_calloc((size_t)most, sizeof *d->dv, err);
+    d->acc = upset_calloc((size_t)most_sparse, sizeof *d->acc, err);
+    d->touched = upset_calloc((size_t)most_sparse, sizeof *d->touched, err);
+    d->mark = upset_calloc((size_t)most_sparse, 1, err);
+    d->pix = upset_calloc((size_t)most_pix, sizeof *d->pix, err);
+    if (!d->pos || !d->val || !d->rval || !d->row || !d->dv || !d->acc || !d->touched || !d->mark || !d->pix)
+        goto fail;
+    return 0;
+fail:
+    free(need);
+    free(reach);
+    delta_free(d);
+    return -1;
+}
+
+void delta_free(delta_t *d)
+{
+    for (int k = 0; d->in && k <= d->n_layers; k++)
+        free(d->in[k].data);
+    free(d->in);
+    free(d->sparse);
+    free(d->next);
+    free(d->shift_prod);
+    free(d->pos);
+    free(d->val);
+    free(d->rval);
+    free(d->row);
+    free(d->dv);
+    free(d->acc);
+    free(d->touched);
+    free(d->mark);
+    free(d->pix);
+    memset(d, 0, sizeof *d);
+}
+
+void delta_record(delta_t *d, int64_t i)
+{
+    for (int k = 0; k <= d->n_layers; k++)
+        if (d->in[k].kind != STORE_NONE)
+            store_save(&d->in[k], i, input_of(d, k));
+}
+
+int delta_capable(const delta_t *d, int l)
+{
+    return d->sparse[l] && d->in[l].kind != STORE_NONE;
+}
+
+int delta_load_input(delta_t *d, int l, int64_t i)
+{
+    if (d->in[l].kind == STORE_NONE)
+        return -1;
+    store_load(&d->in[l], i, engine_layer_input_mut(d->engine, l));
+    return 0;
+}
+
+int64_t delta_bytes_per_sample(const delta_t *d)
+{
+    int64_t b = 0;
+    for (int k = 0; k <= d->n_layers; k++)
+        b += d->in[k].n * (int64_t)store_elem(d->in[k].kind);
+    return b;
+}
+
+/* ---- sparse linear layers ---- */
+
+/* Pre-activations of output pixel p of sparse layer l, channels [c0, c1), from the
+ * layer's input x (one sample): bias << shift_bias + sum(x * w) << shift_prod. */
+static void linear_pixel(const delta_t *d, int l, const int64_t *x, int64_t p, int c0, int c1,
+                         int64_t *out)
+{
+    const layer_t *L = &d->engine->model->layers[l];
+    const int cin = L->cin, cout = L->cout, nc = c1 - c0;
+    for (int c = 0; c < nc; c++)
+        out[c] = 0;
+    if (L->kind == LAYER_DENSE) {
+        for (int i = 0; i < cin; i++) {
+            if (!x[i])
+                continue;
+            const int32_t *w = L->kernel_code + (int64_t)i * cout + c0;
+            for (int c = 0; c < nc; c++)
+                out[c] += x[i] * w[c];
+        }
+    } else {
+        int ph, pw;
+        conv_padding(L, &ph, &pw);
+        const int oh = (int)(p / L->out.w), ow = (int)(p % L->out.w);
+        for (int kh = 0; kh < L->kh; kh++) {
+            int ih = oh * L->stride_h - ph + kh;
+            if (ih < 0 || ih >= L->in.h)
+                continue;
+            for (int kw = 0; kw < L->kw; kw++) {
+                int iw = ow * L->stride_w - pw + kw;
+                if (iw < 0 || iw >= L->in.w)
+                    continue;
+                const int64_t *xv = x + ((int64_t)ih * L->in.w + iw) * cin;
+                const int32_t *wv = L->kernel_code + ((int64_t)kh * L->kw + kw) * cin * cout + c0;
+                for (int ci = 0; ci < cin; ci++) {
+                    if (!xv[ci])
+                        continue;
+                    const int32_t *w = wv + (int64_t)ci * cout;
+                    for (int c = 0; c < nc; c++)
+                        out[c] += xv[ci] * w[c];
+                }
+            }
+        }
+    }
+    const int64_t sp = (int64_t)1 << d->shift_prod[l];
+    const int sb = d->engine->out[l].frac - quant_frac(&L->bq);
+    for (int c = 0; c < nc; c++)
+        out[c] = (L->use_bias ? (int64_t)L->bias_code[c0 + c] * ((int64_t)1 << sb) : 0) +
+                 out[c] * sp;
+}
+
+/* The fault-free pre-activation of sparse layer l at flat output position q. */
+static int64_t base_pre(delta_t *d, int l, int64_t i, int64_t q, int *row_loaded)
+{
+    if (d->in[l + 1].kind != STORE_NONE)
+        return store_get(&d->in[l + 1], i, q);
+    if (!*row_loaded) {
+        store_row(&d->in[l], i, d->row);
+        *row_loaded = 1;
+    }
+    const int cout = d->engine->model->layers[l].cout;
+    int64_t v;
+    linear_pixel(d, l, d->row, q / cout, (int)(q % cout), (int)(q % cout) + 1, &v);
+    return v;
+}
+
+/* The outputs of sparse layer l that the flipped weight feeds: new pre-activations in
+ * pos/val. Returns their count. */
+static int64_t origin(delta_t *d, bitaddr_t a, int64_t i)
+{
+    const layer_t *L = &d->engine->model->layers[a.layer];
+    const store_t *x = &d->in[a.layer];
+    const int cin = L->cin, cout = L->cout;
+    const int co = (int)(a.weight % cout), ci = (int)(a.weight / cout % cin);
+    const int64_t dc =
+        (int64_t)bitspace_flipped_code(d->engine->model, a) - L->kernel_code[a.weight];
+    int64_t n = 0;
+    if (L->kind == LAYER_DENSE) {
+        int64_t v = store_get(x, i, ci);
+        if (v) {
+            d->pos[0] = co;
+            d->val[0] = dc * v;
+            n = 1;
+        }
+    } else {
+        const int64_t tap = a.weight / ((int64_t)cin * cout);
+        const int wkh = (int)(tap / L->kw), wkw = (int)(tap % L->kw);
+        int ph, pw;
+        conv_padding(L, &ph, &pw);
+        for (int oh = 0; oh < L->out.h; oh++) {
+            int ih = oh * L->stride_h - ph + wkh;
+            if (ih < 0 || ih >= L->in.h)
+                continue;
+            for (int ow = 0; ow < L->out.w; ow++) {
+                int iw = ow * L->stride_w - pw + wkw;
+                if (iw < 0 || iw >= L->in.w)
+                    continue;
+                int64_t v = store_get(x, i, ((int64_t)ih * L->in.w + iw) * cin + ci);
+                if (!v)
+                    continue;
+                d->pos[n] = ((int64_t)oh * L->out.w + ow) * cout + co;
+                d->val[n] = dc * v;
+                n++;
+            }
+        }
+    }
+    const int64_t sp = (int64_t)1 << d->shift_prod[a.layer];
+    int row_loaded = 0;
+    for (int64_t j = 0; j < n; j++)
+        d->val[j] = base_pre(d, a.layer, i, d->pos[j], &row_loaded) + d->val[j] * sp;
+    return n;
+}
+
+/* Scatters the changed inputs of sparse layer M (positions pos, changes dv) into its
+ * outputs; leaves the changed pre-activations in pos/val. Returns their count. */
+static int64_t scatter(delta_t *d, int M, int64_t i, int64_t n_in, const int64_t *dv)
+{
+    const layer_t *L = &d->engine->model->layers[M];
+    const int cin = L->cin, cout = L->cout;
+    int64_t nt = 0;
+    int ph = 0, pw = 0;
+    if (L->kind == LAYER_CONV2D)
+        conv_padding(L, &ph, &pw);
+    for (int64_t j = 0; j < n_in; j++) {
+        const int64_t q = d->pos[j], dx = dv[j];
+        if (L->kind == LAYER_DENSE) {
+            if (!d->mark[0]) {
+                d->mark[0] = 1;
+                d->touched[nt++] = 0;
+            }
+            const int32_t *w = L->kernel_code + q * cout;
+            for (int c = 0; c < cout; c++)
+                d->acc[c] += dx * w[c];
+            continue;
+        }
+        const int ci = (int)(q % cin), iw = (int)(q / cin % L->in.w),
+                  ih = (int)(q / cin / L->in.w);
+        for (int kh = 0; kh < L->kh; kh++) {
+            int t = ih + ph - kh;
+            if (t < 0)
+                break;
+            if (t % L->stride_h || t / L->stride_h >= L->out.h)
+                continue;
+            const int oh = t / L->stride_h;
+            for (int kw = 0; kw < L->kw; kw++) {
+                int u = iw + pw - kw;
+                if (u < 0)
+                    break;
+                if (u % L->stride_w || u / L->stride_w >= L->out.w)
+                    continue;
+                const int64_t pix = (int64_t)oh * L->out.w + u / L->stride_w;
+                if (!d->mark[pix]) {
+                    d->mark[pix] = 1;
+                    d->touched[nt++] = pix;
+                }
+                int64_t *acc = d->acc + pix * cout;
+                const int32_t *w = L->kernel_code + (((int64_t)kh * L->kw + kw) * cin + ci) * cout;
+                for (int c = 0; c < cout; c++)
+                    acc[c] += dx * w[c];
+            }
+        }
+    }
+    const int64_t sp = (int64_t)1 << d->shift_prod[M];
+    const store_t *pre = &d->in[M + 1];
+    int row_loaded = 0;
+    int64_t n = 0;
+    for (int64_t t = 0; t < nt; t++) {
+        const int64_t pix = d->touched[t];
+        int64_t *acc = d->acc + pix * cout;
+        d->mark[pix] = 0;
+        if (pre->kind == STORE_NONE) {
+            if (!row_loaded) {
+                store_row(&d->in[M], i, d->row);
+                row_loaded = 1;
+            }
+            linear_pixel(d, M, d->row, pix, 0, cout, d->pix);
+        }
+        for (int c = 0; c < cout; c++) {
+            if (!acc[c])
+                continue;
+            const int64_t q = pix * cout + c;
+            int64_t base = pre->kind == STORE_NONE ? d->pix[c] : store_get(pre, i, q);
+            d->pos[n] = q;
+            d->val[n] = base + acc[c] * sp;
+            n++;
+            acc[c] = 0;
+        }
+    }
+    return n;
+}
+
+delta_state_t delta_propagate(delta_t *d, bitaddr_t a, int64_t i)
+{
+    engine_t *e = d->engine;
+    const model_t *m = e->model;
+    const int n_layers = d->n_layers;
+    d->n_evals++;
+    int cur = a.layer;
+    int64_t n = origin(d, a, i);
+    for (;;) {
+        /* changed pre-activations of layer cur -> the elementwise layers -> the input of M */
+        const int M = d->next[cur];
+        tensor_t *end = M < n_layers ? engine_layer_input_mut(e, M) : &e->out[n_layers - 1];
+        const store_t *s = &d->in[M];
+        const int to_sparse = M < n_layers && d->sparse[M];
+        int64_t live = 0;
+        for (int64_t j = 0; j < n; j++) {
+            const int64_t p = d->pos[j];
+            e->out[cur].fixed[p] = d->val[j];
+            for (int k = cur + 1; k < M; k++)
+                layer_forward_at(&m->layers[k], &e->out[k - 1], &e->out[k], p);
+            if (end->kind == TENSOR_FIXED) {
+                const int64_t v = end->fixed[p], b = store_get(s, i, p);
+                if (v == b)
+                    continue;
+                d->pos[live] = p;
+                d->val[live] = v;
+                d->dv[live] = v - b; /* the change, for a scatter */
+            } else {
+                const double v = end->real[p];
+                if (v == store_getf(s, i, p))
+                    continue;
+                d->pos[live] = p;
+                d->rval[live] = v;
+            }
+            live++;
+        }
+        if (!live) {
+            d->n_unchanged++;
+            return DELTA_UNCHANGED;
+        }
+        /* a wide change: the whole-tensor kernels beat a scatter */
+        if (!to_sparse || live * SCATTER_MAX_SHARE > s->n) {
+            d->reached = M;
+            d->n_live = live;
+            return DELTA_REACHED;
+        }
+        n = scatter(d, M, i, live, d->dv);
+        cur = M;
+    }
+}
+
+int delta_finish(delta_t *d, int64_t i, upset_err_t *err)
+{
+    engine_t *e = d->engine;
+    const int M = d->reached, n_layers = d->n_layers;
+    tensor_t *t = M < n_layers ? engine_layer_input_mut(e, M) : &e->out[n_layers - 1];
+    store_load(&d->in[M], i, t);
+    for (int64_t j = 0; j < d->n_live; j++) {
+        if (t->kind == TENSOR_FIXED)
+            t->fixed[d->pos[j]] = d->val[j];
+        else
+            t->real[d->pos[j]] = d->rval[j];
+    }
+    return M < n_layers ? engine_run_layers(e, M, n_layers - 1, err) : 0;
+}

@@ -1,0 +1,98 @@
+/* int16 dot products with int32 accumulators (see kernels.h). */
+#include "upset/kernels.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define HAVE_X86 1
+#endif
+
+static void dot16_portable(const int16_t *x, const int16_t *w, int64_t k, int n_rows,
+                           int64_t w_stride, int32_t *out)
+{
+    for (int r = 0; r < n_rows; r++) {
+        const int16_t *wr = w + r * w_stride;
+        int32_t s = 0;
+        for (int64_t j = 0; j < k; j++)
+            s += (int32_t)x[j] * wr[j];
+        out[r] = s;
+    }
+}
+
+#ifdef HAVE_X86
+__attribute__((target("avx2"))) static int32_t hsum8(__m256i v)
+{
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return _mm_cvtsi128_si32(s);
+}
+
+/* Four weight rows per pass, so each load of x serves four multiply-adds. */
+__attribute__((target("avx2"))) static void dot16_avx2(const int16_t *x, const int16_t *w,
+                                                       int64_t k, int n_rows, int64_t w_stride,
+                                                       int32_t *out)
+{
+    int r = 0;
+    for (; r + 4 <= n_rows; r += 4) {
+        const int16_t *w0 = w + r * w_stride, *w1 = w0 + w_stride, *w2 = w1 + w_stride,
+                      *w3 = w2 + w_stride;
+        __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+        for (int64_t j = 0; j < k; j += 16) {
+            __m256i xv = _mm256_loadu_si256((const __m256i *)(x + j));
+            a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(xv, _mm256_loadu_si256((const __m256i *)(w0 + j))));
+            a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(xv, _mm256_loadu_si256((const __m256i *)(w1 + j))));
+            a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(xv, _mm256_loadu_si256((const __m256i *)(w2 + j))));
+            a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(xv, _mm256_loadu_si256((const __m256i *)(w3 + j))));
+        }
+        out[r] = hsum8(a0);
+        out[r + 1] = hsum8(a1);
+        out[r + 2] = hsum8(a2);
+        out[r + 3] = hsum8(a3);
+    }
+    for (; r < n_rows; r++) {
+        const int16_t *wr = w + r * w_stride;
+        __m256i a = _mm256_setzero_si256();
+        for (int64_t j = 0; j < k; j += 16)
+            a = _mm256_add_epi32(a, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(x + j)),
+                                                      _mm256_loadu_si256((const __m256i *)(wr + j))));
+        out[r] = hsum8(a);
+    }
+}
+#endif
+
+static kernel_mode_t mode = KERNEL_AUTO;
+
+static int use_avx2(void)
+{
+#ifdef HAVE_X86
+    static int has = -1;
+    if (has < 0) {
+        __builtin_cpu_init();
+        has = __builtin_cpu_supports("avx2") ? 1 : 0;
+    }
+    return has && mode == KERNEL_AUTO;
+#else
+    return 0;
+#endif
+}
+
+void kernel_dot16(const int16_t *x, const int16_t *w, int64_t k, int n_rows, int64_t w_stride,
+                  int32_t *out)
+{
+#ifdef HAVE_X86
+    if (use_avx2()) {
+        dot16_avx2(x, w, k, n_rows, w_stride, out);
+        return;
+    }
+#endif
+    dot16_portable(x, w, k, n_rows, w_stride, out);
+}
+
+void kernel_set_mode(kernel_mode_t m) { mode = m; }
+
+kernel_mode_t kernel_mode(void) { return mode; }
+
+const char *kernel_path(void)
+{
+    return mode == KERNEL_WIDE ? "wide" : use_avx2() ? "avx2" : "portable";
+}
