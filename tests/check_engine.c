@@ -3,14 +3,20 @@
  *    from the fastml-science repository);
  *  - the FKeras CIFAR-10 model's fault-free correctness on the bundled test images
  *    against non_faulty_correct_indices.npy (the images FKeras found it classifies
- *    correctly). */
+ *    correctly);
+ *  - the int16 dot-product kernels (AVX2 and portable) against brute force, and the
+ *    engine's three integer paths (avx2, portable, the int64 reference loops) giving
+ *    identical outputs on every bundled model. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "check_util.h"
 #include "npy.h"
 #include "upset/dataset.h"
 #include "upset/engine.h"
+#include "upset/kernels.h"
 
 START_TEST(test_zcu102_vectors)
 {
@@ -98,6 +104,118 @@ START_TEST(test_cifar10_correct_indices)
 }
 END_TEST
 
+static uint64_t lcg(uint64_t *s)
+{
+    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+    return *s >> 33;
+}
+
+START_TEST(test_dot16_brute_force)
+{
+    uint64_t seed = 99;
+    static int16_t x[1024], w[9 * 1024];
+    const int64_t ks[] = {16, 64, 512, 1024};
+    for (int t = 0; t < 4; t++) {
+        const int64_t k = ks[t];
+        /* the largest magnitude whose sums provably fit int32 at this k */
+        int64_t lim = 1;
+        while ((lim + 1) * (lim + 1) * k < INT64_C(2147483647) && lim < 32767)
+            lim++;
+        for (int rows = 1; rows <= 9; rows++) {
+            for (int64_t j = 0; j < k; j++)
+                x[j] = (int16_t)((int64_t)(lcg(&seed) % (uint64_t)(2 * lim + 1)) - lim);
+            for (int64_t j = 0; j < rows * k; j++)
+                w[j] = (int16_t)((int64_t)(lcg(&seed) % (uint64_t)(2 * lim + 1)) - lim);
+            x[0] = (int16_t)lim; /* extremes too */
+            w[0] = (int16_t)-lim;
+            for (int mode = 0; mode < 2; mode++) {
+                kernel_set_mode(mode ? KERNEL_PORTABLE : KERNEL_AUTO);
+                int32_t out[9];
+                kernel_dot16(x, w, k, rows, k, out);
+                for (int r = 0; r < rows; r++) {
+                    int64_t want = 0;
+                    for (int64_t j = 0; j < k; j++)
+                        want += (int64_t)x[j] * w[r * k + j];
+                    ck_assert_msg(out[r] == want, "k %lld row %d (%s): %d != %lld", (long long)k,
+                                  r, kernel_path(), out[r], (long long)want);
+                }
+            }
+        }
+    }
+    kernel_set_mode(KERNEL_AUTO);
+}
+END_TEST
+
+/* Every output of every layer, for n samples, under one kernel mode. */
+static double *run_all(const model_t *m, const dataset_t *d, int64_t n, kernel_mode_t mode,
+                       int64_t *len)
+{
+    upset_err_t err = {{0}};
+    engine_t e;
+    kernel_set_mode(mode);
+    ck_assert_msg(engine_create(&e, m, d->input_frac, &err) == 0, "%s", err.msg);
+    int64_t per = 0;
+    for (int l = 0; l < m->n_layers; l++)
+        per += e.out[l].n;
+    double *v = malloc((size_t)(n * per) * sizeof *v);
+    ck_assert_ptr_nonnull(v);
+    int64_t at = 0;
+    for (int64_t i = 0; i < n; i++) {
+        ck_assert_msg(engine_run(&e, d->x + i * shape_size(d->shape), &err) == 0, "%s", err.msg);
+        for (int l = 0; l < m->n_layers; l++)
+            for (int64_t k = 0; k < e.out[l].n; k++)
+                v[at++] = tensor_value(&e.out[l], k);
+    }
+    engine_free(&e);
+    kernel_set_mode(KERNEL_AUTO);
+    *len = at;
+    return v;
+}
+
+static void paths_identical(const char *model, const dataset_t *d, int64_t n)
+{
+    model_t m;
+    upset_err_t err = {{0}};
+    ck_assert_msg(model_load(model, &m, &err) == 0, "%s", err.msg);
+    int64_t la, lp, lw, calls = kernel_dot16_calls();
+    double *a = run_all(&m, d, n, KERNEL_AUTO, &la);
+    ck_assert_msg(kernel_dot16_calls() > calls, "%s: the narrow kernels were not used", model);
+    double *p = run_all(&m, d, n, KERNEL_PORTABLE, &lp);
+    double *w = run_all(&m, d, n, KERNEL_WIDE, &lw);
+    ck_assert_int_eq(la, lw);
+    ck_assert_int_eq(lp, lw);
+    int64_t diff = 0;
+    for (int64_t k = 0; k < la; k++)
+        diff += memcmp(&a[k], &w[k], sizeof *a) != 0 || memcmp(&p[k], &w[k], sizeof *a) != 0;
+    printf("%s: %lld samples, %lld layer outputs: avx2/portable/wide differ in %lld\n", model,
+           (long long)n, (long long)la, (long long)diff);
+    ck_assert_int_eq(diff, 0);
+    free(a);
+    free(p);
+    free(w);
+    model_free(&m);
+}
+
+START_TEST(test_kernel_paths_identical)
+{
+    dataset_t c10, hg;
+    upset_err_t err = {{0}};
+    ck_assert_msg(dataset_load_cifar10("data/cifar10/test_batch_first1017.bin",
+                                       "data/cifar10/test_labels_10000.bin", 0, 40, &c10, &err) == 0,
+                  "%s", err.msg);
+    const char *const files[] = {"data/hgcal/ttbar_0PU.csv"};
+    ck_assert_msg(dataset_load_hgcal(files, 1, 300, 12, &hg, &err) == 0, "%s", err.msg);
+    paths_identical("models/cifar10.h5", &c10, 40);
+    paths_identical("models/rn07.h5", &c10, 40);
+    paths_identical("models/econt_small.h5", &hg, 300);
+    paths_identical("models/econt_medium.h5", &hg, 300);
+    paths_identical("models/econt_medium5.h5", &hg, 300);
+    paths_identical("models/econt_large.h5", &hg, 300);
+    dataset_free(&c10);
+    dataset_free(&hg);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("engine");
@@ -105,6 +223,8 @@ static Suite *make_suite(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_zcu102_vectors);
     tcase_add_test(tc, test_cifar10_correct_indices);
+    tcase_add_test(tc, test_dot16_brute_force);
+    tcase_add_test(tc, test_kernel_paths_identical);
     suite_add_tcase(s, tc);
     return s;
 }

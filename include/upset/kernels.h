@@ -26,6 +26,9 @@ typedef enum { KERNEL_AUTO, KERNEL_PORTABLE, KERNEL_WIDE } kernel_mode_t;
 void kernel_set_mode(kernel_mode_t m);
 kernel_mode_t kernel_mode(void);
 
+/* How often kernel_dot16 ran (tests check the narrow path is taken). */
+int64_t kernel_dot16_calls(void);
+
 /* "avx2", "portable" or "wide": the path the engine takes now. */
 const char *kernel_path(void);
 

@@ -60,7 +60,26 @@ __attribute__((target("avx2"))) static void dot16_avx2(const int16_t *x, const i
 }
 #endif
 
+#include <stdlib.h>
+#include <string.h>
+
 static kernel_mode_t mode = KERNEL_AUTO;
+static int mode_read;
+
+/* UPSET_KERNEL=wide|portable|auto picks the path for a whole run (benchmarks and
+ * tests compare them); kernel_set_mode overrides it. */
+kernel_mode_t kernel_mode(void)
+{
+    if (!mode_read) {
+        const char *s = getenv("UPSET_KERNEL");
+        mode_read = 1;
+        if (s && !strcmp(s, "wide"))
+            mode = KERNEL_WIDE;
+        else if (s && !strcmp(s, "portable"))
+            mode = KERNEL_PORTABLE;
+    }
+    return mode;
+}
 
 static int use_avx2(void)
 {
@@ -70,15 +89,20 @@ static int use_avx2(void)
         __builtin_cpu_init();
         has = __builtin_cpu_supports("avx2") ? 1 : 0;
     }
-    return has && mode == KERNEL_AUTO;
+    return has && kernel_mode() == KERNEL_AUTO;
 #else
     return 0;
 #endif
 }
 
+static int64_t n_calls;
+
+int64_t kernel_dot16_calls(void) { return n_calls; }
+
 void kernel_dot16(const int16_t *x, const int16_t *w, int64_t k, int n_rows, int64_t w_stride,
                   int32_t *out)
 {
+    n_calls++;
 #ifdef HAVE_X86
     if (use_avx2()) {
         dot16_avx2(x, w, k, n_rows, w_stride, out);
@@ -88,11 +112,13 @@ void kernel_dot16(const int16_t *x, const int16_t *w, int64_t k, int n_rows, int
     dot16_portable(x, w, k, n_rows, w_stride, out);
 }
 
-void kernel_set_mode(kernel_mode_t m) { mode = m; }
-
-kernel_mode_t kernel_mode(void) { return mode; }
+void kernel_set_mode(kernel_mode_t m)
+{
+    mode = m;
+    mode_read = 1;
+}
 
 const char *kernel_path(void)
 {
-    return mode == KERNEL_WIDE ? "wide" : use_avx2() ? "avx2" : "portable";
+    return kernel_mode() == KERNEL_WIDE ? "wide" : use_avx2() ? "avx2" : "portable";
 }
