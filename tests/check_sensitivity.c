@@ -267,6 +267,7 @@ static void free_layers(model_t *m)
         free(L->moving_variance);
         free(L->bn_scale);
         free(L->bn_offset);
+        free(L->convt_w);
     }
     free(m->layers);
 }

@@ -1,9 +1,12 @@
-/* Exact integer kernels on narrow codes. A quantized conv2d / dense whose input codes
+/* Kernels of the engine's hot loops.
+ *
+ * Exact integer kernels on narrow codes. A quantized conv2d / dense whose input codes
  * and weight codes fit int16, and whose every partial sum provably fits int32
  * (fan-in x max|x| x max|w| < 2^31, checked by the caller), runs as int16 dot products
  * with int32 accumulators: exact, so every path below gives the same integers.
  * An AVX2 path is chosen at run time where the processor has it; the portable path is
- * plain C. */
+ * plain C. The float kernel below vectorises independent sums without changing any
+ * rounding. */
 #ifndef UPSET_KERNELS_H
 #define UPSET_KERNELS_H
 
@@ -16,6 +19,11 @@
 /* out[r] = sum_j x[j] * w[r * w_stride + j], j < k, for r < n_rows. */
 void kernel_dot16(const int16_t *x, const int16_t *w, int64_t k, int n_rows, int64_t w_stride,
                   int32_t *out);
+
+/* acc[j] = x[0] * w[j] + x[1] * w[n + j] + ..., for j < n: each sum starts from 0.0 and
+ * adds its terms in order of i, each term a rounded product (no fused multiply-add), so
+ * every path rounds exactly as the plain C loop does. */
+void kernel_sum_rows_f64(const double *x, int n_x, const double *w, int64_t n, double *acc);
 
 /* Which integer path the engine's quantized conv2d / dense take:
  *   KERNEL_AUTO     - int16 dot products, AVX2 where the processor has it (default);

@@ -61,6 +61,7 @@ typedef struct {
     float *gamma, *beta, *moving_mean, *moving_variance;
     double epsilon;
     float *bn_scale, *bn_offset; /* derived at load: y = x * scale + offset, float32 */
+    double *convt_w;             /* derived: float conv2d_transpose kernel (cin, kh*kw, cout) */
 
     /* quant_input and quantized activations */
     quant_t aq;
@@ -83,7 +84,7 @@ typedef struct {
 int model_load(const char *path, model_t *m, upset_err_t *err);
 void model_free(model_t *m);
 
-/* Derived fields (batch-norm scale and offset); model_load calls it, code that builds a
+/* Derived fields (batch-norm scale and offset, transposed float kernels); model_load calls it, code that builds a
  * model by hand must too. */
 int model_prepare(model_t *m, upset_err_t *err);
 

@@ -95,6 +95,54 @@ static int use_avx2(void)
 #endif
 }
 
+static void sum_rows_f64_portable(const double *x, int n_x, const double *w, int64_t n,
+                                  double *acc)
+{
+    for (int64_t j = 0; j < n; j++)
+        acc[j] = 0;
+    for (int i = 0; i < n_x; i++)
+        for (int64_t j = 0; j < n; j++)
+            acc[j] += x[i] * w[i * n + j];
+}
+
+#ifdef HAVE_X86
+/* Sixteen accumulators stay in registers over the whole sum; a multiply then an add
+ * (never a fused multiply-add) per term, so each lane rounds as the portable loop does. */
+__attribute__((target("avx2"))) static void sum_rows_f64_avx2(const double *x, int n_x,
+                                                              const double *w, int64_t n,
+                                                              double *acc)
+{
+    int64_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+        __m256d a0 = _mm256_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
+        for (int i = 0; i < n_x; i++) {
+            const double *wr = w + i * n + j;
+            __m256d xb = _mm256_set1_pd(x[i]);
+            a0 = _mm256_add_pd(a0, _mm256_mul_pd(xb, _mm256_loadu_pd(wr)));
+            a1 = _mm256_add_pd(a1, _mm256_mul_pd(xb, _mm256_loadu_pd(wr + 4)));
+            a2 = _mm256_add_pd(a2, _mm256_mul_pd(xb, _mm256_loadu_pd(wr + 8)));
+            a3 = _mm256_add_pd(a3, _mm256_mul_pd(xb, _mm256_loadu_pd(wr + 12)));
+        }
+        _mm256_storeu_pd(acc + j, a0);
+        _mm256_storeu_pd(acc + j + 4, a1);
+        _mm256_storeu_pd(acc + j + 8, a2);
+        _mm256_storeu_pd(acc + j + 12, a3);
+    }
+    for (; j + 4 <= n; j += 4) {
+        __m256d a = _mm256_setzero_pd();
+        for (int i = 0; i < n_x; i++)
+            a = _mm256_add_pd(a, _mm256_mul_pd(_mm256_set1_pd(x[i]), _mm256_loadu_pd(w + i * n + j)));
+        _mm256_storeu_pd(acc + j, a);
+    }
+    for (; j < n; j++) {
+        double a = 0;
+        for (int i = 0; i < n_x; i++)
+            a += x[i] * w[i * n + j];
+        acc[j] = a;
+    }
+}
+#endif
+
 static int64_t n_calls;
 
 int64_t kernel_dot16_calls(void) { return n_calls; }
@@ -110,6 +158,17 @@ void kernel_dot16(const int16_t *x, const int16_t *w, int64_t k, int n_rows, int
     }
 #endif
     dot16_portable(x, w, k, n_rows, w_stride, out);
+}
+
+void kernel_sum_rows_f64(const double *x, int n_x, const double *w, int64_t n, double *acc)
+{
+#ifdef HAVE_X86
+    if (use_avx2()) {
+        sum_rows_f64_avx2(x, n_x, w, n, acc);
+        return;
+    }
+#endif
+    sum_rows_f64_portable(x, n_x, w, n, acc);
 }
 
 void kernel_set_mode(kernel_mode_t m)

@@ -86,7 +86,8 @@ static void fixed_finish(const layer_t *L, fixed_align_t a, int64_t *acc, const 
 static struct {
     int16_t *x, *row, *wt;
     int32_t *sum;
-    size_t cap_x, cap_row, cap_wt, cap_sum;
+    double *rx, *racc;
+    size_t cap_x, cap_row, cap_wt, cap_sum, cap_rx, cap_racc;
 } scratch;
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
@@ -300,14 +301,64 @@ static int fwd_conv2d(const layer_t *L, const tensor_t *in, tensor_t *out, upset
     return 0;
 }
 
+/* The fast transposed convolution: per input pixel, the partial sums of every tap and
+ * output channel are independent accumulations (each still sums ci = 0, 1, ... from
+ * 0.0, as the reference loop below does), so they run side by side in one long
+ * vectorisable loop; they are then added to the outputs in the reference order.
+ * Bit-identical to the reference (no reassociation, no contraction). */
+static int convt_fast(const layer_t *L, const tensor_t *in, tensor_t *out)
+{
+    const int cin = L->cin, cout = L->cout, taps = L->kh * L->kw;
+    const int64_t nacc = (int64_t)taps * cout;
+    if (!L->convt_w ||
+        grow((void **)&scratch.rx, &scratch.cap_rx, (size_t)in->n, sizeof(double)) ||
+        grow((void **)&scratch.racc, &scratch.cap_racc, (size_t)nacc, sizeof(double)))
+        return -1;
+    double *x = scratch.rx, *acc = scratch.racc;
+    const double *w = L->convt_w; /* (cin, tap, cout) */
+    if (in->kind == TENSOR_REAL)
+        memcpy(x, in->real, (size_t)in->n * sizeof *x);
+    else
+        for (int64_t i = 0; i < in->n; i++)
+            x[i] = tensor_value(in, i);
+    const int ph = L->pad_same ? same_pad_before(L->out.h, L->in.h, L->kh, L->stride_h) : 0;
+    const int pw = L->pad_same ? same_pad_before(L->out.w, L->in.w, L->kw, L->stride_w) : 0;
+    for (int64_t p = 0; p < (int64_t)L->out.h * L->out.w; p++)
+        for (int c = 0; c < cout; c++)
+            out->real[p * cout + c] = bias_value(L, c);
+    for (int ih = 0; ih < L->in.h; ih++)
+        for (int iw = 0; iw < L->in.w; iw++) {
+            kernel_sum_rows_f64(x + ((int64_t)ih * L->in.w + iw) * cin, cin, w, nacc, acc);
+            for (int kh = 0; kh < L->kh; kh++) {
+                int oh = ih * L->stride_h + kh - ph;
+                if (oh < 0 || oh >= L->out.h)
+                    continue;
+                for (int kw = 0; kw < L->kw; kw++) {
+                    int ow = iw * L->stride_w + kw - pw;
+                    if (ow < 0 || ow >= L->out.w)
+                        continue;
+                    double *o = out->real + ((int64_t)oh * L->out.w + ow) * cout;
+                    const double *a = acc + ((int64_t)kh * L->kw + kw) * cout;
+                    for (int c = 0; c < cout; c++)
+                        o[c] += a[c];
+                }
+            }
+        }
+    apply_real_activation(L->act, out->real, out->n);
+    return 0;
+}
+
 /* Transposed convolution as TensorFlow defines it (the gradient of conv2d with
- * respect to its input): out[ih*s + k - pad] += in[ih] * w[k], kernel (kh,kw,cout,cin). */
+ * respect to its input): out[ih*s + k - pad] += in[ih] * w[k], kernel (kh,kw,cout,cin).
+ * The loops below are the reference (UPSET_KERNEL=wide); convt_fast is the default. */
 static int fwd_conv2d_transpose(const layer_t *L, const tensor_t *in, tensor_t *out,
                                 upset_err_t *err)
 {
     (void)err;
     if (out->kind != TENSOR_REAL)
         return upset_fail(err, "layer %s: quantized conv2d_transpose is not supported", L->name);
+    if (kernel_mode() != KERNEL_WIDE && convt_fast(L, in, out) == 0)
+        return 0;
     const int ph = L->pad_same ? same_pad_before(L->out.h, L->in.h, L->kh, L->stride_h) : 0;
     const int pw = L->pad_same ? same_pad_before(L->out.w, L->in.w, L->kw, L->stride_w) : 0;
     const int cin = L->cin, cout = L->cout;

@@ -410,15 +410,31 @@ static void layer_free(layer_t *L)
     free(L->moving_variance);
     free(L->bn_scale);
     free(L->bn_offset);
+    free(L->convt_w);
 }
 
-/* TensorFlow's fused batch norm at inference folds its four vectors, in float32, into
- * scale = gamma * rsqrt(var + eps) and offset = beta - mean * scale (engine/layers.c
- * applies y = x * scale + offset); computed once here. */
+/* Derived, read-only forms of the weights, computed once:
+ * - TensorFlow's fused batch norm at inference folds its four vectors, in float32, into
+ *   scale = gamma * rsqrt(var + eps) and offset = beta - mean * scale (engine/layers.c
+ *   applies y = x * scale + offset);
+ * - a float conv2d_transpose kernel as doubles in the order its fast loop reads them
+ *   (float layers are never faulted, so it stays valid). */
 int model_prepare(model_t *m, upset_err_t *err)
 {
     for (int l = 0; l < m->n_layers; l++) {
         layer_t *L = &m->layers[l];
+        if (L->kind == LAYER_CONV2D_TRANSPOSE && !L->quantized && !L->convt_w) {
+            /* kernel (kh, kw, cout, cin) -> (cin, kh * kw, cout) doubles */
+            const int taps = L->kh * L->kw;
+            L->convt_w = upset_calloc((size_t)L->n_weights, sizeof *L->convt_w, err);
+            if (!L->convt_w)
+                return -1;
+            for (int t = 0; t < taps; t++)
+                for (int c = 0; c < L->cout; c++)
+                    for (int ci = 0; ci < L->cin; ci++)
+                        L->convt_w[((int64_t)ci * taps + t) * L->cout + c] =
+                            (double)L->kernel[((int64_t)t * L->cout + c) * L->cin + ci];
+        }
         if (L->kind != LAYER_BATCHNORM || L->bn_scale)
             continue;
         L->bn_scale = upset_calloc((size_t)L->out.c, sizeof *L->bn_scale, err);
@@ -479,7 +495,9 @@ int model_clone(const model_t *src, model_t *dst, upset_err_t *err)
             dup_array((void **)&D->moving_mean, S->moving_mean, c, err) ||
             dup_array((void **)&D->moving_variance, S->moving_variance, c, err) ||
             dup_array((void **)&D->bn_scale, S->bn_scale, c, err) ||
-            dup_array((void **)&D->bn_offset, S->bn_offset, c, err)) {
+            dup_array((void **)&D->bn_offset, S->bn_offset, c, err) ||
+            dup_array((void **)&D->convt_w, S->convt_w,
+                      S->convt_w ? (size_t)S->n_weights * sizeof(double) : 0, err)) {
             dst->n_layers = i + 1;
             model_free(dst);
             return -1;
