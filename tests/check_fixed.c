@@ -43,6 +43,53 @@ START_TEST(quantize_matches_brute_force)
 }
 END_TEST
 
+/* round_half_even equals nearbyint on ties, near-ties, large, tiny and special values;
+ * the whole-tensor quantizer equals the per-value one. */
+START_TEST(round_half_even_matches_nearbyint)
+{
+    uint64_t s = 7;
+    int64_t checked = 0;
+    for (int i = 0; i < 200000; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        double v;
+        switch (i % 5) {
+        case 0: /* exact halves */
+            v = (double)((int64_t)(s >> 40) - (1 << 23)) + 0.5;
+            break;
+        case 1: /* one ulp either side of a half */
+            v = nextafter((double)((int64_t)(s >> 44)) + 0.5, (s & 1) ? INFINITY : -INFINITY);
+            break;
+        case 2: /* any magnitude, both signs */
+            v = ldexp((double)(s >> 11), (int)(s % 130) - 110) * ((s >> 7 & 1) ? -1 : 1);
+            break;
+        case 3: /* around 2^52 */
+            v = ldexp(1.0, 52) + (double)((int64_t)(s >> 60) - 8) * 0.5;
+            v = (s >> 5 & 1) ? -v : v;
+            break;
+        default:
+            v = (double)(int64_t)(s >> 1) * 1e-9;
+        }
+        double want = nearbyint(v), got = round_half_even(v);
+        ck_assert_msg(got == want, "round_half_even(%.17g) = %.17g, nearbyint %.17g", v, got,
+                      want);
+        checked++;
+    }
+    const double special[] = {0.0, -0.0, 0.5, -0.5, 1.5, -2.5, INFINITY, -INFINITY, 1e308};
+    for (size_t i = 0; i < sizeof special / sizeof *special; i++)
+        ck_assert(round_half_even(special[i]) == nearbyint(special[i]));
+    ck_assert(isnan(round_half_even(NAN)));
+    const quant_t q = {QUANT_RELU, 8, 2, 0};
+    double x[2000];
+    int64_t got[2000];
+    for (int i = 0; i < 2000; i++)
+        x[i] = (i == 7) ? NAN : ldexp((double)(i - 1000), -7) + (i % 3) * 1e-9;
+    quant_codes_from_floats(&q, x, 2000, got);
+    for (int i = 0; i < 2000; i++)
+        ck_assert_int_eq(got[i], quant_code_from_double(&q, (double)(float)x[i]));
+    ck_assert_int_gt(checked, 0);
+}
+END_TEST
+
 START_TEST(quantize_fixed_matches_double)
 {
     const quant_t q = {QUANT_RELU, 9, 1, 0};
@@ -110,6 +157,7 @@ static Suite *make_suite(void)
     TCase *core = tcase_create("core");
     tcase_add_test(core, quantize_matches_brute_force);
     tcase_add_test(core, quantize_fixed_matches_double);
+    tcase_add_test(core, round_half_even_matches_nearbyint);
     tcase_add_test(core, frac_and_ranges);
     tcase_add_test(core, flip_twice_restores_and_is_twos_complement);
     tcase_add_test(core, round_shift_is_half_even);

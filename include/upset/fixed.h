@@ -29,6 +29,13 @@ int32_t quant_code_max(const quant_t *q);
 /* Round half to even (as tf.round), then clip to the code range. */
 int32_t quant_code_from_double(const quant_t *q, double x);
 
+/* The same for n values first rounded to float32 (a quantizer after a float32 layer),
+ * as quant_code_from_double(q, (double)(float)x[i]) gives them. */
+void quant_codes_from_floats(const quant_t *q, const double *x, int64_t n, int64_t *out);
+
+/* nearbyint(v) in the default rounding mode (half to even), without the libm call. */
+double round_half_even(double v);
+
 /* Exactly rescale an integer accumulator holding acc * 2^-acc_frac to the
  * quantizer's code: round half to even, clip. acc_frac may exceed or fall short of
  * the quantizer's frac. */

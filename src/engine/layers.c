@@ -410,7 +410,9 @@ static int fwd_batchnorm(const layer_t *L, const tensor_t *in, tensor_t *out, up
     const int c = L->out.c;
     for (int64_t p = 0; p < out->n; p += c)
         for (int k = 0; k < c; k++)
-            out->real[p + k] = batchnorm_at(L, tensor_value(in, p + k), k);
+            out->real[p + k] =
+                batchnorm_at(L, in->kind == TENSOR_FIXED ? (double)in->fixed[p + k] * in->scale
+                                                         : in->real[p + k], k);
     return 0;
 }
 
@@ -476,6 +478,12 @@ static int fwd_elementwise(const layer_t *L, const tensor_t *in, tensor_t *out,
                            upset_err_t *err)
 {
     (void)err;
+    int quantizer = L->kind == LAYER_QUANT_INPUT ||
+                    (L->kind == LAYER_ACTIVATION && (L->act == ACT_QRELU || L->act == ACT_QBITS));
+    if (quantizer && in->kind == TENSOR_REAL) { /* the same values, a tensor at a time */
+        quant_codes_from_floats(&L->aq, in->real, out->n, out->fixed);
+        return 0;
+    }
     for (int64_t i = 0; i < out->n; i++)
         elementwise_at(L, in, out, i);
     return 0;

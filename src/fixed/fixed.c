@@ -34,15 +34,43 @@ static int32_t clip_code(const quant_t *q, double k)
     return (int32_t)k;
 }
 
+double round_half_even(double v)
+{
+    /* Adding and subtracting 2^52 leaves an integer rounded as the default rounding mode
+     * rounds (half to even): nearbyint without its libm call. |v| >= 2^52 is integral. */
+    const double two52 = 4503599627370496.0;
+    if (!(fabs(v) < two52))
+        return v;
+    return v < 0 ? (v - two52) + two52 : (v + two52) - two52;
+}
+
+static double quant_scale(const quant_t *q)
+{
+    int f = quant_frac(q);
+    return f >= 0 && f < 63 ? (double)(UINT64_C(1) << f) : ldexp(1.0, f);
+}
+
 int32_t quant_code_from_double(const quant_t *q, double x)
 {
     if (isnan(x))
         return 0;
-    /* x * 2^f is exact (power of two; the product equals ldexp's, without its libm
-     * call); nearbyint rounds half to even in the default rounding mode, as tf.round does. */
-    int f = quant_frac(q);
-    double scale = f >= 0 && f < 63 ? (double)(UINT64_C(1) << f) : ldexp(1.0, f);
-    return clip_code(q, nearbyint(x * scale));
+    /* x * 2^f is exact (power of two; the product equals ldexp's); rounding half to even
+     * as tf.round does. */
+    return clip_code(q, round_half_even(x * quant_scale(q)));
+}
+
+void quant_codes_from_floats(const quant_t *q, const double *x, int64_t n, int64_t *out)
+{
+    const double scale = quant_scale(q), lo = quant_code_min(q), hi = quant_code_max(q);
+    for (int64_t i = 0; i < n; i++) {
+        double v = (double)(float)x[i];
+        if (isnan(v)) {
+            out[i] = 0;
+            continue;
+        }
+        double k = round_half_even(v * scale);
+        out[i] = k < lo ? (int64_t)lo : k > hi ? (int64_t)hi : (int64_t)k;
+    }
 }
 
 int64_t round_shift_half_even(int64_t x, int shift)
