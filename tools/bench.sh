@@ -6,6 +6,10 @@
 #   3. -np 1 vs -np 2 on the same campaign (parallel efficiency)
 #   4. coordinator: chunk completions per second with many oversubscribed ranks
 #   5. peak memory per rank of a CIFAR-10 oracle over every bundled image
+#   6. this engine against an earlier commit (BENCH_BASE, default the last commit before
+#      engine v2), built in a git worktree: fault-free forward and single-bit oracle
+#      throughput, start-up cost; BENCH_REPS runs of each side, interleaved, median
+#      CPU time (BENCH_BASE=none skips it)
 # Sizes are small enough for a few minutes on 2 cores; BENCH_SCALE=4 makes each bigger.
 set -eu
 cd "$(dirname "$0")/.."
@@ -93,4 +97,50 @@ campaign "$T/mem.yaml" models/cifar10.h5 \
 mpirun -np 2 /usr/bin/time -f "rank peak RSS %M KB" "$UPSET" run "$T/mem.yaml" --quiet --force 2>&1 | grep "peak RSS"
 N_IMG=$("$PY" -c "import h5py; print(h5py.File('$T/out.h5')['/'].attrs['n_samples'])")
 echo "($N_IMG images; per-image caches grow linearly: see docs/performance.md for 8,313)"
+
+echo
+BASE=${BENCH_BASE:-364c255}
+REPS=${BENCH_REPS:-3}
+if [ "$BASE" != none ] && git rev-parse -q --verify "$BASE^{commit}" >/dev/null; then
+    echo "== 6. this engine vs commit $BASE (same machine, interleaved, median of $REPS, CPU s)"
+    git worktree add -f --detach "$T/base" "$BASE" >/dev/null 2>&1
+    (cd "$T/base" && make -s build/upset >/dev/null 2>&1) || { echo "cannot build $BASE"; exit 1; }
+    OLD="$T/base/build/upset"
+    median() { tr ' ' '\n' | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+    side() { # side NAME CMD...: sets NAME_old / NAME_new to the median CPU seconds
+        name=$1; shift; o=""; n=""
+        for r in $(seq "$REPS"); do
+            measure x "$OLD" "$@"; o="$o $x_cpu"
+            measure x "$UPSET" "$@"; n="$n $x_cpu"
+        done
+        eval "${name}_old=$(echo $o | median)"; eval "${name}_new=$(echo $n | median)"
+    }
+    ratio() { echo "scale=1; $1 / $2" | bc; }
+    C10D="--data data/cifar10/test_batch_first1017.bin --labels data/cifar10/test_labels_10000.bin"
+    side fc eval --model models/cifar10.h5 $C10D
+    side fl eval --model models/econt_large.h5 --data data/hgcal/ttbar_0PU.csv --count $((20000 * S))
+    campaign "$T/o10.yaml" models/cifar10.h5 \
+        "data: {format: cifar10, files: [data/cifar10/test_batch_first1017.bin], labels: data/cifar10/test_labels_10000.bin, count: $((300 * S)), correct_only: true}" \
+        "kind: guided" "guided: {order: random, budget: $((200 * S))}"
+    side oc run "$T/o10.yaml" --quiet --force
+    N10=$("$PY" -c "import h5py; print(h5py.File('$T/out.h5')['/'].attrs['n_samples'])")
+    campaign "$T/o1.yaml" models/cifar10.h5 \
+        "data: {format: cifar10, files: [data/cifar10/test_batch_first1017.bin], labels: data/cifar10/test_labels_10000.bin, correct_only: true}" \
+        "kind: oracle" "oracle: {first_bit: 300000, bit_count: 1}"
+    side su run "$T/o1.yaml" --quiet --force
+    campaign "$T/ol.yaml" models/econt_large.h5 \
+        "data: {format: hgcal, files: [data/hgcal/ttbar_0PU.csv], count: $((2000 * S))}" \
+        "kind: guided" "guided: {order: random, budget: $((300 * S))}"
+    side ol run "$T/ol.yaml" --quiet --force
+    side om run "$T/med.yaml" --quiet --force
+    printf '%-58s %9s %9s %7s\n' "" "$BASE" "now" "ratio"
+    printf '%-58s %9s %9s %6sx\n' "CIFAR-10 forward, 1,017 images (CPU s)" "$fc_old" "$fc_new" "$(ratio "$fc_old" "$fc_new")"
+    printf '%-58s %9s %9s %6sx\n' "ECON-T Large forward + EMD, $((20000 * S)) inputs" "$fl_old" "$fl_new" "$(ratio "$fl_old" "$fl_new")"
+    printf '%-58s %9s %9s %6sx\n' "CIFAR-10 oracle, $((200 * S)) random bits x $N10 images" "$oc_old" "$oc_new" "$(ratio "$oc_old" "$oc_new")"
+    printf '%-58s %9s %9s %6sx\n' "CIFAR-10 start-up, 1-bit campaign on 839 images" "$su_old" "$su_new" "$(ratio "$su_old" "$su_new")"
+    printf '%-58s %9s %9s %6sx\n' "ECON-T Large oracle, $((300 * S)) random bits x $((2000 * S))" "$ol_old" "$ol_new" "$(ratio "$ol_old" "$ol_new")"
+    printf '%-58s %9s %9s %6sx\n' "ECON-T Medium oracle, $MED_BITS random bits x $MED_N" "$om_old" "$om_new" "$(ratio "$om_old" "$om_new")"
+    echo "(CPU seconds of the whole command, start-up included; ratio = $BASE / now)"
+    git worktree remove --force "$T/base" >/dev/null 2>&1 || true
+fi
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
