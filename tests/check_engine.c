@@ -204,7 +204,8 @@ START_TEST(test_kernel_paths_identical)
                                        "data/cifar10/test_labels_10000.bin", 0, 40, &c10, &err) == 0,
                   "%s", err.msg);
     const char *const files[] = {"data/hgcal/ttbar_0PU.csv"};
-    ck_assert_msg(dataset_load_hgcal(files, 1, 300, 12, &hg, &err) == 0, "%s", err.msg);
+    ck_assert_msg(dataset_load_hgcal(files, 1, 0, 300, &hg, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(hg.n, 300);
     paths_identical("models/cifar10.h5", &c10, 40);
     paths_identical("models/rn07.h5", &c10, 40);
     paths_identical("models/econt_small.h5", &hg, 300);

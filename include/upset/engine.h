@@ -66,11 +66,5 @@ const tensor_t *engine_output(const engine_t *e);
 int layer_is_elementwise(const layer_t *L);
 /* Recomputes out[i] of an elementwise layer from in[i], exactly as layer_forward does. */
 void layer_forward_at(const layer_t *L, const tensor_t *in, tensor_t *out, int64_t i);
-/* For a quantized conv2d / dense whose output is FIXED without a fused relu: the flat
- * output indices that kernel weight w reaches through a nonzero input (written to pos)
- * and their pre-activation values under the current kernel (val). pos and val need
- * out->n / cout slots. Returns the count. */
-int64_t layer_weight_outputs(const layer_t *L, const tensor_t *in, const tensor_t *out,
-                             int64_t w, int64_t *pos, int64_t *val);
 
 #endif

@@ -499,60 +499,6 @@ static int fwd_activation(const layer_t *L, const tensor_t *in, tensor_t *out, u
     return 0;
 }
 
-/* Outputs of a quantized conv2d / dense (FIXED output, no fused relu) that weight w
- * feeds with a nonzero input, and their values under the current kernel. */
-int64_t layer_weight_outputs(const layer_t *L, const tensor_t *in, const tensor_t *out,
-                             int64_t w, int64_t *pos, int64_t *val)
-{
-    fixed_align_t a = fixed_align(L, in, out);
-    const int cin = L->cin, cout = L->cout;
-    const int co = (int)(w % cout), ci = (int)(w / cout % cin);
-    int64_t bias = L->use_bias ? (int64_t)L->bias_code[co] * ((int64_t)1 << a.shift_bias) : 0;
-    int64_t n = 0;
-    if (L->kind == LAYER_DENSE) {
-        if (!in->fixed[ci])
-            return 0;
-        int64_t sum = 0;
-        for (int i = 0; i < cin; i++)
-            sum += in->fixed[i] * L->kernel_code[(int64_t)i * cout + co];
-        pos[0] = co;
-        val[0] = bias + sum * ((int64_t)1 << a.shift_prod);
-        return 1;
-    }
-    const int64_t tap = w / ((int64_t)cin * cout); /* kh * kw_size + kw */
-    const int wkh = (int)(tap / L->kw), wkw = (int)(tap % L->kw);
-    const int ph = L->pad_same ? same_pad_before(L->in.h, L->out.h, L->kh, L->stride_h) : 0;
-    const int pw = L->pad_same ? same_pad_before(L->in.w, L->out.w, L->kw, L->stride_w) : 0;
-    for (int oh = 0; oh < L->out.h; oh++)
-        for (int ow = 0; ow < L->out.w; ow++) {
-            int ih0 = oh * L->stride_h - ph, iw0 = ow * L->stride_w - pw;
-            int ih = ih0 + wkh, iw = iw0 + wkw;
-            if (ih < 0 || ih >= L->in.h || iw < 0 || iw >= L->in.w ||
-                !in->fixed[((int64_t)ih * L->in.w + iw) * cin + ci])
-                continue;
-            int64_t sum = 0;
-            for (int kh = 0; kh < L->kh; kh++) {
-                int y = ih0 + kh;
-                if (y < 0 || y >= L->in.h)
-                    continue;
-                for (int kw = 0; kw < L->kw; kw++) {
-                    int x = iw0 + kw;
-                    if (x < 0 || x >= L->in.w)
-                        continue;
-                    const int64_t *xv = in->fixed + ((int64_t)y * L->in.w + x) * cin;
-                    const int32_t *wv =
-                        L->kernel_code + ((int64_t)kh * L->kw + kw) * cin * cout + co;
-                    for (int c = 0; c < cin; c++)
-                        sum += xv[c] * wv[(int64_t)c * cout];
-                }
-            }
-            pos[n] = ((int64_t)oh * L->out.w + ow) * cout + co;
-            val[n] = bias + sum * ((int64_t)1 << a.shift_prod);
-            n++;
-        }
-    return n;
-}
-
 static int fwd_copy(const layer_t *L, const tensor_t *in, tensor_t *out, upset_err_t *err)
 {
     return fwd_elementwise(L, in, out, err);
