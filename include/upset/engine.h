@@ -51,6 +51,11 @@ int engine_run_layers(engine_t *e, int first, int last, upset_err_t *err);
 const tensor_t *engine_layer_input(const engine_t *e, int l);
 tensor_t *engine_layer_input_mut(engine_t *e, int l);
 
+/* Exact int64 sums of x * w over output pixel p's receptive field of a quantized conv2d
+ * or dense, channels [c0, c1), before bias and alignment (x: one sample's layer input). */
+void layer_pixel_sums(const layer_t *L, const int64_t *x, int64_t p, int c0, int c1,
+                      int64_t *sum);
+
 /* TensorFlow's padding before the first row / column of a conv2d. */
 void conv_padding(const layer_t *L, int *ph, int *pw);
 

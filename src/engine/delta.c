@@ -299,44 +299,10 @@ static void linear_pixel(const delta_t *d, int l, const int64_t *x, int64_t p, i
                          int64_t *out)
 {
     const layer_t *L = &d->engine->model->layers[l];
-    const int cin = L->cin, cout = L->cout, nc = c1 - c0;
-    for (int c = 0; c < nc; c++)
-        out[c] = 0;
-    if (L->kind == LAYER_DENSE) {
-        for (int i = 0; i < cin; i++) {
-            if (!x[i])
-                continue;
-            const int32_t *w = L->kernel_code + (int64_t)i * cout + c0;
-            for (int c = 0; c < nc; c++)
-                out[c] += x[i] * w[c];
-        }
-    } else {
-        int ph, pw;
-        conv_padding(L, &ph, &pw);
-        const int oh = (int)(p / L->out.w), ow = (int)(p % L->out.w);
-        for (int kh = 0; kh < L->kh; kh++) {
-            int ih = oh * L->stride_h - ph + kh;
-            if (ih < 0 || ih >= L->in.h)
-                continue;
-            for (int kw = 0; kw < L->kw; kw++) {
-                int iw = ow * L->stride_w - pw + kw;
-                if (iw < 0 || iw >= L->in.w)
-                    continue;
-                const int64_t *xv = x + ((int64_t)ih * L->in.w + iw) * cin;
-                const int32_t *wv = L->kernel_code + ((int64_t)kh * L->kw + kw) * cin * cout + c0;
-                for (int ci = 0; ci < cin; ci++) {
-                    if (!xv[ci])
-                        continue;
-                    const int32_t *w = wv + (int64_t)ci * cout;
-                    for (int c = 0; c < nc; c++)
-                        out[c] += xv[ci] * w[c];
-                }
-            }
-        }
-    }
+    layer_pixel_sums(L, x, p, c0, c1, out);
     const int64_t sp = (int64_t)1 << d->shift_prod[l];
     const int sb = d->engine->out[l].frac - quant_frac(&L->bq);
-    for (int c = 0; c < nc; c++)
+    for (int c = 0; c < c1 - c0; c++)
         out[c] = (L->use_bias ? (int64_t)L->bias_code[c0 + c] * ((int64_t)1 << sb) : 0) +
                  out[c] * sp;
 }

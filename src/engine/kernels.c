@@ -1,6 +1,9 @@
 /* int16 dot products with int32 accumulators (see kernels.h). */
 #include "upset/kernels.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define HAVE_X86 1
@@ -59,9 +62,6 @@ __attribute__((target("avx2"))) static void dot16_avx2(const int16_t *x, const i
     }
 }
 #endif
-
-#include <stdlib.h>
-#include <string.h>
 
 static kernel_mode_t mode = KERNEL_AUTO;
 static int mode_read;

@@ -16,6 +16,13 @@ static int same_pad_before(int in, int out, int k, int stride)
     return total > 0 ? total / 2 : 0;
 }
 
+/* A transposed convolution pads its output as conv2d pads its input. */
+static void convt_padding(const layer_t *L, int *ph, int *pw)
+{
+    *ph = L->pad_same ? same_pad_before(L->out.h, L->in.h, L->kh, L->stride_h) : 0;
+    *pw = L->pad_same ? same_pad_before(L->out.w, L->in.w, L->kw, L->stride_w) : 0;
+}
+
 void conv_padding(const layer_t *L, int *ph, int *pw)
 {
     *ph = L->pad_same ? same_pad_before(L->in.h, L->out.h, L->kh, L->stride_h) : 0;
@@ -202,15 +209,7 @@ static int fwd_dense(const layer_t *L, const tensor_t *in, tensor_t *out, upset_
         return 0;
     if (out->kind == TENSOR_FIXED) {
         int64_t sum[L->cout];
-        memset(sum, 0, sizeof sum);
-        for (int i = 0; i < L->cin; i++) {
-            int64_t x = in->fixed[i];
-            if (!x)
-                continue;
-            const int32_t *w = L->kernel_code + (int64_t)i * L->cout; /* (cin, cout) */
-            for (int c = 0; c < L->cout; c++)
-                sum[c] += x * w[c];
-        }
+        layer_pixel_sums(L, in->fixed, 0, 0, L->cout, sum);
         fixed_align_t a = fixed_align(L, in, out);
         fixed_init_bias(L, a, out->fixed);
         fixed_finish(L, a, out->fixed, sum);
@@ -239,25 +238,73 @@ static int fwd_dense(const layer_t *L, const tensor_t *in, tensor_t *out, upset_
     return 0;
 }
 
+/* The int64 reference of a quantized conv2d / dense: sums of x * w over output pixel p's
+ * receptive field, channels [c0, c1), before bias and alignment (x: the layer's input). */
+void layer_pixel_sums(const layer_t *L, const int64_t *x, int64_t p, int c0, int c1,
+                      int64_t *sum)
+{
+    const int cin = L->cin, cout = L->cout, nc = c1 - c0;
+    for (int c = 0; c < nc; c++)
+        sum[c] = 0;
+    if (L->kind == LAYER_DENSE) {
+        for (int i = 0; i < cin; i++) {
+            if (!x[i])
+                continue;
+            const int32_t *w = L->kernel_code + (int64_t)i * cout + c0; /* (cin, cout) */
+            for (int c = 0; c < nc; c++)
+                sum[c] += x[i] * w[c];
+        }
+        return;
+    }
+    int ph, pw;
+    conv_padding(L, &ph, &pw);
+    const int oh = (int)(p / L->out.w), ow = (int)(p % L->out.w);
+    for (int kh = 0; kh < L->kh; kh++) {
+        int ih = oh * L->stride_h - ph + kh;
+        if (ih < 0 || ih >= L->in.h)
+            continue;
+        for (int kw = 0; kw < L->kw; kw++) {
+            int iw = ow * L->stride_w - pw + kw;
+            if (iw < 0 || iw >= L->in.w)
+                continue;
+            const int64_t *xv = x + ((int64_t)ih * L->in.w + iw) * cin;
+            const int32_t *wv = /* (kh,kw,cin,cout) */
+                L->kernel_code + ((int64_t)kh * L->kw + kw) * cin * cout + c0;
+            for (int ci = 0; ci < cin; ci++) {
+                if (!xv[ci])
+                    continue;
+                const int32_t *w = wv + (int64_t)ci * cout;
+                for (int c = 0; c < nc; c++)
+                    sum[c] += xv[ci] * w[c];
+            }
+        }
+    }
+}
+
 static int fwd_conv2d(const layer_t *L, const tensor_t *in, tensor_t *out, upset_err_t *err)
 {
     (void)err;
-    const int ph = L->pad_same ? same_pad_before(L->in.h, L->out.h, L->kh, L->stride_h) : 0;
-    const int pw = L->pad_same ? same_pad_before(L->in.w, L->out.w, L->kw, L->stride_w) : 0;
     const int cin = L->cin, cout = L->cout;
-    int fixed = out->kind == TENSOR_FIXED;
-    if (fixed && narrow_conv2d(L, in, out) == 0)
+    const int64_t pixels = (int64_t)L->out.h * L->out.w;
+    if (out->kind == TENSOR_FIXED) {
+        if (narrow_conv2d(L, in, out) == 0)
+            return 0;
+        fixed_align_t a = fixed_align(L, in, out);
+        int64_t sum[cout];
+        for (int64_t p = 0; p < pixels; p++) {
+            layer_pixel_sums(L, in->fixed, p, 0, cout, sum);
+            fixed_init_bias(L, a, out->fixed + p * cout);
+            fixed_finish(L, a, out->fixed + p * cout, sum);
+        }
         return 0;
-    fixed_align_t a = {0, 0};
-    if (fixed)
-        a = fixed_align(L, in, out);
-    int64_t sum[cout];
+    }
+    int ph, pw;
+    conv_padding(L, &ph, &pw);
     double rsum[cout];
     for (int oh = 0; oh < L->out.h; oh++)
         for (int ow = 0; ow < L->out.w; ow++) {
-            memset(sum, 0, sizeof sum);
             for (int c = 0; c < cout; c++)
-                rsum[c] = fixed ? 0 : bias_value(L, c);
+                rsum[c] = bias_value(L, c);
             for (int kh = 0; kh < L->kh; kh++) {
                 int ih = oh * L->stride_h - ph + kh;
                 if (ih < 0 || ih >= L->in.h)
@@ -269,34 +316,20 @@ static int fwd_conv2d(const layer_t *L, const tensor_t *in, tensor_t *out, upset
                     int64_t xbase = ((int64_t)ih * L->in.w + iw) * cin;
                     int64_t wbase = ((int64_t)kh * L->kw + kw) * cin * cout; /* (kh,kw,cin,cout) */
                     for (int ci = 0; ci < cin; ci++) {
-                        if (fixed) {
-                            int64_t x = in->fixed[xbase + ci];
-                            if (!x)
-                                continue;
-                            const int32_t *w = L->kernel_code + wbase + (int64_t)ci * cout;
-                            for (int c = 0; c < cout; c++)
-                                sum[c] += x * w[c];
-                        } else {
-                            double x = tensor_value(in, xbase + ci);
-                            if (x == 0)
-                                continue;
-                            for (int c = 0; c < cout; c++)
-                                rsum[c] += x * weight_value(L, wbase + (int64_t)ci * cout + c);
-                        }
+                        double x = tensor_value(in, xbase + ci);
+                        if (x == 0)
+                            continue;
+                        for (int c = 0; c < cout; c++)
+                            rsum[c] += x * weight_value(L, wbase + (int64_t)ci * cout + c);
                     }
                 }
             }
             int64_t obase = ((int64_t)oh * L->out.w + ow) * cout;
-            if (fixed) {
-                fixed_init_bias(L, a, out->fixed + obase);
-                fixed_finish(L, a, out->fixed + obase, sum);
-            } else {
-                memcpy(out->real + obase, rsum, sizeof rsum);
-                if (L->act != ACT_SOFTMAX)
-                    apply_real_activation(L->act, out->real + obase, cout);
-            }
+            memcpy(out->real + obase, rsum, sizeof rsum);
+            if (L->act != ACT_SOFTMAX)
+                apply_real_activation(L->act, out->real + obase, cout);
         }
-    if (!fixed && L->act == ACT_SOFTMAX)
+    if (L->act == ACT_SOFTMAX)
         apply_real_activation(L->act, out->real, out->n);
     return 0;
 }
@@ -321,8 +354,8 @@ static int convt_fast(const layer_t *L, const tensor_t *in, tensor_t *out)
     else
         for (int64_t i = 0; i < in->n; i++)
             x[i] = tensor_value(in, i);
-    const int ph = L->pad_same ? same_pad_before(L->out.h, L->in.h, L->kh, L->stride_h) : 0;
-    const int pw = L->pad_same ? same_pad_before(L->out.w, L->in.w, L->kw, L->stride_w) : 0;
+    int ph, pw;
+    convt_padding(L, &ph, &pw);
     for (int64_t p = 0; p < (int64_t)L->out.h * L->out.w; p++)
         for (int c = 0; c < cout; c++)
             out->real[p * cout + c] = bias_value(L, c);
@@ -359,8 +392,8 @@ static int fwd_conv2d_transpose(const layer_t *L, const tensor_t *in, tensor_t *
         return upset_fail(err, "layer %s: quantized conv2d_transpose is not supported", L->name);
     if (kernel_mode() != KERNEL_WIDE && convt_fast(L, in, out) == 0)
         return 0;
-    const int ph = L->pad_same ? same_pad_before(L->out.h, L->in.h, L->kh, L->stride_h) : 0;
-    const int pw = L->pad_same ? same_pad_before(L->out.w, L->in.w, L->kw, L->stride_w) : 0;
+    int ph, pw;
+    convt_padding(L, &ph, &pw);
     const int cin = L->cin, cout = L->cout;
     /* plain double copies of input and kernel so the inner loop is a straight dot product */
     double x[in->n], w[L->n_weights];
