@@ -146,6 +146,45 @@ START_TEST(test_dot16_brute_force)
 }
 END_TEST
 
+/* The vectorised quantizer equals the per-value one on ties, near-ties, clipping,
+ * infinities, NaN and float32 rounding, for signed and unsigned quantizers. */
+START_TEST(test_quantize_paths)
+{
+    const quant_t qs[] = {{QUANT_RELU, 8, 2, 0}, {QUANT_BITS, 10, 3, 1}, {QUANT_RELU, 13, 3, 0},
+                          {QUANT_BITS, 16, 0, 1}, {QUANT_BITS, 31, 30, 1}};
+    enum { N = 4099 };
+    static double x[N];
+    static int64_t got[N], want[N];
+    uint64_t seed = 5;
+    for (size_t qi = 0; qi < sizeof qs / sizeof *qs; qi++) {
+        const quant_t *q = &qs[qi];
+        const double step = ldexp(1.0, -quant_frac(q));
+        for (int i = 0; i < N; i++) {
+            uint64_t r = lcg(&seed);
+            double base = ((double)(int64_t)(r % 4096) - 2048) * step * (1 << (r % 5));
+            switch (i % 6) {
+            case 0: x[i] = base + 0.5 * step; break;                      /* a tie */
+            case 1: x[i] = nextafter(base + 0.5 * step, INFINITY); break; /* near a tie */
+            case 2: x[i] = base * 1e3; break;                             /* clipping */
+            case 3: x[i] = base + 1e-9 * (double)(r % 97); break;          /* float32 rounding */
+            default: x[i] = base;
+            }
+        }
+        x[0] = NAN;
+        x[1] = INFINITY;
+        x[2] = -INFINITY;
+        x[3] = -0.0;
+        x[4] = 1e300;
+        quant_codes_from_floats(q, x, N, want);
+        kernel_set_mode(KERNEL_AUTO);
+        kernel_quantize(q, x, N, got);
+        for (int i = 0; i < N; i++)
+            ck_assert_msg(got[i] == want[i], "%s: x = %.17g: %lld != %lld", kernel_path(), x[i],
+                          (long long)got[i], (long long)want[i]);
+    }
+}
+END_TEST
+
 /* Every output of every layer, for n samples, under one kernel mode. */
 static double *run_all(const model_t *m, const dataset_t *d, int64_t n, kernel_mode_t mode,
                        int64_t *len)
@@ -225,6 +264,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_zcu102_vectors);
     tcase_add_test(tc, test_cifar10_correct_indices);
     tcase_add_test(tc, test_dot16_brute_force);
+    tcase_add_test(tc, test_quantize_paths);
     tcase_add_test(tc, test_kernel_paths_identical);
     suite_add_tcase(s, tc);
     return s;

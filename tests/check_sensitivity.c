@@ -268,6 +268,7 @@ static void free_layers(model_t *m)
         free(L->bn_scale);
         free(L->bn_offset);
         free(L->convt_w);
+        free(L->kernel_t16);
     }
     free(m->layers);
 }

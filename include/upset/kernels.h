@@ -12,6 +12,8 @@
 
 #include <stdint.h>
 
+#include "upset/fixed.h"
+
 /* Dot products are taken over k values, k a multiple of KERNEL_K_ALIGN (callers pad
  * rows and weights with zeros). */
 #define KERNEL_K_ALIGN 16
@@ -24,6 +26,10 @@ void kernel_dot16(const int16_t *x, const int16_t *w, int64_t k, int n_rows, int
  * adds its terms in order of i, each term a rounded product (no fused multiply-add), so
  * every path rounds exactly as the plain C loop does. */
 void kernel_sum_rows_f64(const double *x, int n_x, const double *w, int64_t n, double *acc);
+
+/* quant_codes_from_floats (fixed.h), vectorised where the processor allows: the same
+ * codes (float32 rounding, half to even, clip, NaN -> 0). */
+void kernel_quantize(const quant_t *q, const double *x, int64_t n, int64_t *out);
 
 /* Which integer path the engine's quantized conv2d / dense take:
  *   KERNEL_AUTO     - int16 dot products, AVX2 where the processor has it (default);

@@ -62,6 +62,11 @@ typedef struct {
     double epsilon;
     float *bn_scale, *bn_offset; /* derived at load: y = x * scale + offset, float32 */
     double *convt_w;             /* derived: float conv2d_transpose kernel (cin, kh*kw, cout) */
+    /* derived: quantized conv2d/dense codes as int16, transposed to (cout, kernel_kp), zero
+     * padded (the engine's narrow kernels); kept in step by bitspace_flip. NULL when the
+     * quantizer is wider than 15 bits. */
+    int16_t *kernel_t16;
+    int64_t kernel_kp;
 
     /* quant_input and quantized activations */
     quant_t aq;

@@ -1,6 +1,7 @@
 /* int16 dot products with int32 accumulators (see kernels.h). */
 #include "upset/kernels.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -142,6 +143,40 @@ __attribute__((target("avx2"))) static void sum_rows_f64_avx2(const double *x, i
     }
 }
 #endif
+
+#ifdef HAVE_X86
+/* quant_codes_from_floats four at a time: float32 rounding, an exact power-of-two scale,
+ * round half to even (the instruction's nearest mode, as nearbyint), clip, NaN -> 0. */
+__attribute__((target("avx2"))) static void quantize_avx2(const quant_t *q, const double *x,
+                                                          int64_t n, int64_t *out)
+{
+    const double scale = ldexp(1.0, quant_frac(q));
+    const __m256d vs = _mm256_set1_pd(scale), lo = _mm256_set1_pd(quant_code_min(q)),
+                  hi = _mm256_set1_pd(quant_code_max(q)), zero = _mm256_setzero_pd();
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        __m256d v = _mm256_cvtps_pd(_mm256_cvtpd_ps(_mm256_loadu_pd(x + i)));
+        __m256d nan = _mm256_cmp_pd(v, v, _CMP_UNORD_Q);
+        __m256d k = _mm256_round_pd(_mm256_mul_pd(v, vs), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        k = _mm256_min_pd(_mm256_max_pd(k, lo), hi);
+        k = _mm256_blendv_pd(k, zero, nan);
+        _mm256_storeu_si256((__m256i *)(out + i), _mm256_cvtepi32_epi64(_mm256_cvtpd_epi32(k)));
+    }
+    quant_codes_from_floats(q, x + i, n - i, out + i);
+}
+#endif
+
+void kernel_quantize(const quant_t *q, const double *x, int64_t n, int64_t *out)
+{
+#ifdef HAVE_X86
+    /* codes of at most 31 bits fit the int32 conversion */
+    if (use_avx2() && q->bits <= 31) {
+        quantize_avx2(q, x, n, out);
+        return;
+    }
+#endif
+    quant_codes_from_floats(q, x, n, out);
+}
 
 static int64_t n_calls;
 

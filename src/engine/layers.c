@@ -91,10 +91,10 @@ static void fixed_finish(const layer_t *L, fixed_align_t a, int64_t *acc, const 
 
 /* Scratch of the narrow path, grown on demand and kept (ranks are processes). */
 static struct {
-    int16_t *x, *row, *wt;
+    int16_t *x, *row;
     int32_t *sum;
     double *rx, *racc;
-    size_t cap_x, cap_row, cap_wt, cap_sum, cap_rx, cap_racc;
+    size_t cap_x, cap_row, cap_sum, cap_rx, cap_racc;
 } scratch;
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
@@ -109,16 +109,14 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
     return 0;
 }
 
-static int64_t round_up(int64_t k, int64_t a) { return (k + a - 1) / a * a; }
-
-/* Prepares the narrow path for L on input `in`: int16 copies of the input and of the
- * kernel transposed to (cout, kp). 0 when every partial sum provably fits int32 for any
+/* Prepares the narrow path for L on input `in`: an int16 copy of the input (the kernel's
+ * int16 copy, transposed to (cout, kp), is the model's kernel_t16). 0 when every partial sum provably fits int32 for any
  * weight code of the layer's quantizer (flipped ones included); -1 otherwise, and the
  * caller takes the int64 path. */
 static int narrow_prepare(const layer_t *L, const tensor_t *in, int64_t *kp_out)
 {
-    const int64_t k = (int64_t)L->kh * L->kw * L->cin, kp = round_up(k, KERNEL_K_ALIGN);
-    if (L->kq.bits > 15 || kernel_mode() == KERNEL_WIDE)
+    const int64_t kp = L->kernel_kp;
+    if (!L->kernel_t16 || kernel_mode() == KERNEL_WIDE)
         return -1;
     const int64_t wmax = -(int64_t)quant_code_min(&L->kq) > quant_code_max(&L->kq)
                              ? -(int64_t)quant_code_min(&L->kq)
@@ -128,7 +126,6 @@ static int narrow_prepare(const layer_t *L, const tensor_t *in, int64_t *kp_out)
         xmax = INT16_MAX;
     if (grow((void **)&scratch.x, &scratch.cap_x, (size_t)in->n, sizeof(int16_t)) ||
         grow((void **)&scratch.row, &scratch.cap_row, (size_t)kp, sizeof(int16_t)) ||
-        grow((void **)&scratch.wt, &scratch.cap_wt, (size_t)(kp * L->cout), sizeof(int16_t)) ||
         grow((void **)&scratch.sum, &scratch.cap_sum, (size_t)L->cout, sizeof(int32_t)))
         return -1;
     for (int64_t i = 0; i < in->n; i++) {
@@ -136,13 +133,6 @@ static int narrow_prepare(const layer_t *L, const tensor_t *in, int64_t *kp_out)
         if (v > xmax || v < -xmax)
             return -1;
         scratch.x[i] = (int16_t)v;
-    }
-    for (int c = 0; c < L->cout; c++) {
-        int16_t *wt = scratch.wt + (int64_t)c * kp;
-        for (int64_t j = 0; j < k; j++)
-            wt[j] = (int16_t)L->kernel_code[j * L->cout + c];
-        for (int64_t j = k; j < kp; j++)
-            wt[j] = 0;
     }
     *kp_out = kp;
     return 0;
@@ -165,7 +155,7 @@ static int narrow_dense(const layer_t *L, const tensor_t *in, tensor_t *out)
         return -1;
     memcpy(scratch.row, scratch.x, (size_t)L->cin * sizeof(int16_t));
     memset(scratch.row + L->cin, 0, (size_t)(kp - L->cin) * sizeof(int16_t));
-    kernel_dot16(scratch.row, scratch.wt, kp, L->cout, kp, scratch.sum);
+    kernel_dot16(scratch.row, L->kernel_t16, kp, L->cout, kp, scratch.sum);
     narrow_finish(L, fixed_align(L, in, out), out->fixed);
     return 0;
 }
@@ -196,7 +186,7 @@ static int narrow_conv2d(const layer_t *L, const tensor_t *in, tensor_t *out)
                         memcpy(row, scratch.x + ((int64_t)ih * L->in.w + iw) * cin, run);
                 }
             }
-            kernel_dot16(scratch.row, scratch.wt, kp, L->cout, kp, scratch.sum);
+            kernel_dot16(scratch.row, L->kernel_t16, kp, L->cout, kp, scratch.sum);
             narrow_finish(L, a, out->fixed + ((int64_t)oh * L->out.w + ow) * L->cout);
         }
     return 0;
@@ -514,7 +504,7 @@ static int fwd_elementwise(const layer_t *L, const tensor_t *in, tensor_t *out,
     int quantizer = L->kind == LAYER_QUANT_INPUT ||
                     (L->kind == LAYER_ACTIVATION && (L->act == ACT_QRELU || L->act == ACT_QBITS));
     if (quantizer && in->kind == TENSOR_REAL) { /* the same values, a tensor at a time */
-        quant_codes_from_floats(&L->aq, in->real, out->n, out->fixed);
+        kernel_quantize(&L->aq, in->real, out->n, out->fixed);
         return 0;
     }
     for (int64_t i = 0; i < out->n; i++)

@@ -31,7 +31,11 @@ int32_t bitspace_flipped_code(const model_t *m, bitaddr_t a)
 
 void bitspace_flip(model_t *m, bitaddr_t a)
 {
-    m->layers[a.layer].kernel_code[a.weight] = bitspace_flipped_code(m, a);
+    layer_t *L = &m->layers[a.layer];
+    L->kernel_code[a.weight] = bitspace_flipped_code(m, a);
+    if (L->kernel_t16) /* the engine's int16 copy (model.h) */
+        L->kernel_t16[(a.weight % L->cout) * L->kernel_kp + a.weight / L->cout] =
+            (int16_t)L->kernel_code[a.weight];
 }
 
 int bitspace_layers(const model_t *m, int *idx, int max)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "h5util.h"
+#include "upset/kernels.h"
 
 static const char *const KIND_NAMES[LAYER_KIND_COUNT] = {
     "quant_input", "conv2d", "conv2d_transpose", "dense",
@@ -411,6 +412,7 @@ static void layer_free(layer_t *L)
     free(L->bn_scale);
     free(L->bn_offset);
     free(L->convt_w);
+    free(L->kernel_t16);
 }
 
 /* Derived, read-only forms of the weights, computed once:
@@ -418,7 +420,9 @@ static void layer_free(layer_t *L)
  *   scale = gamma * rsqrt(var + eps) and offset = beta - mean * scale (engine/layers.c
  *   applies y = x * scale + offset);
  * - a float conv2d_transpose kernel as doubles in the order its fast loop reads them
- *   (float layers are never faulted, so it stays valid). */
+ *   (float layers are never faulted, so it stays valid);
+ * - quantized conv2d/dense codes as int16 in the narrow kernels' order (bitspace_flip
+ *   keeps it in step with kernel_code). */
 int model_prepare(model_t *m, upset_err_t *err)
 {
     for (int l = 0; l < m->n_layers; l++) {
@@ -434,6 +438,17 @@ int model_prepare(model_t *m, upset_err_t *err)
                     for (int ci = 0; ci < L->cin; ci++)
                         L->convt_w[((int64_t)ci * taps + t) * L->cout + c] =
                             (double)L->kernel[((int64_t)t * L->cout + c) * L->cin + ci];
+        }
+        if ((L->kind == LAYER_CONV2D || L->kind == LAYER_DENSE) && L->quantized &&
+            L->kq.bits <= 15 && !L->kernel_t16) {
+            const int64_t k = L->n_weights / L->cout;
+            L->kernel_kp = (k + KERNEL_K_ALIGN - 1) / KERNEL_K_ALIGN * KERNEL_K_ALIGN;
+            L->kernel_t16 = upset_calloc((size_t)(L->kernel_kp * L->cout), sizeof(int16_t), err);
+            if (!L->kernel_t16)
+                return -1;
+            for (int64_t w = 0; w < L->n_weights; w++)
+                L->kernel_t16[(w % L->cout) * L->kernel_kp + w / L->cout] =
+                    (int16_t)L->kernel_code[w];
         }
         if (L->kind != LAYER_BATCHNORM || L->bn_scale)
             continue;
@@ -497,7 +512,9 @@ int model_clone(const model_t *src, model_t *dst, upset_err_t *err)
             dup_array((void **)&D->bn_scale, S->bn_scale, c, err) ||
             dup_array((void **)&D->bn_offset, S->bn_offset, c, err) ||
             dup_array((void **)&D->convt_w, S->convt_w,
-                      S->convt_w ? (size_t)S->n_weights * sizeof(double) : 0, err)) {
+                      S->convt_w ? (size_t)S->n_weights * sizeof(double) : 0, err) ||
+            dup_array((void **)&D->kernel_t16, S->kernel_t16,
+                      (size_t)(S->kernel_kp * S->cout) * sizeof(int16_t), err)) {
             dst->n_layers = i + 1;
             model_free(dst);
             return -1;
