@@ -14,8 +14,10 @@ enum { PRE_KEEP_MAX = 8192 };
 
 /* A change reaching more than 1/SCATTER_MAX_SHARE of a sparse layer's inputs is handed
  * to the whole-tensor engine from that layer on (measured on CIFAR-10: the scatter's
- * per-input work is several times the dense kernels' per-MAC cost). */
-enum { SCATTER_MAX_SHARE = 16 };
+ * per-input work is several times the dense kernels' per-MAC cost); 1/64 where the layer's
+ * pre-activations are not stored, since each pixel a scatter touches is then recomputed
+ * at full fan-in (64 measured best of 16, 64, 256 and never on CIFAR-10's layers 0-3). */
+enum { SCATTER_MAX_SHARE = 16, SCATTER_MAX_SHARE_GATHER = 64 };
 
 /* ---- stores ---- */
 
@@ -488,7 +490,9 @@ delta_state_t delta_propagate(delta_t *d, bitaddr_t a, int64_t i)
             return DELTA_UNCHANGED;
         }
         /* a wide change: the whole-tensor kernels beat a scatter */
-        if (!to_sparse || live * SCATTER_MAX_SHARE > s->n) {
+        const int share = to_sparse && d->in[M + 1].kind == STORE_NONE ? SCATTER_MAX_SHARE_GATHER
+                                                                         : SCATTER_MAX_SHARE;
+        if (!to_sparse || live * share > s->n) {
             d->reached = M;
             d->n_live = live;
             return DELTA_REACHED;

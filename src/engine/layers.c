@@ -176,14 +176,24 @@ static int narrow_conv2d(const layer_t *L, const tensor_t *in, tensor_t *out)
     for (int oh = 0; oh < L->out.h; oh++)
         for (int ow = 0; ow < L->out.w; ow++) {
             int16_t *row = scratch.row;
-            for (int kh = 0; kh < L->kh; kh++) {
+            const int iw0 = ow * L->stride_w - pw;
+            for (int kh = 0; kh < L->kh; kh++, row += L->kw * cin) {
                 int ih = oh * L->stride_h - ph + kh;
-                for (int kw = 0; kw < L->kw; kw++, row += cin) {
-                    int iw = ow * L->stride_w - pw + kw;
-                    if (ih < 0 || ih >= L->in.h || iw < 0 || iw >= L->in.w)
-                        memset(row, 0, run);
-                    else
-                        memcpy(row, scratch.x + ((int64_t)ih * L->in.w + iw) * cin, run);
+                /* an index, not a pointer: it may lie before the tensor */
+                const int64_t at = ((int64_t)ih * L->in.w + iw0) * cin;
+                const int16_t *src = scratch.x;
+                if (ih < 0 || ih >= L->in.h) {
+                    memset(row, 0, run * (size_t)L->kw);
+                } else if (iw0 >= 0 && iw0 + L->kw <= L->in.w) { /* one run (h, w, c) */
+                    memcpy(row, src + at, run * (size_t)L->kw);
+                } else {
+                    for (int kw = 0; kw < L->kw; kw++) {
+                        int iw = iw0 + kw;
+                        if (iw < 0 || iw >= L->in.w)
+                            memset(row + kw * cin, 0, run);
+                        else
+                            memcpy(row + kw * cin, src + at + (int64_t)kw * cin, run);
+                    }
                 }
             }
             kernel_dot16(scratch.row, L->kernel_t16, kp, L->cout, kp, scratch.sum);
