@@ -71,5 +71,8 @@ const tensor_t *engine_output(const engine_t *e);
 int layer_is_elementwise(const layer_t *L);
 /* Recomputes out[i] of an elementwise layer from in[i], exactly as layer_forward does. */
 void layer_forward_at(const layer_t *L, const tensor_t *in, tensor_t *out, int64_t i);
+/* The same at n positions (the same values, a list at a time). */
+void layer_forward_list(const layer_t *L, const tensor_t *in, tensor_t *out, const int64_t *pos,
+                        int64_t n);
 
 #endif

@@ -50,16 +50,51 @@ static int64_t store_get(const store_t *s, int64_t i, int64_t k)
     }
 }
 
+/* dst[j] = store_get(s, i, pos[j]), with the type dispatch outside the loop. */
+static void store_gather(const store_t *s, int64_t i, const int64_t *pos, int64_t n, int64_t *dst)
+{
+    const int64_t at = i * s->n;
+    switch (s->kind) {
+    case STORE_I16:
+        for (int64_t j = 0; j < n; j++)
+            dst[j] = ((const int16_t *)s->data)[at + pos[j]];
+        return;
+    case STORE_I32:
+        for (int64_t j = 0; j < n; j++)
+            dst[j] = ((const int32_t *)s->data)[at + pos[j]];
+        return;
+    default:
+        for (int64_t j = 0; j < n; j++)
+            dst[j] = ((const int64_t *)s->data)[at + pos[j]];
+        return;
+    }
+}
+
 static double store_getf(const store_t *s, int64_t i, int64_t k)
 {
     return ((const double *)s->data)[i * s->n + k];
 }
 
-static void store_row(const store_t *s, int64_t i, int64_t *dst)
+/* dst[j] = store_get(s, i, start + j) for j < n, the type dispatch outside the loop. */
+static void store_span(const store_t *s, int64_t i, int64_t start, int64_t n, int64_t *dst)
 {
-    for (int64_t k = 0; k < s->n; k++)
-        dst[k] = store_get(s, i, k);
+    const int64_t at = i * s->n + start;
+    switch (s->kind) {
+    case STORE_I16:
+        for (int64_t j = 0; j < n; j++)
+            dst[j] = ((const int16_t *)s->data)[at + j];
+        return;
+    case STORE_I32:
+        for (int64_t j = 0; j < n; j++)
+            dst[j] = ((const int32_t *)s->data)[at + j];
+        return;
+    default:
+        memcpy(dst, (const int64_t *)s->data + at, (size_t)n * sizeof *dst);
+        return;
+    }
 }
+
+static void store_row(const store_t *s, int64_t i, int64_t *dst) { store_span(s, i, 0, s->n, dst); }
 
 static void store_save(store_t *s, int64_t i, const tensor_t *t)
 {
@@ -428,20 +463,20 @@ static int64_t scatter(delta_t *d, int M, int64_t i, int64_t n_in, const int64_t
         const int64_t pix = d->touched[t];
         int64_t *acc = d->acc + pix * cout;
         d->mark[pix] = 0;
-        if (pre->kind == STORE_NONE) {
+        if (pre->kind == STORE_NONE) { /* the pixel's fault-free pre-activations */
             if (!row_loaded) {
                 store_row(&d->in[M], i, d->row);
                 row_loaded = 1;
             }
             linear_pixel(d, M, d->row, pix, 0, cout, d->pix);
+        } else {
+            store_span(pre, i, pix * cout, cout, d->pix);
         }
         for (int c = 0; c < cout; c++) {
             if (!acc[c])
                 continue;
-            const int64_t q = pix * cout + c;
-            int64_t base = pre->kind == STORE_NONE ? d->pix[c] : store_get(pre, i, q);
-            d->pos[n] = q;
-            d->val[n] = base + acc[c] * sp;
+            d->pos[n] = pix * cout + c;
+            d->val[n] = d->pix[c] + acc[c] * sp;
             n++;
             acc[c] = 0;
         }
@@ -463,27 +498,32 @@ delta_state_t delta_propagate(delta_t *d, bitaddr_t a, int64_t i)
         tensor_t *end = M < n_layers ? engine_layer_input_mut(e, M) : &e->out[n_layers - 1];
         const store_t *s = &d->in[M];
         const int to_sparse = M < n_layers && d->sparse[M];
+        for (int64_t j = 0; j < n; j++)
+            e->out[cur].fixed[d->pos[j]] = d->val[j];
+        for (int k = cur + 1; k < M; k++)
+            layer_forward_list(&m->layers[k], &e->out[k - 1], &e->out[k], d->pos, n);
         int64_t live = 0;
-        for (int64_t j = 0; j < n; j++) {
-            const int64_t p = d->pos[j];
-            e->out[cur].fixed[p] = d->val[j];
-            for (int k = cur + 1; k < M; k++)
-                layer_forward_at(&m->layers[k], &e->out[k - 1], &e->out[k], p);
-            if (end->kind == TENSOR_FIXED) {
-                const int64_t v = end->fixed[p], b = store_get(s, i, p);
+        if (end->kind == TENSOR_FIXED) {
+            store_gather(s, i, d->pos, n, d->dv); /* the fault-free values */
+            for (int64_t j = 0; j < n; j++) {
+                const int64_t p = d->pos[j], v = end->fixed[p], b = d->dv[j];
                 if (v == b)
                     continue;
                 d->pos[live] = p;
                 d->val[live] = v;
-                d->dv[live] = v - b; /* the change, for a scatter */
-            } else {
+                d->dv[live] = v - b; /* the change, for a scatter (live <= j: b already read) */
+                live++;
+            }
+        } else {
+            for (int64_t j = 0; j < n; j++) {
+                const int64_t p = d->pos[j];
                 const double v = end->real[p];
                 if (v == store_getf(s, i, p))
                     continue;
                 d->pos[live] = p;
                 d->rval[live] = v;
+                live++;
             }
-            live++;
         }
         if (!live) {
             d->n_unchanged++;

@@ -94,7 +94,8 @@ static struct {
     int16_t *x, *row;
     int32_t *sum;
     double *rx, *racc;
-    size_t cap_x, cap_row, cap_sum, cap_rx, cap_racc;
+    int64_t *codes;
+    size_t cap_x, cap_row, cap_sum, cap_rx, cap_racc, cap_codes;
 } scratch;
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
@@ -505,6 +506,33 @@ int layer_is_elementwise(const layer_t *L)
 void layer_forward_at(const layer_t *L, const tensor_t *in, tensor_t *out, int64_t i)
 {
     elementwise_at(L, in, out, i);
+}
+
+void layer_forward_list(const layer_t *L, const tensor_t *in, tensor_t *out, const int64_t *pos,
+                        int64_t n)
+{
+    int quantizer = L->kind == LAYER_QUANT_INPUT ||
+                    (L->kind == LAYER_ACTIVATION && (L->act == ACT_QRELU || L->act == ACT_QBITS));
+    if (L->kind == LAYER_BATCHNORM) {
+        const int c = L->out.c;
+        for (int64_t j = 0; j < n; j++) {
+            const int64_t p = pos[j];
+            double x = in->kind == TENSOR_FIXED ? (double)in->fixed[p] * in->scale : in->real[p];
+            out->real[p] = batchnorm_at(L, x, (int)(p % c));
+        }
+    } else if (quantizer && in->kind == TENSOR_REAL &&
+               grow((void **)&scratch.rx, &scratch.cap_rx, (size_t)n, sizeof(double)) == 0 &&
+               grow((void **)&scratch.codes, &scratch.cap_codes, (size_t)n, sizeof(int64_t)) == 0) {
+        /* gathered, quantized a vector at a time (the same codes), scattered back */
+        for (int64_t j = 0; j < n; j++)
+            scratch.rx[j] = in->real[pos[j]];
+        kernel_quantize(&L->aq, scratch.rx, n, scratch.codes);
+        for (int64_t j = 0; j < n; j++)
+            out->fixed[pos[j]] = scratch.codes[j];
+    } else {
+        for (int64_t j = 0; j < n; j++)
+            elementwise_at(L, in, out, pos[j]);
+    }
 }
 
 static int fwd_elementwise(const layer_t *L, const tensor_t *in, tensor_t *out,
