@@ -66,7 +66,8 @@ check: deps
 $(BUILD)/bench_emd: tools/bench_emd.c $(BUILD)/libupset.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
-bench: deps
+bench:
+	@sh tools/install-deps.sh --bench
 	@$(MAKE) --no-print-directory $(UPSET) $(BUILD)/bench_emd
 	@sh tools/bench.sh $(UPSET)
 

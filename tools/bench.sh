@@ -10,6 +10,9 @@
 #      engine v2), built in a git worktree: fault-free forward and single-bit oracle
 #      throughput, start-up cost; BENCH_REPS runs of each side, interleaved, median
 #      CPU time (BENCH_BASE=none skips it)
+#   7. against the peer a user would otherwise run: tools/peer_bench.py, a PyTorch per-bit
+#      loop (float32, batched), on the same bits and images, 1 rank vs 1 thread and
+#      -np 2 vs 2 threads (wall time; needs python3-torch: tools/install-deps.sh --bench)
 # Sizes are small enough for a few minutes on 2 cores; BENCH_SCALE=4 makes each bigger.
 set -eu
 cd "$(dirname "$0")/.."
@@ -142,5 +145,25 @@ if [ "$BASE" != none ] && git rev-parse -q --verify "$BASE^{commit}" >/dev/null;
     printf '%-58s %9s %9s %6sx\n' "ECON-T Medium oracle, $MED_BITS random bits x $MED_N" "$om_old" "$om_new" "$(ratio "$om_old" "$om_new")"
     echo "(CPU seconds of the whole command, start-up included; ratio = $BASE / now)"
     git worktree remove --force "$T/base" >/dev/null 2>&1 || true
+fi
+
+echo
+echo "== 7. upset vs a PyTorch per-bit loop (tools/peer_bench.py), CIFAR-10, same bits and images"
+if "$PY" -c "import torch" 2>/dev/null; then
+    campaign "$T/peer.yaml" models/cifar10.h5 \
+        "data: {format: cifar10, files: [data/cifar10/test_batch_first1017.bin], labels: data/cifar10/test_labels_10000.bin, count: $((300 * S)), correct_only: true}" \
+        "kind: guided" "guided: {order: random, budget: $((200 * S))}"
+    for np in 1 2; do
+        measure up mpirun -np $np "$UPSET" run "$T/peer.yaml" --quiet --force
+        "$PY" tools/peer_bench.py --model models/cifar10.h5 \
+            --data data/cifar10/test_batch_first1017.bin --labels data/cifar10/test_labels_10000.bin \
+            --count $((300 * S)) --bits-from "$T/out.h5" --threads $np > "$T/peer.txt" || exit 1
+        eval "$(tail -n 1 "$T/peer.txt")"
+        echo "-np $np vs $np thread(s): upset ${up_wall} s (start-up included), PyTorch loop ${peer_wall_s} s" \
+             "(its start-up excluded): $(echo "scale=1; $peer_wall_s / $up_wall" | bc)x;" \
+             "per-bit mispredicts equal on $peer_same of $peer_bits bits x $peer_images images"
+    done
+else
+    echo "skipped: python3-torch is not installed (tools/install-deps.sh --bench installs it)"
 fi
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,0 +1,222 @@
+#!/usr/bin/python3
+"""What a user would otherwise run: a per-bit fault-injection loop in PyTorch (CPU, float32,
+batched over the whole evaluation set), for an upset classifier model file.
+
+For each bit it flips the weight code, rebuilds that layer's float32 weight, runs every
+evaluation image and counts mispredicts; then restores the weight. The model is read from
+upset's native format (docs/model-format.md) with h5py and evaluated with QKeras's
+inference semantics in float32: conv/dense on code * 2^-f weights, batch norm as
+x * scale + offset, quantized_relu as clip(round(x * 2^f)) / 2^f (torch.round rounds half
+to even), softmax.
+
+  peer_bench.py --model models/cifar10.h5 --data data/cifar10/test_batch_first1017.bin \
+      --labels data/cifar10/test_labels_10000.bin --count 300 --bits-from RESULTS.h5 --threads 1
+
+--bits-from takes the bit list (and, to compare, the mispredicts) of an upset results file
+of the same model and images (correct_only: true). Prints the fault-free accuracy, the
+per-bit loop's time and rate, and how many bits give the same mispredicts as upset.
+"""
+import argparse
+import sys
+import time
+
+try:
+    import h5py
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+except ImportError as e:  # pragma: no cover - a message instead of a traceback
+    sys.exit(f"peer_bench.py: {e}; install python3-torch, python3-numpy and python3-h5py "
+             "(Debian) or run tools/install-deps.sh")
+
+
+def attr(g, k, default=None):
+    v = g.attrs.get(k, default)
+    return v.decode() if isinstance(v, bytes) else v
+
+
+def frac(bits, integer, keep_negative):
+    return bits - integer - (1 if keep_negative else 0)
+
+
+def load_layers(path):
+    layers = []
+    with h5py.File(path, "r") as f:
+        if attr(f, "task") != "classifier":
+            sys.exit(f"peer_bench.py: {path}: only classifiers are supported")
+        for name in sorted(f["layers"].keys()):
+            g = f["layers"][name]
+            L = {"kind": attr(g, "kind"), "name": attr(g, "name"),
+                 "faultable": int(attr(g, "faultable", 0)),
+                 "in_shape": tuple(int(v) for v in g.attrs["in_shape"]),
+                 "out_shape": tuple(int(v) for v in g.attrs["out_shape"])}
+            for k in g.attrs:
+                if k not in L:
+                    L[k] = attr(g, k)
+            for k in g.keys():
+                L[k] = g[k][()]
+            layers.append(L)
+    return layers
+
+
+def weight(L):
+    """The layer's float32 weight as torch wants it, from the codes (or floats)."""
+    if int(L.get("quantized", 0)):
+        f = frac(int(L["kernel_q_bits"]), int(L["kernel_q_integer"]),
+                 int(L["kernel_q_keep_negative"]))
+        w = (L["kernel_code"].astype(np.float64) * 2.0 ** -f).astype(np.float32)
+    else:
+        w = L["kernel"].astype(np.float32)
+    if L["kind"] == "conv2d":
+        w = np.ascontiguousarray(w.transpose(3, 2, 0, 1))  # (cout, cin, kh, kw)
+    return torch.from_numpy(w)
+
+
+def bias(L):
+    if not int(L.get("use_bias", 0)):
+        return None
+    if int(L.get("quantized", 0)):
+        f = frac(int(L["bias_q_bits"]), int(L["bias_q_integer"]), int(L["bias_q_keep_negative"]))
+        return torch.from_numpy((L["bias_code"].astype(np.float64) * 2.0 ** -f).astype(np.float32))
+    return torch.from_numpy(L["bias"].astype(np.float32))
+
+
+def same_pad(n_in, n_out, k, s):
+    total = max((n_out - 1) * s + k - n_in, 0)
+    return total // 2, total - total // 2
+
+
+def forward(layers, params, x):
+    """x: (N, h, w, c) float32; returns the (N, classes) outputs."""
+    for L, p in zip(layers, params):
+        kind = L["kind"]
+        if kind == "conv2d":
+            kh, kw = L["kernel"].shape[:2]
+            sh, sw = (int(v) for v in L["strides"])
+            t = x.permute(0, 3, 1, 2)
+            if L["padding"] == "same":
+                ph = same_pad(L["in_shape"][0], L["out_shape"][0], kh, sh)
+                pw = same_pad(L["in_shape"][1], L["out_shape"][1], kw, sw)
+                t = F.pad(t, (pw[0], pw[1], ph[0], ph[1]))
+            x = F.conv2d(t, p["w"], p["b"], stride=(sh, sw)).permute(0, 2, 3, 1)
+        elif kind == "dense":
+            x = x.reshape(x.shape[0], -1) @ p["w"]
+            if p["b"] is not None:
+                x = x + p["b"]
+        elif kind == "batchnorm":
+            x = x * p["scale"] + p["offset"]
+        elif kind in ("flatten", "reshape"):
+            x = x.reshape(x.shape[0], *L["out_shape"]) if len(L["out_shape"]) > 1 else \
+                x.reshape(x.shape[0], -1)
+        elif kind in ("activation", "quant_input"):
+            act = L.get("activation", "quantized_bits")
+            if act == "quantized_relu":
+                f = frac(int(L["q_bits"]), int(L["q_integer"]), 0)
+                x = torch.clamp(torch.round(x * 2.0 ** f), 0, 2 ** int(L["q_bits"]) - 1) * 2.0 ** -f
+            elif act == "quantized_bits":
+                neg = int(L.get("q_keep_negative", 1))
+                b = int(L["q_bits"])
+                f = frac(b, int(L["q_integer"]), neg)
+                lo, hi = (-(2 ** (b - 1)), 2 ** (b - 1) - 1) if neg else (0, 2 ** b - 1)
+                x = torch.clamp(torch.round(x * 2.0 ** f), lo, hi) * 2.0 ** -f
+            elif act == "relu":
+                x = torch.relu(x)
+            elif act == "softmax":
+                x = torch.softmax(x.reshape(x.shape[0], -1), dim=1)
+            elif act != "linear":
+                sys.exit(f"peer_bench.py: activation {act} not supported")
+        else:
+            sys.exit(f"peer_bench.py: layer kind {kind} not supported")
+        if L.get("activation") == "relu" and kind in ("conv2d", "dense"):
+            x = torch.relu(x)
+    return x.reshape(x.shape[0], -1)
+
+
+def params_of(layers):
+    out = []
+    for L in layers:
+        p = {}
+        if L["kind"] in ("conv2d", "dense"):
+            p = {"w": weight(L), "b": bias(L)}
+        elif L["kind"] == "batchnorm":
+            g = L["gamma"].astype(np.float32)
+            var = L["moving_variance"].astype(np.float32)
+            scale = g * (np.float32(1.0) / np.sqrt(var + np.float32(L["epsilon"])))
+            offset = L["beta"].astype(np.float32) - L["moving_mean"].astype(np.float32) * scale
+            p = {"scale": torch.from_numpy(scale), "offset": torch.from_numpy(offset)}
+        out.append(p)
+    return out
+
+
+def locate(layers, bit):
+    for i, L in enumerate(layers):
+        if not L["faultable"]:
+            continue
+        nb = L["kernel_code"].size * int(L["kernel_q_bits"])
+        if bit < nb:
+            return i, bit // int(L["kernel_q_bits"]), bit % int(L["kernel_q_bits"])
+        bit -= nb
+    raise ValueError("bit outside the fault space")
+
+
+def flip(code, bits, signed, pos):
+    mask = (1 << bits) - 1
+    u = (int(code) & mask) ^ (1 << (bits - 1 - pos))
+    if signed and u & (1 << (bits - 1)):
+        u -= 1 << bits
+    return u
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--labels", required=True)
+    ap.add_argument("--count", type=int, default=1017)
+    ap.add_argument("--bits-from", required=True, help="an upset results file of the same model")
+    ap.add_argument("--threads", type=int, default=1)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    layers = load_layers(a.model)
+    raw = np.fromfile(a.data, dtype=np.uint8).reshape(-1, 3073)[: a.count]
+    labels = np.fromfile(a.labels, dtype=np.uint8)[: len(raw)]
+    img = raw[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).astype(np.float32) / 256.0
+    x = torch.from_numpy(np.ascontiguousarray(img))
+    params = params_of(layers)
+    with torch.no_grad():
+        pred = forward(layers, params, x).argmax(1).numpy()
+        keep = pred == labels
+        x, y = x[keep], torch.from_numpy(labels[keep].astype(np.int64))
+        with h5py.File(a.bits_from, "r") as r:
+            bits = r["bits/bit"][()]
+            theirs = r["bits/mispredicts"][()]
+            n_ours = int(r.attrs["n_samples"])
+        print(f"peer: fault-free {int(keep.sum())} / {len(keep)} correct "
+              f"(upset evaluated {n_ours} images)")
+        mine = np.zeros(len(bits), dtype=np.int64)
+        t0, c0 = time.perf_counter(), time.process_time()
+        for k, bit in enumerate(bits):
+            li, w, pos = locate(layers, int(bit))
+            L = layers[li]
+            code = L["kernel_code"].reshape(-1)
+            old = code[w]
+            code[w] = flip(old, int(L["kernel_q_bits"]), int(L["kernel_q_keep_negative"]), pos)
+            params[li]["w"] = weight(L)
+            mine[k] = int((forward(layers, params, x).argmax(1) != y).sum())
+            code[w] = old
+            params[li]["w"] = weight(L)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    same = int((mine == theirs).sum())
+    print(f"peer: {len(bits)} bits x {len(y)} images in {wall:.2f} s wall, {cpu:.2f} s CPU "
+          f"({args_rate(len(bits), len(y), wall)} flip-images/s wall, {a.threads} thread(s))")
+    print(f"peer: per-bit mispredicts equal upset's on {same} of {len(bits)} bits")
+    print(f"peer_wall_s={wall:.3f} peer_cpu_s={cpu:.3f} peer_same={same} peer_bits={len(bits)} "
+          f"peer_images={len(y)}")
+
+
+def args_rate(nb, ni, s):
+    return f"{nb * ni / s:,.0f}" if s > 0 else "inf"
+
+
+if __name__ == "__main__":
+    main()
