@@ -1,0 +1,55 @@
+/* Private to the engine: one ops table per layer kind (layer_<kind>.c), the registry
+ * in layers.c, and the helpers the kinds share. Adding a kind is one file and one row of
+ * the registry. */
+#ifndef UPSET_ENGINE_LAYER_H
+#define UPSET_ENGINE_LAYER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "upset/engine.h"
+
+typedef struct {
+    const char *name;
+    /* the whole tensor: in -> out (out allocated with the kind engine.c gave it) */
+    int (*forward)(const layer_t *L, const tensor_t *in, tensor_t *out, upset_err_t *err);
+    /* elementwise kinds only (NULL otherwise): whether L is elementwise, the output at
+     * index i, and at n positions; each gives exactly what forward gives there */
+    int (*elementwise)(const layer_t *L);
+    void (*at)(const layer_t *L, const tensor_t *in, tensor_t *out, int64_t i);
+    void (*at_list)(const layer_t *L, const tensor_t *in, tensor_t *out, const int64_t *pos,
+                    int64_t n);
+} layer_ops_t;
+
+extern const layer_ops_t LAYER_OPS_QUANT_INPUT, LAYER_OPS_CONV2D, LAYER_OPS_CONV2D_TRANSPOSE,
+    LAYER_OPS_DENSE, LAYER_OPS_BATCHNORM, LAYER_OPS_ACTIVATION, LAYER_OPS_RESHAPE;
+
+/* ---- shared helpers (layers.c) ---- */
+
+/* TensorFlow's "same" padding before the first row/column. */
+int same_pad_before(int in, int out, int k, int stride);
+double weight_value(const layer_t *L, int64_t i);
+double bias_value(const layer_t *L, int c);
+void apply_real_activation(act_t act, double *v, int64_t n);
+/* Grows a scratch buffer (kept per process: ranks are processes) to need elements. */
+int scratch_grow(void **p, size_t *cap, size_t need, size_t elem);
+/* The output at every position from the kind's `at`. */
+void layer_at_all(const layer_t *L, const tensor_t *in, tensor_t *out);
+void layer_at_each(const layer_t *L, const tensor_t *in, tensor_t *out, const int64_t *pos,
+                   int64_t n);
+
+/* ---- quantized conv2d / dense (layer_linear.c) ---- */
+
+/* Integer path: out = sum(x * w) << shift_prod + bias << shift_bias, exact. */
+typedef struct {
+    int shift_prod, shift_bias;
+} fixed_align_t;
+
+fixed_align_t fixed_align(const layer_t *L, const tensor_t *in, const tensor_t *out);
+/* One output pixel (cout values) from int64 sums: bias, alignment, fused relu. */
+void fixed_pixel(const layer_t *L, fixed_align_t a, int64_t *out, const int64_t *sum);
+/* The narrow path over a whole conv2d / dense: 0, or -1 when it does not apply (then the
+ * caller runs the int64 reference). */
+int narrow_linear(const layer_t *L, const tensor_t *in, tensor_t *out);
+
+#endif

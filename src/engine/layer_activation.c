@@ -1,0 +1,79 @@
+/* Activations (linear, relu, sigmoid, softmax, quantized_relu, quantized_bits) and the
+ * input quantizer: a quantizer rounds half to even and clips (fixed.h); a quantizer
+ * after a float32 layer first rounds its input to float32, as TensorFlow does. */
+#include <math.h>
+
+#include "layer.h"
+#include "upset/kernels.h"
+
+static int is_quantizer(const layer_t *L)
+{
+    return L->kind == LAYER_QUANT_INPUT || L->act == ACT_QRELU || L->act == ACT_QBITS;
+}
+
+static void activation_at(const layer_t *L, const tensor_t *in, tensor_t *out, int64_t i)
+{
+    if (is_quantizer(L)) {
+        out->fixed[i] = in->kind == TENSOR_FIXED
+                            ? quant_code_from_fixed(&L->aq, in->fixed[i], in->frac)
+                            : quant_code_from_double(&L->aq, (double)(float)in->real[i]);
+    } else if (out->kind == TENSOR_FIXED) { /* linear or relu on exact integers */
+        out->fixed[i] = (L->act == ACT_RELU && in->fixed[i] < 0) ? 0 : in->fixed[i];
+    } else {
+        double v = tensor_value(in, i);
+        if (L->act == ACT_RELU)
+            v = v > 0 ? v : 0;
+        else if (L->act == ACT_SIGMOID)
+            v = 1.0 / (1.0 + exp(-v));
+        out->real[i] = v;
+    }
+}
+
+/* Scratch of the list path (grown on demand, kept). */
+static struct {
+    double *x;
+    int64_t *codes;
+    size_t cap_x, cap_codes;
+} scratch;
+
+static void activation_list(const layer_t *L, const tensor_t *in, tensor_t *out,
+                            const int64_t *pos, int64_t n)
+{
+    if (is_quantizer(L) && in->kind == TENSOR_REAL &&
+        scratch_grow((void **)&scratch.x, &scratch.cap_x, (size_t)n, sizeof(double)) == 0 &&
+        scratch_grow((void **)&scratch.codes, &scratch.cap_codes, (size_t)n, sizeof(int64_t)) == 0) {
+        /* gathered, quantized a vector at a time (the same codes), scattered back */
+        for (int64_t j = 0; j < n; j++)
+            scratch.x[j] = in->real[pos[j]];
+        kernel_quantize(&L->aq, scratch.x, n, scratch.codes);
+        for (int64_t j = 0; j < n; j++)
+            out->fixed[pos[j]] = scratch.codes[j];
+        return;
+    }
+    layer_at_each(L, in, out, pos, n);
+}
+
+static int fwd_activation(const layer_t *L, const tensor_t *in, tensor_t *out, upset_err_t *err)
+{
+    (void)err;
+    if (is_quantizer(L) && in->kind == TENSOR_REAL) { /* the same codes, a tensor at a time */
+        kernel_quantize(&L->aq, in->real, out->n, out->fixed);
+    } else if (L->act == ACT_SOFTMAX && !is_quantizer(L)) {
+        for (int64_t i = 0; i < out->n; i++)
+            out->real[i] = tensor_value(in, i);
+        apply_real_activation(L->act, out->real, out->n);
+    } else {
+        layer_at_all(L, in, out);
+    }
+    return 0;
+}
+
+static int activation_elementwise(const layer_t *L)
+{
+    return L->kind == LAYER_QUANT_INPUT || L->act != ACT_SOFTMAX;
+}
+
+const layer_ops_t LAYER_OPS_ACTIVATION = {"activation", fwd_activation, activation_elementwise,
+                                          activation_at, activation_list};
+const layer_ops_t LAYER_OPS_QUANT_INPUT = {"quant_input", fwd_activation, activation_elementwise,
+                                           activation_at, activation_list};

@@ -1,0 +1,37 @@
+/* TensorFlow's fused batch norm at inference, in float32: y = x * scale + offset with
+ * the coefficients model_prepare folded. */
+#include "layer.h"
+
+static double batchnorm_at(const layer_t *L, double in, int k)
+{
+    float y = (float)in * L->bn_scale[k];
+    return (double)(y + L->bn_offset[k]);
+}
+
+static double input_at(const tensor_t *in, int64_t p)
+{
+    return in->kind == TENSOR_FIXED ? (double)in->fixed[p] * in->scale : in->real[p];
+}
+
+static int fwd_batchnorm(const layer_t *L, const tensor_t *in, tensor_t *out, upset_err_t *err)
+{
+    (void)err;
+    const int c = L->out.c;
+    for (int64_t p = 0; p < out->n; p += c)
+        for (int k = 0; k < c; k++)
+            out->real[p + k] = batchnorm_at(L, input_at(in, p + k), k);
+    return 0;
+}
+
+static int always(const layer_t *L)
+{
+    (void)L;
+    return 1;
+}
+
+static void bn_at(const layer_t *L, const tensor_t *in, tensor_t *out, int64_t i)
+{
+    out->real[i] = batchnorm_at(L, input_at(in, i), (int)(i % L->out.c));
+}
+
+const layer_ops_t LAYER_OPS_BATCHNORM = {"batchnorm", fwd_batchnorm, always, bn_at, layer_at_each};

@@ -1,0 +1,59 @@
+/* conv2d (kernel (kh, kw, cin, cout), TensorFlow's padding): exact integers when
+ * quantized on an exact input (layer_linear.c), else double. */
+#include <string.h>
+
+#include "layer.h"
+
+static int fwd_conv2d(const layer_t *L, const tensor_t *in, tensor_t *out, upset_err_t *err)
+{
+    (void)err;
+    const int cin = L->cin, cout = L->cout;
+    const int64_t pixels = (int64_t)L->out.h * L->out.w;
+    if (out->kind == TENSOR_FIXED) {
+        if (narrow_linear(L, in, out) == 0)
+            return 0;
+        fixed_align_t a = fixed_align(L, in, out);
+        int64_t sum[cout];
+        for (int64_t p = 0; p < pixels; p++) {
+            layer_pixel_sums(L, in->fixed, p, 0, cout, sum);
+            fixed_pixel(L, a, out->fixed + p * cout, sum);
+        }
+        return 0;
+    }
+    int ph, pw;
+    conv_padding(L, &ph, &pw);
+    double rsum[cout];
+    for (int oh = 0; oh < L->out.h; oh++)
+        for (int ow = 0; ow < L->out.w; ow++) {
+            for (int c = 0; c < cout; c++)
+                rsum[c] = bias_value(L, c);
+            for (int kh = 0; kh < L->kh; kh++) {
+                int ih = oh * L->stride_h - ph + kh;
+                if (ih < 0 || ih >= L->in.h)
+                    continue;
+                for (int kw = 0; kw < L->kw; kw++) {
+                    int iw = ow * L->stride_w - pw + kw;
+                    if (iw < 0 || iw >= L->in.w)
+                        continue;
+                    int64_t xbase = ((int64_t)ih * L->in.w + iw) * cin;
+                    int64_t wbase = ((int64_t)kh * L->kw + kw) * cin * cout; /* (kh,kw,cin,cout) */
+                    for (int ci = 0; ci < cin; ci++) {
+                        double x = tensor_value(in, xbase + ci);
+                        if (x == 0)
+                            continue;
+                        for (int c = 0; c < cout; c++)
+                            rsum[c] += x * weight_value(L, wbase + (int64_t)ci * cout + c);
+                    }
+                }
+            }
+            int64_t obase = ((int64_t)oh * L->out.w + ow) * cout;
+            memcpy(out->real + obase, rsum, sizeof rsum);
+            if (L->act != ACT_SOFTMAX)
+                apply_real_activation(L->act, out->real + obase, cout);
+        }
+    if (L->act == ACT_SOFTMAX)
+        apply_real_activation(L->act, out->real, out->n);
+    return 0;
+}
+
+const layer_ops_t LAYER_OPS_CONV2D = {"conv2d", fwd_conv2d, NULL, NULL, NULL};

@@ -1,0 +1,116 @@
+/* Transposed convolution as TensorFlow defines it, in double (the float decoder). */
+#include <string.h>
+
+#include "layer.h"
+#include "upset/kernels.h"
+
+/* A transposed convolution pads its output as conv2d pads its input. */
+static void convt_padding(const layer_t *L, int *ph, int *pw)
+{
+    *ph = L->pad_same ? same_pad_before(L->out.h, L->in.h, L->kh, L->stride_h) : 0;
+    *pw = L->pad_same ? same_pad_before(L->out.w, L->in.w, L->kw, L->stride_w) : 0;
+}
+
+/* Scratch of the fast path (grown on demand, kept). */
+static struct {
+    double *x, *acc;
+    size_t cap_x, cap_acc;
+} scratch;
+
+/* The fast transposed convolution: per input pixel, the partial sums of every tap and
+ * output channel are independent accumulations (each still sums ci = 0, 1, ... from
+ * 0.0, as the reference loop below does), so they run side by side in one long
+ * vectorisable loop; they are then added to the outputs in the reference order.
+ * Bit-identical to the reference (no reassociation, no contraction). */
+static int convt_fast(const layer_t *L, const tensor_t *in, tensor_t *out)
+{
+    const int cin = L->cin, cout = L->cout, taps = L->kh * L->kw;
+    const int64_t nacc = (int64_t)taps * cout;
+    if (!L->convt_w ||
+        scratch_grow((void **)&scratch.x, &scratch.cap_x, (size_t)in->n, sizeof(double)) ||
+        scratch_grow((void **)&scratch.acc, &scratch.cap_acc, (size_t)nacc, sizeof(double)))
+        return -1;
+    double *x = scratch.x, *acc = scratch.acc;
+    const double *w = L->convt_w; /* (cin, tap, cout) */
+    if (in->kind == TENSOR_REAL)
+        memcpy(x, in->real, (size_t)in->n * sizeof *x);
+    else
+        for (int64_t i = 0; i < in->n; i++)
+            x[i] = tensor_value(in, i);
+    int ph, pw;
+    convt_padding(L, &ph, &pw);
+    for (int64_t p = 0; p < (int64_t)L->out.h * L->out.w; p++)
+        for (int c = 0; c < cout; c++)
+            out->real[p * cout + c] = bias_value(L, c);
+    for (int ih = 0; ih < L->in.h; ih++)
+        for (int iw = 0; iw < L->in.w; iw++) {
+            kernel_sum_rows_f64(x + ((int64_t)ih * L->in.w + iw) * cin, cin, w, nacc, acc);
+            for (int kh = 0; kh < L->kh; kh++) {
+                int oh = ih * L->stride_h + kh - ph;
+                if (oh < 0 || oh >= L->out.h)
+                    continue;
+                for (int kw = 0; kw < L->kw; kw++) {
+                    int ow = iw * L->stride_w + kw - pw;
+                    if (ow < 0 || ow >= L->out.w)
+                        continue;
+                    double *o = out->real + ((int64_t)oh * L->out.w + ow) * cout;
+                    const double *a = acc + ((int64_t)kh * L->kw + kw) * cout;
+                    for (int c = 0; c < cout; c++)
+                        o[c] += a[c];
+                }
+            }
+        }
+    apply_real_activation(L->act, out->real, out->n);
+    return 0;
+}
+
+/* Transposed convolution as TensorFlow defines it (the gradient of conv2d with
+ * respect to its input): out[ih*s + k - pad] += in[ih] * w[k], kernel (kh,kw,cout,cin).
+ * The loops below are the reference (UPSET_KERNEL=wide); convt_fast is the default. */
+static int fwd_conv2d_transpose(const layer_t *L, const tensor_t *in, tensor_t *out,
+                                upset_err_t *err)
+{
+    (void)err;
+    if (out->kind != TENSOR_REAL)
+        return upset_fail(err, "layer %s: quantized conv2d_transpose is not supported", L->name);
+    if (kernel_mode() != KERNEL_WIDE && convt_fast(L, in, out) == 0)
+        return 0;
+    int ph, pw;
+    convt_padding(L, &ph, &pw);
+    const int cin = L->cin, cout = L->cout;
+    /* plain double copies of input and kernel so the inner loop is a straight dot product */
+    double x[in->n], w[L->n_weights];
+    for (int64_t i = 0; i < in->n; i++)
+        x[i] = tensor_value(in, i);
+    for (int64_t i = 0; i < L->n_weights; i++)
+        w[i] = weight_value(L, i);
+    for (int64_t p = 0; p < (int64_t)L->out.h * L->out.w; p++)
+        for (int c = 0; c < cout; c++)
+            out->real[p * cout + c] = bias_value(L, c);
+    for (int ih = 0; ih < L->in.h; ih++)
+        for (int iw = 0; iw < L->in.w; iw++)
+            for (int kh = 0; kh < L->kh; kh++) {
+                int oh = ih * L->stride_h + kh - ph;
+                if (oh < 0 || oh >= L->out.h)
+                    continue;
+                for (int kw = 0; kw < L->kw; kw++) {
+                    int ow = iw * L->stride_w + kw - pw;
+                    if (ow < 0 || ow >= L->out.w)
+                        continue;
+                    double *o = out->real + ((int64_t)oh * L->out.w + ow) * cout;
+                    const double *xv = x + ((int64_t)ih * L->in.w + iw) * cin;
+                    const double *wv = w + ((int64_t)kh * L->kw + kw) * cout * cin;
+                    for (int c = 0; c < cout; c++) {
+                        double acc = 0;
+                        for (int ci = 0; ci < cin; ci++)
+                            acc += xv[ci] * wv[(int64_t)c * cin + ci];
+                        o[c] += acc;
+                    }
+                }
+            }
+    apply_real_activation(L->act, out->real, out->n);
+    return 0;
+}
+
+const layer_ops_t LAYER_OPS_CONV2D_TRANSPOSE = {"conv2d_transpose", fwd_conv2d_transpose, NULL,
+                                                NULL, NULL};

@@ -1,0 +1,156 @@
+/* What quantized conv2d and dense share: the exact integer output of a pixel, the int64
+ * reference sums, and the narrow path (int16 codes, int32 sums: kernels.h), which is
+ * taken when every partial sum provably fits int32 for any code of the weight quantizer
+ * (flipped ones included). */
+#include <string.h>
+
+#include "layer.h"
+#include "upset/kernels.h"
+
+fixed_align_t fixed_align(const layer_t *L, const tensor_t *in, const tensor_t *out)
+{
+    fixed_align_t a;
+    a.shift_prod = out->frac - in->frac - quant_frac(&L->kq);
+    a.shift_bias = L->use_bias ? out->frac - quant_frac(&L->bq) : 0;
+    return a;
+}
+
+void fixed_pixel(const layer_t *L, fixed_align_t a, int64_t *out, const int64_t *sum)
+{
+    for (int c = 0; c < L->cout; c++) {
+        int64_t v = (L->use_bias ? (int64_t)L->bias_code[c] * ((int64_t)1 << a.shift_bias) : 0) +
+                    sum[c] * ((int64_t)1 << a.shift_prod);
+        out[c] = (L->act == ACT_RELU && v < 0) ? 0 : v;
+    }
+}
+
+/* The int64 reference: sums of x * w over output pixel p's receptive field, channels
+ * [c0, c1), before bias and alignment (x: the layer's input). */
+void layer_pixel_sums(const layer_t *L, const int64_t *x, int64_t p, int c0, int c1,
+                      int64_t *sum)
+{
+    const int cin = L->cin, cout = L->cout, nc = c1 - c0;
+    for (int c = 0; c < nc; c++)
+        sum[c] = 0;
+    if (L->kind == LAYER_DENSE) {
+        for (int i = 0; i < cin; i++) {
+            if (!x[i])
+                continue;
+            const int32_t *w = L->kernel_code + (int64_t)i * cout + c0; /* (cin, cout) */
+            for (int c = 0; c < nc; c++)
+                sum[c] += x[i] * w[c];
+        }
+        return;
+    }
+    int ph, pw;
+    conv_padding(L, &ph, &pw);
+    const int oh = (int)(p / L->out.w), ow = (int)(p % L->out.w);
+    for (int kh = 0; kh < L->kh; kh++) {
+        int ih = oh * L->stride_h - ph + kh;
+        if (ih < 0 || ih >= L->in.h)
+            continue;
+        for (int kw = 0; kw < L->kw; kw++) {
+            int iw = ow * L->stride_w - pw + kw;
+            if (iw < 0 || iw >= L->in.w)
+                continue;
+            const int64_t *xv = x + ((int64_t)ih * L->in.w + iw) * cin;
+            const int32_t *wv = /* (kh,kw,cin,cout) */
+                L->kernel_code + ((int64_t)kh * L->kw + kw) * cin * cout + c0;
+            for (int ci = 0; ci < cin; ci++) {
+                if (!xv[ci])
+                    continue;
+                const int32_t *w = wv + (int64_t)ci * cout;
+                for (int c = 0; c < nc; c++)
+                    sum[c] += xv[ci] * w[c];
+            }
+        }
+    }
+}
+
+/* Scratch of the narrow path, grown on demand and kept (ranks are processes). */
+static struct {
+    int16_t *x, *row;
+    int32_t *sum32;
+    int64_t *sum;
+    size_t cap_x, cap_row, cap_sum32, cap_sum;
+} scratch;
+
+/* An int16 copy of the input (the kernel's int16 copy, transposed to (cout, kp), is the
+ * model's kernel_t16): 0 when every partial sum provably fits int32 for any weight code
+ * of the layer's quantizer; -1 otherwise. */
+static int narrow_prepare(const layer_t *L, const tensor_t *in)
+{
+    const int64_t kp = L->kernel_kp;
+    if (!L->kernel_t16 || kernel_mode() == KERNEL_WIDE)
+        return -1;
+    const int64_t wmax = -(int64_t)quant_code_min(&L->kq) > quant_code_max(&L->kq)
+                             ? -(int64_t)quant_code_min(&L->kq)
+                             : quant_code_max(&L->kq);
+    int64_t xmax = (INT64_C(2147483647) / kp) / (wmax ? wmax : 1);
+    if (xmax > INT16_MAX)
+        xmax = INT16_MAX;
+    if (scratch_grow((void **)&scratch.x, &scratch.cap_x, (size_t)in->n, sizeof(int16_t)) ||
+        scratch_grow((void **)&scratch.row, &scratch.cap_row, (size_t)kp, sizeof(int16_t)) ||
+        scratch_grow((void **)&scratch.sum32, &scratch.cap_sum32, (size_t)L->cout,
+                     sizeof(int32_t)) ||
+        scratch_grow((void **)&scratch.sum, &scratch.cap_sum, (size_t)L->cout, sizeof(int64_t)))
+        return -1;
+    for (int64_t i = 0; i < in->n; i++) {
+        int64_t v = in->fixed[i];
+        if (v > xmax || v < -xmax)
+            return -1;
+        scratch.x[i] = (int16_t)v;
+    }
+    return 0;
+}
+
+/* im2col of output pixel (oh, ow): the receptive field as one zero-padded row. */
+static void im2col_row(const layer_t *L, int oh, int ow, int ph, int pw)
+{
+    const int cin = L->cin;
+    const size_t run = (size_t)cin * sizeof(int16_t);
+    int16_t *row = scratch.row;
+    const int iw0 = ow * L->stride_w - pw;
+    for (int kh = 0; kh < L->kh; kh++, row += L->kw * cin) {
+        int ih = oh * L->stride_h - ph + kh;
+        /* an index, not a pointer: it may lie before the tensor */
+        const int64_t at = ((int64_t)ih * L->in.w + iw0) * cin;
+        if (ih < 0 || ih >= L->in.h) {
+            memset(row, 0, run * (size_t)L->kw);
+        } else if (iw0 >= 0 && iw0 + L->kw <= L->in.w) { /* one run (h, w, c) */
+            memcpy(row, scratch.x + at, run * (size_t)L->kw);
+        } else {
+            for (int kw = 0; kw < L->kw; kw++) {
+                int iw = iw0 + kw;
+                if (iw < 0 || iw >= L->in.w)
+                    memset(row + kw * cin, 0, run);
+                else
+                    memcpy(row + kw * cin, scratch.x + at + (int64_t)kw * cin, run);
+            }
+        }
+    }
+}
+
+int narrow_linear(const layer_t *L, const tensor_t *in, tensor_t *out)
+{
+    if (narrow_prepare(L, in))
+        return -1;
+    const int64_t kp = L->kernel_kp, k = L->n_weights / L->cout;
+    memset(scratch.row + k, 0, (size_t)(kp - k) * sizeof(int16_t));
+    const fixed_align_t a = fixed_align(L, in, out);
+    int ph = 0, pw = 0;
+    if (L->kind == LAYER_CONV2D)
+        conv_padding(L, &ph, &pw);
+    else
+        memcpy(scratch.row, scratch.x, (size_t)k * sizeof(int16_t));
+    for (int oh = 0; oh < L->out.h; oh++)
+        for (int ow = 0; ow < L->out.w; ow++) {
+            if (L->kind == LAYER_CONV2D)
+                im2col_row(L, oh, ow, ph, pw);
+            kernel_dot16(scratch.row, L->kernel_t16, kp, L->cout, kp, scratch.sum32);
+            for (int c = 0; c < L->cout; c++)
+                scratch.sum[c] = scratch.sum32[c];
+            fixed_pixel(L, a, out->fixed + ((int64_t)oh * L->out.w + ow) * L->cout, scratch.sum);
+        }
+    return 0;
+}
