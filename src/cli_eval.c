@@ -27,13 +27,61 @@ static int eval_usage(void)
     fprintf(stderr,
             "usage: upset eval --model MODEL.h5 --data FILE [--data FILE...] [--format hgcal|cifar10]\n"
             "                  [--labels LABELS.bin] [--offset K] [--count N] [--emd-zero uniform|reference]\n"
-            "                  [--flip BIT[,BIT...]] [--correct-only]\n"
+            "                  [--flip BIT[,BIT...]] [--correct-only] [--layers]\n"
             "  HGCal CSVs default to the first 20000 non-empty rows; CIFAR-10 to every record.\n"
             "  --flip evaluates the model with those global bit indices flipped (whole network,\n"
             "  no caches: the reference path for checking campaign results).\n"
             "  --correct-only keeps the images the fault-free model classifies correctly\n"
-            "  (as campaigns with data.correct_only do), before any flip.\n");
+            "  (as campaigns with data.correct_only do), before any flip.\n"
+            "  --layers then times every layer alone over the samples: multiply-accumulates,\n"
+            "  CPU time per sample and achieved rate.\n");
     return 2;
+}
+
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* --layers: every layer run alone over every sample (its input left by the layer before),
+ * CPU time per sample, multiply-accumulates and the achieved rate. */
+static int layer_profile(evaluator_t *ev, const dataset_t *d, upset_err_t *err)
+{
+    engine_t *e = &ev->engine;
+    const model_t *m = e->model;
+    double *t = calloc((size_t)m->n_layers, sizeof *t);
+    if (!t)
+        return upset_fail(err, "out of memory");
+    for (int64_t i = 0; i < d->n; i++) {
+        memcpy(e->input.real, d->x + i * shape_size(d->shape),
+               (size_t)e->input.n * sizeof *e->input.real);
+        for (int l = 0; l < m->n_layers; l++) {
+            double t0 = cpu_s();
+            if (engine_run_layers(e, l, l, err)) {
+                free(t);
+                return -1;
+            }
+            t[l] += cpu_s() - t0;
+        }
+    }
+    printf("%-3s %-22s %-17s %12s %12s %10s\n", "#", "layer", "kind", "MACs/sample",
+           "us/sample", "GMAC/s");
+    double total = 0;
+    for (int l = 0; l < m->n_layers; l++) {
+        const layer_t *L = &m->layers[l];
+        double us = 1e6 * t[l] / d->n, macs = (double)layer_macs(L);
+        total += us;
+        char rate[32] = "-";
+        if (macs > 0 && us > 0)
+            snprintf(rate, sizeof rate, "%.2f", macs / us / 1e3);
+        printf("%-3d %-22s %-17s %12.0f %12.2f %10s\n", l, L->name, layer_kind_name(L->kind), macs,
+               us, rate);
+    }
+    printf("all layers: %.1f us per sample (CPU)\n", total);
+    free(t);
+    return 0;
 }
 
 /* Flips the comma-separated global bit indices in m (each at most once). */
@@ -57,11 +105,15 @@ int cmd_eval(int argc, char **argv)
 {
     const char *model_path = NULL, *labels = NULL, *format = NULL, *flips = NULL;
     const char *files[64];
-    int n_files = 0, zero_rule = ECONT_ZERO_UNIFORM, correct_only = 0;
+    int n_files = 0, zero_rule = ECONT_ZERO_UNIFORM, correct_only = 0, per_layer = 0;
     long long offset = 0, count = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--layers")) {
+            per_layer = 1;
+            continue;
+        }
         if (!v && strcmp(a, "--correct-only"))
             return eval_usage();
         if (!strcmp(a, "--model"))
@@ -159,6 +211,10 @@ int cmd_eval(int argc, char **argv)
             printf("mean EMD %.17g\n", sum / d.n);
         printf("throughput %.0f samples/s (%.3f s, one core)\n", d.n / (dt > 0 ? dt : 1e-9), dt);
     }
+    if (!rc && per_layer)
+        rc = layer_profile(&ev, &d, &err);
+    if (rc && err.msg[0] && per_layer)
+        fprintf(stderr, "upset eval: --layers: %s\n", err.msg);
     evaluator_free(&ev);
     dataset_free(&d);
     model_free(&m);

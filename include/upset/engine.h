@@ -56,6 +56,9 @@ tensor_t *engine_layer_input_mut(engine_t *e, int l);
 void layer_pixel_sums(const layer_t *L, const int64_t *x, int64_t p, int c0, int c1,
                       int64_t *sum);
 
+/* Multiply-accumulates of one forward of L (padding included; 0 for elementwise kinds). */
+int64_t layer_macs(const layer_t *L);
+
 /* TensorFlow's padding before the first row / column of a conv2d. */
 void conv_padding(const layer_t *L, int *ph, int *pw);
 

@@ -128,9 +128,10 @@ int engine_run(engine_t *e, const double *x, upset_err_t *err)
 /* The first layer may read real inputs as exact integers at input_frac. */
 static int exact_input(engine_t *e, upset_err_t *err)
 {
+    const double scale = ldexp(1.0, e->input_frac); /* x * 2^frac is exact, as ldexp */
     for (int64_t i = 0; i < e->input.n; i++) {
-        double v = ldexp(e->input.real[i], e->input_frac);
-        if (v != nearbyint(v) || fabs(v) > 9e15)
+        double v = e->input.real[i] * scale;
+        if (!(fabs(v) <= 9e15) || (double)(int64_t)v != v) /* NaN, huge or not an integer */
             return upset_fail(err, "input value %g is not a multiple of 2^-%d", e->input.real[i],
                               e->input_frac);
         e->input_fixed.fixed[i] = (int64_t)v;

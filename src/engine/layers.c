@@ -38,6 +38,21 @@ void layer_forward_list(const layer_t *L, const tensor_t *in, tensor_t *out, con
     REGISTRY[L->kind]->at_list(L, in, out, pos, n);
 }
 
+int64_t layer_macs(const layer_t *L)
+{
+    const int64_t per_pixel = (int64_t)L->kh * L->kw * L->cin * L->cout;
+    switch (L->kind) {
+    case LAYER_CONV2D:
+        return (int64_t)L->out.h * L->out.w * per_pixel;
+    case LAYER_CONV2D_TRANSPOSE:
+        return (int64_t)L->in.h * L->in.w * per_pixel;
+    case LAYER_DENSE:
+        return (int64_t)L->cin * L->cout;
+    default:
+        return 0;
+    }
+}
+
 /* ---- shared helpers ---- */
 
 int same_pad_before(int in, int out, int k, int stride)
