@@ -66,9 +66,12 @@ check: deps
 $(BUILD)/bench_emd: tools/bench_emd.c $(BUILD)/libupset.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
+$(BUILD)/bench_kernels: tools/bench_kernels.c $(BUILD)/libupset.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
 bench:
 	@sh tools/install-deps.sh --bench
-	@$(MAKE) --no-print-directory $(UPSET) $(BUILD)/bench_emd
+	@$(MAKE) --no-print-directory $(UPSET) $(BUILD)/bench_emd $(BUILD)/bench_kernels
 	@sh tools/bench.sh $(UPSET)
 
 figures: deps

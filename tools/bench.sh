@@ -68,8 +68,10 @@ printf '%-34s %14s %14s %9s\n' "CIFAR-10 ($C10_BITS bits x $C10_EVAL)" \
 echo "(flips x samples per second per core, CPU time incl. the fault-free baseline)"
 
 echo
-echo "== 2. EMD, cold vs warm start"
+echo "== 2. EMD, cold vs warm start; the int16 kernel's own rate"
 if [ -x build/bench_emd ]; then build/bench_emd; else echo "build/bench_emd not built"; fi
+
+if [ -x build/bench_kernels ]; then build/bench_kernels; fi
 
 echo
 echo "== 3. parallel efficiency, -np 1 vs -np 2 (ECON-T Medium, same campaign)"
