@@ -56,8 +56,10 @@ typedef struct {
     /* where the last delta_propagate stopped (DELTA_REACHED) */
     int reached;    /* layer whose input changed; n_layers: the output itself */
     int64_t n_live; /* changed values there (in pos / val / rval) */
-    /* statistics */
-    int64_t n_evals, n_unchanged;
+    /* statistics per origin layer: (flip x sample) evaluations, those proved unchanged,
+     * those handed to the whole-tensor engine at a quantized layer because the change was
+     * wide (the rest reached a layer that is never sparse: softmax, decoder, output) */
+    int64_t *n_evals, *n_unchanged, *n_wide;
 } delta_t;
 
 /* Plans the stores for the model the engine runs. input_code_max: the largest

@@ -130,6 +130,28 @@ static void run_free(run_ctx_t *r)
     campaign_free(&r->c);
 }
 
+/* How the delta path fared per faultable layer, summed over the ranks (collective), on
+ * stdout unless quiet: the pruning rate (samples a flip provably leaves unchanged). */
+static void report_delta(run_ctx_t *r)
+{
+    const delta_t *d = &r->inj.delta;
+    const int n = r->model.n_layers;
+    if (r->inj.full || !d->n_evals)
+        return;
+    int64_t *sum = calloc((size_t)n * 3, sizeof *sum);
+    if (!sum) /* every rank takes part or none: a collective cannot be skipped by one */
+        MPI_Abort(r->comm, 1);
+    MPI_Reduce(d->n_evals, sum, n * 3, MPI_INT64_T, MPI_SUM, 0, r->comm);
+    for (int l = 0; r->rank == 0 && !r->c.quiet && l < n; l++) {
+        const int64_t ev = sum[l], un = sum[n + l], wide = sum[2 * n + l];
+        if (ev)
+            printf("delta %-22s %12lld flip-samples: %5.1f%% proved unchanged, %5.1f%% run whole "
+                   "from a later layer\n",
+                   r->model.layers[l].name, (long long)ev, 100.0 * un / ev, 100.0 * wide / ev);
+    }
+    free(sum);
+}
+
 /* The checkpoint fingerprint: what must match for a resume to be valid. */
 static char *fingerprint(const run_ctx_t *r, const char *yaml)
 {
@@ -250,8 +272,10 @@ static int run_campaign(run_ctx_t *r, const run_args_t *a, upset_err_t *err)
     rc = sched_run(r->comm, &job, err);
     if (!rc && r->rank == 0)
         rc = r->kind->finish(r, err);
-    if (!mpi_agree(r->comm, rc, err))
+    if (!mpi_agree(r->comm, rc, err)) {
+        report_delta(r);
         rc = write_results(r, yaml, &job, err);
+    }
     else
         rc = -1;
     if (!rc && r->rank == 0) {

@@ -214,8 +214,11 @@ int delta_create(delta_t *d, engine_t *e, int64_t n_samples, int64_t input_code_
     d->sparse = upset_calloc((size_t)n, 1, err);
     d->next = upset_calloc((size_t)n, sizeof *d->next, err);
     d->shift_prod = upset_calloc((size_t)n, sizeof *d->shift_prod, err);
+    d->n_evals = upset_calloc((size_t)n * 3, sizeof *d->n_evals, err);
+    d->n_unchanged = d->n_evals ? d->n_evals + n : NULL;
+    d->n_wide = d->n_evals ? d->n_evals + 2 * n : NULL;
     unsigned char *need = upset_calloc((size_t)n + 1, 1, err), *reach = upset_calloc((size_t)n, 1, err);
-    if (!d->in || !d->sparse || !d->next || !d->shift_prod || !need || !reach)
+    if (!d->in || !d->sparse || !d->next || !d->shift_prod || !d->n_evals || !need || !reach)
         goto fail;
     int64_t most = shape_size(m->input), most_sparse = 1, most_pix = 1;
     for (int l = 0; l < n; l++) {
@@ -288,6 +291,7 @@ void delta_free(delta_t *d)
     free(d->sparse);
     free(d->next);
     free(d->shift_prod);
+    free(d->n_evals);
     free(d->pos);
     free(d->val);
     free(d->rval);
@@ -489,7 +493,7 @@ delta_state_t delta_propagate(delta_t *d, bitaddr_t a, int64_t i)
     engine_t *e = d->engine;
     const model_t *m = e->model;
     const int n_layers = d->n_layers;
-    d->n_evals++;
+    d->n_evals[a.layer]++;
     int cur = a.layer;
     int64_t n = origin(d, a, i);
     for (;;) {
@@ -526,13 +530,14 @@ delta_state_t delta_propagate(delta_t *d, bitaddr_t a, int64_t i)
             }
         }
         if (!live) {
-            d->n_unchanged++;
+            d->n_unchanged[a.layer]++;
             return DELTA_UNCHANGED;
         }
         /* a wide change: the whole-tensor kernels beat a scatter */
         const int share = to_sparse && d->in[M + 1].kind == STORE_NONE ? SCATTER_MAX_SHARE_GATHER
                                                                          : SCATTER_MAX_SHARE;
         if (!to_sparse || live * share > s->n) {
+            d->n_wide[a.layer] += to_sparse;
             d->reached = M;
             d->n_live = live;
             return DELTA_REACHED;
