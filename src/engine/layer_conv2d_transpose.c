@@ -39,9 +39,10 @@ static int convt_fast(const layer_t *L, const tensor_t *in, tensor_t *out)
             x[i] = tensor_value(in, i);
     int ph, pw;
     convt_padding(L, &ph, &pw);
-    for (int64_t p = 0; p < (int64_t)L->out.h * L->out.w; p++)
-        for (int c = 0; c < cout; c++)
-            out->real[p * cout + c] = bias_value(L, c);
+    for (int c = 0; c < cout; c++) /* the bias row once, then copies of it */
+        out->real[c] = bias_value(L, c);
+    for (int64_t p = 1; p < (int64_t)L->out.h * L->out.w; p++)
+        memcpy(out->real + p * cout, out->real, (size_t)cout * sizeof *out->real);
     for (int ih = 0; ih < L->in.h; ih++)
         for (int iw = 0; iw < L->in.w; iw++) {
             kernel_sum_rows_f64(x + ((int64_t)ih * L->in.w + iw) * cin, cin, w, nacc, acc);
