@@ -171,14 +171,16 @@ static int64_t value_bound(const delta_t *d, int k, int64_t input_code_max)
     if (xb < 0 || xb > INT32_MAX)
         return -1;
     const int sb = d->engine->out[k - 1].frac - quant_frac(&P->bq);
+    if (d->shift_prod[k - 1] > 31 || (P->use_bias && sb > 31)) /* beyond int32: no shift overflows */
+        return -1;
     int64_t most = 0;
     for (int c = 0; c < P->cout; c++) {
         int64_t s = 0;
         for (int64_t w = c; w < P->n_weights; w += P->cout)
             s += abs64(P->kernel_code[w]);
-        s *= xb;
-        if (s > INT32_MAX)
+        if (xb && s > INT32_MAX / xb) /* checked before the product, which could overflow */
             return -1;
+        s *= xb;
         s = s * ((int64_t)1 << d->shift_prod[k - 1]);
         if (P->use_bias)
             s += abs64(P->bias_code[c]) * ((int64_t)1 << sb);
