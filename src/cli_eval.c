@@ -162,6 +162,10 @@ int cmd_eval(int argc, char **argv)
         rc = dataset_load_cifar10(files[0], labels, offset, count ? count : -1, &d, &err);
     else
         rc = upset_fail(&err, "--format %s: expected hgcal or cifar10", format);
+    if (!rc && dataset_check_model(&d, &m, files[0], &err)) {
+        dataset_free(&d);
+        rc = -1;
+    }
     if (rc) {
         fprintf(stderr, "upset eval: %s\n", err.msg);
         model_free(&m);

@@ -26,8 +26,13 @@ import json
 import os
 import sys
 
-import h5py
-import numpy as np
+try:
+    import h5py
+    import numpy as np
+except ImportError as e:  # e.g. a python3 from a virtualenv or conda ahead of Debian's on PATH
+    sys.exit(f"import_qkeras.py: {e.name} is missing for {sys.executable}; run the script "
+             f"directly (tools/import_qkeras.py uses /usr/bin/python3) after "
+             f"`sh tools/install-deps.sh`, or install python3-numpy and python3-h5py")
 
 FORMAT_VERSION = 1
 F32 = np.float32
@@ -49,11 +54,19 @@ def read_config(path):
     """Model architecture dict from a .json file or an .h5 `model_config` attribute."""
     if path.endswith(".json"):
         with open(path) as fh:
-            return json.load(fh)
-    with h5py.File(path, "r") as f:
-        if "model_config" not in f.attrs:
-            raise Unsupported(f"{path}: no 'model_config' attribute; pass ARCH.json WEIGHTS.h5")
-        return json.loads(_as_str(f.attrs["model_config"]))
+            try:
+                cfg = json.load(fh)
+            except ValueError as e:
+                raise Unsupported(f"{path}: not valid JSON ({e})") from None
+    else:
+        with h5py.File(path, "r") as f:
+            if "model_config" not in f.attrs:
+                raise Unsupported(f"{path}: no 'model_config' attribute; pass ARCH.json WEIGHTS.h5")
+            cfg = json.loads(_as_str(f.attrs["model_config"]))
+    if not isinstance(cfg, dict):
+        raise Unsupported(f"{path}: expected a JSON object (a Keras model config with "
+                          f"'class_name' and 'config'), found a {type(cfg).__name__}")
+    return cfg
 
 
 def read_weights(path):
@@ -519,6 +532,18 @@ def _attr(v):
 
 
 def write_model(out, name, task, source, in_shape, records):
+    """Writes out.tmp.PID, then renames it over out: a failure leaves an existing out intact."""
+    tmp = f"{out}.tmp.{os.getpid()}"
+    try:
+        n_bits = _write_model(tmp, name, task, source, in_shape, records)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return n_bits
+
+
+def _write_model(out, name, task, source, in_shape, records):
     n_bits = sum(r["data"]["kernel_code"].size * r["attrs"]["kernel_q_bits"]
                  for r in records if r["faultable"])
     with h5py.File(out, "w") as f:
@@ -621,9 +646,13 @@ def main(argv=None):
     except (Unsupported, OSError) as e:
         print(f"import_qkeras.py: error: {e}", file=sys.stderr)
         return 1
-    except (KeyError, TypeError, ValueError, IndexError) as e:
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
         print(f"import_qkeras.py: error: malformed Keras model description "
               f"({type(e).__name__}: {e})", file=sys.stderr)
+        return 1
+    except Exception as e:  # one clear line for any other bad input, never a traceback
+        print(f"import_qkeras.py: error: cannot import the model ({type(e).__name__}: {e})",
+              file=sys.stderr)
         return 1
 
     print(f"{a.output}: {a.name} ({a.task}), input {shape}, {len(records)} layers, "

@@ -1,4 +1,4 @@
-/* Generic results file (parallel HDF5); layout in docs/results-format.md.
+/* Generic results file (HDF5); layout in docs/results-format.md.
  *
  * A result is a table of fixed-size POD records (one per item). The caller
  * describes the record's columns once, best with an X-macro that also
@@ -16,9 +16,9 @@
  * results_write stores each column as its own 1-D dataset under a group (one
  * dataset per column reads fast and selectively from h5py/h5dump, unlike a
  * compound dataset), root attributes from the caller, and `complete` = 1 last.
- * It writes `<path>.tmp` and renames it to `<path>` only after every rank
- * closed the file successfully, so a file named `<path>` is always complete;
- * on failure the .tmp file is removed. */
+ * It writes `<path>.tmp` and renames it to `<path>` only once the whole file
+ * is on disk, so a file named `<path>` is always complete; on failure the .tmp
+ * file is removed. */
 #ifndef UPSET_RESULTS_H
 #define UPSET_RESULTS_H
 
@@ -83,15 +83,16 @@ typedef struct {
 #define RESULTS_ATTR_F64V(n, v, l)                                                       \
     ((results_attr_t){.name = (n), .kind = RESULTS_ATTR_FLOAT64_ARRAY, .fv = (v), .len = (l)})
 
-/* Collective over comm (all ranks call it with the same table). Only rank 0's
- * records, n and attrs are used (they are broadcast), so other ranks may pass
- * NULL/0. Opens `<path>.tmp` through the MPI-IO driver, writes the group with
- * one dataset per column (rank 0 writes the data), the root attributes
- * `format`, `format_version`, the caller's, and `complete` = 1 last; closes,
- * then rank 0 renames it to path. Every rank returns 0, or -1 with the same
- * message; on failure no `<path>` is created (an older one stays as it was)
- * and `<path>.tmp` is removed. Attribute names format, format_version and
- * complete are reserved. */
+/* Collective over comm (all ranks call it). Only rank 0's records, n and
+ * attrs are used, so other ranks may pass NULL/0. Rank 0 builds the file in
+ * memory (upset/h5mem.h): the group with one dataset per column (each with
+ * unit, description and checksum_fnv1a64 attributes), the root attributes
+ * `format`, `format_version`, the caller's, and `complete` = 1 last; writes it
+ * to `<path>.tmp` with checked POSIX writes, fsyncs and renames it to path.
+ * Every rank returns 0, or -1 with the same message (a full disk included); on
+ * failure no `<path>` is created (an older one stays as it was) and
+ * `<path>.tmp` is removed. Attribute names format, format_version and complete
+ * are reserved. */
 int results_write(MPI_Comm comm, const char *path, const results_table_t *table,
                   const void *records, int64_t n, const results_attr_t *attrs, int nattrs,
                   upset_err_t *err);
@@ -103,7 +104,8 @@ int results_check_writable(const char *path, upset_err_t *err);
 
 /* Serial, any rank, no MPI needed. Reads column `name` of `group` converted to
  * type into a malloc'd array (*out, free() it) of *n elements. Refuses a file
- * whose `complete` attribute is not 1. */
+ * whose `complete` attribute is not 1, and a column whose values disagree with
+ * its stored checksum_fnv1a64 (files written before checksums have none). */
 int results_read_column(const char *path, const char *group, const char *name,
                         results_type_t type, void **out, int64_t *n, upset_err_t *err);
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "analyze_int.h"
+#include "upset/h5mem.h"
 #include "upset/mpicheck.h"
 
 #define AN_FORMAT_NAME "upset-analysis"
@@ -318,9 +319,7 @@ static int write_h5(const an_output_t *o, const char *path, upset_err_t *err)
 {
     h5_quiet_t q = h5_quiet_begin();
     hid_t f = -1;
-    int rc = H5_CHECK(f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), err);
-    if (rc)
-        upset_err_append(err, "cannot create %s", path);
+    int rc = (f = h5mem_create(err)) < 0 ? -1 : 0;
     int64_t version = AN_FORMAT_VERSION;
     rc = rc || write_string_attr(f, "format", AN_FORMAT_NAME, err) ||
          write_num_attr(f, "format_version", 0, &version, err);
@@ -335,8 +334,10 @@ static int write_h5(const an_output_t *o, const char *path, upset_err_t *err)
     for (int i = 0; i < o->n_tables && !rc; i++)
         if (o->tables[i]->h5)
             rc = write_group(f, o->tables[i], err);
-    if (f >= 0 && H5Fclose(f) < 0 && !rc)
-        rc = upset_fail(err, "%s: closing failed", path);
+    if (f >= 0 && !rc)
+        rc = h5mem_save(f, path, err);
+    else if (f >= 0)
+        H5Fclose(f);
     h5_quiet_end(&q);
     return rc ? -1 : 0;
 }

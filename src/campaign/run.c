@@ -1,7 +1,8 @@
 /* `upset run CAMPAIGN.yaml`: rank 0 parses and validates the campaign and
  * broadcasts it; every rank loads the model and data and runs the fault-free
  * baseline; the scheduler hands out items (bits, trials, weights) in chunks;
- * rank 0 checkpoints, then all ranks write the results file collectively. */
+ * rank 0 checkpoints and writes the results file. Rank 0 holds a lock on the
+ * output for the whole run, so two runs never write one output. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "upset/checkpoint.h"
 #include "upset/collective.h"
 #include "upset/fileutil.h"
+#include "upset/results.h"
 #include "upset/cli_commands.h"
 #include "upset/econt.h"
 #include "upset/sched.h"
@@ -195,17 +197,58 @@ static int write_results(run_ctx_t *r, const char *yaml, const sched_job_t *job,
     return results_write(r->comm, r->c.output, t, rec, nrec, attrs, n, err);
 }
 
-static int run_campaign(run_ctx_t *r, const run_args_t *a, upset_err_t *err)
+/* Rank 0, --resume over an existing results file (a resubmitted or chained job):
+ * the same campaign, model and data -> *finished = 1; anything else is refused. */
+static int previous_results(const run_ctx_t *r, const char *yaml, int *finished,
+                            upset_err_t *err)
+{
+    const char *out = r->c.output;
+    char *stored = NULL, *mck = NULL, *dck = NULL;
+    upset_err_t rerr = {""};
+    int rc = results_read_attr_string(out, "campaign_yaml", &stored, &rerr) ||
+             results_read_attr_string(out, "model_checksum_fnv1a64", &mck, &rerr) ||
+             results_read_attr_string(out, "data_checksum_fnv1a64", &dck, &rerr);
+    if (rc) {
+        rc = upset_fail(err, "%s exists but is not a finished campaign's results (%s); use "
+                             "--force to overwrite it",
+                        out, rerr.msg);
+    } else {
+        char m[32], d[32];
+        snprintf(m, sizeof m, "%016llx", (unsigned long long)r->model.checksum);
+        snprintf(d, sizeof d, "%016llx", (unsigned long long)r->data.checksum);
+        const char *what = strcmp(stored, yaml) ? "campaign"
+                           : strcmp(mck, m)     ? "model file"
+                           : strcmp(dck, d)     ? "data"
+                                                : NULL;
+        if (what)
+            rc = upset_fail(err,
+                            "%s holds a finished campaign whose %s differs from this one; use "
+                            "--force to overwrite it or choose another output",
+                            out, what);
+        else
+            *finished = 1;
+    }
+    free(stored);
+    free(mck);
+    free(dck);
+    return rc ? -1 : 0;
+}
+
+static int run_campaign(run_ctx_t *r, const run_args_t *a, file_lock_t *lock, upset_err_t *err)
 {
     int rc = 0;
     char *yaml = NULL;
     if (r->rank == 0) {
         rc = load_campaign(a, &r->c, err);
-        if (!rc && file_exists(r->c.output) && !a->force && !a->resume)
-            rc = upset_fail(err, "%s: results file exists; use --force to overwrite it",
-                            r->c.output);
         if (!rc)
             rc = results_check_writable(r->c.output, err);
+        /* held until the results are renamed into place: a second run is refused */
+        if (!rc)
+            rc = file_lock_output(r->c.output, lock, err);
+        if (!rc && file_exists(r->c.output) && !a->force && !a->resume)
+            rc = upset_fail(err, "%s: results file exists; use --force to overwrite it, or "
+                                 "--resume to confirm it is complete",
+                            r->c.output);
     }
     if (campaign_bcast(r->comm, &r->c, rc, err))
         return -1;
@@ -217,16 +260,34 @@ static int run_campaign(run_ctx_t *r, const run_args_t *a, upset_err_t *err)
         return upset_fail(err, "%s: kind '%s' is not run by `upset run` (see `upset rank`)",
                           r->c.source ? r->c.source : a->yaml, campaign_kind_name(r->c.kind));
 
-    rc = setup(r, err);
-    if (!rc)
-        rc = r->kind->plan(r, err);
-    if (!rc)
-        rc = start_injector(r, a->full, err);
-    if (mpi_agree(r->comm, rc, err))
-        return -1;
-
     if (campaign_dump(&r->c, &yaml))
         return upset_fail(err, "out of memory");
+    int finished = 0;
+    rc = setup(r, err);
+    if (!rc && r->rank == 0 && a->resume && !a->force && file_exists(r->c.output))
+        rc = previous_results(r, yaml, &finished, err);
+    if (mpi_agree(r->comm, rc, err) || MPI_Bcast(&finished, 1, MPI_INT, 0, r->comm)) {
+        free(yaml);
+        return -1;
+    }
+    if (finished) {
+        char ckpt[1200];
+        if (r->rank == 0 && !checkpoint_path(r->c.output, ckpt, sizeof ckpt, NULL))
+            checkpoint_remove(ckpt, NULL); /* a leftover of a run killed after its rename */
+        if (r->rank == 0)
+            printf("%s: already complete (same campaign, model and data); nothing to do\n",
+                   r->c.output);
+        free(yaml);
+        return 0;
+    }
+    rc = r->kind->plan(r, err);
+    if (!rc)
+        rc = start_injector(r, a->full, err);
+    if (mpi_agree(r->comm, rc, err)) {
+        free(yaml);
+        return -1;
+    }
+
     char ckpt[1200];
     char *fp = fingerprint(r, yaml);
     rc = fp ? checkpoint_path(r->c.output, ckpt, sizeof ckpt, err) : upset_fail(err, "oom");
@@ -302,9 +363,11 @@ int cmd_run(int argc, char **argv)
     MPI_Comm_rank(r.comm, &r.rank);
     MPI_Comm_size(r.comm, &r.size);
     upset_err_t err = {{0}};
-    int rc = run_campaign(&r, &a, &err);
+    file_lock_t lock = FILE_LOCK_INIT;
+    int rc = run_campaign(&r, &a, &lock, &err);
     if (rc && r.rank == 0)
         fprintf(stderr, "upset run: %s\n", err.msg);
+    file_unlock(&lock);
     run_free(&r);
     MPI_Finalize();
     return rc ? 1 : 0;

@@ -165,12 +165,8 @@ static int open_tmp_locked(const char *tmp, upset_err_t *err)
     int fd = open(tmp, O_WRONLY | O_CREAT, 0644);
     if (fd < 0)
         return upset_fail(err, "checkpoint %s: cannot create: %s", tmp, strerror(errno));
-    struct flock fl;
-    memset(&fl, 0, sizeof fl);
-    fl.l_type = F_WRLCK;
-    fl.l_whence = SEEK_SET;
-    if (fcntl(fd, F_SETLK, &fl) != 0) {
-        int e = errno;
+    int e = file_trylock(fd);
+    if (e) {
         close(fd);
         if (e == EACCES || e == EAGAIN)
             return upset_fail(err,

@@ -1,9 +1,12 @@
 /* Small file-system helpers shared by the writers of results, checkpoints and rankings. */
 #include "upset/fileutil.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Best effort: makes the rename itself durable; some file systems refuse. */
@@ -30,4 +33,117 @@ int file_exists(const char *path)
     if (f)
         fclose(f);
     return f != NULL;
+}
+
+int file_write_all(const char *path, const void *buf, size_t len, upset_err_t *err)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0)
+        return upset_fail(err, "%s: cannot create: %s", path, strerror(errno));
+    const char *p = buf;
+    size_t left = len;
+    int e = 0;
+    while (left > 0) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            e = w < 0 ? errno : ENOSPC; /* write() returning 0 for a regular file: no room */
+            break;
+        }
+        p += w;
+        left -= (size_t)w;
+    }
+    if (!e && fsync(fd) != 0 && errno != EINVAL) /* EINVAL: a special file such as /dev/null */
+        e = errno;
+    if (close(fd) != 0 && !e)
+        e = errno;
+    if (!e)
+        return 0;
+    unlink(path);
+    if (left > 0)
+        return upset_fail(err, "%s: write failed: %s (%zu of %zu bytes not written)", path,
+                          strerror(e), left, len);
+    return upset_fail(err, "%s: write failed: %s", path, strerror(e));
+}
+
+int file_trylock(int fd)
+{
+    struct flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    return fcntl(fd, F_SETLK, &fl) == 0 ? 0 : errno;
+}
+
+/* What the holder wrote into the lock file, for the refusal message. */
+static void read_holder(const char *path, char *out, size_t len)
+{
+    snprintf(out, len, "another process");
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    char line[512];
+    if (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (line[0])
+            snprintf(out, len, "%s", line);
+    }
+    fclose(f);
+}
+
+int file_lock_output(const char *output, file_lock_t *lock, upset_err_t *err)
+{
+    lock->fd = -1;
+    if (snprintf(lock->path, sizeof lock->path, "%s.lock", output) >= (int)sizeof lock->path)
+        return upset_fail(err, "%s: path too long", output);
+    /* A holder removes the file on release; whoever locked the removed inode retries. */
+    for (int attempt = 0; attempt < 8; attempt++) {
+        int fd = open(lock->path, O_RDWR | O_CREAT, 0644);
+        if (fd < 0)
+            return upset_fail(err, "%s: cannot create the output lock %s: %s", output, lock->path,
+                              strerror(errno));
+        int e = file_trylock(fd);
+        if (e) {
+            close(fd);
+            if (e != EACCES && e != EAGAIN)
+                return upset_fail(err, "%s: cannot lock %s: %s", output, lock->path, strerror(e));
+            char holder[512];
+            read_holder(lock->path, holder, sizeof holder);
+            return upset_fail(err,
+                              "%s: another run is writing this output (%s; lock %s); wait for "
+                              "it to finish or choose another output",
+                              output, holder, lock->path);
+        }
+        struct stat a, b;
+        if (fstat(fd, &a) != 0 || stat(lock->path, &b) != 0 || a.st_ino != b.st_ino ||
+            a.st_dev != b.st_dev) {
+            close(fd); /* released and removed by its holder meanwhile */
+            continue;
+        }
+        char host[256] = "?", when[64] = "?";
+        gethostname(host, sizeof host - 1);
+        host[sizeof host - 1] = '\0';
+        time_t now = time(NULL);
+        struct tm tm;
+        if (gmtime_r(&now, &tm))
+            strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        char info[512];
+        int n = snprintf(info, sizeof info, "pid %ld on %s since %s\n", (long)getpid(), host, when);
+        if (ftruncate(fd, 0) != 0 || write(fd, info, (size_t)n) != n) {
+            /* the lock holds without its note; only the refusal message is poorer */
+        }
+        lock->fd = fd;
+        return 0;
+    }
+    return upset_fail(err, "%s: the output lock %s keeps changing hands", output, lock->path);
+}
+
+void file_unlock(file_lock_t *lock)
+{
+    if (lock->fd < 0)
+        return;
+    unlink(lock->path); /* while still held: a waiting opener sees the inode change */
+    close(lock->fd);
+    lock->fd = -1;
 }

@@ -1,14 +1,14 @@
 /* Results file writer and readers (see include/upset/results.h and
  * docs/results-format.md).
  *
- * Parallel HDF5 needs every metadata operation (file, group, dataset and
- * attribute creation) to be called by all ranks with identical arguments, so
- * rank 0's attributes and record count are broadcast first; the data itself is
- * written by rank 0 in a collective H5Dwrite where the other ranks select
- * nothing (the records were gathered on rank 0 by sched_run anyway).
+ * The records were gathered on rank 0 by sched_run, so rank 0 alone writes
+ * the file: built in memory, written with checked POSIX I/O (upset/h5mem.h),
+ * and every rank learns the verdict. A per-bit table is at most tens of MB, so
+ * a parallel write would gain nothing and would make every HDF5 error a
+ * collective one that all ranks must survive together.
  *
- * Completeness has two guards: the file only gets its final name after a
- * successful close on every rank (rename of `<path>.tmp`), and the root
+ * Completeness has two guards: the file only gets its final name once it is
+ * wholly on disk (rename of `<path>.tmp`), and the root
  * attribute `complete` = 1 is the last thing written, which readers check. */
 #include "upset/results.h"
 
@@ -21,7 +21,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "upset/checkpoint.h"
 #include "upset/fileutil.h"
+#include "upset/h5mem.h"
 #include "upset/mpicheck.h"
 
 size_t results_type_size(results_type_t type)
@@ -132,111 +134,6 @@ static int check_attrs(const results_attr_t *a, int nattrs, upset_err_t *err)
     return 0;
 }
 
-/* ------------------------------------------------- attribute broadcasting -- */
-
-/* Packed form: per attribute three int64 {kind, name bytes, payload bytes},
- * then the name and payload, each padded to 8 bytes so the numeric arrays can
- * be used in place after unpacking. Strings keep their terminator. */
-typedef struct {
-    unsigned char *buf;
-    size_t len, cap;
-} pack_t;
-
-static size_t pad8(size_t n)
-{
-    return (n + 7) & ~(size_t)7;
-}
-
-static int pack_put(pack_t *p, const void *data, size_t len, upset_err_t *err)
-{
-    size_t need = p->len + pad8(len);
-    if (need > p->cap) {
-        size_t cap = need * 2;
-        unsigned char *b = realloc(p->buf, cap);
-        if (!b)
-            return upset_fail(err, "results: out of memory packing attributes");
-        p->buf = b;
-        p->cap = cap;
-    }
-    memcpy(p->buf + p->len, data, len);
-    memset(p->buf + p->len + len, 0, pad8(len) - len);
-    p->len = need;
-    return 0;
-}
-
-static int pack_attrs(const results_attr_t *a, int nattrs, pack_t *p, upset_err_t *err)
-{
-    for (int i = 0; i < nattrs; i++) {
-        const void *payload = NULL;
-        size_t bytes = 0;
-        switch (a[i].kind) {
-        case RESULTS_ATTR_STRING:
-            payload = a[i].s, bytes = strlen(a[i].s) + 1;
-            break;
-        case RESULTS_ATTR_INT64:
-            payload = &a[i].i, bytes = 8;
-            break;
-        case RESULTS_ATTR_FLOAT64:
-            payload = &a[i].f, bytes = 8;
-            break;
-        case RESULTS_ATTR_INT64_ARRAY:
-            payload = a[i].iv, bytes = 8 * (size_t)a[i].len;
-            break;
-        case RESULTS_ATTR_FLOAT64_ARRAY:
-            payload = a[i].fv, bytes = 8 * (size_t)a[i].len;
-            break;
-        }
-        int64_t head[3] = {a[i].kind, (int64_t)strlen(a[i].name) + 1, (int64_t)bytes};
-        if (pack_put(p, head, sizeof head, err) || pack_put(p, a[i].name, (size_t)head[1], err) ||
-            pack_put(p, payload, bytes, err))
-            return -1;
-    }
-    return 0;
-}
-
-/* Builds attribute structs that point into the packed buffer. */
-static int unpack_attrs(const unsigned char *buf, size_t len, int nattrs, results_attr_t *a,
-                        upset_err_t *err)
-{
-    size_t off = 0;
-    for (int i = 0; i < nattrs; i++) {
-        int64_t head[3];
-        if (off + sizeof head > len)
-            return upset_fail(err, "results: attribute broadcast is truncated");
-        memcpy(head, buf + off, sizeof head);
-        off += sizeof head;
-        const char *name = (const char *)buf + off;
-        off += pad8((size_t)head[1]);
-        const unsigned char *payload = buf + off;
-        off += pad8((size_t)head[2]);
-        if (off > len)
-            return upset_fail(err, "results: attribute broadcast is truncated");
-        memset(&a[i], 0, sizeof a[i]);
-        a[i].name = name;
-        a[i].kind = (results_attr_kind_t)head[0];
-        switch (a[i].kind) {
-        case RESULTS_ATTR_STRING:
-            a[i].s = (const char *)payload;
-            break;
-        case RESULTS_ATTR_INT64:
-            memcpy(&a[i].i, payload, 8);
-            break;
-        case RESULTS_ATTR_FLOAT64:
-            memcpy(&a[i].f, payload, 8);
-            break;
-        case RESULTS_ATTR_INT64_ARRAY:
-            a[i].iv = (const int64_t *)(const void *)payload;
-            a[i].len = head[2] / 8;
-            break;
-        case RESULTS_ATTR_FLOAT64_ARRAY:
-            a[i].fv = (const double *)(const void *)payload;
-            a[i].len = head[2] / 8;
-            break;
-        }
-    }
-    return 0;
-}
-
 /* Everyone learns whether anyone failed; the lowest failing rank's message wins. */
 static int agree(MPI_Comm comm, int status, upset_err_t *err)
 {
@@ -251,42 +148,6 @@ static int agree(MPI_Comm comm, int status, upset_err_t *err)
         return 0;
     if (MPI_CHECK(MPI_Bcast(err->msg, sizeof err->msg, MPI_CHAR, first, comm), &merr))
         return upset_fail(err, "%s", merr.msg);
-    return -1;
-}
-
-/* Broadcasts rank 0's n and attributes; *packed owns what *out points into. */
-static int share_inputs(MPI_Comm comm, int rank, int64_t *n, const results_attr_t *attrs,
-                        int nattrs, results_attr_t **out, int *out_n, unsigned char **packed,
-                        upset_err_t *err)
-{
-    pack_t p = {NULL, 0, 0};
-    int64_t head[3] = {*n, nattrs, 0};
-    int rc = 0;
-    if (rank == 0) {
-        rc = check_attrs(attrs, nattrs, err) || pack_attrs(attrs, nattrs, &p, err) ? -1 : 0;
-        head[2] = (int64_t)p.len;
-        if (*n < 0)
-            rc = upset_fail(err, "results: %lld records", (long long)*n);
-    }
-    if (agree(comm, rc, err))
-        goto fail;
-    if (MPI_CHECK(MPI_Bcast(head, 3, MPI_INT64_T, 0, comm), err))
-        goto fail;
-    *n = head[0];
-    *out_n = (int)head[1];
-    if (rank != 0 && !(p.buf = malloc(head[2] ? (size_t)head[2] : 1))) {
-        upset_fail(err, "results: out of memory for %lld attribute bytes", (long long)head[2]);
-        goto fail; /* rank 0 would wait in the broadcast; MPI aborts the job */
-    }
-    if (head[2] > 0 && MPI_CHECK(MPI_Bcast(p.buf, (int)head[2], MPI_BYTE, 0, comm), err))
-        goto fail;
-    *out = upset_calloc((size_t)(*out_n > 0 ? *out_n : 1), sizeof **out, err);
-    if (!*out || unpack_attrs(p.buf, (size_t)head[2], *out_n, *out, err))
-        goto fail;
-    *packed = p.buf;
-    return 0;
-fail:
-    free(p.buf);
     return -1;
 }
 
@@ -349,52 +210,52 @@ static int write_user_attr(hid_t obj, const results_attr_t *a, upset_err_t *err)
 
 /* --------------------------------------------------------------- columns -- */
 
-/* One column: a 1-D dataset; rank 0 supplies the data, the others select none. */
+/* FNV-1a 64 of a column's values as stored (little-endian), as 16 hex digits. */
+static void column_checksum(const void *values, size_t bytes, char out[17])
+{
+    snprintf(out, 17, "%016llx",
+             (unsigned long long)checkpoint_fnv1a(CHECKPOINT_FNV_INIT, values, bytes));
+}
+
+/* One column: a 1-D dataset with its unit, description and checksum. */
 static int write_column(hid_t group, const results_column_t *col, const results_table_t *t,
-                        const void *records, int64_t n, int rank, hid_t dxpl, upset_err_t *err)
+                        const void *records, int64_t n, upset_err_t *err)
 {
     hsize_t dim = (hsize_t)n;
     size_t esz = results_type_size(col->type);
-    hid_t sp = -1, ds = -1, msp = -1;
-    unsigned char *buf = NULL, dummy[8] = {0};
+    hid_t sp = -1, ds = -1;
+    /* gather the strided field into a dense column */
+    unsigned char *buf = malloc(n > 0 ? (size_t)n * esz : 1);
+    if (!buf)
+        return upset_fail(err, "results: out of memory for column %s (%lld values)", col->name,
+                          (long long)n);
+    for (int64_t i = 0; i < n; i++)
+        memcpy(buf + (size_t)i * esz,
+               (const unsigned char *)records + (size_t)i * t->record_size + col->offset, esz);
+    char sum[17];
+    column_checksum(buf, (size_t)n * esz, sum);
     int rc = H5_CHECK(sp = H5Screate_simple(1, &dim, NULL), err) ||
              H5_CHECK(ds = H5Dcreate2(group, col->name, file_type(col->type), sp, H5P_DEFAULT,
                                       H5P_DEFAULT, H5P_DEFAULT),
                       err) ||
              write_string_attr(ds, "unit", col->unit ? col->unit : "", err) ||
-             write_string_attr(ds, "description", col->description ? col->description : "", err);
-    if (rc == 0 && n > 0 && rank == 0) {
-        /* Gather the strided field into a dense column. */
-        buf = malloc((size_t)n * esz);
-        if (!buf)
-            rc = upset_fail(err, "results: out of memory for column %s (%lld values)", col->name,
-                            (long long)n);
-        for (int64_t i = 0; rc == 0 && i < n; i++)
-            memcpy(buf + (size_t)i * esz,
-                   (const unsigned char *)records + (size_t)i * t->record_size + col->offset, esz);
-        if (rc == 0)
-            rc = H5_CHECK(H5Dwrite(ds, mem_type(col->type), H5S_ALL, H5S_ALL, dxpl, buf), err);
-    } else if (rc == 0 && n > 0) {
-        rc = H5_CHECK(msp = H5Screate_simple(1, &dim, NULL), err) ||
-                     H5_CHECK(H5Sselect_none(msp), err) || H5_CHECK(H5Sselect_none(sp), err) ||
-                     H5_CHECK(H5Dwrite(ds, mem_type(col->type), msp, sp, dxpl, dummy), err)
-                 ? -1
-                 : 0;
-    }
+             write_string_attr(ds, "description", col->description ? col->description : "", err) ||
+             write_string_attr(ds, "checksum_fnv1a64", sum, err);
+    if (rc == 0 && n > 0)
+        rc = H5_CHECK(H5Dwrite(ds, mem_type(col->type), H5S_ALL, H5S_ALL, H5P_DEFAULT, buf), err);
     if (rc)
         upset_err_append(err, "while writing column %s/%s", t->group, col->name);
     free(buf);
-    close_id(msp);
     close_id(ds);
     close_id(sp);
     return rc ? -1 : 0;
 }
 
-/* Everything inside the open file; `complete` last. */
+/* Everything inside the file; `complete` last. */
 static int write_contents(hid_t file, const results_table_t *t, const void *records, int64_t n,
-                          const results_attr_t *attrs, int nattrs, int rank, upset_err_t *err)
+                          const results_attr_t *attrs, int nattrs, upset_err_t *err)
 {
-    hid_t group = -1, dxpl = -1;
+    hid_t group = -1;
     int64_t version = RESULTS_FORMAT_VERSION, one = 1;
     int rc = write_string_attr(file, "format", RESULTS_FORMAT_NAME, err) ||
              write_num_attr(file, "format_version", 0, &version, 1, 1, err);
@@ -402,54 +263,37 @@ static int write_contents(hid_t file, const results_table_t *t, const void *reco
         rc = write_user_attr(file, &attrs[i], err);
     rc = rc || H5_CHECK(group = H5Gcreate2(file, t->group, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
                         err) ||
-         write_num_attr(group, "n_records", 0, &n, 1, 1, err) ||
-         H5_CHECK(dxpl = H5Pcreate(H5P_DATASET_XFER), err) ||
-         H5_CHECK(H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE), err);
+         write_num_attr(group, "n_records", 0, &n, 1, 1, err);
     for (int c = 0; rc == 0 && c < t->ncolumns; c++)
-        rc = write_column(group, &t->columns[c], t, records, n, rank, dxpl, err);
-    rc = rc || write_num_attr(file, "complete", 0, &one, 1, 1, err) ||
-         H5_CHECK(H5Fflush(file, H5F_SCOPE_GLOBAL), err);
-    close_id(dxpl);
+        rc = write_column(group, &t->columns[c], t, records, n, err);
+    rc = rc || write_num_attr(file, "complete", 0, &one, 1, 1, err);
     close_id(group);
     return rc ? -1 : 0;
 }
 
-static int write_tmp(MPI_Comm comm, const char *tmp, const results_table_t *t,
-                     const void *records, int64_t n, const results_attr_t *attrs, int nattrs,
-                     int rank, upset_err_t *err)
+/* Rank 0's part: build the file in memory, write <path>.tmp, rename it to path. */
+static int write_file(const char *path, const results_table_t *t, const void *records, int64_t n,
+                      const results_attr_t *attrs, int nattrs, upset_err_t *err)
 {
-    hid_t fapl = -1, fcpl = -1, file = -1;
-    /* dense attribute storage (HDF5 1.8 file format): root attributes such as the
-     * 20,000-entry sample_index exceed the 64 KiB of a compact object header */
-    int rc = H5_CHECK(fapl = H5Pcreate(H5P_FILE_ACCESS), err) ||
-             H5_CHECK(H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL), err) ||
-             H5_CHECK(H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST), err) ||
-             H5_CHECK(fcpl = H5Pcreate(H5P_FILE_CREATE), err) ||
-             H5_CHECK(H5Pset_attr_phase_change(fcpl, 0, 0), err) ||
-             H5_CHECK(file = H5Fcreate(tmp, H5F_ACC_TRUNC, fcpl, fapl), err);
-    close_id(fcpl);
-    if (rc == 0)
-        rc = write_contents(file, t, records, n, attrs, nattrs, rank, err);
-    if (file >= 0) {
-        upset_err_t cerr = {""};
-        if (H5_CHECK(H5Fclose(file), &cerr) && rc == 0) {
-            rc = -1;
-            *err = cerr;
-        }
-    }
-    close_id(fapl);
-    if (rc)
-        upset_err_append(err, "while writing %s", tmp);
-    return rc ? -1 : 0;
-}
-
-/* Rank 0's last step: the tmp file becomes the result, or disappears. */
-static int finish(const char *tmp, const char *path, int ok, upset_err_t *err)
-{
-    if (!ok) {
-        unlink(tmp);
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+        return upset_fail(err, "results: path '%s' is too long", path);
+    if (n < 0 || (n > 0 && !records))
+        return upset_fail(err, "results: %lld records but no data", (long long)n);
+    if (check_table(t, err) || check_attrs(attrs, nattrs, err))
+        return -1;
+    hid_t file = h5mem_create(err);
+    if (file < 0)
+        return -1;
+    h5_quiet_t q = h5_quiet_begin();
+    int rc = write_contents(file, t, records, n, attrs, nattrs, err);
+    h5_quiet_end(&q);
+    if (rc) {
+        H5Fclose(file);
         return -1;
     }
+    if (h5mem_save(file, tmp, err))
+        return -1;
     if (rename(tmp, path) != 0) {
         int e = errno;
         unlink(tmp);
@@ -469,35 +313,8 @@ int results_write(MPI_Comm comm, const char *path, const results_table_t *table,
     int rank = 0;
     if (MPI_CHECK(MPI_Comm_rank(comm, &rank), err))
         return -1;
-    char tmp[4096];
-    int rc = check_table(table, err);
-    if (rc == 0 && snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
-        rc = upset_fail(err, "results: path '%s' is too long", path);
-    if (rc == 0 && rank == 0 && n > 0 && !records)
-        rc = upset_fail(err, "results: %lld records but no data on rank 0", (long long)n);
-    if (agree(comm, rc, err))
-        return -1;
-
-    results_attr_t *shared = NULL;
-    unsigned char *packed = NULL;
-    int nshared = 0;
-    if (share_inputs(comm, rank, &n, attrs, nattrs, &shared, &nshared, &packed, err)) {
-        free(shared);
-        return -1;
-    }
-    h5_quiet_t q = h5_quiet_begin();
-    rc = write_tmp(comm, tmp, table, records, n, shared, nshared, rank, err);
-    h5_quiet_end(&q);
-    free(shared);
-    free(packed);
-    /* Every rank has closed its handle before rank 0 renames or removes. */
-    rc = agree(comm, rc, err);
-    int fin = 0;
-    if (rank == 0)
-        fin = finish(tmp, path, rc == 0, err);
-    if (rc)
-        return -1;
-    return agree(comm, fin, err);
+    int rc = rank == 0 ? write_file(path, table, records, n, attrs, nattrs, err) : 0;
+    return agree(comm, rc, err);
 }
 
 /* ----------------------------------------------------------- writability -- */
@@ -579,6 +396,54 @@ static int read_numeric(hid_t space, results_type_t type, void **out, int64_t *n
     return 0;
 }
 
+static int read_string_attr(hid_t a, const char *what, char **out, upset_err_t *err);
+
+/* A column with a stored checksum must match it, read in its stored type (a
+ * torn or edited file is refused, not analysed). */
+static int verify_column(hid_t ds, const char *what, upset_err_t *err)
+{
+    if (H5Aexists(ds, "checksum_fnv1a64") <= 0)
+        return 0; /* written before checksums existed */
+    hid_t a = -1, t = -1, sp = -1, mt = -1;
+    char *stored = NULL;
+    unsigned char *buf = NULL;
+    int rc = H5_CHECK(a = H5Aopen(ds, "checksum_fnv1a64", H5P_DEFAULT), err) ||
+             read_string_attr(a, what, &stored, err) || H5_CHECK(t = H5Dget_type(ds), err) ||
+             H5_CHECK(sp = H5Dget_space(ds), err);
+    size_t esz = rc ? 0 : H5Tget_size(t);
+    if (!rc) {
+        H5T_class_t cls = H5Tget_class(t);
+        if (cls == H5T_INTEGER && (esz == 1 || esz == 4 || esz == 8))
+            mt = esz == 1 ? H5T_NATIVE_INT8 : esz == 4 ? H5T_NATIVE_INT32 : H5T_NATIVE_INT64;
+        else if (cls == H5T_FLOAT && esz == 8)
+            mt = H5T_NATIVE_DOUBLE;
+        else
+            rc = upset_fail(err, "results: %s has a checksum but an unexpected type", what);
+    }
+    hssize_t count = rc ? 0 : H5Sget_simple_extent_npoints(sp);
+    if (!rc && count < 0)
+        rc = upset_fail(err, "results: %s: cannot get its size", what);
+    if (!rc && !(buf = malloc(count > 0 ? (size_t)count * esz : 1)))
+        rc = upset_fail(err, "results: out of memory verifying %s", what);
+    if (!rc && count > 0)
+        rc = H5_CHECK(H5Dread(ds, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf), err);
+    if (!rc) {
+        char sum[17];
+        column_checksum(buf, (size_t)count * esz, sum);
+        if (strcmp(sum, stored))
+            rc = upset_fail(err,
+                            "results: %s does not match its stored checksum (%s stored, %s "
+                            "computed): the file was modified or torn; rerun the campaign",
+                            what, stored, sum);
+    }
+    free(buf);
+    free(stored);
+    close_id(sp);
+    close_id(t);
+    close_id(a);
+    return rc ? -1 : 0;
+}
+
 int results_read_column(const char *path, const char *group, const char *name,
                         results_type_t type, void **out, int64_t *n, upset_err_t *err)
 {
@@ -597,6 +462,8 @@ int results_read_column(const char *path, const char *group, const char *name,
         rc = upset_fail(err, "results: %s has no column '%s' in group '%s'", path, name, group);
     rc = rc || H5_CHECK(ds = H5Dopen2(f, full, H5P_DEFAULT), err) ||
          H5_CHECK(sp = H5Dget_space(ds), err) || read_numeric(sp, type, out, n, what, err);
+    if (rc == 0)
+        rc = verify_column(ds, what, err);
     if (rc == 0 && *n > 0 &&
         H5_CHECK(H5Dread(ds, mem_type(type), H5S_ALL, H5S_ALL, H5P_DEFAULT, *out), err)) {
         upset_err_append(err, "while reading %s", what);

@@ -1,5 +1,6 @@
 #include "h5util.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,8 +26,7 @@ int h5_attr_string(h5ctx_t *c, hid_t obj, const char *name, char *out, size_t le
     if (H5Tget_class(t) != H5T_STRING) {
         upset_fail(c->err, "%s: %s: attribute '%s' is not a string", c->file, c->where, name);
     } else if (H5Tis_variable_str(t) > 0) {
-        hid_t mt = H5Tcopy(H5T_C_S1);
-        H5Tset_size(mt, H5T_VARIABLE);
+        hid_t mt = H5Tcopy(t); /* the file's character set: ASCII and UTF-8 do not convert */
         char *s = NULL;
         if (H5Aread(a, mt, &s) >= 0 && s) {
             snprintf(out, len, "%s", s);
@@ -39,6 +39,7 @@ int h5_attr_string(h5ctx_t *c, hid_t obj, const char *name, char *out, size_t le
         char *buf = calloc(sz + 1, 1);
         hid_t mt = H5Tcopy(H5T_C_S1);
         H5Tset_size(mt, sz + 1);
+        H5Tset_cset(mt, H5Tget_cset(t));
         if (buf && H5Aread(a, mt, buf) >= 0) {
             snprintf(out, len, "%s", buf);
             rc = 0;
@@ -104,36 +105,117 @@ int h5_attr_ints(h5ctx_t *c, hid_t obj, const char *name, int64_t *out, int max,
     return attr_numeric(c, obj, name, H5T_NATIVE_INT64, out, sizeof *out, max, n);
 }
 
-static int read_dataset(h5ctx_t *c, hid_t grp, const char *name, hid_t mt, void *out,
-                        int64_t count)
+const char *h5_shape_str(const int64_t *d, int nd, char *buf, size_t len)
+{
+    size_t used = (size_t)snprintf(buf, len, "(");
+    for (int i = 0; i < nd && used < len; i++)
+        used += (size_t)snprintf(buf + used, len - used, i ? ", %lld" : "%lld", (long long)d[i]);
+    if (used < len)
+        snprintf(buf + used, len - used, nd == 1 ? ",)" : ")");
+    return buf;
+}
+
+/* Extents and chunking of an open dataset against the expected shape. */
+static int check_layout(h5ctx_t *c, hid_t d, const char *name, h5_shape_t want)
+{
+    hid_t s = H5Dget_space(d);
+    int nd = s < 0 ? -1 : H5Sget_simple_extent_ndims(s);
+    hsize_t dims[H5S_MAX_RANK];
+    int64_t got[H5S_MAX_RANK];
+    int ok = nd >= 0 && nd <= H5S_MAX_RANK && H5Sget_simple_extent_dims(s, dims, NULL) == nd;
+    if (s >= 0)
+        H5Sclose(s);
+    if (!ok)
+        return upset_fail(c->err, "%s: %s: dataset '%s' has an unreadable shape", c->file,
+                          c->where, name);
+    int same = nd == want.nd;
+    for (int i = 0; i < nd; i++) {
+        got[i] = (int64_t)dims[i];
+        same = same && got[i] == want.d[i];
+    }
+    if (!same) {
+        char a[128], b[128];
+        return upset_fail(c->err, "%s: %s: dataset '%s' has shape %s but the layer needs %s",
+                          c->file, c->where, name, h5_shape_str(got, nd, a, sizeof a),
+                          h5_shape_str(want.d, want.nd, b, sizeof b));
+    }
+    hid_t pl = H5Dget_create_plist(d);
+    int rc = 0;
+    if (pl >= 0 && H5Pget_layout(pl) == H5D_CHUNKED) {
+        hsize_t chunk[H5S_MAX_RANK];
+        int cn = H5Pget_chunk(pl, H5S_MAX_RANK, chunk);
+        double bytes = 4;
+        for (int i = 0; i < cn; i++)
+            bytes *= (double)chunk[i];
+        ok = cn == nd;
+        for (int i = 0; ok && i < cn; i++)
+            ok = chunk[i] >= 1 && chunk[i] <= dims[i];
+        if (!ok || bytes > 4294967295.0)
+            rc = upset_fail(c->err, "%s: %s: dataset '%s' has corrupt chunk dimensions "
+                                    "(larger than the dataset); the file is damaged",
+                            c->file, c->where, name);
+    }
+    if (pl >= 0)
+        H5Pclose(pl);
+    return rc;
+}
+
+static int read_dataset(h5ctx_t *c, hid_t grp, const char *name, int want_float, void *out,
+                        h5_shape_t shape)
 {
     if (H5Lexists(grp, name, H5P_DEFAULT) <= 0)
         return missing(c, name, "dataset");
     hid_t d = H5Dopen2(grp, name, H5P_DEFAULT);
     if (d < 0)
         return missing(c, name, "dataset");
-    hid_t s = H5Dget_space(d);
-    hssize_t npts = H5Sget_simple_extent_npoints(s);
+    hid_t t = H5Dget_type(d);
+    H5T_class_t cls = t < 0 ? H5T_NO_CLASS : H5Tget_class(t);
+    if (t >= 0)
+        H5Tclose(t);
     int rc = -1;
-    if (npts != count)
-        upset_fail(c->err, "%s: %s: dataset '%s' has %lld elements, expected %lld (shape mismatch)",
-                   c->file, c->where, name, (long long)npts, (long long)count);
-    else if (H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0)
-        upset_fail(c->err, "%s: %s: dataset '%s' cannot be read (corrupt file?)", c->file,
+    if (want_float && cls != H5T_FLOAT)
+        upset_fail(c->err, "%s: %s: dataset '%s' must hold floating-point values", c->file,
                    c->where, name);
+    else if (!want_float && cls != H5T_INTEGER)
+        upset_fail(c->err,
+                   "%s: %s: dataset '%s' must hold integers (quantizer codes); a floating-point "
+                   "dataset would be truncated",
+                   c->file, c->where, name);
+    else if (check_layout(c, d, name, shape))
+        ; /* message set */
+    else if (H5Dread(d, want_float ? H5T_NATIVE_FLOAT : H5T_NATIVE_INT32, H5S_ALL, H5S_ALL,
+                     H5P_DEFAULT, out) < 0)
+        upset_fail(c->err, "%s: %s: dataset '%s' cannot be read (corrupt file, or values out "
+                           "of range?)",
+                   c->file, c->where, name);
     else
         rc = 0;
-    H5Sclose(s);
     H5Dclose(d);
     return rc;
 }
 
-int h5_read_floats(h5ctx_t *c, hid_t grp, const char *name, float *out, int64_t count)
+static int64_t shape_count(h5_shape_t s)
 {
-    return read_dataset(c, grp, name, H5T_NATIVE_FLOAT, out, count);
+    int64_t n = 1;
+    for (int i = 0; i < s.nd; i++)
+        n *= s.d[i];
+    return n;
 }
 
-int h5_read_int32s(h5ctx_t *c, hid_t grp, const char *name, int32_t *out, int64_t count)
+int h5_read_floats(h5ctx_t *c, hid_t grp, const char *name, float *out, h5_shape_t shape)
 {
-    return read_dataset(c, grp, name, H5T_NATIVE_INT32, out, count);
+    if (read_dataset(c, grp, name, 1, out, shape))
+        return -1;
+    const int64_t n = shape_count(shape);
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(out[i]))
+            return upset_fail(c->err, "%s: %s: dataset '%s' holds %s at flat index %lld",
+                              c->file, c->where, name, isnan(out[i]) ? "NaN" : "an infinity",
+                              (long long)i);
+    return 0;
+}
+
+int h5_read_int32s(h5ctx_t *c, hid_t grp, const char *name, int32_t *out, h5_shape_t shape)
+{
+    return read_dataset(c, grp, name, 0, out, shape);
 }

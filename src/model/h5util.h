@@ -20,8 +20,21 @@ int h5_attr_int(h5ctx_t *c, hid_t obj, const char *name, int64_t *out);
 int h5_attr_double(h5ctx_t *c, hid_t obj, const char *name, double *out);
 /* Reads an integer array attribute of 1..max elements; *n gets its length. */
 int h5_attr_ints(h5ctx_t *c, hid_t obj, const char *name, int64_t *out, int max, int *n);
-/* Reads a dataset of exactly `count` elements as float or int32. */
-int h5_read_floats(h5ctx_t *c, hid_t grp, const char *name, float *out, int64_t count);
-int h5_read_int32s(h5ctx_t *c, hid_t grp, const char *name, int32_t *out, int64_t count);
+/* The extents a dataset must have. */
+typedef struct {
+    int nd;
+    int64_t d[4];
+} h5_shape_t;
+
+/* Reads a dataset of exactly the given shape: floats from a floating-point
+ * dataset, every value finite; int32 codes from an integer dataset (a float
+ * dataset of codes would be truncated silently). Chunk dimensions are checked
+ * against the extents before any data is read (a corrupt chunk size crashes
+ * libhdf5 itself). */
+int h5_read_floats(h5ctx_t *c, hid_t grp, const char *name, float *out, h5_shape_t shape);
+int h5_read_int32s(h5ctx_t *c, hid_t grp, const char *name, int32_t *out, h5_shape_t shape);
+
+/* "(a, b, c)" into buf. */
+const char *h5_shape_str(const int64_t *d, int nd, char *buf, size_t len);
 
 #endif

@@ -86,23 +86,47 @@ static int read_quant(h5ctx_t *c, hid_t g, const char *prefix, quant_kind_t kind
     return 0;
 }
 
-static int alloc_read_floats(h5ctx_t *c, hid_t g, const char *name, float **out, int64_t n)
+static h5_shape_t shape1(int64_t n)
 {
-    *out = upset_calloc((size_t)n, sizeof **out, c->err);
-    return *out ? h5_read_floats(c, g, name, *out, n) : -1;
+    return (h5_shape_t){1, {n, 0, 0, 0}};
 }
 
-static int alloc_read_codes(h5ctx_t *c, hid_t g, const char *name, int32_t **out, int64_t n,
+static int64_t shape_elems(h5_shape_t s)
+{
+    int64_t n = 1;
+    for (int i = 0; i < s.nd; i++)
+        n *= s.d[i];
+    return n;
+}
+
+static int alloc_read_floats(h5ctx_t *c, hid_t g, const char *name, float **out, h5_shape_t s)
+{
+    *out = upset_calloc((size_t)shape_elems(s), sizeof **out, c->err);
+    return *out ? h5_read_floats(c, g, name, *out, s) : -1;
+}
+
+static int alloc_read_codes(h5ctx_t *c, hid_t g, const char *name, int32_t **out, h5_shape_t s,
                             const quant_t *q)
 {
+    const int64_t n = shape_elems(s);
     *out = upset_calloc((size_t)n, sizeof **out, c->err);
-    if (!*out || h5_read_int32s(c, g, name, *out, n))
+    if (!*out || h5_read_int32s(c, g, name, *out, s))
         return -1;
     for (int64_t i = 0; i < n; i++)
         if ((*out)[i] < quant_code_min(q) || (*out)[i] > quant_code_max(q))
             return upset_fail(c->err, "%s: %s: %s[%lld] = %d does not fit %d-bit codes", c->file,
                               c->where, name, (long long)i, (*out)[i], q->bits);
     return 0;
+}
+
+/* The stored kernel's shape, as Keras stores it. */
+static h5_shape_t kernel_shape(const layer_t *L)
+{
+    if (L->kind == LAYER_DENSE)
+        return (h5_shape_t){2, {L->cin, L->cout, 0, 0}};
+    if (L->kind == LAYER_CONV2D_TRANSPOSE)
+        return (h5_shape_t){4, {L->kh, L->kw, L->cout, L->cin}};
+    return (h5_shape_t){4, {L->kh, L->kw, L->cin, L->cout}};
 }
 
 static int load_weights(h5ctx_t *c, hid_t g, layer_t *L)
@@ -120,17 +144,17 @@ static int load_weights(h5ctx_t *c, hid_t g, layer_t *L)
     if (L->act == ACT_QRELU || L->act == ACT_QBITS)
         return upset_fail(c->err, "%s: %s: a quantized activation must be its own layer", c->file,
                           c->where);
-    if (alloc_read_floats(c, g, "kernel", &L->kernel, L->n_weights))
+    if (alloc_read_floats(c, g, "kernel", &L->kernel, kernel_shape(L)))
         return -1;
-    if (L->use_bias && alloc_read_floats(c, g, "bias", &L->bias, L->cout))
+    if (L->use_bias && alloc_read_floats(c, g, "bias", &L->bias, shape1(L->cout)))
         return -1;
     if (!L->quantized)
         return 0;
     if (read_quant(c, g, "kernel_q_", QUANT_BITS, &L->kq) ||
-        alloc_read_codes(c, g, "kernel_code", &L->kernel_code, L->n_weights, &L->kq))
+        alloc_read_codes(c, g, "kernel_code", &L->kernel_code, kernel_shape(L), &L->kq))
         return -1;
     if (L->use_bias && (read_quant(c, g, "bias_q_", QUANT_BITS, &L->bq) ||
-                        alloc_read_codes(c, g, "bias_code", &L->bias_code, L->cout, &L->bq)))
+                        alloc_read_codes(c, g, "bias_code", &L->bias_code, shape1(L->cout), &L->bq)))
         return -1;
     return 0;
 }
@@ -166,11 +190,18 @@ static int load_layer(h5ctx_t *c, hid_t g, layer_t *L)
     case LAYER_BATCHNORM:
         if (h5_attr_double(c, g, "epsilon", &L->epsilon))
             return -1;
-        if (alloc_read_floats(c, g, "gamma", &L->gamma, L->out.c) ||
-            alloc_read_floats(c, g, "beta", &L->beta, L->out.c) ||
-            alloc_read_floats(c, g, "moving_mean", &L->moving_mean, L->out.c) ||
-            alloc_read_floats(c, g, "moving_variance", &L->moving_variance, L->out.c))
+        if (!(L->epsilon > 0 && L->epsilon < 1))
+            return upset_fail(c->err, "%s: %s: epsilon = %g is not in (0, 1)", c->file, c->where,
+                              L->epsilon);
+        if (alloc_read_floats(c, g, "gamma", &L->gamma, shape1(L->out.c)) ||
+            alloc_read_floats(c, g, "beta", &L->beta, shape1(L->out.c)) ||
+            alloc_read_floats(c, g, "moving_mean", &L->moving_mean, shape1(L->out.c)) ||
+            alloc_read_floats(c, g, "moving_variance", &L->moving_variance, shape1(L->out.c)))
             return -1;
+        for (int k = 0; k < L->out.c; k++)
+            if (L->moving_variance[k] < 0)
+                return upset_fail(c->err, "%s: %s: moving_variance[%d] = %g is negative", c->file,
+                                  c->where, k, L->moving_variance[k]);
         return 0;
     case LAYER_DENSE:
         L->cin = (int)shape_size(L->in);
@@ -299,10 +330,12 @@ static int load_layers(h5ctx_t *c, hid_t file, model_t *m)
             rc = read_shape(c, g, "in_shape", &L->in);
         if (!rc)
             rc = read_shape(c, g, "out_shape", &L->out);
-        if (!rc && shape_size(L->in) != shape_size(prev))
+        if (!rc && (L->in.h != prev.h || L->in.w != prev.w || L->in.c != prev.c))
             rc = upset_fail(c->err,
-                            "%s: %s: input has %lld elements but the previous layer gives %lld",
-                            c->file, where, (long long)shape_size(L->in), (long long)shape_size(prev));
+                            "%s: %s: in_shape (%d, %d, %d) is not what %s gives (%d, %d, %d)",
+                            c->file, where, L->in.h, L->in.w, L->in.c,
+                            i ? "the previous layer" : "the model's input_shape", prev.h, prev.w,
+                            prev.c);
         if (!rc)
             rc = load_layer(c, g, L);
         if (!rc && L->faultable && !(L->quantized && L->kernel_code))

@@ -1,12 +1,14 @@
 /* The ranking file (serial HDF5, layout in docs/sensitivity.md) and the plain-text
  * bit ranking next to it. Both are written to `<path>.tmp` and renamed, so a file
  * under its final name is always complete. */
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "upset/h5mem.h"
 #include "upset/mpicheck.h"
 #include "upset/sensitivity.h"
 
@@ -189,14 +191,16 @@ int sens_write_report(const char *path, const sens_report_t *r, upset_err_t *err
     h5_quiet_t q = h5_quiet_begin();
     h5w_t w = {0, err};
     hid_t f = -1;
-    w.rc = H5_CHECK(f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), err);
+    w.rc = (f = h5mem_create(err)) < 0 ? -1 : 0;
     if (!w.rc)
         write_all(&w, f, r);
-    if (f >= 0 && H5Fclose(f) < 0 && !w.rc)
-        w.rc = upset_fail(err, "%s: closing failed", tmp);
+    if (f >= 0 && !w.rc)
+        w.rc = h5mem_save(f, tmp, err);
+    else if (f >= 0)
+        H5Fclose(f);
     h5_quiet_end(&q);
     if (!w.rc && rename(tmp, path) != 0)
-        w.rc = upset_fail(err, "%s: cannot rename to %s", tmp, path);
+        w.rc = upset_fail(err, "%s: cannot rename to %s: %s", tmp, path, strerror(errno));
     if (w.rc) {
         remove(tmp);
         upset_err_t e = *err;

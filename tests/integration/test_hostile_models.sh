@@ -1,0 +1,119 @@
+#!/bin/sh
+# Must-show (hostile model files): a model file whose numbers would be read wrongly is
+# refused with a message naming the file, layer and dataset, never evaluated. Each case
+# is a bundled model edited with h5py as a careless converter or bit rot would.
+. tests/integration/lib.sh
+
+# make NAME SOURCE PYTHON: copies SOURCE to $T/NAME.h5 and applies the edit (f = the file)
+make_model() {
+    cp "$2" "$T/$1.h5"
+    "$PY" - "$T/$1.h5" "$3" <<'EOF' || fail "building $1"
+import sys
+import h5py
+import numpy as np
+with h5py.File(sys.argv[1], "r+") as f:
+    def layer(name):
+        for g in f["layers"].values():
+            n = g.attrs["name"]
+            if (n.decode() if isinstance(n, bytes) else n) == name:
+                return g
+        raise KeyError(name)
+    def replace(g, key, data, **kw):
+        del g[key]
+        g.create_dataset(key, data=data, **kw)
+    exec(sys.argv[2])
+EOF
+}
+# refused NAME PATTERN CMD...: CMD fails and its message matches PATTERN
+refused() {
+    name=$1 pattern=$2; shift 2
+    if "$@" >"$T/$name.log" 2>&1; then
+        fail "$name: accepted"
+    elif grep -q -- "$pattern" "$T/$name.log"; then
+        pass "$name: $(head -c 200 "$T/$name.log" | head -n 1)"
+    else
+        fail "$name: unclear message: $(cat "$T/$name.log")"
+    fi
+}
+HG="--data data/hgcal/ttbar_0PU.csv --count 50"
+CF="--data data/cifar10/test_batch_first1017.bin --format cifar10 --count 50"
+M=models/econt_medium.h5
+C=models/cifar10.h5
+
+# A dense kernel stored transposed: same element count, wrong numbers
+make_model transposed $M "g = layer('encoded_vector'); k = g['kernel'][:]; c = g['kernel_code'][:]
+replace(g, 'kernel', k.T.copy()); replace(g, 'kernel_code', c.T.copy())"
+refused transposed "dataset 'kernel' has shape (16, 128) but the layer needs (128, 16)" \
+    "$UPSET" eval --model "$T/transposed.h5" $HG
+
+# Codes in a float dataset, one not an integer (would be truncated)
+make_model float_codes $M "g = layer('encoded_vector'); c = g['kernel_code'][:].astype(np.float64)
+c.flat[3] += 0.5; replace(g, 'kernel_code', c)"
+refused float_codes "'kernel_code' must hold integers" "$UPSET" info "$T/float_codes.h5"
+
+# A NaN weight in the float decoder
+make_model nan_decoder $M "g = [g for g in f['layers'].values() if g.attrs['part'] in (b'decoder', 'decoder') and 'kernel' in g][0]
+k = g['kernel'][:]; k.flat[7] = np.nan; replace(g, 'kernel', k)"
+refused nan_decoder "dataset 'kernel' holds NaN at flat index 7" "$UPSET" info "$T/nan_decoder.h5"
+
+# A negative batch-norm variance
+make_model negative_variance $C "g = [g for g in f['layers'].values() if 'moving_variance' in g][0]
+v = g['moving_variance'][:]; v[2] = -0.5; replace(g, 'moving_variance', v)"
+refused negative_variance "moving_variance\[2\] = -0.5 is negative" "$UPSET" info "$T/negative_variance.h5"
+
+# A classifier with 5 outputs evaluated on 10-class labels
+make_model five_classes $C "g = list(f['layers'].values())[-1]
+while g.attrs['kind'] not in (b'dense', 'dense'):
+    g = list(f['layers'].values())[list(f['layers'].values()).index(g) - 1]
+for key in ('kernel', 'kernel_code'):
+    replace(g, key, g[key][:, :5].copy())
+for key in ('bias', 'bias_code'):
+    replace(g, key, g[key][:5].copy())
+for h in f['layers'].values():
+    if list(h.attrs['out_shape']) == [10]: h.attrs['out_shape'] = np.array([5], np.int32)
+    if list(h.attrs['in_shape']) == [10]: h.attrs['in_shape'] = np.array([5], np.int32)"
+"$UPSET" info "$T/five_classes.h5" >/dev/null 2>&1 || fail "five_classes: the edited model itself should load"
+refused five_classes "labels go up to class 9 but classifier .* has 5 outputs" \
+    "$UPSET" eval --model "$T/five_classes.h5" $CF
+cat > "$T/five.yaml" <<EOC
+name: five
+model: $T/five_classes.h5
+data: {format: cifar10, files: [data/cifar10/test_batch_first1017.bin], count: 20}
+kind: oracle
+oracle: {first_bit: 0, bit_count: 10}
+output: $T/five_out.h5
+EOC
+refused five_classes_run "has 5 outputs" mpi 1 run "$T/five.yaml" --quiet
+[ -e "$T/five_out.h5" ] && fail "five_classes_run: a results file was written"
+
+# A root input_shape contradicting the layers (same element count)
+make_model input_shape $M "f.attrs['input_shape'] = np.array([4, 16, 1], np.int32)"
+refused input_shape "in_shape (8, 8, 1) is not what the model's input_shape gives (4, 16, 1)" \
+    "$UPSET" info "$T/input_shape.h5"
+
+# Variable-length UTF-8 strings (h5py's default for a Python str) are read, so the real
+# problem is reported rather than "missing or unreadable"
+make_model vlen_ok $M "g = list(f['layers'].values())[0]; del g.attrs['name']; g.attrs['name'] = 'input_é'"
+"$UPSET" info "$T/vlen_ok.h5" >"$T/vlen_ok.log" 2>&1 && grep -q "input_é" "$T/vlen_ok.log" \
+    && pass "vlen UTF-8 layer name read" || fail "vlen UTF-8 name: $(cat "$T/vlen_ok.log")"
+make_model vlen_kind $M "g = list(f['layers'].values())[1]; del g.attrs['kind']; g.attrs['kind'] = 'max_pooling2d'"
+refused vlen_kind "unsupported layer kind 'max_pooling2d'" "$UPSET" info "$T/vlen_kind.h5"
+
+# Corrupt chunk dimensions (libhdf5 itself crashes reading them): refused before reading.
+# The dataset is written with a chunk shape found nowhere else, whose bytes are then patched.
+make_model chunks $M "g = layer('encoded_vector'); c = g['kernel_code'][:]
+replace(g, 'kernel_code', c, chunks=(113, 13))"
+"$PY" - "$T/chunks.h5" <<'EOF' || fail "patching the chunk dimensions"
+import struct, sys
+b = bytearray(open(sys.argv[1], "rb").read())
+pat = struct.pack("<III", 113, 13, 4)  # layout message: chunk dims then the element size
+i = b.find(pat)
+assert i >= 0 and b.find(pat, i + 1) < 0, "chunk dims not found once"
+b[i:i + 8] = struct.pack("<II", 113, 60000)
+open(sys.argv[1], "wb").write(b)
+EOF
+refused chunks "corrupt chunk dimensions" "$UPSET" info "$T/chunks.h5"
+
+# And the unedited models still load
+for m in models/*.h5; do "$UPSET" info "$m" >/dev/null 2>&1 || fail "bundled $m refused"; done
+finish
