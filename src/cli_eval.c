@@ -1,4 +1,5 @@
 /* `upset eval`: fault-free evaluation of a model on a dataset, with throughput. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,21 +85,44 @@ static int layer_profile(evaluator_t *ev, const dataset_t *d, upset_err_t *err)
     return 0;
 }
 
-/* Flips the comma-separated global bit indices in m (each at most once). */
+/* Flips the comma-separated global bit indices in m; a bit given twice is refused
+ * (two flips cancel, and the "faulty" result would silently be the fault-free one). */
 static int flip_bits(model_t *m, const char *list, upset_err_t *err)
 {
     const char *p = list;
+    int64_t seen[256];
+    int n_seen = 0;
     while (*p) {
         char *end;
+        errno = 0;
         long long b = strtoll(p, &end, 10);
         bitaddr_t a;
-        if (end == p || (*end && *end != ',') || bitspace_locate(m, b, &a))
+        if (end == p || errno || (*end && *end != ',') || bitspace_locate(m, b, &a))
             return upset_fail(err, "'%s': expected bit indices in [0, %lld) separated by commas",
                               list, (long long)m->n_fault_bits);
+        for (int i = 0; i < n_seen; i++)
+            if (seen[i] == b)
+                return upset_fail(err, "bit %lld is given twice (two flips cancel)", b);
+        if (n_seen == (int)(sizeof seen / sizeof *seen))
+            return upset_fail(err, "at most %d bits at once", n_seen);
+        seen[n_seen++] = b;
         bitspace_flip(m, a);
         p = *end ? end + 1 : end;
     }
     return 0;
+}
+
+/* A whole non-negative number for option opt, or -1 after printing why. */
+static long long parse_count(const char *opt, const char *v)
+{
+    char *end;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    if (end == v || *end || errno || n < 0) {
+        fprintf(stderr, "upset eval: %s '%s': expected a whole number >= 0\n", opt, v);
+        return -1;
+    }
+    return n;
 }
 
 int cmd_eval(int argc, char **argv)
@@ -124,27 +148,35 @@ int cmd_eval(int argc, char **argv)
             labels = v;
         else if (!strcmp(a, "--format"))
             format = v;
-        else if (!strcmp(a, "--offset"))
-            offset = atoll(v);
-        else if (!strcmp(a, "--count"))
-            count = atoll(v);
+        else if (!strcmp(a, "--offset") || !strcmp(a, "--count")) {
+            long long n = parse_count(a, v);
+            if (n < 0)
+                return 2;
+            if (a[2] == 'c' && n == 0) {
+                fprintf(stderr, "upset eval: --count 0 evaluates nothing; omit --count for the "
+                                "default (20000 HGCal rows, every CIFAR-10 image)\n");
+                return 2;
+            }
+            *(a[2] == 'c' ? &count : &offset) = n;
+        }
         else if (!strcmp(a, "--correct-only")) {
             correct_only = 1;
             continue;
         } else if (!strcmp(a, "--flip"))
             flips = v;
-        else if (!strcmp(a, "--emd-zero"))
+        else if (!strcmp(a, "--emd-zero")) {
+            if (strcmp(v, "reference") && strcmp(v, "uniform")) {
+                fprintf(stderr, "upset eval: --emd-zero '%s': expected uniform or reference\n", v);
+                return 2;
+            }
             zero_rule = !strcmp(v, "reference") ? ECONT_ZERO_REFERENCE : ECONT_ZERO_UNIFORM;
+        }
         else
             return eval_usage();
         i++;
     }
     if (!model_path || !n_files)
         return eval_usage();
-    if (count < 0 || offset < 0) {
-        fprintf(stderr, "upset eval: --count and --offset must not be negative\n");
-        return 2;
-    }
     if (!format)
         format = ends_with(files[0], ".csv") ? "hgcal" : "cifar10";
     upset_err_t err = {{0}};

@@ -14,7 +14,7 @@ static void print_shape(shape3_t s)
 
 int cmd_info(int argc, char **argv)
 {
-    if (argc != 2) {
+    if (argc != 2 || argv[1][0] == '-') {
         fprintf(stderr, "usage: upset info MODEL.h5\n");
         return 2;
     }

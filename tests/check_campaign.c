@@ -128,7 +128,7 @@ START_TEST(test_every_key_read)
                 "  count: 300\n"
                 "  correct_only: false\n"
                 "kind: multibit\n"
-                "seed: 18446744073709551615\n"
+                "seed: 9223372036854775807\n"
                 "output: out/r.h5\n"
                 "checkpoint_interval: 2.5\n"
                 "chunk_size: 64\n"
@@ -149,7 +149,7 @@ START_TEST(test_every_key_read)
     ck_assert_int_eq(c.data.count, 300);
     ck_assert_int_eq(c.data.correct_only, 0);
     ck_assert_int_eq(c.kind, CAMPAIGN_MULTIBIT);
-    ck_assert_uint_eq(c.seed, UINT64_MAX);
+    ck_assert_uint_eq(c.seed, (uint64_t)INT64_MAX);
     ck_assert_str_eq(c.output, "out/r.h5");
     ck_assert_double_eq(c.checkpoint_interval, 2.5);
     ck_assert_int_eq(c.chunk_size, 64);
@@ -303,6 +303,15 @@ START_TEST(test_wrong_types)
     load_fails(GOOD "chunk_size: 99999999999999999999\n",
                "t.yaml:8:13: chunk_size: '99999999999999999999' is out of range");
     load_fails(GOOD "chunk_size:\n", "t.yaml:8:12: chunk_size: expected an integer, got null");
+    /* results store the seed as a signed 64-bit attribute: 2^64 - 1 would read back as -1 */
+    load_fails(GOOD "seed: 18446744073709551615\n",
+               "t.yaml:8:7: seed: '18446744073709551615' is out of range");
+    /* an explicit tag makes a string, never a number (libyaml loads `!!str 5` like `5`) */
+    load_fails(GOOD "chunk_size: !!str 50\n",
+               "t.yaml:8:13: chunk_size: expected an integer, got the quoted string '50'");
+    /* invalid UTF-8: libyaml gives a byte offset; the message gives line and column */
+    load_fails(GOOD "# caf\xc3\xa9 \xff\n",
+               "t.yaml:8:8: YAML: invalid leading UTF-8 octet (byte 93)");
     load_fails(GOOD "checkpoint_interval: soon\n",
                "t.yaml:8:22: checkpoint_interval: expected a number, got 'soon'");
     load_fails(GOOD "checkpoint_interval: .inf\n",
@@ -592,7 +601,7 @@ static const char *const ROUND_TRIP[] = {
     "model: \"models/a b: c.h5\"\n"
     "data: {format: hgcal, files: ['#x.csv', ' lead.csv', 'true', '123', '~'], offset: 9, count: 77}\n"
     "kind: oracle\n"
-    "seed: 18446744073709551615\n"
+    "seed: 9223372036854775807\n"
     "output: 'o: h5'\n"
     "checkpoint_interval: 0.1\n"
     "chunk_size: 3\n"

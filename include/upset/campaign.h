@@ -125,6 +125,7 @@ typedef struct {
     /* Not part of the YAML: set by the loader or the command line. */
     char *source; /* the file it was loaded from, or NULL */
     int quiet;    /* no progress lines */
+    unsigned file_sections; /* bit s: section s was written in the file (rank 0 only) */
 } campaign_t;
 
 /* Command-line changes. Each field left at its "keep" value changes nothing. */

@@ -11,6 +11,10 @@ void fsync_dir_of(const char *path);
 /* 1 when path can be opened for reading, else 0. */
 int file_exists(const char *path);
 
+/* 0 when path is a readable regular file; otherwise a message: "PATH: cannot open
+ * WHAT: <system error> (relative to <cwd>)", or that it is a directory. */
+int file_check_input(const char *path, const char *what, upset_err_t *err);
+
 /* Writes len bytes to path (created or truncated) and fsyncs it. A short write
  * (ENOSPC, EDQUOT, EFBIG) ends in a message naming path, the system error and
  * the bytes that did not fit; path is then removed. */

@@ -255,6 +255,8 @@ typedef struct {
     int sec_seen[SEC_COUNT];
     yaml_mark_t sec_mark[SEC_COUNT];
     int kind_read; /* `kind` was read and is valid */
+    const char *text; /* the YAML being loaded (for byte offsets -> line:column) */
+    size_t text_len;
 } ctx_t;
 
 static void ctx_init(ctx_t *x, const char *file)
@@ -434,7 +436,7 @@ static int parse_u64(const char *s, uint64_t *out)
     errno = 0;
     char *end;
     unsigned long long v = strtoull(s, &end, 10);
-    if (errno == ERANGE || *end)
+    if (errno == ERANGE || *end || v > INT64_MAX) /* stored as a signed 64-bit attribute */
         return -2;
     *out = (uint64_t)v;
     return 0;
@@ -947,8 +949,18 @@ static void report_yaml_error(ctx_t *x, const yaml_parser_t *p)
         return;
     }
     if (p->error == YAML_READER_ERROR) {
-        report(x, NULL, "", "YAML: %s at byte %zu", p->problem ? p->problem : "read error",
-               p->problem_offset);
+        /* the reader knows only a byte offset: count lines and characters up to it */
+        yaml_mark_t m = {p->problem_offset, 0, 0};
+        for (size_t i = 0; x->text && i < p->problem_offset && i < x->text_len; i++) {
+            if (x->text[i] == '\n') {
+                m.line++;
+                m.column = 0;
+            } else if (((unsigned char)x->text[i] & 0xC0) != 0x80) { /* not a continuation */
+                m.column++;
+            }
+        }
+        report(x, x->text ? &m : NULL, "", "YAML: %s (byte %zu)",
+               p->problem ? p->problem : "read error", p->problem_offset);
         return;
     }
     char ctx[160] = "";
@@ -965,6 +977,8 @@ static void load_text(ctx_t *x, campaign_t *c, const char *text, size_t len)
     yaml_parser_t parser;
     yaml_document_t doc;
     x->have_marks = 1;
+    x->text = text;
+    x->text_len = len;
     if (!yaml_parser_initialize(&parser)) {
         x->oom = 1;
         return;
@@ -975,6 +989,12 @@ static void load_text(ctx_t *x, campaign_t *c, const char *text, size_t len)
         yaml_parser_delete(&parser);
         return;
     }
+    /* `!!str 50` loads exactly like `50` (libyaml gives both the default str tag): mark
+     * scalars written with an explicit tag as quoted, so they are never read as numbers */
+    for (yaml_node_t *n = doc.nodes.start; n < doc.nodes.top; n++)
+        if (n->type == YAML_SCALAR_NODE && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+            n->start_mark.index < len && text[n->start_mark.index] == '!')
+            n->data.scalar.style = YAML_SINGLE_QUOTED_SCALAR_STYLE;
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     if (!root) {
         report(x, NULL, "", "the file is empty; a campaign needs at least name, model, data, "
@@ -988,6 +1008,9 @@ static void load_text(ctx_t *x, campaign_t *c, const char *text, size_t len)
         x->sec_seen[SEC_TOP] = 1;
         x->sec_mark[SEC_TOP] = root->start_mark;
         walk_map(x, c, &doc, root, SEC_TOP);
+        c->file_sections = 0;
+        for (int sec = 1; sec < SEC_COUNT; sec++)
+            c->file_sections |= x->sec_seen[sec] ? 1u << sec : 0;
         check_sections(x, c);
         /* data.count's default is resolved by campaign_validate, after the
          * overrides: --set data.format=... must still change it. */
@@ -1159,6 +1182,13 @@ int campaign_apply_overrides(campaign_t *c, const campaign_overrides_t *o, upset
         c->quiet = o->quiet != 0;
     for (const char *const *s = o->set; s && *s; s++)
         apply_set(&x, c, *s);
+    /* --set kind=...: the file's section of its old kind would be dropped silently */
+    for (int sec = 1; sec < SEC_COUNT; sec++)
+        if ((c->file_sections >> sec & 1) && sec_kind[sec] >= 0 && sec_kind[sec] != (int)c->kind)
+            report(&x, NULL, "kind",
+                   "%s has a '%s' section, which kind '%s' does not use; remove the section or "
+                   "the override",
+                   source_name(c), sec_names[sec], campaign_kind_name(c->kind));
     int rc = ctx_finish(&x, err);
     ctx_free(&x);
     return rc;

@@ -176,7 +176,14 @@ static int multibit_plan(run_ctx_t *r, upset_err_t *err)
     if (build_protection(r, s, err))
         return -1;
     r->n_items = r->c.multibit.trials;
-    r->items = upset_calloc((size_t)r->n_items, sizeof *r->items, err);
+    r->items = calloc((size_t)r->n_items, sizeof *r->items);
+    const double per_trial = (double)(sizeof *r->items + TRIAL_TABLE.record_size + 1);
+    if (!r->items)
+        return upset_fail(err,
+                          "%s: multibit.trials = %lld asks for %.1f GiB of trial records: more "
+                          "memory than this machine gives",
+                          r->c.source, (long long)r->n_items,
+                          (double)r->n_items * per_trial / 1073741824.0);
     r->scratch_bits = upset_calloc((size_t)r->c.multibit.flips, sizeof *r->scratch_bits, err);
     r->scratch_mark = upset_calloc((size_t)n, 1, err);
     if (!r->items || !r->scratch_bits || !r->scratch_mark)

@@ -64,9 +64,11 @@ static int oracle_plan(run_ctx_t *r, upset_err_t *err)
     }
     int64_t first = r->c.oracle.first_bit;
     int64_t count = r->c.oracle.bit_count ? r->c.oracle.bit_count : m->n_fault_bits - first;
-    if (first >= m->n_fault_bits || first + count > m->n_fault_bits)
-        return upset_fail(err, "%s: oracle: bits [%lld, %lld) exceed the %lld faultable bits of %s",
-                          r->c.source, (long long)first, (long long)(first + count),
+    if (first >= m->n_fault_bits || count > m->n_fault_bits - first) /* no first + count */
+        return upset_fail(err,
+                          "%s: oracle: first_bit %lld and bit_count %lld exceed the %lld "
+                          "faultable bits of %s",
+                          r->c.source, (long long)first, (long long)count,
                           (long long)m->n_fault_bits, m->path);
     r->items = upset_calloc((size_t)count, sizeof *r->items, err);
     if (!r->items)

@@ -292,9 +292,16 @@ static int run_campaign(run_ctx_t *r, const run_args_t *a, file_lock_t *lock, up
     char *fp = fingerprint(r, yaml);
     rc = fp ? checkpoint_path(r->c.output, ckpt, sizeof ckpt, err) : upset_fail(err, "oom");
     if (!rc && r->rank == 0) {
-        r->records = upset_calloc((size_t)r->n_items, r->table->record_size, err);
-        r->done = upset_calloc((size_t)r->n_items, 1, err);
-        rc = r->records && r->done ? 0 : -1;
+        r->records = calloc((size_t)r->n_items, r->table->record_size);
+        r->done = calloc((size_t)r->n_items, 1);
+        rc = r->records && r->done
+                 ? 0
+                 : upset_fail(err, "%s: %lld %s items need %.1f GiB of records on rank 0: out of "
+                                   "memory",
+                              r->c.source ? r->c.source : a->yaml, (long long)r->n_items,
+                              campaign_kind_name(r->c.kind),
+                              (double)r->n_items * (double)(r->table->record_size + 1) /
+                                  1073741824.0);
         if (!rc && a->resume && checkpoint_exists(ckpt)) {
             int64_t n_done = 0;
             rc = checkpoint_load(ckpt, fp, r->n_items, r->table->record_size, r->done,

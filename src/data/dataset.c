@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "upset/econt.h"
+#include "upset/fileutil.h"
 
 void dataset_free(dataset_t *d)
 {
@@ -36,6 +37,26 @@ static void dataset_checksum(dataset_t *d)
     if (d->label)
         h = fnv1a(h, d->label, (size_t)d->n * sizeof *d->label);
     d->checksum = h;
+}
+
+/* Makes room for n samples, keeping those already there (the HGCal loader grows as it reads,
+ * so an absurd count fails on the data, not on a huge allocation). */
+static int grow_samples(dataset_t *d, int64_t n, upset_err_t *err)
+{
+    const int64_t per = shape_size(d->shape);
+    void *x = realloc(d->x, (size_t)(n * per) * sizeof *d->x);
+    if (x)
+        d->x = x;
+    void *index = x ? realloc(d->index, (size_t)n * sizeof *d->index) : NULL;
+    if (index)
+        d->index = index;
+    void *cells = index && d->cells ? realloc(d->cells, (size_t)n * HGCAL_CELLS * sizeof *d->cells)
+                                    : NULL;
+    if (cells)
+        d->cells = cells;
+    if (!x || !index || (d->cells && !cells))
+        return upset_fail(err, "out of memory for %lld samples", (long long)n);
+    return 0;
 }
 
 static int alloc_samples(dataset_t *d, int64_t n, shape3_t shape, int with_cells, int with_label,
@@ -70,18 +91,36 @@ static int hgcal_header(const char *path, const char *line, upset_err_t *err)
     return 0;
 }
 
+#define HGCAL_MAX_CHARGE 9007199254740992.0 /* 2^53 */
+
 /* Parses 48 non-negative integer charges; returns -1 naming line and column. */
 static int hgcal_row(const char *path, long lineno, char *line, double q[HGCAL_CELLS],
                      upset_err_t *err)
 {
     char *p = line;
     for (int i = 0; i < HGCAL_CELLS; i++) {
-        char *end;
-        errno = 0;
-        double v = strtod(p, &end);
-        if (end == p || errno || !isfinite(v) || v < 0 || v != floor(v))
+        /* decimal digits, optionally ".0...": strtod alone would take 0x10, inf, 1e308 */
+        char *end = p;
+        while (*end == ' ')
+            end++;
+        const char *digits = end;
+        while (*end >= '0' && *end <= '9')
+            end++;
+        int ok = end > digits;
+        if (ok && *end == '.') {
+            end++;
+            while (*end == '0')
+                end++;
+        }
+        double v = ok ? strtod(digits, NULL) : -1;
+        while (*end == ' ')
+            end++;
+        if (!ok || (*end != ',' && *end != '\r' && *end != '\n' && *end != '\0'))
             return upset_fail(err, "%s:%ld: column %d (CALQ_%d) is not a non-negative integer "
                                    "charge", path, lineno, i + 1, i);
+        if (v > HGCAL_MAX_CHARGE) /* the sum of 48 stays exact and finite */
+            return upset_fail(err, "%s:%ld: column %d (CALQ_%d) = %.17g exceeds 2^53", path,
+                              lineno, i + 1, i, v);
         q[i] = v;
         p = end;
         if (i < HGCAL_CELLS - 1) {
@@ -118,13 +157,16 @@ int dataset_load_hgcal(const char *const *files, int n_files, int64_t offset, in
         return upset_fail(err, "HGCal data: count must be > 0 and offset >= 0 (got %lld, %lld)",
                           (long long)count, (long long)offset);
     shape3_t shape = {8, 8, 1};
-    if (alloc_samples(d, count, shape, 1, 0, err))
+    int64_t room = count < 4096 ? count : 4096;
+    if (alloc_samples(d, room, shape, 1, 0, err))
         goto fail;
     d->input_frac = -1;
     int64_t seen = 0, got = 0;
     size_t cap = 0;
     char *line = NULL;
     for (int f = 0; f < n_files && got < count; f++) {
+        if (file_check_input(files[f], "an HGCal CSV", err))
+            goto fail_line;
         FILE *fp = fopen(files[f], "r");
         if (!fp) {
             upset_fail(err, "%s: cannot open HGCal CSV: %s", files[f], strerror(errno));
@@ -151,6 +193,11 @@ int dataset_load_hgcal(const char *const *files, int n_files, int64_t offset, in
                 continue; /* empty wafers carry no information */
             if (seen++ < offset)
                 continue;
+            if (got == room) {
+                room = count - room < room ? count : 2 * room;
+                if ((bad = grow_samples(d, room, err) != 0))
+                    break;
+            }
             hgcal_sample(q, d->cells + got * HGCAL_CELLS, d->x + got * 64);
             d->index[got] = seen - 1;
             got++;
@@ -164,6 +211,7 @@ int dataset_load_hgcal(const char *const *files, int n_files, int64_t offset, in
         }
     }
     free(line);
+    d->n = got;
     if (got < count) {
         upset_fail(err, "%s%s: only %lld non-empty rows after offset %lld, %lld requested",
                    files[0], n_files > 1 ? " (and the other files)" : "",
@@ -188,6 +236,9 @@ int dataset_load_cifar10(const char *path, const char *labels_path, int64_t offs
                          int64_t count, dataset_t *d, upset_err_t *err)
 {
     memset(d, 0, sizeof *d);
+    if (file_check_input(path, "a CIFAR-10 binary file", err) ||
+        (labels_path && file_check_input(labels_path, "a CIFAR-10 labels file", err)))
+        return -1;
     FILE *fp = fopen(path, "rb");
     if (!fp)
         return upset_fail(err, "%s: cannot open CIFAR-10 file: %s", path, strerror(errno));
@@ -200,7 +251,7 @@ int dataset_load_cifar10(const char *path, const char *labels_path, int64_t offs
                                "(truncated or not CIFAR-10 binary?)", path, size, CIFAR_RECORD);
     }
     int64_t total = size / CIFAR_RECORD;
-    if (offset < 0 || offset >= total || count == 0 || (count > 0 && offset + count > total)) {
+    if (offset < 0 || offset >= total || count == 0 || (count > 0 && count > total - offset)) {
         fclose(fp);
         return upset_fail(err, "%s: holds %lld images; offset %lld count %lld is out of range",
                           path, (long long)total, (long long)offset, (long long)count);

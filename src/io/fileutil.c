@@ -35,6 +35,24 @@ int file_exists(const char *path)
     return f != NULL;
 }
 
+int file_check_input(const char *path, const char *what, upset_err_t *err)
+{
+    struct stat st;
+    int e = stat(path, &st) != 0 ? errno : access(path, R_OK) != 0 ? errno : 0;
+    if (e) {
+        char cwd[4096];
+        if (path[0] != '/' && getcwd(cwd, sizeof cwd))
+            return upset_fail(err, "%s: cannot open %s: %s (relative to %s)", path, what,
+                              strerror(e), cwd);
+        return upset_fail(err, "%s: cannot open %s: %s", path, what, strerror(e));
+    }
+    if (S_ISDIR(st.st_mode))
+        return upset_fail(err, "%s: is a directory, not %s", path, what);
+    if (!S_ISREG(st.st_mode))
+        return upset_fail(err, "%s: is not a regular file (%s expected)", path, what);
+    return 0;
+}
+
 int file_write_all(const char *path, const void *buf, size_t len, upset_err_t *err)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);

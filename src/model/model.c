@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "h5util.h"
+#include "upset/fileutil.h"
 #include "upset/kernels.h"
 
 static const char *const KIND_NAMES[LAYER_KIND_COUNT] = {
@@ -359,10 +360,8 @@ int model_load(const char *path, model_t *m, upset_err_t *err)
 {
     memset(m, 0, sizeof *m);
     snprintf(m->path, sizeof m->path, "%s", path);
-    FILE *probe = fopen(path, "rb");
-    if (!probe)
-        return upset_fail(err, "%s: cannot open model file", path);
-    fclose(probe);
+    if (file_check_input(path, "a model file", err))
+        return -1;
     if (H5Fis_hdf5(path) <= 0)
         return upset_fail(err, "%s: not an HDF5 file (truncated or corrupt model?)", path);
     H5E_auto2_t old_fn;

@@ -54,6 +54,69 @@ case_ too_many_flips "multibit.flips"
 campaign bit_range "name: x" "model: models/econt_medium.h5" "$GOOD_DATA" "kind: oracle" "oracle: {first_bit: 12000, bit_count: 5000}"
 case_ bit_range "exceed the 12720 faultable bits"
 
+# first_bit + bit_count would overflow int64 (UBSan caught it)
+campaign bit_overflow "name: x" "model: models/econt_medium.h5" "$GOOD_DATA" "kind: oracle" "oracle: {first_bit: 5, bit_count: 9223372036854775807}"
+case_ bit_overflow "first_bit 5 and bit_count 9223372036854775807 exceed the 12720 faultable bits"
+
+# a count far beyond the file: refused on the data, not by a huge allocation
+campaign huge_count "name: x" "model: models/econt_medium.h5" "data: {format: hgcal, files: [data/hgcal/ttbar_0PU.csv], count: 4611686018427387904}" "kind: oracle"
+case_ huge_count "4611686018427387904 requested"
+
+# trials asking for more memory than any machine: the key and the size are named
+campaign huge_trials "name: x" "model: models/econt_medium.h5" "$GOOD_DATA" "kind: multibit" "multibit: {trials: 1000000000000000000, flips: 3}"
+case_ huge_trials "multibit.trials = 1000000000000000000 asks for"
+
+# paths that are directories
+campaign model_dir "name: x" "model: models" "$GOOD_DATA" "kind: oracle"
+case_ model_dir "models: is a directory, not a model file"
+campaign data_dir "name: x" "model: models/econt_medium.h5" "data: {format: hgcal, files: [data], count: 5}" "kind: oracle"
+case_ data_dir "data: is a directory, not an HGCal CSV"
+campaign cifar_dir "name: x" "model: models/cifar10.h5" "data: {format: cifar10, files: [data], count: 5}" "kind: oracle"
+case_ cifar_dir "data: is a directory, not a CIFAR-10 binary file"
+grep -q "relative to $(pwd)" "$T/missing_model.log" && pass "missing model: says what it was relative to" \
+    || fail "missing model: no working directory in $(cat "$T/missing_model.log")"
+grep -q "No such file or directory" "$T/missing_model.log" || fail "missing model: no system error"
+
+# HGCal charges: only decimal integers, and small enough that a row's sum stays finite
+head -n 1 data/hgcal/ttbar_0PU.csv >"$T/hex.csv"
+sed -n 2p data/hgcal/ttbar_0PU.csv | sed 's/^0,/0x10,/' >>"$T/hex.csv"
+campaign hex_charge "name: x" "model: models/econt_medium.h5" "data: {format: hgcal, files: [$T/hex.csv], count: 1}" "kind: oracle"
+case_ hex_charge "hex.csv:2: column 1 (CALQ_0) is not a non-negative integer charge"
+head -n 1 data/hgcal/ttbar_0PU.csv >"$T/big.csv"
+sed -n 2p data/hgcal/ttbar_0PU.csv | sed 's/^[0-9]*,[0-9]*,/1e308,1e308,/' >>"$T/big.csv"
+sed -n 2p data/hgcal/ttbar_0PU.csv | sed 's/^[0-9]*,[0-9]*,/18014398509481984,0,/' >>"$T/big.csv"
+campaign big_charge "name: x" "model: models/econt_medium.h5" "data: {format: hgcal, files: [$T/big.csv], count: 1}" "kind: oracle"
+case_ big_charge "big.csv:2: column 1 (CALQ_0) is not a non-negative integer charge"
+sed -i 2d "$T/big.csv"
+case_ big_charge "big.csv:2: column 1 (CALQ_0) = 18014398509481984 exceeds 2^53"
+
+# --set kind=... would drop the file's section of the old kind
+campaign kind_switch "name: x" "model: models/econt_medium.h5" "$GOOD_DATA" "kind: oracle" "oracle: {first_bit: 0, bit_count: 10}"
+if mpi 2 run "$T/kind_switch.yaml" --quiet --set kind=multibit >"$T/ks.log" 2>&1; then
+    fail "--set kind=multibit over an oracle: section: accepted"
+else
+    grep -q "has a 'oracle' section, which kind 'multibit' does not use" "$T/ks.log" \
+        && pass "--set kind over another kind's section refused" || fail "kind switch: $(cat "$T/ks.log")"
+fi
+
+# upset eval / info arguments
+M="--model models/econt_medium.h5 --data data/hgcal/ttbar_0PU.csv"
+check_cli() { # check_cli NAME PATTERN ARGS...: fails with PATTERN in the message
+    name=$1 pattern=$2; shift 2
+    if "$UPSET" "$@" >"$T/cli.log" 2>&1; then
+        fail "$name: exit status 0"
+    elif grep -q -- "$pattern" "$T/cli.log"; then
+        pass "$name: $(head -n 1 "$T/cli.log")"
+    else
+        fail "$name: $(cat "$T/cli.log")"
+    fi
+}
+check_cli "eval --count 0" "evaluates nothing" eval $M --count 0
+check_cli "eval --count junk" "expected a whole number" eval $M --count 5x
+check_cli "eval --flip twice" "bit 12 is given twice" eval $M --count 5 --flip 12,12
+check_cli "eval --emd-zero junk" "expected uniform or reference" eval $M --emd-zero zero
+check_cli "info --help" "usage: upset info" info --help
+
 { echo "name: x"; echo "model: models/econt_medium.h5"; echo "$GOOD_DATA"; echo "kind: oracle";
   echo "output: /nonexistent-dir/out.h5"; } > "$T/unwritable.yaml"
 if mpi 2 run "$T/unwritable.yaml" --quiet >"$T/unwritable.log" 2>&1; then
