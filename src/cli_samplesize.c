@@ -37,7 +37,7 @@ int cmd_samplesize(int argc, char **argv)
 {
     double conf = 0.95, margin = 0.01, p = 0.5, pop = -1;
     const char *model_path = NULL;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v)
             return usage();
@@ -56,7 +56,6 @@ int cmd_samplesize(int argc, char **argv)
             return usage();
         if (rc)
             return 2;
-        i++;
     }
     if ((pop < 0) == !model_path)
         return usage();

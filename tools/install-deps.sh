@@ -1,11 +1,14 @@
 #!/bin/sh
-# Installs the Debian packages upset needs to build, test and plot (--bench: and benchmark). Idempotent:
+# Installs the Debian packages upset needs to build, test and plot (--bench: and benchmark;
+# --fuzz: and fuzz). Idempotent:
 # when every package is already present it only runs dpkg-query and exits.
 set -eu
 PKGS="openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools libyaml-dev check pkg-config \
 make gcc bc time libglpk-dev python3 python3-numpy python3-h5py python3-matplotlib"
 # --bench: also the peer `make bench` compares against (a PyTorch per-bit loop)
 [ "${1:-}" = "--bench" ] && PKGS="$PKGS python3-torch"
+# --fuzz: clang with libFuzzer for `make fuzz`
+[ "${1:-}" = "--fuzz" ] && PKGS="$PKGS clang libclang-rt-dev"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
