@@ -25,6 +25,7 @@
 #define UPSET_SCHED_H
 
 #include <mpi.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -65,6 +66,13 @@ typedef struct sched_job {
     int64_t n_computed;  /* items computed in this run */
     double elapsed_s;    /* wall time of this run */
 } sched_job_t;
+
+/* Nonzero (a signal number, set by the caller's signal handler) asks a running
+ * sched_run to stop cleanly: rank 0 hands out no more work, waits for the chunks
+ * already out, saves the checkpoint, and every rank returns -1 with a message
+ * naming the signal. A batch system's time-limit warning (SLURM --signal) so ends
+ * in a checkpoint that a resubmitted job resumes from, losing nothing. */
+extern volatile sig_atomic_t sched_stop_signal;
 
 /* Collective over comm. Every rank returns 0, or every rank returns -1 with the
  * same message in err. On rank 0 job->done marks what finished (also on

@@ -3,6 +3,7 @@
  * baseline; the scheduler hands out items (bits, trials, weights) in chunks;
  * rank 0 checkpoints and writes the results file. Rank 0 holds a lock on the
  * output for the whole run, so two runs never write one output. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -357,12 +358,36 @@ static int run_campaign(run_ctx_t *r, const run_args_t *a, file_lock_t *lock, up
     return rc;
 }
 
+static void on_stop_signal(int sig)
+{
+    sched_stop_signal = sig;
+}
+
+/* SIGTERM (a batch system's kill, Ctrl-C through mpirun), SIGUSR1/SIGUSR2 (what
+ * mpirun forwards, and SLURM's --signal warning): checkpoint and stop, on every
+ * rank, so that no rank dies of the signal while the others wait for it. */
+static void catch_stop_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGUSR2, &sa, NULL);
+}
+
+/* Exit status of a run stopped by a signal after saving its checkpoint (EX_TEMPFAIL:
+ * try again later, with --resume). */
+#define RUN_EXIT_STOPPED 75
+
 int cmd_run(int argc, char **argv)
 {
     run_args_t a;
     if (parse_args(argc, argv, &a))
         return run_usage();
     MPI_Init(NULL, NULL);
+    catch_stop_signals();
     run_ctx_t r;
     memset(&r, 0, sizeof r);
     campaign_defaults(&r.c);
@@ -377,5 +402,5 @@ int cmd_run(int argc, char **argv)
     file_unlock(&lock);
     run_free(&r);
     MPI_Finalize();
-    return rc ? 1 : 0;
+    return rc ? (sched_stop_signal ? RUN_EXIT_STOPPED : 1) : 0;
 }

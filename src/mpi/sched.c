@@ -499,10 +499,19 @@ static void coord_free(coord_t *c)
     free(c->rbuf);
 }
 
+volatile sig_atomic_t sched_stop_signal = 0;
+
 /* Returns -1 only for an MPI-level failure; job failures are in c->failed. */
 static int coord_loop(coord_t *c, upset_err_t *err)
 {
     for (;;) {
+        if (sched_stop_signal && !c->failed)
+            coord_fail(c, "stopped by signal %d (%s) after %lld of %lld items; %s",
+                       (int)sched_stop_signal, strsignal(sched_stop_signal),
+                       (long long)(c->job->n_resumed + c->job->n_computed),
+                       (long long)c->job->n_items,
+                       c->job->checkpoint ? "the checkpoint keeps them: run again with --resume"
+                                          : "nothing was saved (no checkpoint)");
         if (serve(c, err))
             return -1;
         if (c->own_count == 0)

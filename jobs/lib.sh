@@ -1,0 +1,27 @@
+# Shared by the sbatch scripts (sourced after `cd $SLURM_SUBMIT_DIR`).
+
+# run_campaign CAMPAIGN [upset run options]: mpirun upset run CAMPAIGN --resume, passing
+# a SLURM time-limit warning (USR1) or a scancel (TERM) on to every rank as USR1, so the
+# run saves its checkpoint and stops (exit status 75) instead of being killed.
+run_campaign() {
+    campaign=$1
+    shift
+    [ -x build/upset ] || { echo "upset job: build/upset is missing; run make first" >&2; return 1; }
+    [ -r "$campaign" ] || { echo "upset job: cannot read $campaign" >&2; return 1; }
+    # the campaign's output directory (top-level `output:` key) must exist
+    out=$(sed -n 's/^output:[[:space:]]*//p' "$campaign" | tail -n 1 |
+        sed "s/[[:space:]]*#.*//; s/^[\"']//; s/[\"']\$//")
+    [ -n "$out" ] && mkdir -p "$(dirname "$out")"
+    mpirun ./build/upset run "$campaign" --resume "$@" &
+    pid=$!
+    trap 'echo "upset job: signal received; checkpointing" >&2; kill -USR1 "$pid" 2>/dev/null' USR1 TERM
+    wait "$pid"
+    rc=$?
+    while kill -0 "$pid" 2>/dev/null; do # the trap interrupted wait: wait for the end
+        wait "$pid"
+        rc=$?
+    done
+    trap - USR1 TERM
+    [ $rc -eq 75 ] && echo "upset job: $campaign stopped with a checkpoint; resubmit to continue" >&2
+    return $rc
+}

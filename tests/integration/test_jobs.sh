@@ -1,0 +1,67 @@
+#!/bin/sh
+# Must-show (runs as users launch them): jobs/cloud-vms.sh on a localhost hostfile given by
+# a relative path equals a plain run, and refuses bad hostfiles by line; a run asked to
+# stop (SIGUSR1 through mpirun, as the sbatch scripts forward SLURM's time-limit warning)
+# saves its checkpoint, exits 75, and --resume finishes with identical results; the
+# sbatch scripts parse. (A real SLURM cluster: tests/integration/test_slurm.sh.)
+. tests/integration/lib.sh
+
+cat > "$T/c.yaml" <<EOC
+name: it-jobs
+model: models/econt_medium.h5
+data: {format: hgcal, files: [data/hgcal/ttbar_0PU.csv], count: 2000}
+kind: oracle
+oracle: {first_bit: 0, bit_count: 1500}
+checkpoint_interval: 1
+output: $T/ref.h5
+EOC
+mpi 1 run "$T/c.yaml" --quiet || fail "reference run"
+
+# cloud-vms.sh, started from another directory with relative paths
+mkdir -p "$T/work"
+printf '# the first VM\nlocalhost slots=2\n' >"$T/work/hosts"
+sed "s|output: .*|output: $T/cloud.h5|" "$T/c.yaml" >"$T/work/c.yaml"
+repo=$(pwd)
+(cd "$T/work" && sh "$repo/jobs/cloud-vms.sh" hosts c.yaml) >"$T/cloud.log" 2>&1 \
+    || { fail "cloud-vms.sh on localhost"; cat "$T/cloud.log" >&2; }
+grep -q "2 ranks" "$T/cloud.log" || fail "cloud-vms.sh: not 2 ranks from slots=2"
+same_data "$T/ref.h5" "$T/cloud.h5" bits && pass "cloud-vms.sh (relative paths, 2 slots) == plain run" \
+    || fail "cloud-vms.sh results differ"
+(cd "$T/work" && sh "$repo/jobs/cloud-vms.sh" hosts c.yaml) >"$T/cloud2.log" 2>&1 \
+    && grep -q "already complete" "$T/cloud2.log" && pass "cloud-vms.sh rerun: already complete" \
+    || fail "cloud-vms.sh rerun: $(cat "$T/cloud2.log")"
+bad_hosts() { # bad_hosts NAME CONTENT PATTERN
+    printf "$2" >"$T/work/$1"
+    if (cd "$T/work" && sh "$repo/jobs/cloud-vms.sh" "$1" c.yaml) >"$T/bad.log" 2>&1; then
+        fail "hostfile $1 accepted"
+    elif grep -q "$3" "$T/bad.log"; then
+        pass "hostfile $1: $(cat "$T/bad.log")"
+    else
+        fail "hostfile $1: $(cat "$T/bad.log")"
+    fi
+}
+bad_hosts no_slots 'localhost\n' "no_slots:1: host localhost needs slots=N"
+bad_hosts twice 'localhost slots=1\nlocalhost slots=1\n' "twice:2: host localhost already given on line 1"
+bad_hosts empty '# nothing\n' "no hosts"
+
+# Stop on a signal: checkpoint, exit 75, resume to identical results
+out=$T/stopped.h5
+mpirun --oversubscribe -np 2 "$UPSET" run "$T/c.yaml" --output "$out" >"$T/stop.log" 2>&1 &
+pid=$!
+i=0
+while [ ! -s "$out.ckpt" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+kill -USR1 $pid
+wait $pid
+rc=$?
+[ $rc -eq 75 ] && pass "SIGUSR1: exit 75" || { fail "SIGUSR1: exit $rc"; cat "$T/stop.log" >&2; }
+grep -q "stopped by signal 10 .* the checkpoint keeps them" "$T/stop.log" \
+    || fail "SIGUSR1: no clear message"
+[ -e "$out" ] && fail "SIGUSR1: a results file was written"
+mpi 2 run "$T/c.yaml" --output "$out" --resume >"$T/resume.log" 2>&1 || fail "resume after SIGUSR1"
+grep -q "resuming" "$T/resume.log" || fail "the resumed run did not use the checkpoint"
+same_data "$T/ref.h5" "$out" bits && pass "SIGUSR1 stop + --resume == uninterrupted" \
+    || fail "results after a signal stop differ"
+
+for s in jobs/*.sbatch jobs/lib.sh; do bash -n "$s" || fail "$s does not parse"; done
+sh -n jobs/cloud-vms.sh || fail "cloud-vms.sh does not parse"
+finish
