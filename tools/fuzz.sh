@@ -25,6 +25,8 @@ seed() { # seed TARGET: a few valid inputs of its format, once
             printf "\\00$b\\00$op\\00$l\\002\\003\\001\\004\\002\\001" >"$d/edit$b$op$l"
         done; done; done ;;
     esac
+    # inputs that once found a bug (tests/fuzz/regressions/TARGET-*) stay in the corpus
+    for r in tests/fuzz/regressions/"$1"-*; do [ -f "$r" ] && cp "$r" "$d/"; done
 }
 
 for t in "$@"; do

@@ -171,6 +171,13 @@ static int load_layer(h5ctx_t *c, hid_t g, layer_t *L)
     char s[64];
     int64_t v[3];
     int n;
+    const int elementwise = L->kind == LAYER_QUANT_INPUT || L->kind == LAYER_ACTIVATION ||
+                            L->kind == LAYER_BATCHNORM;
+    if (elementwise && (L->in.h != L->out.h || L->in.w != L->out.w || L->in.c != L->out.c))
+        return upset_fail(c->err, "%s: %s: %s layers keep their shape, but in_shape (%d, %d, %d) "
+                                  "and out_shape (%d, %d, %d) differ",
+                          c->file, c->where, layer_kind_name(L->kind), L->in.h, L->in.w, L->in.c,
+                          L->out.h, L->out.w, L->out.c);
     switch (L->kind) {
     case LAYER_QUANT_INPUT:
         return read_quant(c, g, "q_", QUANT_BITS, &L->aq);

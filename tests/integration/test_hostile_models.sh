@@ -114,6 +114,12 @@ open(sys.argv[1], "wb").write(b)
 EOF
 refused chunks "corrupt chunk dimensions" "$UPSET" info "$T/chunks.h5"
 
+# An elementwise layer whose out_shape differs from its in_shape (found by fuzz_model:
+# the engine read past its buffer); tests/fuzz/regressions/model-activation-out-shape
+make_model activation_shape $M "g = layer('decoder_output'); g.attrs['out_shape'] = np.array([1, 97], np.int32)"
+refused activation_shape "activation layers keep their shape, but in_shape (8, 8, 1) and out_shape (1, 1, 97) differ" \
+    "$UPSET" info "$T/activation_shape.h5"
+
 # And the unedited models still load
 for m in models/*.h5; do "$UPSET" info "$m" >/dev/null 2>&1 || fail "bundled $m refused"; done
 finish
