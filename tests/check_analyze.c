@@ -784,8 +784,12 @@ START_TEST(end_to_end)
     ck_assert_double_eq(msh[0], 1.0);
     ck_assert_int_eq((int)mf[0], 2);
     ck_assert_int_eq((int)mt[0], 10);
+    /* the paper's level: 5 protected of all the model's bits */
+    double *mal = read_out(out, "multibit", "protected_share_of_all", &n);
+    ck_assert_double_eq_tol(mal[0], 5.0 / zb[0], 1e-15);
+    /* a file written with the former name "top_percent" reads back under its explicit name */
     char **mp = read_strings(out, "multibit", "protection", &n);
-    ck_assert_str_eq(mp[0], "top_percent");
+    ck_assert_str_eq(mp[0], "top_percent_of_sensitive");
 
     /* The CSVs exist, start with their header, and no .tmp is left. */
     const char *tables[] = {"methods", "spearman", "cumulative_error", "topk",

@@ -157,7 +157,7 @@ START_TEST(test_every_key_read)
     ck_assert_int_eq(c.emd_zero_sum, CAMPAIGN_EMD_ZERO_REFERENCE);
     ck_assert_int_eq(c.multibit.trials, 7);
     ck_assert_int_eq(c.multibit.flips, 3);
-    ck_assert_int_eq(c.multibit.protection, PROTECT_TOP_PERCENT);
+    ck_assert_int_eq(c.multibit.protection, PROTECT_TOP_PERCENT_OF_SENSITIVE);
     ck_assert_double_eq(c.multibit.protect_percent, 63.5);
     ck_assert_str_eq(c.multibit.oracle, "or.h5");
     campaign_free(&c);
@@ -215,7 +215,7 @@ START_TEST(test_names)
     ck_assert_str_eq(campaign_data_format_name(CAMPAIGN_DATA_CIFAR10), "cifar10");
     ck_assert_str_eq(campaign_emd_zero_name(CAMPAIGN_EMD_ZERO_REFERENCE), "reference");
     ck_assert_str_eq(guided_order_name(GUIDED_ORDER_MSB_LSB), "msb_lsb");
-    ck_assert_str_eq(protection_name(PROTECT_TOP_PERCENT), "top_percent");
+    ck_assert_str_eq(protection_name(PROTECT_TOP_PERCENT_OF_SENSITIVE), "top_percent_of_sensitive");
     ck_assert_str_eq(statfi_mode_name(STATFI_DATA_UNAWARE), "data_unaware");
     ck_assert_str_eq(rank_metric_name(RANK_GRADIENT), "gradient");
     ck_assert_str_eq(rank_score_name(RANK_SCORE_PAPER), "paper");
@@ -426,7 +426,7 @@ START_TEST(test_missing_keys)
     load_fails(GOOD_NO_KIND "kind: multibit\nmultibit: {protection: sensitive}\n",
                "t.yaml:8:24: multibit.oracle: required when multibit.protection is 'sensitive'");
     load_fails(GOOD_NO_KIND "kind: multibit\nmultibit: {protection: top_percent}\n",
-               "t.yaml:8:24: multibit.oracle: required when multibit.protection is 'top_percent'");
+               "t.yaml:8:24: multibit.oracle: required when multibit.protection is 'top_percent_of_sensitive'");
     load_fails("name: t\nmodel: m.h5\ndata: {format: cifar10, files: [a.bin, b.bin]}\n"
                "kind: oracle\noutput: o.h5\n",
                "t.yaml:3:32: data.files: format cifar10 takes exactly one file, got 2");
@@ -798,9 +798,9 @@ START_TEST(test_paper_settings)
         protection_t protection;
         double percent;
     } mb[] = {{"configs/multibit_econt_medium_p0.yaml", PROTECT_NONE, 32},
-              {"configs/multibit_econt_medium_p32.yaml", PROTECT_TOP_PERCENT, 32},
-              {"configs/multibit_econt_medium_p63_5.yaml", PROTECT_TOP_PERCENT, 63.5},
-              {"configs/multibit_econt_medium_p100.yaml", PROTECT_SENSITIVE, 32}};
+              {"configs/multibit_econt_medium_p32.yaml", PROTECT_TOP_PERCENT_OF_ALL, 32},
+              {"configs/multibit_econt_medium_p63_5.yaml", PROTECT_TOP_PERCENT_OF_ALL, 63.5},
+              {"configs/multibit_econt_medium_p100.yaml", PROTECT_ALL, 32}};
     campaign_t c;
     upset_err_t err;
     for (size_t i = 0; i < sizeof mb / sizeof *mb; i++) {
@@ -811,7 +811,10 @@ START_TEST(test_paper_settings)
         ck_assert_int_eq(c.multibit.flips, 960);
         ck_assert_int_eq(c.multibit.protection, mb[i].protection);
         ck_assert_double_eq(c.multibit.protect_percent, mb[i].percent);
-        if (mb[i].protection != PROTECT_NONE)
+        /* the paper's levels: shares of all bits, chosen by the 20,000-input oracle and
+         * scored on the same 20,000 inputs */
+        ck_assert_int_eq(c.data.count, 20000);
+        if (mb[i].protection == PROTECT_TOP_PERCENT_OF_ALL)
             ck_assert_str_eq(c.multibit.oracle, "results/oracle_econt_medium.h5");
         campaign_free(&c);
     }

@@ -113,22 +113,39 @@ START_TEST(test_protection_policies)
         ck_assert_int_eq(mask[i], sens[i]);
     ck_assert_int_eq(np, 5);
     /* top 40 % of 5 sensitive = 2 bits: the two with error 2.0 (bits 3 and 7) */
-    ck_assert_int_eq(protection_mask(PROTECT_TOP_PERCENT, 40, 10, error, sens, mask, &np, &err),
+    ck_assert_int_eq(protection_mask(PROTECT_TOP_PERCENT_OF_SENSITIVE, 40, 10, error, sens, mask, &np, &err),
                      0);
     const unsigned char want40[10] = {0, 0, 0, 1, 0, 0, 0, 1, 0, 0};
     ck_assert(!memcmp(mask, want40, 10) && np == 2);
     /* 63.5 % of 5 = 3.175 -> 3: adds bit 8 (error 1.0) */
     ck_assert_int_eq(
-        protection_mask(PROTECT_TOP_PERCENT, 63.5, 10, error, sens, mask, &np, &err), 0);
+        protection_mask(PROTECT_TOP_PERCENT_OF_SENSITIVE, 63.5, 10, error, sens, mask, &np, &err), 0);
     const unsigned char want63[10] = {0, 0, 0, 1, 0, 0, 0, 1, 1, 0};
     ck_assert(!memcmp(mask, want63, 10) && np == 3);
     /* 100 % equals the sensitive policy, 0 % protects nothing */
     ck_assert_int_eq(
-        protection_mask(PROTECT_TOP_PERCENT, 100, 10, error, sens, mask, &np, &err), 0);
+        protection_mask(PROTECT_TOP_PERCENT_OF_SENSITIVE, 100, 10, error, sens, mask, &np, &err), 0);
     ck_assert(!memcmp(mask, sens, 10) && np == 5);
-    ck_assert_int_eq(protection_mask(PROTECT_TOP_PERCENT, 0, 10, error, sens, mask, &np, &err),
+    ck_assert_int_eq(protection_mask(PROTECT_TOP_PERCENT_OF_SENSITIVE, 0, 10, error, sens, mask, &np, &err),
                      0);
     ck_assert_int_eq(np, 0);
+    /* the paper's levels count all 10 bits: 20 % = 2 bits of largest error (3 and 7);
+     * 50 % = 5: adds 8 (1.0), 1 (0.5), 4 (0.1); 70 % = 7: then the zero-error bits 0 and 5
+     * (ties: lower index), never bit 2 (negative error) before them */
+    ck_assert_int_eq(protection_mask(PROTECT_TOP_PERCENT_OF_ALL, 20, 10, error, sens, mask, &np,
+                                     &err), 0);
+    ck_assert(!memcmp(mask, want40, 10) && np == 2);
+    ck_assert_int_eq(protection_mask(PROTECT_TOP_PERCENT_OF_ALL, 50, 10, error, sens, mask, &np,
+                                     &err), 0);
+    ck_assert(!memcmp(mask, sens, 10) && np == 5);
+    ck_assert_int_eq(protection_mask(PROTECT_TOP_PERCENT_OF_ALL, 70, 10, error, sens, mask, &np,
+                                     &err), 0);
+    const unsigned char want70[10] = {1, 1, 0, 1, 1, 1, 0, 1, 1, 0};
+    ck_assert(!memcmp(mask, want70, 10) && np == 7);
+    ck_assert_int_eq(protection_mask(PROTECT_TOP_PERCENT_OF_ALL, 100, 10, error, sens, mask, &np,
+                                     &err), 0);
+    for (int i = 0; i < 10; i++)
+        ck_assert_int_eq(mask[i], 1);
 }
 END_TEST
 

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Multi-bit upsets: the share of trials worse than fault-free, with its 95 %
 Wilson interval, per protection level (FKeras paper, Fig. 13), from multibit.csv.
-Levels are ordered by the number of protected bits.
+Levels are ordered by the number of protected bits and labelled as the paper does, by the
+share of all faultable bits protected (then the share of the sensitive bits).
 
     tools/plot_multibit.py ANALYSIS_DIR [OUT_DIR]   ->  multibit.{png,pdf}
 """
@@ -24,8 +25,11 @@ def main():
     ax.errorbar(x, y, yerr=[lo, hi], fmt="o", capsize=4)
     labels = []
     for r in rows:
+        # the paper's protection level (a share of all bits), then the share of the sensitive
+        share_all = r.get("protected_share_of_all", float("nan"))
         share = r["protected_share_of_sensitive"]
-        prot = "" if pc.is_nan(share) else "\n%.0f%% of sens." % (100 * share)
+        prot = "" if pc.is_nan(share_all) else "\n%.1f%% of all bits" % (100 * share_all)
+        prot += "" if pc.is_nan(share) else "\n(%.0f%% of sens.)" % (100 * share)
         labels.append("%s%s" % (r["method"], prot))
     ax.set_xticks(list(x), labels, fontsize=8)
     ax.set_ylabel("trials worse than fault-free (%)")

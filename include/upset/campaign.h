@@ -48,11 +48,16 @@ typedef enum { CAMPAIGN_EMD_ZERO_UNIFORM, CAMPAIGN_EMD_ZERO_REFERENCE } campaign
 
 typedef enum { GUIDED_ORDER_RANKING, GUIDED_ORDER_MSB_LSB, GUIDED_ORDER_RANDOM } guided_order_t;
 
+/* Which bits a multi-bit campaign protects (a protected bit never flips):
+ * none; all; every sensitive bit of the oracle; the top protect_percent of the sensitive
+ * bits by oracle error; the top protect_percent of all faultable bits by oracle error
+ * (the FKeras paper's levels: 0 %, 32 %, 63.5 %, 100 % of all bits). */
 typedef enum {
     PROTECT_NONE,
     PROTECT_ALL,
     PROTECT_SENSITIVE,
-    PROTECT_TOP_PERCENT
+    PROTECT_TOP_PERCENT_OF_SENSITIVE,
+    PROTECT_TOP_PERCENT_OF_ALL
 } protection_t;
 
 typedef enum { STATFI_DATA_AWARE, STATFI_DATA_UNAWARE } statfi_mode_t;
@@ -103,7 +108,7 @@ typedef struct {
         int64_t trials;
         int64_t flips; /* bits flipped per trial */
         protection_t protection;
-        double protect_percent; /* [0, 100], for top_percent */
+        double protect_percent; /* [0, 100], for top_percent_of_sensitive/_of_all */
         char *oracle;           /* oracle results file; sensitive and top_percent */
     } multibit;
     struct {

@@ -17,8 +17,9 @@ int64_t multibit_draw(uint64_t seed, int64_t trial, int64_t n_bits, int64_t k,
                       const unsigned char *protect, int64_t *out, unsigned char *mark);
 
 /* The bits a protection policy shields (mask[b] = 1), from an oracle's per-bit error and
- * sensitive flags (unused for none / all): none; all; every sensitive bit; or the
- * round(percent/100 * #sensitive) sensitive bits of largest error (ties: lower index). */
+ * sensitive flags (unused for none / all): none; all; every sensitive bit; the
+ * round(percent/100 * #sensitive) sensitive bits of largest error; or the
+ * round(percent/100 * n) bits of largest error among all (ties: lower index first). */
 int protection_mask(protection_t policy, double percent, int64_t n, const double *error,
                     const unsigned char *sensitive, unsigned char *mask, int64_t *n_protected,
                     upset_err_t *err);

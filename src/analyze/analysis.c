@@ -378,13 +378,15 @@ static int add_multibit(ctx_t *c, const analyze_input_t *in, upset_err_t *err)
     if (!rc) {
         const char *label = in->label ? in->label : f.name;
         double share = c->ref.n_sensitive ? (double)n_prot / (double)c->ref.n_sensitive : NAN;
-        double pct = strcmp(f.protection, "top_percent") ? NAN : f.protect_percent;
+        /* the paper's protection level: a share of all faultable bits */
+        double share_all = f.n_fault_bits ? (double)n_prot / (double)f.n_fault_bits : NAN;
+        double pct = strncmp(f.protection, "top_percent", 11) ? NAN : f.protect_percent;
         int64_t flips = nd ? ((int64_t *)drawn)[0] : 0;
         for (int64_t r = 0; r < c->multibit->nrows && !rc; r++)
             if (!strcmp(((char **)c->multibit->data[0])[r], label))
                 rc = upset_fail(err, "%s: multibit label '%s' is used twice; give NAME=FILE",
                                 in->path, label);
-        rc = rc || an_row(c->multibit, err, label, f.protection, pct, n_prot,
+        rc = rc || an_row(c->multibit, err, label, f.protection, pct, n_prot, share_all,
                           share, flips, trials, n_exc, rate, lo, hi, mean);
     }
     free(trial);
@@ -520,7 +522,7 @@ static int make_tables(ctx_t *c, upset_err_t *err)
                          err) ||
            an_output_add(o, c->multibit = an_table_new("multibit",
                                                        "method:s protection:s protect_percent:f "
-                                                       "n_protected:i "
+                                                       "n_protected:i protected_share_of_all:f "
                                                        "protected_share_of_sensitive:f flips:i "
                                                        "trials:i n_exceeding:i error_rate:f "
                                                        "wilson95_lo:f wilson95_hi:f mean_error:f",

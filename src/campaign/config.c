@@ -44,7 +44,9 @@ static const char *const kind_names[] = {"oracle", "guided", "multibit", "binfi"
 static const char *const format_names[] = {"hgcal", "cifar10", NULL};
 static const char *const emd_zero_names[] = {"uniform", "reference", NULL};
 static const char *const order_names[] = {"ranking", "msb_lsb", "random", NULL};
-static const char *const protection_names[] = {"none", "all", "sensitive", "top_percent", NULL};
+static const char *const protection_names[] = {"none", "all", "sensitive",
+                                               "top_percent_of_sensitive", "top_percent_of_all",
+                                               NULL};
 static const char *const statfi_mode_names[] = {"data_aware", "data_unaware", NULL};
 static const char *const metric_names[] = {"hessian", "gradient", "msb_lsb", "random", NULL};
 static const char *const score_names[] = {"fkeras", "paper", NULL};
@@ -665,6 +667,11 @@ static void set_enum(ctx_t *x, campaign_t *c, int f, const yaml_node_t *n, const
         report(x, &n->start_mark, key, "expected one of %s; got %s", list, got);
         return;
     }
+    /* results written before the two top_percent policies were named read back */
+    if (f == F_MB_PROTECTION && !strcmp(scalar(n), "top_percent")) {
+        *FIELD(c, f, int) = PROTECT_TOP_PERCENT_OF_SENSITIVE;
+        return;
+    }
     for (int i = 0; i < k; i++)
         if (!strcmp(scalar(n), names[i])) {
             *FIELD(c, f, int) = i;
@@ -912,8 +919,7 @@ static void check_rules(ctx_t *x, const campaign_t *c)
                                                                            : F_GUIDED_RANKING),
                "guided.ranking", "required when guided.order is 'ranking'");
     if (c->kind == CAMPAIGN_MULTIBIT && !c->multibit.oracle &&
-        (c->multibit.protection == PROTECT_SENSITIVE ||
-         c->multibit.protection == PROTECT_TOP_PERCENT))
+        c->multibit.protection != PROTECT_NONE && c->multibit.protection != PROTECT_ALL)
         report(x, mark_of(x, x->have_marks && x->field_seen[F_MB_PROTECTION] ? F_MB_PROTECTION
                                                                             : F_MB_ORACLE),
                "multibit.oracle", "required when multibit.protection is '%s'",

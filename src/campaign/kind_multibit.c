@@ -67,6 +67,19 @@ static int read_oracle(const run_ctx_t *r, double *error, unsigned char *sensiti
     if (!rc && strcmp(ck, expect))
         rc = upset_fail(err, "%s: multibit.oracle was computed on another model (checksum %s, "
                              "%s has %s)", path, ck, r->c.model, expect);
+    /* "sensitive" means worse than fault-free on the oracle's inputs: trials scored on
+     * other inputs would protect bits chosen for another question */
+    free(ck);
+    ck = NULL;
+    snprintf(expect, sizeof expect, "%016llx", (unsigned long long)r->data.checksum);
+    if (!rc)
+        rc = results_read_attr_string(path, "data_checksum_fnv1a64", &ck, err);
+    if (!rc && strcmp(ck, expect))
+        rc = upset_fail(err,
+                        "%s: multibit.oracle was measured on other inputs than this campaign's "
+                        "data (data checksum %s, here %s); give the campaign the oracle's data "
+                        "section so trials are scored on the inputs that chose the protected bits",
+                        path, ck, expect);
     if (!rc)
         rc = results_read_column(path, "bits", "bit", RESULTS_INT64, &bits, &nb, err) ||
              results_read_column(path, "bits", "sensitive", RESULTS_INT8, &sens, &ns, err) ||
@@ -123,12 +136,17 @@ int protection_mask(protection_t policy, double percent, int64_t n, const double
     for (int64_t b = 0; b < n; b++)
         if (sensitive[b])
             order[n_sens++] = b;
-    int64_t keep = n_sens;
-    if (policy == PROTECT_TOP_PERCENT) {
+    int64_t keep = n_sens, pool = n_sens;
+    if (policy == PROTECT_TOP_PERCENT_OF_ALL) { /* every bit is a candidate */
+        for (int64_t b = 0; b < n; b++)
+            order[b] = b;
+        pool = n;
+    }
+    if (policy == PROTECT_TOP_PERCENT_OF_SENSITIVE || policy == PROTECT_TOP_PERCENT_OF_ALL) {
         /* round to nearest, so 63.5 % of a count is what the paper means */
-        keep = (int64_t)llround(percent / 100.0 * (double)n_sens);
+        keep = (int64_t)llround(percent / 100.0 * (double)pool);
         sort_key = error;
-        qsort(order, (size_t)n_sens, sizeof *order, by_error_desc);
+        qsort(order, (size_t)pool, sizeof *order, by_error_desc);
     }
     for (int64_t i = 0; i < keep; i++)
         mask[order[i]] = 1;

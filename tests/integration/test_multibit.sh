@@ -15,7 +15,7 @@ kind: oracle
 output: $T/oracle.h5
 EOC
 mpi 2 run "$T/oracle.yaml" --quiet || fail "oracle"
-for policy in none all sensitive top_percent; do
+for policy in none all sensitive top_percent_of_sensitive top_percent_of_all; do
     cat > "$T/$policy.yaml" <<EOC
 name: it-mb-$policy
 model: models/econt_medium.h5
@@ -26,6 +26,15 @@ output: $T/$policy.h5
 EOC
     mpi 2 run "$T/$policy.yaml" --quiet || fail "multibit $policy"
 done
+# trials must be scored on the oracle's inputs
+sed 's/count: 60/count: 61/; s/it-mb-sensitive/it-mb-other-inputs/' "$T/sensitive.yaml" >"$T/other.yaml"
+sed -i "s|output: .*|output: $T/other.h5|" "$T/other.yaml"
+if mpi 2 run "$T/other.yaml" --quiet >"$T/other.log" 2>&1; then
+    fail "multibit with an oracle measured on other inputs was accepted"
+else
+    grep -q "measured on other inputs than this campaign's data" "$T/other.log" \
+        && echo "ok: an oracle on other inputs is refused" || fail "other inputs: $(cat "$T/other.log")"
+fi
 for k in binfi statfi; do
     printf 'name: it-%s\nmodel: models/econt_medium.h5\n%s\nkind: %s\noutput: %s\n' \
         $k "$DATA" $k "$T/$k.h5" > "$T/$k.yaml"
@@ -55,8 +64,11 @@ with h5py.File(f"{t}/sensitive.h5", "r") as f:
     check(f.attrs["n_protected"] == n_sens, f"sensitive: {n_sens} sensitive bits protected")
     nf = f["trials/n_flipped"][:]
     check((nf <= 200).all() and (nf < 200).any(), "sensitive: protected draws are dropped")
-with h5py.File(f"{t}/top_percent.h5", "r") as f:
-    check(f.attrs["n_protected"] == round(0.5 * n_sens), "top_percent 50: half the sensitive bits")
+with h5py.File(f"{t}/top_percent_of_sensitive.h5", "r") as f:
+    check(f.attrs["n_protected"] == round(0.5 * n_sens), "top_percent_of_sensitive 50: half the sensitive bits")
+# the paper's levels: a share of all bits (which ones: tests/check_faultdraw.c)
+with h5py.File(f"{t}/top_percent_of_all.h5", "r") as f:
+    check(f.attrs["n_protected"] == round(0.5 * nbits), "top_percent_of_all 50: half of all bits")
 
 with h5py.File(f"{t}/oracle.h5", "r") as f:
     o_sens = f["bits/sensitive"][:]
