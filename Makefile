@@ -29,7 +29,7 @@ endif
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS ?= $(OPT) -g
-CFLAGS += -std=c11 -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L -Iinclude $(PKG_CFLAGS) $(SANFLAGS) -MMD -MP
+CFLAGS += -std=c11 -Wall -Wextra -Wvla -Werror -D_POSIX_C_SOURCE=200809L -Iinclude $(PKG_CFLAGS) $(SANFLAGS) -MMD -MP
 LDFLAGS += $(SANFLAGS)
 LDLIBS += $(PKG_LIBS) -lm
 

@@ -13,8 +13,8 @@ static void convt_padding(const layer_t *L, int *ph, int *pw)
 
 /* Scratch of the fast path (grown on demand, kept). */
 static struct {
-    double *x, *acc;
-    size_t cap_x, cap_acc;
+    double *x, *acc, *w;
+    size_t cap_x, cap_acc, cap_w;
 } scratch;
 
 /* The fast transposed convolution: per input pixel, the partial sums of every tap and
@@ -79,8 +79,12 @@ static int fwd_conv2d_transpose(const layer_t *L, const tensor_t *in, tensor_t *
     int ph, pw;
     convt_padding(L, &ph, &pw);
     const int cin = L->cin, cout = L->cout;
-    /* plain double copies of input and kernel so the inner loop is a straight dot product */
-    double x[in->n], w[L->n_weights];
+    /* plain double copies of input and kernel so the inner loop is a straight dot product
+     * (heap scratch: a model's sizes must never decide the stack's) */
+    if (scratch_grow((void **)&scratch.x, &scratch.cap_x, (size_t)in->n, sizeof(double)) ||
+        scratch_grow((void **)&scratch.w, &scratch.cap_w, (size_t)L->n_weights, sizeof(double)))
+        return upset_fail(err, "layer %s: out of memory", L->name);
+    double *x = scratch.x, *w = scratch.w;
     for (int64_t i = 0; i < in->n; i++)
         x[i] = tensor_value(in, i);
     for (int64_t i = 0; i < L->n_weights; i++)

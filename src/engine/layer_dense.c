@@ -1,20 +1,30 @@
 /* Dense: exact integers when quantized on an exact input (layer_linear.c), else double. */
 #include "layer.h"
 
+/* Heap scratch kept per process (ranks are processes): a model's sizes never decide the
+ * stack's. */
+static struct {
+    int64_t *sum;
+    double *w;
+    size_t cap_sum, cap_w;
+} scratch;
+
 static int fwd_dense(const layer_t *L, const tensor_t *in, tensor_t *out, upset_err_t *err)
 {
-    (void)err;
+    if (scratch_grow((void **)&scratch.sum, &scratch.cap_sum, (size_t)L->cout, sizeof(int64_t)) ||
+        scratch_grow((void **)&scratch.w, &scratch.cap_w, (size_t)L->cout, sizeof(double)))
+        return upset_fail(err, "layer %s: out of memory", L->name);
     if (out->kind == TENSOR_FIXED) {
         if (narrow_linear(L, in, out) == 0)
             return 0;
-        int64_t sum[L->cout];
+        int64_t *sum = scratch.sum;
         layer_pixel_sums(L, in->fixed, 0, 0, L->cout, sum);
         fixed_pixel(L, fixed_align(L, in, out), out->fixed, sum);
         return 0;
     }
     for (int c = 0; c < L->cout; c++)
         out->real[c] = bias_value(L, c);
-    double w[L->quantized ? L->cout : 1];
+    double *w = scratch.w;
     for (int i = 0; i < L->cin; i++) {
         double x = tensor_value(in, i);
         if (x == 0)

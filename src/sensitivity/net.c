@@ -434,7 +434,9 @@ static int loss_backward(const sens_net_t *net, const double *cells, int label, 
         if (label < 0 || label >= n)
             return upset_fail(err, "label %d is outside the model's %lld classes", label,
                               (long long)n);
-        double p[n];
+        double *p = malloc((size_t)n * sizeof *p); /* classes: never on the stack */
+        if (!p)
+            return upset_fail(err, "out of memory for %lld class probabilities", (long long)n);
         softmax(o, p, n);
         *loss = -log(p[label]);
         if (!isfinite(*loss)) { /* p underflowed: log-sum-exp directly */
@@ -452,6 +454,7 @@ static int loss_backward(const sens_net_t *net, const double *cells, int label, 
             for (int64_t i = 0; i < n; i++)
                 last->rdz[i] = p[i] * (last->rz[i] - t);
         }
+        free(p);
         return 0;
     }
     /* telescope loss on the 48 cells read back from the 8x8 output */
