@@ -34,6 +34,10 @@ typedef struct {
 int h5_read_floats(h5ctx_t *c, hid_t grp, const char *name, float *out, h5_shape_t shape);
 int h5_read_int32s(h5ctx_t *c, hid_t grp, const char *name, int32_t *out, h5_shape_t shape);
 
+/* The checks of h5_read_floats (want_float) or h5_read_int32s without reading: before
+ * allocating room for a dataset whose size comes from other attributes. */
+int h5_check_dataset(h5ctx_t *c, hid_t grp, const char *name, int want_float, h5_shape_t shape);
+
 /* "(a, b, c)" into buf. */
 const char *h5_shape_str(const int64_t *d, int nd, char *buf, size_t len);
 

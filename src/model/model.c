@@ -100,8 +100,12 @@ static int64_t shape_elems(h5_shape_t s)
     return n;
 }
 
+/* The dataset's shape is checked before room is made for it: the shape attributes a size
+ * comes from may be absurd. */
 static int alloc_read_floats(h5ctx_t *c, hid_t g, const char *name, float **out, h5_shape_t s)
 {
+    if (h5_check_dataset(c, g, name, 1, s))
+        return -1;
     *out = upset_calloc((size_t)shape_elems(s), sizeof **out, c->err);
     return *out ? h5_read_floats(c, g, name, *out, s) : -1;
 }
@@ -110,6 +114,8 @@ static int alloc_read_codes(h5ctx_t *c, hid_t g, const char *name, int32_t **out
                             const quant_t *q)
 {
     const int64_t n = shape_elems(s);
+    if (h5_check_dataset(c, g, name, 0, s))
+        return -1;
     *out = upset_calloc((size_t)n, sizeof **out, c->err);
     if (!*out || h5_read_int32s(c, g, name, *out, s))
         return -1;
