@@ -58,6 +58,9 @@ static int read_shape(h5ctx_t *c, hid_t g, const char *name, shape3_t *s)
     s->h = n == 3 ? (int)v[0] : 1;
     s->w = n == 3 ? (int)v[1] : n == 2 ? (int)v[0] : 1;
     s->c = (int)v[n - 1];
+    if (shape_size(*s) > (INT64_C(1) << 28)) /* 2 GiB of doubles per tensor and sample */
+        return upset_fail(c->err, "%s: %s: attribute '%s' (%d, %d, %d) asks for an absurd tensor",
+                          c->file, c->where, name, s->h, s->w, s->c);
     return 0;
 }
 
