@@ -90,26 +90,28 @@ static int layer_profile(evaluator_t *ev, const dataset_t *d, upset_err_t *err)
 static int flip_bits(model_t *m, const char *list, upset_err_t *err)
 {
     const char *p = list;
-    int64_t seen[256];
-    int n_seen = 0;
-    while (*p) {
+    unsigned char *seen = calloc((size_t)m->n_fault_bits, 1);
+    if (!seen)
+        return upset_fail(err, "out of memory");
+    int rc = 0;
+    while (*p && !rc) {
         char *end;
         errno = 0;
         long long b = strtoll(p, &end, 10);
         bitaddr_t a;
-        if (end == p || errno || (*end && *end != ',') || bitspace_locate(m, b, &a))
-            return upset_fail(err, "'%s': expected bit indices in [0, %lld) separated by commas",
-                              list, (long long)m->n_fault_bits);
-        for (int i = 0; i < n_seen; i++)
-            if (seen[i] == b)
-                return upset_fail(err, "bit %lld is given twice (two flips cancel)", b);
-        if (n_seen == (int)(sizeof seen / sizeof *seen))
-            return upset_fail(err, "at most %d bits at once", n_seen);
-        seen[n_seen++] = b;
-        bitspace_flip(m, a);
-        p = *end ? end + 1 : end;
+        if (end == p || errno || (*end && *end != ',') || bitspace_locate(m, b, &a)) {
+            rc = upset_fail(err, "'%.200s': expected bit indices in [0, %lld) separated by commas",
+                            list, (long long)m->n_fault_bits);
+        } else if (seen[b]) {
+            rc = upset_fail(err, "bit %lld is given twice (two flips cancel)", b);
+        } else {
+            seen[b] = 1;
+            bitspace_flip(m, a);
+            p = *end ? end + 1 : end;
+        }
     }
-    return 0;
+    free(seen);
+    return rc;
 }
 
 /* A whole non-negative number for option opt, or -1 after printing why. */

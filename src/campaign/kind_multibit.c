@@ -111,6 +111,8 @@ static int read_oracle(const run_ctx_t *r, double *error, unsigned char *sensiti
     return rc ? -1 : 0;
 }
 
+static int build_protection(run_ctx_t *r, multibit_state_t *s, upset_err_t *err);
+
 static const double *sort_key;
 static int by_error_desc(const void *a, const void *b)
 {
@@ -153,6 +155,22 @@ int protection_mask(protection_t policy, double percent, int64_t n, const double
     *n_protected = keep;
     free(order);
     return 0;
+}
+
+int multibit_protection(run_ctx_t *r, unsigned char *mask, int64_t *n_protected,
+                        upset_err_t *err)
+{
+    memset(mask, 0, (size_t)r->model.n_fault_bits);
+    /* build_protection writes the mask right after the state block it is given */
+    multibit_state_t *block = calloc(1, sizeof *block + (size_t)r->model.n_fault_bits);
+    if (!block)
+        return upset_fail(err, "out of memory");
+    int rc = build_protection(r, block, err);
+    if (!rc && block->protect)
+        memcpy(mask, block->protect, (size_t)r->model.n_fault_bits);
+    *n_protected = block->n_protected;
+    free(block);
+    return rc;
 }
 
 static int build_protection(run_ctx_t *r, multibit_state_t *s, upset_err_t *err)

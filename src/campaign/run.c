@@ -97,7 +97,7 @@ static int load_campaign(const run_args_t *a, campaign_t *c, upset_err_t *err)
     return 0;
 }
 
-static int setup(run_ctx_t *r, upset_err_t *err)
+int run_setup(run_ctx_t *r, upset_err_t *err)
 {
     if (r->c.include_bias)
         return upset_fail(err, "%s: include_bias: bias bits are not part of the fault space yet",
@@ -264,7 +264,7 @@ static int run_campaign(run_ctx_t *r, const run_args_t *a, file_lock_t *lock, up
     if (campaign_dump(&r->c, &yaml))
         return upset_fail(err, "out of memory");
     int finished = 0;
-    rc = setup(r, err);
+    rc = run_setup(r, err);
     if (!rc && r->rank == 0 && a->resume && !a->force && file_exists(r->c.output))
         rc = previous_results(r, yaml, &finished, err);
     if (mpi_agree(r->comm, rc, err) || MPI_Bcast(&finished, 1, MPI_INT, 0, r->comm)) {

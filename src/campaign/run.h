@@ -63,6 +63,14 @@ double run_error(const run_ctx_t *r, const fault_result_t *f);
 int run_sensitive(const run_ctx_t *r, const fault_result_t *f);
 
 
+/* The bits a multibit campaign protects (mask: n_fault_bits bytes), from its policy and
+ * oracle; r needs c, model and (for the oracle's data check) data. */
+int multibit_protection(run_ctx_t *r, unsigned char *mask, int64_t *n_protected,
+                        upset_err_t *err);
+
+/* Loads the campaign's model and data into r (every rank does this before planning). */
+int run_setup(run_ctx_t *r, upset_err_t *err);
+
 extern const campaign_kind_ops_t KIND_ORACLE, KIND_GUIDED, KIND_MULTIBIT, KIND_BINFI,
     KIND_STATFI;
 
