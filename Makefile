@@ -45,7 +45,7 @@ all: $(UPSET) $(TEST_BIN)
 deps:
 	@sh tools/install-deps.sh
 
-$(BUILD)/obj/%.o: src/%.c
+$(BUILD)/obj/%.o: src/%.c Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
@@ -56,7 +56,7 @@ $(BUILD)/libupset.a: $(LIB_OBJ)
 $(UPSET): $(BUILD)/obj/main.o $(BUILD)/libupset.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%.o: tests/%.c
+$(BUILD)/tests/%.o: tests/%.c Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(shell pkg-config --cflags check) -Itests -c $< -o $@
 

@@ -44,6 +44,8 @@ typedef struct {
     delta_t delta;      /* stored fault-free state; delta and cached paths */
     memo_entry_t *memo; /* (n samples, MEMO_SLOTS), or NULL with `full` */
     int64_t memo_hits;
+    bitaddr_t *addr; /* scratch: the addresses of one evaluation's bits */
+    int addr_cap;
 } injector_t;
 
 /* Copies the model, runs the fault-free baseline over every sample of d and

@@ -90,6 +90,7 @@ void injector_free(injector_t *in)
     free(in->base);
     free(in->base_out);
     free(in->memo);
+    free(in->addr);
     model_free(&in->model);
     memset(in, 0, sizeof *in);
 }
@@ -163,7 +164,14 @@ int injector_eval(injector_t *in, const int64_t *bits, int n_bits, fault_result_
                   upset_err_t *err)
 {
     memset(r, 0, sizeof *r);
-    bitaddr_t addr[n_bits > 0 ? n_bits : 1];
+    if (n_bits > in->addr_cap) { /* heap, not stack: a trial may flip thousands of bits */
+        bitaddr_t *a = realloc(in->addr, (size_t)n_bits * sizeof *a);
+        if (!a)
+            return upset_fail(err, "out of memory for %d bit addresses", n_bits);
+        in->addr = a;
+        in->addr_cap = n_bits;
+    }
+    bitaddr_t *addr = in->addr;
     int first_layer = in->model.n_layers;
     for (int k = 0; k < n_bits; k++) {
         if (bitspace_locate(&in->model, bits[k], &addr[k]))

@@ -4,16 +4,26 @@
 
 #include "layer.h"
 
+/* Heap scratch kept per process (ranks are processes): a model's sizes never decide the
+ * stack's. */
+static struct {
+    int64_t *sum;
+    double *rsum;
+    size_t cap_sum, cap_rsum;
+} scratch;
+
 static int fwd_conv2d(const layer_t *L, const tensor_t *in, tensor_t *out, upset_err_t *err)
 {
-    (void)err;
     const int cin = L->cin, cout = L->cout;
+    if (scratch_grow((void **)&scratch.sum, &scratch.cap_sum, (size_t)cout, sizeof(int64_t)) ||
+        scratch_grow((void **)&scratch.rsum, &scratch.cap_rsum, (size_t)cout, sizeof(double)))
+        return upset_fail(err, "layer %s: out of memory", L->name);
     const int64_t pixels = (int64_t)L->out.h * L->out.w;
     if (out->kind == TENSOR_FIXED) {
         if (narrow_linear(L, in, out) == 0)
             return 0;
         fixed_align_t a = fixed_align(L, in, out);
-        int64_t sum[cout];
+        int64_t *sum = scratch.sum;
         for (int64_t p = 0; p < pixels; p++) {
             layer_pixel_sums(L, in->fixed, p, 0, cout, sum);
             fixed_pixel(L, a, out->fixed + p * cout, sum);
@@ -22,7 +32,7 @@ static int fwd_conv2d(const layer_t *L, const tensor_t *in, tensor_t *out, upset
     }
     int ph, pw;
     conv_padding(L, &ph, &pw);
-    double rsum[cout];
+    double *rsum = scratch.rsum;
     for (int oh = 0; oh < L->out.h; oh++)
         for (int ow = 0; ow < L->out.w; ow++) {
             for (int c = 0; c < cout; c++)
@@ -47,7 +57,7 @@ static int fwd_conv2d(const layer_t *L, const tensor_t *in, tensor_t *out, upset
                 }
             }
             int64_t obase = ((int64_t)oh * L->out.w + ow) * cout;
-            memcpy(out->real + obase, rsum, sizeof rsum);
+            memcpy(out->real + obase, rsum, (size_t)cout * sizeof *rsum);
             if (L->act != ACT_SOFTMAX)
                 apply_real_activation(L->act, out->real + obase, cout);
         }
