@@ -373,6 +373,12 @@ class Converter:
             return self.activation_layer(c["activation"], name, cls, shape, where, False)
         if cls == "Flatten":
             return self.emit("flatten", name, cls, shape, (int(np.prod(shape)),))
+        if cls in ("Dropout", "SpatialDropout2D"):
+            return shape  # the identity at inference: no layer is written
+        if cls == "ZeroPadding2D":
+            return self.zero_padding(c, name, cls, shape, where)
+        if cls == "MaxPooling2D":
+            return self.max_pooling(c, name, cls, shape, where)
         if cls == "Reshape":
             return self.reshape(c, name, cls, shape, where)
         if cls == "BatchNormalization":
@@ -383,7 +389,35 @@ class Converter:
             return self.conv2d_transpose(c, w, name, cls, shape, where)
         if cls in ("Dense", "QDense", "FQDense"):
             return self.dense(c, w, name, cls, shape, where)
-        raise Unsupported(f"{where}: unsupported layer class '{cls}'")
+        raise Unsupported(f"{where}: unsupported layer class '{cls}' (supported: InputLayer, "
+                          "QActivation, Activation, Flatten, Reshape, Dropout, SpatialDropout2D, "
+                          "ZeroPadding2D, MaxPooling2D, BatchNormalization, Conv2D, QConv2D, "
+                          "FQConv2D, QConv2DBatchnorm, Conv2DTranspose, Dense, QDense, FQDense)")
+
+    def zero_padding(self, c, name, cls, shape, where):
+        p = c.get("padding", 1)
+        if isinstance(p, int):
+            pads = [p, p, p, p]
+        else:
+            a, b = p
+            a = list(a) if isinstance(a, (list, tuple)) else [a, a]
+            b = list(b) if isinstance(b, (list, tuple)) else [b, b]
+            pads = [int(v) for v in a + b]
+        if len(shape) != 3 or min(pads) < 0:
+            raise Unsupported(f"{where}: cannot pad {shape} by {c.get('padding')}")
+        out = (shape[0] + pads[0] + pads[1], shape[1] + pads[2] + pads[3], shape[2])
+        return self.emit("zero_padding2d", name, cls, shape, out, {"pads": pads})
+
+    def max_pooling(self, c, name, cls, shape, where):
+        pool = [int(v) for v in c.get("pool_size", [2, 2])]
+        strides = [int(v) for v in (c.get("strides") or pool)]
+        padding = c.get("padding", "valid")
+        if padding not in ("same", "valid") or len(shape) != 3:
+            raise Unsupported(f"{where}: padding '{padding}' on {shape} (only same/valid, h w c)")
+        out = (conv_out(shape[0], pool[0], strides[0], padding),
+               conv_out(shape[1], pool[1], strides[1], padding), shape[2])
+        return self.emit("max_pooling2d", name, cls, shape, out,
+                         {"pool_size": pool, "strides": strides, "padding": padding})
 
     def reshape(self, c, name, cls, shape, where):
         target = [int(v) for v in c["target_shape"]]

@@ -226,6 +226,32 @@ def conv2d_transpose(x, w, strides, padding, dt):
     return full[:, pt:pt + oh, pl:pl + ow, :]
 
 
+def _pad_pairs(p):
+    """Keras ZeroPadding2D padding: n, (h, w) or ((top, bottom), (left, right))."""
+    if isinstance(p, int):
+        return (p, p), (p, p)
+    a, b = p
+    return (tuple(a) if isinstance(a, (list, tuple)) else (a, a),
+            tuple(b) if isinstance(b, (list, tuple)) else (b, b))
+
+
+def max_pool(x, pool, strides, padding):
+    """tf.nn.max_pool: windows over (h, w) per channel; SAME pads with -inf (never wins)."""
+    n, h, wd, ch = x.shape
+    (kh, kw), (sh, sw) = pool, strides
+    if padding == "same":
+        oh, pt, pb = _same_pad(h, kh, sh)
+        ow, pl, pr = _same_pad(wd, kw, sw)
+    else:
+        oh, ow, pt, pb, pl, pr = (h - kh) // sh + 1, (wd - kw) // sw + 1, 0, 0, 0, 0
+    xp = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)), constant_values=-np.inf)
+    out = np.full((n, oh, ow, ch), -np.inf, dtype=x.dtype)
+    for a in range(kh):
+        for c in range(kw):
+            out = np.maximum(out, xp[:, a:a + sh * oh:sh, c:c + sw * ow:sw, :])
+    return out
+
+
 def batchnorm(x, gamma, beta, mean, var, eps, dt, formula):
     eps = dt(eps)
     inv = dt(1) / np.sqrt(var.astype(dt) + eps)
@@ -288,6 +314,14 @@ class Layer:
             return activation(x, c["activation"], dt)
         if cls == "Flatten":
             return x.reshape(x.shape[0], -1)
+        if cls in ("Dropout", "SpatialDropout2D"):
+            return x  # identity at inference
+        if cls == "ZeroPadding2D":
+            (t, b), (l, r) = _pad_pairs(c["padding"])
+            return np.pad(x, ((0, 0), (t, b), (l, r), (0, 0)))
+        if cls == "MaxPooling2D":
+            return max_pool(x, c["pool_size"], c.get("strides") or c["pool_size"],
+                            c.get("padding", "valid"))
         if cls == "Reshape":
             return x.reshape((x.shape[0],) + tuple(c["target_shape"]))
         if cls == "BatchNormalization":

@@ -21,6 +21,8 @@ typedef enum {
     LAYER_ACTIVATION,
     LAYER_FLATTEN,
     LAYER_RESHAPE,
+    LAYER_MAX_POOLING2D,
+    LAYER_ZERO_PADDING2D,
     LAYER_KIND_COUNT
 } layer_kind_t;
 
@@ -70,6 +72,9 @@ typedef struct {
 
     /* quant_input and quantized activations */
     quant_t aq;
+
+    /* max_pooling2d: pool (kh, kw), strides and padding above; zero_padding2d: */
+    int pad_top, pad_bottom, pad_left, pad_right;
 
     /* fault space: this layer's kernel owns bits [bit_first, bit_first + n_bits) */
     int64_t bit_first, n_bits;

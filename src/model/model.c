@@ -13,8 +13,8 @@
 #include "upset/kernels.h"
 
 static const char *const KIND_NAMES[LAYER_KIND_COUNT] = {
-    "quant_input", "conv2d", "conv2d_transpose", "dense",
-    "batchnorm",   "activation", "flatten",      "reshape"};
+    "quant_input", "conv2d",  "conv2d_transpose", "dense",         "batchnorm",
+    "activation",  "flatten", "reshape",          "max_pooling2d", "zero_padding2d"};
 
 const char *layer_kind_name(layer_kind_t k)
 {
@@ -174,6 +174,73 @@ static int conv_out_dim(int in, int k, int stride, int same)
     return same ? (in + stride - 1) / stride : (in - k) / stride + 1;
 }
 
+/* Two positive ints (pool_size, strides). */
+static int read_pair(h5ctx_t *c, hid_t g, const char *name, int *a, int *b)
+{
+    int64_t v[2];
+    int n;
+    if (h5_attr_ints(c, g, name, v, 2, &n))
+        return -1;
+    if (n != 2 || v[0] < 1 || v[1] < 1 || v[0] > 4096 || v[1] > 4096)
+        return upset_fail(c->err, "%s: %s: '%s' needs 2 values in 1..4096", c->file, c->where,
+                          name);
+    *a = (int)v[0];
+    *b = (int)v[1];
+    return 0;
+}
+
+/* max_pooling2d: Keras's output size (valid: floor((in - pool) / stride) + 1, same:
+ * ceil(in / stride)), channels unchanged. */
+static int load_pooling(h5ctx_t *c, hid_t g, layer_t *L)
+{
+    char s[64];
+    if (read_pair(c, g, "pool_size", &L->kh, &L->kw) ||
+        read_pair(c, g, "strides", &L->stride_h, &L->stride_w) ||
+        h5_attr_string(c, g, "padding", s, sizeof s))
+        return -1;
+    if (strcmp(s, "same") && strcmp(s, "valid"))
+        return upset_fail(c->err, "%s: %s: padding '%s' is not same or valid", c->file, c->where,
+                          s);
+    L->pad_same = !strcmp(s, "same");
+    int eh = L->pad_same ? (L->in.h + L->stride_h - 1) / L->stride_h
+                         : L->in.h < L->kh ? 0 : (L->in.h - L->kh) / L->stride_h + 1;
+    int ew = L->pad_same ? (L->in.w + L->stride_w - 1) / L->stride_w
+                         : L->in.w < L->kw ? 0 : (L->in.w - L->kw) / L->stride_w + 1;
+    if (L->out.h != eh || L->out.w != ew || L->out.c != L->in.c)
+        return upset_fail(c->err,
+                          "%s: %s: shape mismatch: in (%d,%d,%d) pooled %dx%d stride %dx%d %s "
+                          "gives (%d,%d,%d), out_shape is (%d,%d,%d)",
+                          c->file, c->where, L->in.h, L->in.w, L->in.c, L->kh, L->kw, L->stride_h,
+                          L->stride_w, s, eh, ew, L->in.c, L->out.h, L->out.w, L->out.c);
+    return 0;
+}
+
+/* zero_padding2d: pads (top, bottom, left, right) rows and columns of zeros. */
+static int load_zero_padding(h5ctx_t *c, hid_t g, layer_t *L)
+{
+    int64_t v[4];
+    int n;
+    if (h5_attr_ints(c, g, "pads", v, 4, &n))
+        return -1;
+    if (n != 4 || v[0] < 0 || v[1] < 0 || v[2] < 0 || v[3] < 0 || v[0] + v[1] > 4096 ||
+        v[2] + v[3] > 4096)
+        return upset_fail(c->err, "%s: %s: 'pads' needs 4 values (top, bottom, left, right) in "
+                                  "0..4096",
+                          c->file, c->where);
+    L->pad_top = (int)v[0];
+    L->pad_bottom = (int)v[1];
+    L->pad_left = (int)v[2];
+    L->pad_right = (int)v[3];
+    if (L->out.h != L->in.h + L->pad_top + L->pad_bottom ||
+        L->out.w != L->in.w + L->pad_left + L->pad_right || L->out.c != L->in.c)
+        return upset_fail(c->err, "%s: %s: shape mismatch: in (%d,%d,%d) padded by %d,%d,%d,%d "
+                                  "is not out_shape (%d,%d,%d)",
+                          c->file, c->where, L->in.h, L->in.w, L->in.c, L->pad_top,
+                          L->pad_bottom, L->pad_left, L->pad_right, L->out.h, L->out.w,
+                          L->out.c);
+    return 0;
+}
+
 /* Fills the kind-specific fields of L from group g and checks shapes. */
 static int load_layer(h5ctx_t *c, hid_t g, layer_t *L)
 {
@@ -226,6 +293,10 @@ static int load_layer(h5ctx_t *c, hid_t g, layer_t *L)
         L->kh = L->kw = 1;
         L->n_weights = (int64_t)L->cin * L->cout;
         return load_weights(c, g, L);
+    case LAYER_MAX_POOLING2D:
+        return load_pooling(c, g, L);
+    case LAYER_ZERO_PADDING2D:
+        return load_zero_padding(c, g, L);
     case LAYER_CONV2D:
     case LAYER_CONV2D_TRANSPOSE:
         break;
@@ -318,8 +389,14 @@ static int load_layers(h5ctx_t *c, hid_t file, model_t *m)
             int k = 0;
             while (k < LAYER_KIND_COUNT && strcmp(KIND_NAMES[k], s))
                 k++;
-            if (k == LAYER_KIND_COUNT)
-                rc = upset_fail(c->err, "%s: %s: unsupported layer kind '%s'", c->file, where, s);
+            if (k == LAYER_KIND_COUNT) {
+                char list[256] = "";
+                for (int j = 0; j < LAYER_KIND_COUNT; j++)
+                    snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
+                             j ? ", " : "", KIND_NAMES[j]);
+                rc = upset_fail(c->err, "%s: %s: unsupported layer kind '%s' (supported: %s)",
+                                c->file, where, s, list);
+            }
             L->kind = (layer_kind_t)k;
         }
         if (!rc)
