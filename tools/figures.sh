@@ -60,6 +60,8 @@ inputs() {
             name=$(basename "$f" .h5); name=${name#"$kind"_"$model"}; name=${name#_}
             if [ -z "$name" ] || [ "$kind" = statfi ]; then
                 echo "--$kind"; echo "$f" # label from the file (binfi_*, statfi_<mode>)
+            elif [ "$kind" = guided ]; then
+                echo "--$kind"; echo "guided_$name=$f" # beside the ranking of the same name
             else
                 echo "--$kind"; echo "$name=$f"
             fi
