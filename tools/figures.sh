@@ -93,6 +93,11 @@ EOF
         "$PY" "$script" "$dir" "$dir" || { echo "figures: $script failed" >&2; status=1; }
     done
 done
+# the paper-vs-ours table (docs/paper.md comes from results/)
+if [ $found -eq 1 ]; then
+    "$PY" "$HERE/paper_table.py" "$RES" >"$OUT/paper.md" || status=1
+    [ "$RES" = results ] && cp "$OUT/paper.md" docs/paper.md
+fi
 if [ $found -eq 0 ]; then
     echo "figures: no $RES/oracle_<model>.h5 yet; run an oracle campaign first," \
         "e.g. mpirun -np 2 build/upset run configs/oracle_econt_medium.yaml (docs/analysis.md)"
