@@ -35,18 +35,6 @@ static const results_table_t TRIAL_TABLE = {
     "trials", sizeof(trial_record_t), TRIAL_COLUMNS_TABLE,
     sizeof TRIAL_COLUMNS_TABLE / sizeof *TRIAL_COLUMNS_TABLE};
 
-int64_t multibit_draw(uint64_t seed, int64_t trial, int64_t n_bits, int64_t k,
-                      const unsigned char *protect, int64_t *out, unsigned char *mark)
-{
-    rng_t g = rng_make(seed, (uint64_t)trial);
-    rng_distinct(&g, n_bits, k, out, mark);
-    int64_t kept = 0;
-    for (int64_t i = 0; i < k; i++)
-        if (!protect || !protect[out[i]])
-            out[kept++] = out[i];
-    return kept;
-}
-
 typedef struct {
     unsigned char *protect; /* n_fault_bits bytes, or NULL when nothing is protected */
     int64_t n_protected;
@@ -112,50 +100,6 @@ static int read_oracle(const run_ctx_t *r, double *error, unsigned char *sensiti
 }
 
 static int build_protection(run_ctx_t *r, multibit_state_t *s, upset_err_t *err);
-
-static const double *sort_key;
-static int by_error_desc(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    double ex = sort_key[x], ey = sort_key[y];
-    if (ex != ey)
-        return ex > ey ? -1 : 1;
-    return x < y ? -1 : x > y; /* ties: lower bit index first, deterministic */
-}
-
-int protection_mask(protection_t policy, double percent, int64_t n, const double *error,
-                    const unsigned char *sensitive, unsigned char *mask, int64_t *n_protected,
-                    upset_err_t *err)
-{
-    memset(mask, policy == PROTECT_ALL, (size_t)n);
-    *n_protected = policy == PROTECT_ALL ? n : 0;
-    if (policy == PROTECT_NONE || policy == PROTECT_ALL)
-        return 0;
-    int64_t *order = upset_calloc((size_t)n, sizeof *order, err);
-    if (!order)
-        return -1;
-    int64_t n_sens = 0;
-    for (int64_t b = 0; b < n; b++)
-        if (sensitive[b])
-            order[n_sens++] = b;
-    int64_t keep = n_sens, pool = n_sens;
-    if (policy == PROTECT_TOP_PERCENT_OF_ALL) { /* every bit is a candidate */
-        for (int64_t b = 0; b < n; b++)
-            order[b] = b;
-        pool = n;
-    }
-    if (policy == PROTECT_TOP_PERCENT_OF_SENSITIVE || policy == PROTECT_TOP_PERCENT_OF_ALL) {
-        /* round to nearest, so 63.5 % of a count is what the paper means */
-        keep = (int64_t)llround(percent / 100.0 * (double)pool);
-        sort_key = error;
-        qsort(order, (size_t)pool, sizeof *order, by_error_desc);
-    }
-    for (int64_t i = 0; i < keep; i++)
-        mask[order[i]] = 1;
-    *n_protected = keep;
-    free(order);
-    return 0;
-}
 
 int multibit_protection(run_ctx_t *r, unsigned char *mask, int64_t *n_protected,
                         upset_err_t *err)
@@ -293,4 +237,4 @@ static int multibit_finish(run_ctx_t *r, upset_err_t *err)
 }
 
 const campaign_kind_ops_t KIND_MULTIBIT = {CAMPAIGN_MULTIBIT, multibit_plan, multibit_work,
-                                           multibit_finish, NULL};
+                                           multibit_finish};

@@ -192,7 +192,7 @@ static int write_results(run_ctx_t *r, const char *yaml, const sched_job_t *job,
     attrs[n++] = RESULTS_ATTR_F64("elapsed_s", job->elapsed_s);
     for (int i = 0; i < r->n_extra; i++)
         attrs[n++] = r->extra[i];
-    const results_table_t *t = r->kind->out_table ? r->kind->out_table : r->table;
+    const results_table_t *t = r->out_table ? r->out_table : r->table;
     const void *rec = r->out_records ? r->out_records : r->records;
     int64_t nrec = r->out_table ? r->out_n : r->n_items;
     return results_write(r->comm, r->c.output, t, rec, nrec, attrs, n, err);

@@ -20,12 +20,9 @@ typedef struct {
     /* sched_work_fn: ctx is the run_ctx_t. */
     int (*work)(void *ctx, int64_t first, int64_t count, void *records, upset_err_t *err);
     /* Rank 0 after the work: print the headline figures and add root attributes
-     * (at most RUN_MAX_EXTRA_ATTRS); may replace r->table/r->out_records with a
-     * derived table (BinFI's per-bit view). */
+     * (at most RUN_MAX_EXTRA_ATTRS); may set r->out_table/out_records/out_n to a
+     * derived table (BinFI's per-bit view), which rank 0 then writes. */
     int (*finish)(run_ctx_t *r, upset_err_t *err);
-    /* The table finish() writes when it derives one (every rank must know it, since the
-     * results file is written collectively); NULL: the work table. */
-    const results_table_t *out_table;
 } campaign_kind_ops_t;
 
 #define RUN_MAX_EXTRA_ATTRS 16

@@ -1,0 +1,64 @@
+/* How the sampling campaigns choose bits (include/upset/faultdraw.h): multi-bit draws
+ * reproducible from (seed, trial) alone, and the protection masks chosen from an oracle. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "upset/faultdraw.h"
+#include "upset/rng.h"
+
+int64_t multibit_draw(uint64_t seed, int64_t trial, int64_t n_bits, int64_t k,
+                      const unsigned char *protect, int64_t *out, unsigned char *mark)
+{
+    rng_t g = rng_make(seed, (uint64_t)trial);
+    rng_distinct(&g, n_bits, k, out, mark);
+    int64_t kept = 0;
+    for (int64_t i = 0; i < k; i++)
+        if (!protect || !protect[out[i]])
+            out[kept++] = out[i];
+    return kept;
+}
+
+static const double *sort_key;
+static int by_error_desc(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    double ex = sort_key[x], ey = sort_key[y];
+    if (ex != ey)
+        return ex > ey ? -1 : 1;
+    return x < y ? -1 : x > y; /* ties: lower bit index first, deterministic */
+}
+
+int protection_mask(protection_t policy, double percent, int64_t n, const double *error,
+                    const unsigned char *sensitive, unsigned char *mask, int64_t *n_protected,
+                    upset_err_t *err)
+{
+    memset(mask, policy == PROTECT_ALL, (size_t)n);
+    *n_protected = policy == PROTECT_ALL ? n : 0;
+    if (policy == PROTECT_NONE || policy == PROTECT_ALL)
+        return 0;
+    int64_t *order = upset_calloc((size_t)n, sizeof *order, err);
+    if (!order)
+        return -1;
+    int64_t n_sens = 0;
+    for (int64_t b = 0; b < n; b++)
+        if (sensitive[b])
+            order[n_sens++] = b;
+    int64_t keep = n_sens, pool = n_sens;
+    if (policy == PROTECT_TOP_PERCENT_OF_ALL) { /* every bit is a candidate */
+        for (int64_t b = 0; b < n; b++)
+            order[b] = b;
+        pool = n;
+    }
+    if (policy == PROTECT_TOP_PERCENT_OF_SENSITIVE || policy == PROTECT_TOP_PERCENT_OF_ALL) {
+        /* round to nearest, so 63.5 % of a count is what the paper means */
+        keep = (int64_t)llround(percent / 100.0 * (double)pool);
+        sort_key = error;
+        qsort(order, (size_t)pool, sizeof *order, by_error_desc);
+    }
+    for (int64_t i = 0; i < keep; i++)
+        mask[order[i]] = 1;
+    *n_protected = keep;
+    free(order);
+    return 0;
+}
