@@ -2,6 +2,7 @@
 #include <stdio.h>
 
 #include "upset/cli_commands.h"
+#include "upset/engine.h"
 #include "upset/model.h"
 
 static void print_shape(shape3_t s)
@@ -55,6 +56,23 @@ int cmd_info(int argc, char **argv)
     }
     printf("faultable: %lld weights, %lld bits (MSB-first global bit index)\n", (long long)weights,
            (long long)m.n_fault_bits);
+    /* What a flip costs to evaluate, per sample: re-running the network from its layer on
+     * (the bound; the delta path usually prunes most of it), beside a whole forward pass. */
+    int64_t total = 0;
+    for (int i = 0; i < m.n_layers; i++)
+        total += layer_macs(&m.layers[i]);
+    printf("cost of one faulty evaluation per sample (multiply-accumulates from the flipped "
+           "layer on; whole forward pass %lld):\n",
+           (long long)total);
+    int64_t after = total;
+    for (int i = 0; i < m.n_layers; i++) {
+        const layer_t *L = &m.layers[i];
+        if (L->faultable)
+            printf("  %-18s %12lld MACs (%5.1f%% of a forward pass) x %lld bits\n", L->name,
+                   (long long)after, total ? 100.0 * (double)after / (double)total : 0.0,
+                   (long long)L->n_bits);
+        after -= layer_macs(L);
+    }
     model_free(&m);
     return 0;
 }

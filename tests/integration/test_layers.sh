@@ -73,6 +73,13 @@ grep -q "zero_padding2d" "$T/import.log" && grep -q "max_pooling2d" "$T/import.l
     && ! grep -qi "dropout" "$T/import.log" && pass "imported: zero_padding2d, max_pooling2d, no dropout layer" \
     || fail "import listing: $(cat "$T/import.log")"
 
+# upset info: the cost of a flip per faultable layer, against the layer shapes by hand:
+# conv 32*32 pixels * 3*3*3 * 8 = 221,184 MACs, dense 2,312 * 10 = 23,120
+"$UPSET" info "$T/pooled_native.h5" >"$T/info.txt" || fail "upset info"
+grep -q "whole forward pass 244304" "$T/info.txt" && grep -Eq "^  conv +244304 MACs" "$T/info.txt" \
+    && grep -Eq "^  dense +23120 MACs" "$T/info.txt" && pass "upset info: per-layer flip cost" \
+    || fail "upset info cost: $(tail -n 4 "$T/info.txt")"
+
 got=$("$UPSET" eval --model "$T/pooled_native.h5" --data "$T/pred.bin" --format cifar10)
 echo "$got" | grep -Eq "accuracy 1.0000 \(1[0-9][0-9] / 1[0-9][0-9] correct" \
     && pass "engine == numpy reference on every prediction: $(echo "$got" | grep accuracy)" \
