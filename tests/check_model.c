@@ -4,12 +4,14 @@
  * and the loader's refusal of truncated, corrupt or mismatched files. */
 #include <hdf5.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "check_util.h"
 #include "upset/bitspace.h"
 #include "upset/model.h"
+#include "upset/results.h"
 
 static const char *const MODELS[] = {"models/econt_small.h5",  "models/econt_medium.h5",
                                      "models/econt_medium5.h5", "models/econt_large.h5",
@@ -238,6 +240,31 @@ START_TEST(test_reject_version_and_structure)
 }
 END_TEST
 
+/* The model checksum is part of every results file and checkpoint fingerprint: the value
+ * each committed results file recorded when it was made must still come out, or resumes
+ * and `--resume` over finished campaigns would break. */
+START_TEST(test_checksum_stable)
+{
+    const char *results[] = {"results/oracle_econt_medium.h5", "results/oracle_econt_small.h5"};
+    for (size_t i = 0; i < sizeof results / sizeof *results; i++) {
+        char *path = NULL, *stored = NULL;
+        upset_err_t err = {{0}};
+        ck_assert_msg(results_read_attr_string(results[i], "model", &path, &err) == 0 &&
+                          results_read_attr_string(results[i], "model_checksum_fnv1a64",
+                                                   &stored, &err) == 0,
+                      "%s", err.msg);
+        model_t m;
+        ck_assert_msg(model_load(path, &m, &err) == 0, "%s", err.msg);
+        char now[32];
+        snprintf(now, sizeof now, "%016llx", (unsigned long long)m.checksum);
+        ck_assert_str_eq(now, stored);
+        model_free(&m);
+        free(path);
+        free(stored);
+    }
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("model");
@@ -249,6 +276,7 @@ static Suite *make_suite(void)
     tcase_add_loop_test(tc, test_codes_match_float_weights, 0, N_MODELS);
     tcase_add_test(tc, test_reject_missing_and_truncated);
     tcase_add_test(tc, test_reject_version_and_structure);
+    tcase_add_test(tc, test_checksum_stable);
     suite_add_tcase(s, tc);
     return s;
 }

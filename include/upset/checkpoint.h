@@ -57,8 +57,5 @@ typedef struct {
 
 int checkpoint_sched_hook(void *ctx, const sched_job_t *job, upset_err_t *err);
 
-/* FNV-1a 64 of a buffer continuing from h (start with CHECKPOINT_FNV_INIT). */
-#define CHECKPOINT_FNV_INIT UINT64_C(0xcbf29ce484222325)
-uint64_t checkpoint_fnv1a(uint64_t h, const void *data, size_t len);
 
 #endif

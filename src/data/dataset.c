@@ -10,6 +10,7 @@
 
 #include "upset/econt.h"
 #include "upset/fileutil.h"
+#include "upset/fnv.h"
 
 void dataset_free(dataset_t *d)
 {
@@ -22,20 +23,13 @@ void dataset_free(dataset_t *d)
     memset(d, 0, sizeof *d);
 }
 
-static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ b[i]) * 1099511628211ULL;
-    return h;
-}
 
 static void dataset_checksum(dataset_t *d)
 {
-    uint64_t h = 1469598103934665603ULL;
-    h = fnv1a(h, d->x, (size_t)(d->n * shape_size(d->shape)) * sizeof *d->x);
+    uint64_t h = FNV1A64_INIT_MODEL_DATA;
+    h = fnv1a64(h, d->x, (size_t)(d->n * shape_size(d->shape)) * sizeof *d->x);
     if (d->label)
-        h = fnv1a(h, d->label, (size_t)d->n * sizeof *d->label);
+        h = fnv1a64(h, d->label, (size_t)d->n * sizeof *d->label);
     d->checksum = h;
 }
 

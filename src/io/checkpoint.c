@@ -16,6 +16,7 @@
  * the file follows from the header, so truncation is told apart from damage. */
 #include "upset/checkpoint.h"
 #include "upset/fileutil.h"
+#include "upset/fnv.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -29,7 +30,6 @@
 #define CKPT_VERSION 1u
 #define CKPT_BOM 0x01020304u
 #define CKPT_HEADER 48
-#define FNV_PRIME UINT64_C(0x100000001b3)
 
 typedef struct {
     char magic[8];
@@ -42,16 +42,6 @@ typedef struct {
 } ckpt_header_t;
 
 _Static_assert(sizeof(ckpt_header_t) == CKPT_HEADER, "checkpoint header must be packed");
-
-uint64_t checkpoint_fnv1a(uint64_t h, const void *data, size_t len)
-{
-    const unsigned char *p = data;
-    for (size_t i = 0; i < len; i++) {
-        h ^= p[i];
-        h *= FNV_PRIME;
-    }
-    return h;
-}
 
 int checkpoint_path(const char *output, char *buf, size_t len, upset_err_t *err)
 {
@@ -102,7 +92,7 @@ static int w_flush(writer_t *w, upset_err_t *err)
 
 static int w_put(writer_t *w, const void *data, size_t len, upset_err_t *err)
 {
-    w->hash = checkpoint_fnv1a(w->hash, data, len);
+    w->hash = fnv1a64(w->hash, data, len);
     const unsigned char *p = data;
     while (len > 0) {
         size_t room = sizeof w->buf - w->used;
@@ -205,7 +195,7 @@ int checkpoint_save(const char *path, const char *fingerprint, int64_t n_items,
         return upset_fail(err, "checkpoint %s: out of memory", path);
     w->fd = open_tmp_locked(tmp, err);
     w->path = tmp;
-    w->hash = CHECKPOINT_FNV_INIT;
+    w->hash = FNV1A64_INIT;
     w->used = 0;
     if (w->fd < 0) {
         free(w);
@@ -332,7 +322,7 @@ static int verify(const char *path, const unsigned char *data, size_t len, ckpt_
                           len, (unsigned long long)want);
     uint64_t stored;
     memcpy(&stored, data + len - 8, 8);
-    if (checkpoint_fnv1a(CHECKPOINT_FNV_INIT, data, len - 8) != stored)
+    if (fnv1a64(FNV1A64_INIT, data, len - 8) != stored)
         return upset_fail(err, "checkpoint %s: corrupt (checksum mismatch); delete it to start "
                                "over",
                           path);

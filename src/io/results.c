@@ -21,7 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "upset/checkpoint.h"
+#include "upset/fnv.h"
 #include "upset/fileutil.h"
 #include "upset/h5mem.h"
 #include "upset/mpicheck.h"
@@ -214,7 +214,7 @@ static int write_user_attr(hid_t obj, const results_attr_t *a, upset_err_t *err)
 static void column_checksum(const void *values, size_t bytes, char out[17])
 {
     snprintf(out, 17, "%016llx",
-             (unsigned long long)checkpoint_fnv1a(CHECKPOINT_FNV_INIT, values, bytes));
+             (unsigned long long)fnv1a64(FNV1A64_INIT, values, bytes));
 }
 
 /* One column: a 1-D dataset with its unit, description and checksum. */

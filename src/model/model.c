@@ -10,6 +10,7 @@
 
 #include "h5util.h"
 #include "upset/fileutil.h"
+#include "upset/fnv.h"
 #include "upset/kernels.h"
 
 static const char *const KIND_NAMES[LAYER_KIND_COUNT] = {
@@ -355,15 +356,14 @@ static int load_layer(h5ctx_t *c, hid_t g, layer_t *L)
 
 static uint64_t file_checksum(const char *path)
 {
-    uint64_t h = 1469598103934665603ULL;
+    uint64_t h = FNV1A64_INIT_MODEL_DATA;
     FILE *f = fopen(path, "rb");
     if (!f)
         return 0;
     unsigned char buf[65536];
     size_t n;
     while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        for (size_t i = 0; i < n; i++)
-            h = (h ^ buf[i]) * 1099511628211ULL;
+        h = fnv1a64(h, buf, n);
     fclose(f);
     return h;
 }

@@ -1,0 +1,20 @@
+/* FNV-1a 64, the one checksum of the project: model files, loaded data, checkpoints and
+ * results columns. Not cryptographic: it detects accidents (a torn write, bit rot, an
+ * edited file, a changed input), not attacks. */
+#ifndef UPSET_FNV_H
+#define UPSET_FNV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define FNV1A64_INIT UINT64_C(0xcbf29ce484222325)
+
+/* The start value of the model-file and loaded-data checksums: FNV's offset basis with its
+ * last digit missing (1469598103934665603, not ...6037). Every results file and checkpoint
+ * stores these checksums, so they keep it: a campaign written before must still match. */
+#define FNV1A64_INIT_MODEL_DATA UINT64_C(1469598103934665603)
+
+/* FNV-1a 64 of len bytes continuing from h (start with FNV1A64_INIT). */
+uint64_t fnv1a64(uint64_t h, const void *data, size_t len);
+
+#endif
