@@ -60,6 +60,11 @@ typedef enum {
     PROTECT_TOP_PERCENT_OF_ALL
 } protection_t;
 
+/* What one drawn cell does in a multi-bit trial: flip; stick at 0 or 1 (a weight changes
+ * only where its bit held the other value); or a multiple-cell upset in one word (the
+ * drawn bit and the next mcu_size - 1 bits of the same weight toward the LSB). */
+typedef enum { FAULT_FLIP, FAULT_STUCK_AT_0, FAULT_STUCK_AT_1, FAULT_MCU_WORD } fault_model_t;
+
 typedef enum { STATFI_DATA_AWARE, STATFI_DATA_UNAWARE } statfi_mode_t;
 
 typedef enum { RANK_HESSIAN, RANK_GRADIENT, RANK_MSB_LSB, RANK_RANDOM } rank_metric_t;
@@ -109,6 +114,8 @@ typedef struct {
         int64_t flips; /* bits flipped per trial */
         protection_t protection;
         double protect_percent; /* [0, 100], for top_percent_of_sensitive/_of_all */
+        fault_model_t fault_model;
+        int64_t mcu_size; /* bits per event of fault_model mcu_word */
         char *oracle;           /* oracle results file; sensitive and top_percent */
     } multibit;
     struct {
@@ -186,6 +193,7 @@ const char *campaign_data_format_name(campaign_data_format_t f);
 const char *campaign_emd_zero_name(campaign_emd_zero_t z);
 const char *guided_order_name(guided_order_t o);
 const char *protection_name(protection_t p);
+const char *fault_model_name(fault_model_t f);
 const char *statfi_mode_name(statfi_mode_t m);
 const char *rank_metric_name(rank_metric_t m);
 const char *rank_score_name(rank_score_t s);

@@ -7,6 +7,7 @@
 
 #include "upset/campaign.h"
 #include "upset/error.h"
+#include "upset/model.h"
 
 /* Multi-bit trial: k distinct bits drawn uniformly from [0, n_bits) with the
  * stream of `trial`; the drawn bits whose protect[] byte is set are dropped (an
@@ -23,5 +24,17 @@ int64_t multibit_draw(uint64_t seed, int64_t trial, int64_t n_bits, int64_t k,
 int protection_mask(protection_t policy, double percent, int64_t n, const double *error,
                     const unsigned char *sensitive, unsigned char *mask, int64_t *n_protected,
                     upset_err_t *err);
+
+/* The bits a trial actually flips under fault model fm, from the n_drawn cells drawn
+ * (multibit_draw with protect = NULL) and the protection mask (may be NULL): flip keeps
+ * the unprotected cells; stuck_at_0/1 keeps the unprotected cells whose stored bit (in m's
+ * fault-free codes) holds the other value; mcu_word flips, per event, the drawn bit and the
+ * next mcu_size - 1 bits of its weight toward the LSB (stopping at the LSB), skipping
+ * protected bits, and two events that hit one bit cancel. Writes the bits to out
+ * (capacity n_drawn * mcu_size) in order of first touch and returns how many; mark is
+ * n_fault_bits bytes of zero scratch, zero again on return. */
+int64_t fault_effective(fault_model_t fm, int mcu_size, const model_t *m,
+                        const unsigned char *protect, const int64_t *drawn, int64_t n_drawn,
+                        int64_t *out, unsigned char *mark);
 
 #endif

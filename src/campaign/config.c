@@ -24,6 +24,7 @@
 
 _Static_assert(sizeof(campaign_kind_id_t) == sizeof(int), "enums are stored as int");
 _Static_assert(sizeof(protection_t) == sizeof(int), "enums are stored as int");
+_Static_assert(sizeof(fault_model_t) == sizeof(int), "enums are stored as int");
 
 /* ------------------------------------------------------------------ schema */
 
@@ -48,6 +49,8 @@ static const char *const protection_names[] = {"none", "all", "sensitive",
                                                "top_percent_of_sensitive", "top_percent_of_all",
                                                NULL};
 static const char *const statfi_mode_names[] = {"data_aware", "data_unaware", NULL};
+static const char *const fault_model_names[] = {"flip", "stuck_at_0", "stuck_at_1", "mcu_word",
+                                                NULL};
 static const char *const metric_names[] = {"hessian", "gradient", "msb_lsb", "random", NULL};
 static const char *const score_names[] = {"fkeras", "paper", NULL};
 
@@ -88,6 +91,9 @@ static const char *const score_names[] = {"fkeras", "paper", NULL};
     X(MB_PROTECT_PERCENT, MULTIBIT, "protect_percent", T_REAL, multibit.protect_percent,    \
       NULL, 0, R_GE | R_LE, 0, 100)                                                          \
     X(MB_ORACLE, MULTIBIT, "oracle", T_STR, multibit.oracle, NULL, 0, 0, 0, 0)               \
+    X(MB_FAULT_MODEL, MULTIBIT, "fault_model", T_ENUM, multibit.fault_model, fault_model_names, \
+      0, 0, 0, 0)                                                                            \
+    X(MB_MCU_SIZE, MULTIBIT, "mcu_size", T_INT, multibit.mcu_size, NULL, 0, R_GE | R_LE, 2, 32) \
     X(STATFI_CONFIDENCE, STATFI, "confidence", T_REAL, statfi.confidence, NULL, 0,           \
       R_GT | R_LT, 0, 1)                                                                     \
     X(STATFI_MARGIN, STATFI, "margin", T_REAL, statfi.margin, NULL, 0, R_GT | R_LT, 0, 1)    \
@@ -154,6 +160,7 @@ const char *campaign_data_format_name(campaign_data_format_t f) { return enum_na
 const char *campaign_emd_zero_name(campaign_emd_zero_t z) { return enum_name(emd_zero_names, (int)z); }
 const char *guided_order_name(guided_order_t o) { return enum_name(order_names, (int)o); }
 const char *protection_name(protection_t p) { return enum_name(protection_names, (int)p); }
+const char *fault_model_name(fault_model_t f) { return enum_name(fault_model_names, (int)f); }
 const char *statfi_mode_name(statfi_mode_t m) { return enum_name(statfi_mode_names, (int)m); }
 const char *rank_metric_name(rank_metric_t m) { return enum_name(metric_names, (int)m); }
 const char *rank_score_name(rank_score_t s) { return enum_name(score_names, (int)s); }
@@ -189,6 +196,8 @@ void campaign_defaults(campaign_t *c)
     c->multibit.flips = 960;
     c->multibit.protection = PROTECT_NONE;
     c->multibit.protect_percent = 32;
+    c->multibit.fault_model = FAULT_FLIP;
+    c->multibit.mcu_size = 2;
     c->statfi.confidence = 0.95;
     c->statfi.margin = 0.05;
     c->statfi.p = 0.5;

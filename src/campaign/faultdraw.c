@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "upset/bitspace.h"
 #include "upset/faultdraw.h"
 #include "upset/rng.h"
 
@@ -61,4 +62,49 @@ int protection_mask(protection_t policy, double percent, int64_t n, const double
     *n_protected = keep;
     free(order);
     return 0;
+}
+
+/* The stored value (0 or 1) of bit pos (0 = MSB) of a code of `bits` bits. */
+static int code_bit(int32_t code, int bits, int pos)
+{
+    return (int)(((uint32_t)code >> (bits - 1 - pos)) & 1u);
+}
+
+int64_t fault_effective(fault_model_t fm, int mcu_size, const model_t *m,
+                        const unsigned char *protect, const int64_t *drawn, int64_t n_drawn,
+                        int64_t *out, unsigned char *mark)
+{
+    int64_t n = 0;
+    for (int64_t i = 0; i < n_drawn; i++) {
+        const int64_t b = drawn[i];
+        bitaddr_t a;
+        if (bitspace_locate(m, b, &a))
+            continue;
+        const layer_t *L = &m->layers[a.layer];
+        const int span = fm == FAULT_MCU_WORD ? mcu_size : 1;
+        for (int j = 0; j < span && a.bit + j < L->kq.bits; j++) {
+            const int64_t g = b + j; /* a weight's bits are consecutive, MSB first */
+            if (protect && protect[g])
+                continue;
+            if (fm == FAULT_STUCK_AT_0 || fm == FAULT_STUCK_AT_1) {
+                int want = fm == FAULT_STUCK_AT_1;
+                if (code_bit(L->kernel_code[a.weight], L->kq.bits, a.bit) == want)
+                    continue; /* already holds the stuck value: no change */
+            }
+            if (!(mark[g] & 2)) { /* first touch: remember the order */
+                mark[g] |= 2;
+                out[n++] = g;
+            }
+            mark[g] ^= 1; /* a second hit on one cell undoes the first */
+        }
+    }
+    int64_t kept = 0;
+    for (int64_t i = 0; i < n; i++) { /* each touched bit appears once: clear its mark */
+        const int64_t g = out[i];
+        const int odd = mark[g] & 1;
+        mark[g] = 0;
+        if (odd)
+            out[kept++] = g;
+    }
+    return kept;
 }

@@ -15,7 +15,7 @@
 #define TRIAL_COLUMNS(X)                                                                      \
     X(int64_t, trial, RESULTS_INT64, "1", "trial index (its random stream)")                  \
     X(int64_t, n_drawn, RESULTS_INT64, "bits", "distinct bits drawn for the trial")           \
-    X(int64_t, n_flipped, RESULTS_INT64, "bits", "drawn bits not protected, hence flipped")   \
+    X(int64_t, n_flipped, RESULTS_INT64, "bits", "bits the fault model changed, unprotected")  \
     X(double, mean_emd, RESULTS_FLOAT64, "1", "autoencoders: mean EMD with the bits flipped") \
     X(double, delta_emd, RESULTS_FLOAT64, "1", "autoencoders: mean_emd - fault-free mean EMD") \
     X(int64_t, mispredicts, RESULTS_INT64, "images", "classifiers: misclassified images")     \
@@ -164,7 +164,10 @@ static int multibit_plan(run_ctx_t *r, upset_err_t *err)
                           "memory than this machine gives",
                           r->c.source, (long long)r->n_items,
                           (double)r->n_items * per_trial / 1073741824.0);
-    r->scratch_bits = upset_calloc((size_t)r->c.multibit.flips, sizeof *r->scratch_bits, err);
+    /* drawn cells, then (other fault models) the bits they flip: up to mcu_size per cell */
+    const int64_t per = r->c.multibit.fault_model == FAULT_MCU_WORD ? r->c.multibit.mcu_size : 1;
+    r->scratch_bits = upset_calloc((size_t)(r->c.multibit.flips * (1 + per)),
+                                   sizeof *r->scratch_bits, err);
     r->scratch_mark = upset_calloc((size_t)n, 1, err);
     if (!r->items || !r->scratch_bits || !r->scratch_mark)
         return -1;
@@ -182,10 +185,22 @@ static int multibit_work(void *ctx, int64_t first, int64_t count, void *records,
     trial_record_t *rec = records;
     for (int64_t k = 0; k < count; k++) {
         int64_t t = r->items[first + k];
-        int64_t kept = multibit_draw(r->c.seed, t, r->model.n_fault_bits, r->c.multibit.flips,
-                                     s->protect, r->scratch_bits, r->scratch_mark);
+        const int64_t *bits = r->scratch_bits;
+        int64_t kept;
+        if (r->c.multibit.fault_model == FAULT_FLIP) {
+            kept = multibit_draw(r->c.seed, t, r->model.n_fault_bits, r->c.multibit.flips,
+                                 s->protect, r->scratch_bits, r->scratch_mark);
+        } else {
+            int64_t *eff = r->scratch_bits + r->c.multibit.flips;
+            multibit_draw(r->c.seed, t, r->model.n_fault_bits, r->c.multibit.flips, NULL,
+                          r->scratch_bits, r->scratch_mark);
+            kept = fault_effective(r->c.multibit.fault_model, (int)r->c.multibit.mcu_size,
+                                   &r->model, s->protect, r->scratch_bits, r->c.multibit.flips,
+                                   eff, r->scratch_mark);
+            bits = eff;
+        }
         fault_result_t f;
-        if (injector_eval(&r->inj, r->scratch_bits, (int)kept, &f, err))
+        if (injector_eval(&r->inj, bits, (int)kept, &f, err))
             return -1;
         memset(&rec[k], 0, sizeof rec[k]);
         rec[k].trial = t;
@@ -217,7 +232,8 @@ static int multibit_finish(run_ctx_t *r, upset_err_t *err)
     wilson_interval(exceed, r->n_items, 0.95, &lo, &hi);
     double rate = r->n_items ? (double)exceed / r->n_items : 0;
     if (!r->c.quiet) {
-        printf("protection: %s; protected bits: %lld of %lld\n",
+        printf("fault model: %s; protection: %s; protected bits: %lld of %lld\n",
+               fault_model_name(r->c.multibit.fault_model),
                protection_name(r->c.multibit.protection), (long long)s->n_protected,
                (long long)r->model.n_fault_bits);
         printf("trials: %lld of %lld flips; error above fault-free in %lld (%.2f%%, 95%% Wilson "

@@ -15,8 +15,8 @@ static int trial_usage(void)
 {
     fprintf(stderr,
             "usage: upset trial MULTIBIT_RESULTS.h5 TRIAL [TRIAL...]\n"
-            "  prints, per trial, the bits it flipped (comma-separated, for upset eval --flip)\n"
-            "  and the drawn bits that protection kept from flipping\n");
+            "  prints, per trial, the bits it changed under its fault model (comma-separated,\n"
+            "  for upset eval --flip) and the drawn cells that protection kept\n");
     return 2;
 }
 
@@ -61,7 +61,7 @@ int cmd_trial(int argc, char **argv)
     if (!rc) {
         mask = calloc((size_t)n, 1);
         mark = calloc((size_t)n, 1);
-        bits = calloc((size_t)k, sizeof *bits);
+        bits = calloc((size_t)(k * (1 + r.c.multibit.mcu_size)), sizeof *bits);
         rc = mask && mark && bits ? multibit_protection(&r, mask, &n_prot, &err)
                                   : upset_fail(&err, "out of memory");
     }
@@ -74,13 +74,16 @@ int cmd_trial(int argc, char **argv)
                             (long long)r.c.multibit.trials);
             break;
         }
-        /* the draw without protection, then which of those protection keeps */
+        /* the draw without protection, then what the fault model and protection make of it */
         multibit_draw(r.c.seed, t, n, k, NULL, bits, mark);
-        int64_t kept = 0;
+        int64_t *eff = bits + k;
+        int64_t n_eff = fault_effective(r.c.multibit.fault_model, (int)r.c.multibit.mcu_size,
+                                        &r.model, mask, bits, k, eff, mark);
         printf("trial %lld flipped", t);
-        for (int64_t j = 0; j < k; j++)
-            if (!mask[bits[j]])
-                printf("%s%lld", kept++ ? "," : " ", (long long)bits[j]);
+        for (int64_t j = 0; j < n_eff; j++)
+            printf("%s%lld", j ? "," : " ", (long long)eff[j]);
+        if (!n_eff)
+            printf(" (none)");
         printf("\ntrial %lld protected", t);
         int64_t none = 1;
         for (int64_t j = 0; j < k; j++)

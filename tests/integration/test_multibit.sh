@@ -52,6 +52,86 @@ print(f"ok: trial {t}: {nf} flipped bits replayed by eval --flip give the record
 EOP
 done
 
+# Fault models: the same cells drawn (seed, trial) act as flips, stuck-at-0/1 cells or
+# multiple-cell upsets in one word; checked against the model's stored codes in Python
+for fm in flip stuck_at_0 stuck_at_1 mcu_word; do
+    cat > "$T/fm_$fm.yaml" <<EOC
+name: it-fm-$fm
+model: models/econt_medium.h5
+$DATA
+kind: multibit
+seed: 11
+multibit: {trials: 12, flips: 40, fault_model: $fm, mcu_size: 3}
+output: $T/fm_$fm.h5
+EOC
+    mpi 2 run "$T/fm_$fm.yaml" --quiet || fail "multibit fault_model $fm"
+    for t in 0 1 2 3; do "$UPSET" trial "$T/fm_$fm.h5" $t; done >"$T/fm_$fm.txt" || fail "trial $fm"
+done
+for fm in stuck_at_1 mcu_word; do
+    for np in 1 4; do
+        mpi $np run "$T/fm_$fm.yaml" --quiet --output "$T/fm_${fm}_$np.h5" || fail "$fm -np $np"
+        same_data "$T/fm_$fm.h5" "$T/fm_${fm}_$np.h5" trials && pass "$fm: -np $np == -np 2" \
+            || fail "$fm: -np $np differs"
+    done
+done
+"$PY" - "$T" <<'EOP' || fail "fault model checks"
+import sys, h5py, numpy as np
+t = sys.argv[1]
+with h5py.File("models/econt_medium.h5", "r") as f:
+    layers = []  # (first global bit, bits, codes) of each faultable layer, in order
+    first = 0
+    for name in sorted(f["layers"]):
+        g = f["layers"][name]
+        if int(g.attrs["faultable"]):
+            bits = int(g.attrs["kernel_q_bits"])
+            codes = g["kernel_code"][:].ravel().astype(np.int64)
+            layers.append((first, bits, codes))
+            first += bits * codes.size
+def where(b):
+    for f0, bits, codes in layers:
+        if b < f0 + bits * codes.size:
+            return (b - f0) // bits, (b - f0) % bits, bits, codes
+def stored(b):  # the bit's value in the two's complement code, MSB first
+    w, pos, bits, codes = where(b)
+    return (int(codes[w]) & ((1 << bits) - 1)) >> (bits - 1 - pos) & 1
+def sets(fm):
+    out = {}
+    for line in open(f"{t}/fm_{fm}.txt"):
+        parts = line.split()
+        if parts[2] == "flipped":
+            out[int(parts[1])] = set() if parts[3] == "(none)" else {int(x) for x in parts[3].split(",")}
+    return out
+F, S0, S1, M = (sets(x) for x in ("flip", "stuck_at_0", "stuck_at_1", "mcu_word"))
+ok = True
+for tr in range(4):
+    part = not (S0[tr] & S1[tr]) and (S0[tr] | S1[tr]) == F[tr]
+    vals = all(stored(b) == 1 for b in S0[tr]) and all(stored(b) == 0 for b in S1[tr])
+    want = set()
+    for s in F[tr]:  # each drawn cell starts an upset of 3 bits of its word toward the LSB
+        w, pos, bits, codes = where(s)
+        for j in range(3):
+            if pos + j < bits:
+                want ^= {s + j}
+    ok &= part and vals and M[tr] == want
+    print(("ok" if part and vals and M[tr] == want else "FAIL") +
+          f": trial {tr}: {len(F[tr])} cells; stuck-at-0 changes {len(S0[tr])} one-bits, "
+          f"stuck-at-1 {len(S1[tr])} zero-bits (together the cells); mcu_word flips {len(M[tr])} bits")
+with h5py.File(f"{t}/fm_stuck_at_0.h5", "r") as f:
+    nf = f["trials/n_flipped"][:4]
+ok &= [len(S0[i]) for i in range(4)] == list(nf)
+sys.exit(0 if ok else 1)
+EOP
+for fm in stuck_at_0 mcu_word; do
+    bits=$(sed -n "s/^trial 2 flipped //p" "$T/fm_$fm.txt")
+    got=$("$UPSET" eval --model models/econt_medium.h5 --data data/hgcal/ttbar_0PU.csv --count 60 \
+        --flip "$bits" | sed -n 's/^mean EMD //p')
+    "$PY" -c "
+import h5py, sys
+want = float(h5py.File('$T/fm_$fm.h5')['trials/mean_emd'][2])
+sys.exit(0 if abs(want - $got) <= 1e-12 * max(1, abs(want)) else 1)" \
+        && pass "$fm: trial 2 replayed by eval --flip gives its mean EMD" || fail "$fm replay"
+done
+
 # trials must be scored on the oracle's inputs
 sed 's/count: 60/count: 61/; s/it-mb-sensitive/it-mb-other-inputs/' "$T/sensitive.yaml" >"$T/other.yaml"
 sed -i "s|output: .*|output: $T/other.h5|" "$T/other.yaml"
