@@ -116,6 +116,12 @@ typedef struct {
         double protect_percent; /* [0, 100], for top_percent_of_sensitive/_of_all */
         fault_model_t fault_model;
         int64_t mcu_size; /* bits per event of fault_model mcu_word */
+        /* a radiation environment: when cross_section > 0, each trial draws a Poisson
+         * number of cells with mean cross_section * flux * exposure * n_fault_bits
+         * (capped at every bit) instead of `flips` */
+        double cross_section; /* cm^2 per bit */
+        double flux;          /* particles / cm^2 / s */
+        double exposure;      /* s per trial (one inference, or the time between scrubs) */
         char *oracle;           /* oracle results file; sensitive and top_percent */
     } multibit;
     struct {

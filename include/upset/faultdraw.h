@@ -25,6 +25,11 @@ int protection_mask(protection_t policy, double percent, int64_t n, const double
                     const unsigned char *sensitive, unsigned char *mask, int64_t *n_protected,
                     upset_err_t *err);
 
+/* How many cells trial t draws: multibit.flips, or with a radiation environment
+ * (cross_section > 0) a Poisson count of mean cross_section * flux * exposure * n_bits from
+ * the trial's own stream (independent of the cells' stream), capped at n_bits. */
+int64_t multibit_cells(const campaign_t *c, int64_t n_bits, int64_t trial);
+
 /* The bits a trial actually flips under fault model fm, from the n_drawn cells drawn
  * (multibit_draw with protect = NULL) and the protection mask (may be NULL): flip keeps
  * the unprotected cells; stuck_at_0/1 keeps the unprotected cells whose stored bit (in m's

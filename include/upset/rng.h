@@ -23,6 +23,10 @@ uint64_t rng_below(rng_t *r, uint64_t n);
 /* Uniform double in [0, 1). */
 double rng_uniform(rng_t *r);
 
+/* A Poisson(lambda) count, lambda in [0, 1e9]: Knuth's product of uniforms below 10,
+ * Hormann's transformed rejection (PTRS, 1993) above. */
+int64_t rng_poisson(rng_t *r, double lambda);
+
 /* k distinct values drawn uniformly from [0, n) into out (Floyd's algorithm;
  * mark is scratch of n bytes, all zero on entry and on return). */
 void rng_distinct(rng_t *r, int64_t n, int64_t k, int64_t *out, unsigned char *mark);

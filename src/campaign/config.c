@@ -94,6 +94,11 @@ static const char *const score_names[] = {"fkeras", "paper", NULL};
     X(MB_FAULT_MODEL, MULTIBIT, "fault_model", T_ENUM, multibit.fault_model, fault_model_names, \
       0, 0, 0, 0)                                                                            \
     X(MB_MCU_SIZE, MULTIBIT, "mcu_size", T_INT, multibit.mcu_size, NULL, 0, R_GE | R_LE, 2, 32) \
+    X(MB_CROSS_SECTION, MULTIBIT, "cross_section", T_REAL, multibit.cross_section, NULL, 0,  \
+      R_GE | R_LE, 0, 1)                                                                     \
+    X(MB_FLUX, MULTIBIT, "flux", T_REAL, multibit.flux, NULL, 0, R_GE | R_LE, 0, 1e20)        \
+    X(MB_EXPOSURE, MULTIBIT, "exposure", T_REAL, multibit.exposure, NULL, 0, R_GE | R_LE, 0,  \
+      1e12)                                                                                  \
     X(STATFI_CONFIDENCE, STATFI, "confidence", T_REAL, statfi.confidence, NULL, 0,           \
       R_GT | R_LT, 0, 1)                                                                     \
     X(STATFI_MARGIN, STATFI, "margin", T_REAL, statfi.margin, NULL, 0, R_GT | R_LT, 0, 1)    \
@@ -927,6 +932,16 @@ static void check_rules(ctx_t *x, const campaign_t *c)
         report(x, mark_of(x, x->have_marks && x->field_seen[F_GUIDED_ORDER] ? F_GUIDED_ORDER
                                                                            : F_GUIDED_RANKING),
                "guided.ranking", "required when guided.order is 'ranking'");
+    if (c->kind == CAMPAIGN_MULTIBIT && c->multibit.cross_section > 0 &&
+        !(c->multibit.flux > 0 && c->multibit.exposure > 0))
+        report(x, mark_of(x, F_MB_CROSS_SECTION), "multibit.cross_section",
+               "needs multibit.flux and multibit.exposure > 0 (the upset rate is their product)");
+    if (c->kind == CAMPAIGN_MULTIBIT && c->multibit.cross_section * c->multibit.flux *
+                                                c->multibit.exposure > 1.0)
+        report(x, mark_of(x, F_MB_CROSS_SECTION), "multibit.cross_section",
+               "cross_section * flux * exposure = %g upsets per bit per trial; above 1 every bit "
+               "is hit: not a rate this model describes",
+               c->multibit.cross_section * c->multibit.flux * c->multibit.exposure);
     if (c->kind == CAMPAIGN_MULTIBIT && !c->multibit.oracle &&
         c->multibit.protection != PROTECT_NONE && c->multibit.protection != PROTECT_ALL)
         report(x, mark_of(x, x->have_marks && x->field_seen[F_MB_PROTECTION] ? F_MB_PROTECTION

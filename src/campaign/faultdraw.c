@@ -108,3 +108,15 @@ int64_t fault_effective(fault_model_t fm, int mcu_size, const model_t *m,
     }
     return kept;
 }
+
+int64_t multibit_cells(const campaign_t *c, int64_t n_bits, int64_t trial)
+{
+    if (!(c->multibit.cross_section > 0))
+        return c->multibit.flips;
+    const double lambda =
+        c->multibit.cross_section * c->multibit.flux * c->multibit.exposure * (double)n_bits;
+    /* the count's stream differs from the cells' (rng_make(seed, trial)) in its seed */
+    rng_t g = rng_make(c->seed ^ UINT64_C(0x9e3779b97f4a7c15), (uint64_t)trial);
+    const int64_t k = rng_poisson(&g, lambda);
+    return k < n_bits ? k : n_bits;
+}

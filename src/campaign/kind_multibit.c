@@ -145,9 +145,11 @@ static int build_protection(run_ctx_t *r, multibit_state_t *s, upset_err_t *err)
 static int multibit_plan(run_ctx_t *r, upset_err_t *err)
 {
     int64_t n = r->model.n_fault_bits;
-    if (r->c.multibit.flips > n)
+    const int rate = r->c.multibit.cross_section > 0;
+    if (!rate && r->c.multibit.flips > n)
         return upset_fail(err, "%s: multibit.flips: %lld exceeds the %lld faultable bits of %s",
                           r->c.source, (long long)r->c.multibit.flips, (long long)n, r->c.model);
+    const int64_t max_cells = rate ? n : r->c.multibit.flips;
     /* one block (run_free frees kind_state with free()): the state, then the mask */
     multibit_state_t *s = upset_calloc(1, sizeof *s + (size_t)n, err);
     if (!s)
@@ -166,8 +168,7 @@ static int multibit_plan(run_ctx_t *r, upset_err_t *err)
                           (double)r->n_items * per_trial / 1073741824.0);
     /* drawn cells, then (other fault models) the bits they flip: up to mcu_size per cell */
     const int64_t per = r->c.multibit.fault_model == FAULT_MCU_WORD ? r->c.multibit.mcu_size : 1;
-    r->scratch_bits = upset_calloc((size_t)(r->c.multibit.flips * (1 + per)),
-                                   sizeof *r->scratch_bits, err);
+    r->scratch_bits = upset_calloc((size_t)(max_cells * (1 + per)), sizeof *r->scratch_bits, err);
     r->scratch_mark = upset_calloc((size_t)n, 1, err);
     if (!r->items || !r->scratch_bits || !r->scratch_mark)
         return -1;
@@ -185,18 +186,19 @@ static int multibit_work(void *ctx, int64_t first, int64_t count, void *records,
     trial_record_t *rec = records;
     for (int64_t k = 0; k < count; k++) {
         int64_t t = r->items[first + k];
+        const int64_t cells = multibit_cells(&r->c, r->model.n_fault_bits, t);
         const int64_t *bits = r->scratch_bits;
         int64_t kept;
         if (r->c.multibit.fault_model == FAULT_FLIP) {
-            kept = multibit_draw(r->c.seed, t, r->model.n_fault_bits, r->c.multibit.flips,
-                                 s->protect, r->scratch_bits, r->scratch_mark);
+            kept = multibit_draw(r->c.seed, t, r->model.n_fault_bits, cells, s->protect,
+                                 r->scratch_bits, r->scratch_mark);
         } else {
-            int64_t *eff = r->scratch_bits + r->c.multibit.flips;
-            multibit_draw(r->c.seed, t, r->model.n_fault_bits, r->c.multibit.flips, NULL,
-                          r->scratch_bits, r->scratch_mark);
+            int64_t *eff = r->scratch_bits + cells;
+            multibit_draw(r->c.seed, t, r->model.n_fault_bits, cells, NULL, r->scratch_bits,
+                          r->scratch_mark);
             kept = fault_effective(r->c.multibit.fault_model, (int)r->c.multibit.mcu_size,
-                                   &r->model, s->protect, r->scratch_bits, r->c.multibit.flips,
-                                   eff, r->scratch_mark);
+                                   &r->model, s->protect, r->scratch_bits, cells, eff,
+                                   r->scratch_mark);
             bits = eff;
         }
         fault_result_t f;
@@ -204,7 +206,7 @@ static int multibit_work(void *ctx, int64_t first, int64_t count, void *records,
             return -1;
         memset(&rec[k], 0, sizeof rec[k]);
         rec[k].trial = t;
-        rec[k].n_drawn = r->c.multibit.flips;
+        rec[k].n_drawn = cells;
         rec[k].n_flipped = kept;
         rec[k].mean_emd = f.mean_emd;
         rec[k].delta_emd = f.delta_emd;
@@ -236,10 +238,18 @@ static int multibit_finish(run_ctx_t *r, upset_err_t *err)
                fault_model_name(r->c.multibit.fault_model),
                protection_name(r->c.multibit.protection), (long long)s->n_protected,
                (long long)r->model.n_fault_bits);
-        printf("trials: %lld of %lld flips; error above fault-free in %lld (%.2f%%, 95%% Wilson "
+        if (r->c.multibit.cross_section > 0)
+            printf("radiation: %g upsets per bit per trial, on average %.6g cells per trial "
+                   "(Poisson); the error rate below is the failure probability per trial\n",
+                   r->c.multibit.cross_section * r->c.multibit.flux * r->c.multibit.exposure,
+                   r->c.multibit.cross_section * r->c.multibit.flux * r->c.multibit.exposure *
+                       (double)r->model.n_fault_bits);
+        char cells[32] = "a Poisson number of";
+        if (!(r->c.multibit.cross_section > 0))
+            snprintf(cells, sizeof cells, "%lld", (long long)r->c.multibit.flips);
+        printf("trials: %lld of %s cells; error above fault-free in %lld (%.2f%%, 95%% Wilson "
                "[%.2f%%, %.2f%%]); mean %s per trial: %.6g\n",
-               (long long)r->n_items, (long long)r->c.multibit.flips, (long long)exceed,
-               100 * rate, 100 * lo, 100 * hi,
+               (long long)r->n_items, cells, (long long)exceed, 100 * rate, 100 * lo, 100 * hi,
                r->model.task == TASK_CLASSIFIER ? "extra mispredicts" : "delta EMD",
                r->n_items ? sum / r->n_items : 0.0);
     }

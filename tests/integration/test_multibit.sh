@@ -132,6 +132,54 @@ sys.exit(0 if abs(want - $got) <= 1e-12 * max(1, abs(want)) else 1)" \
         && pass "$fm: trial 2 replayed by eval --flip gives its mean EMD" || fail "$fm replay"
 done
 
+# A radiation environment: a Poisson number of cells per trial, mean sigma*flux*exposure*bits
+# (12,720 bits; sigma 1e-14 cm2, flux 1e5 /cm2/s): lambda 2 (Knuth) and 300 (PTRS)
+for lam in 2 300; do
+    exposure=$("$PY" -c "print(repr($lam / (1e-14 * 1e5 * 12720)))")
+    cat > "$T/rate$lam.yaml" <<EOC
+name: it-rate-$lam
+model: models/econt_medium.h5
+data: {format: hgcal, files: [data/hgcal/ttbar_0PU.csv], count: 5}
+kind: multibit
+seed: 21
+multibit: {trials: 4000, cross_section: 1e-14, flux: 1e5, exposure: $exposure}
+output: $T/rate$lam.h5
+EOC
+    mpi 2 run "$T/rate$lam.yaml" --quiet || fail "rate $lam"
+done
+mpi 1 run "$T/rate300.yaml" --quiet --output "$T/rate300_np1.h5" || fail "rate 300 -np 1"
+same_data "$T/rate300.h5" "$T/rate300_np1.h5" trials && pass "Poisson trials: -np 1 == -np 2" \
+    || fail "Poisson trials differ across rank counts"
+"$PY" - "$T" <<'EOP' || fail "Poisson counts"
+import math, sys, h5py
+t = sys.argv[1]
+ok = True
+for lam in (2, 300):
+    k = h5py.File(f"{t}/rate{lam}.h5", "r")["trials/n_drawn"][:].astype(float)
+    n = k.size
+    mean, var, p0 = k.mean(), k.var(), (k == 0).mean()
+    # four standard errors of the mean, of the variance (2 lambda^2 + lambda) / n, of P(0)
+    good = (abs(mean - lam) < 4 * math.sqrt(lam / n) and
+            abs(var - lam) < 4 * math.sqrt((2 * lam * lam + lam) / n) and
+            abs(p0 - math.exp(-lam)) < 4 * math.sqrt(math.exp(-lam) * (1 - math.exp(-lam)) / n) + 1e-12)
+    ok &= good
+    print(("ok" if good else "FAIL") + f": Poisson({lam}) over {n} trials: mean {mean:.3f}, "
+          f"variance {var:.3f}, P(0) {p0:.4f} (exp(-lambda) {math.exp(-lam):.4f})")
+sys.exit(0 if ok else 1)
+EOP
+"$UPSET" trial "$T/rate300.h5" 5 | sed -n 's/^trial 5 flipped //p' | tr ',' '\n' | wc -l >"$T/n5"
+"$PY" -c "
+import h5py, sys
+sys.exit(0 if int(h5py.File('$T/rate300.h5')['trials/n_drawn'][5]) == int(open('$T/n5').read()) else 1)" \
+    && pass "upset trial lists a Poisson trial's cells" || fail "upset trial: Poisson cell count"
+sed 's/flux: 1e5, //' "$T/rate2.yaml" >"$T/noflux.yaml"
+if mpi 1 run "$T/noflux.yaml" --quiet --output "$T/noflux.h5" >"$T/noflux.log" 2>&1; then
+    fail "cross_section without flux accepted"
+else
+    grep -q "needs multibit.flux and multibit.exposure" "$T/noflux.log" \
+        && pass "cross_section without flux refused" || fail "noflux: $(cat "$T/noflux.log")"
+fi
+
 # trials must be scored on the oracle's inputs
 sed 's/count: 60/count: 61/; s/it-mb-sensitive/it-mb-other-inputs/' "$T/sensitive.yaml" >"$T/other.yaml"
 sed -i "s|output: .*|output: $T/other.h5|" "$T/other.yaml"
