@@ -120,9 +120,12 @@ static int share_campaign(rank_ctx_t *r, const rank_args_t *a, upset_err_t *err)
 
 /* Rank 0, before any work: refuse to overwrite, and fail early on a bad path. */
 static int check_outputs(const rank_ctx_t *r, const rank_args_t *a, char *txt, size_t len,
-                         upset_err_t *err)
+                         file_lock_t *lock, upset_err_t *err)
 {
     if (sens_text_path(r->c.output, txt, len, err))
+        return -1;
+    /* held until both outputs are in place: a second ranking of one output is refused */
+    if (results_check_writable(r->c.output, err) || file_lock_output(r->c.output, lock, err))
         return -1;
     const char *there = file_exists(r->c.output) ? r->c.output : file_exists(txt) ? txt : NULL;
     if (there && !a->force)
@@ -392,13 +395,13 @@ static int write_outputs(rank_ctx_t *r, const rank_args_t *a, const metrics_t *m
     return rc;
 }
 
-static int run_rank(rank_ctx_t *r, const rank_args_t *a, upset_err_t *err)
+static int run_rank(rank_ctx_t *r, const rank_args_t *a, file_lock_t *lock, upset_err_t *err)
 {
     double t0 = MPI_Wtime();
     if (share_campaign(r, a, err))
         return -1;
     char txt[1200];
-    int rc = r->rank == 0 ? check_outputs(r, a, txt, sizeof txt, err) : 0;
+    int rc = r->rank == 0 ? check_outputs(r, a, txt, sizeof txt, lock, err) : 0;
     if (mpi_agree(r->comm, rc, err))
         return -1;
     if (mpi_agree(r->comm, setup(r, a->mode, err), err))
@@ -439,9 +442,11 @@ int cmd_rank(int argc, char **argv)
     MPI_Comm_size(r.comm, &r.size);
     campaign_defaults(&r.c);
     upset_err_t err = {{0}};
-    int rc = run_rank(&r, &a, &err);
+    file_lock_t lock = FILE_LOCK_INIT;
+    int rc = run_rank(&r, &a, &lock, &err);
     if (rc && r.rank == 0)
         fprintf(stderr, "upset rank: %s\n", err.msg);
+    file_unlock(&lock);
     if (r.have_net)
         sens_net_free(&r.net);
     dataset_free(&r.data);

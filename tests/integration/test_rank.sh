@@ -114,4 +114,20 @@ elif grep -q -- "--force" "$T/exists.log"; then
 else
     fail "existing output: unclear message"
 fi
+
+# --- a second ranking of the same output while the first runs: refused, naming the first
+rank_yaml slow models/econt_medium.h5 hessian "data: {format: hgcal, files: [data/hgcal/ttbar_0PU.csv], count: 2000}" "eigen_k: 8" "samples: 2000" "trace: true"
+mpi 1 rank "$T/slow.yaml" --quiet >"$T/slow.log" 2>&1 &
+pid=$!
+i=0
+while [ ! -e "$T/slow.h5.lock" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+if mpi 1 rank "$T/slow.yaml" --quiet --force >"$T/second.log" 2>&1; then
+    fail "a second upset rank on the same output was not refused"
+else
+    grep -q "another run is writing this output (pid [0-9]* on" "$T/second.log" \
+        && pass "second upset rank refused: $(head -n 1 "$T/second.log")" \
+        || fail "second upset rank: $(cat "$T/second.log")"
+fi
+kill $pid 2>/dev/null
+wait $pid 2>/dev/null
 finish
