@@ -57,7 +57,8 @@ typedef enum {
     PROTECT_ALL,
     PROTECT_SENSITIVE,
     PROTECT_TOP_PERCENT_OF_SENSITIVE,
-    PROTECT_TOP_PERCENT_OF_ALL
+    PROTECT_TOP_PERCENT_OF_ALL,
+    PROTECT_LIST /* the bits listed in multibit.protect_list (a designer's hardened set) */
 } protection_t;
 
 /* What one drawn cell does in a multi-bit trial: flip; stick at 0 or 1 (a weight changes
@@ -123,6 +124,7 @@ typedef struct {
         double flux;          /* particles / cm^2 / s */
         double exposure;      /* s per trial (one inference, or the time between scrubs) */
         char *oracle;           /* oracle results file; sensitive and top_percent */
+        char *protect_list;     /* text file of global bit indices; protection list */
     } multibit;
     struct {
         double confidence; /* (0, 1) */

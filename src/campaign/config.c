@@ -47,7 +47,7 @@ static const char *const emd_zero_names[] = {"uniform", "reference", NULL};
 static const char *const order_names[] = {"ranking", "msb_lsb", "random", NULL};
 static const char *const protection_names[] = {"none", "all", "sensitive",
                                                "top_percent_of_sensitive", "top_percent_of_all",
-                                               NULL};
+                                               "list", NULL};
 static const char *const statfi_mode_names[] = {"data_aware", "data_unaware", NULL};
 static const char *const fault_model_names[] = {"flip", "stuck_at_0", "stuck_at_1", "mcu_word",
                                                 NULL};
@@ -91,6 +91,7 @@ static const char *const score_names[] = {"fkeras", "paper", NULL};
     X(MB_PROTECT_PERCENT, MULTIBIT, "protect_percent", T_REAL, multibit.protect_percent,    \
       NULL, 0, R_GE | R_LE, 0, 100)                                                          \
     X(MB_ORACLE, MULTIBIT, "oracle", T_STR, multibit.oracle, NULL, 0, 0, 0, 0)               \
+    X(MB_PROTECT_LIST, MULTIBIT, "protect_list", T_STR, multibit.protect_list, NULL, 0, 0, 0, 0) \
     X(MB_FAULT_MODEL, MULTIBIT, "fault_model", T_ENUM, multibit.fault_model, fault_model_names, \
       0, 0, 0, 0)                                                                            \
     X(MB_MCU_SIZE, MULTIBIT, "mcu_size", T_INT, multibit.mcu_size, NULL, 0, R_GE | R_LE, 2, 32) \
@@ -942,8 +943,13 @@ static void check_rules(ctx_t *x, const campaign_t *c)
                "cross_section * flux * exposure = %g upsets per bit per trial; above 1 every bit "
                "is hit: not a rate this model describes",
                c->multibit.cross_section * c->multibit.flux * c->multibit.exposure);
+    if (c->kind == CAMPAIGN_MULTIBIT && c->multibit.protection == PROTECT_LIST &&
+        !c->multibit.protect_list)
+        report(x, mark_of(x, F_MB_PROTECTION), "multibit.protect_list",
+               "required when multibit.protection is 'list'");
     if (c->kind == CAMPAIGN_MULTIBIT && !c->multibit.oracle &&
-        c->multibit.protection != PROTECT_NONE && c->multibit.protection != PROTECT_ALL)
+        c->multibit.protection != PROTECT_NONE && c->multibit.protection != PROTECT_ALL &&
+        c->multibit.protection != PROTECT_LIST)
         report(x, mark_of(x, x->have_marks && x->field_seen[F_MB_PROTECTION] ? F_MB_PROTECTION
                                                                             : F_MB_ORACLE),
                "multibit.oracle", "required when multibit.protection is '%s'",

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "run.h"
+#include "upset/bitranking.h"
 #include "upset/faultdraw.h"
 #include "upset/rng.h"
 #include "upset/stats.h"
@@ -124,6 +125,22 @@ static int build_protection(run_ctx_t *r, multibit_state_t *s, upset_err_t *err)
     if (p == PROTECT_NONE)
         return 0;
     s->protect = (unsigned char *)(s + 1);
+    if (p == PROTECT_LIST) { /* a designer's set: a list of global bit indices */
+        int64_t *bits = NULL, nb = 0;
+        if (bit_ranking_read(r->c.multibit.protect_list, n, &bits, &nb, err))
+            return -1;
+        memset(s->protect, 0, (size_t)n);
+        int rc = 0;
+        for (int64_t i = 0; i < nb && !rc; i++) {
+            if (s->protect[bits[i]])
+                rc = upset_fail(err, "%s: bit %lld is listed twice", r->c.multibit.protect_list,
+                                (long long)bits[i]);
+            s->protect[bits[i]] = 1;
+        }
+        s->n_protected = nb;
+        free(bits);
+        return rc;
+    }
     double *error = NULL;
     unsigned char *sens = NULL;
     if (p != PROTECT_ALL) {

@@ -180,6 +180,42 @@ else
         && pass "cross_section without flux refused" || fail "noflux: $(cat "$T/noflux.log")"
 fi
 
+# A designer's own protected set (protection: list): listed bits never flip
+printf '# hardened by the layout\n3\n0\n1\n2\n' >"$T/list.txt"
+seq 100 4 4099 >>"$T/list.txt"
+cat > "$T/list.yaml" <<EOC
+name: it-mb-list
+model: models/econt_medium.h5
+$DATA
+kind: multibit
+seed: 4
+multibit: {trials: 20, flips: 2000, protection: list, protect_list: $T/list.txt}
+output: $T/list.h5
+EOC
+mpi 2 run "$T/list.yaml" --quiet || fail "multibit protection list"
+for t in 0 1 2; do "$UPSET" trial "$T/list.h5" $t; done >"$T/list_trials.txt" || fail "trial list"
+"$PY" - "$T" <<'EOP' && pass "protection list: 1,004 listed bits never flip, and drawn ones are reported protected" || fail "protection list"
+import sys, h5py
+t = sys.argv[1]
+listed = {int(l) for l in open(f"{t}/list.txt") if not l.startswith("#")}
+assert len(listed) == 1004 and int(h5py.File(f"{t}/list.h5")["/"].attrs["n_protected"]) == 1004
+seen_protected = 0
+for line in open(f"{t}/list_trials.txt"):
+    _, tr, what, bits = line.split()
+    b = set() if bits == "(none)" else {int(x) for x in bits.split(",")}
+    if what == "flipped":
+        assert not (b & listed), f"trial {tr}: a listed bit flipped"
+    else:
+        assert b <= listed, f"trial {tr}: an unlisted bit reported protected"
+        seen_protected += len(b)
+assert seen_protected > 0, "no listed bit was ever drawn: the check would be empty"
+EOP
+printf '5\n5\n' >"$T/dup.txt"
+sed "s#protect_list: .*}#protect_list: $T/dup.txt}#; s#output: .*#output: $T/dup.h5#" "$T/list.yaml" >"$T/dup.yaml"
+mpi 1 run "$T/dup.yaml" --quiet >"$T/dup.log" 2>&1 && fail "a bit listed twice accepted" \
+    || { grep -q "bit 5 is listed twice" "$T/dup.log" && pass "protect_list: a bit listed twice refused" \
+         || fail "dup: $(cat "$T/dup.log")"; }
+
 # trials must be scored on the oracle's inputs
 sed 's/count: 60/count: 61/; s/it-mb-sensitive/it-mb-other-inputs/' "$T/sensitive.yaml" >"$T/other.yaml"
 sed -i "s|output: .*|output: $T/other.h5|" "$T/other.yaml"
