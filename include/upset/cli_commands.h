@@ -9,4 +9,5 @@ int cmd_samplesize(int argc, char **argv);
 int cmd_rank(int argc, char **argv);
 int cmd_analyze(int argc, char **argv);
 int cmd_trial(int argc, char **argv);
+int cmd_protect(int argc, char **argv);
 #endif
