@@ -36,7 +36,8 @@ static int protect_usage(void)
             "  writes DIR/curve.csv (per order: bits protected, area, predicted expected\n"
             "  error and failure probability), and for --budget (default: where the oracle\n"
             "  order's predicted failure probability first falls to 1%% of the unprotected\n"
-            "  one) DIR/plan.txt (a protect_list) and DIR/plan.csv (layer, weight, bits)\n");
+            "  one) DIR/plan.txt (a protect_list), DIR/plan.csv (layer, weight, bits) and\n"
+            "  DIR/plan_layers.csv (the share of each layer's bits protected)\n");
     return 2;
 }
 
@@ -218,8 +219,30 @@ static int write_outputs(const char *dir, const model_t *m, const area_t *ar, or
         b += w;
     }
     fclose(f);
+    if (commit(dir, "plan.csv", buf, len, err)) {
+        free(hit);
+        return -1;
+    }
+    /* per faultable layer: how much of it the plan hardens */
+    f = open_memstream(&buf, &len);
+    if (!f) {
+        free(hit);
+        return upset_fail(err, "out of memory");
+    }
+    fprintf(f, "layer,bits,protected,share\n");
+    for (int l = 0; l < m->n_layers; l++) {
+        const layer_t *L = &m->layers[l];
+        if (!L->faultable)
+            continue;
+        int64_t p = 0;
+        for (int64_t b = L->bit_first; b < L->bit_first + L->n_bits; b++)
+            p += hit[b];
+        fprintf(f, "%s,%lld,%lld,%.6f\n", L->name, (long long)L->n_bits, (long long)p,
+                L->n_bits ? (double)p / (double)L->n_bits : 0.0);
+    }
+    fclose(f);
     free(hit);
-    return commit(dir, "plan.csv", buf, len, err);
+    return commit(dir, "plan_layers.csv", buf, len, err);
 }
 
 int cmd_protect(int argc, char **argv)
@@ -353,8 +376,8 @@ int cmd_protect(int argc, char **argv)
     if (!rc && budget > n)
         rc = upset_fail(&err, "--budget %lld exceeds the model's %lld bits", budget,
                         (long long)n);
-    if (!rc && mkdir(out, 0777) != 0 && errno != EEXIST)
-        rc = upset_fail(&err, "%s: cannot create the output directory: %s", out, strerror(errno));
+    if (!rc)
+        rc = file_mkdirs(out, &err);
     if (!rc)
         rc = write_outputs(out, &m, &ar, orders, n_orders, err_b, sens, u, budget, &err);
     if (!rc)

@@ -87,8 +87,18 @@ EOF
         status=1
         continue
     fi
+    # the protection plan at an upset rate of PROTECT_RATE per bit per trial (default 1e-5)
+    set -- --oracle "$oracle" --rate "${PROTECT_RATE:-1e-5}" --out "$dir/protect"
+    for f in "$RES"/rank_"$model"_*.txt; do
+        [ -f "$f" ] || continue
+        name=$(basename "$f" .txt); name=${name#rank_"$model"_}
+        set -- "$@" --ranking "$name=$f"
+    done
+    "$UPSET" protect "$@" >/dev/null || { echo "figures: upset protect failed for $model" >&2; status=1; }
     [ $plots -eq 1 ] || continue
+    "$PY" "$HERE/plot_protection.py" "$dir/protect" "$dir" || status=1
     for script in "$HERE"/plot_*.py; do
+        case $script in */plot_protection.py) continue ;; esac
         case $script in */plot_common.py) continue ;; esac
         "$PY" "$script" "$dir" "$dir" || { echo "figures: $script failed" >&2; status=1; }
     done

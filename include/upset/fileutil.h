@@ -15,6 +15,10 @@ int file_exists(const char *path);
  * WHAT: <system error> (relative to <cwd>)", or that it is a directory. */
 int file_check_input(const char *path, const char *what, upset_err_t *err);
 
+/* Creates directory path and any missing parents (like mkdir -p); 0 or -1 with the
+ * system's reason. */
+int file_mkdirs(const char *path, upset_err_t *err);
+
 /* Writes len bytes to path (created or truncated) and fsyncs it. A short write
  * (ENOSPC, EDQUOT, EFBIG) ends in a message naming path, the system error and
  * the bytes that did not fit; path is then removed. */

@@ -53,6 +53,28 @@ int file_check_input(const char *path, const char *what, upset_err_t *err)
     return 0;
 }
 
+int file_mkdirs(const char *path, upset_err_t *err)
+{
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+        return upset_fail(err, "%s: path too long", path);
+    for (char *p = buf + 1;; p++) {
+        const int end = *p == '\0';
+        if (*p == '/' || end) {
+            *p = '\0';
+            struct stat st;
+            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+                return upset_fail(err, "%s: cannot create the directory %s: %s", path, buf,
+                                  strerror(errno));
+            if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
+                return upset_fail(err, "%s: %s exists and is not a directory", path, buf);
+            if (end)
+                return 0;
+            *p = '/';
+        }
+    }
+}
+
 int file_write_all(const char *path, const void *buf, size_t len, upset_err_t *err)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
