@@ -62,9 +62,17 @@ typedef enum {
 } protection_t;
 
 /* What one drawn cell does in a multi-bit trial: flip; stick at 0 or 1 (a weight changes
- * only where its bit held the other value); or a multiple-cell upset in one word (the
- * drawn bit and the next mcu_size - 1 bits of the same weight toward the LSB). */
-typedef enum { FAULT_FLIP, FAULT_STUCK_AT_0, FAULT_STUCK_AT_1, FAULT_MCU_WORD } fault_model_t;
+ * only where its bit held the other value); or a multiple-cell upset: in one word (the drawn
+ * bit and the next mcu_size - 1 bits of the same weight toward the LSB), or across words
+ * (the same bit of the drawn weight and of the next mcu_size - 1 weights of its layer, in
+ * the kernel's C order: the register layout assumed, docs/campaign-format.md). */
+typedef enum {
+    FAULT_FLIP,
+    FAULT_STUCK_AT_0,
+    FAULT_STUCK_AT_1,
+    FAULT_MCU_WORD,
+    FAULT_MCU_NEIGHBORS
+} fault_model_t;
 
 typedef enum { STATFI_DATA_AWARE, STATFI_DATA_UNAWARE } statfi_mode_t;
 

@@ -34,8 +34,10 @@ int64_t multibit_cells(const campaign_t *c, int64_t n_bits, int64_t trial);
  * (multibit_draw with protect = NULL) and the protection mask (may be NULL): flip keeps
  * the unprotected cells; stuck_at_0/1 keeps the unprotected cells whose stored bit (in m's
  * fault-free codes) holds the other value; mcu_word flips, per event, the drawn bit and the
- * next mcu_size - 1 bits of its weight toward the LSB (stopping at the LSB), skipping
- * protected bits, and two events that hit one bit cancel. Writes the bits to out
+ * next mcu_size - 1 bits of its weight toward the LSB (stopping at the LSB); mcu_neighbors
+ * the same bit of the drawn weight and the next mcu_size - 1 weights of its layer (C
+ * order, stopping at the layer's end); protected bits are skipped, and two events that
+ * hit one bit cancel. Writes the bits to out
  * (capacity n_drawn * mcu_size) in order of first touch and returns how many; mark is
  * n_fault_bits bytes of zero scratch, zero again on return. */
 int64_t fault_effective(fault_model_t fm, int mcu_size, const model_t *m,

@@ -49,8 +49,8 @@ static const char *const protection_names[] = {"none", "all", "sensitive",
                                                "top_percent_of_sensitive", "top_percent_of_all",
                                                "list", NULL};
 static const char *const statfi_mode_names[] = {"data_aware", "data_unaware", NULL};
-static const char *const fault_model_names[] = {"flip", "stuck_at_0", "stuck_at_1", "mcu_word",
-                                                NULL};
+static const char *const fault_model_names[] = {"flip",     "stuck_at_0",    "stuck_at_1",
+                                                "mcu_word", "mcu_neighbors", NULL};
 static const char *const metric_names[] = {"hessian", "gradient", "msb_lsb", "random", NULL};
 static const char *const score_names[] = {"fkeras", "paper", NULL};
 

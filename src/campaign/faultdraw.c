@@ -81,9 +81,14 @@ int64_t fault_effective(fault_model_t fm, int mcu_size, const model_t *m,
         if (bitspace_locate(m, b, &a))
             continue;
         const layer_t *L = &m->layers[a.layer];
-        const int span = fm == FAULT_MCU_WORD ? mcu_size : 1;
-        for (int j = 0; j < span && a.bit + j < L->kq.bits; j++) {
-            const int64_t g = b + j; /* a weight's bits are consecutive, MSB first */
+        const int word = fm == FAULT_MCU_WORD, across = fm == FAULT_MCU_NEIGHBORS;
+        const int span = word || across ? mcu_size : 1;
+        for (int j = 0; j < span; j++) {
+            if ((word && a.bit + j >= L->kq.bits) || (across && a.weight + j >= L->n_weights))
+                break; /* the upset ends at the word's LSB, or at the layer's last weight */
+            /* a weight's bits are consecutive, MSB first; the next weight's same bit is
+             * one word further */
+            const int64_t g = across ? b + (int64_t)j * L->kq.bits : b + j;
             if (protect && protect[g])
                 continue;
             if (fm == FAULT_STUCK_AT_0 || fm == FAULT_STUCK_AT_1) {

@@ -184,7 +184,10 @@ static int multibit_plan(run_ctx_t *r, upset_err_t *err)
                           r->c.source, (long long)r->n_items,
                           (double)r->n_items * per_trial / 1073741824.0);
     /* drawn cells, then (other fault models) the bits they flip: up to mcu_size per cell */
-    const int64_t per = r->c.multibit.fault_model == FAULT_MCU_WORD ? r->c.multibit.mcu_size : 1;
+    const int64_t per = r->c.multibit.fault_model == FAULT_MCU_WORD ||
+                                r->c.multibit.fault_model == FAULT_MCU_NEIGHBORS
+                            ? r->c.multibit.mcu_size
+                            : 1;
     r->scratch_bits = upset_calloc((size_t)(max_cells * (1 + per)), sizeof *r->scratch_bits, err);
     r->scratch_mark = upset_calloc((size_t)n, 1, err);
     if (!r->items || !r->scratch_bits || !r->scratch_mark)

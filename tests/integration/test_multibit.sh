@@ -54,7 +54,7 @@ done
 
 # Fault models: the same cells drawn (seed, trial) act as flips, stuck-at-0/1 cells or
 # multiple-cell upsets in one word; checked against the model's stored codes in Python
-for fm in flip stuck_at_0 stuck_at_1 mcu_word; do
+for fm in flip stuck_at_0 stuck_at_1 mcu_word mcu_neighbors; do
     cat > "$T/fm_$fm.yaml" <<EOC
 name: it-fm-$fm
 model: models/econt_medium.h5
@@ -67,7 +67,7 @@ EOC
     mpi 2 run "$T/fm_$fm.yaml" --quiet || fail "multibit fault_model $fm"
     for t in 0 1 2 3; do "$UPSET" trial "$T/fm_$fm.h5" $t; done >"$T/fm_$fm.txt" || fail "trial $fm"
 done
-for fm in stuck_at_1 mcu_word; do
+for fm in stuck_at_1 mcu_word mcu_neighbors; do
     for np in 1 4; do
         mpi $np run "$T/fm_$fm.yaml" --quiet --output "$T/fm_${fm}_$np.h5" || fail "$fm -np $np"
         same_data "$T/fm_$fm.h5" "$T/fm_${fm}_$np.h5" trials && pass "$fm: -np $np == -np 2" \
@@ -101,7 +101,8 @@ def sets(fm):
         if parts[2] == "flipped":
             out[int(parts[1])] = set() if parts[3] == "(none)" else {int(x) for x in parts[3].split(",")}
     return out
-F, S0, S1, M = (sets(x) for x in ("flip", "stuck_at_0", "stuck_at_1", "mcu_word"))
+F, S0, S1, M, N = (sets(x) for x in ("flip", "stuck_at_0", "stuck_at_1", "mcu_word",
+                                      "mcu_neighbors"))
 ok = True
 for tr in range(4):
     part = not (S0[tr] & S1[tr]) and (S0[tr] | S1[tr]) == F[tr]
@@ -112,7 +113,15 @@ for tr in range(4):
         for j in range(3):
             if pos + j < bits:
                 want ^= {s + j}
-    ok &= part and vals and M[tr] == want
+    near = set()
+    for s in F[tr]:  # ... or the same bit of its weight and the next 2 weights of its layer
+        w, pos, bits, codes = where(s)
+        for j in range(3):
+            if w + j < codes.size:
+                near ^= {s + j * bits}
+    good_n = N[tr] == near
+    ok &= part and vals and M[tr] == want and good_n
+    print(("ok" if good_n else "FAIL") + f": trial {tr}: mcu_neighbors flips {len(N[tr])} bits")
     print(("ok" if part and vals and M[tr] == want else "FAIL") +
           f": trial {tr}: {len(F[tr])} cells; stuck-at-0 changes {len(S0[tr])} one-bits, "
           f"stuck-at-1 {len(S1[tr])} zero-bits (together the cells); mcu_word flips {len(M[tr])} bits")
