@@ -252,7 +252,7 @@ int cmd_protect(int argc, char **argv)
     int n_rank = 0;
     double u = -1;
     long long budget = -1;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v)
             return protect_usage();
@@ -279,7 +279,6 @@ int cmd_protect(int argc, char **argv)
             }
         } else
             return protect_usage();
-        i++;
     }
     if (!oracle || !out || u < 0 || (strcmp(cost, "tmr") && strcmp(cost, "ecc")))
         return protect_usage();
