@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "upset/fnv.h"
+#include "upset/collective.h"
 #include "upset/fileutil.h"
 #include "upset/h5mem.h"
 #include "upset/mpicheck.h"
@@ -132,23 +133,6 @@ static int check_attrs(const results_attr_t *a, int nattrs, upset_err_t *err)
                               (int)a[i].kind);
     }
     return 0;
-}
-
-/* Everyone learns whether anyone failed; the lowest failing rank's message wins. */
-static int agree(MPI_Comm comm, int status, upset_err_t *err)
-{
-    int rank, size;
-    MPI_Comm_rank(comm, &rank);
-    MPI_Comm_size(comm, &size);
-    int mine = status ? rank : size, first = size;
-    upset_err_t merr = {""};
-    if (MPI_CHECK(MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm), &merr))
-        return upset_fail(err, "%s", merr.msg);
-    if (first == size)
-        return 0;
-    if (MPI_CHECK(MPI_Bcast(err->msg, sizeof err->msg, MPI_CHAR, first, comm), &merr))
-        return upset_fail(err, "%s", merr.msg);
-    return -1;
 }
 
 /* ------------------------------------------------------------ attributes -- */
@@ -314,7 +298,7 @@ int results_write(MPI_Comm comm, const char *path, const results_table_t *table,
     if (MPI_CHECK(MPI_Comm_rank(comm, &rank), err))
         return -1;
     int rc = rank == 0 ? write_file(path, table, records, n, attrs, nattrs, err) : 0;
-    return agree(comm, rc, err);
+    return mpi_agree(comm, rc, err);
 }
 
 /* ----------------------------------------------------------- writability -- */
