@@ -204,7 +204,7 @@ static int read_dataset(h5ctx_t *c, hid_t grp, const char *name, int want_float,
     return rc;
 }
 
-static int64_t shape_count(h5_shape_t s)
+int64_t h5_shape_count(h5_shape_t s)
 {
     int64_t n = 1;
     for (int i = 0; i < s.nd; i++)
@@ -216,7 +216,7 @@ int h5_read_floats(h5ctx_t *c, hid_t grp, const char *name, float *out, h5_shape
 {
     if (read_dataset(c, grp, name, 1, out, shape))
         return -1;
-    const int64_t n = shape_count(shape);
+    const int64_t n = h5_shape_count(shape);
     for (int64_t i = 0; i < n; i++)
         if (!isfinite(out[i]))
             return upset_fail(c->err, "%s: %s: dataset '%s' holds %s at flat index %lld",

@@ -26,6 +26,9 @@ typedef struct {
     int64_t d[4];
 } h5_shape_t;
 
+/* Number of elements of a shape. */
+int64_t h5_shape_count(h5_shape_t s);
+
 /* Reads a dataset of exactly the given shape: floats from a floating-point
  * dataset, every value finite; int32 codes from an integer dataset (a float
  * dataset of codes would be truncated silently). Chunk dimensions are checked

@@ -96,28 +96,20 @@ static h5_shape_t shape1(int64_t n)
     return (h5_shape_t){1, {n, 0, 0, 0}};
 }
 
-static int64_t shape_elems(h5_shape_t s)
-{
-    int64_t n = 1;
-    for (int i = 0; i < s.nd; i++)
-        n *= s.d[i];
-    return n;
-}
-
 /* The dataset's shape is checked before room is made for it: the shape attributes a size
  * comes from may be absurd. */
 static int alloc_read_floats(h5ctx_t *c, hid_t g, const char *name, float **out, h5_shape_t s)
 {
     if (h5_check_dataset(c, g, name, 1, s))
         return -1;
-    *out = upset_calloc((size_t)shape_elems(s), sizeof **out, c->err);
+    *out = upset_calloc((size_t)h5_shape_count(s), sizeof **out, c->err);
     return *out ? h5_read_floats(c, g, name, *out, s) : -1;
 }
 
 static int alloc_read_codes(h5ctx_t *c, hid_t g, const char *name, int32_t **out, h5_shape_t s,
                             const quant_t *q)
 {
-    const int64_t n = shape_elems(s);
+    const int64_t n = h5_shape_count(s);
     if (h5_check_dataset(c, g, name, 0, s))
         return -1;
     *out = upset_calloc((size_t)n, sizeof **out, c->err);
@@ -170,9 +162,11 @@ static int load_weights(h5ctx_t *c, hid_t g, layer_t *L)
     return 0;
 }
 
+/* Keras's output size of a convolution or pooling window: same: ceil(in / stride); valid:
+ * floor((in - k) / stride) + 1, and none when the window is larger than the input. */
 static int conv_out_dim(int in, int k, int stride, int same)
 {
-    return same ? (in + stride - 1) / stride : (in - k) / stride + 1;
+    return same ? (in + stride - 1) / stride : in < k ? 0 : (in - k) / stride + 1;
 }
 
 /* Two positive ints (pool_size, strides). */
@@ -190,8 +184,7 @@ static int read_pair(h5ctx_t *c, hid_t g, const char *name, int *a, int *b)
     return 0;
 }
 
-/* max_pooling2d: Keras's output size (valid: floor((in - pool) / stride) + 1, same:
- * ceil(in / stride)), channels unchanged. */
+/* max_pooling2d: Keras's output size (conv_out_dim), channels unchanged. */
 static int load_pooling(h5ctx_t *c, hid_t g, layer_t *L)
 {
     char s[64];
@@ -203,10 +196,8 @@ static int load_pooling(h5ctx_t *c, hid_t g, layer_t *L)
         return upset_fail(c->err, "%s: %s: padding '%s' is not same or valid", c->file, c->where,
                           s);
     L->pad_same = !strcmp(s, "same");
-    int eh = L->pad_same ? (L->in.h + L->stride_h - 1) / L->stride_h
-                         : L->in.h < L->kh ? 0 : (L->in.h - L->kh) / L->stride_h + 1;
-    int ew = L->pad_same ? (L->in.w + L->stride_w - 1) / L->stride_w
-                         : L->in.w < L->kw ? 0 : (L->in.w - L->kw) / L->stride_w + 1;
+    int eh = conv_out_dim(L->in.h, L->kh, L->stride_h, L->pad_same);
+    int ew = conv_out_dim(L->in.w, L->kw, L->stride_w, L->pad_same);
     if (L->out.h != eh || L->out.w != ew || L->out.c != L->in.c)
         return upset_fail(c->err,
                           "%s: %s: shape mismatch: in (%d,%d,%d) pooled %dx%d stride %dx%d %s "
