@@ -44,4 +44,13 @@ int64_t fault_effective(fault_model_t fm, int mcu_size, const model_t *m,
                         const unsigned char *protect, const int64_t *drawn, int64_t n_drawn,
                         int64_t *out, unsigned char *mark);
 
+/* Scratch (int64 slots) one trial needs: its drawn cells, then the bits they flip. */
+int64_t multibit_scratch(const campaign_t *c, int64_t n_bits);
+
+/* Trial t of campaign c: draws its cells (*cells of them) and returns how many bits its
+ * fault model and the protection mask make it flip, at *bits inside scratch. */
+int64_t multibit_trial(const campaign_t *c, const model_t *m, const unsigned char *protect,
+                       int64_t t, int64_t *scratch, unsigned char *mark, int64_t *cells,
+                       const int64_t **bits);
+
 #endif

@@ -125,3 +125,23 @@ int64_t multibit_cells(const campaign_t *c, int64_t n_bits, int64_t trial)
     const int64_t k = rng_poisson(&g, lambda);
     return k < n_bits ? k : n_bits;
 }
+
+int64_t multibit_scratch(const campaign_t *c, int64_t n_bits)
+{
+    const int64_t cells = c->multibit.cross_section > 0 ? n_bits : c->multibit.flips;
+    const int mcu = c->multibit.fault_model == FAULT_MCU_WORD ||
+                    c->multibit.fault_model == FAULT_MCU_NEIGHBORS;
+    return cells * (1 + (mcu ? c->multibit.mcu_size : 1));
+}
+
+int64_t multibit_trial(const campaign_t *c, const model_t *m, const unsigned char *protect,
+                       int64_t t, int64_t *scratch, unsigned char *mark, int64_t *cells,
+                       const int64_t **bits)
+{
+    const int64_t n = m->n_fault_bits;
+    *cells = multibit_cells(c, n, t);
+    multibit_draw(c->seed, t, n, *cells, NULL, scratch, mark);
+    *bits = scratch + *cells;
+    return fault_effective(c->multibit.fault_model, (int)c->multibit.mcu_size, m, protect,
+                           scratch, *cells, scratch + *cells, mark);
+}

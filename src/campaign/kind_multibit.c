@@ -166,7 +166,6 @@ static int multibit_plan(run_ctx_t *r, upset_err_t *err)
     if (!rate && r->c.multibit.flips > n)
         return upset_fail(err, "%s: multibit.flips: %lld exceeds the %lld faultable bits of %s",
                           r->c.source, (long long)r->c.multibit.flips, (long long)n, r->c.model);
-    const int64_t max_cells = rate ? n : r->c.multibit.flips;
     /* one block (run_free frees kind_state with free()): the state, then the mask */
     multibit_state_t *s = upset_calloc(1, sizeof *s + (size_t)n, err);
     if (!s)
@@ -183,12 +182,8 @@ static int multibit_plan(run_ctx_t *r, upset_err_t *err)
                           "memory than this machine gives",
                           r->c.source, (long long)r->n_items,
                           (double)r->n_items * per_trial / 1073741824.0);
-    /* drawn cells, then (other fault models) the bits they flip: up to mcu_size per cell */
-    const int64_t per = r->c.multibit.fault_model == FAULT_MCU_WORD ||
-                                r->c.multibit.fault_model == FAULT_MCU_NEIGHBORS
-                            ? r->c.multibit.mcu_size
-                            : 1;
-    r->scratch_bits = upset_calloc((size_t)(max_cells * (1 + per)), sizeof *r->scratch_bits, err);
+    r->scratch_bits = upset_calloc((size_t)multibit_scratch(&r->c, n), sizeof *r->scratch_bits,
+                                   err);
     r->scratch_mark = upset_calloc((size_t)n, 1, err);
     if (!r->items || !r->scratch_bits || !r->scratch_mark)
         return -1;
@@ -206,21 +201,10 @@ static int multibit_work(void *ctx, int64_t first, int64_t count, void *records,
     trial_record_t *rec = records;
     for (int64_t k = 0; k < count; k++) {
         int64_t t = r->items[first + k];
-        const int64_t cells = multibit_cells(&r->c, r->model.n_fault_bits, t);
-        const int64_t *bits = r->scratch_bits;
-        int64_t kept;
-        if (r->c.multibit.fault_model == FAULT_FLIP) {
-            kept = multibit_draw(r->c.seed, t, r->model.n_fault_bits, cells, s->protect,
-                                 r->scratch_bits, r->scratch_mark);
-        } else {
-            int64_t *eff = r->scratch_bits + cells;
-            multibit_draw(r->c.seed, t, r->model.n_fault_bits, cells, NULL, r->scratch_bits,
-                          r->scratch_mark);
-            kept = fault_effective(r->c.multibit.fault_model, (int)r->c.multibit.mcu_size,
-                                   &r->model, s->protect, r->scratch_bits, cells, eff,
-                                   r->scratch_mark);
-            bits = eff;
-        }
+        int64_t cells;
+        const int64_t *bits;
+        const int64_t kept = multibit_trial(&r->c, &r->model, s->protect, t, r->scratch_bits,
+                                            r->scratch_mark, &cells, &bits);
         fault_result_t f;
         if (injector_eval(&r->inj, bits, (int)kept, &f, err))
             return -1;

@@ -58,11 +58,10 @@ int cmd_trial(int argc, char **argv)
     int64_t *bits = NULL, n_prot = 0;
     int rc = load_from_results(argv[1], &r, &err);
     const int64_t n = rc ? 0 : r.model.n_fault_bits;
-    const int64_t kmax = rc ? 0 : r.c.multibit.cross_section > 0 ? n : r.c.multibit.flips;
     if (!rc) {
         mask = calloc((size_t)n, 1);
         mark = calloc((size_t)n, 1);
-        bits = calloc((size_t)(kmax * (1 + r.c.multibit.mcu_size)), sizeof *bits);
+        bits = calloc((size_t)multibit_scratch(&r.c, n), sizeof *bits);
         rc = mask && mark && bits ? multibit_protection(&r, mask, &n_prot, &err)
                                   : upset_fail(&err, "out of memory");
     }
@@ -75,12 +74,9 @@ int cmd_trial(int argc, char **argv)
                             (long long)r.c.multibit.trials);
             break;
         }
-        /* the draw without protection, then what the fault model and protection make of it */
-        const int64_t k = multibit_cells(&r.c, n, t);
-        multibit_draw(r.c.seed, t, n, k, NULL, bits, mark);
-        int64_t *eff = bits + k;
-        int64_t n_eff = fault_effective(r.c.multibit.fault_model, (int)r.c.multibit.mcu_size,
-                                        &r.model, mask, bits, k, eff, mark);
+        int64_t k;
+        const int64_t *eff;
+        const int64_t n_eff = multibit_trial(&r.c, &r.model, mask, t, bits, mark, &k, &eff);
         printf("trial %lld flipped", t);
         for (int64_t j = 0; j < n_eff; j++)
             printf("%s%lld", j ? "," : " ", (long long)eff[j]);
