@@ -262,7 +262,7 @@ START_TEST(test_unknown_keys)
     load_fails(GOOD "colour: blue\n",
                "t.yaml:8:1: colour: unknown key (known keys: name, model, kind, seed, output, "
                "checkpoint_interval, chunk_size, include_bias, emd_zero_sum, data, oracle, "
-               "guided, multibit, binfi, statfi, rank)");
+               "guided, multibit, binfi, statfi, rank, activation)");
     load_fails(GOOD "sede: 3\n", "t.yaml:8:1: sede: unknown key (did you mean 'seed'?)");
     /* In a section: the dotted path and the section's own keys. */
     load_fails("name: t\n"
@@ -336,7 +336,7 @@ START_TEST(test_wrong_types)
                "t.yaml:2:8: model: expected a non-empty string, got ''");
     load_fails(GOOD_NO_KIND "kind: oracel\n",
                "t.yaml:7:7: kind: unknown value 'oracel' (did you mean 'oracle'?); expected one "
-               "of oracle, guided, multibit, binfi, statfi, rank");
+               "of oracle, guided, multibit, binfi, statfi, rank, activation");
     load_fails(GOOD "data: 5\n", "t.yaml:8:1: data: duplicate key (first given at line 3)");
     load_fails("name: t\nmodel: m.h5\ndata: 5\nkind: oracle\noutput: o.h5\n",
                "t.yaml:3:1: data.format: required key is missing\n"
@@ -466,7 +466,7 @@ START_TEST(test_problems_together)
                "t.yaml:12:7: seed: expected an unsigned integer, got 'x'\n"
                "t.yaml:13:1: colour: unknown key (known keys: name, model, kind, seed, output, "
                "checkpoint_interval, chunk_size, include_bias, emd_zero_sum, data, oracle, "
-               "guided, multibit, binfi, statfi, rank)\n"
+               "guided, multibit, binfi, statfi, rank, activation)\n"
                "t.yaml:14:1: statfi: section 'statfi' given but kind is 'multibit'\n"
                "t.yaml:14:13: statfi.p: must be in (0, 1), got 2");
 }

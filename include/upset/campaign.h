@@ -34,6 +34,7 @@ typedef enum {
     CAMPAIGN_BINFI,
     CAMPAIGN_STATFI,
     CAMPAIGN_RANK,
+    CAMPAIGN_ACTIVATION,
     CAMPAIGN_KIND_COUNT
 } campaign_kind_id_t;
 
@@ -64,8 +65,8 @@ typedef enum {
 /* What one drawn cell does in a multi-bit trial: flip; stick at 0 or 1 (a weight changes
  * only where its bit held the other value); or a multiple-cell upset: in one word (the drawn
  * bit and the next mcu_size - 1 bits of the same weight toward the LSB), or across words
- * (the same bit of the drawn weight and of the next mcu_size - 1 weights of its layer, in
- * the kernel's C order: the register layout assumed, docs/campaign-format.md). */
+ * (the same bit of the drawn weight and of the weights mcu_stride, 2 mcu_stride, ... further
+ * in its layer's kernel, in C order: the register layout, docs/campaign-format.md). */
 typedef enum {
     FAULT_FLIP,
     FAULT_STUCK_AT_0,
@@ -124,7 +125,8 @@ typedef struct {
         protection_t protection;
         double protect_percent; /* [0, 100], for top_percent_of_sensitive/_of_all */
         fault_model_t fault_model;
-        int64_t mcu_size; /* bits per event of fault_model mcu_word */
+        int64_t mcu_size;   /* cells per event of the mcu_* fault models */
+        int64_t mcu_stride; /* mcu_neighbors: kernel-index distance of neighbouring weights */
         /* a radiation environment: when cross_section > 0, each trial draws a Poisson
          * number of cells with mean cross_section * flux * exposure * n_fault_bits
          * (capped at every bit) instead of `flips` */
@@ -140,6 +142,10 @@ typedef struct {
         double p;          /* (0, 1) */
         statfi_mode_t mode;
     } statfi;
+    struct {
+        int64_t trials;            /* (sample, activation bit) draws */
+        campaign_strlist_t layers; /* n == 0: every quantized activation of the faulted part */
+    } activation;
     struct {
         rank_metric_t metric;
         int64_t eigen_k;

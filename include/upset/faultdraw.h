@@ -35,12 +35,12 @@ int64_t multibit_cells(const campaign_t *c, int64_t n_bits, int64_t trial);
  * the unprotected cells; stuck_at_0/1 keeps the unprotected cells whose stored bit (in m's
  * fault-free codes) holds the other value; mcu_word flips, per event, the drawn bit and the
  * next mcu_size - 1 bits of its weight toward the LSB (stopping at the LSB); mcu_neighbors
- * the same bit of the drawn weight and the next mcu_size - 1 weights of its layer (C
- * order, stopping at the layer's end); protected bits are skipped, and two events that
+ * the same bit of the drawn weight w and of weights w + s, w + 2s, ... (s = mcu_stride,
+ * mcu_size weights in all, kernel C order, stopping at the layer's end); protected bits are skipped, and two events that
  * hit one bit cancel. Writes the bits to out
  * (capacity n_drawn * mcu_size) in order of first touch and returns how many; mark is
  * n_fault_bits bytes of zero scratch, zero again on return. */
-int64_t fault_effective(fault_model_t fm, int mcu_size, const model_t *m,
+int64_t fault_effective(fault_model_t fm, int mcu_size, int64_t mcu_stride, const model_t *m,
                         const unsigned char *protect, const int64_t *drawn, int64_t n_drawn,
                         int64_t *out, unsigned char *mark);
 

@@ -30,18 +30,30 @@ _Static_assert(sizeof(fault_model_t) == sizeof(int), "enums are stored as int");
 
 typedef enum { T_STR, T_LIST, T_INT, T_U64, T_REAL, T_BOOL, T_ENUM, T_COUNT } ftype_t;
 
-enum { SEC_TOP, SEC_DATA, SEC_ORACLE, SEC_GUIDED, SEC_MULTIBIT, SEC_BINFI, SEC_STATFI, SEC_RANK, SEC_COUNT };
+enum {
+    SEC_TOP,
+    SEC_DATA,
+    SEC_ORACLE,
+    SEC_GUIDED,
+    SEC_MULTIBIT,
+    SEC_BINFI,
+    SEC_STATFI,
+    SEC_RANK,
+    SEC_ACTIVATION,
+    SEC_COUNT
+};
 
 static const char *const sec_names[SEC_COUNT] = {
-    "", "data", "oracle", "guided", "multibit", "binfi", "statfi", "rank",
+    "", "data", "oracle", "guided", "multibit", "binfi", "statfi", "rank", "activation",
 };
 /* The kind a section belongs to; -1: always allowed. */
 static const int sec_kind[SEC_COUNT] = {
     -1, -1, CAMPAIGN_ORACLE, CAMPAIGN_GUIDED, CAMPAIGN_MULTIBIT,
-    CAMPAIGN_BINFI, CAMPAIGN_STATFI, CAMPAIGN_RANK,
+    CAMPAIGN_BINFI, CAMPAIGN_STATFI, CAMPAIGN_RANK, CAMPAIGN_ACTIVATION,
 };
 
-static const char *const kind_names[] = {"oracle", "guided", "multibit", "binfi", "statfi", "rank", NULL};
+static const char *const kind_names[] = {"oracle", "guided", "multibit", "binfi", "statfi", "rank",
+                                        "activation", NULL};
 static const char *const format_names[] = {"hgcal", "cifar10", NULL};
 static const char *const emd_zero_names[] = {"uniform", "reference", NULL};
 static const char *const order_names[] = {"ranking", "msb_lsb", "random", NULL};
@@ -95,6 +107,7 @@ static const char *const score_names[] = {"fkeras", "paper", NULL};
     X(MB_FAULT_MODEL, MULTIBIT, "fault_model", T_ENUM, multibit.fault_model, fault_model_names, \
       0, 0, 0, 0)                                                                            \
     X(MB_MCU_SIZE, MULTIBIT, "mcu_size", T_INT, multibit.mcu_size, NULL, 0, R_GE | R_LE, 2, 32) \
+    X(MB_MCU_STRIDE, MULTIBIT, "mcu_stride", T_INT, multibit.mcu_stride, NULL, 0, R_GE, 1, 0) \
     X(MB_CROSS_SECTION, MULTIBIT, "cross_section", T_REAL, multibit.cross_section, NULL, 0,  \
       R_GE | R_LE, 0, 1)                                                                     \
     X(MB_FLUX, MULTIBIT, "flux", T_REAL, multibit.flux, NULL, 0, R_GE | R_LE, 0, 1e20)        \
@@ -112,7 +125,9 @@ static const char *const score_names[] = {"fkeras", "paper", NULL};
     X(RANK_TRACE, RANK, "trace", T_BOOL, rank.trace, NULL, 0, 0, 0, 0)                       \
     X(RANK_TRACE_TOL, RANK, "trace_tol", T_REAL, rank.trace_tol, NULL, 0, R_GT | R_LT, 0, 1) \
     X(RANK_TRACE_MAX_ITER, RANK, "trace_max_iter", T_INT, rank.trace_max_iter, NULL, 0,      \
-      R_GE | R_LE, 1, 1000000)
+      R_GE | R_LE, 1, 1000000)                                                               \
+    X(ACT_TRIALS, ACTIVATION, "trials", T_INT, activation.trials, NULL, 0, R_GT, 0, 0)       \
+    X(ACT_LAYERS, ACTIVATION, "layers", T_LIST, activation.layers, NULL, 0, 0, 0, 0)
 
 #define X_ID(id, ...) F_##id,
 enum { CAMPAIGN_FIELDS(X_ID) F_COUNT };
@@ -204,6 +219,8 @@ void campaign_defaults(campaign_t *c)
     c->multibit.protect_percent = 32;
     c->multibit.fault_model = FAULT_FLIP;
     c->multibit.mcu_size = 2;
+    c->multibit.mcu_stride = 1;
+    c->activation.trials = 10000;
     c->statfi.confidence = 0.95;
     c->statfi.margin = 0.05;
     c->statfi.p = 0.5;

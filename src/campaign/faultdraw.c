@@ -70,7 +70,7 @@ static int code_bit(int32_t code, int bits, int pos)
     return (int)(((uint32_t)code >> (bits - 1 - pos)) & 1u);
 }
 
-int64_t fault_effective(fault_model_t fm, int mcu_size, const model_t *m,
+int64_t fault_effective(fault_model_t fm, int mcu_size, int64_t mcu_stride, const model_t *m,
                         const unsigned char *protect, const int64_t *drawn, int64_t n_drawn,
                         int64_t *out, unsigned char *mark)
 {
@@ -84,11 +84,12 @@ int64_t fault_effective(fault_model_t fm, int mcu_size, const model_t *m,
         const int word = fm == FAULT_MCU_WORD, across = fm == FAULT_MCU_NEIGHBORS;
         const int span = word || across ? mcu_size : 1;
         for (int j = 0; j < span; j++) {
-            if ((word && a.bit + j >= L->kq.bits) || (across && a.weight + j >= L->n_weights))
+            const int64_t step = (int64_t)j * mcu_stride; /* kernel indices to the j-th neighbour */
+            if ((word && a.bit + j >= L->kq.bits) || (across && a.weight + step >= L->n_weights))
                 break; /* the upset ends at the word's LSB, or at the layer's last weight */
-            /* a weight's bits are consecutive, MSB first; the next weight's same bit is
-             * one word further */
-            const int64_t g = across ? b + (int64_t)j * L->kq.bits : b + j;
+            /* a weight's bits are consecutive, MSB first; the same bit of the weight `step`
+             * kernel indices on is step words further */
+            const int64_t g = across ? b + step * L->kq.bits : b + j;
             if (protect && protect[g])
                 continue;
             if (fm == FAULT_STUCK_AT_0 || fm == FAULT_STUCK_AT_1) {
@@ -142,6 +143,7 @@ int64_t multibit_trial(const campaign_t *c, const model_t *m, const unsigned cha
     *cells = multibit_cells(c, n, t);
     multibit_draw(c->seed, t, n, *cells, NULL, scratch, mark);
     *bits = scratch + *cells;
-    return fault_effective(c->multibit.fault_model, (int)c->multibit.mcu_size, m, protect,
+    return fault_effective(c->multibit.fault_model, (int)c->multibit.mcu_size,
+                           c->multibit.mcu_stride, m, protect,
                            scratch, *cells, scratch + *cells, mark);
 }

@@ -267,4 +267,4 @@ static int multibit_finish(run_ctx_t *r, upset_err_t *err)
 }
 
 const campaign_kind_ops_t KIND_MULTIBIT = {CAMPAIGN_MULTIBIT, multibit_plan, multibit_work,
-                                           multibit_finish};
+                                           multibit_finish, NULL};

@@ -198,5 +198,7 @@ static int bit_finish(run_ctx_t *r, upset_err_t *err)
     return 0;
 }
 
-const campaign_kind_ops_t KIND_ORACLE = {CAMPAIGN_ORACLE, oracle_plan, bit_work, bit_finish};
-const campaign_kind_ops_t KIND_GUIDED = {CAMPAIGN_GUIDED, guided_plan, bit_work, bit_finish};
+const campaign_kind_ops_t KIND_ORACLE = {CAMPAIGN_ORACLE, oracle_plan, bit_work, bit_finish,
+                                         NULL};
+const campaign_kind_ops_t KIND_GUIDED = {CAMPAIGN_GUIDED, guided_plan, bit_work, bit_finish,
+                                         NULL};

@@ -192,4 +192,4 @@ static int statfi_finish(run_ctx_t *r, upset_err_t *err)
 }
 
 const campaign_kind_ops_t KIND_STATFI = {CAMPAIGN_STATFI, statfi_plan, statfi_work,
-                                         statfi_finish};
+                                         statfi_finish, NULL};

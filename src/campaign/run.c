@@ -22,8 +22,8 @@
 #define UPSET_VERSION "0.1.0"
 #endif
 
-static const campaign_kind_ops_t *const KINDS[] = {&KIND_ORACLE, &KIND_GUIDED, &KIND_MULTIBIT,
-                                                   &KIND_BINFI, &KIND_STATFI};
+static const campaign_kind_ops_t *const KINDS[] = {
+    &KIND_ORACLE, &KIND_GUIDED, &KIND_MULTIBIT, &KIND_BINFI, &KIND_STATFI, &KIND_ACTIVATION};
 
 double run_error(const run_ctx_t *r, const fault_result_t *f)
 {
@@ -129,6 +129,8 @@ static void run_free(run_ctx_t *r)
         free(r->out_records);
     free(r->scratch_bits);
     free(r->scratch_mark);
+    if (r->kind && r->kind->release)
+        r->kind->release(r);
     free(r->kind_state);
     campaign_free(&r->c);
 }

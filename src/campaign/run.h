@@ -1,6 +1,6 @@
 /* Internal to the campaign runner: the state every rank shares during a run, and
  * the table of campaign kinds (one file each: kind_oracle.c, kind_multibit.c,
- * kind_binfi.c, kind_statfi.c). */
+ * kind_binfi.c, kind_statfi.c, kind_activation.c). */
 #ifndef UPSET_RUN_H
 #define UPSET_RUN_H
 
@@ -23,6 +23,8 @@ typedef struct {
      * (at most RUN_MAX_EXTRA_ATTRS); may set r->out_table/out_records/out_n to a
      * derived table (BinFI's per-bit view), which rank 0 then writes. */
     int (*finish)(run_ctx_t *r, upset_err_t *err);
+    /* Optional: frees what kind_state holds (kind_state itself is freed with free()). */
+    void (*release)(run_ctx_t *r);
 } campaign_kind_ops_t;
 
 #define RUN_MAX_EXTRA_ATTRS 16
@@ -69,6 +71,6 @@ int multibit_protection(run_ctx_t *r, unsigned char *mask, int64_t *n_protected,
 int run_setup(run_ctx_t *r, upset_err_t *err);
 
 extern const campaign_kind_ops_t KIND_ORACLE, KIND_GUIDED, KIND_MULTIBIT, KIND_BINFI,
-    KIND_STATFI;
+    KIND_STATFI, KIND_ACTIVATION;
 
 #endif

@@ -54,14 +54,16 @@ done
 
 # Fault models: the same cells drawn (seed, trial) act as flips, stuck-at-0/1 cells or
 # multiple-cell upsets in one word; checked against the model's stored codes in Python
-for fm in flip stuck_at_0 stuck_at_1 mcu_word mcu_neighbors; do
+for fm in flip stuck_at_0 stuck_at_1 mcu_word mcu_neighbors mcu_stride4; do
+    model=$fm stride=1
+    [ $fm = mcu_stride4 ] && model=mcu_neighbors stride=4
     cat > "$T/fm_$fm.yaml" <<EOC
 name: it-fm-$fm
 model: models/econt_medium.h5
 $DATA
 kind: multibit
 seed: 11
-multibit: {trials: 12, flips: 40, fault_model: $fm, mcu_size: 3}
+multibit: {trials: 12, flips: 40, fault_model: $model, mcu_size: 3, mcu_stride: $stride}
 output: $T/fm_$fm.h5
 EOC
     mpi 2 run "$T/fm_$fm.yaml" --quiet || fail "multibit fault_model $fm"
@@ -101,8 +103,8 @@ def sets(fm):
         if parts[2] == "flipped":
             out[int(parts[1])] = set() if parts[3] == "(none)" else {int(x) for x in parts[3].split(",")}
     return out
-F, S0, S1, M, N = (sets(x) for x in ("flip", "stuck_at_0", "stuck_at_1", "mcu_word",
-                                      "mcu_neighbors"))
+F, S0, S1, M, N, N4 = (sets(x) for x in ("flip", "stuck_at_0", "stuck_at_1", "mcu_word",
+                                          "mcu_neighbors", "mcu_stride4"))
 ok = True
 for tr in range(4):
     part = not (S0[tr] & S1[tr]) and (S0[tr] | S1[tr]) == F[tr]
@@ -119,9 +121,16 @@ for tr in range(4):
         for j in range(3):
             if w + j < codes.size:
                 near ^= {s + j * bits}
-    good_n = N[tr] == near
+    near4 = set()
+    for s in F[tr]:  # ... or, with mcu_stride 4, of weights w + 4 and w + 8
+        w, pos, bits, codes = where(s)
+        for j in range(3):
+            if w + 4 * j < codes.size:
+                near4 ^= {s + 4 * j * bits}
+    good_n = N[tr] == near and N4[tr] == near4
     ok &= part and vals and M[tr] == want and good_n
-    print(("ok" if good_n else "FAIL") + f": trial {tr}: mcu_neighbors flips {len(N[tr])} bits")
+    print(("ok" if good_n else "FAIL") + f": trial {tr}: mcu_neighbors flips {len(N[tr])} bits"
+          f" ({len(N4[tr])} with mcu_stride 4)")
     print(("ok" if part and vals and M[tr] == want else "FAIL") +
           f": trial {tr}: {len(F[tr])} cells; stuck-at-0 changes {len(S0[tr])} one-bits, "
           f"stuck-at-1 {len(S1[tr])} zero-bits (together the cells); mcu_word flips {len(M[tr])} bits")
