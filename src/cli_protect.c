@@ -9,7 +9,11 @@
  * Both ignore that many insensitive flips can add up to an error, which a multibit
  * campaign with `protection: list` on the written plan measures (docs/protection.md).
  * Area counts bit cells: TMR keeps three copies of a protected bit; SEC-DED ECC adds
- * ceil(log2(w + 1)) + 1 check bits to every w-bit weight with any protected bit. */
+ * ceil(log2(w + 1)) + 1 check bits to every w-bit weight with any protected bit.
+ *
+ * Besides the curve and the plan, it writes multibit campaigns that measure the plan (and
+ * the same budget in every other order, and nothing protected) on inputs the oracle did not
+ * see; `--check` then sets their measurements beside the prediction (cli_protect_check.c). */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -18,8 +22,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "protect_int.h"
 #include "upset/bitranking.h"
 #include "upset/bitspace.h"
+#include "upset/campaign.h"
 #include "upset/cli_commands.h"
 #include "upset/fileutil.h"
 #include "upset/model.h"
@@ -31,13 +37,21 @@ static int protect_usage(void)
 {
     fprintf(stderr,
             "usage: upset protect --oracle ORACLE.h5 --rate U [--ranking NAME=FILE]...\n"
-            "                     [--cost tmr|ecc] [--budget BITS] --out DIR\n"
+            "                     [--cost tmr|ecc] [--budget BITS] [--holdout N] [--trials T]\n"
+            "                     --out DIR\n"
+            "       upset protect --oracle ORACLE.h5 --check MULTIBIT.h5 [--check ...]\n"
+            "                     [--cost tmr|ecc] [--out DIR]\n"
             "  U: upsets per bit per trial (cross-section x flux x exposure), in (0, 1)\n"
             "  writes DIR/curve.csv (per order: bits protected, area, predicted expected\n"
             "  error and failure probability), and for --budget (default: where the oracle\n"
             "  order's predicted failure probability first falls to 1%% of the unprotected\n"
-            "  one) DIR/plan.txt (a protect_list), DIR/plan.csv (layer, weight, bits) and\n"
-            "  DIR/plan_layers.csv (the share of each layer's bits protected)\n");
+            "  one) DIR/plan.txt (a protect_list), plan.csv (layer, weight, bits), plan.h5\n"
+            "  (the per-bit mask), plan_layers.csv (the share of each layer protected),\n"
+            "  plan_NAME.txt (the same budget in each ranking's order) and validate_*.yaml:\n"
+            "  multibit campaigns at rate U on N held-out inputs (default 2000), T trials\n"
+            "  (default 20000) each, for the plan, each ranking's plan and nothing protected.\n"
+            "  --check: the prediction beside what multibit campaigns measured\n"
+            "  (DIR/check.csv)\n");
     return 2;
 }
 
@@ -55,43 +69,78 @@ static int by_err(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Per-bit error (task's unit, relative to fault-free) and sensitivity from the oracle. */
-static int read_oracle(const char *path, const model_t *m, double *err_b, unsigned char *sens,
-                       upset_err_t *err)
+/* ---------------------------------------------------------------- the oracle -- */
+
+/* Per-bit error (task's unit, relative to fault-free) and sensitivity from the oracle,
+ * whose model must not have changed since it ran. */
+static int oracle_load(const char *path, protect_oracle_t *o, upset_err_t *err)
 {
+    memset(o, 0, sizeof *o);
+    o->path = path;
+    char *model_path = NULL, *stored = NULL;
     void *bits = NULL, *e = NULL, *s = NULL;
     int64_t nb = 0, ne = 0, ns = 0, base = 0;
-    const int classifier = m->task == TASK_CLASSIFIER;
-    int rc = results_read_column(path, "bits", "bit", RESULTS_INT64, &bits, &nb, err) ||
-             results_read_column(path, "bits", classifier ? "mispredicts" : "delta_emd",
-                                 RESULTS_FLOAT64, &e, &ne, err) ||
-             results_read_column(path, "bits", "sensitive", RESULTS_INT8, &s, &ns, err) ||
-             (classifier && results_read_attr_int64(path, "baseline_mispredicts", &base, err));
-    unsigned char *seen = rc ? NULL : calloc((size_t)m->n_fault_bits, 1);
-    if (!rc && !seen)
-        rc = upset_fail(err, "out of memory");
+    unsigned char *seen = NULL;
+    int rc = results_read_attr_string(path, "model", &model_path, err) ||
+             results_read_attr_string(path, "model_checksum_fnv1a64", &stored, err) ||
+             results_read_attr_string(path, "data_checksum_fnv1a64", &o->data_checksum, err) ||
+             results_read_attr_string(path, "campaign_yaml", &o->campaign_yaml, err) ||
+             model_load(model_path, &o->m, err);
+    if (!rc) {
+        char now[32];
+        snprintf(now, sizeof now, "%016llx", (unsigned long long)o->m.checksum);
+        if (strcmp(now, stored))
+            rc = upset_fail(err, "%s: the model %s changed since this oracle was run", path,
+                            model_path);
+    }
+    const int classifier = !rc && o->m.task == TASK_CLASSIFIER;
+    rc = rc || results_read_column(path, "bits", "bit", RESULTS_INT64, &bits, &nb, err) ||
+         results_read_column(path, "bits", classifier ? "mispredicts" : "delta_emd",
+                             RESULTS_FLOAT64, &e, &ne, err) ||
+         results_read_column(path, "bits", "sensitive", RESULTS_INT8, &s, &ns, err) ||
+         (classifier && results_read_attr_int64(path, "baseline_mispredicts", &base, err));
+    if (!rc) {
+        o->n = o->m.n_fault_bits;
+        o->err_b = calloc((size_t)o->n, sizeof *o->err_b);
+        o->sens = calloc((size_t)o->n, 1);
+        seen = calloc((size_t)o->n, 1);
+        if (!o->err_b || !o->sens || !seen)
+            rc = upset_fail(err, "out of memory");
+    }
     for (int64_t i = 0; !rc && i < nb; i++) {
         int64_t b = ((int64_t *)bits)[i];
-        if (b < 0 || b >= m->n_fault_bits || seen[b])
+        if (b < 0 || b >= o->n || seen[b])
             rc = upset_fail(err, "%s: bit %lld is out of range or repeated", path, (long long)b);
         else {
             seen[b] = 1;
-            err_b[b] = ((double *)e)[i] - (double)base;
-            sens[b] = ((int8_t *)s)[i] != 0;
+            o->err_b[b] = ((double *)e)[i] - (double)base;
+            o->sens[b] = ((int8_t *)s)[i] != 0;
         }
     }
-    if (!rc && nb != m->n_fault_bits)
+    if (!rc && nb != o->n)
         rc = upset_fail(err, "%s: the oracle covers %lld of the %lld bits; the plan needs all",
-                        path, (long long)nb, (long long)m->n_fault_bits);
+                        path, (long long)nb, (long long)o->n);
     free(seen);
     free(bits);
     free(e);
     free(s);
+    free(model_path);
+    free(stored);
     return rc ? -1 : 0;
 }
 
-/* Check bits SEC-DED adds to a w-bit word. */
-static int ecc_bits(int w)
+static void oracle_free(protect_oracle_t *o)
+{
+    free(o->err_b);
+    free(o->sens);
+    free(o->data_checksum);
+    free(o->campaign_yaml);
+    model_free(&o->m);
+}
+
+/* ------------------------------------------------------------------- area -- */
+
+int protect_ecc_bits(int w)
 {
     int r = 0;
     while ((1 << r) < w + r + 1)
@@ -99,16 +148,46 @@ static int ecc_bits(int w)
     return r + 1;
 }
 
-/* Area (bit cells) of protecting the first k bits of order (word_hit: scratch per weight). */
-typedef struct {
-    const model_t *m;
-    int ecc;
-    int64_t *word_of; /* global bit -> global weight index */
-    int *word_bits;   /* global weight -> its bits */
-    int64_t n_words;
-} area_t;
+static int area_init(protect_area_t *ar, const model_t *m, int ecc, upset_err_t *err)
+{
+    ar->ecc = ecc;
+    ar->n_words = 0;
+    ar->word_of = calloc((size_t)m->n_fault_bits, sizeof *ar->word_of);
+    ar->word_bits = calloc((size_t)m->n_fault_bits, sizeof *ar->word_bits);
+    if (!ar->word_of || !ar->word_bits)
+        return upset_fail(err, "out of memory");
+    for (int64_t b = 0; b < m->n_fault_bits;) { /* weights: consecutive runs of their bits */
+        bitaddr_t a;
+        bitspace_locate(m, b, &a);
+        const int w = m->layers[a.layer].kq.bits;
+        for (int j = 0; j < w; j++)
+            ar->word_of[b + j] = ar->n_words;
+        ar->word_bits[ar->n_words++] = w;
+        b += w;
+    }
+    return 0;
+}
 
-/* Writes buf (len bytes) to dir/name through a .tmp file and a rename. */
+int64_t protect_area(const protect_area_t *ar, int64_t n, const unsigned char *mask)
+{
+    int64_t area = n, word = -1;
+    for (int64_t b = 0; b < n; b++) {
+        if (!mask[b])
+            continue;
+        if (!ar->ecc) {
+            area += 2; /* two more copies */
+        } else if (ar->word_of[b] != word) { /* a word's bits are consecutive: its first
+                                                 protected bit pays for its check bits */
+            word = ar->word_of[b];
+            area += protect_ecc_bits(ar->word_bits[word]);
+        }
+    }
+    return area;
+}
+
+/* ---------------------------------------------------------------- outputs -- */
+
+/* Writes buf (len bytes) to dir/name through a .tmp file and a rename; frees buf. */
 static int commit(const char *dir, const char *name, char *buf, size_t len, upset_err_t *err)
 {
     char path[4200], tmp[4300];
@@ -123,84 +202,110 @@ static int commit(const char *dir, const char *name, char *buf, size_t len, upse
     return rc;
 }
 
-static int write_outputs(const char *dir, const model_t *m, const area_t *ar, order_t *orders,
-                         int n_orders, const double *err_b, const unsigned char *sens, double u,
-                         int64_t budget, upset_err_t *err)
+/* An in-memory text file: open with text_open, fill with fprintf, hand to commit. */
+typedef struct {
+    FILE *f;
+    char *buf;
+    size_t len;
+} text_t;
+
+static int text_open(text_t *t, upset_err_t *err)
 {
-    const int64_t n = m->n_fault_bits;
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    unsigned char *hit = calloc((size_t)(ar->n_words > n ? ar->n_words : n), 1);
-    if (!f || !hit) {
-        if (f)
-            fclose(f);
-        free(buf);
+    t->buf = NULL;
+    t->len = 0;
+    t->f = open_memstream(&t->buf, &t->len);
+    return t->f ? 0 : upset_fail(err, "out of memory");
+}
+
+static int text_commit(text_t *t, const char *dir, const char *name, upset_err_t *err)
+{
+    fclose(t->f);
+    return commit(dir, name, t->buf, t->len, err);
+}
+
+static double unprotected_failure(int64_t sensitive, double u)
+{
+    return -expm1((double)sensitive * log1p(-u));
+}
+
+static int write_curve(const char *dir, const protect_oracle_t *o, const protect_area_t *ar,
+                       const order_t *orders, int n_orders, double u, int64_t budget,
+                       upset_err_t *err)
+{
+    const int64_t n = o->n;
+    text_t t;
+    unsigned char *hit = calloc((size_t)ar->n_words, 1);
+    if (!hit || text_open(&t, err)) {
         free(hit);
-        return upset_fail(err, "out of memory");
+        return hit ? -1 : upset_fail(err, "out of memory");
     }
-    fprintf(f, "order,bits_protected,area_bit_cells,predicted_error,predicted_failure\n");
+    fprintf(t.f, "order,bits_protected,area_bit_cells,predicted_error,predicted_failure\n");
     const int64_t step = n / 200 > 0 ? n / 200 : 1;
-    for (int o = 0; o < n_orders; o++) {
+    for (int i = 0; i < n_orders; i++) {
         double unprot_err = 0;
         int64_t unprot_sens = 0;
         for (int64_t b = 0; b < n; b++) {
-            unprot_err += err_b[b] > 0 ? err_b[b] : 0;
-            unprot_sens += sens[b];
+            unprot_err += o->err_b[b] > 0 ? o->err_b[b] : 0;
+            unprot_sens += o->sens[b];
         }
         memset(hit, 0, (size_t)ar->n_words);
         int64_t area = n;
         for (int64_t k = 0; k <= n; k++) {
             if (k % step == 0 || k == n || k == budget)
-                fprintf(f, "%s,%lld,%lld,%.10g,%.10g\n", orders[o].name, (long long)k,
+                fprintf(t.f, "%s,%lld,%lld,%.10g,%.10g\n", orders[i].name, (long long)k,
                         (long long)area, k == n || unprot_err < 0 ? 0.0 : u * unprot_err,
-                        -expm1((double)unprot_sens * log1p(-u)));
+                        unprotected_failure(unprot_sens, u));
             if (k == n)
                 break;
-            const int64_t b = orders[o].order[k];
-            unprot_err -= err_b[b] > 0 ? err_b[b] : 0;
-            unprot_sens -= sens[b];
+            const int64_t b = orders[i].order[k];
+            unprot_err -= o->err_b[b] > 0 ? o->err_b[b] : 0;
+            unprot_sens -= o->sens[b];
             if (!ar->ecc) {
-                area += 2; /* two more copies */
+                area += 2;
             } else if (!hit[ar->word_of[b]]) {
                 hit[ar->word_of[b]] = 1;
-                area += ecc_bits(ar->word_bits[ar->word_of[b]]);
+                area += protect_ecc_bits(ar->word_bits[ar->word_of[b]]);
             }
         }
     }
-    fclose(f);
-    if (commit(dir, "curve.csv", buf, len, err)) {
-        free(hit);
-        return -1;
-    }
+    free(hit);
+    return text_commit(&t, dir, "curve.csv", err);
+}
 
-    /* the plan: the oracle order's first `budget` bits, as a protect_list and per weight */
-    const int64_t *plan = orders[0].order;
-    f = open_memstream(&buf, &len);
-    if (!f) {
-        free(hit);
-        return upset_fail(err, "out of memory");
+/* plan.txt and plan_NAME.txt: the first `budget` bits of each order, as protect_lists. */
+static int write_lists(const char *dir, const protect_oracle_t *o, const order_t *orders,
+                       int n_orders, int64_t budget, upset_err_t *err)
+{
+    for (int i = 0; i < n_orders; i++) {
+        text_t t;
+        char name[128];
+        if (i == 0)
+            snprintf(name, sizeof name, "plan.txt");
+        else
+            snprintf(name, sizeof name, "plan_%s.txt", orders[i].name);
+        if (text_open(&t, err))
+            return -1;
+        fprintf(t.f, "# upset protect: %lld bits of %s to harden (%s order%s); a multibit "
+                     "protect_list\n",
+                (long long)budget, o->m.name, orders[i].name,
+                i == 0 ? ", largest oracle error first" : "");
+        for (int64_t k = 0; k < budget; k++)
+            fprintf(t.f, "%lld\n", (long long)orders[i].order[k]);
+        if (text_commit(&t, dir, name, err))
+            return -1;
     }
-    fprintf(f, "# upset protect: %lld bits of %s to harden (oracle order, largest error "
-               "first); a multibit protect_list\n",
-            (long long)budget, m->name);
-    for (int64_t k = 0; k < budget; k++)
-        fprintf(f, "%lld\n", (long long)plan[k]);
-    fclose(f);
-    if (commit(dir, "plan.txt", buf, len, err)) {
-        free(hit);
+    return 0;
+}
+
+/* plan.csv (per weight) and plan_layers.csv (per layer) from the plan's mask. */
+static int write_tables(const char *dir, const model_t *m, const unsigned char *hit,
+                        upset_err_t *err)
+{
+    text_t t;
+    if (text_open(&t, err))
         return -1;
-    }
-    memset(hit, 0, (size_t)n);
-    for (int64_t k = 0; k < budget; k++)
-        hit[plan[k]] = 1;
-    f = open_memstream(&buf, &len);
-    if (!f) {
-        free(hit);
-        return upset_fail(err, "out of memory");
-    }
-    fprintf(f, "layer,weight,bit_positions\n"); /* positions: 0 = MSB, space-separated */
-    for (int64_t b = 0; b < n;) {
+    fprintf(t.f, "layer,weight,bit_positions\n"); /* positions: 0 = MSB, space-separated */
+    for (int64_t b = 0; b < m->n_fault_bits;) {
         bitaddr_t a;
         bitspace_locate(m, b, &a);
         const int w = m->layers[a.layer].kq.bits;
@@ -209,27 +314,18 @@ static int write_outputs(const char *dir, const model_t *m, const area_t *ar, or
             if (!hit[b + j])
                 continue;
             if (first)
-                fprintf(f, "%s,%lld,%d", m->layers[a.layer].name, (long long)a.weight, j);
+                fprintf(t.f, "%s,%lld,%d", m->layers[a.layer].name, (long long)a.weight, j);
             else
-                fprintf(f, " %d", j);
+                fprintf(t.f, " %d", j);
             first = 0;
         }
         if (!first)
-            fprintf(f, "\n");
+            fprintf(t.f, "\n");
         b += w;
     }
-    fclose(f);
-    if (commit(dir, "plan.csv", buf, len, err)) {
-        free(hit);
+    if (text_commit(&t, dir, "plan.csv", err) || text_open(&t, err))
         return -1;
-    }
-    /* per faultable layer: how much of it the plan hardens */
-    f = open_memstream(&buf, &len);
-    if (!f) {
-        free(hit);
-        return upset_fail(err, "out of memory");
-    }
-    fprintf(f, "layer,bits,protected,share\n");
+    fprintf(t.f, "layer,bits,protected,share\n");
     for (int l = 0; l < m->n_layers; l++) {
         const layer_t *L = &m->layers[l];
         if (!L->faultable)
@@ -237,162 +333,353 @@ static int write_outputs(const char *dir, const model_t *m, const area_t *ar, or
         int64_t p = 0;
         for (int64_t b = L->bit_first; b < L->bit_first + L->n_bits; b++)
             p += hit[b];
-        fprintf(f, "%s,%lld,%lld,%.6f\n", L->name, (long long)L->n_bits, (long long)p,
+        fprintf(t.f, "%s,%lld,%lld,%.6f\n", L->name, (long long)L->n_bits, (long long)p,
                 L->n_bits ? (double)p / (double)L->n_bits : 0.0);
     }
-    fclose(f);
-    free(hit);
-    return commit(dir, "plan_layers.csv", buf, len, err);
+    return text_commit(&t, dir, "plan_layers.csv", err);
 }
 
-int cmd_protect(int argc, char **argv)
+#define MASK_COLUMNS(X)                                                                       \
+    X(int64_t, bit, RESULTS_INT64, "1", "global bit index (MSB first, docs/model-format.md)") \
+    X(int32_t, layer, RESULTS_INT32, "1", "layer index in the model")                         \
+    X(int64_t, weight, RESULTS_INT64, "1", "flat C-order index into the layer's kernel")      \
+    X(int32_t, bit_pos, RESULTS_INT32, "1", "bit position in the weight code, 0 = MSB")       \
+    X(int8_t, protected_bit, RESULTS_INT8, "1", "1: the plan hardens this bit")               \
+    X(int8_t, sensitive, RESULTS_INT8, "1", "1: the oracle found the bit sensitive")          \
+    X(double, error, RESULTS_FLOAT64, "task unit",                                            \
+      "the oracle's error of the bit relative to fault-free (delta EMD, extra mispredicts)")
+
+#define AS_FIELD(ctype, name, type, unit, desc) ctype name;
+#define AS_COLUMN(ctype, name, type, unit, desc)                                              \
+    RESULTS_COLUMN(mask_record_t, name, type, unit, desc),
+typedef struct {
+    MASK_COLUMNS(AS_FIELD)
+} mask_record_t;
+static const results_column_t MASK_COLUMNS_TABLE[] = {MASK_COLUMNS(AS_COLUMN)};
+static const results_table_t MASK_TABLE = {"bits", sizeof(mask_record_t), MASK_COLUMNS_TABLE,
+                                           sizeof MASK_COLUMNS_TABLE / sizeof *MASK_COLUMNS_TABLE};
+
+/* plan.h5: the per-bit mask with its layer, weight and position (the results layout). */
+static int write_mask(const char *dir, const protect_oracle_t *o, const unsigned char *hit,
+                      double u, const char *cost, int64_t budget, int64_t area,
+                      upset_err_t *err)
 {
-    const char *oracle = NULL, *out = NULL, *cost = "tmr";
-    const char *rank_arg[MAX_ORDERS];
-    int n_rank = 0;
-    double u = -1;
-    long long budget = -1;
+    mask_record_t *rec = upset_calloc((size_t)o->n, sizeof *rec, err);
+    if (!rec)
+        return -1;
+    int64_t s_all = 0, s_left = 0;
+    for (int64_t b = 0; b < o->n; b++) {
+        bitaddr_t a;
+        bitspace_locate(&o->m, b, &a);
+        rec[b] = (mask_record_t){b, a.layer, a.weight, a.bit, (int8_t)hit[b],
+                                 (int8_t)o->sens[b], o->err_b[b]};
+        s_all += o->sens[b];
+        s_left += o->sens[b] && !hit[b];
+    }
+    char ck[32], path[4200];
+    snprintf(ck, sizeof ck, "%016llx", (unsigned long long)o->m.checksum);
+    snprintf(path, sizeof path, "%s/plan.h5", dir);
+    const results_attr_t attrs[] = {
+        RESULTS_ATTR_STR("kind", "protection_plan"),
+        RESULTS_ATTR_STR("oracle", o->path),
+        RESULTS_ATTR_STR("model", o->m.path),
+        RESULTS_ATTR_STR("model_name", o->m.name),
+        RESULTS_ATTR_STR("model_checksum_fnv1a64", ck),
+        RESULTS_ATTR_STR("cost", cost),
+        RESULTS_ATTR_F64("rate", u),
+        RESULTS_ATTR_I64("n_fault_bits", o->n),
+        RESULTS_ATTR_I64("n_protected", budget),
+        RESULTS_ATTR_I64("area_bit_cells", area),
+        RESULTS_ATTR_F64("predicted_failure", unprotected_failure(s_left, u)),
+        RESULTS_ATTR_F64("unprotected_failure", unprotected_failure(s_all, u)),
+    };
+    int rc = results_write_serial(path, &MASK_TABLE, rec, o->n, attrs,
+                                  (int)(sizeof attrs / sizeof *attrs), err);
+    free(rec);
+    return rc;
+}
+
+/* A YAML single-quoted scalar (a quote inside doubles). */
+static void yaml_quoted(FILE *f, const char *s)
+{
+    fputc('\'', f);
+    for (; *s; s++) {
+        if (*s == '\'')
+            fputc('\'', f);
+        fputc(*s, f);
+    }
+    fputc('\'', f);
+}
+
+/* validate_NAME.yaml: multibit campaigns at rate u on `holdout` inputs after the oracle's,
+ * one per order (its plan) and one with nothing protected; one seed, so every campaign
+ * draws the same cells and only the protection differs. */
+static int write_validation(const char *dir, const protect_oracle_t *o, const order_t *orders,
+                            int n_orders, double u, int64_t holdout, int64_t trials,
+                            upset_err_t *err)
+{
+    campaign_t oc;
+    campaign_defaults(&oc);
+    int rc = campaign_load_yaml_string(&oc, o->campaign_yaml, strlen(o->campaign_yaml), o->path,
+                                       err);
+    if (!rc && oc.data.count < 0) {
+        printf("no validation campaigns: the oracle used every sample of its data (count: all), "
+               "so none is held out\n");
+        campaign_free(&oc);
+        return 0;
+    }
+    for (int i = -1; !rc && i < n_orders; i++) {
+        const char *what = i < 0 ? "unprotected" : orders[i].name;
+        char name[160];
+        snprintf(name, sizeof name, "validate_%s.yaml", what);
+        text_t t;
+        if ((rc = text_open(&t, err)))
+            break;
+        fprintf(t.f, "# Written by upset protect from %s: the plan of order '%s' (%s) under\n"
+                     "# %g upsets per bit per trial, measured on %lld inputs the oracle did not see.\n"
+                     "# Run it, then compare with the prediction:\n"
+                     "#   mpirun -np 4 build/upset run %s/%s\n"
+                     "#   build/upset protect --oracle %s --check %s/validate_%s.h5\n",
+                o->path, what, i < 0 ? "nothing protected" : "its plan file", u,
+                (long long)holdout, dir, name, o->path, dir, what);
+        fprintf(t.f, "name: validate_%s_%s\nmodel: ", o->m.name, what);
+        yaml_quoted(t.f, o->m.path);
+        fprintf(t.f, "\ndata:\n  format: %s\n  files: [", campaign_data_format_name(oc.data.format));
+        for (int k = 0; k < oc.data.files.n; k++) {
+            fprintf(t.f, k ? ", " : "");
+            yaml_quoted(t.f, oc.data.files.v[k]);
+        }
+        fprintf(t.f, "]\n");
+        if (oc.data.labels) {
+            fprintf(t.f, "  labels: ");
+            yaml_quoted(t.f, oc.data.labels);
+            fprintf(t.f, "\n");
+        }
+        fprintf(t.f, "  offset: %lld\n  count: %lld\n",
+                (long long)(oc.data.offset + oc.data.count), (long long)holdout);
+        if (oc.data.format == CAMPAIGN_DATA_CIFAR10)
+            fprintf(t.f, "  correct_only: %s\n", oc.data.correct_only ? "true" : "false");
+        fprintf(t.f, "kind: multibit\nseed: 1\nemd_zero_sum: %s\noutput: ",
+                campaign_emd_zero_name(oc.emd_zero_sum));
+        char out[4300];
+        snprintf(out, sizeof out, "%s/validate_%s.h5", dir, what);
+        yaml_quoted(t.f, out);
+        char rate[40]; /* the shortest form that reads back as u */
+        snprintf(rate, sizeof rate, "%.15g", u);
+        if (strtod(rate, NULL) != u)
+            snprintf(rate, sizeof rate, "%.17g", u);
+        fprintf(t.f, "\nmultibit:\n  trials: %lld\n  cross_section: %s\n  flux: 1\n"
+                     "  exposure: 1\n",
+                (long long)trials, rate);
+        if (i < 0) {
+            fprintf(t.f, "  protection: none\n");
+        } else {
+            char list[4300];
+            if (i == 0)
+                snprintf(list, sizeof list, "%s/plan.txt", dir);
+            else
+                snprintf(list, sizeof list, "%s/plan_%s.txt", dir, orders[i].name);
+            fprintf(t.f, "  protection: list\n  protect_list: ");
+            yaml_quoted(t.f, list);
+            fprintf(t.f, "\n");
+        }
+        rc = text_commit(&t, dir, name, err);
+    }
+    campaign_free(&oc);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ command -- */
+
+typedef struct {
+    const char *oracle, *out, *cost;
+    const char *ranking[MAX_ORDERS];
+    int n_ranking;
+    const char *check[64];
+    int n_check;
+    double u;
+    long long budget, holdout, trials;
+} protect_args_t;
+
+static int parse_count(const char *opt, const char *v, long long min, long long *out)
+{
+    char *end;
+    *out = strtoll(v, &end, 10);
+    if (end == v || *end || *out < min) {
+        fprintf(stderr, "upset protect: %s '%s': expected an integer >= %lld\n", opt, v, min);
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, protect_args_t *a)
+{
+    memset(a, 0, sizeof *a);
+    a->cost = "tmr";
+    a->u = -1;
+    a->budget = -1;
+    a->holdout = 2000;
+    a->trials = 20000;
     for (int i = 1; i < argc; i += 2) { /* every option takes a value */
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v)
             return protect_usage();
         char *end;
-        if (!strcmp(a, "--oracle"))
-            oracle = v;
-        else if (!strcmp(a, "--out"))
-            out = v;
-        else if (!strcmp(a, "--cost"))
-            cost = v;
-        else if (!strcmp(a, "--ranking") && n_rank < MAX_ORDERS - 1)
-            rank_arg[n_rank++] = v;
-        else if (!strcmp(a, "--rate")) {
-            u = strtod(v, &end);
-            if (end == v || *end || !(u > 0 && u < 1)) {
+        if (!strcmp(o, "--oracle"))
+            a->oracle = v;
+        else if (!strcmp(o, "--out"))
+            a->out = v;
+        else if (!strcmp(o, "--cost"))
+            a->cost = v;
+        else if (!strcmp(o, "--ranking") && a->n_ranking < MAX_ORDERS - 1)
+            a->ranking[a->n_ranking++] = v;
+        else if (!strcmp(o, "--check") && a->n_check < 64)
+            a->check[a->n_check++] = v;
+        else if (!strcmp(o, "--rate")) {
+            a->u = strtod(v, &end);
+            if (end == v || *end || !(a->u > 0 && a->u < 1)) {
                 fprintf(stderr, "upset protect: --rate '%s': expected a number in (0, 1)\n", v);
                 return 2;
             }
-        } else if (!strcmp(a, "--budget")) {
-            budget = strtoll(v, &end, 10);
-            if (end == v || *end || budget < 0) {
-                fprintf(stderr, "upset protect: --budget '%s': expected a bit count >= 0\n", v);
+        } else if (!strcmp(o, "--budget")) {
+            if (parse_count(o, v, 0, &a->budget))
                 return 2;
-            }
+        } else if (!strcmp(o, "--holdout")) {
+            if (parse_count(o, v, 1, &a->holdout))
+                return 2;
+        } else if (!strcmp(o, "--trials")) {
+            if (parse_count(o, v, 1, &a->trials))
+                return 2;
         } else
             return protect_usage();
     }
-    if (!oracle || !out || u < 0 || (strcmp(cost, "tmr") && strcmp(cost, "ecc")))
+    if (!a->oracle || (strcmp(a->cost, "tmr") && strcmp(a->cost, "ecc")))
         return protect_usage();
+    if (!a->n_check && (!a->out || a->u < 0))
+        return protect_usage();
+    return 0;
+}
 
-    upset_err_t err = {{0}};
-    char *model_path = NULL, *stored = NULL;
-    model_t m;
-    memset(&m, 0, sizeof m);
-    double *err_b = NULL;
-    unsigned char *sens = NULL;
+/* A ranking given as NAME=FILE, which must order every bit once. */
+static int read_order(const char *arg, int64_t n, order_t *o, char *name, size_t name_len,
+                      upset_err_t *err)
+{
+    const char *eq = strchr(arg, '=');
+    if (!eq || eq == arg)
+        return upset_fail(err, "--ranking '%s': expected NAME=FILE", arg);
+    snprintf(name, name_len, "%.*s", (int)(eq - arg), arg);
+    for (const char *c = name; *c; c++)
+        if (!(*c == '_' || *c == '-' || (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+              (*c >= '0' && *c <= '9')))
+            return upset_fail(err, "--ranking '%s': NAME may hold letters, digits, _ and - "
+                                   "(it names files)",
+                              arg);
+    o->name = name;
+    int64_t len = 0;
+    if (bit_ranking_read(eq + 1, n, &o->order, &len, err))
+        return -1;
+    unsigned char *seen = calloc((size_t)n, 1);
+    if (!seen)
+        return upset_fail(err, "out of memory");
+    int64_t once = 0;
+    for (int64_t k = 0; k < len; k++) {
+        once += !seen[o->order[k]];
+        seen[o->order[k]] = 1;
+    }
+    free(seen);
+    if (len != n || once != n)
+        return upset_fail(err, "%s: a ranking must list every one of the %lld bits once",
+                          eq + 1, (long long)n);
+    return 0;
+}
+
+static int plan(const protect_args_t *a, const protect_oracle_t *o, const protect_area_t *ar,
+                upset_err_t *err)
+{
+    const int64_t n = o->n;
     order_t orders[MAX_ORDERS];
-    int n_orders = 0;
-    area_t ar = {&m, !strcmp(cost, "ecc"), NULL, NULL, 0};
-    int rc = results_read_attr_string(oracle, "model", &model_path, &err) ||
-             results_read_attr_string(oracle, "model_checksum_fnv1a64", &stored, &err) ||
-             model_load(model_path, &m, &err);
-    if (!rc) {
-        char now[32];
-        snprintf(now, sizeof now, "%016llx", (unsigned long long)m.checksum);
-        if (strcmp(now, stored))
-            rc = upset_fail(&err, "%s: the model %s changed since this oracle was run", oracle,
-                            model_path);
-    }
-    const int64_t n = rc ? 0 : m.n_fault_bits;
-    if (!rc) {
-        err_b = calloc((size_t)n, sizeof *err_b);
-        sens = calloc((size_t)n, 1);
-        orders[0].name = "oracle";
-        orders[0].order = calloc((size_t)n, sizeof *orders[0].order);
-        ar.word_of = calloc((size_t)n, sizeof *ar.word_of);
-        ar.word_bits = calloc((size_t)n, sizeof *ar.word_bits);
-        rc = err_b && sens && orders[0].order && ar.word_of && ar.word_bits
-                 ? read_oracle(oracle, &m, err_b, sens, &err)
-                 : upset_fail(&err, "out of memory");
-        n_orders = 1;
-    }
+    static char names[MAX_ORDERS][64];
+    int n_orders = 1;
+    memset(orders, 0, sizeof orders);
+    orders[0].name = "oracle";
+    orders[0].order = calloc((size_t)n, sizeof *orders[0].order);
+    int rc = orders[0].order ? 0 : upset_fail(err, "out of memory");
     if (!rc) {
         for (int64_t b = 0; b < n; b++)
             orders[0].order[b] = b;
-        sort_err = err_b;
+        sort_err = o->err_b;
         qsort(orders[0].order, (size_t)n, sizeof *orders[0].order, by_err);
-        for (int64_t b = 0; b < n;) { /* weights: consecutive runs of their bits */
-            bitaddr_t a;
-            bitspace_locate(&m, b, &a);
-            const int w = m.layers[a.layer].kq.bits;
-            for (int j = 0; j < w; j++)
-                ar.word_of[b + j] = ar.n_words;
-            ar.word_bits[ar.n_words++] = w;
-            b += w;
-        }
     }
-    for (int i = 0; !rc && i < n_rank; i++) {
-        const char *eq = strchr(rank_arg[i], '=');
-        if (!eq || eq == rank_arg[i]) {
-            rc = upset_fail(&err, "--ranking '%s': expected NAME=FILE", rank_arg[i]);
-            break;
-        }
-        order_t *o = &orders[n_orders];
-        int64_t len = 0;
-        if (bit_ranking_read(eq + 1, n, &o->order, &len, &err)) {
-            rc = -1;
-            break;
-        }
+    for (int i = 0; !rc && i < a->n_ranking; i++) {
+        rc = read_order(a->ranking[i], n, &orders[n_orders], names[n_orders],
+                        sizeof names[n_orders], err);
         n_orders++;
-        unsigned char *seen = calloc((size_t)n, 1);
-        for (int64_t k = 0; seen && k < len; k++)
-            seen[o->order[k]] ^= 1;
-        int64_t once = 0;
-        for (int64_t b = 0; seen && b < n; b++)
-            once += seen[b];
-        free(seen);
-        if (len != n || once != n)
-            rc = upset_fail(&err, "%s: a ranking must list every one of the %lld bits once",
-                            eq + 1, (long long)n);
-        static char names[MAX_ORDERS][64];
-        snprintf(names[i], sizeof names[i], "%.*s", (int)(eq - rank_arg[i]), rank_arg[i]);
-        o->name = names[i];
+        for (int j = 0; !rc && j < n_orders - 1; j++)
+            if (!strcmp(orders[j].name, orders[n_orders - 1].name))
+                rc = upset_fail(err, "--ranking: the name '%s' is given twice",
+                                orders[j].name);
     }
+    int64_t budget = a->budget;
     if (!rc && budget < 0) { /* where the oracle order reaches 1% of the unprotected failure */
         int64_t s = 0;
         for (int64_t b = 0; b < n; b++)
-            s += sens[b];
-        const double full = -expm1((double)s * log1p(-u));
+            s += o->sens[b];
+        const double full = unprotected_failure(s, a->u);
         budget = n;
         for (int64_t k = 0; k <= n; k++) {
-            if (-expm1((double)s * log1p(-u)) <= 0.01 * full) {
+            if (unprotected_failure(s, a->u) <= 0.01 * full) {
                 budget = k;
                 break;
             }
             if (k < n)
-                s -= sens[orders[0].order[k]];
+                s -= o->sens[orders[0].order[k]];
         }
     }
     if (!rc && budget > n)
-        rc = upset_fail(&err, "--budget %lld exceeds the model's %lld bits", budget,
+        rc = upset_fail(err, "--budget %lld exceeds the model's %lld bits", (long long)budget,
                         (long long)n);
+    unsigned char *hit = rc ? NULL : calloc((size_t)n, 1);
+    if (!rc && !hit)
+        rc = upset_fail(err, "out of memory");
+    for (int64_t k = 0; !rc && k < budget; k++)
+        hit[orders[0].order[k]] = 1;
+    const int64_t area = rc ? 0 : protect_area(ar, n, hit);
+    rc = rc || file_mkdirs(a->out, err) ||
+         write_curve(a->out, o, ar, orders, n_orders, a->u, budget, err) ||
+         write_lists(a->out, o, orders, n_orders, budget, err) ||
+         write_tables(a->out, &o->m, hit, err) ||
+         write_mask(a->out, o, hit, a->u, a->cost, budget, area, err) ||
+         write_validation(a->out, o, orders, n_orders, a->u, a->holdout, a->trials, err);
     if (!rc)
-        rc = file_mkdirs(out, &err);
+        printf("%s: %lld of %lld bits in the plan (%s area %lld bit cells); curve in "
+               "%s/curve.csv, plan in %s/plan.txt, plan.csv and plan.h5; held-out checks in "
+               "%s/validate_*.yaml\n",
+               o->m.name, (long long)budget, (long long)n, a->cost, (long long)area, a->out,
+               a->out, a->out);
+    free(hit);
+    for (int i = 0; i < n_orders; i++)
+        free(orders[i].order);
+    return rc;
+}
+
+int cmd_protect(int argc, char **argv)
+{
+    protect_args_t a;
+    int usage = parse_args(argc, argv, &a);
+    if (usage)
+        return usage;
+    upset_err_t err = {{0}};
+    protect_oracle_t o;
+    protect_area_t ar = {0, NULL, NULL, 0};
+    int rc = oracle_load(a.oracle, &o, &err) ||
+             area_init(&ar, &o.m, !strcmp(a.cost, "ecc"), &err);
     if (!rc)
-        rc = write_outputs(out, &m, &ar, orders, n_orders, err_b, sens, u, budget, &err);
-    if (!rc)
-        printf("%s: %lld of %lld bits in the plan (%s area); curve in %s/curve.csv, plan in "
-               "%s/plan.txt and %s/plan.csv\n",
-               m.name, budget, (long long)n, cost, out, out, out);
-    else
+        rc = a.n_check ? protect_check(&o, &ar, a.check, a.n_check, a.out, &err)
+                       : plan(&a, &o, &ar, &err);
+    if (rc)
         fprintf(stderr, "upset protect: %s\n", err.msg);
-    for (int o = 0; o < n_orders; o++)
-        free(orders[o].order);
-    free(err_b);
-    free(sens);
+    oracle_free(&o);
     free(ar.word_of);
     free(ar.word_bits);
-    free(model_path);
-    free(stored);
-    model_free(&m);
     return rc ? 1 : 0;
 }

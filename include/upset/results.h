@@ -97,6 +97,10 @@ int results_write(MPI_Comm comm, const char *path, const results_table_t *table,
                   const void *records, int64_t n, const results_attr_t *attrs, int nattrs,
                   upset_err_t *err);
 
+/* The same from one process, without MPI (rank 0's part of results_write). */
+int results_write_serial(const char *path, const results_table_t *table, const void *records,
+                         int64_t n, const results_attr_t *attrs, int nattrs, upset_err_t *err);
+
 /* Serial. Fails early (before a long campaign) when path cannot be created:
  * missing or unwritable directory, path is a directory. Creates and removes a
  * probe file next to path. */

@@ -164,6 +164,11 @@ int injector_eval(injector_t *in, const int64_t *bits, int n_bits, fault_result_
                   upset_err_t *err)
 {
     memset(r, 0, sizeof *r);
+    if (n_bits == 0 && !in->full) { /* nothing flips: the fault-free result, as stored */
+        r->mean_emd = in->base_mean_emd;
+        r->mispredicts = in->base_mispredicts;
+        return 0;
+    }
     if (n_bits > in->addr_cap) { /* heap, not stack: a trial may flip thousands of bits */
         bitaddr_t *a = realloc(in->addr, (size_t)n_bits * sizeof *a);
         if (!a)

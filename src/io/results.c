@@ -256,7 +256,7 @@ static int write_contents(hid_t file, const results_table_t *t, const void *reco
 }
 
 /* Rank 0's part: build the file in memory, write <path>.tmp, rename it to path. */
-static int write_file(const char *path, const results_table_t *t, const void *records, int64_t n,
+int results_write_serial(const char *path, const results_table_t *t, const void *records, int64_t n,
                       const results_attr_t *attrs, int nattrs, upset_err_t *err)
 {
     char tmp[4096];
@@ -297,7 +297,7 @@ int results_write(MPI_Comm comm, const char *path, const results_table_t *table,
     int rank = 0;
     if (MPI_CHECK(MPI_Comm_rank(comm, &rank), err))
         return -1;
-    int rc = rank == 0 ? write_file(path, table, records, n, attrs, nattrs, err) : 0;
+    int rc = rank == 0 ? results_write_serial(path, table, records, n, attrs, nattrs, err) : 0;
     return mpi_agree(comm, rc, err);
 }
 

@@ -3,7 +3,10 @@
 # equal the first-order formulas computed here from the oracle (expected error, failure
 # probability, TMR and ECC area); and the predicted failure probability of the unprotected
 # model and of the plan agrees with independent multibit campaigns in that radiation
-# environment (Poisson upsets, the plan as protect_list) on the same inputs.
+# environment (Poisson upsets, the plan as protect_list) on the same inputs. plan.h5 holds
+# the plan's mask; the validation campaigns it writes run on held-out inputs; and `--check`
+# sets each multibit campaign's measurement beside the prediction, both recomputed here
+# (the exact mixture over the campaign's cells per trial, Wilson intervals).
 . tests/integration/lib.sh
 
 DATA='data: {format: hgcal, files: [data/hgcal/ttbar_0PU.csv], count: 60}'
@@ -18,7 +21,7 @@ mpi 2 run "$T/oracle.yaml" --quiet || fail "oracle"
 # 0.3 upsets per trial over the 12,720 bits: mostly single upsets, where the model holds
 U=$("$PY" -c "print(repr(0.3 / 12720))")
 "$UPSET" protect --oracle "$T/oracle.h5" --rate "$U" --budget 3000 --out "$T/plan" \
-    --ranking "msb=data/rankings/hessian_ranked_model_bits_iccad_2023_ECONT-baseline.txt" \
+    --holdout 40 --trials 400 --ranking "msb=data/rankings/hessian_ranked_model_bits_iccad_2023_ECONT-baseline.txt" \
     >"$T/protect.log" 2>&1 || { fail "upset protect"; cat "$T/protect.log" >&2; }
 "$UPSET" protect --oracle "$T/oracle.h5" --rate "$U" --budget 3000 --cost ecc --out "$T/ecc" \
     >/dev/null 2>&1 || fail "upset protect --cost ecc"
@@ -84,4 +87,125 @@ for (p, want) in zip(("none", "list"), pred):
           f"{rate:.4f} (Wilson 95 %: {lo:.4f}-{hi:.4f}) over 4000 trials")
 sys.exit(0 if ok else 1)
 EOP
+# plan.h5: the per-bit mask, with each bit's layer, weight and position
+"$PY" - "$T" <<'EOP' || fail "plan.h5"
+import sys, h5py, numpy as np
+t = sys.argv[1]
+plan = {int(l) for l in open(f"{t}/plan/plan.txt") if not l.startswith("#")}
+with h5py.File(f"{t}/plan/plan.h5", "r") as f:
+    g = f["bits"]
+    bits, prot = g["bit"][:], g["protected_bit"][:]
+    layer, weight, pos = g["layer"][:], g["weight"][:], g["bit_pos"][:]
+    a = f.attrs
+    ok = set(bits[prot == 1].tolist()) == plan and a["n_protected"] == 3000 \
+        and a["area_bit_cells"] == 12720 + 2 * 3000 and a["kind"] == "protection_plan"
+# ECON-T Medium: conv2d_0_m (layer 1, 72 weights) then encoded_vector (layer 4), 6 bits each
+want_layer = np.where(bits < 432, 1, 4)
+want_w = np.where(bits < 432, bits // 6, (bits - 432) // 6)
+ok &= (layer == want_layer).all() and (weight == want_w).all() and (pos == bits % 6).all()
+print(("ok" if ok else "FAIL") + ": plan.h5 masks exactly the plan's 3,000 bits, addressed by layer/weight/bit")
+sys.exit(0 if ok else 1)
+EOP
+
+# the validation campaigns: held-out inputs (after the oracle's 60), one seed, the rate U
+grep -q "offset: 60" "$T/plan/validate_oracle.yaml" && grep -q "count: 40" "$T/plan/validate_oracle.yaml" \
+    && grep -q "protect_list: '$T/plan/plan_msb.txt'" "$T/plan/validate_msb.yaml" \
+    && pass "validate_*.yaml: 40 held-out inputs after the oracle's, each order's plan" \
+    || fail "validation campaigns: $(cat "$T/plan/validate_oracle.yaml")"
+for v in unprotected oracle; do
+    mpi 2 run "$T/plan/validate_$v.yaml" --quiet || fail "validate_$v.yaml"
+done
+# a fixed number of cells per trial, and stuck-at cells, on the oracle's inputs
+cat >"$T/mb_fixed.yaml" <<EOC
+name: it-protect-fixed
+model: models/econt_medium.h5
+$DATA
+kind: multibit
+seed: 9
+multibit: {trials: 1500, flips: 3, protection: list, protect_list: $T/plan/plan_msb.txt, fault_model: stuck_at_0}
+output: $T/mb_fixed.h5
+EOC
+mpi 2 run "$T/mb_fixed.yaml" --quiet || fail "multibit fixed"
+"$UPSET" protect --oracle "$T/oracle.h5" --out "$T/check" --check "$T/mb_none.h5" \
+    --check "$T/mb_list.h5" --check "$T/plan/validate_unprotected.h5" \
+    --check "$T/plan/validate_oracle.h5" --check "$T/mb_fixed.h5" >"$T/check.log" 2>&1 \
+    || { fail "upset protect --check"; cat "$T/check.log" >&2; }
+"$PY" - "$T" <<'EOP' || fail "--check against an independent computation"
+import csv, math, sys, h5py, numpy as np
+t = sys.argv[1]
+with h5py.File(f"{t}/oracle.h5", "r") as f:
+    order = np.argsort(f["bits/bit"][:])
+    err, sens = f["bits/delta_emd"][:][order], f["bits/sensitive"][:][order].astype(bool)
+n = err.size
+with h5py.File("models/econt_medium.h5", "r") as f:
+    codes = np.concatenate([f["layers"][k]["kernel_code"][:].ravel() for k in sorted(f["layers"])
+                            if int(f["layers"][k].attrs["faultable"])]).astype(np.int64)
+stored = ((codes[:, None] & 63) >> (5 - np.arange(6))[None, :] & 1).ravel()  # MSB first
+def plan(path):
+    m = np.zeros(n, bool)
+    m[[int(l) for l in open(path) if not l.startswith("#")]] = True
+    return m
+def no_hit(k, s):  # k distinct cells out of n miss all s bits
+    q = 1.0
+    for i in range(k):
+        q *= (n - s - i) / (n - i)
+    return max(q, 0.0)
+def wilson(x, m, z=1.959963984540054):
+    p = x / m
+    c = (p + z * z / (2 * m)) / (1 + z * z / m)
+    h = z / (1 + z * z / m) * math.sqrt(p * (1 - p) / m + z * z / (4 * m * m))
+    return c - h, c + h
+lam = 0.3
+cases = {  # results -> (mask, cell law, effective bits)
+    "mb_none.h5": (np.zeros(n, bool), "poisson", np.ones(n, bool)),
+    "mb_list.h5": (plan(f"{t}/plan/plan.txt"), "poisson", np.ones(n, bool)),
+    "validate_unprotected.h5": (np.zeros(n, bool), "poisson", np.ones(n, bool)),
+    "validate_oracle.h5": (plan(f"{t}/plan/plan.txt"), "poisson", np.ones(n, bool)),
+    "mb_fixed.h5": (plan(f"{t}/plan/plan_msb.txt"), 3, stored == 1),  # stuck at 0
+}
+rows = {r["results"].split("/")[-1]: r for r in csv.DictReader(open(f"{t}/check/check.csv"))}
+ok = True
+for name, (mask, law, eff) in cases.items():
+    live = ~mask & eff
+    s = int((sens & live).sum())
+    if law == "poisson":
+        p_none = sum(math.exp(-lam) * lam ** k / math.factorial(k) * no_hit(k, s) for k in range(60))
+        mean_k = lam
+    else:
+        p_none, mean_k = no_hit(law, s), law
+    pred_fail, pred_err = 1 - p_none, mean_k / n * err[live].sum()
+    path = f"{t}/plan/{name}" if name.startswith("validate") else f"{t}/{name}"
+    with h5py.File(path, "r") as f:
+        x, e = f["trials/exceeds"][:], f["trials/delta_emd"][:]
+    lo, hi = wilson(int(x.sum()), x.size)
+    r = rows[name]
+    good = (math.isclose(float(r["predicted_failure"]), pred_fail, rel_tol=1e-9)
+            and math.isclose(float(r["predicted_error"]), pred_err, rel_tol=1e-9, abs_tol=1e-15)
+            and math.isclose(float(r["measured_failure"]), x.mean(), rel_tol=1e-9)
+            and math.isclose(float(r["measured_failure_lo"]), lo, rel_tol=1e-9, abs_tol=1e-12)
+            and math.isclose(float(r["measured_failure_hi"]), hi, rel_tol=1e-9)
+            and math.isclose(float(r["measured_error"]), e.mean(), rel_tol=1e-9, abs_tol=1e-15)
+            and r["inputs"] == ("held_out" if name.startswith("validate") else "oracle")
+            and int(r["n_protected"]) == int(mask.sum()))
+    ok &= good
+    print(("ok" if good else "FAIL") + f": --check {name}: predicted {pred_fail:.4%} "
+          f"(recomputed), measured {x.mean():.4%} [{lo:.4%}, {hi:.4%}] ({r['inputs']} inputs)")
+    if not good:
+        print(r, pred_fail, pred_err, x.mean(), lo, hi, e.mean(), int(mask.sum()))
+sys.exit(0 if ok else 1)
+EOP
+# refused: an oracle is not a multibit campaign; a multiple-cell model has no first-order
+# prediction; neither writes check.csv
+sed -e 's/fault_model: stuck_at_0/fault_model: mcu_word/' -e "s#$T/mb_fixed.h5#$T/mb_mcu.h5#" \
+    "$T/mb_fixed.yaml" >"$T/mb_mcu.yaml"
+mpi 1 run "$T/mb_mcu.yaml" --quiet || fail "multibit mcu"
+for bad in "$T/oracle.h5:needs multibit results" "$T/mb_mcu.h5:fault_model mcu_word"; do
+    f=${bad%%:*} want=${bad#*:}
+    if "$UPSET" protect --oracle "$T/oracle.h5" --check "$f" --out "$T/badcheck" >"$T/bad.log" 2>&1; then
+        fail "--check $f accepted"
+    else
+        grep -q "$want" "$T/bad.log" && [ ! -e "$T/badcheck/check.csv" ] \
+            && pass "--check refuses $(basename "$f"): $want" || fail "--check $f: $(cat "$T/bad.log")"
+    fi
+done
 finish
