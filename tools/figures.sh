@@ -95,6 +95,14 @@ EOF
         set -- "$@" --ranking "$name=$f"
     done
     "$UPSET" protect "$@" >/dev/null || { echo "figures: upset protect failed for $model" >&2; status=1; }
+    # measured points: the held-out validation campaigns of tools/validate_protection.sh
+    set -- --oracle "$oracle" --out "$dir/protect"
+    for f in "$RES"/protect_"$model"/validate_*.h5 "$RES"/protect_"$model"/k*/validate_*.h5; do
+        [ -f "$f" ] && set -- "$@" --check "$f"
+    done
+    if [ $# -gt 4 ]; then
+        "$UPSET" protect "$@" >/dev/null || { echo "figures: upset protect --check failed for $model" >&2; status=1; }
+    fi
     [ $plots -eq 1 ] || continue
     "$PY" "$HERE/plot_protection.py" "$dir/protect" "$dir" || status=1
     for script in "$HERE"/plot_*.py; do
@@ -107,6 +115,9 @@ done
 if [ $found -eq 1 ]; then
     "$PY" "$HERE/paper_table.py" "$RES" >"$OUT/paper.md" || status=1
     [ "$RES" = results ] && cp "$OUT/paper.md" docs/paper.md
+    # weight upsets beside activation upsets (docs/upsets.md)
+    "$PY" "$HERE/upset_table.py" "$RES" >"$OUT/upsets.md" || status=1
+    [ "$RES" = results ] && cp "$OUT/upsets.md" docs/upsets.md
 fi
 if [ $found -eq 0 ]; then
     echo "figures: no $RES/oracle_<model>.h5 yet; run an oracle campaign first," \

@@ -2,10 +2,15 @@
 """Protection planning (docs/protection.md): predicted failure probability per trial against
 the area spent, per protection order, with the paper's four levels (0, 32, 63.5 and 100 % of
 all bits) marked on the oracle order; and the share of each layer's bits the plan hardens.
-Reads DIR/curve.csv and DIR/plan_layers.csv written by `upset protect --out DIR`.
+Reads DIR/curve.csv and DIR/plan_layers.csv written by `upset protect --out DIR`, and
+DIR/check.csv when present (`upset protect --check`): the failure share measured by
+multibit campaigns, drawn at their area with 95 % Wilson intervals (open markers: held-out
+inputs), beside the predicted curve.
 
     tools/plot_protection.py PROTECT_DIR [OUT_DIR]   ->  protection.{png,pdf}
 """
+import os
+
 import plot_common as pc
 
 
@@ -34,11 +39,28 @@ def main():
         ax.annotate("%g %%" % level, (r["area_bit_cells"] / base,
                                        100 * max(r["predicted_failure"], 1e-9)),
                     textcoords="offset points", xytext=(4, 4), fontsize=8)
+    checks = pc.read_table(in_dir, "check") or []
+    labelled = set()
+    for r in checks:
+        name = os.path.basename(r["results"])
+        order = name[len("validate_"):-len(".h5")] if name.startswith("validate_") else "multibit"
+        colour = "black" if order in ("unprotected", "multibit") else \
+            pc.colour("oracle_optimal" if order == "oracle" else order)
+        y = 100 * max(r["measured_failure"], 1e-9)
+        lo = 100 * max(r["measured_failure_lo"], 1e-9)
+        hi = 100 * r["measured_failure_hi"]
+        held = r["inputs"] == "held_out"
+        label = None if "measured" in labelled else "measured (95 % Wilson)"
+        labelled.add("measured")
+        ax.errorbar([r["area_bit_cells"] / base], [y], yerr=[[y - lo], [hi - y]], fmt="s",
+                    ms=4, capsize=2, color=colour, mfc="white" if held else colour,
+                    label=label)
     ax.set_yscale("log")
     ax.set_xlabel("area (bit cells, relative to no protection)")
     ax.set_ylabel("predicted failure probability per trial (%)")
     ax.legend(fontsize=8)
-    ax.set_title("cost of protection; the paper's levels on the oracle order", fontsize=9)
+    ax.set_title("cost of protection; the paper's levels on the oracle order"
+                 + ("; squares: measured" if checks else ""), fontsize=9)
     if layers:
         bx.barh([r["layer"] for r in layers], [100 * r["share"] for r in layers])
         bx.set_xlabel("bits of the layer in the plan (%)")
