@@ -37,11 +37,13 @@ static int protect_usage(void)
 {
     fprintf(stderr,
             "usage: upset protect --oracle ORACLE.h5 --rate U [--ranking NAME=FILE]...\n"
-            "                     [--cost tmr|ecc] [--budget BITS] [--holdout N] [--trials T]\n"
-            "                     --out DIR\n"
+            "                     [--cost tmr|ecc|COSTS.csv] [--budget BITS] [--holdout N]\n"
+            "                     [--trials T] --out DIR\n"
             "       upset protect --oracle ORACLE.h5 --check MULTIBIT.h5 [--check ...]\n"
-            "                     [--cost tmr|ecc] [--out DIR]\n"
+            "                     [--cost tmr|ecc|COSTS.csv] [--out DIR]\n"
             "  U: upsets per bit per trial (cross-section x flux x exposure), in (0, 1)\n"
+            "  COSTS.csv: `layer,cost` lines, extra bit cells per protected bit of the\n"
+            "  layer (TMR: 2); `*,cost` for the layers not named\n"
             "  writes DIR/curve.csv (per order: bits protected, area, predicted expected\n"
             "  error and failure probability), and for --budget (default: where the oracle\n"
             "  order's predicted failure probability first falls to 1%% of the unprotected\n"
@@ -148,34 +150,119 @@ int protect_ecc_bits(int w)
     return r + 1;
 }
 
-static int area_init(protect_area_t *ar, const model_t *m, int ecc, upset_err_t *err)
+/* A user's cost table: CSV lines `layer,cost` (extra bit cells per protected bit of that
+ * layer; `*` for every layer not named), `#` comments, an optional header line. */
+static int read_cost_table(const char *path, const model_t *m, double *layer_cost,
+                           upset_err_t *err)
 {
-    ar->ecc = ecc;
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return upset_fail(err, "--cost %s: cannot open: %s (give tmr, ecc or a CSV file of "
+                               "`layer,cost` lines)",
+                          path, strerror(errno));
+    double fallback = -1;
+    for (int l = 0; l < m->n_layers; l++)
+        layer_cost[l] = -1;
+    char line[1024];
+    int rc = 0, lineno = 0, first = 1;
+    while (!rc && fgets(line, sizeof line, f)) {
+        lineno++;
+        line[strcspn(line, "\r\n")] = 0;
+        char *p = line;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (!*p || *p == '#')
+            continue;
+        char *comma = strchr(p, ',');
+        char *end = NULL;
+        double v = comma ? strtod(comma + 1, &end) : 0;
+        while (end && (*end == ' ' || *end == '\t'))
+            end++;
+        const int header = first && comma && end == comma + 1; /* `layer,cost` or the like */
+        first = 0;
+        if (header)
+            continue;
+        if (!comma || !end || *end || end == comma + 1 || !isfinite(v) || v < 0) {
+            rc = upset_fail(err, "%s:%d: expected `layer,cost` with a cost >= 0 (extra bit "
+                                 "cells per protected bit), got '%s'",
+                            path, lineno, line);
+            break;
+        }
+        *comma = 0;
+        int found = !strcmp(p, "*");
+        if (found) {
+            if (fallback >= 0)
+                rc = upset_fail(err, "%s:%d: '*' given twice", path, lineno);
+            fallback = v;
+        }
+        for (int l = 0; !found && l < m->n_layers; l++) {
+            if (!m->layers[l].faultable || strcmp(m->layers[l].name, p))
+                continue;
+            found = 1;
+            if (layer_cost[l] >= 0)
+                rc = upset_fail(err, "%s:%d: layer '%s' given twice", path, lineno, p);
+            layer_cost[l] = v;
+        }
+        if (!rc && !found)
+            rc = upset_fail(err, "%s:%d: '%s' is not a faultable layer of %s (`upset info` "
+                                 "lists them)",
+                            path, lineno, p, m->name);
+    }
+    fclose(f);
+    for (int l = 0; !rc && l < m->n_layers; l++) {
+        if (!m->layers[l].faultable || layer_cost[l] >= 0)
+            continue;
+        if (fallback < 0)
+            rc = upset_fail(err, "%s: no cost for layer '%s' (name it, or give `*,COST`)", path,
+                            m->layers[l].name);
+        layer_cost[l] = fallback;
+    }
+    return rc;
+}
+
+static int area_init(protect_area_t *ar, const model_t *m, const char *cost, upset_err_t *err)
+{
+    const int64_t n = m->n_fault_bits;
+    ar->ecc = !strcmp(cost, "ecc");
     ar->n_words = 0;
-    ar->word_of = calloc((size_t)m->n_fault_bits, sizeof *ar->word_of);
-    ar->word_bits = calloc((size_t)m->n_fault_bits, sizeof *ar->word_bits);
-    if (!ar->word_of || !ar->word_bits)
+    ar->extra = calloc((size_t)n, sizeof *ar->extra);
+    ar->word_of = calloc((size_t)n, sizeof *ar->word_of);
+    ar->word_bits = calloc((size_t)n, sizeof *ar->word_bits);
+    double *layer_cost = calloc((size_t)m->n_layers, sizeof *layer_cost);
+    if (!ar->extra || !ar->word_of || !ar->word_bits || !layer_cost) {
+        free(layer_cost);
         return upset_fail(err, "out of memory");
-    for (int64_t b = 0; b < m->n_fault_bits;) { /* weights: consecutive runs of their bits */
+    }
+    for (int l = 0; l < m->n_layers; l++)
+        layer_cost[l] = 2; /* TMR: two more copies of a protected bit */
+    if (!ar->ecc && strcmp(cost, "tmr") && read_cost_table(cost, m, layer_cost, err)) {
+        free(layer_cost);
+        return -1;
+    }
+    for (int64_t b = 0; b < n;) { /* weights: consecutive runs of their bits */
         bitaddr_t a;
         bitspace_locate(m, b, &a);
         const int w = m->layers[a.layer].kq.bits;
-        for (int j = 0; j < w; j++)
+        for (int j = 0; j < w; j++) {
             ar->word_of[b + j] = ar->n_words;
+            ar->extra[b + j] = layer_cost[a.layer];
+        }
         ar->word_bits[ar->n_words++] = w;
         b += w;
     }
+    free(layer_cost);
     return 0;
 }
 
-int64_t protect_area(const protect_area_t *ar, int64_t n, const unsigned char *mask)
+double protect_area(const protect_area_t *ar, int64_t n, const unsigned char *mask)
 {
-    int64_t area = n, word = -1;
+    double area = (double)n;
+    int64_t word = -1;
     for (int64_t b = 0; b < n; b++) {
         if (!mask[b])
             continue;
         if (!ar->ecc) {
-            area += 2; /* two more copies */
+            area += ar->extra[b];
         } else if (ar->word_of[b] != word) { /* a word's bits are consecutive: its first
                                                  protected bit pays for its check bits */
             word = ar->word_of[b];
@@ -239,7 +326,15 @@ static int write_curve(const char *dir, const protect_oracle_t *o, const protect
         free(hit);
         return hit ? -1 : upset_fail(err, "out of memory");
     }
+    text_t flat;
+    if (text_open(&flat, err)) {
+        fclose(t.f);
+        free(t.buf);
+        free(hit);
+        return -1;
+    }
     fprintf(t.f, "order,bits_protected,area_bit_cells,predicted_error,predicted_failure\n");
+    fprintf(flat.f, "order,flat_bits,flat_area_bit_cells,failure_at_flat,failure_unprotected\n");
     const int64_t step = n / 200 > 0 ? n / 200 : 1;
     for (int i = 0; i < n_orders; i++) {
         double unprot_err = 0;
@@ -249,19 +344,30 @@ static int write_curve(const char *dir, const protect_oracle_t *o, const protect
             unprot_sens += o->sens[b];
         }
         memset(hit, 0, (size_t)ar->n_words);
-        int64_t area = n;
+        double area = (double)n;
+        const double f0 = unprotected_failure(unprot_sens, u);
+        int flat_done = 0;
         for (int64_t k = 0; k <= n; k++) {
+            const double fk = unprotected_failure(unprot_sens, u);
             if (k % step == 0 || k == n || k == budget)
-                fprintf(t.f, "%s,%lld,%lld,%.10g,%.10g\n", orders[i].name, (long long)k,
-                        (long long)area, k == n || unprot_err < 0 ? 0.0 : u * unprot_err,
-                        unprotected_failure(unprot_sens, u));
+                fprintf(t.f, "%s,%lld,%.10g,%.10g,%.10g\n", orders[i].name, (long long)k, area,
+                        k == n || unprot_err < 0 ? 0.0 : u * unprot_err, fk);
+            /* flat from here: what the rest could still remove is below 1 % of f0 */
+            if (!flat_done && fk <= 0.01 * f0) {
+                fprintf(flat.f, "%s,%lld,%.10g,%.10g,%.10g\n", orders[i].name, (long long)k, area,
+                        fk, f0);
+                printf("%s order: flat from %lld bits (area %.10g bit cells, %.3gx unprotected): "
+                       "the rest removes less than 1%% of the unprotected failure probability\n",
+                       orders[i].name, (long long)k, area, area / (double)n);
+                flat_done = 1;
+            }
             if (k == n)
                 break;
             const int64_t b = orders[i].order[k];
             unprot_err -= o->err_b[b] > 0 ? o->err_b[b] : 0;
             unprot_sens -= o->sens[b];
             if (!ar->ecc) {
-                area += 2;
+                area += ar->extra[b];
             } else if (!hit[ar->word_of[b]]) {
                 hit[ar->word_of[b]] = 1;
                 area += protect_ecc_bits(ar->word_bits[ar->word_of[b]]);
@@ -269,7 +375,12 @@ static int write_curve(const char *dir, const protect_oracle_t *o, const protect
         }
     }
     free(hit);
-    return text_commit(&t, dir, "curve.csv", err);
+    if (text_commit(&t, dir, "curve.csv", err)) {
+        fclose(flat.f);
+        free(flat.buf);
+        return -1;
+    }
+    return text_commit(&flat, dir, "flat.csv", err);
 }
 
 /* plan.txt and plan_NAME.txt: the first `budget` bits of each order, as protect_lists. */
@@ -361,7 +472,7 @@ static const results_table_t MASK_TABLE = {"bits", sizeof(mask_record_t), MASK_C
 
 /* plan.h5: the per-bit mask with its layer, weight and position (the results layout). */
 static int write_mask(const char *dir, const protect_oracle_t *o, const unsigned char *hit,
-                      double u, const char *cost, int64_t budget, int64_t area,
+                      double u, const char *cost, int64_t budget, double area,
                       upset_err_t *err)
 {
     mask_record_t *rec = upset_calloc((size_t)o->n, sizeof *rec, err);
@@ -389,7 +500,7 @@ static int write_mask(const char *dir, const protect_oracle_t *o, const unsigned
         RESULTS_ATTR_F64("rate", u),
         RESULTS_ATTR_I64("n_fault_bits", o->n),
         RESULTS_ATTR_I64("n_protected", budget),
-        RESULTS_ATTR_I64("area_bit_cells", area),
+        RESULTS_ATTR_F64("area_bit_cells", area),
         RESULTS_ATTR_F64("predicted_failure", unprotected_failure(s_left, u)),
         RESULTS_ATTR_F64("unprotected_failure", unprotected_failure(s_all, u)),
     };
@@ -553,7 +664,7 @@ static int parse_args(int argc, char **argv, protect_args_t *a)
         } else
             return protect_usage();
     }
-    if (!a->oracle || (strcmp(a->cost, "tmr") && strcmp(a->cost, "ecc")))
+    if (!a->oracle || !a->cost[0])
         return protect_usage();
     if (!a->n_check && (!a->out || a->u < 0))
         return protect_usage();
@@ -643,7 +754,7 @@ static int plan(const protect_args_t *a, const protect_oracle_t *o, const protec
         rc = upset_fail(err, "out of memory");
     for (int64_t k = 0; !rc && k < budget; k++)
         hit[orders[0].order[k]] = 1;
-    const int64_t area = rc ? 0 : protect_area(ar, n, hit);
+    const double area = rc ? 0 : protect_area(ar, n, hit);
     rc = rc || file_mkdirs(a->out, err) ||
          write_curve(a->out, o, ar, orders, n_orders, a->u, budget, err) ||
          write_lists(a->out, o, orders, n_orders, budget, err) ||
@@ -651,10 +762,10 @@ static int plan(const protect_args_t *a, const protect_oracle_t *o, const protec
          write_mask(a->out, o, hit, a->u, a->cost, budget, area, err) ||
          write_validation(a->out, o, orders, n_orders, a->u, a->holdout, a->trials, err);
     if (!rc)
-        printf("%s: %lld of %lld bits in the plan (%s area %lld bit cells); curve in "
+        printf("%s: %lld of %lld bits in the plan (%s area %.10g bit cells); curve in "
                "%s/curve.csv, plan in %s/plan.txt, plan.csv and plan.h5; held-out checks in "
                "%s/validate_*.yaml\n",
-               o->m.name, (long long)budget, (long long)n, a->cost, (long long)area, a->out,
+               o->m.name, (long long)budget, (long long)n, a->cost, area, a->out,
                a->out, a->out);
     free(hit);
     for (int i = 0; i < n_orders; i++)
@@ -670,15 +781,15 @@ int cmd_protect(int argc, char **argv)
         return usage;
     upset_err_t err = {{0}};
     protect_oracle_t o;
-    protect_area_t ar = {0, NULL, NULL, 0};
-    int rc = oracle_load(a.oracle, &o, &err) ||
-             area_init(&ar, &o.m, !strcmp(a.cost, "ecc"), &err);
+    protect_area_t ar = {0, NULL, NULL, NULL, 0};
+    int rc = oracle_load(a.oracle, &o, &err) || area_init(&ar, &o.m, a.cost, &err);
     if (!rc)
         rc = a.n_check ? protect_check(&o, &ar, a.check, a.n_check, a.out, &err)
                        : plan(&a, &o, &ar, &err);
     if (rc)
         fprintf(stderr, "upset protect: %s\n", err.msg);
     oracle_free(&o);
+    free(ar.extra);
     free(ar.word_of);
     free(ar.word_bits);
     return rc ? 1 : 0;

@@ -30,7 +30,8 @@
 typedef struct {
     const char *path;
     char protection[64];
-    int64_t n_protected, area, trials, exceeding;
+    int64_t n_protected, trials, exceeding;
+    double area;
     double mean_cells, p_fail, e_error;    /* predicted */
     double m_fail, m_lo, m_hi;             /* measured share, Wilson 95 % */
     double m_error, m_error_lo, m_error_hi; /* measured mean error, normal 95 % */
@@ -213,7 +214,7 @@ int protect_check(const protect_oracle_t *o, const protect_area_t *ar,
         const char *unit = o->m.task == TASK_CLASSIFIER ? "extra mispredicts" : "delta EMD";
         printf("prediction (first order, from %s) beside measurement, per trial; %s\n", o->path,
                unit);
-        printf("  %-40s %-24s %9s %9s %10s %9s %25s %12s %27s\n", "campaign", "protection",
+        printf("  %-40s %-24s %9s %10s %10s %9s %25s %12s %27s\n", "campaign", "protection",
                "protected", "area", "cells", "predicted", "measured failure (95%)",
                "pred. error", "measured error (95%)");
         fprintf(f, "results,protection,n_protected,area_bit_cells,inputs,trials,mean_cells,"
@@ -222,15 +223,14 @@ int protect_check(const protect_oracle_t *o, const protect_area_t *ar,
                    "measured_error_hi\n");
         for (int i = 0; i < n_results; i++) {
             const check_row_t *r = &rows[i];
-            printf("  %-40s %-24s %9lld %9lld %10.4g %8.4f%% %8.4f%% [%6.4f, %6.4f]%% %12.4g "
+            printf("  %-40s %-24s %9lld %10.6g %10.4g %8.4f%% %8.4f%% [%6.4f, %6.4f]%% %12.4g "
                    "%10.4g [%.3g, %.3g]%s\n",
-                   r->path, r->protection, (long long)r->n_protected, (long long)r->area,
-                   r->mean_cells, 100 * r->p_fail, 100 * r->m_fail, 100 * r->m_lo,
+                   r->path, r->protection, (long long)r->n_protected, r->area, r->mean_cells, 100 * r->p_fail, 100 * r->m_fail, 100 * r->m_lo,
                    100 * r->m_hi, r->e_error, r->m_error, r->m_error_lo, r->m_error_hi,
                    r->same_inputs ? " (oracle's inputs)" : " (held-out inputs)");
-            fprintf(f, "%s,%s,%lld,%lld,%s,%lld,%.10g,%.10g,%.10g,%.10g,%.10g,%.10g,%.10g,"
+            fprintf(f, "%s,%s,%lld,%.10g,%s,%lld,%.10g,%.10g,%.10g,%.10g,%.10g,%.10g,%.10g,"
                        "%.10g,%.10g\n",
-                    r->path, r->protection, (long long)r->n_protected, (long long)r->area,
+                    r->path, r->protection, (long long)r->n_protected, r->area,
                     r->same_inputs ? "oracle" : "held_out", (long long)r->trials, r->mean_cells,
                     r->p_fail, r->m_fail, r->m_lo, r->m_hi, r->e_error, r->m_error,
                     r->m_error_lo, r->m_error_hi);

@@ -19,9 +19,11 @@ typedef struct {
 } protect_oracle_t;
 
 /* Bit cells of memory with the bits of mask protected: TMR keeps three copies of a
- * protected bit; SEC-DED ECC adds check bits to every weight with a protected bit. */
+ * protected bit; SEC-DED ECC adds check bits to every weight with a protected bit; a
+ * user's table gives each layer's extra cells per protected bit. */
 typedef struct {
-    int ecc;
+    int ecc;          /* 1: SEC-DED per word; 0: extra[b] per protected bit */
+    double *extra;    /* (n) cells a protected bit adds: 2 (TMR) or its layer's table cost */
     int64_t *word_of; /* global bit -> global weight index */
     int *word_bits;   /* global weight -> its bits */
     int64_t n_words;
@@ -31,7 +33,7 @@ typedef struct {
  * one overall parity bit. */
 int protect_ecc_bits(int w);
 
-int64_t protect_area(const protect_area_t *ar, int64_t n, const unsigned char *mask);
+double protect_area(const protect_area_t *ar, int64_t n, const unsigned char *mask);
 
 /* Prediction beside measurement: for each multibit results file, the first-order
  * prediction from the oracle (the campaign's own cells per trial, protection and fault

@@ -165,9 +165,11 @@ output: $T/rate$lam.h5
 EOC
     mpi 2 run "$T/rate$lam.yaml" --quiet || fail "rate $lam"
 done
-mpi 1 run "$T/rate300.yaml" --quiet --output "$T/rate300_np1.h5" || fail "rate 300 -np 1"
-same_data "$T/rate300.h5" "$T/rate300_np1.h5" trials && pass "Poisson trials: -np 1 == -np 2" \
-    || fail "Poisson trials differ across rank counts"
+for np in 1 4; do
+    mpi $np run "$T/rate300.yaml" --quiet --output "$T/rate300_np$np.h5" || fail "rate 300 -np $np"
+    same_data "$T/rate300.h5" "$T/rate300_np$np.h5" trials && pass "Poisson trials: -np $np == -np 2" \
+        || fail "Poisson trials differ at -np $np"
+done
 "$PY" - "$T" <<'EOP' || fail "Poisson counts"
 import math, sys, h5py
 t = sys.argv[1]

@@ -25,6 +25,20 @@ U=$("$PY" -c "print(repr(0.3 / 12720))")
     >"$T/protect.log" 2>&1 || { fail "upset protect"; cat "$T/protect.log" >&2; }
 "$UPSET" protect --oracle "$T/oracle.h5" --rate "$U" --budget 3000 --cost ecc --out "$T/ecc" \
     >/dev/null 2>&1 || fail "upset protect --cost ecc"
+# a user's cost table: 3.5 extra cells per protected bit of the convolution, 2 elsewhere
+printf 'layer,cost\n# hardened cells in the first layer\nconv2d_0_m, 3.5\n*,2\n' >"$T/costs.csv"
+"$UPSET" protect --oracle "$T/oracle.h5" --rate "$U" --budget 3000 --cost "$T/costs.csv" \
+    --out "$T/table" >/dev/null 2>&1 || fail "upset protect --cost TABLE"
+for bad in "conv2d_0_m,1:no cost for layer 'encoded_vector'" "*,1\nfoo,2:costs.csv:2: 'foo' is not a faultable layer" \
+           "*,1\n*,2:costs.csv:2: '*' given twice" "*,-1:expected \`layer,cost\` with a cost >= 0"; do
+    printf "${bad%%:*}\n" >"$T/costs.csv"
+    if "$UPSET" protect --oracle "$T/oracle.h5" --rate "$U" --cost "$T/costs.csv" --out "$T/badcost" >"$T/cost.log" 2>&1; then
+        fail "cost table '${bad%%:*}' accepted"
+    else
+        grep -qF "${bad#*:}" "$T/cost.log" && [ ! -e "$T/badcost/plan.txt" ] \
+            && pass "cost table refused: ${bad#*:}" || fail "cost table: $(cat "$T/cost.log")"
+    fi
+done
 
 "$PY" - "$T" "$U" <<'EOP' || fail "plan and curve against the oracle"
 import csv, math, sys, h5py
@@ -54,9 +68,23 @@ assert ("msb", 3000) in rows, "the ranking's curve is missing"
 words = {b // 6 for b in prot}  # ECON-T Medium: every faultable weight has 6 bits
 r = {(x["order"], int(x["bits_protected"])): x for x in csv.DictReader(open(f"{t}/ecc/curve.csv"))}
 assert int(r[("oracle", 3000)]["area_bit_cells"]) == n + 5 * len(words), r[("oracle", 3000)]
+# the cost table: the first 432 bits are conv2d_0_m's
+r = {(x["order"], int(x["bits_protected"])): x for x in csv.DictReader(open(f"{t}/table/curve.csv"))}
+want = n + sum(3.5 if b < 432 else 2 for b in prot)
+assert float(r[("oracle", 3000)]["area_bit_cells"]) == want, (r[("oracle", 3000)], want)
+# where each curve flattens: the first k whose failure is within 1 % of the unprotected one
+flat = {x["order"]: x for x in csv.DictReader(open(f"{t}/plan/flat.csv"))}
+s, f0 = int(sens.sum()), 1 - (1 - u) ** int(sens.sum())
+for k in range(n + 1):
+    if 1 - (1 - u) ** s <= 0.01 * f0:
+        break
+    s -= int(sens[order[k]])
+assert int(flat["oracle"]["flat_bits"]) == k and int(flat["oracle"]["flat_area_bit_cells"]) == n + 2 * k, (flat, k)
+assert "msb" in flat
 with open(f"{t}/pred.txt", "w") as fh:
     fh.write("%r %r\n" % (predicted(set())[1], predicted(prot)[1]))
-print(f"ok: plan = top 3,000 bits by error; curve matches the formulas; TMR and ECC areas")
+print(f"ok: plan = top 3,000 bits by error; curve matches the formulas; TMR, ECC and table "
+      f"areas; the oracle curve flattens at {k} bits")
 EOP
 
 for p in none list; do
