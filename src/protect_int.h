@@ -1,5 +1,6 @@
-/* Internal to `upset protect` (cli_protect.c, cli_protect_check.c): the single-bit oracle
- * as the planner reads it, and the area of a protected set. */
+/* Internal to `upset protect` (cli_protect.c: the command and the plan;
+ * cli_protect_out.c: its files; cli_protect_check.c: --check): the single-bit oracle as
+ * the planner reads it, the area of a protected set, the orders. */
 #ifndef UPSET_PROTECT_INT_H
 #define UPSET_PROTECT_INT_H
 
@@ -34,6 +35,31 @@ typedef struct {
 int protect_ecc_bits(int w);
 
 double protect_area(const protect_area_t *ar, int64_t n, const unsigned char *mask);
+
+/* An order of the bits to protect: most important first. */
+typedef struct {
+    const char *name;
+    int64_t *order;
+} order_t;
+
+/* 1 - (1 - u)^sensitive: a trial's failure probability when each of `sensitive` bits is
+ * upset independently with probability u. */
+double protect_failure(int64_t sensitive, double u);
+
+/* The files of a plan in dir (docs/protection.md); orders[0] is the oracle order. */
+int protect_write_curve(const char *dir, const protect_oracle_t *o, const protect_area_t *ar,
+                        const order_t *orders, int n_orders, double u, int64_t budget,
+                        upset_err_t *err);
+int protect_write_lists(const char *dir, const protect_oracle_t *o, const order_t *orders,
+                        int n_orders, int64_t budget, upset_err_t *err);
+int protect_write_tables(const char *dir, const model_t *m, const unsigned char *hit,
+                         upset_err_t *err);
+int protect_write_mask(const char *dir, const protect_oracle_t *o, const unsigned char *hit,
+                       double u, const char *cost, int64_t budget, double area,
+                       upset_err_t *err);
+int protect_write_validation(const char *dir, const protect_oracle_t *o, const order_t *orders,
+                             int n_orders, double u, int64_t holdout, int64_t trials,
+                             upset_err_t *err);
 
 /* Prediction beside measurement: for each multibit results file, the first-order
  * prediction from the oracle (the campaign's own cells per trial, protection and fault

@@ -5,37 +5,11 @@
 #include <stdlib.h>
 
 #include "upset/analyze.h"
-
-typedef struct {
-    double v;
-    int64_t i;
-} keyed_t;
-
-static int by_value_desc(const void *a, const void *b)
-{
-    const keyed_t *x = a, *y = b;
-    if (x->v != y->v)
-        return x->v > y->v ? -1 : 1;
-    return (x->i > y->i) - (x->i < y->i);
-}
+#include "upset/order.h"
 
 int analyze_order_by_error(const double *error, int64_t n, int64_t *order, upset_err_t *err)
 {
-    keyed_t *k = upset_calloc((size_t)n, sizeof *k, err);
-    if (!k)
-        return -1;
-    for (int64_t i = 0; i < n; i++) {
-        if (isnan(error[i])) {
-            free(k);
-            return upset_fail(err, "order: error %lld is NaN", (long long)i);
-        }
-        k[i] = (keyed_t){error[i], i};
-    }
-    qsort(k, (size_t)n, sizeof *k, by_value_desc);
-    for (int64_t i = 0; i < n; i++)
-        order[i] = k[i].i;
-    free(k);
-    return 0;
+    return order_all_by_key_desc(error, n, order, err);
 }
 
 int analyze_cumulative(const int64_t *cost, const double *err, int64_t n, int64_t n_cost,

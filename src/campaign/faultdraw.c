@@ -6,6 +6,7 @@
 
 #include "upset/bitspace.h"
 #include "upset/faultdraw.h"
+#include "upset/order.h"
 #include "upset/rng.h"
 
 int64_t multibit_draw(uint64_t seed, int64_t trial, int64_t n_bits, int64_t k,
@@ -18,16 +19,6 @@ int64_t multibit_draw(uint64_t seed, int64_t trial, int64_t n_bits, int64_t k,
         if (!protect || !protect[out[i]])
             out[kept++] = out[i];
     return kept;
-}
-
-static const double *sort_key;
-static int by_error_desc(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    double ex = sort_key[x], ey = sort_key[y];
-    if (ex != ey)
-        return ex > ey ? -1 : 1;
-    return x < y ? -1 : x > y; /* ties: lower bit index first, deterministic */
 }
 
 int protection_mask(protection_t policy, double percent, int64_t n, const double *error,
@@ -54,8 +45,10 @@ int protection_mask(protection_t policy, double percent, int64_t n, const double
     if (policy == PROTECT_TOP_PERCENT_OF_SENSITIVE || policy == PROTECT_TOP_PERCENT_OF_ALL) {
         /* round to nearest, so 63.5 % of a count is what the paper means */
         keep = (int64_t)llround(percent / 100.0 * (double)pool);
-        sort_key = error;
-        qsort(order, (size_t)pool, sizeof *order, by_error_desc);
+        if (order_by_key_desc(error, order, pool, err)) {
+            free(order);
+            return -1;
+        }
     }
     for (int64_t i = 0; i < keep; i++)
         mask[order[i]] = 1;

@@ -10,6 +10,7 @@
 #include "run.h"
 #include "upset/bitranking.h"
 #include "upset/faultdraw.h"
+#include "upset/oracle.h"
 #include "upset/rng.h"
 #include "upset/stats.h"
 
@@ -41,15 +42,13 @@ typedef struct {
     int64_t n_protected;
 } multibit_state_t;
 
-/* Reads the oracle's per-bit error and sensitive flag; every bit of the model
- * must be present once. */
+/* Reads the oracle's per-bit error (relative to fault-free) and sensitive flag, after
+ * checking that it was measured on this model and these inputs. */
 static int read_oracle(const run_ctx_t *r, double *error, unsigned char *sensitive,
                        upset_err_t *err)
 {
     const char *path = r->c.multibit.oracle;
     int classifier = r->model.task == TASK_CLASSIFIER;
-    void *bits = NULL, *sens = NULL, *e = NULL;
-    int64_t nb = 0, ns = 0, ne = 0;
     char *ck = NULL, expect[32];
     snprintf(expect, sizeof expect, "%016llx", (unsigned long long)r->model.checksum);
     int rc = results_read_attr_string(path, "model_checksum_fnv1a64", &ck, err);
@@ -70,33 +69,8 @@ static int read_oracle(const run_ctx_t *r, double *error, unsigned char *sensiti
                         "section so trials are scored on the inputs that chose the protected bits",
                         path, ck, expect);
     if (!rc)
-        rc = results_read_column(path, "bits", "bit", RESULTS_INT64, &bits, &nb, err) ||
-             results_read_column(path, "bits", "sensitive", RESULTS_INT8, &sens, &ns, err) ||
-             results_read_column(path, "bits", classifier ? "mispredicts" : "delta_emd",
-                                 RESULTS_FLOAT64, &e, &ne, err);
-    int64_t n = r->model.n_fault_bits, seen = 0;
-    unsigned char *got = rc ? NULL : upset_calloc((size_t)n, 1, err);
-    if (!rc && !got)
-        rc = -1;
-    for (int64_t i = 0; !rc && i < nb; i++) {
-        int64_t b = ((int64_t *)bits)[i];
-        if (b < 0 || b >= n || got[b]) {
-            rc = upset_fail(err, "%s: bit %lld is out of range or repeated", path, (long long)b);
-            break;
-        }
-        got[b] = 1;
-        seen++;
-        error[b] = ((double *)e)[i];
-        sensitive[b] = ((int8_t *)sens)[i] != 0;
-    }
-    if (!rc && seen != n)
-        rc = upset_fail(err, "%s: the oracle covers %lld of the %lld faultable bits; protection "
-                             "needs a full oracle", path, (long long)seen, (long long)n);
-    free(got);
+        rc = oracle_read_bits(path, r->model.n_fault_bits, classifier, error, sensitive, err);
     free(ck);
-    free(bits);
-    free(sens);
-    free(e);
     return rc ? -1 : 0;
 }
 
