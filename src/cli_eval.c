@@ -28,10 +28,11 @@ static int eval_usage(void)
     fprintf(stderr,
             "usage: upset eval --model MODEL.h5 --data FILE [--data FILE...] [--format hgcal|cifar10]\n"
             "                  [--labels LABELS.bin] [--offset K] [--count N] [--emd-zero uniform|reference]\n"
-            "                  [--flip BIT[,BIT...]] [--correct-only] [--layers]\n"
+            "                  [--flip BIT[,BIT...]] [--include-bias] [--correct-only] [--layers]\n"
             "  HGCal CSVs default to the first 20000 non-empty rows; CIFAR-10 to every record.\n"
             "  --flip evaluates the model with those global bit indices flipped (whole network,\n"
-            "  no caches: the reference path for checking campaign results).\n"
+            "  no caches: the reference path for checking campaign results); with\n"
+            "  --include-bias the indices count bias bits too (as include_bias campaigns do).\n"
             "  --correct-only keeps the images the fault-free model classifies correctly\n"
             "  (as campaigns with data.correct_only do), before any flip.\n"
             "  --layers then times every layer alone over the samples: multiply-accumulates,\n"
@@ -132,12 +133,13 @@ int cmd_eval(int argc, char **argv)
     const char *model_path = NULL, *labels = NULL, *format = NULL, *flips = NULL;
     const char *files[64];
     int n_files = 0, zero_rule = ECONT_ZERO_UNIFORM, correct_only = 0, per_layer = 0;
+    int include_bias = 0;
     long long offset = 0, count = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--layers")) {
-            per_layer = 1;
+        if (!strcmp(a, "--layers") || !strcmp(a, "--include-bias")) {
+            *(a[2] == 'l' ? &per_layer : &include_bias) = 1;
             continue;
         }
         if (!v && strcmp(a, "--correct-only"))
@@ -189,6 +191,7 @@ int cmd_eval(int argc, char **argv)
         fprintf(stderr, "upset eval: %s\n", err.msg);
         return 1;
     }
+    bitspace_include_bias(&m, include_bias);
     int rc;
     if (!strcmp(format, "hgcal"))
         rc = dataset_load_hgcal(files, n_files, offset, count ? count : 20000, &d, &err);

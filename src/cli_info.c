@@ -1,6 +1,7 @@
 /* `upset info FILE`: describe a model (layers, shapes, quantizers, fault space). */
 #include <stdio.h>
 
+#include "upset/bitspace.h"
 #include "upset/cli_commands.h"
 #include "upset/engine.h"
 #include "upset/model.h"
@@ -31,6 +32,7 @@ int cmd_info(int argc, char **argv)
     printf("  %-3s %-18s %-16s %-8s %-12s %-12s %-30s %s\n", "#", "name", "kind", "part", "in",
            "out", "quantizer", "faultable bits");
     int64_t weights = 0;
+    const int64_t bits_without = m.n_fault_bits;
     for (int i = 0; i < m.n_layers; i++) {
         const layer_t *L = &m.layers[i];
         char q[64] = "", in[32], out[32];
@@ -56,11 +58,26 @@ int cmd_info(int argc, char **argv)
     }
     printf("faultable: %lld weights, %lld bits (MSB-first global bit index)\n", (long long)weights,
            (long long)m.n_fault_bits);
+    /* the fault space of include_bias campaigns: each layer's bias bits after its kernel's */
+    bitspace_include_bias(&m, 1);
+    if (m.n_fault_bits > bits_without) {
+        printf("with include_bias: %lld bits; bias bits per layer:", (long long)m.n_fault_bits);
+        for (int i = 0; i < m.n_layers; i++) {
+            const layer_t *L = &m.layers[i];
+            if (L->faultable && L->n_bias_bits)
+                printf(" %s %lld..%lld (%d codes x %d bits)", L->name,
+                       (long long)(L->bit_first + L->n_bits - L->n_bias_bits),
+                       (long long)(L->bit_first + L->n_bits - 1), L->cout, L->bq.bits);
+        }
+        printf("\n");
+    }
+    bitspace_include_bias(&m, 0);
     /* What a flip costs to evaluate, per sample: re-running the network from its layer on
      * (the bound; the delta path usually prunes most of it), beside a whole forward pass. */
     int64_t total = 0;
     for (int i = 0; i < m.n_layers; i++)
         total += layer_macs(&m.layers[i]);
+
     printf("cost of one faulty evaluation per sample (multiply-accumulates from the flipped "
            "layer on; whole forward pass %lld):\n",
            (long long)total);

@@ -80,6 +80,14 @@ static int oracle_load(const char *path, protect_oracle_t *o, upset_err_t *err)
             rc = upset_fail(err, "%s: the model %s changed since this oracle was run", path,
                             model_path);
     }
+    if (!rc) { /* the fault space the oracle used: with or without bias bits */
+        campaign_t c;
+        campaign_defaults(&c);
+        rc = campaign_load_yaml_string(&c, o->campaign_yaml, strlen(o->campaign_yaml), path, err);
+        if (!rc)
+            bitspace_include_bias(&o->m, c.include_bias);
+        campaign_free(&c);
+    }
     if (!rc) {
         o->n = o->m.n_fault_bits;
         o->err_b = upset_calloc((size_t)o->n, sizeof *o->err_b, err);
@@ -200,10 +208,10 @@ static int area_init(protect_area_t *ar, const model_t *m, const char *cost, ups
         free(layer_cost);
         return -1;
     }
-    for (int64_t b = 0; b < n;) { /* weights: consecutive runs of their bits */
+    for (int64_t b = 0; b < n;) { /* weights and biases: consecutive runs of their bits */
         bitaddr_t a;
         bitspace_locate(m, b, &a);
-        const int w = m->layers[a.layer].kq.bits;
+        const int w = bitspace_width(m, a);
         for (int j = 0; j < w; j++) {
             ar->word_of[b + j] = ar->n_words;
             ar->extra[b + j] = layer_cost[a.layer];

@@ -127,6 +127,10 @@ static int check_one(const protect_oracle_t *o, const protect_area_t *ar, const 
          campaign_load_yaml_string(&c, yaml, strlen(yaml), path, err);
     if (!rc && strcmp(mck, want))
         rc = upset_fail(err, "%s was run on another model than the oracle %s", path, o->path);
+    if (!rc && c.include_bias != o->m.include_bias)
+        rc = upset_fail(err, "%s %s bias bits and the oracle %s %s: not one fault space", path,
+                        c.include_bias ? "includes" : "leaves out", o->path,
+                        o->m.include_bias ? "includes them" : "does not");
     const fault_model_t fm = c.multibit.fault_model;
     if (!rc && fm != FAULT_FLIP && fm != FAULT_STUCK_AT_0 && fm != FAULT_STUCK_AT_1)
         rc = upset_fail(err, "%s: fault_model %s: the first-order prediction covers flip and "
@@ -148,9 +152,8 @@ static int check_one(const protect_oracle_t *o, const protect_area_t *ar, const 
             if (fm != FAULT_FLIP) { /* stuck at v changes only a bit that holds !v */
                 bitaddr_t a;
                 bitspace_locate(&o->m, b, &a);
-                const layer_t *L = &o->m.layers[a.layer];
-                const uint32_t code = (uint32_t)L->kernel_code[a.weight];
-                const int stored = (int)((code >> (L->kq.bits - 1 - a.bit)) & 1u);
+                const uint32_t code = (uint32_t)bitspace_code(&o->m, a);
+                const int stored = (int)((code >> (bitspace_width(&o->m, a) - 1 - a.bit)) & 1u);
                 if (stored == (fm == FAULT_STUCK_AT_1))
                     continue;
             }

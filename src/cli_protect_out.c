@@ -155,11 +155,12 @@ int protect_write_tables(const char *dir, const model_t *m, const unsigned char 
     text_t t;
     if (text_open(&t, err))
         return -1;
-    fprintf(t.f, "layer,weight,bit_positions\n"); /* positions: 0 = MSB, space-separated */
+    /* positions: 0 = MSB, space-separated; a weight index past the kernel is a bias code */
+    fprintf(t.f, "layer,weight,bit_positions\n");
     for (int64_t b = 0; b < m->n_fault_bits;) {
         bitaddr_t a;
         bitspace_locate(m, b, &a);
-        const int w = m->layers[a.layer].kq.bits;
+        const int w = bitspace_width(m, a);
         int first = 1;
         for (int j = 0; j < w; j++) {
             if (!hit[b + j])
@@ -310,8 +311,11 @@ int protect_write_validation(const char *dir, const protect_oracle_t *o, const o
                 (long long)(oc.data.offset + oc.data.count), (long long)holdout);
         if (oc.data.format == CAMPAIGN_DATA_CIFAR10)
             fprintf(t.f, "  correct_only: %s\n", oc.data.correct_only ? "true" : "false");
-        fprintf(t.f, "kind: multibit\nseed: 1\nemd_zero_sum: %s\noutput: ",
+        fprintf(t.f, "kind: multibit\nseed: 1\nemd_zero_sum: %s\n",
                 campaign_emd_zero_name(oc.emd_zero_sum));
+        if (oc.include_bias)
+            fprintf(t.f, "include_bias: true\n");
+        fprintf(t.f, "output: ");
         char out[4300];
         snprintf(out, sizeof out, "%s/validate_%s.h5", dir, what);
         yaml_quoted(t.f, out);

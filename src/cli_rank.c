@@ -148,7 +148,8 @@ static int setup(rank_ctx_t *r, sens_mode_t mode, upset_err_t *err)
     if (r->model.n_fault_bits == 0)
         return upset_fail(err, "%s: the model has no faultable bits", c->model);
     if (c->include_bias)
-        return upset_fail(err, "%s: include_bias: bias bits are not part of the fault space yet",
+        return upset_fail(err, "%s: include_bias: upset rank scores kernel bits only (the oracle, "
+                               "guided and multibit campaigns take bias bits)",
                           src);
     if (!needs_model_math(c))
         return 0;

@@ -76,8 +76,9 @@ typedef struct {
     /* max_pooling2d: pool (kh, kw), strides and padding above; zero_padding2d: */
     int pad_top, pad_bottom, pad_left, pad_right;
 
-    /* fault space: this layer's kernel owns bits [bit_first, bit_first + n_bits) */
-    int64_t bit_first, n_bits;
+    /* fault space: this layer owns bits [bit_first, bit_first + n_bits): its kernel's, then
+     * n_bias_bits of its bias codes (0 unless the fault space includes biases) */
+    int64_t bit_first, n_bits, n_bias_bits;
 } layer_t;
 
 typedef struct {
@@ -87,7 +88,8 @@ typedef struct {
     shape3_t input;
     int n_layers;
     layer_t *layers;
-    int64_t n_fault_bits; /* faultable kernel bits of all layers */
+    int64_t n_fault_bits; /* faultable kernel (and, with include_bias, bias) bits */
+    int include_bias;     /* the fault space holds bias bits (bitspace_include_bias) */
     uint64_t checksum;    /* FNV-1a 64 of the file bytes */
 } model_t;
 

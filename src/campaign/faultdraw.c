@@ -76,18 +76,24 @@ int64_t fault_effective(fault_model_t fm, int mcu_size, int64_t mcu_stride, cons
         const layer_t *L = &m->layers[a.layer];
         const int word = fm == FAULT_MCU_WORD, across = fm == FAULT_MCU_NEIGHBORS;
         const int span = word || across ? mcu_size : 1;
+        const int width = bitspace_width(m, a);
+        /* neighbours stay among the kernel's weights, or among the bias codes */
+        const int64_t end = bitspace_is_bias(m, a) ? L->n_weights + L->cout : L->n_weights;
         for (int j = 0; j < span; j++) {
             const int64_t step = (int64_t)j * mcu_stride; /* kernel indices to the j-th neighbour */
-            if ((word && a.bit + j >= L->kq.bits) || (across && a.weight + step >= L->n_weights))
+            if ((word && a.bit + j >= width) || (across && a.weight + step >= end))
                 break; /* the upset ends at the word's LSB, or at the layer's last weight */
             /* a weight's bits are consecutive, MSB first; the same bit of the weight `step`
-             * kernel indices on is step words further */
-            const int64_t g = across ? b + step * L->kq.bits : b + j;
+             * indices on is step words further */
+            const int64_t g = across ? b + step * width : b + j;
             if (protect && protect[g])
                 continue;
             if (fm == FAULT_STUCK_AT_0 || fm == FAULT_STUCK_AT_1) {
+                bitaddr_t at = a; /* the stored bit of the cell itself */
+                at.weight += across ? step : 0;
+                at.bit += word ? j : 0;
                 int want = fm == FAULT_STUCK_AT_1;
-                if (code_bit(L->kernel_code[a.weight], L->kq.bits, a.bit) == want)
+                if (code_bit(bitspace_code(m, at), width, at.bit) == want)
                     continue; /* already holds the stuck value: no change */
             }
             if (!(mark[g] & 2)) { /* first touch: remember the order */

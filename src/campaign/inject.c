@@ -186,7 +186,10 @@ int injector_eval(injector_t *in, const int64_t *bits, int n_bits, fault_result_
     }
     if (n_bits == 0)
         first_layer = 0;
-    int use_delta = !in->full && n_bits == 1 && delta_capable(&in->delta, first_layer);
+    /* the delta path follows one kernel weight's change; a bias code changes a whole
+     * output channel, which the cached path re-runs from the layer's stored input */
+    int use_delta = !in->full && n_bits == 1 && !bitspace_is_bias(&in->model, addr[0]) &&
+                    delta_capable(&in->delta, first_layer);
     int use_cache = !in->full && first_layer > 0 && in->delta.in[first_layer].kind != STORE_NONE;
     int rc = 0;
     double sum = 0;

@@ -87,17 +87,21 @@ static int oracle_plan(run_ctx_t *r, upset_err_t *err)
 }
 
 /* Bits in MSB->LSB order: every weight's bit 0, then every weight's bit 1, ...;
- * weights of narrower layers simply run out of positions first. */
+ * weights of narrower layers simply run out of positions first. Within a position, a
+ * layer's kernel codes come before its bias codes (when the fault space has them). */
 static void order_msb_lsb(const model_t *m, int64_t *out)
 {
     int64_t n = 0;
     for (int pos = 0; pos < 32; pos++)
         for (int l = 0; l < m->n_layers; l++) {
             const layer_t *L = &m->layers[l];
-            if (!L->faultable || pos >= L->kq.bits)
+            if (!L->faultable)
                 continue;
-            for (int64_t w = 0; w < L->n_weights; w++)
+            for (int64_t w = 0; pos < L->kq.bits && w < L->n_weights; w++)
                 out[n++] = L->bit_first + w * L->kq.bits + pos;
+            const int64_t bias_first = L->bit_first + L->n_weights * L->kq.bits;
+            for (int64_t c = 0; L->n_bias_bits && pos < L->bq.bits && c < L->cout; c++)
+                out[n++] = bias_first + c * L->bq.bits + pos;
         }
 }
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "run.h"
+#include "upset/bitspace.h"
 #include "upset/campaign_data.h"
 #include "upset/checkpoint.h"
 #include "upset/collective.h"
@@ -99,11 +100,14 @@ static int load_campaign(const run_args_t *a, campaign_t *c, upset_err_t *err)
 
 int run_setup(run_ctx_t *r, upset_err_t *err)
 {
-    if (r->c.include_bias)
-        return upset_fail(err, "%s: include_bias: bias bits are not part of the fault space yet",
-                          r->c.source ? r->c.source : "campaign");
+    const campaign_kind_id_t k = r->c.kind;
+    if (r->c.include_bias && k != CAMPAIGN_ORACLE && k != CAMPAIGN_GUIDED && k != CAMPAIGN_MULTIBIT)
+        return upset_fail(err, "%s: include_bias: %s campaigns fault kernels only (oracle, "
+                               "guided and multibit take bias bits)",
+                          r->c.source ? r->c.source : "campaign", campaign_kind_name(k));
     if (model_load(r->c.model, &r->model, err))
         return -1;
+    bitspace_include_bias(&r->model, r->c.include_bias);
     if (r->model.n_fault_bits == 0)
         return upset_fail(err, "%s: the model has no faultable bits", r->c.model);
     return campaign_load_dataset(&r->c, &r->model, &r->data, err);
