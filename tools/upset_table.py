@@ -82,8 +82,9 @@ def main():
               % (bits_w, n_samples, changed.size, n_act, act_samples))
         print("| upset in | bits | trials | output changed | %s per upset |" % unit)
         print("|---|---|---|---|---|")
-        print("| weights (every bit once) | %d | — | %s | %.4g |"
-              % (bits_w, pct(changed_w.mean()), err_w.mean()))
+        print("| weights (every bit once) | %d | — | %s | %s |"
+              % (bits_w, pct(changed_w.mean()),
+                 pct(err_w.mean()) if classifier else "%.4g" % err_w.mean()))
 
         def row(label, sel, bits):
             k = int(sel.sum())
