@@ -31,7 +31,7 @@ for k in $BUDGETS; do
     "$UPSET" protect --oracle "$ORACLE" --rate "$RATE" --holdout "${HOLDOUT:-2000}" \
         --trials "${TRIALS:-20000}" --budget "$k" --out "$DIR/k$k" >/dev/null
     # only the oracle order's plan is measured at the extra budgets: keep what that needs
-    (cd "$DIR/k$k" && rm -f validate_unprotected.yaml curve.csv plan.csv plan.h5 plan_layers.csv)
+    (cd "$DIR/k$k" && rm -f validate_unprotected.yaml curve.csv flat.csv plan.csv plan.h5 plan_layers.csv)
 done
 
 mpirun --oversubscribe -np "$NP" true 2>/dev/null || ALLOW=--allow-run-as-root
