@@ -32,6 +32,7 @@
 #include "upset/oracle.h"
 #include "upset/order.h"
 #include "upset/results.h"
+#include "upset/fnv.h"
 
 #define MAX_ORDERS 16
 
@@ -73,13 +74,9 @@ static int oracle_load(const char *path, protect_oracle_t *o, upset_err_t *err)
              results_read_attr_string(path, "data_checksum_fnv1a64", &o->data_checksum, err) ||
              results_read_attr_string(path, "campaign_yaml", &o->campaign_yaml, err) ||
              model_load(model_path, &o->m, err);
-    if (!rc) {
-        char now[32];
-        snprintf(now, sizeof now, "%016llx", (unsigned long long)o->m.checksum);
-        if (strcmp(now, stored))
-            rc = upset_fail(err, "%s: the model %s changed since this oracle was run", path,
-                            model_path);
-    }
+    if (!rc && strcmp(fnv_hex(o->m.checksum).s, stored))
+        rc = upset_fail(err, "%s: the model %s changed since this oracle was run", path,
+                        model_path);
     if (!rc) { /* the fault space the oracle used: with or without bias bits */
         campaign_t c;
         campaign_defaults(&c);

@@ -26,6 +26,7 @@
 #include "upset/fileutil.h"
 #include "upset/results.h"
 #include "upset/stats.h"
+#include "upset/fnv.h"
 
 typedef struct {
     const char *path;
@@ -115,8 +116,7 @@ static int check_one(const protect_oracle_t *o, const protect_area_t *ar, const 
     campaign_t c;
     campaign_defaults(&c);
     const int classifier = o->m.task == TASK_CLASSIFIER;
-    char want[32];
-    snprintf(want, sizeof want, "%016llx", (unsigned long long)o->m.checksum);
+    const fnv_hex_t want = fnv_hex(o->m.checksum);
     int rc = mask ? 0 : upset_fail(err, "out of memory");
     rc = rc || results_read_attr_string(path, "kind", &kind, err);
     if (!rc && strcmp(kind, "multibit"))
@@ -125,7 +125,7 @@ static int check_one(const protect_oracle_t *o, const protect_area_t *ar, const 
          results_read_attr_string(path, "model_checksum_fnv1a64", &mck, err) ||
          results_read_attr_string(path, "data_checksum_fnv1a64", &dck, err) ||
          campaign_load_yaml_string(&c, yaml, strlen(yaml), path, err);
-    if (!rc && strcmp(mck, want))
+    if (!rc && strcmp(mck, want.s))
         rc = upset_fail(err, "%s was run on another model than the oracle %s", path, o->path);
     if (!rc && c.include_bias != o->m.include_bias)
         rc = upset_fail(err, "%s %s bias bits and the oracle %s %s: not one fault space", path,

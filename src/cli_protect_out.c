@@ -13,6 +13,7 @@
 #include "upset/campaign.h"
 #include "upset/fileutil.h"
 #include "upset/results.h"
+#include "upset/fnv.h"
 
 /* Writes buf (len bytes) to dir/name through a .tmp file and a rename; frees buf. */
 static int commit(const char *dir, const char *name, char *buf, size_t len, upset_err_t *err)
@@ -228,15 +229,15 @@ int protect_write_mask(const char *dir, const protect_oracle_t *o, const unsigne
         s_all += o->sens[b];
         s_left += o->sens[b] && !hit[b];
     }
-    char ck[32], path[4200];
-    snprintf(ck, sizeof ck, "%016llx", (unsigned long long)o->m.checksum);
+    char path[4200];
+    const fnv_hex_t ck = fnv_hex(o->m.checksum);
     snprintf(path, sizeof path, "%s/plan.h5", dir);
     const results_attr_t attrs[] = {
         RESULTS_ATTR_STR("kind", "protection_plan"),
         RESULTS_ATTR_STR("oracle", o->path),
         RESULTS_ATTR_STR("model", o->m.path),
         RESULTS_ATTR_STR("model_name", o->m.name),
-        RESULTS_ATTR_STR("model_checksum_fnv1a64", ck),
+        RESULTS_ATTR_STR("model_checksum_fnv1a64", ck.s),
         RESULTS_ATTR_STR("cost", cost),
         RESULTS_ATTR_F64("rate", u),
         RESULTS_ATTR_I64("n_fault_bits", o->n),

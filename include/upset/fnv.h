@@ -17,4 +17,10 @@
 /* FNV-1a 64 of len bytes continuing from h (start with FNV1A64_INIT). */
 uint64_t fnv1a64(uint64_t h, const void *data, size_t len);
 
+/* A checksum as results files store it: 16 lower-case hex digits and a NUL. */
+typedef struct {
+    char s[17];
+} fnv_hex_t;
+fnv_hex_t fnv_hex(uint64_t h);
+
 #endif

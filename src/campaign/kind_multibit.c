@@ -13,6 +13,7 @@
 #include "upset/oracle.h"
 #include "upset/rng.h"
 #include "upset/stats.h"
+#include "upset/fnv.h"
 
 #define TRIAL_COLUMNS(X)                                                                      \
     X(int64_t, trial, RESULTS_INT64, "1", "trial index (its random stream)")                  \
@@ -49,25 +50,25 @@ static int read_oracle(const run_ctx_t *r, double *error, unsigned char *sensiti
 {
     const char *path = r->c.multibit.oracle;
     int classifier = r->model.task == TASK_CLASSIFIER;
-    char *ck = NULL, expect[32];
-    snprintf(expect, sizeof expect, "%016llx", (unsigned long long)r->model.checksum);
+    char *ck = NULL;
+    fnv_hex_t expect = fnv_hex(r->model.checksum);
     int rc = results_read_attr_string(path, "model_checksum_fnv1a64", &ck, err);
-    if (!rc && strcmp(ck, expect))
+    if (!rc && strcmp(ck, expect.s))
         rc = upset_fail(err, "%s: multibit.oracle was computed on another model (checksum %s, "
-                             "%s has %s)", path, ck, r->c.model, expect);
+                             "%s has %s)", path, ck, r->c.model, expect.s);
     /* "sensitive" means worse than fault-free on the oracle's inputs: trials scored on
      * other inputs would protect bits chosen for another question */
     free(ck);
     ck = NULL;
-    snprintf(expect, sizeof expect, "%016llx", (unsigned long long)r->data.checksum);
+    expect = fnv_hex(r->data.checksum);
     if (!rc)
         rc = results_read_attr_string(path, "data_checksum_fnv1a64", &ck, err);
-    if (!rc && strcmp(ck, expect))
+    if (!rc && strcmp(ck, expect.s))
         rc = upset_fail(err,
                         "%s: multibit.oracle was measured on other inputs than this campaign's "
                         "data (data checksum %s, here %s); give the campaign the oracle's data "
                         "section so trials are scored on the inputs that chose the protected bits",
-                        path, ck, expect);
+                        path, ck, expect.s);
     if (!rc)
         rc = oracle_read_bits(path, r->model.n_fault_bits, classifier, error, sensitive, err);
     free(ck);

@@ -18,6 +18,7 @@
 #include "upset/cli_commands.h"
 #include "upset/econt.h"
 #include "upset/sched.h"
+#include "upset/fnv.h"
 
 #ifndef UPSET_VERSION
 #define UPSET_VERSION "0.1.0"
@@ -167,26 +168,24 @@ static char *fingerprint(const run_ctx_t *r, const char *yaml)
     size_t len = strlen(yaml) + 256;
     char *s = malloc(len);
     if (s)
-        snprintf(s, len, "%smodel_checksum: %016llx\ndata_checksum: %016llx\nitems: %lld\n",
-                 yaml, (unsigned long long)r->model.checksum,
-                 (unsigned long long)r->data.checksum, (long long)r->n_items);
+        snprintf(s, len, "%smodel_checksum: %s\ndata_checksum: %s\nitems: %lld\n", yaml,
+                 fnv_hex(r->model.checksum).s, fnv_hex(r->data.checksum).s,
+                 (long long)r->n_items);
     return s;
 }
 
 static int write_results(run_ctx_t *r, const char *yaml, const sched_job_t *job,
                          upset_err_t *err)
 {
-    char model_ck[32], data_ck[32];
-    snprintf(model_ck, sizeof model_ck, "%016llx", (unsigned long long)r->model.checksum);
-    snprintf(data_ck, sizeof data_ck, "%016llx", (unsigned long long)r->data.checksum);
+    const fnv_hex_t model_ck = fnv_hex(r->model.checksum), data_ck = fnv_hex(r->data.checksum);
     results_attr_t attrs[16 + RUN_MAX_EXTRA_ATTRS];
     int n = 0;
     attrs[n++] = RESULTS_ATTR_STR("campaign_yaml", yaml);
     attrs[n++] = RESULTS_ATTR_STR("kind", campaign_kind_name(r->c.kind));
     attrs[n++] = RESULTS_ATTR_STR("model", r->c.model);
     attrs[n++] = RESULTS_ATTR_STR("model_name", r->model.name);
-    attrs[n++] = RESULTS_ATTR_STR("model_checksum_fnv1a64", model_ck);
-    attrs[n++] = RESULTS_ATTR_STR("data_checksum_fnv1a64", data_ck);
+    attrs[n++] = RESULTS_ATTR_STR("model_checksum_fnv1a64", model_ck.s);
+    attrs[n++] = RESULTS_ATTR_STR("data_checksum_fnv1a64", data_ck.s);
     attrs[n++] = RESULTS_ATTR_STR("upset_version", UPSET_VERSION);
     attrs[n++] = RESULTS_ATTR_I64("seed", (int64_t)r->c.seed);
     attrs[n++] = RESULTS_ATTR_I64("n_samples", r->data.n);
@@ -220,12 +219,10 @@ static int previous_results(const run_ctx_t *r, const char *yaml, int *finished,
                              "--force to overwrite it",
                         out, rerr.msg);
     } else {
-        char m[32], d[32];
-        snprintf(m, sizeof m, "%016llx", (unsigned long long)r->model.checksum);
-        snprintf(d, sizeof d, "%016llx", (unsigned long long)r->data.checksum);
+        const fnv_hex_t m = fnv_hex(r->model.checksum), d = fnv_hex(r->data.checksum);
         const char *what = strcmp(stored, yaml) ? "campaign"
-                           : strcmp(mck, m)     ? "model file"
-                           : strcmp(dck, d)     ? "data"
+                           : strcmp(mck, m.s)   ? "model file"
+                           : strcmp(dck, d.s)   ? "data"
                                                 : NULL;
         if (what)
             rc = upset_fail(err,

@@ -10,6 +10,7 @@
 #include "run.h"
 #include "upset/cli_commands.h"
 #include "upset/faultdraw.h"
+#include "upset/fnv.h"
 
 static int trial_usage(void)
 {
@@ -34,13 +35,9 @@ static int load_from_results(const char *path, run_ctx_t *r, upset_err_t *err)
     if (!rc)
         rc = campaign_load_yaml_string(&r->c, yaml, strlen(yaml), path, err) ||
              campaign_validate(&r->c, err) || run_setup(r, err);
-    if (!rc) {
-        char m[32];
-        snprintf(m, sizeof m, "%016llx", (unsigned long long)r->model.checksum);
-        if (strcmp(m, mck))
-            rc = upset_fail(err, "%s: the model %s has changed since the campaign ran", path,
-                            r->c.model);
-    }
+    if (!rc && strcmp(fnv_hex(r->model.checksum).s, mck))
+        rc = upset_fail(err, "%s: the model %s has changed since the campaign ran", path,
+                        r->c.model);
     free(yaml);
     free(kind);
     free(mck);

@@ -197,8 +197,7 @@ static int write_user_attr(hid_t obj, const results_attr_t *a, upset_err_t *err)
 /* FNV-1a 64 of a column's values as stored (little-endian), as 16 hex digits. */
 static void column_checksum(const void *values, size_t bytes, char out[17])
 {
-    snprintf(out, 17, "%016llx",
-             (unsigned long long)fnv1a64(FNV1A64_INIT, values, bytes));
+    memcpy(out, fnv_hex(fnv1a64(FNV1A64_INIT, values, bytes)).s, 17);
 }
 
 /* One column: a 1-D dataset with its unit, description and checksum. */

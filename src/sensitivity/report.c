@@ -11,6 +11,7 @@
 #include "upset/h5mem.h"
 #include "upset/mpicheck.h"
 #include "upset/sensitivity.h"
+#include "upset/fnv.h"
 
 /* A writer that stops at the first failure: every helper is a no-op once rc != 0. */
 typedef struct {
@@ -105,7 +106,6 @@ static hid_t group(h5w_t *w, hid_t f, const char *name)
 
 static void write_all(h5w_t *w, hid_t f, const sens_report_t *r)
 {
-    char ck[32];
     attr_str(w, f, "format", SENS_FORMAT_NAME);
     attr_i64(w, f, "format_version", SENS_FORMAT_VERSION);
     attr_str(w, f, "metric", r->metric);
@@ -113,10 +113,8 @@ static void write_all(h5w_t *w, hid_t f, const sens_report_t *r)
     attr_str(w, f, "mode", r->mode);
     attr_str(w, f, "model", r->model_path);
     attr_str(w, f, "model_name", r->model_name);
-    snprintf(ck, sizeof ck, "%016" PRIx64, r->model_checksum);
-    attr_str(w, f, "model_checksum_fnv1a64", ck);
-    snprintf(ck, sizeof ck, "%016" PRIx64, r->data_checksum);
-    attr_str(w, f, "data_checksum_fnv1a64", ck);
+    attr_str(w, f, "model_checksum_fnv1a64", fnv_hex(r->model_checksum).s);
+    attr_str(w, f, "data_checksum_fnv1a64", fnv_hex(r->data_checksum).s);
     attr_str(w, f, "campaign_yaml", r->campaign_yaml);
     attr_i64(w, f, "seed", (int64_t)r->seed);
     attr_i64(w, f, "n_samples", r->n_samples);
