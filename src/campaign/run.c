@@ -1,9 +1,8 @@
-/* `upset run CAMPAIGN.yaml`: rank 0 parses and validates the campaign and
- * broadcasts it; every rank loads the model and data and runs the fault-free
+/* A campaign run (the `upset run` command is cli_run.c): rank 0 parses and validates the
+ * campaign and broadcasts it; every rank loads the model and data and runs the fault-free
  * baseline; the scheduler hands out items (bits, trials, weights) in chunks;
  * rank 0 checkpoints and writes the results file. Rank 0 holds a lock on the
  * output for the whole run, so two runs never write one output. */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +14,6 @@
 #include "upset/collective.h"
 #include "upset/fileutil.h"
 #include "upset/results.h"
-#include "upset/cli_commands.h"
 #include "upset/econt.h"
 #include "upset/sched.h"
 #include "upset/fnv.h"
@@ -42,50 +40,6 @@ int run_sensitive(const run_ctx_t *r, const fault_result_t *f)
 }
 
 /* ---- setup ---- */
-
-static int run_usage(void)
-{
-    fprintf(stderr,
-            "usage: [mpirun -np N] upset run CAMPAIGN.yaml [--resume] [--force] [--quiet]\n"
-            "                         [--output PATH] [--set KEY=VALUE]... [--full]\n"
-            "  --resume   continue from OUTPUT.ckpt after an interruption\n"
-            "  --force    overwrite an existing results file\n"
-            "  --full     re-run the whole network for every fault (reference path)\n"
-            "  --set      override a campaign key, e.g. --set data.count=500\n");
-    return 2;
-}
-
-typedef struct {
-    const char *yaml;
-    const char *output;
-    const char *set[64];
-    int n_set, resume, force, quiet, full;
-} run_args_t;
-
-static int parse_args(int argc, char **argv, run_args_t *a)
-{
-    memset(a, 0, sizeof *a);
-    a->quiet = -1;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--resume"))
-            a->resume = 1;
-        else if (!strcmp(argv[i], "--force"))
-            a->force = 1;
-        else if (!strcmp(argv[i], "--quiet"))
-            a->quiet = 1;
-        else if (!strcmp(argv[i], "--full"))
-            a->full = 1;
-        else if (!strcmp(argv[i], "--output") && i + 1 < argc)
-            a->output = argv[++i];
-        else if (!strcmp(argv[i], "--set") && i + 1 < argc && a->n_set < 63)
-            a->set[a->n_set++] = argv[++i];
-        else if (argv[i][0] != '-' && !a->yaml)
-            a->yaml = argv[i];
-        else
-            return -1;
-    }
-    return a->yaml ? 0 : -1;
-}
 
 /* Rank 0: load, override, validate. */
 static int load_campaign(const run_args_t *a, campaign_t *c, upset_err_t *err)
@@ -122,7 +76,7 @@ static int start_injector(run_ctx_t *r, int full, upset_err_t *err)
     return injector_create(&r->inj, &r->model, &r->data, zero, full, err);
 }
 
-static void run_free(run_ctx_t *r)
+void run_free(run_ctx_t *r)
 {
     injector_free(&r->inj);
     dataset_free(&r->data);
@@ -238,7 +192,7 @@ static int previous_results(const run_ctx_t *r, const char *yaml, int *finished,
     return rc ? -1 : 0;
 }
 
-static int run_campaign(run_ctx_t *r, const run_args_t *a, file_lock_t *lock, upset_err_t *err)
+int run_campaign(run_ctx_t *r, const run_args_t *a, file_lock_t *lock, upset_err_t *err)
 {
     int rc = 0;
     char *yaml = NULL;
@@ -359,51 +313,4 @@ static int run_campaign(run_ctx_t *r, const run_args_t *a, file_lock_t *lock, up
     free(fp);
     free(yaml);
     return rc;
-}
-
-static void on_stop_signal(int sig)
-{
-    sched_stop_signal = sig;
-}
-
-/* SIGTERM (a batch system's kill, Ctrl-C through mpirun), SIGUSR1/SIGUSR2 (what
- * mpirun forwards, and SLURM's --signal warning): checkpoint and stop, on every
- * rank, so that no rank dies of the signal while the others wait for it. */
-static void catch_stop_signals(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGUSR1, &sa, NULL);
-    sigaction(SIGUSR2, &sa, NULL);
-}
-
-/* Exit status of a run stopped by a signal after saving its checkpoint (EX_TEMPFAIL:
- * try again later, with --resume). */
-#define RUN_EXIT_STOPPED 75
-
-int cmd_run(int argc, char **argv)
-{
-    run_args_t a;
-    if (parse_args(argc, argv, &a))
-        return run_usage();
-    MPI_Init(NULL, NULL);
-    catch_stop_signals();
-    run_ctx_t r;
-    memset(&r, 0, sizeof r);
-    campaign_defaults(&r.c);
-    r.comm = MPI_COMM_WORLD;
-    MPI_Comm_rank(r.comm, &r.rank);
-    MPI_Comm_size(r.comm, &r.size);
-    upset_err_t err = {{0}};
-    file_lock_t lock = FILE_LOCK_INIT;
-    int rc = run_campaign(&r, &a, &lock, &err);
-    if (rc && r.rank == 0)
-        fprintf(stderr, "upset run: %s\n", err.msg);
-    file_unlock(&lock);
-    run_free(&r);
-    MPI_Finalize();
-    return rc ? (sched_stop_signal ? RUN_EXIT_STOPPED : 1) : 0;
 }

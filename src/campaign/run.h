@@ -7,6 +7,7 @@
 #include <mpi.h>
 
 #include "upset/campaign.h"
+#include "upset/fileutil.h"
 #include "upset/inject.h"
 #include "upset/results.h"
 
@@ -66,6 +67,20 @@ int run_sensitive(const run_ctx_t *r, const fault_result_t *f);
  * oracle; r needs c, model and (for the oracle's data check) data. */
 int multibit_protection(run_ctx_t *r, unsigned char *mask, int64_t *n_protected,
                         upset_err_t *err);
+
+/* `upset run`'s command line (cli_run.c parses it). */
+typedef struct {
+    const char *yaml;
+    const char *output;
+    const char *set[64];
+    int n_set, resume, force, quiet, full;
+} run_args_t;
+
+/* The whole run on every rank: load and check the campaign (rank 0, holding the output's
+ * lock), plan, fault-free baseline, scheduled work with checkpoints, results. */
+int run_campaign(run_ctx_t *r, const run_args_t *a, file_lock_t *lock, upset_err_t *err);
+/* Frees everything r holds. */
+void run_free(run_ctx_t *r);
 
 /* Loads the campaign's model and data into r (every rank does this before planning). */
 int run_setup(run_ctx_t *r, upset_err_t *err);
