@@ -1,0 +1,152 @@
+/* The injector without MPI: every evaluation path (delta for one kernel bit, the cached
+ * re-run from a layer's stored input for bias bits and bit sets, the stored fault-free
+ * result for an empty set, and the whole network with `full`) against brute force: a
+ * fresh copy of the model with the bits flipped by bitspace_flip, every sample run
+ * through a fresh evaluator. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "check_util.h"
+#include "upset/bitspace.h"
+#include "upset/econt.h"
+#include "upset/evaluate.h"
+#include "upset/inject.h"
+
+/* Brute force: mean EMD, mispredicts and changed outputs with the bits flipped. */
+static fault_result_t brute(const model_t *m, const dataset_t *d, const int64_t *bits, int n)
+{
+    upset_err_t err = {{0}};
+    model_t c;
+    ck_assert_msg(model_clone(m, &c, &err) == 0, "%s", err.msg);
+    evaluator_t clean, faulty;
+    ck_assert_msg(evaluator_create(&clean, m, d, ECONT_ZERO_UNIFORM, &err) == 0, "%s", err.msg);
+    for (int k = 0; k < n; k++) {
+        bitaddr_t a;
+        ck_assert_int_eq(bitspace_locate(&c, bits[k], &a), 0);
+        bitspace_flip(&c, a);
+    }
+    ck_assert_msg(evaluator_create(&faulty, &c, d, ECONT_ZERO_UNIFORM, &err) == 0, "%s",
+                  err.msg);
+    fault_result_t r = {0, 0, 0, 0};
+    double sum = 0;
+    for (int64_t i = 0; i < d->n; i++) {
+        sample_result_t s0, s1;
+        ck_assert(evaluator_sample(&clean, i, &s0, &err) == 0);
+        ck_assert(evaluator_sample(&faulty, i, &s1, &err) == 0);
+        sum += s1.emd;
+        r.mispredicts += d->label && s1.pred != d->label[i];
+        const tensor_t *o0 = engine_output(&clean.engine), *o1 = engine_output(&faulty.engine);
+        int changed = 0;
+        for (int64_t k = 0; k < o0->n && !changed; k++)
+            changed = tensor_value(o0, k) != tensor_value(o1, k);
+        r.n_changed += changed;
+    }
+    r.mean_emd = sum / (double)d->n;
+    evaluator_free(&clean);
+    evaluator_free(&faulty);
+    model_free(&c);
+    return r;
+}
+
+static uint64_t lcg(uint64_t *s)
+{
+    *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+    return *s >> 17;
+}
+
+/* Random single bits (kernel and bias) and random sets of 3, on both paths of the injector. */
+static void against_brute_force(model_t *m, dataset_t *d, int n_single, int n_sets)
+{
+    upset_err_t err = {{0}};
+    bitspace_include_bias(m, 1);
+    injector_t fast, full;
+    ck_assert_msg(injector_create(&fast, m, d, ECONT_ZERO_UNIFORM, 0, &err) == 0, "%s", err.msg);
+    ck_assert_msg(injector_create(&full, m, d, ECONT_ZERO_UNIFORM, 1, &err) == 0, "%s", err.msg);
+    uint64_t seed = 12345;
+    int bias_seen = 0;
+    for (int t = 0; t < n_single + n_sets + 1; t++) {
+        int64_t bits[3];
+        int n = t < n_single ? 1 : t < n_single + n_sets ? 3 : 0; /* the last: no bit */
+        for (int k = 0; k < n; k++) {
+            /* every third single bit is a bias bit of a random faultable layer */
+            bits[k] = (int64_t)(lcg(&seed) % (uint64_t)m->n_fault_bits);
+            if (n == 1 && t % 3 == 0) {
+                int l;
+                do
+                    l = (int)(lcg(&seed) % (uint64_t)m->n_layers);
+                while (!m->layers[l].faultable || !m->layers[l].n_bias_bits);
+                const layer_t *L = &m->layers[l];
+                bits[k] = L->bit_first + L->n_bits - L->n_bias_bits +
+                          (int64_t)(lcg(&seed) % (uint64_t)L->n_bias_bits);
+            }
+            for (int j = 0; j < k; j++)
+                if (bits[j] == bits[k])
+                    bits[k] = (bits[k] + 1) % m->n_fault_bits;
+        }
+        bitaddr_t a;
+        if (n == 1 && bitspace_locate(m, bits[0], &a) == 0)
+            bias_seen += bitspace_is_bias(m, a);
+        fault_result_t f1, f2, want = brute(m, d, bits, n);
+        ck_assert_msg(injector_eval(&fast, bits, n, &f1, &err) == 0, "%s", err.msg);
+        ck_assert_msg(injector_eval(&full, bits, n, &f2, &err) == 0, "%s", err.msg);
+        for (int p = 0; p < 2; p++) {
+            const fault_result_t *f = p ? &f2 : &f1;
+            ck_assert_msg(fabs(f->mean_emd - want.mean_emd) <= 1e-12 * fmax(1, want.mean_emd),
+                          "%s path, %d bits from %lld: mean EMD %.17g, brute force %.17g",
+                          p ? "full" : "fast", n, (long long)(n ? bits[0] : -1), f->mean_emd,
+                          want.mean_emd);
+            ck_assert_int_eq(f->mispredicts, want.mispredicts);
+            ck_assert_int_eq(f->n_changed, want.n_changed);
+        }
+    }
+    ck_assert_int_gt(bias_seen, 0);
+    printf("%s: %d single bits (%d bias) and %d sets of 3 on %lld samples: injector == brute "
+           "force on both paths\n",
+           m->name, n_single, bias_seen, n_sets, (long long)d->n);
+    injector_free(&fast);
+    injector_free(&full);
+}
+
+START_TEST(test_econt_medium)
+{
+    upset_err_t err = {{0}};
+    model_t m;
+    dataset_t d;
+    const char *files[] = {"data/hgcal/ttbar_0PU.csv"};
+    ck_assert_msg(model_load("models/econt_medium.h5", &m, &err) == 0, "%s", err.msg);
+    ck_assert_msg(dataset_load_hgcal(files, 1, 0, 40, &d, &err) == 0, "%s", err.msg);
+    against_brute_force(&m, &d, 30, 10);
+    dataset_free(&d);
+    model_free(&m);
+}
+END_TEST
+
+START_TEST(test_cifar10)
+{
+    upset_err_t err = {{0}};
+    model_t m;
+    dataset_t d;
+    ck_assert_msg(model_load("models/cifar10.h5", &m, &err) == 0, "%s", err.msg);
+    ck_assert_msg(dataset_load_cifar10("data/cifar10/test_batch_first1017.bin",
+                                       "data/cifar10/test_labels_10000.bin", 0, 12, &d,
+                                       &err) == 0,
+                  "%s", err.msg);
+    against_brute_force(&m, &d, 12, 4);
+    dataset_free(&d);
+    model_free(&m);
+}
+END_TEST
+
+static Suite *make_suite(void)
+{
+    Suite *s = suite_create("inject");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_econt_medium);
+    tcase_add_test(tc, test_cifar10);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+UPSET_CHECK_MAIN(make_suite)
