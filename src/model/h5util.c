@@ -105,7 +105,7 @@ int h5_attr_ints(h5ctx_t *c, hid_t obj, const char *name, int64_t *out, int max,
     return attr_numeric(c, obj, name, H5T_NATIVE_INT64, out, sizeof *out, max, n);
 }
 
-static int read_dataset(h5ctx_t *c, hid_t grp, const char *name, int want_float, void *out,
+static int read_dataset(h5ctx_t *c, hid_t grp, const char *name, int want_float, void **out,
                         h5_shape_t shape);
 
 const char *h5_shape_str(const int64_t *d, int nd, char *buf, size_t len)
@@ -163,14 +163,10 @@ static int check_layout(h5ctx_t *c, hid_t d, const char *name, h5_shape_t want)
     return rc;
 }
 
-int h5_check_dataset(h5ctx_t *c, hid_t grp, const char *name, int want_float, h5_shape_t shape)
-{
-    return read_dataset(c, grp, name, want_float, NULL, shape);
-}
-
-static int read_dataset(h5ctx_t *c, hid_t grp, const char *name, int want_float, void *out,
+static int read_dataset(h5ctx_t *c, hid_t grp, const char *name, int want_float, void **out,
                         h5_shape_t shape)
 {
+    *out = NULL;
     if (H5Lexists(grp, name, H5P_DEFAULT) <= 0)
         return missing(c, name, "dataset");
     hid_t d = H5Dopen2(grp, name, H5P_DEFAULT);
@@ -191,16 +187,22 @@ static int read_dataset(h5ctx_t *c, hid_t grp, const char *name, int want_float,
                    c->file, c->where, name);
     else if (check_layout(c, d, name, shape))
         ; /* message set */
-    else if (!out)
-        rc = 0; /* checked only */
+    else if (!(*out = upset_calloc((size_t)h5_shape_count(shape), want_float ? sizeof(float)
+                                                                              : sizeof(int32_t),
+                                   c->err)))
+        ; /* message set */
     else if (H5Dread(d, want_float ? H5T_NATIVE_FLOAT : H5T_NATIVE_INT32, H5S_ALL, H5S_ALL,
-                     H5P_DEFAULT, out) < 0)
+                     H5P_DEFAULT, *out) < 0)
         upset_fail(c->err, "%s: %s: dataset '%s' cannot be read (corrupt file, or values out "
                            "of range?)",
                    c->file, c->where, name);
     else
         rc = 0;
     H5Dclose(d);
+    if (rc) {
+        free(*out);
+        *out = NULL;
+    }
     return rc;
 }
 
@@ -212,20 +214,22 @@ int64_t h5_shape_count(h5_shape_t s)
     return n;
 }
 
-int h5_read_floats(h5ctx_t *c, hid_t grp, const char *name, float *out, h5_shape_t shape)
+int h5_alloc_read_floats(h5ctx_t *c, hid_t grp, const char *name, float **out,
+                         h5_shape_t shape)
 {
-    if (read_dataset(c, grp, name, 1, out, shape))
+    if (read_dataset(c, grp, name, 1, (void **)out, shape))
         return -1;
     const int64_t n = h5_shape_count(shape);
     for (int64_t i = 0; i < n; i++)
-        if (!isfinite(out[i]))
+        if (!isfinite((*out)[i]))
             return upset_fail(c->err, "%s: %s: dataset '%s' holds %s at flat index %lld",
-                              c->file, c->where, name, isnan(out[i]) ? "NaN" : "an infinity",
+                              c->file, c->where, name, isnan((*out)[i]) ? "NaN" : "an infinity",
                               (long long)i);
     return 0;
 }
 
-int h5_read_int32s(h5ctx_t *c, hid_t grp, const char *name, int32_t *out, h5_shape_t shape)
+int h5_alloc_read_int32s(h5ctx_t *c, hid_t grp, const char *name, int32_t **out,
+                         h5_shape_t shape)
 {
-    return read_dataset(c, grp, name, 0, out, shape);
+    return read_dataset(c, grp, name, 0, (void **)out, shape);
 }

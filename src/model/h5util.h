@@ -29,17 +29,15 @@ typedef struct {
 /* Number of elements of a shape. */
 int64_t h5_shape_count(h5_shape_t s);
 
-/* Reads a dataset of exactly the given shape: floats from a floating-point
- * dataset, every value finite; int32 codes from an integer dataset (a float
- * dataset of codes would be truncated silently). Chunk dimensions are checked
- * against the extents before any data is read (a corrupt chunk size crashes
- * libhdf5 itself). */
-int h5_read_floats(h5ctx_t *c, hid_t grp, const char *name, float *out, h5_shape_t shape);
-int h5_read_int32s(h5ctx_t *c, hid_t grp, const char *name, int32_t *out, h5_shape_t shape);
-
-/* The checks of h5_read_floats (want_float) or h5_read_int32s without reading: before
- * allocating room for a dataset whose size comes from other attributes. */
-int h5_check_dataset(h5ctx_t *c, hid_t grp, const char *name, int want_float, h5_shape_t shape);
+/* Reads a dataset of exactly the given shape into a new array (*out, free() it; NULL on
+ * failure), with one open: floats from a floating-point dataset, every value finite; int32
+ * codes from an integer dataset (a float dataset of codes would be truncated silently). The
+ * type, shape and chunk dimensions are checked before room is made or data is read (the
+ * shape a size comes from may be absurd, and a corrupt chunk size crashes libhdf5 itself). */
+int h5_alloc_read_floats(h5ctx_t *c, hid_t grp, const char *name, float **out,
+                         h5_shape_t shape);
+int h5_alloc_read_int32s(h5ctx_t *c, hid_t grp, const char *name, int32_t **out,
+                         h5_shape_t shape);
 
 /* "(a, b, c)" into buf. */
 const char *h5_shape_str(const int64_t *d, int nd, char *buf, size_t len);

@@ -96,24 +96,12 @@ static h5_shape_t shape1(int64_t n)
     return (h5_shape_t){1, {n, 0, 0, 0}};
 }
 
-/* The dataset's shape is checked before room is made for it: the shape attributes a size
- * comes from may be absurd. */
-static int alloc_read_floats(h5ctx_t *c, hid_t g, const char *name, float **out, h5_shape_t s)
-{
-    if (h5_check_dataset(c, g, name, 1, s))
-        return -1;
-    *out = upset_calloc((size_t)h5_shape_count(s), sizeof **out, c->err);
-    return *out ? h5_read_floats(c, g, name, *out, s) : -1;
-}
 
 static int alloc_read_codes(h5ctx_t *c, hid_t g, const char *name, int32_t **out, h5_shape_t s,
                             const quant_t *q)
 {
     const int64_t n = h5_shape_count(s);
-    if (h5_check_dataset(c, g, name, 0, s))
-        return -1;
-    *out = upset_calloc((size_t)n, sizeof **out, c->err);
-    if (!*out || h5_read_int32s(c, g, name, *out, s))
+    if (h5_alloc_read_int32s(c, g, name, out, s))
         return -1;
     for (int64_t i = 0; i < n; i++)
         if ((*out)[i] < quant_code_min(q) || (*out)[i] > quant_code_max(q))
@@ -147,9 +135,9 @@ static int load_weights(h5ctx_t *c, hid_t g, layer_t *L)
     if (L->act == ACT_QRELU || L->act == ACT_QBITS)
         return upset_fail(c->err, "%s: %s: a quantized activation must be its own layer", c->file,
                           c->where);
-    if (alloc_read_floats(c, g, "kernel", &L->kernel, kernel_shape(L)))
+    if (h5_alloc_read_floats(c, g, "kernel", &L->kernel, kernel_shape(L)))
         return -1;
-    if (L->use_bias && alloc_read_floats(c, g, "bias", &L->bias, shape1(L->cout)))
+    if (L->use_bias && h5_alloc_read_floats(c, g, "bias", &L->bias, shape1(L->cout)))
         return -1;
     if (!L->quantized)
         return 0;
@@ -269,10 +257,10 @@ static int load_layer(h5ctx_t *c, hid_t g, layer_t *L)
         if (!(L->epsilon > 0 && L->epsilon < 1))
             return upset_fail(c->err, "%s: %s: epsilon = %g is not in (0, 1)", c->file, c->where,
                               L->epsilon);
-        if (alloc_read_floats(c, g, "gamma", &L->gamma, shape1(L->out.c)) ||
-            alloc_read_floats(c, g, "beta", &L->beta, shape1(L->out.c)) ||
-            alloc_read_floats(c, g, "moving_mean", &L->moving_mean, shape1(L->out.c)) ||
-            alloc_read_floats(c, g, "moving_variance", &L->moving_variance, shape1(L->out.c)))
+        if (h5_alloc_read_floats(c, g, "gamma", &L->gamma, shape1(L->out.c)) ||
+            h5_alloc_read_floats(c, g, "beta", &L->beta, shape1(L->out.c)) ||
+            h5_alloc_read_floats(c, g, "moving_mean", &L->moving_mean, shape1(L->out.c)) ||
+            h5_alloc_read_floats(c, g, "moving_variance", &L->moving_variance, shape1(L->out.c)))
             return -1;
         for (int k = 0; k < L->out.c; k++)
             if (L->moving_variance[k] < 0)
