@@ -1,7 +1,9 @@
-/* A campaign's evaluation set: the glue between the campaign file and the loaders,
- * shared by `upset run` and `upset rank`. */
+/* A campaign's evaluation set, and a campaign sent to every rank: the glue between the
+ * campaign file, the loaders and MPI, shared by `upset run` and `upset rank`. */
 #ifndef UPSET_CAMPAIGN_DATA_H
 #define UPSET_CAMPAIGN_DATA_H
+
+#include <mpi.h>
 
 #include "upset/campaign.h"
 #include "upset/dataset.h"
@@ -10,5 +12,9 @@
 /* Loads the data section of c, checks it fits m and, for a classifier with
  * data.correct_only, keeps the samples m classifies correctly. */
 int campaign_load_dataset(const campaign_t *c, const model_t *m, dataset_t *d, upset_err_t *err);
+
+/* Rank 0 has loaded and validated c (rc0: the outcome); the other ranks receive it, so only
+ * rank 0 ever parses YAML. Collective; 0 or -1 (same message) on every rank. */
+int campaign_bcast(MPI_Comm comm, campaign_t *c, int rc0, upset_err_t *err);
 
 #endif

@@ -1,5 +1,8 @@
 #include "upset/campaign_data.h"
 
+#include <stdlib.h>
+
+#include "upset/collective.h"
 #include "upset/evaluate.h"
 
 int campaign_load_dataset(const campaign_t *c, const model_t *m, dataset_t *d, upset_err_t *err)
@@ -14,4 +17,22 @@ int campaign_load_dataset(const campaign_t *c, const model_t *m, dataset_t *d, u
     if (m->task == TASK_CLASSIFIER && c->data.correct_only)
         return dataset_keep_correct(d, m, err);
     return 0;
+}
+
+int campaign_bcast(MPI_Comm comm, campaign_t *c, int rc0, upset_err_t *err)
+{
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    int rc = rank == 0 ? rc0 : 0;
+    if (rank == 0 && !rc)
+        rc = campaign_serialize(c, &buf, &len, err);
+    if (mpi_bcast_bytes(comm, &buf, &len, rc, err)) {
+        free(buf);
+        return -1;
+    }
+    rc = rank ? campaign_deserialize(c, buf, len, err) : 0;
+    free(buf);
+    return mpi_agree(comm, rc, err);
 }

@@ -15,30 +15,22 @@ int mpi_agree(MPI_Comm comm, int rc, upset_err_t *err)
     return -1;
 }
 
-int campaign_bcast(MPI_Comm comm, campaign_t *c, int rc0, upset_err_t *err)
+int mpi_bcast_bytes(MPI_Comm comm, unsigned char **buf, size_t *len, int rc0, upset_err_t *err)
 {
     int rank;
     MPI_Comm_rank(comm, &rank);
-    unsigned char *buf = NULL;
-    size_t len = 0;
-    int rc = rank == 0 ? rc0 : 0;
-    if (rank == 0 && !rc)
-        rc = campaign_serialize(c, &buf, &len, err);
+    if (mpi_agree(comm, rank == 0 ? rc0 : 0, err))
+        return -1;
+    unsigned long long blen = rank == 0 ? *len : 0;
+    MPI_Bcast(&blen, 1, MPI_UNSIGNED_LONG_LONG, 0, comm);
+    int rc = 0;
+    if (rank) {
+        *buf = malloc(blen ? blen : 1);
+        *len = blen;
+        rc = *buf ? 0 : upset_fail(err, "out of memory receiving %llu bytes", blen);
+    }
     if (mpi_agree(comm, rc, err))
         return -1;
-    unsigned long long blen = len;
-    MPI_Bcast(&blen, 1, MPI_UNSIGNED_LONG_LONG, 0, comm);
-    if (rank) {
-        buf = malloc(blen ? blen : 1);
-        rc = buf ? 0 : upset_fail(err, "out of memory receiving the campaign");
-    }
-    if (mpi_agree(comm, rc, err)) {
-        free(buf);
-        return -1;
-    }
-    MPI_Bcast(buf, (int)blen, MPI_UNSIGNED_CHAR, 0, comm);
-    if (rank)
-        rc = campaign_deserialize(c, buf, blen, err);
-    free(buf);
-    return mpi_agree(comm, rc, err);
+    MPI_Bcast(*buf, (int)blen, MPI_UNSIGNED_CHAR, 0, comm);
+    return 0;
 }
