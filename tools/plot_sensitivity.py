@@ -13,7 +13,7 @@ import numpy as np
 import plot_common as pc
 
 
-def grouped_bars(rows, key, xlabel, name, out_dir):
+def grouped_bars(rows, key, xlabel, name, out_dir, label_key=None):
     models = list(dict.fromkeys(r["model"] for r in rows))
     groups = sorted({r[key] for r in rows})
     share = {(r["model"], r[key]): 100 * r["sensitive_share"] for r in rows}
@@ -23,7 +23,12 @@ def grouped_bars(rows, key, xlabel, name, out_dir):
     for i, m in enumerate(models):
         y = [share.get((m, g), float("nan")) for g in groups]
         ax.bar(x - 0.4 + (i + 0.5) * width, y, width, label=m, color=pc.colour(m))
-    ax.set_xticks(x, [str(g) for g in groups])
+    if label_key:  # layer names; models of one family may name one index differently
+        names = {g: list(dict.fromkeys(str(r[label_key]) for r in rows if r[key] == g))
+                 for g in groups}
+        ax.set_xticks(x, ["\n".join(names[g]) for g in groups], fontsize=7)
+    else:
+        ax.set_xticks(x, [str(g) for g in groups])
     ax.set_xlabel(xlabel)
     ax.set_ylabel("sensitive bits (%)")
     ax.set_ylim(0, 100)
@@ -42,8 +47,9 @@ def main():
     grouped_bars(by_pos, "bit_pos", "bit position (0 = MSB / sign)", "sensitive_by_position",
                  out_dir)
     if by_layer:
-        grouped_bars(by_layer, "layer", "layer (index in the model)", "sensitive_by_layer",
-                     out_dir)
+        named = "layer_name" in by_layer[0]
+        grouped_bars(by_layer, "layer", "layer" if named else "layer (index in the model)",
+                     "sensitive_by_layer", out_dir, "layer_name" if named else None)
     if not size or len(size) < 2:
         pc.skip(__file__, "sensitive_vs_size: one model only (give more --oracle files)")
         return

@@ -419,10 +419,20 @@ static int add_model_tables(ctx_t *c, const oracle_t *o, const char *model, upse
             rc = an_row(c->by_pos, err, model, (int64_t)p, nb[p], ns[p],
                         (double)ns[p] / (double)nb[p], S > 0 ? ns[p] / S : NAN, es[p]);
     rc = rc || analyze_group_counts(b->layer, b->sensitive, b->error, b->n, nl, nb, ns, es, err);
-    for (int32_t l = 0; !rc && l < nl; l++)
+    char **names = NULL;
+    int n_names = 0;
+    if (!rc)
+        an_layer_names(&o->file, &names, &n_names);
+    for (int32_t l = 0; !rc && l < nl; l++) {
+        char fallback[24];
+        snprintf(fallback, sizeof fallback, "L%d", (int)l);
         if (nb[l])
-            rc = an_row(c->by_layer, err, model, (int64_t)l, nw[l], nb[l], ns[l],
-                        (double)ns[l] / (double)nb[l], S > 0 ? ns[l] / S : NAN, es[l]);
+            rc = an_row(c->by_layer, err, model, (int64_t)l,
+                        l < n_names && names[l] ? names[l] : fallback,
+                        nw[l], nb[l], ns[l], (double)ns[l] / (double)nb[l],
+                        S > 0 ? ns[l] / S : NAN, es[l]);
+    }
+    an_layer_names_free(names, n_names);
     rc = rc || an_row(c->size, err, model, o->file.path, n_weights, o->file.n_fault_bits, b->n,
                       o->n_sensitive, S / (double)b->n, o->total_error);
     free(nb);
@@ -509,7 +519,8 @@ static int make_tables(ctx_t *c, upset_err_t *err)
                                                      1, 1, err),
                          err) ||
            an_output_add(o, c->by_layer = an_table_new("sensitive_by_layer",
-                                                       "model:s layer:i n_weights:i n_bits:i "
+                                                       "model:s layer:i layer_name:s "
+                                                       "n_weights:i n_bits:i "
                                                        "n_sensitive:i sensitive_share:f "
                                                        "share_of_sensitive:f error_sum:f",
                                                        1, 1, err),

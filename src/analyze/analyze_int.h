@@ -15,6 +15,7 @@ typedef struct {
     char *kind;           /* oracle, guided, binfi, statfi, multibit */
     char *name;           /* campaign name */
     char *model_name;
+    char *model_path;     /* the model file the campaign ran on, as stored */
     char *model_checksum; /* hex, identifies the model */
     char *data_checksum;  /* hex, identifies the evaluated samples */
     int64_t n_fault_bits;
@@ -28,6 +29,12 @@ typedef struct {
  * and checks its kind; expect_kind NULL accepts any. */
 int an_file_open(const char *path, const char *expect_kind, an_file_t *f, upset_err_t *err);
 void an_file_free(an_file_t *f);
+
+/* The names of the model's layers (names[i] of layer i, *n of them; free with
+ * an_layer_names_free) when its file is still there with the stored checksum; else layer
+ * i is named "L<i>" (names NULL, *n 0). */
+void an_layer_names(const an_file_t *f, char ***names, int *n);
+void an_layer_names_free(char **names, int n);
 
 /* Per-bit records of a "bits" group (oracle, guided, statfi). error is the
  * task error increase; layer/weight/bit_pos/sensitive as stored. */

@@ -9,6 +9,8 @@
 #include "analyze_int.h"
 #include "upset/campaign.h"
 #include "upset/bitranking.h"
+#include "upset/fnv.h"
+#include "upset/model.h"
 #include "upset/mpicheck.h"
 #include "upset/results.h"
 
@@ -17,10 +19,35 @@ void an_file_free(an_file_t *f)
     free(f->kind);
     free(f->name);
     free(f->model_name);
+    free(f->model_path);
     free(f->model_checksum);
     free(f->data_checksum);
     free(f->protection);
     memset(f, 0, sizeof *f);
+}
+
+void an_layer_names(const an_file_t *f, char ***names, int *n)
+{
+    *names = NULL;
+    *n = 0;
+    model_t m;
+    upset_err_t err = {{0}};
+    if (!f->model_path || model_load(f->model_path, &m, &err))
+        return; /* moved or gone: indices it is */
+    if (!strcmp(fnv_hex(m.checksum).s, f->model_checksum) &&
+        (*names = calloc((size_t)m.n_layers, sizeof **names))) {
+        for (int i = 0; i < m.n_layers; i++)
+            (*names)[i] = strdup(m.layers[i].name);
+        *n = m.n_layers;
+    }
+    model_free(&m);
+}
+
+void an_layer_names_free(char **names, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
 }
 
 static char *dup_or_fail(const char *s, upset_err_t *err)
@@ -71,6 +98,9 @@ int an_file_open(const char *path, const char *expect_kind, an_file_t *f, upset_
          results_read_attr_int64(path, "n_fault_bits", &f->n_fault_bits, err) ||
          results_read_attr_int64(path, "baseline_mispredicts", &f->baseline_mispredicts, err) ||
          read_campaign(f, err);
+    upset_err_t optional = {{0}}; /* the model's path only names layers: may be absent */
+    if (!rc && results_read_attr_string(path, "model", &f->model_path, &optional))
+        f->model_path = NULL;
     if (!rc && f->n_fault_bits < 1)
         rc = upset_fail(err, "%s: n_fault_bits is %lld", path, (long long)f->n_fault_bits);
     if (rc)

@@ -236,4 +236,9 @@ for bad in "$T/oracle.h5:needs multibit results" "$T/mb_mcu.h5:fault_model mcu_w
             && pass "--check refuses $(basename "$f"): $want" || fail "--check $f: $(cat "$T/bad.log")"
     fi
 done
+# the analysis names layers from the model file the oracle names (Figs. 11/12 axes)
+"$UPSET" analyze --oracle "$T/oracle.h5" --out "$T/an" >/dev/null 2>&1 || fail "upset analyze"
+cut -d, -f2,3 "$T/an/sensitive_by_layer.csv" | tr '\n' ' ' | grep -q "layer,layer_name 1,conv2d_0_m 4,encoded_vector" \
+    && pass "analyze: sensitive_by_layer names the layers (conv2d_0_m, encoded_vector)" \
+    || fail "layer names: $(cat "$T/an/sensitive_by_layer.csv")"
 finish
