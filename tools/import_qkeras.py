@@ -377,8 +377,15 @@ class Converter:
             return shape  # the identity at inference: no layer is written
         if cls == "ZeroPadding2D":
             return self.zero_padding(c, name, cls, shape, where)
-        if cls == "MaxPooling2D":
-            return self.max_pooling(c, name, cls, shape, where)
+        if cls in ("MaxPooling2D", "AveragePooling2D"):
+            return self.pooling(c, name, cls, shape, where)
+        if cls == "GlobalAveragePooling2D":
+            if len(shape) != 3 or c.get("keepdims", False):
+                raise Unsupported(f"{where}: needs an (h, w, c) input and keepdims=False")
+            # the average over the whole image: a pool of its size, (1, 1, c) = a vector
+            return self.emit("average_pooling2d", name, cls, shape, (shape[2],),
+                             {"pool_size": [shape[0], shape[1]],
+                              "strides": [shape[0], shape[1]], "padding": "valid"})
         if cls == "Reshape":
             return self.reshape(c, name, cls, shape, where)
         if cls == "BatchNormalization":
@@ -391,7 +398,8 @@ class Converter:
             return self.dense(c, w, name, cls, shape, where)
         raise Unsupported(f"{where}: unsupported layer class '{cls}' (supported: InputLayer, "
                           "QActivation, Activation, Flatten, Reshape, Dropout, SpatialDropout2D, "
-                          "ZeroPadding2D, MaxPooling2D, BatchNormalization, Conv2D, QConv2D, "
+                          "ZeroPadding2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, "
+                          "BatchNormalization, Conv2D, QConv2D, "
                           "FQConv2D, QConv2DBatchnorm, Conv2DTranspose, Dense, QDense, FQDense)")
 
     def zero_padding(self, c, name, cls, shape, where):
@@ -408,7 +416,7 @@ class Converter:
         out = (shape[0] + pads[0] + pads[1], shape[1] + pads[2] + pads[3], shape[2])
         return self.emit("zero_padding2d", name, cls, shape, out, {"pads": pads})
 
-    def max_pooling(self, c, name, cls, shape, where):
+    def pooling(self, c, name, cls, shape, where):
         pool = [int(v) for v in c.get("pool_size", [2, 2])]
         strides = [int(v) for v in (c.get("strides") or pool)]
         padding = c.get("padding", "valid")
@@ -416,7 +424,8 @@ class Converter:
             raise Unsupported(f"{where}: padding '{padding}' on {shape} (only same/valid, h w c)")
         out = (conv_out(shape[0], pool[0], strides[0], padding),
                conv_out(shape[1], pool[1], strides[1], padding), shape[2])
-        return self.emit("max_pooling2d", name, cls, shape, out,
+        kind = "max_pooling2d" if cls == "MaxPooling2D" else "average_pooling2d"
+        return self.emit(kind, name, cls, shape, out,
                          {"pool_size": pool, "strides": strides, "padding": padding})
 
     def reshape(self, c, name, cls, shape, where):

@@ -15,7 +15,9 @@ TensorFlow/QKeras computes at inference, in float32:
     (FusedBatchNormV3, is_training=False): y = (x - mean) * (rsqrt(var + eps) * gamma)
     + beta; on other ranks as tf.nn.batch_normalization: y = x*inv + (beta - mean*inv);
   * quantized_relu / quantized_bits activations with QKeras's straight-through sums;
-  * relu, sigmoid, softmax, linear.
+  * relu, sigmoid, softmax, linear;
+  * MaxPooling2D, AveragePooling2D (sum, then one division by the positions inside the
+    input), GlobalAveragePooling2D (reduce_mean: sum, then divide), ZeroPadding2D.
 
 Conv/dense products are summed in float32 by numpy (BLAS sgemm); TensorFlow's
 summation order differs, so a non-exact float32 sum may differ from TF's in the last
@@ -252,6 +254,27 @@ def max_pool(x, pool, strides, padding):
     return out
 
 
+def avg_pool(x, pool, strides, padding):
+    """tf.nn.avg_pool: the window summed, then divided by the positions inside the input
+    (SAME leaves padding out of both), in the input's dtype."""
+    n, h, wd, ch = x.shape
+    (kh, kw), (sh, sw) = pool, strides
+    if padding == "same":
+        oh, pt, pb = _same_pad(h, kh, sh)
+        ow, pl, pr = _same_pad(wd, kw, sw)
+    else:
+        oh, ow, pt, pb, pl, pr = (h - kh) // sh + 1, (wd - kw) // sw + 1, 0, 0, 0, 0
+    xp = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
+    inside = np.pad(np.ones((1, h, wd, 1), x.dtype), ((0, 0), (pt, pb), (pl, pr), (0, 0)))
+    total = np.zeros((n, oh, ow, ch), dtype=x.dtype)
+    count = np.zeros((1, oh, ow, 1), dtype=x.dtype)
+    for a in range(kh):  # row by row of the window, as TF's CPU kernel adds them
+        for c in range(kw):
+            total = total + xp[:, a:a + sh * oh:sh, c:c + sw * ow:sw, :]
+            count = count + inside[:, a:a + sh * oh:sh, c:c + sw * ow:sw, :]
+    return total / count
+
+
 def batchnorm(x, gamma, beta, mean, var, eps, dt, formula):
     eps = dt(eps)
     inv = dt(1) / np.sqrt(var.astype(dt) + eps)
@@ -322,6 +345,11 @@ class Layer:
         if cls == "MaxPooling2D":
             return max_pool(x, c["pool_size"], c.get("strides") or c["pool_size"],
                             c.get("padding", "valid"))
+        if cls == "AveragePooling2D":
+            return avg_pool(x, c["pool_size"], c.get("strides") or c["pool_size"],
+                            c.get("padding", "valid"))
+        if cls == "GlobalAveragePooling2D":  # tf.reduce_mean over (h, w): sum, then divide
+            return x.sum(axis=(1, 2), dtype=x.dtype) / x.dtype.type(x.shape[1] * x.shape[2])
         if cls == "Reshape":
             return x.reshape((x.shape[0],) + tuple(c["target_shape"]))
         if cls == "BatchNormalization":

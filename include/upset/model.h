@@ -23,6 +23,7 @@ typedef enum {
     LAYER_RESHAPE,
     LAYER_MAX_POOLING2D,
     LAYER_ZERO_PADDING2D,
+    LAYER_AVERAGE_POOLING2D,
     LAYER_KIND_COUNT
 } layer_kind_t;
 
@@ -73,7 +74,8 @@ typedef struct {
     /* quant_input and quantized activations */
     quant_t aq;
 
-    /* max_pooling2d: pool (kh, kw), strides and padding above; zero_padding2d: */
+    /* max_pooling2d, average_pooling2d: pool (kh, kw), strides and padding above;
+     * zero_padding2d: */
     int pad_top, pad_bottom, pad_left, pad_right;
 
     /* fault space: this layer owns bits [bit_first, bit_first + n_bits): its kernel's, then

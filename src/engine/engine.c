@@ -52,6 +52,7 @@ static void output_type(const layer_t *L, tensor_kind_t in, int in_frac, int inp
         }
         return;
     case LAYER_BATCHNORM:
+    case LAYER_AVERAGE_POOLING2D: /* a float32 quotient (layer_pool.c) */
         *kind = TENSOR_REAL;
         return;
     case LAYER_CONV2D:

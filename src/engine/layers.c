@@ -16,6 +16,7 @@ static const layer_ops_t *const REGISTRY[LAYER_KIND_COUNT] = {
     [LAYER_RESHAPE] = &LAYER_OPS_RESHAPE,
     [LAYER_MAX_POOLING2D] = &LAYER_OPS_MAX_POOLING2D,
     [LAYER_ZERO_PADDING2D] = &LAYER_OPS_ZERO_PADDING2D,
+    [LAYER_AVERAGE_POOLING2D] = &LAYER_OPS_AVERAGE_POOLING2D,
 };
 
 int layer_forward(const layer_t *L, const tensor_t *in, tensor_t *out, upset_err_t *err)

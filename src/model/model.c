@@ -15,7 +15,8 @@
 
 static const char *const KIND_NAMES[LAYER_KIND_COUNT] = {
     "quant_input", "conv2d",  "conv2d_transpose", "dense",         "batchnorm",
-    "activation",  "flatten", "reshape",          "max_pooling2d", "zero_padding2d"};
+    "activation",  "flatten", "reshape",          "max_pooling2d", "zero_padding2d",
+    "average_pooling2d"};
 
 const char *layer_kind_name(layer_kind_t k)
 {
@@ -172,7 +173,7 @@ static int read_pair(h5ctx_t *c, hid_t g, const char *name, int *a, int *b)
     return 0;
 }
 
-/* max_pooling2d: Keras's output size (conv_out_dim), channels unchanged. */
+/* max_pooling2d, average_pooling2d: Keras's output size (conv_out_dim), channels unchanged. */
 static int load_pooling(h5ctx_t *c, hid_t g, layer_t *L)
 {
     char s[64];
@@ -192,6 +193,31 @@ static int load_pooling(h5ctx_t *c, hid_t g, layer_t *L)
                           "gives (%d,%d,%d), out_shape is (%d,%d,%d)",
                           c->file, c->where, L->in.h, L->in.w, L->in.c, L->kh, L->kw, L->stride_h,
                           L->stride_w, s, eh, ew, L->in.c, L->out.h, L->out.w, L->out.c);
+    return 0;
+}
+
+/* Average pooling is exact only on codes: TensorFlow sums the window in float32, which is
+ * exact (in any order) while every partial sum of codes stays below 2^24, and then divides
+ * once, correctly rounded. So its input must come straight from a quantizer whose codes
+ * keep window x 2^bits below 2^24; anything else is refused rather than approximated. */
+static int check_average_input(h5ctx_t *c, const model_t *m, int i)
+{
+    const layer_t *L = &m->layers[i], *P = i > 0 ? &m->layers[i - 1] : NULL;
+    const int quantizer = P && (P->kind == LAYER_QUANT_INPUT ||
+                                (P->kind == LAYER_ACTIVATION &&
+                                 (P->act == ACT_QRELU || P->act == ACT_QBITS)));
+    if (!quantizer)
+        return upset_fail(c->err,
+                          "%s: layer %s: average_pooling2d must follow a quantizer "
+                          "(quantized_relu or quantized_bits): TensorFlow's float32 average of "
+                          "other values depends on its summation order, which upset does not "
+                          "reproduce",
+                          c->file, L->name);
+    if ((double)L->kh * L->kw * ldexp(1.0, P->aq.bits) >= 16777216.0)
+        return upset_fail(c->err,
+                          "%s: layer %s: a %dx%d average of %d-bit codes can exceed float32's "
+                          "24-bit exact range; upset would not match TensorFlow",
+                          c->file, L->name, L->kh, L->kw, P->aq.bits);
     return 0;
 }
 
@@ -274,6 +300,7 @@ static int load_layer(h5ctx_t *c, hid_t g, layer_t *L)
         L->n_weights = (int64_t)L->cin * L->cout;
         return load_weights(c, g, L);
     case LAYER_MAX_POOLING2D:
+    case LAYER_AVERAGE_POOLING2D:
         return load_pooling(c, g, L);
     case LAYER_ZERO_PADDING2D:
         return load_zero_padding(c, g, L);
@@ -425,6 +452,9 @@ static int load_layers(h5ctx_t *c, hid_t file, model_t *m)
         prev = L->out;
     }
     m->n_fault_bits = next_bit;
+    for (int i = 0; i < m->n_layers; i++)
+        if (m->layers[i].kind == LAYER_AVERAGE_POOLING2D && check_average_input(c, m, i))
+            return -1;
     return 0;
 }
 

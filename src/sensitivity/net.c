@@ -678,7 +678,7 @@ static int build_steps(sens_net_t *net, const engine_t *e, upset_err_t *err)
         case LAYER_RESHAPE:
             s.kind = ST_COPY;
             break;
-        default: /* max_pooling2d, zero_padding2d: campaigns run them, ranks do not yet */
+        default: /* pooling, zero_padding2d: campaigns run them, ranks do not yet */
             return upset_fail(err, "layer %s: %s layers are not differentiated by upset rank "
                                    "yet (campaigns run them)",
                               L->name, layer_kind_name(L->kind));

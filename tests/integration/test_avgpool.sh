@@ -1,0 +1,113 @@
+#!/bin/sh
+# Must-show (average pooling): a Keras/QKeras CNN with AveragePooling2D (SAME, odd sizes,
+# stride 2: padded windows average fewer values) and GlobalAveragePooling2D, written here as
+# Keras files with random quantized weights, is imported; upset's engine agrees with
+# tools/qkeras_ref.py (numpy emulation of TensorFlow, reading the Keras files) on every
+# image's prediction; the oracle through both poolings is identical on the delta path and
+# the whole-network path; pooling that does not follow a quantizer is refused by name.
+. tests/integration/lib.sh
+
+"$PY" - "$T" <<'EOF' || fail "building the Keras models and their reference predictions"
+import json, sys
+import h5py
+import numpy as np
+sys.path.insert(0, "tools")
+import qkeras_ref
+
+t = sys.argv[1]
+q6 = {"class_name": "quantized_bits",
+      "config": {"bits": 6, "integer": 0, "symmetric": 0, "alpha": 1, "keep_negative": True}}
+relu = lambda n: {"class_name": "QActivation", "config": {"name": n, "activation": {
+    "class_name": "quantized_relu", "config": {"bits": 6, "integer": 2}}}}
+def conv(n, f):
+    return {"class_name": "QConv2D", "config": {"name": n, "filters": f, "kernel_size": [3, 3],
+            "strides": [1, 1], "padding": "same", "activation": "linear", "use_bias": True,
+            "kernel_quantizer": q6, "bias_quantizer": q6}}
+layers = [
+    {"class_name": "InputLayer", "config": {"name": "in", "batch_input_shape": [None, 32, 32, 3]}},
+    conv("conv", 8), relu("relu"),
+    {"class_name": "AveragePooling2D", "config": {"name": "avg", "pool_size": [3, 3],
+        "strides": [2, 2], "padding": "same"}},
+    relu("relu2"), conv("conv2", 8), relu("relu3"),
+    {"class_name": "GlobalAveragePooling2D", "config": {"name": "gap"}},
+    {"class_name": "QDense", "config": {"name": "dense", "units": 10, "activation": "linear",
+        "use_bias": True, "kernel_quantizer": q6, "bias_quantizer": q6}},
+    {"class_name": "Activation", "config": {"name": "softmax", "activation": "softmax"}},
+]
+rng = np.random.default_rng(11)
+weights = {"conv": {"kernel": rng.normal(0, 0.3, (3, 3, 3, 8)), "bias": rng.normal(0, 0.1, 8)},
+           "conv2": {"kernel": rng.normal(0, 0.2, (3, 3, 8, 8)), "bias": rng.normal(0, 0.1, 8)},
+           "dense": {"kernel": rng.normal(0, 0.4, (8, 10)), "bias": rng.normal(0, 0.1, 10)}}
+def write(path, layers):
+    json.dump({"class_name": "Sequential", "config": {"name": "avg", "layers": layers}},
+              open(path + ".json", "w"))
+    with h5py.File(path + ".h5", "w") as f:
+        names = [L["config"]["name"] for L in layers]
+        f.attrs["layer_names"] = np.array([n.encode() for n in names])
+        for n in names:
+            g = f.create_group(n)
+            ws = weights.get(n, {})
+            g.attrs["weight_names"] = np.array([f"{n}/{k}:0".encode() for k in ws])
+            for k, v in ws.items():
+                g.create_dataset(f"{n}/{k}:0", data=v.astype(np.float32))
+write(f"{t}/avg", layers)
+# the same pooling straight after a convolution (no quantizer between): refused
+weights["dense"]["kernel"] = rng.normal(0, 0.05, (16 * 16 * 8, 10))
+write(f"{t}/bad", layers[:2] + layers[3:4] + [{"class_name": "Flatten", "config": {"name": "f"}},
+      layers[8], layers[9]])
+weights["dense"]["kernel"] = rng.normal(0, 0.4, (8, 10))
+
+raw = np.fromfile("data/cifar10/test_batch_first1017.bin", dtype=np.uint8)[:300 * 3073]
+rec = raw.reshape(300, 3073)
+x = rec[:, 1:].reshape(300, 3, 32, 32).transpose(0, 2, 3, 1).astype(np.float32) / 256
+net = qkeras_ref.load([f"{t}/avg.json", f"{t}/avg.h5"])
+y, _ = qkeras_ref.forward(net, x)
+pred = np.argmax(y, axis=1)
+top2 = np.sort(y, axis=1)[:, -2:]
+keep = top2[:, 1] > top2[:, 0] * (1 + 1e-5)  # clear winners only: no near-ties
+out = rec[keep].copy()
+out[:, 0] = pred[keep]
+out.tofile(f"{t}/pred.bin")
+print(f"reference: {keep.sum()} images with a clear winner, {len(set(pred[keep]))} classes")
+EOF
+
+tools/import_qkeras.py "$T/avg.json" "$T/avg.h5" --name avg --task classifier \
+    -o "$T/avg_native.h5" >"$T/import.log" 2>&1 || { fail "import"; cat "$T/import.log" >&2; }
+grep -c "average_pooling2d" "$T/import.log" | grep -q 2 \
+    && pass "imported: AveragePooling2D and GlobalAveragePooling2D as average_pooling2d" \
+    || fail "import listing: $(cat "$T/import.log")"
+
+n=$(( $(stat -c %s "$T/pred.bin") / 3073 ))
+got=$("$UPSET" eval --model "$T/avg_native.h5" --data "$T/pred.bin" --format cifar10)
+echo "$got" | grep -q "accuracy 1.0000 ($n / $n correct" \
+    && pass "engine == numpy reference on every prediction ($n images)" \
+    || fail "engine disagrees with the reference: $got"
+
+cat >"$T/oracle.yaml" <<EOC
+name: it-avg
+model: $T/avg_native.h5
+data: {format: cifar10, files: [$T/pred.bin], count: 24, correct_only: false}
+kind: oracle
+oracle: {first_bit: 0, bit_count: 1800}
+output: $T/delta.h5
+EOC
+mpi 2 run "$T/oracle.yaml" --quiet || fail "oracle (delta path)"
+mpi 2 run "$T/oracle.yaml" --quiet --full --output "$T/full.h5" || fail "oracle (--full)"
+same_data "$T/delta.h5" "$T/full.h5" bits \
+    && pass "oracle through both poolings: delta == whole network (1,800 bits of both convolutions)" \
+    || fail "delta and whole-network oracles differ"
+"$PY" -c "
+import h5py, sys
+m = h5py.File('$T/delta.h5')['bits/mispredicts'][:]
+sys.exit(0 if (m > 0).any() else 1)" && pass "some flips change predictions" \
+    || fail "no flip changed any prediction (the comparison would be empty)"
+
+if tools/import_qkeras.py "$T/bad.json" "$T/bad.h5" --name bad --task classifier \
+       -o "$T/bad_native.h5" >"$T/bad_import.log" 2>&1 && ! "$UPSET" info "$T/bad_native.h5" >"$T/bad.log" 2>&1; then
+    grep -q "layer avg: average_pooling2d must follow a quantizer" "$T/bad.log" \
+        && pass "average pooling without a quantizer before it refused by name" \
+        || fail "refusal: $(cat "$T/bad.log")"
+else
+    fail "average pooling after a float layer: $(cat "$T/bad_import.log" "$T/bad.log" 2>/dev/null)"
+fi
+finish
