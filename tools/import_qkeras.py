@@ -392,6 +392,8 @@ class Converter:
             return self.batchnorm(c, w, name, cls, shape, where)
         if cls in ("Conv2D", "QConv2D", "FQConv2D", "QConv2DBatchnorm"):
             return self.conv2d(c, w, name, cls, shape, where)
+        if cls in ("Conv1D", "QConv1D"):
+            return self.conv1d(c, w, name, cls, shape, where)
         if cls == "Conv2DTranspose":
             return self.conv2d_transpose(c, w, name, cls, shape, where)
         if cls in ("Dense", "QDense", "FQDense"):
@@ -399,7 +401,7 @@ class Converter:
         raise Unsupported(f"{where}: unsupported layer class '{cls}' (supported: InputLayer, "
                           "QActivation, Activation, Flatten, Reshape, Dropout, SpatialDropout2D, "
                           "ZeroPadding2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, "
-                          "BatchNormalization, Conv2D, QConv2D, "
+                          "BatchNormalization, Conv1D, QConv1D, Conv2D, QConv2D, "
                           "FQConv2D, QConv2DBatchnorm, Conv2DTranspose, Dense, QDense, FQDense)")
 
     def zero_padding(self, c, name, cls, shape, where):
@@ -479,6 +481,30 @@ class Converter:
         out = (conv_out(shape[0], kh, strides[0], padding),
                conv_out(shape[1], kw, strides[1], padding), cout)
         return self.weight_record("conv2d", name, cls, shape, out, c, kernel, bias, where, extra)
+
+    def conv1d(self, c, w, name, cls, shape, where):
+        """Conv1D as TensorFlow runs it: a conv2d over a (1, length, channels) image with a
+        (1, k, cin, cout) kernel. The kernel's C order (k, cin, cout) is unchanged, so are
+        the bit indices; the (length, channels) shapes are read as (1, length, channels)."""
+        if [int(v) for v in c.get("dilation_rate", [1])] != [1]:
+            raise Unsupported(f"{where}: dilation_rate {c['dilation_rate']} (only 1)")
+        if int(c.get("groups", 1)) != 1:
+            raise Unsupported(f"{where}: groups={c['groups']} (only 1)")
+        padding = c.get("padding", "valid")
+        if padding not in ("same", "valid"):
+            raise Unsupported(f"{where}: padding '{padding}' (only same/valid; not causal)")
+        if len(shape) != 2:
+            raise Unsupported(f"{where}: input shape {shape} is not (length, channels)")
+        stride = int(c.get("strides", [1])[0])
+        kernel = need(w, "kernel", where)
+        bias = need(w, "bias", where) if c.get("use_bias", True) else None
+        k, cin, cout = kernel.shape
+        if cin != shape[1]:
+            raise Unsupported(f"{where}: kernel expects {cin} channels, input has {shape[1]}")
+        out = (conv_out(shape[0], k, stride, padding), cout)
+        return self.weight_record("conv2d", name, cls, shape, out, c,
+                                  np.asarray(kernel).reshape(1, k, cin, cout), bias, where,
+                                  {"strides": [1, stride], "padding": padding})
 
     def fold(self, c, w, kernel, bias, where):
         """QConv2DBatchnorm at inference (moving statistics), in float32 as QKeras does:

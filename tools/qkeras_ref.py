@@ -16,6 +16,7 @@ TensorFlow/QKeras computes at inference, in float32:
     + beta; on other ranks as tf.nn.batch_normalization: y = x*inv + (beta - mean*inv);
   * quantized_relu / quantized_bits activations with QKeras's straight-through sums;
   * relu, sigmoid, softmax, linear;
+  * Conv1D/QConv1D (one tap at a time);
   * MaxPooling2D, AveragePooling2D (sum, then one division by the positions inside the
     input), GlobalAveragePooling2D (reduce_mean: sum, then divide), ZeroPadding2D.
 
@@ -208,6 +209,20 @@ def conv2d(x, w, strides, padding, dt, batch=32):
     return out
 
 
+def conv1d(x, w, stride, padding, dt):
+    """Keras Conv1D: x (n, length, cin), w (k, cin, cout) -> (n, out, cout); tap by tap."""
+    n, length, cin = x.shape
+    k, _, cout = w.shape
+    if padding == "same":
+        out, before, after = _same_pad(length, k, stride)
+    else:
+        out, before, after = (length - k) // stride + 1, 0, 0
+    xp = np.pad(x, ((0, 0), (before, after), (0, 0))).astype(dt)
+    cols = np.stack([xp[:, j:j + stride * out:stride, :] for j in range(k)], axis=2)
+    return (cols.reshape(n * out, k * cin) @ w.reshape(k * cin, cout).astype(dt)).reshape(
+        n, out, cout)
+
+
 def conv2d_transpose(x, w, strides, padding, dt):
     """Keras Conv2DTranspose (tf conv2d_backprop_input): w (kh, kw, cout, cin)."""
     n, h, wd, cin = x.shape
@@ -363,6 +378,11 @@ class Layer:
                 raise RefError(f"{self.name}: dilation/groups not emulated")
             k, b = self._qweights(dt)
             y = conv2d(x, k, c.get("strides", [1, 1]), c.get("padding", "valid"), dt)
+        elif cls in ("Conv1D", "QConv1D"):
+            if c.get("dilation_rate", [1]) not in ([1], 1) or c.get("padding") == "causal":
+                raise RefError(f"{self.name}: dilation/causal padding not emulated")
+            k, b = self._qweights(dt)
+            y = conv1d(x, k, int(c.get("strides", [1])[0]), c.get("padding", "valid"), dt)
         elif cls == "Conv2DTranspose":
             k, b = self._qweights(dt)
             y = conv2d_transpose(x, k, c.get("strides", [1, 1]), c.get("padding", "valid"), dt)
