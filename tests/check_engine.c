@@ -150,8 +150,10 @@ END_TEST
  * infinities, NaN and float32 rounding, for signed and unsigned quantizers. */
 START_TEST(test_quantize_paths)
 {
-    const quant_t qs[] = {{QUANT_RELU, 8, 2, 0}, {QUANT_BITS, 10, 3, 1}, {QUANT_RELU, 13, 3, 0},
-                          {QUANT_BITS, 16, 0, 1}, {QUANT_BITS, 31, 30, 1}};
+    const quant_t qs[] = {{QUANT_RELU, 8, 2, 0, 0},  {QUANT_BITS, 10, 3, 1, 0},
+                          {QUANT_RELU, 13, 3, 0, 0}, {QUANT_RELU, 8, 2, 0, 3},
+                          {QUANT_RELU, 6, 0, 0, 1},
+                          {QUANT_BITS, 16, 0, 1, 0}, {QUANT_BITS, 31, 30, 1, 0}};
     enum { N = 4099 };
     static double x[N];
     static int64_t got[N], want[N];

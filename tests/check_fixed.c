@@ -29,8 +29,8 @@ static int32_t brute_code(const quant_t *q, double x)
 
 START_TEST(quantize_matches_brute_force)
 {
-    const quant_t qs[] = {{QUANT_BITS, 6, 1, 1}, {QUANT_BITS, 8, 2, 1}, {QUANT_BITS, 5, 0, 1},
-                          {QUANT_RELU, 9, 1, 0}, {QUANT_RELU, 12, 3, 0}, {QUANT_BITS, 7, 2, 0}};
+    const quant_t qs[] = {{QUANT_BITS, 6, 1, 1, 0}, {QUANT_BITS, 8, 2, 1, 0}, {QUANT_BITS, 5, 0, 1, 0},
+                          {QUANT_RELU, 9, 1, 0, 0}, {QUANT_RELU, 12, 3, 0, 0}, {QUANT_BITS, 7, 2, 0, 0}};
     for (size_t qi = 0; qi < sizeof qs / sizeof *qs; qi++) {
         const quant_t *q = &qs[qi];
         int f = quant_frac(q);
@@ -78,7 +78,7 @@ START_TEST(round_half_even_matches_nearbyint)
     for (size_t i = 0; i < sizeof special / sizeof *special; i++)
         ck_assert(round_half_even(special[i]) == nearbyint(special[i]));
     ck_assert(isnan(round_half_even(NAN)));
-    const quant_t q = {QUANT_RELU, 8, 2, 0};
+    const quant_t q = {QUANT_RELU, 8, 2, 0, 0};
     double x[2000];
     int64_t got[2000];
     for (int i = 0; i < 2000; i++)
@@ -92,7 +92,7 @@ END_TEST
 
 START_TEST(quantize_fixed_matches_double)
 {
-    const quant_t q = {QUANT_RELU, 9, 1, 0};
+    const quant_t q = {QUANT_RELU, 9, 1, 0, 0};
     for (int64_t acc = -70000; acc <= 70000; acc += 7) {
         int frac = 14;
         ck_assert_int_eq(quant_code_from_fixed(&q, acc, frac),
@@ -105,11 +105,11 @@ END_TEST
 
 START_TEST(frac_and_ranges)
 {
-    quant_t a = {QUANT_BITS, 6, 1, 1};
+    quant_t a = {QUANT_BITS, 6, 1, 1, 0};
     ck_assert_int_eq(quant_frac(&a), 4);
     ck_assert_int_eq(quant_code_min(&a), -32);
     ck_assert_int_eq(quant_code_max(&a), 31);
-    quant_t r = {QUANT_RELU, 8, 2, 0};
+    quant_t r = {QUANT_RELU, 8, 2, 0, 0};
     ck_assert_int_eq(quant_frac(&r), 6);
     ck_assert_int_eq(quant_code_max(&r), 255);
     ck_assert(quant_value(&r, 255) == 4.0 - 1.0 / 64);

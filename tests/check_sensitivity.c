@@ -303,7 +303,7 @@ static void tiny_autoencoder(model_t *m)
     L[1].epsilon = 1e-3;
     L[2] = base_layer(LAYER_ACTIVATION, "qbits", small, small);
     L[2].act = ACT_QBITS;
-    L[2].aq = (quant_t){QUANT_BITS, 12, 3, 1};
+    L[2].aq = (quant_t){QUANT_BITS, 12, 3, 1, 0};
     L[3] = base_layer(LAYER_FLATTEN, "flatten", small, vec);
     L[4] = base_layer(LAYER_DENSE, "dense", vec, vec);
     linear(&L[4], 1, 1, 18, 18, 1, 0, ACT_SOFTMAX, &seed, 1.0);
@@ -641,11 +641,11 @@ static void hand_model(model_t *m)
     layer_t *A = &m->layers[0], *B = &m->layers[2];
     A->faultable = B->faultable = 1;
     A->n_weights = 3;
-    A->kq = (quant_t){QUANT_BITS, 4, 1, 1};
+    A->kq = (quant_t){QUANT_BITS, 4, 1, 1, 0};
     A->bit_first = 0;
     A->n_bits = 12;
     B->n_weights = 2;
-    B->kq = (quant_t){QUANT_BITS, 2, 0, 1};
+    B->kq = (quant_t){QUANT_BITS, 2, 0, 1, 0};
     B->bit_first = 12;
     B->n_bits = 4;
     m->n_fault_bits = 16;

@@ -202,11 +202,16 @@ def check_qbits(cfg, where):
 
 
 def check_qrelu(cfg, where):
-    """(bits, integer) of a plain quantized_relu config."""
+    """(bits, integer, s) of a quantized_relu config; s > 0: a leaky negative_slope 2^-s."""
     if cfg.get("use_sigmoid"):
         raise Unsupported(f"{where}: quantized_relu use_sigmoid is not supported")
-    if float(cfg.get("negative_slope", 0.0)) != 0.0:
-        raise Unsupported(f"{where}: quantized_relu negative_slope != 0 is not supported")
+    slope = float(cfg.get("negative_slope", 0.0))
+    shift = 0
+    if slope != 0.0:
+        shift = -int(np.round(np.log2(slope))) if slope > 0 else 0
+        if slope < 0 or slope >= 1 or 2.0 ** -shift != slope:
+            raise Unsupported(f"{where}: quantized_relu negative_slope {slope} (a power of two "
+                              "below 1, as QKeras requires)")
     if cfg.get("relu_upper_bound") is not None:
         raise Unsupported(f"{where}: quantized_relu relu_upper_bound is not supported")
     if not cfg.get("is_quantized_clip", True):
@@ -218,7 +223,10 @@ def check_qrelu(cfg, where):
     bits, integer = int(cfg.get("bits", 8)), int(cfg.get("integer", 0))
     if not 1 <= bits <= 24:
         raise Unsupported(f"{where}: quantized_relu({bits},{integer}) is outside 1..24 bits")
-    return bits, integer
+    if shift and shift > bits - 1:
+        raise Unsupported(f"{where}: quantized_relu({bits},{integer}) with negative_slope "
+                          f"2^-{shift}: the slope rounds every negative value to 0")
+    return bits, integer, shift
 
 
 def quantize_codes(x, bits, integer, keep, where):
@@ -298,10 +306,11 @@ class Converter:
             attrs["activation"] = "quantized_bits"
             return self.emit("activation", name, cls, shape, shape, attrs)
         if qname == "quantized_relu":
-            bits, integer = check_qrelu(qcfg, where)
-            return self.emit("activation", name, cls, shape, shape,
-                             {"activation": "quantized_relu", "q_bits": bits,
-                              "q_integer": integer})
+            bits, integer, shift = check_qrelu(qcfg, where)
+            attrs = {"activation": "quantized_relu", "q_bits": bits, "q_integer": integer}
+            if shift:
+                attrs["q_negative_slope_shift"] = shift
+            return self.emit("activation", name, cls, shape, shape, attrs)
         raise Unsupported(f"{where}: unsupported quantizer class '{qname}'")
 
     def fused_activation(self, c, name, cls, shape, where):

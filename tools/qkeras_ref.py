@@ -141,20 +141,29 @@ def quantized_bits(x, cfg, dt):
 
 
 def quantized_relu(x, cfg, dt):
-    """QKeras quantized_relu.__call__ (use_sigmoid 0, negative_slope 0)."""
-    if cfg.get("use_sigmoid") or float(cfg.get("negative_slope", 0)) != 0 or \
-            cfg.get("use_stochastic_rounding") or cfg.get("relu_upper_bound") is not None:
+    """QKeras quantized_relu.__call__ (use_sigmoid 0; negative_slope 0 or a power of two:
+    one bit then goes to the sign and negative values are slope * x on the same grid)."""
+    if cfg.get("use_sigmoid") or cfg.get("use_stochastic_rounding") or \
+            cfg.get("relu_upper_bound") is not None:
         raise RefError(f"quantized_relu config {cfg} is outside what this reference emulates")
     x = np.asarray(x, dtype=dt)
     bits, integer = int(cfg["bits"]), int(cfg.get("integer", 0))
-    m = dt(2.0 ** bits)
+    slope = dt(float(cfg.get("negative_slope", 0.0)))
+    non_sign_bits = bits - (1 if slope != 0 else 0)
+    m = dt(2.0 ** non_sign_bits)
     m_i = dt(2.0 ** integer)
-    m_f = dt(2.0 ** (integer - bits))
+    m_f = dt(2.0 ** (integer - non_sign_bits))
     with np.errstate(over="ignore", invalid="ignore"):
-        x_u = np.where(x <= m_i - m_f, np.maximum(x, dt(0)), m_i - m_f).astype(dt)
+        leaky = np.where(x > 0, x, slope * x).astype(dt)  # K.relu(x, alpha=slope)
+        x_u = np.where(x <= m_i - m_f, leaky, m_i - m_f).astype(dt)
         p = x * m / m_i
         r = p + (-p + np.round(p))
         xq = m_i * np.clip(r / m, dt(0), dt(1) - dt(1) / m)
+        if slope > 0:
+            neg_factor = dt(1) / (slope * m)
+            ps = p * slope
+            rs = ps + (-ps + np.round(ps))
+            xq = xq + m_i * slope * np.clip(rs * neg_factor, dt(-1), dt(0))
         return x_u + (-x_u + xq)
 
 

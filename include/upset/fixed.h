@@ -6,6 +6,10 @@
  * quantized_bits with keep_negative=0: f = bits - integer, k in [0, 2^bits - 1].
  * quantized_relu(bits, integer): unsigned, f = bits - integer, k in [0, 2^bits - 1]
  *   (QKeras clips to [0, 2^integer - 2^-f]).
+ * quantized_relu(bits, integer, negative_slope = 2^-s) (leaky): one bit goes to the sign,
+ *   f = bits - 1 - integer; x >= 0: k = clip(round(x * 2^f), 0, 2^(bits-1) - 1); x < 0:
+ *   k = clip(round(x * 2^-s * 2^f), -2^(bits-1-s), 0), the slope applied on the same grid
+ *   (QKeras's quantized_relu.__call__ with use_sigmoid 0). Codes are two's complement.
  * Bit positions are numbered MSB first: position 0 is the sign bit of a signed code. */
 #ifndef UPSET_FIXED_H
 #define UPSET_FIXED_H
@@ -19,7 +23,11 @@ typedef struct {
     int bits;
     int integer;
     int keep_negative; /* QUANT_BITS only */
+    int neg_shift;     /* QUANT_RELU: 0, or s of a leaky negative_slope 2^-s */
 } quant_t;
+
+/* 1 when the codes are two's complement (quantized_bits keep_negative, leaky relu). */
+int quant_signed(const quant_t *q);
 
 /* Fractional bits: value = code * 2^-frac. */
 int quant_frac(const quant_t *q);

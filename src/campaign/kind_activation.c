@@ -169,7 +169,7 @@ static int act_work(void *ctx, int64_t first, int64_t count, void *records, upse
             s->clean[o] = tensor_value(out, o);
         /* the register holds the code (value * 2^frac); signed codes are two's complement */
         int64_t *code = &e->out[l].fixed[element];
-        const int is_signed = L->aq.kind == QUANT_BITS && L->aq.keep_negative;
+        const int is_signed = quant_signed(&L->aq);
         *code = code_flip_bit((int32_t)*code, L->aq.bits, is_signed, pos);
         if ((l < last && engine_run_layers(e, l + 1, last, err)) ||
             evaluator_score(&s->ev, i, &faulty, err))

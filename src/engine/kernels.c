@@ -169,8 +169,9 @@ __attribute__((target("avx2"))) static void quantize_avx2(const quant_t *q, cons
 void kernel_quantize(const quant_t *q, const double *x, int64_t n, int64_t *out)
 {
 #ifdef HAVE_X86
-    /* codes of at most 31 bits fit the int32 conversion */
-    if (use_avx2() && q->bits <= 31) {
+    /* codes of at most 31 bits fit the int32 conversion; a leaky relu's two scales take
+     * the portable loop */
+    if (use_avx2() && q->bits <= 31 && !(q->kind == QUANT_RELU && q->neg_shift)) {
         quantize_avx2(q, x, n, out);
         return;
     }

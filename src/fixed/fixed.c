@@ -3,25 +3,38 @@
 #include <math.h>
 #include <stdio.h>
 
+int quant_signed(const quant_t *q)
+{
+    return (q->kind == QUANT_BITS && q->keep_negative) || (q->kind == QUANT_RELU && q->neg_shift);
+}
+
 int quant_frac(const quant_t *q)
 {
-    if (q->kind == QUANT_BITS && q->keep_negative)
+    if (quant_signed(q))
         return q->bits - q->integer - 1;
     return q->bits - q->integer;
 }
 
 int32_t quant_code_min(const quant_t *q)
 {
-    if (q->kind == QUANT_BITS && q->keep_negative)
+    if (q->kind == QUANT_RELU && q->neg_shift) /* the slope's codes: -2^(bits-1) * 2^-s */
+        return -(int32_t)(1u << (q->bits - 1 - q->neg_shift));
+    if (quant_signed(q))
         return -(int32_t)(1u << (q->bits - 1));
     return 0;
 }
 
 int32_t quant_code_max(const quant_t *q)
 {
-    if (q->kind == QUANT_BITS && q->keep_negative)
+    if (quant_signed(q))
         return (int32_t)(1u << (q->bits - 1)) - 1;
     return (int32_t)(1u << q->bits) - 1;
+}
+
+/* A leaky relu scales negative inputs by its slope 2^-s before rounding on the grid. */
+static int neg_shift(const quant_t *q)
+{
+    return q->kind == QUANT_RELU ? q->neg_shift : 0;
 }
 
 static int32_t clip_code(const quant_t *q, double k)
@@ -56,19 +69,21 @@ int32_t quant_code_from_double(const quant_t *q, double x)
         return 0;
     /* x * 2^f is exact (power of two; the product equals ldexp's); rounding half to even
      * as tf.round does. */
-    return clip_code(q, round_half_even(x * quant_scale(q)));
+    const double slope = x < 0 && neg_shift(q) ? ldexp(1.0, -neg_shift(q)) : 1.0;
+    return clip_code(q, round_half_even(x * slope * quant_scale(q)));
 }
 
 void quant_codes_from_floats(const quant_t *q, const double *x, int64_t n, int64_t *out)
 {
     const double scale = quant_scale(q), lo = quant_code_min(q), hi = quant_code_max(q);
+    const double neg_scale = scale * ldexp(1.0, -neg_shift(q));
     for (int64_t i = 0; i < n; i++) {
         double v = (double)(float)x[i];
         if (isnan(v)) {
             out[i] = 0;
             continue;
         }
-        double k = round_half_even(v * scale);
+        double k = round_half_even(v * (v < 0 ? neg_scale : scale));
         out[i] = k < lo ? (int64_t)lo : k > hi ? (int64_t)hi : (int64_t)k;
     }
 }
@@ -89,7 +104,7 @@ int64_t round_shift_half_even(int64_t x, int shift)
 
 int32_t quant_code_from_fixed(const quant_t *q, int64_t acc, int acc_frac)
 {
-    int shift = acc_frac - quant_frac(q);
+    int shift = acc_frac - quant_frac(q) + (acc < 0 ? neg_shift(q) : 0);
     int64_t k;
     if (shift >= 0) {
         k = round_shift_half_even(acc, shift);
@@ -130,7 +145,11 @@ const char *quant_describe(const quant_t *q, char *buf, int len)
                  q->integer, q->keep_negative);
         break;
     case QUANT_RELU:
-        snprintf(buf, (size_t)len, "quantized_relu(%d,%d)", q->bits, q->integer);
+        if (q->neg_shift)
+            snprintf(buf, (size_t)len, "quantized_relu(%d,%d,negative_slope=2^-%d)", q->bits,
+                     q->integer, q->neg_shift);
+        else
+            snprintf(buf, (size_t)len, "quantized_relu(%d,%d)", q->bits, q->integer);
         break;
     default:
         snprintf(buf, (size_t)len, "float");

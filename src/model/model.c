@@ -77,11 +77,18 @@ static int read_quant(h5ctx_t *c, hid_t g, const char *prefix, quant_kind_t kind
     snprintf(name, sizeof name, "%sinteger", prefix);
     if (h5_attr_int(c, g, name, &integer))
         return -1;
+    int64_t shift = 0;
     if (kind == QUANT_BITS) {
         snprintf(name, sizeof name, "%skeep_negative", prefix);
         if (h5_attr_int(c, g, name, &keep))
             return -1;
     }
+    snprintf(name, sizeof name, "%snegative_slope_shift", prefix);
+    if (kind == QUANT_RELU && h5_has_attr(g, name) && h5_attr_int(c, g, name, &shift))
+        return -1;
+    if (shift < 0 || (shift && shift > bits - 1))
+        return upset_fail(c->err, "%s: %s: %s = %lld: a leaky slope 2^-s needs 1 <= s <= bits - 1",
+                          c->file, c->where, name, (long long)shift);
     if (bits < 1 || bits > 24 || integer < -24 || integer > bits)
         return upset_fail(c->err, "%s: %s: quantizer %sbits=%lld integer=%lld is out of range",
                           c->file, c->where, prefix, (long long)bits, (long long)integer);
@@ -89,6 +96,7 @@ static int read_quant(h5ctx_t *c, hid_t g, const char *prefix, quant_kind_t kind
     q->bits = (int)bits;
     q->integer = (int)integer;
     q->keep_negative = keep != 0;
+    q->neg_shift = (int)shift;
     return 0;
 }
 

@@ -664,6 +664,10 @@ static int build_steps(sens_net_t *net, const engine_t *e, upset_err_t *err)
             s.q = &L->aq;
             break;
         case LAYER_ACTIVATION:
+            if (L->act == ACT_QRELU && L->aq.neg_shift)
+                return upset_fail(err, "layer %s: a leaky quantized_relu is not differentiated "
+                                       "by upset rank yet (campaigns run it)",
+                                  L->name);
             if (L->act == ACT_QRELU || L->act == ACT_QBITS) {
                 s.kind = ST_QUANT;
                 s.q = &L->aq;

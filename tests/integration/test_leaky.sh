@@ -1,0 +1,140 @@
+#!/bin/sh
+# Must-show (leaky quantized_relu): a Keras/QKeras CNN whose activations are
+# quantized_relu(bits, integer, negative_slope = 2^-s), written here as Keras files with
+# random quantized weights, is imported (the slope as q_negative_slope_shift); upset's
+# engine agrees with tools/qkeras_ref.py (QKeras's quantized_relu.__call__ in numpy,
+# reading the Keras files) on every image's prediction, with negative activations present;
+# the oracle is identical on the delta path and the whole-network path; activation upsets
+# flip the registers' two's-complement codes; a slope that is not a power of two, and
+# upset rank, are refused by name.
+. tests/integration/lib.sh
+
+"$PY" - "$T" <<'EOF' || fail "building the Keras model and its reference predictions"
+import json, sys
+import h5py
+import numpy as np
+sys.path.insert(0, "tools")
+import qkeras_ref
+
+t = sys.argv[1]
+q6 = {"class_name": "quantized_bits",
+      "config": {"bits": 6, "integer": 0, "symmetric": 0, "alpha": 1, "keep_negative": True}}
+def leaky(n, bits, slope):
+    return {"class_name": "QActivation", "config": {"name": n, "activation": {
+        "class_name": "quantized_relu",
+        "config": {"bits": bits, "integer": 2, "negative_slope": slope}}}}
+def conv(n, f, s):
+    return {"class_name": "QConv2D", "config": {"name": n, "filters": f, "kernel_size": [3, 3],
+            "strides": [s, s], "padding": "same", "activation": "linear", "use_bias": True,
+            "kernel_quantizer": q6, "bias_quantizer": q6}}
+layers = [
+    {"class_name": "InputLayer", "config": {"name": "in", "batch_input_shape": [None, 32, 32, 3]}},
+    conv("conv", 8, 2), leaky("lk1", 6, 0.25), conv("conv2", 8, 2), leaky("lk2", 8, 0.125),
+    {"class_name": "Flatten", "config": {"name": "flat"}},
+    {"class_name": "QDense", "config": {"name": "dense", "units": 10, "activation": "linear",
+        "use_bias": True, "kernel_quantizer": q6, "bias_quantizer": q6}},
+    {"class_name": "Activation", "config": {"name": "softmax", "activation": "softmax"}},
+]
+rng = np.random.default_rng(3)
+weights = {"conv": {"kernel": rng.normal(0, 0.3, (3, 3, 3, 8)), "bias": rng.normal(-0.2, 0.1, 8)},
+           "conv2": {"kernel": rng.normal(0, 0.2, (3, 3, 8, 8)), "bias": rng.normal(0, 0.1, 8)},
+           "dense": {"kernel": rng.normal(0, 0.05, (8 * 8 * 8, 10)),
+                     "bias": rng.normal(0, 0.1, 10)}}
+def write(path, layers):
+    json.dump({"class_name": "Sequential", "config": {"name": "leaky", "layers": layers}},
+              open(path + ".json", "w"))
+    with h5py.File(path + ".h5", "w") as f:
+        names = [L["config"]["name"] for L in layers]
+        f.attrs["layer_names"] = np.array([n.encode() for n in names])
+        for n in names:
+            g = f.create_group(n)
+            ws = weights.get(n, {})
+            g.attrs["weight_names"] = np.array([f"{n}/{k}:0".encode() for k in ws])
+            for k, v in ws.items():
+                g.create_dataset(f"{n}/{k}:0", data=v.astype(np.float32))
+write(f"{t}/leaky", layers)
+write(f"{t}/slope3", layers[:2] + [leaky("lk2", 8, 0.3)] + layers[3:4] + layers[5:])
+raw = np.fromfile("data/cifar10/test_batch_first1017.bin", dtype=np.uint8)[:300 * 3073]
+rec = raw.reshape(300, 3073)
+x = rec[:, 1:].reshape(300, 3, 32, 32).transpose(0, 2, 3, 1).astype(np.float32) / 256
+net = qkeras_ref.load([f"{t}/leaky.json", f"{t}/leaky.h5"])
+y, outs = qkeras_ref.forward(net, x, keep_outputs=True)
+neg = {n: float((v < 0).mean()) for n, v in outs if n in ("lk1", "lk2")}
+assert min(neg.values()) > 0.05, neg  # the negative (leaky) branch is exercised
+pred = np.argmax(y, axis=1)
+top2 = np.sort(y, axis=1)[:, -2:]
+keep = top2[:, 1] > top2[:, 0]
+out = rec[keep].copy()
+out[:, 0] = pred[keep]
+out.tofile(f"{t}/pred.bin")
+print(f"reference: {keep.sum()} images without a tie, {len(set(pred[keep]))} classes; "
+      f"negative activations: {neg}")
+EOF
+
+tools/import_qkeras.py "$T/leaky.json" "$T/leaky.h5" --name leaky --task classifier \
+    -o "$T/native.h5" >"$T/import.log" 2>&1 || { fail "import"; cat "$T/import.log" >&2; }
+"$UPSET" info "$T/native.h5" >"$T/info.txt" || fail "upset info"
+grep -q "quantized_relu(6,2,negative_slope=2^-2)" "$T/info.txt" \
+    && grep -q "quantized_relu(8,2,negative_slope=2^-3)" "$T/info.txt" \
+    && pass "imported: leaky quantized_relu with slopes 2^-2 and 2^-3" \
+    || fail "import: $(cat "$T/info.txt")"
+
+n=$(( $(stat -c %s "$T/pred.bin") / 3073 ))
+got=$("$UPSET" eval --model "$T/native.h5" --data "$T/pred.bin" --format cifar10)
+echo "$got" | grep -q "accuracy 1.0000 ($n / $n correct" \
+    && pass "engine == numpy reference on every prediction ($n images)" \
+    || fail "engine disagrees with the reference: $got"
+
+cat >"$T/oracle.yaml" <<EOC
+name: it-leaky
+model: $T/native.h5
+data: {format: cifar10, files: [$T/pred.bin], count: 24, correct_only: false}
+kind: oracle
+oracle: {first_bit: 0, bit_count: 1800}
+output: $T/delta.h5
+EOC
+mpi 2 run "$T/oracle.yaml" --quiet || fail "oracle (delta path)"
+mpi 2 run "$T/oracle.yaml" --quiet --full --output "$T/full.h5" || fail "oracle (--full)"
+same_data "$T/delta.h5" "$T/full.h5" bits \
+    && pass "oracle through the leaky activations: delta == whole network (1,800 bits)" \
+    || fail "delta and whole-network oracles differ"
+
+# activation upsets in the leaky registers: two's-complement codes, so flipping the sign
+# bit of a code in [-2^(bits-1-s), 2^(bits-1) - 1] gives the code minus 2^(bits-1) or plus
+sed -e 's/kind: oracle/kind: activation/' -e 's/^oracle: .*$/activation: {trials: 300}/' \
+    -e "s#$T/delta.h5#$T/act.h5#" "$T/oracle.yaml" >"$T/act.yaml"
+mpi 2 run "$T/act.yaml" --quiet || fail "activation campaign on leaky registers"
+"$PY" - "$T" <<'EOP' || fail "activation upsets on leaky registers"
+import sys, h5py
+t = sys.argv[1]
+with h5py.File(f"{t}/act.h5", "r") as f:
+    n_bits = int(f.attrs["n_activation_bits"])
+    changed = int(f["trials/changed"][:].sum())
+# lk1: (16, 16, 8) x 6 bits, lk2: (8, 8, 8) x 8 bits
+ok = n_bits == 16 * 16 * 8 * 6 + 8 * 8 * 8 * 8 and changed > 0
+print(("ok" if ok else "FAIL") + f": {n_bits} register bits per image, {changed} of 300 upsets change the output")
+sys.exit(0 if ok else 1)
+EOP
+
+if tools/import_qkeras.py "$T/slope3.json" "$T/slope3.h5" --name bad --task classifier \
+       -o "$T/slope3_native.h5" >"$T/slope3.log" 2>&1; then
+    fail "negative_slope 0.3 imported"
+else
+    grep -q "negative_slope 0.3 (a power of two" "$T/slope3.log" \
+        && pass "negative_slope 0.3 refused by name" || fail "slope: $(cat "$T/slope3.log")"
+fi
+cat >"$T/rank.yaml" <<EOC
+name: it-leaky-rank
+model: $T/native.h5
+data: {format: cifar10, files: [$T/pred.bin], count: 20}
+kind: rank
+rank: {metric: gradient, samples: 20}
+output: $T/rank.h5
+EOC
+if mpi 1 rank "$T/rank.yaml" >"$T/rank.log" 2>&1; then
+    fail "upset rank accepted a leaky quantized_relu"
+else
+    grep -q "a leaky quantized_relu is not differentiated by upset rank yet" "$T/rank.log" \
+        && pass "upset rank refuses the leaky quantized_relu by name" || fail "rank: $(cat "$T/rank.log")"
+fi
+finish
