@@ -403,6 +403,8 @@ class Converter:
             return self.conv2d(c, w, name, cls, shape, where)
         if cls in ("Conv1D", "QConv1D"):
             return self.conv1d(c, w, name, cls, shape, where)
+        if cls in ("DepthwiseConv2D", "QDepthwiseConv2D"):
+            return self.depthwise(c, w, name, cls, shape, where)
         if cls == "Conv2DTranspose":
             return self.conv2d_transpose(c, w, name, cls, shape, where)
         if cls in ("Dense", "QDense", "FQDense"):
@@ -410,7 +412,8 @@ class Converter:
         raise Unsupported(f"{where}: unsupported layer class '{cls}' (supported: InputLayer, "
                           "QActivation, Activation, Flatten, Reshape, Dropout, SpatialDropout2D, "
                           "ZeroPadding2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, "
-                          "BatchNormalization, Conv1D, QConv1D, Conv2D, QConv2D, "
+                          "BatchNormalization, Conv1D, QConv1D, Conv2D, QConv2D, DepthwiseConv2D, "
+                          "QDepthwiseConv2D, "
                           "FQConv2D, QConv2DBatchnorm, Conv2DTranspose, Dense, QDense, FQDense)")
 
     def zero_padding(self, c, name, cls, shape, where):
@@ -490,6 +493,23 @@ class Converter:
         out = (conv_out(shape[0], kh, strides[0], padding),
                conv_out(shape[1], kw, strides[1], padding), cout)
         return self.weight_record("conv2d", name, cls, shape, out, c, kernel, bias, where, extra)
+
+    def depthwise(self, c, w, name, cls, shape, where):
+        """DepthwiseConv2D: kernel (kh, kw, cin, depth_multiplier), faultable like a conv's;
+        QKeras names its quantizer depthwise_quantizer."""
+        strides, padding = self.conv_common(c, where)
+        if len(shape) != 3:
+            raise Unsupported(f"{where}: input shape {shape} is not (h, w, c)")
+        kernel = need(w, "depthwise_kernel", where)
+        bias = need(w, "bias", where) if c.get("use_bias", True) else None
+        kh, kw, cin, mult = kernel.shape
+        if cin != shape[2]:
+            raise Unsupported(f"{where}: kernel expects {cin} channels, input has {shape[2]}")
+        c = dict(c, kernel_quantizer=c.get("depthwise_quantizer"))
+        out = (conv_out(shape[0], kh, strides[0], padding),
+               conv_out(shape[1], kw, strides[1], padding), cin * mult)
+        return self.weight_record("depthwise_conv2d", name, cls, shape, out, c, kernel, bias,
+                                  where, {"strides": strides, "padding": padding})
 
     def conv1d(self, c, w, name, cls, shape, where):
         """Conv1D as TensorFlow runs it: a conv2d over a (1, length, channels) image with a

@@ -16,7 +16,8 @@ TensorFlow/QKeras computes at inference, in float32:
     + beta; on other ranks as tf.nn.batch_normalization: y = x*inv + (beta - mean*inv);
   * quantized_relu / quantized_bits activations with QKeras's straight-through sums;
   * relu, sigmoid, softmax, linear;
-  * Conv1D/QConv1D (one tap at a time);
+  * Conv1D/QConv1D (one tap at a time), DepthwiseConv2D/QDepthwiseConv2D (one channel at a
+    time);
   * MaxPooling2D, AveragePooling2D (sum, then one division by the positions inside the
     input), GlobalAveragePooling2D (reduce_mean: sum, then divide), ZeroPadding2D.
 
@@ -232,6 +233,27 @@ def conv1d(x, w, stride, padding, dt):
         n, out, cout)
 
 
+def depthwise_conv2d(x, w, strides, padding, dt):
+    """Keras DepthwiseConv2D: w (kh, kw, cin, mult); output channel ci * mult + m is input
+    channel ci convolved with w[..., ci, m] (tf.nn.depthwise_conv2d)."""
+    n, h, wd, cin = x.shape
+    kh, kw, _, mult = w.shape
+    sh, sw = strides
+    if padding == "same":
+        oh, pt, pb = _same_pad(h, kh, sh)
+        ow, pl, pr = _same_pad(wd, kw, sw)
+    else:
+        oh, ow, pt, pb, pl, pr = (h - kh) // sh + 1, (wd - kw) // sw + 1, 0, 0, 0, 0
+    xp = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0))).astype(dt)
+    out = np.empty((n, oh, ow, cin * mult), dtype=dt)
+    for ci in range(cin):  # one input channel at a time: (taps) @ (taps, mult)
+        cols = np.stack([xp[:, a:a + sh * oh:sh, c:c + sw * ow:sw, ci]
+                         for a in range(kh) for c in range(kw)], axis=-1)
+        taps = w[:, :, ci, :].reshape(kh * kw, mult).astype(dt)
+        out[..., ci * mult:(ci + 1) * mult] = cols @ taps
+    return out
+
+
 def conv2d_transpose(x, w, strides, padding, dt):
     """Keras Conv2DTranspose (tf conv2d_backprop_input): w (kh, kw, cout, cin)."""
     n, h, wd, cin = x.shape
@@ -325,11 +347,12 @@ class Layer:
     def _qweights(self, dt):
         """(kernel, bias) as the layer uses them, quantized when it has quantizers."""
         c = self.cfg
-        k = self.w["kernel"].astype(np.float32)
+        depthwise = self.cls in ("DepthwiseConv2D", "QDepthwiseConv2D")
+        k = self.w["depthwise_kernel" if depthwise else "kernel"].astype(np.float32)
         b = self.w["bias"].astype(np.float32) if c.get("use_bias", True) else None
         if self.cls == "QConv2DBatchnorm":
             k, b = self._fold(k, b)
-        kq, kc = _qspec(c.get("kernel_quantizer"))
+        kq, kc = _qspec(c.get("depthwise_quantizer" if depthwise else "kernel_quantizer"))
         bq, bc = _qspec(c.get("bias_quantizer"))
         # weights are quantized in float32 as TF does, whatever the compute dtype
         if kq == "quantized_bits":
@@ -395,6 +418,11 @@ class Layer:
         elif cls == "Conv2DTranspose":
             k, b = self._qweights(dt)
             y = conv2d_transpose(x, k, c.get("strides", [1, 1]), c.get("padding", "valid"), dt)
+        elif cls in ("DepthwiseConv2D", "QDepthwiseConv2D"):
+            if c.get("dilation_rate", [1, 1]) != [1, 1]:
+                raise RefError(f"{self.name}: dilation not emulated")
+            k, b = self._qweights(dt)
+            y = depthwise_conv2d(x, k, c.get("strides", [1, 1]), c.get("padding", "valid"), dt)
         elif cls in ("Dense", "QDense", "FQDense"):
             k, b = self._qweights(dt)
             y = x @ k

@@ -24,6 +24,7 @@ typedef enum {
     LAYER_MAX_POOLING2D,
     LAYER_ZERO_PADDING2D,
     LAYER_AVERAGE_POOLING2D,
+    LAYER_DEPTHWISE_CONV2D,
     LAYER_KIND_COUNT
 } layer_kind_t;
 
@@ -45,9 +46,11 @@ typedef struct {
     int faultable;
     shape3_t in, out;
 
-    /* conv2d, conv2d_transpose, dense. Kernel layouts are Keras's:
-     * conv2d (kh, kw, cin, cout); conv2d_transpose (kh, kw, cout, cin); dense (cin, cout). */
-    int kh, kw, cin, cout;
+    /* conv2d, conv2d_transpose, dense, depthwise_conv2d. Kernel layouts are Keras's:
+     * conv2d (kh, kw, cin, cout); conv2d_transpose (kh, kw, cout, cin); dense (cin, cout);
+     * depthwise_conv2d (kh, kw, cin, depth_mult), output channel ci * depth_mult + m, so
+     * cout = cin * depth_mult. */
+    int kh, kw, cin, cout, depth_mult;
     int stride_h, stride_w;
     int pad_same;
     int use_bias;

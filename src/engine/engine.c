@@ -58,6 +58,7 @@ static void output_type(const layer_t *L, tensor_kind_t in, int in_frac, int inp
     case LAYER_CONV2D:
     case LAYER_CONV2D_TRANSPOSE:
     case LAYER_DENSE:
+    case LAYER_DEPTHWISE_CONV2D:
         if (L->quantized && (in == TENSOR_FIXED || input_exact) &&
             (L->act == ACT_LINEAR || L->act == ACT_RELU)) {
             *kind = TENSOR_FIXED;

@@ -17,6 +17,7 @@ static const layer_ops_t *const REGISTRY[LAYER_KIND_COUNT] = {
     [LAYER_MAX_POOLING2D] = &LAYER_OPS_MAX_POOLING2D,
     [LAYER_ZERO_PADDING2D] = &LAYER_OPS_ZERO_PADDING2D,
     [LAYER_AVERAGE_POOLING2D] = &LAYER_OPS_AVERAGE_POOLING2D,
+    [LAYER_DEPTHWISE_CONV2D] = &LAYER_OPS_DEPTHWISE_CONV2D,
 };
 
 int layer_forward(const layer_t *L, const tensor_t *in, tensor_t *out, upset_err_t *err)
@@ -51,6 +52,8 @@ int64_t layer_macs(const layer_t *L)
         return (int64_t)L->in.h * L->in.w * per_pixel;
     case LAYER_DENSE:
         return (int64_t)L->cin * L->cout;
+    case LAYER_DEPTHWISE_CONV2D: /* each output channel reads one input channel */
+        return (int64_t)L->out.h * L->out.w * L->kh * L->kw * L->cout;
     default:
         return 0;
     }

@@ -16,7 +16,7 @@
 static const char *const KIND_NAMES[LAYER_KIND_COUNT] = {
     "quant_input", "conv2d",  "conv2d_transpose", "dense",         "batchnorm",
     "activation",  "flatten", "reshape",          "max_pooling2d", "zero_padding2d",
-    "average_pooling2d"};
+    "average_pooling2d", "depthwise_conv2d"};
 
 const char *layer_kind_name(layer_kind_t k)
 {
@@ -126,6 +126,8 @@ static h5_shape_t kernel_shape(const layer_t *L)
         return (h5_shape_t){2, {L->cin, L->cout, 0, 0}};
     if (L->kind == LAYER_CONV2D_TRANSPOSE)
         return (h5_shape_t){4, {L->kh, L->kw, L->cout, L->cin}};
+    if (L->kind == LAYER_DEPTHWISE_CONV2D)
+        return (h5_shape_t){4, {L->kh, L->kw, L->cin, L->depth_mult}};
     return (h5_shape_t){4, {L->kh, L->kw, L->cin, L->cout}};
 }
 
@@ -314,6 +316,7 @@ static int load_layer(h5ctx_t *c, hid_t g, layer_t *L)
         return load_zero_padding(c, g, L);
     case LAYER_CONV2D:
     case LAYER_CONV2D_TRANSPOSE:
+    case LAYER_DEPTHWISE_CONV2D:
         break;
     default:
         return upset_fail(c->err, "%s: %s: unknown layer kind", c->file, c->where);
@@ -338,6 +341,13 @@ static int load_layer(h5ctx_t *c, hid_t g, layer_t *L)
     L->cin = (int)dims[transpose ? 3 : 2];
     L->cout = (int)dims[transpose ? 2 : 3];
     L->n_weights = (int64_t)L->kh * L->kw * L->cin * L->cout;
+    if (L->kind == LAYER_DEPTHWISE_CONV2D) { /* (kh, kw, cin, depth_mult) */
+        L->depth_mult = L->cout;
+        if ((int64_t)L->cin * L->depth_mult > (1 << 20))
+            return upset_fail(c->err, "%s: %s: %d x %d depthwise channels is absurd", c->file,
+                              c->where, L->cin, L->depth_mult);
+        L->cout = L->cin * L->depth_mult;
+    }
     if (h5_attr_ints(c, g, "strides", v, 2, &n) || n != 2)
         return n != 2 ? upset_fail(c->err, "%s: %s: 'strides' needs 2 values", c->file, c->where)
                       : -1;

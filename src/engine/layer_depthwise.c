@@ -1,0 +1,69 @@
+/* depthwise_conv2d (Keras DepthwiseConv2D / QKeras QDepthwiseConv2D): each input channel ci
+ * is convolved alone with depth_mult kernels, giving output channels ci * depth_mult + m,
+ * TensorFlow's padding. Exact integers when quantized on an exact input (the bias,
+ * alignment and fused relu of layer_linear.c), else double as conv2d. Its flips take the
+ * injector's cached path (re-run from the layer's stored input), not the delta path. */
+#include <string.h>
+
+#include "layer.h"
+
+static struct {
+    int64_t *sum;
+    double *rsum;
+    size_t cap_sum, cap_rsum;
+} scratch;
+
+static int fwd_depthwise(const layer_t *L, const tensor_t *in, tensor_t *out, upset_err_t *err)
+{
+    const int cin = L->cin, cout = L->cout, mult = L->depth_mult;
+    if (scratch_grow((void **)&scratch.sum, &scratch.cap_sum, (size_t)cout, sizeof(int64_t)) ||
+        scratch_grow((void **)&scratch.rsum, &scratch.cap_rsum, (size_t)cout, sizeof(double)))
+        return upset_fail(err, "layer %s: out of memory", L->name);
+    const int fixed = out->kind == TENSOR_FIXED;
+    const fixed_align_t a = fixed ? fixed_align(L, in, out) : (fixed_align_t){0, 0};
+    int ph, pw;
+    conv_padding(L, &ph, &pw);
+    int64_t *sum = scratch.sum;
+    double *rsum = scratch.rsum;
+    for (int oh = 0; oh < L->out.h; oh++)
+        for (int ow = 0; ow < L->out.w; ow++) {
+            for (int c = 0; c < cout; c++) {
+                sum[c] = 0;
+                rsum[c] = fixed ? 0 : bias_value(L, c);
+            }
+            for (int kh = 0; kh < L->kh; kh++) {
+                const int ih = oh * L->stride_h - ph + kh;
+                for (int kw = 0; ih >= 0 && ih < L->in.h && kw < L->kw; kw++) {
+                    const int iw = ow * L->stride_w - pw + kw;
+                    if (iw < 0 || iw >= L->in.w)
+                        continue;
+                    const int64_t xbase = ((int64_t)ih * L->in.w + iw) * cin;
+                    /* (kh, kw, cin, mult): the kernels of input channel ci are consecutive */
+                    const int64_t wbase = ((int64_t)kh * L->kw + kw) * cin * mult;
+                    for (int ci = 0; ci < cin; ci++)
+                        for (int m = 0; m < mult; m++) {
+                            const int c = ci * mult + m;
+                            const int64_t w = wbase + (int64_t)ci * mult + m;
+                            if (fixed)
+                                sum[c] += in->fixed[xbase + ci] * L->kernel_code[w];
+                            else
+                                rsum[c] += tensor_value(in, xbase + ci) * weight_value(L, w);
+                        }
+                }
+            }
+            const int64_t obase = ((int64_t)oh * L->out.w + ow) * cout;
+            if (fixed) {
+                fixed_pixel(L, a, out->fixed + obase, sum);
+                continue;
+            }
+            memcpy(out->real + obase, rsum, (size_t)cout * sizeof *rsum);
+            if (L->act != ACT_SOFTMAX)
+                apply_real_activation(L->act, out->real + obase, cout);
+        }
+    if (!fixed && L->act == ACT_SOFTMAX)
+        apply_real_activation(L->act, out->real, out->n);
+    return 0;
+}
+
+const layer_ops_t LAYER_OPS_DEPTHWISE_CONV2D = {"depthwise_conv2d", fwd_depthwise, NULL, NULL,
+                                                NULL};

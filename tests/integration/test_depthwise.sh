@@ -1,0 +1,118 @@
+#!/bin/sh
+# Must-show (depthwise convolutions): a MobileNet-style Keras/QKeras block (QConv2D,
+# QDepthwiseConv2D with depth_multiplier 2 and stride 2, a 1x1 pointwise QConv2D), written
+# here as Keras files with random quantized weights, is imported with the depthwise kernel
+# faultable in Keras's (kh, kw, cin, multiplier) C order; upset's engine agrees with
+# tools/qkeras_ref.py (tf.nn.depthwise_conv2d in numpy, one channel at a time, reading the
+# Keras files) on every image's prediction; the oracle over the depthwise kernel and bias
+# bits is identical on the cached path and the whole-network path.
+. tests/integration/lib.sh
+
+"$PY" - "$T" <<'EOF' || fail "building the Keras model and its reference predictions"
+import json, sys
+import h5py
+import numpy as np
+sys.path.insert(0, "tools")
+import qkeras_ref
+
+t = sys.argv[1]
+q6 = {"class_name": "quantized_bits",
+      "config": {"bits": 6, "integer": 0, "symmetric": 0, "alpha": 1, "keep_negative": True}}
+relu = lambda n: {"class_name": "QActivation", "config": {"name": n, "activation": {
+    "class_name": "quantized_relu", "config": {"bits": 6, "integer": 2}}}}
+def conv(n, f, k):
+    return {"class_name": "QConv2D", "config": {"name": n, "filters": f, "kernel_size": [k, k],
+            "strides": [1, 1], "padding": "same", "activation": "linear", "use_bias": True,
+            "kernel_quantizer": q6, "bias_quantizer": q6}}
+layers = [
+    {"class_name": "InputLayer", "config": {"name": "in", "batch_input_shape": [None, 32, 32, 3]}},
+    conv("conv", 8, 3), relu("r1"),
+    {"class_name": "QDepthwiseConv2D", "config": {"name": "dw", "kernel_size": [3, 3],
+        "strides": [2, 2], "padding": "same", "depth_multiplier": 2, "activation": "linear",
+        "use_bias": True, "depthwise_quantizer": q6, "bias_quantizer": q6}},
+    relu("r2"), conv("pw", 8, 1), relu("r3"),
+    {"class_name": "Flatten", "config": {"name": "flat"}},
+    {"class_name": "QDense", "config": {"name": "dense", "units": 10, "activation": "linear",
+        "use_bias": True, "kernel_quantizer": q6, "bias_quantizer": q6}},
+    {"class_name": "Activation", "config": {"name": "softmax", "activation": "softmax"}},
+]
+rng = np.random.default_rng(9)
+weights = {"conv": {"kernel": rng.normal(0, 0.3, (3, 3, 3, 8)), "bias": rng.normal(0, 0.1, 8)},
+           "dw": {"depthwise_kernel": rng.normal(0, 0.3, (3, 3, 8, 2)),
+                  "bias": rng.normal(0, 0.1, 16)},
+           "pw": {"kernel": rng.normal(0, 0.3, (1, 1, 16, 8)), "bias": rng.normal(0, 0.1, 8)},
+           "dense": {"kernel": rng.normal(0, 0.05, (16 * 16 * 8, 10)),
+                     "bias": rng.normal(0, 0.1, 10)}}
+json.dump({"class_name": "Sequential", "config": {"name": "dw", "layers": layers}},
+          open(f"{t}/dw.json", "w"))
+with h5py.File(f"{t}/dw.h5", "w") as f:
+    names = [L["config"]["name"] for L in layers]
+    f.attrs["layer_names"] = np.array([n.encode() for n in names])
+    for n in names:
+        g = f.create_group(n)
+        ws = weights.get(n, {})
+        g.attrs["weight_names"] = np.array([f"{n}/{k}:0".encode() for k in ws])
+        for k, v in ws.items():
+            g.create_dataset(f"{n}/{k}:0", data=v.astype(np.float32))
+raw = np.fromfile("data/cifar10/test_batch_first1017.bin", dtype=np.uint8)[:300 * 3073]
+rec = raw.reshape(300, 3073)
+x = rec[:, 1:].reshape(300, 3, 32, 32).transpose(0, 2, 3, 1).astype(np.float32) / 256
+net = qkeras_ref.load([f"{t}/dw.json", f"{t}/dw.h5"])
+y, _ = qkeras_ref.forward(net, x)
+pred = np.argmax(y, axis=1)
+top2 = np.sort(y, axis=1)[:, -2:]
+keep = top2[:, 1] > top2[:, 0]
+out = rec[keep].copy()
+out[:, 0] = pred[keep]
+out.tofile(f"{t}/pred.bin")
+print(f"reference: {keep.sum()} images without a tie, {len(set(pred[keep]))} classes")
+EOF
+
+tools/import_qkeras.py "$T/dw.json" "$T/dw.h5" --name dw --task classifier \
+    -o "$T/native.h5" >"$T/import.log" 2>&1 || { fail "import"; cat "$T/import.log" >&2; }
+"$UPSET" info "$T/native.h5" >"$T/info.txt" || fail "upset info"
+# conv: 216 weights (bits 0..1295); dw: 3*3*8*2 = 144 weights (bits 1296..2159), 16 outputs
+grep -Eq "dw +depthwise_conv2d .*\(32,32,8\) +\(16,16,16\) .* 864 \(144 weights, bits 1296\.\.2159\)" "$T/info.txt" \
+    && pass "depthwise layer: (16,16,16) from (32,32,8), 144 faultable weights after the conv's" \
+    || fail "layout: $(cat "$T/info.txt")"
+"$PY" - "$T" <<'EOP' || fail "depthwise kernel codes in Keras's C order"
+import sys, h5py, numpy as np
+t = sys.argv[1]
+with h5py.File(f"{t}/dw.h5", "r") as k, h5py.File(f"{t}/native.h5", "r") as n:
+    w = k["dw"]["dw/depthwise_kernel:0"][:]
+    g = [n["layers"][x] for x in n["layers"] if n["layers"][x].attrs["name"] in (b"dw", "dw")][0]
+    codes = g["kernel_code"][:]
+    want = np.clip(np.rint(w * 32), -32, 31)
+    ok = codes.shape == w.shape and (codes == want).all() and int(g.attrs["faultable"]) == 1
+print(("ok" if ok else "FAIL") + ": the depthwise codes keep Keras's (kh, kw, cin, multiplier) C order")
+sys.exit(0 if ok else 1)
+EOP
+
+n=$(( $(stat -c %s "$T/pred.bin") / 3073 ))
+got=$("$UPSET" eval --model "$T/native.h5" --data "$T/pred.bin" --format cifar10)
+echo "$got" | grep -q "accuracy 1.0000 ($n / $n correct" \
+    && pass "engine == numpy reference on every prediction ($n images)" \
+    || fail "engine disagrees with the reference: $got"
+
+cat >"$T/oracle.yaml" <<EOC
+name: it-dw
+model: $T/native.h5
+data: {format: cifar10, files: [$T/pred.bin], count: 24, correct_only: false}
+kind: oracle
+oracle: {layers: [dw]}
+include_bias: true
+output: $T/delta.h5
+EOC
+mpi 2 run "$T/oracle.yaml" --quiet || fail "oracle (cached path)"
+mpi 2 run "$T/oracle.yaml" --quiet --full --output "$T/full.h5" || fail "oracle (--full)"
+same_data "$T/delta.h5" "$T/full.h5" bits \
+    && pass "oracle over the depthwise kernel and bias bits: cached == whole network" \
+    || fail "cached and whole-network oracles differ"
+"$PY" -c "
+import h5py, sys
+f = h5py.File('$T/delta.h5')
+m, b = f['bits/mispredicts'][:], f['bits/bit'].size
+sys.exit(0 if (m > 0).any() and b == 144 * 6 + 16 * 6 else 1)" \
+    && pass "960 depthwise bits (kernel and bias), some flips change predictions" \
+    || fail "depthwise oracle: wrong bit count or no flip changed anything"
+finish
