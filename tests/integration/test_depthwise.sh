@@ -97,7 +97,7 @@ echo "$got" | grep -q "accuracy 1.0000 ($n / $n correct" \
 cat >"$T/oracle.yaml" <<EOC
 name: it-dw
 model: $T/native.h5
-data: {format: cifar10, files: [$T/pred.bin], count: 24, correct_only: false}
+data: {format: cifar10, files: [$T/pred.bin], count: 12, correct_only: false}
 kind: oracle
 oracle: {layers: [dw]}
 include_bias: true

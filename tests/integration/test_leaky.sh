@@ -88,7 +88,7 @@ echo "$got" | grep -q "accuracy 1.0000 ($n / $n correct" \
 cat >"$T/oracle.yaml" <<EOC
 name: it-leaky
 model: $T/native.h5
-data: {format: cifar10, files: [$T/pred.bin], count: 24, correct_only: false}
+data: {format: cifar10, files: [$T/pred.bin], count: 12, correct_only: false}
 kind: oracle
 oracle: {first_bit: 0, bit_count: 1800}
 output: $T/delta.h5
