@@ -96,8 +96,8 @@ refused input_shape "in_shape (8, 8, 1) is not what the model's input_shape give
 make_model vlen_ok $M "g = list(f['layers'].values())[0]; del g.attrs['name']; g.attrs['name'] = 'input_é'"
 "$UPSET" info "$T/vlen_ok.h5" >"$T/vlen_ok.log" 2>&1 && grep -q "input_é" "$T/vlen_ok.log" \
     && pass "vlen UTF-8 layer name read" || fail "vlen UTF-8 name: $(cat "$T/vlen_ok.log")"
-make_model vlen_kind $M "g = list(f['layers'].values())[1]; del g.attrs['kind']; g.attrs['kind'] = 'average_pooling2d'"
-refused vlen_kind "unsupported layer kind 'average_pooling2d' (supported: quant_input, conv2d" "$UPSET" info "$T/vlen_kind.h5"
+make_model vlen_kind $M "g = list(f['layers'].values())[1]; del g.attrs['kind']; g.attrs['kind'] = 'separable_conv2d'"
+refused vlen_kind "unsupported layer kind 'separable_conv2d' (supported: quant_input, conv2d" "$UPSET" info "$T/vlen_kind.h5"
 
 # Corrupt chunk dimensions (libhdf5 itself crashes reading them): refused before reading.
 # The dataset is written with a chunk shape found nowhere else, whose bytes are then patched.
