@@ -405,6 +405,8 @@ class Converter:
             return self.conv1d(c, w, name, cls, shape, where)
         if cls in ("DepthwiseConv2D", "QDepthwiseConv2D"):
             return self.depthwise(c, w, name, cls, shape, where)
+        if cls in ("SeparableConv2D", "QSeparableConv2D"):
+            return self.separable(c, w, name, cls, shape, where)
         if cls == "Conv2DTranspose":
             return self.conv2d_transpose(c, w, name, cls, shape, where)
         if cls in ("Dense", "QDense", "FQDense"):
@@ -413,7 +415,7 @@ class Converter:
                           "QActivation, Activation, Flatten, Reshape, Dropout, SpatialDropout2D, "
                           "ZeroPadding2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, "
                           "BatchNormalization, Conv1D, QConv1D, Conv2D, QConv2D, DepthwiseConv2D, "
-                          "QDepthwiseConv2D, "
+                          "QDepthwiseConv2D, SeparableConv2D, QSeparableConv2D, "
                           "FQConv2D, QConv2DBatchnorm, Conv2DTranspose, Dense, QDense, FQDense)")
 
     def zero_padding(self, c, name, cls, shape, where):
@@ -510,6 +512,24 @@ class Converter:
                conv_out(shape[1], kw, strides[1], padding), cin * mult)
         return self.weight_record("depthwise_conv2d", name, cls, shape, out, c, kernel, bias,
                                   where, {"strides": strides, "padding": padding})
+
+    def separable(self, c, w, name, cls, shape, where):
+        """SeparableConv2D as tf.nn.separable_conv2d computes it: a depthwise convolution
+        (no bias, no activation; QKeras's depthwise_quantizer), then a 1x1 convolution with
+        the pointwise kernel (pointwise_quantizer), the bias and the activation. Written as
+        two layers, NAME_depthwise then NAME: the depthwise kernel's bits come first."""
+        if int(c.get("depth_multiplier", 1)) < 1:
+            raise Unsupported(f"{where}: depth_multiplier {c.get('depth_multiplier')}")
+        dw = dict(c, use_bias=False, activation="linear",
+                  depthwise_quantizer=c.get("depthwise_quantizer"), bias_quantizer=None)
+        mid = self.depthwise(dw, {"depthwise_kernel": need(w, "depthwise_kernel", where)},
+                             name + "_depthwise", cls, shape, where + " (depthwise part)")
+        pw = dict(c, strides=[1, 1], padding="valid",
+                  kernel_quantizer=c.get("pointwise_quantizer"))
+        weights = {"kernel": need(w, "pointwise_kernel", where)}
+        if c.get("use_bias", True):
+            weights["bias"] = need(w, "bias", where)
+        return self.conv2d(pw, weights, name, cls, mid, where + " (pointwise part)")
 
     def conv1d(self, c, w, name, cls, shape, where):
         """Conv1D as TensorFlow runs it: a conv2d over a (1, length, channels) image with a

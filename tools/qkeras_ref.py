@@ -17,7 +17,7 @@ TensorFlow/QKeras computes at inference, in float32:
   * quantized_relu / quantized_bits activations with QKeras's straight-through sums;
   * relu, sigmoid, softmax, linear;
   * Conv1D/QConv1D (one tap at a time), DepthwiseConv2D/QDepthwiseConv2D (one channel at a
-    time);
+    time), SeparableConv2D/QSeparableConv2D (depthwise, then a 1x1 conv, then the bias);
   * MaxPooling2D, AveragePooling2D (sum, then one division by the positions inside the
     input), GlobalAveragePooling2D (reduce_mean: sum, then divide), ZeroPadding2D.
 
@@ -423,6 +423,27 @@ class Layer:
                 raise RefError(f"{self.name}: dilation not emulated")
             k, b = self._qweights(dt)
             y = depthwise_conv2d(x, k, c.get("strides", [1, 1]), c.get("padding", "valid"), dt)
+        elif cls in ("SeparableConv2D", "QSeparableConv2D"):
+            # tf.nn.separable_conv2d: the depthwise result (float32) feeds a 1x1 convolution
+            dk = self.w["depthwise_kernel"].astype(np.float32)
+            pk = self.w["pointwise_kernel"].astype(np.float32)
+            for q, name in (("depthwise_quantizer", "dk"), ("pointwise_quantizer", "pk")):
+                qn, qc = _qspec(c.get(q))
+                if qn == "quantized_bits":
+                    if name == "dk":
+                        dk = quantized_bits(dk, qc, np.float32)
+                    else:
+                        pk = quantized_bits(pk, qc, np.float32)
+                elif qn is not None:
+                    raise RefError(f"{self.name}: {q} {qn} not emulated")
+            b = self.w["bias"].astype(np.float32) if c.get("use_bias", True) else None
+            bq, bc = _qspec(c.get("bias_quantizer"))
+            if b is not None and bq == "quantized_bits":
+                b = quantized_bits(b, bc, np.float32)
+            b = None if b is None else b.astype(dt)
+            mid = depthwise_conv2d(x, dk.astype(dt), c.get("strides", [1, 1]),
+                                   c.get("padding", "valid"), dt)
+            y = conv2d(mid, pk.astype(dt), [1, 1], "valid", dt)
         elif cls in ("Dense", "QDense", "FQDense"):
             k, b = self._qweights(dt)
             y = x @ k

@@ -5,7 +5,9 @@
 # faultable in Keras's (kh, kw, cin, multiplier) C order; upset's engine agrees with
 # tools/qkeras_ref.py (tf.nn.depthwise_conv2d in numpy, one channel at a time, reading the
 # Keras files) on every image's prediction; the oracle over the depthwise kernel and bias
-# bits is identical on the cached path and the whole-network path.
+# bits is identical on the cached path and the whole-network path. A QSeparableConv2D is
+# imported as its depthwise part then a 1x1 convolution (both faultable, depthwise bits
+# first) and agrees with the reference's tf.nn.separable_conv2d.
 . tests/integration/lib.sh
 
 "$PY" - "$T" <<'EOF' || fail "building the Keras model and its reference predictions"
@@ -66,6 +68,36 @@ out = rec[keep].copy()
 out[:, 0] = pred[keep]
 out.tofile(f"{t}/pred.bin")
 print(f"reference: {keep.sum()} images without a tie, {len(set(pred[keep]))} classes")
+
+# a separable convolution: depthwise (multiplier 2) then pointwise, one Keras layer
+sep = layers[:3] + [
+    {"class_name": "QSeparableConv2D", "config": {"name": "sep", "filters": 8,
+        "kernel_size": [3, 3], "strides": [2, 2], "padding": "same", "depth_multiplier": 2,
+        "activation": "linear", "use_bias": True, "depthwise_quantizer": q6,
+        "pointwise_quantizer": q6, "bias_quantizer": q6}},
+    relu("r3")] + layers[7:]
+weights["sep"] = {"depthwise_kernel": rng.normal(0, 0.3, (3, 3, 8, 2)),
+                  "pointwise_kernel": rng.normal(0, 0.3, (1, 1, 16, 8)),
+                  "bias": rng.normal(0, 0.1, 8)}
+json.dump({"class_name": "Sequential", "config": {"name": "sep", "layers": sep}},
+          open(f"{t}/sep.json", "w"))
+with h5py.File(f"{t}/sep.h5", "w") as f:
+    names = [L["config"]["name"] for L in sep]
+    f.attrs["layer_names"] = np.array([n.encode() for n in names])
+    for n in names:
+        g = f.create_group(n)
+        ws = weights.get(n, {})
+        g.attrs["weight_names"] = np.array([f"{n}/{k}:0".encode() for k in ws])
+        for k, v in ws.items():
+            g.create_dataset(f"{n}/{k}:0", data=v.astype(np.float32))
+net = qkeras_ref.load([f"{t}/sep.json", f"{t}/sep.h5"])
+y, _ = qkeras_ref.forward(net, x)
+pred = np.argmax(y, axis=1)
+top2 = np.sort(y, axis=1)[:, -2:]
+keep = top2[:, 1] > top2[:, 0]
+out = rec[keep].copy()
+out[:, 0] = pred[keep]
+out.tofile(f"{t}/sep_pred.bin")
 EOF
 
 tools/import_qkeras.py "$T/dw.json" "$T/dw.h5" --name dw --task classifier \
@@ -115,4 +147,26 @@ m, b = f['bits/mispredicts'][:], f['bits/bit'].size
 sys.exit(0 if (m > 0).any() and b == 144 * 6 + 16 * 6 else 1)" \
     && pass "960 depthwise bits (kernel and bias), some flips change predictions" \
     || fail "depthwise oracle: wrong bit count or no flip changed anything"
+
+tools/import_qkeras.py "$T/sep.json" "$T/sep.h5" --name sep --task classifier \
+    -o "$T/sep_native.h5" >"$T/sep_import.log" 2>&1 || { fail "separable import"; cat "$T/sep_import.log" >&2; }
+"$UPSET" info "$T/sep_native.h5" >"$T/sep_info.txt" || fail "upset info (separable)"
+# sep_depthwise: 3*3*8*2 = 144 weights (bits 1296..2159), then sep: 16*8 = 128 (2160..2927)
+grep -Eq "sep_depthwise +depthwise_conv2d .* 864 \(144 weights, bits 1296\.\.2159\)" "$T/sep_info.txt" \
+    && grep -Eq " sep +conv2d .*\(16,16,16\) +\(16,16,8\) .* 768 \(128 weights, bits 2160\.\.2927\)" "$T/sep_info.txt" \
+    && pass "QSeparableConv2D: its depthwise then its pointwise layer, both faultable" \
+    || fail "separable layout: $(cat "$T/sep_info.txt")"
+n=$(( $(stat -c %s "$T/sep_pred.bin") / 3073 ))
+got=$("$UPSET" eval --model "$T/sep_native.h5" --data "$T/sep_pred.bin" --format cifar10)
+echo "$got" | grep -q "accuracy 1.0000 ($n / $n correct" \
+    && pass "separable: engine == numpy reference on every prediction ($n images)" \
+    || fail "separable: engine disagrees with the reference: $got"
+sed -e "s#$T/native.h5#$T/sep_native.h5#" -e "s#$T/pred.bin#$T/sep_pred.bin#" \
+    -e 's/layers: \[dw\]/layers: [sep_depthwise, sep]/' -e 's/^include_bias: true$/include_bias: false/' \
+    -e "s#$T/delta.h5#$T/sep_delta.h5#" "$T/oracle.yaml" >"$T/sep.yaml"
+mpi 2 run "$T/sep.yaml" --quiet || fail "separable oracle"
+mpi 2 run "$T/sep.yaml" --quiet --full --output "$T/sep_full.h5" || fail "separable oracle --full"
+same_data "$T/sep_delta.h5" "$T/sep_full.h5" bits \
+    && pass "separable: oracle over its 1,632 bits identical on the fast and whole-network paths" \
+    || fail "separable: oracles differ"
 finish
