@@ -7,10 +7,10 @@ predictions, images whose top two logits tie left out).
 
 usage: pooled_model.py DIR
 """
-import json, sys
-import h5py
+import sys
 import numpy as np
-sys.path.insert(0, "tools")
+sys.path[:0] = ["tools", "tests/integration"]
+import keras_fixture
 import qkeras_ref
 
 t = sys.argv[1]
@@ -32,34 +32,17 @@ layers = [
         "use_bias": True, "kernel_quantizer": q6, "bias_quantizer": q6}},
     {"class_name": "Activation", "config": {"name": "softmax", "activation": "softmax"}},
 ]
-json.dump({"class_name": "Sequential", "config": {"name": "pooled", "layers": layers}},
-          open(f"{t}/pooled.json", "w"))
 rng = np.random.default_rng(7)
 weights = {"conv": {"kernel": rng.normal(0, 0.3, (3, 3, 3, 8)), "bias": rng.normal(0, 0.1, 8)},
            "dense": {"kernel": rng.normal(0, 0.05, (17 * 17 * 8, 10)),
                      "bias": rng.normal(0, 0.1, 10)}}
-with h5py.File(f"{t}/pooled.h5", "w") as f:
-    names = [L["config"]["name"] for L in layers]
-    f.attrs["layer_names"] = np.array([n.encode() for n in names])
-    for n in names:
-        g = f.create_group(n)
-        ws = weights.get(n, {})
-        g.attrs["weight_names"] = np.array([f"{n}/{k}:0".encode() for k in ws])
-        for k, v in ws.items():
-            g.create_dataset(f"{n}/{k}:0", data=v.astype(np.float32))
+keras_fixture.write_keras(f"{t}/pooled", "pooled", layers, weights)
 
 # 200 bundled CIFAR-10 images as upset reads them (pixel / 256, (32, 32, 3)); the labels
 # written with them are the reference's predictions
-raw = np.fromfile("data/cifar10/test_batch_first1017.bin", dtype=np.uint8)[:200 * 3073]
-rec = raw.reshape(200, 3073)
-x = rec[:, 1:].reshape(200, 3, 32, 32).transpose(0, 2, 3, 1).astype(np.float32) / 256
+rec, x = keras_fixture.cifar_images(200)
 net = qkeras_ref.load([f"{t}/pooled.json", f"{t}/pooled.h5"])
 y, _ = qkeras_ref.forward(net, x)
-pred = np.argmax(y, axis=1)
 # quantized dyadic logits can tie exactly: those images have no single right answer
-top2 = np.sort(y, axis=1)[:, -2:]
-keep = top2[:, 1] > top2[:, 0]
-out = rec[keep].copy()
-out[:, 0] = pred[keep]
-out.tofile(f"{t}/pred.bin")
+keep, pred = keras_fixture.write_labelled(rec, y, f"{t}/pred.bin")
 print(f"reference: {keep.sum()} images without a tie, {len(set(pred[keep]))} distinct classes")

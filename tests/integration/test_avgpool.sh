@@ -8,10 +8,10 @@
 . tests/integration/lib.sh
 
 "$PY" - "$T" <<'EOF' || fail "building the Keras models and their reference predictions"
-import json, sys
-import h5py
+import sys
 import numpy as np
-sys.path.insert(0, "tools")
+sys.path[:0] = ["tools", "tests/integration"]
+import keras_fixture
 import qkeras_ref
 
 t = sys.argv[1]
@@ -39,17 +39,7 @@ weights = {"conv": {"kernel": rng.normal(0, 0.3, (3, 3, 3, 8)), "bias": rng.norm
            "conv2": {"kernel": rng.normal(0, 0.2, (3, 3, 8, 8)), "bias": rng.normal(0, 0.1, 8)},
            "dense": {"kernel": rng.normal(0, 0.4, (8, 10)), "bias": rng.normal(0, 0.1, 10)}}
 def write(path, layers):
-    json.dump({"class_name": "Sequential", "config": {"name": "avg", "layers": layers}},
-              open(path + ".json", "w"))
-    with h5py.File(path + ".h5", "w") as f:
-        names = [L["config"]["name"] for L in layers]
-        f.attrs["layer_names"] = np.array([n.encode() for n in names])
-        for n in names:
-            g = f.create_group(n)
-            ws = weights.get(n, {})
-            g.attrs["weight_names"] = np.array([f"{n}/{k}:0".encode() for k in ws])
-            for k, v in ws.items():
-                g.create_dataset(f"{n}/{k}:0", data=v.astype(np.float32))
+    keras_fixture.write_keras(path, "avg", layers, weights)
 write(f"{t}/avg", layers)
 # the same pooling straight after a convolution (no quantizer between): refused
 weights["dense"]["kernel"] = rng.normal(0, 0.05, (16 * 16 * 8, 10))
@@ -57,17 +47,10 @@ write(f"{t}/bad", layers[:2] + layers[3:4] + [{"class_name": "Flatten", "config"
       layers[8], layers[9]])
 weights["dense"]["kernel"] = rng.normal(0, 0.4, (8, 10))
 
-raw = np.fromfile("data/cifar10/test_batch_first1017.bin", dtype=np.uint8)[:300 * 3073]
-rec = raw.reshape(300, 3073)
-x = rec[:, 1:].reshape(300, 3, 32, 32).transpose(0, 2, 3, 1).astype(np.float32) / 256
+rec, x = keras_fixture.cifar_images(300)
 net = qkeras_ref.load([f"{t}/avg.json", f"{t}/avg.h5"])
 y, _ = qkeras_ref.forward(net, x)
-pred = np.argmax(y, axis=1)
-top2 = np.sort(y, axis=1)[:, -2:]
-keep = top2[:, 1] > top2[:, 0] * (1 + 1e-5)  # clear winners only: no near-ties
-out = rec[keep].copy()
-out[:, 0] = pred[keep]
-out.tofile(f"{t}/pred.bin")
+keep, pred = keras_fixture.write_labelled(rec, y, f"{t}/pred.bin", margin=1e-5)
 print(f"reference: {keep.sum()} images with a clear winner, {len(set(pred[keep]))} classes")
 EOF
 

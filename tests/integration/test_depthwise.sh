@@ -11,10 +11,10 @@
 . tests/integration/lib.sh
 
 "$PY" - "$T" <<'EOF' || fail "building the Keras model and its reference predictions"
-import json, sys
-import h5py
+import sys
 import numpy as np
-sys.path.insert(0, "tools")
+sys.path[:0] = ["tools", "tests/integration"]
+import keras_fixture
 import qkeras_ref
 
 t = sys.argv[1]
@@ -45,28 +45,11 @@ weights = {"conv": {"kernel": rng.normal(0, 0.3, (3, 3, 3, 8)), "bias": rng.norm
            "pw": {"kernel": rng.normal(0, 0.3, (1, 1, 16, 8)), "bias": rng.normal(0, 0.1, 8)},
            "dense": {"kernel": rng.normal(0, 0.05, (16 * 16 * 8, 10)),
                      "bias": rng.normal(0, 0.1, 10)}}
-json.dump({"class_name": "Sequential", "config": {"name": "dw", "layers": layers}},
-          open(f"{t}/dw.json", "w"))
-with h5py.File(f"{t}/dw.h5", "w") as f:
-    names = [L["config"]["name"] for L in layers]
-    f.attrs["layer_names"] = np.array([n.encode() for n in names])
-    for n in names:
-        g = f.create_group(n)
-        ws = weights.get(n, {})
-        g.attrs["weight_names"] = np.array([f"{n}/{k}:0".encode() for k in ws])
-        for k, v in ws.items():
-            g.create_dataset(f"{n}/{k}:0", data=v.astype(np.float32))
-raw = np.fromfile("data/cifar10/test_batch_first1017.bin", dtype=np.uint8)[:300 * 3073]
-rec = raw.reshape(300, 3073)
-x = rec[:, 1:].reshape(300, 3, 32, 32).transpose(0, 2, 3, 1).astype(np.float32) / 256
+keras_fixture.write_keras(f"{t}/dw", "dw", layers, weights)
+rec, x = keras_fixture.cifar_images(300)
 net = qkeras_ref.load([f"{t}/dw.json", f"{t}/dw.h5"])
 y, _ = qkeras_ref.forward(net, x)
-pred = np.argmax(y, axis=1)
-top2 = np.sort(y, axis=1)[:, -2:]
-keep = top2[:, 1] > top2[:, 0]
-out = rec[keep].copy()
-out[:, 0] = pred[keep]
-out.tofile(f"{t}/pred.bin")
+keep, pred = keras_fixture.write_labelled(rec, y, f"{t}/pred.bin")
 print(f"reference: {keep.sum()} images without a tie, {len(set(pred[keep]))} classes")
 
 # a separable convolution: depthwise (multiplier 2) then pointwise, one Keras layer
@@ -79,25 +62,10 @@ sep = layers[:3] + [
 weights["sep"] = {"depthwise_kernel": rng.normal(0, 0.3, (3, 3, 8, 2)),
                   "pointwise_kernel": rng.normal(0, 0.3, (1, 1, 16, 8)),
                   "bias": rng.normal(0, 0.1, 8)}
-json.dump({"class_name": "Sequential", "config": {"name": "sep", "layers": sep}},
-          open(f"{t}/sep.json", "w"))
-with h5py.File(f"{t}/sep.h5", "w") as f:
-    names = [L["config"]["name"] for L in sep]
-    f.attrs["layer_names"] = np.array([n.encode() for n in names])
-    for n in names:
-        g = f.create_group(n)
-        ws = weights.get(n, {})
-        g.attrs["weight_names"] = np.array([f"{n}/{k}:0".encode() for k in ws])
-        for k, v in ws.items():
-            g.create_dataset(f"{n}/{k}:0", data=v.astype(np.float32))
+keras_fixture.write_keras(f"{t}/sep", "sep", sep, weights)
 net = qkeras_ref.load([f"{t}/sep.json", f"{t}/sep.h5"])
 y, _ = qkeras_ref.forward(net, x)
-pred = np.argmax(y, axis=1)
-top2 = np.sort(y, axis=1)[:, -2:]
-keep = top2[:, 1] > top2[:, 0]
-out = rec[keep].copy()
-out[:, 0] = pred[keep]
-out.tofile(f"{t}/sep_pred.bin")
+keep, pred = keras_fixture.write_labelled(rec, y, f"{t}/sep_pred.bin")
 EOF
 
 tools/import_qkeras.py "$T/dw.json" "$T/dw.h5" --name dw --task classifier \

@@ -1,0 +1,43 @@
+"""What the layer tests share: writing a small Keras model (JSON config + weights HDF5, as
+Keras saves them), the bundled CIFAR-10 images as upset reads them, and labelling them with
+a reference's predictions (ties left out: they have no single right answer)."""
+import json
+
+import h5py
+import numpy as np
+
+
+def write_keras(stem, name, layers, weights):
+    """STEM.json (a Sequential config) and STEM.h5 (float32 weights, Keras's layout)."""
+    json.dump({"class_name": "Sequential", "config": {"name": name, "layers": layers}},
+              open(stem + ".json", "w"))
+    with h5py.File(stem + ".h5", "w") as f:
+        names = [L["config"]["name"] for L in layers]
+        f.attrs["layer_names"] = np.array([n.encode() for n in names])
+        for n in names:
+            g = f.create_group(n)
+            ws = weights.get(n, {})
+            g.attrs["weight_names"] = np.array([f"{n}/{k}:0".encode() for k in ws])
+            for k, v in ws.items():
+                g.create_dataset(f"{n}/{k}:0", data=v.astype(np.float32))
+
+
+def cifar_images(n):
+    """The first n bundled test records (label byte + CHW pixels) and their inputs as upset
+    reads them: pixel / 256, (n, 32, 32, 3)."""
+    rec = np.fromfile("data/cifar10/test_batch_first1017.bin", dtype=np.uint8)[:n * 3073]
+    rec = rec.reshape(n, 3073)
+    x = rec[:, 1:].reshape(n, 3, 32, 32).transpose(0, 2, 3, 1).astype(np.float32) / 256
+    return rec, x
+
+
+def write_labelled(rec, y, path, margin=0.0):
+    """The records whose top output beats the second by more than a factor (1 + margin),
+    labelled with the reference's prediction, to path; returns (kept, predictions)."""
+    pred = np.argmax(y, axis=1)
+    top2 = np.sort(y, axis=1)[:, -2:]
+    keep = top2[:, 1] > top2[:, 0] * (1 + margin)
+    out = rec[keep].copy()
+    out[:, 0] = pred[keep]
+    out.tofile(path)
+    return keep, pred
