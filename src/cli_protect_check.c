@@ -152,9 +152,7 @@ static int check_one(const protect_oracle_t *o, const protect_area_t *ar, const 
             if (fm != FAULT_FLIP) { /* stuck at v changes only a bit that holds !v */
                 bitaddr_t a;
                 bitspace_locate(&o->m, b, &a);
-                const uint32_t code = (uint32_t)bitspace_code(&o->m, a);
-                const int stored = (int)((code >> (bitspace_width(&o->m, a) - 1 - a.bit)) & 1u);
-                if (stored == (fm == FAULT_STUCK_AT_1))
+                if (bitspace_bit_value(&o->m, a) == (fm == FAULT_STUCK_AT_1))
                     continue;
             }
             s += o->sens[b];

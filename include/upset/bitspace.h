@@ -30,6 +30,8 @@ int64_t bitspace_index(const model_t *m, bitaddr_t a);
 int bitspace_is_bias(const model_t *m, bitaddr_t a);
 int bitspace_width(const model_t *m, bitaddr_t a);
 int32_t bitspace_code(const model_t *m, bitaddr_t a);
+/* The value (0 or 1) a's bit holds in its current code. */
+int bitspace_bit_value(const model_t *m, bitaddr_t a);
 
 /* The code of a's weight with a's bit flipped (the model is not changed). */
 int32_t bitspace_flipped_code(const model_t *m, bitaddr_t a);

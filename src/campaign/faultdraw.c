@@ -57,12 +57,6 @@ int protection_mask(protection_t policy, double percent, int64_t n, const double
     return 0;
 }
 
-/* The stored value (0 or 1) of bit pos (0 = MSB) of a code of `bits` bits. */
-static int code_bit(int32_t code, int bits, int pos)
-{
-    return (int)(((uint32_t)code >> (bits - 1 - pos)) & 1u);
-}
-
 int64_t fault_effective(fault_model_t fm, int mcu_size, int64_t mcu_stride, const model_t *m,
                         const unsigned char *protect, const int64_t *drawn, int64_t n_drawn,
                         int64_t *out, unsigned char *mark)
@@ -93,7 +87,7 @@ int64_t fault_effective(fault_model_t fm, int mcu_size, int64_t mcu_stride, cons
                 at.weight += across ? step : 0;
                 at.bit += word ? j : 0;
                 int want = fm == FAULT_STUCK_AT_1;
-                if (code_bit(bitspace_code(m, at), width, at.bit) == want)
+                if (bitspace_bit_value(m, at) == want)
                     continue; /* already holds the stuck value: no change */
             }
             if (!(mark[g] & 2)) { /* first touch: remember the order */

@@ -77,6 +77,11 @@ int32_t bitspace_code(const model_t *m, bitaddr_t a)
                                    : L->bias_code[a.weight - L->n_weights];
 }
 
+int bitspace_bit_value(const model_t *m, bitaddr_t a)
+{
+    return (int)(((uint32_t)bitspace_code(m, a) >> (bitspace_width(m, a) - 1 - a.bit)) & 1u);
+}
+
 int32_t bitspace_flipped_code(const model_t *m, bitaddr_t a)
 {
     const layer_t *L = &m->layers[a.layer];
