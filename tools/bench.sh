@@ -9,7 +9,7 @@
 #   6. this engine against an earlier commit (BENCH_BASE, default the last commit before
 #      engine v2), built in a git worktree: fault-free forward and single-bit oracle
 #      throughput, start-up cost; BENCH_REPS runs of each side, interleaved, median
-#      CPU time (BENCH_BASE=none skips it)
+#      CPU time (BENCH_BASE=none skips it); multi-bit trials too
 #   7. against the peer a user would otherwise run: tools/peer_bench.py, a PyTorch per-bit
 #      loop (float32, batched), on the same bits and images, 1 rank vs 1 thread and
 #      -np 2 vs 2 threads (wall time; needs python3-torch: tools/install-deps.sh --bench)
@@ -138,6 +138,10 @@ if [ "$BASE" != none ] && git rev-parse -q --verify "$BASE^{commit}" >/dev/null;
         "kind: guided" "guided: {order: random, budget: $((300 * S))}"
     side ol run "$T/ol.yaml" --quiet --force
     side om run "$T/med.yaml" --quiet --force
+    campaign "$T/mb.yaml" models/econt_medium.h5 \
+        "data: {format: hgcal, files: [data/hgcal/ttbar_0PU.csv], count: $((2000 * S))}" \
+        "kind: multibit" "multibit: {trials: $((100 * S)), flips: 960, protection: none}"
+    side mb run "$T/mb.yaml" --quiet --force
     printf '%-58s %9s %9s %7s\n' "" "$BASE" "now" "ratio"
     printf '%-58s %9s %9s %6sx\n' "CIFAR-10 forward, 1,017 images (CPU s)" "$fc_old" "$fc_new" "$(ratio "$fc_old" "$fc_new")"
     printf '%-58s %9s %9s %6sx\n' "ECON-T Large forward + EMD, $((20000 * S)) inputs" "$fl_old" "$fl_new" "$(ratio "$fl_old" "$fl_new")"
@@ -145,6 +149,7 @@ if [ "$BASE" != none ] && git rev-parse -q --verify "$BASE^{commit}" >/dev/null;
     printf '%-58s %9s %9s %6sx\n' "CIFAR-10 start-up, 1-bit campaign on 839 images" "$su_old" "$su_new" "$(ratio "$su_old" "$su_new")"
     printf '%-58s %9s %9s %6sx\n' "ECON-T Large oracle, $((300 * S)) random bits x $((2000 * S))" "$ol_old" "$ol_new" "$(ratio "$ol_old" "$ol_new")"
     printf '%-58s %9s %9s %6sx\n' "ECON-T Medium oracle, $MED_BITS random bits x $MED_N" "$om_old" "$om_new" "$(ratio "$om_old" "$om_new")"
+    printf '%-58s %9s %9s %6sx\n' "ECON-T Medium multibit, $((100 * S)) trials x 960 flips x $((2000 * S))" "$mb_old" "$mb_new" "$(ratio "$mb_old" "$mb_new")"
     echo "(CPU seconds of the whole command, start-up included; ratio = $BASE / now)"
     git worktree remove --force "$T/base" >/dev/null 2>&1 || true
 fi

@@ -88,6 +88,10 @@ int delta_finish(delta_t *d, int64_t i, upset_err_t *err);
  * path: then engine_run_layers(l, ...)). 0, or -1 when layer l has no store. */
 int delta_load_input(delta_t *d, int l, int64_t i);
 
+/* 1 when the engine's current input of layer l equals sample i's stored fault-free one
+ * (l == n_layers: the network output); 0 when it differs or layer l has no store. */
+int delta_input_matches(const delta_t *d, int l, int64_t i);
+
 /* Bytes of stores per sample (memory planning). */
 int64_t delta_bytes_per_sample(const delta_t *d);
 

@@ -41,6 +41,9 @@ typedef struct {
 int engine_create(engine_t *e, const model_t *m, int input_frac, upset_err_t *err);
 void engine_free(engine_t *e);
 
+/* Sets the model input to x (shape of the model input); engine_run_layers(0, ..) reads it. */
+void engine_set_input(engine_t *e, const double *x);
+
 /* Runs every layer on x (shape of the model input). */
 int engine_run(engine_t *e, const double *x, upset_err_t *err);
 

@@ -160,6 +160,32 @@ static int delta_sample(injector_t *in, bitaddr_t a, int64_t i, int *unchanged, 
     return 0;
 }
 
+/* Runs sample i through the (flipped) model: from the stored input of the first faulty
+ * layer where there is one (cached path), else from the raw input. Unless `full`, it stops
+ * as soon as a layer after the last faulty one reads exactly its stored fault-free input
+ * (*settled = 1): the rest of the network is fault-free, so the sample's result is the
+ * stored baseline, bit for bit. */
+static int run_faulty(injector_t *in, int64_t i, int first, int last_fault, int *settled,
+                      upset_err_t *err)
+{
+    engine_t *e = &in->ev.engine;
+    const int n = in->model.n_layers;
+    *settled = 0;
+    if (in->full || first == 0 || delta_load_input(&in->delta, first, i)) {
+        engine_set_input(e, in->data->x + i * shape_size(in->data->shape));
+        first = 0;
+    }
+    for (int l = first; l < n; l++) {
+        if (engine_run_layers(e, l, l, err))
+            return -1;
+        if (!in->full && l >= last_fault && delta_input_matches(&in->delta, l + 1, i)) {
+            *settled = 1;
+            return 0;
+        }
+    }
+    return 0;
+}
+
 int injector_eval(injector_t *in, const int64_t *bits, int n_bits, fault_result_t *r,
                   upset_err_t *err)
 {
@@ -177,12 +203,13 @@ int injector_eval(injector_t *in, const int64_t *bits, int n_bits, fault_result_
         in->addr_cap = n_bits;
     }
     bitaddr_t *addr = in->addr;
-    int first_layer = in->model.n_layers;
+    int first_layer = in->model.n_layers, last_layer = 0;
     for (int k = 0; k < n_bits; k++) {
         if (bitspace_locate(&in->model, bits[k], &addr[k]))
             return upset_fail(err, "bit index %lld is outside the fault space [0, %lld)",
                               (long long)bits[k], (long long)in->model.n_fault_bits);
         first_layer = addr[k].layer < first_layer ? addr[k].layer : first_layer;
+        last_layer = addr[k].layer > last_layer ? addr[k].layer : last_layer;
     }
     if (n_bits == 0)
         first_layer = 0;
@@ -190,13 +217,11 @@ int injector_eval(injector_t *in, const int64_t *bits, int n_bits, fault_result_
      * output channel, which the cached path re-runs from the layer's stored input */
     int use_delta = !in->full && n_bits == 1 && !bitspace_is_bias(&in->model, addr[0]) &&
                     delta_capable(&in->delta, first_layer);
-    int use_cache = !in->full && first_layer > 0 && in->delta.in[first_layer].kind != STORE_NONE;
     int rc = 0;
     double sum = 0;
-    const int last = in->model.n_layers - 1;
-    for (int64_t i = 0; i < in->data->n && !rc; i++) {
-        sample_result_t s;
-        if (use_delta) {
+    if (use_delta) {
+        for (int64_t i = 0; i < in->data->n && !rc; i++) {
+            sample_result_t s;
             int unchanged, changed;
             rc = delta_sample(in, addr[0], i, &unchanged, &changed, &s, err);
             if (rc)
@@ -209,25 +234,29 @@ int injector_eval(injector_t *in, const int64_t *bits, int n_bits, fault_result_
             sum += s.emd;
             r->mispredicts += in->data->label && s.pred != in->data->label[i];
             r->n_changed += changed;
-            continue;
-        } else {
-            for (int k = 0; k < n_bits; k++)
-                bitspace_flip(&in->model, addr[k]);
-            if (use_cache) {
-                delta_load_input(&in->delta, first_layer, i);
-                rc = engine_run_layers(&in->ev.engine, first_layer, last, err) ||
-                     evaluator_score(&in->ev, i, &s, err);
-            } else {
-                rc = evaluator_sample(&in->ev, i, &s, err);
-            }
-            for (int k = n_bits - 1; k >= 0; k--) /* restore (flip is an involution) */
-                bitspace_flip(&in->model, addr[k]);
+        }
+    } else {
+        /* the model is flipped once for all samples and restored after them */
+        for (int k = 0; k < n_bits; k++)
+            bitspace_flip(&in->model, addr[k]);
+        for (int64_t i = 0; i < in->data->n && !rc; i++) {
+            int settled;
+            rc = run_faulty(in, i, first_layer, last_layer, &settled, err);
             if (rc)
                 break;
+            if (settled) {
+                sum += in->base[i].emd;
+                r->mispredicts += in->data->label && in->base[i].pred != in->data->label[i];
+                continue;
+            }
+            sample_result_t s;
+            rc = evaluator_score(&in->ev, i, &s, err);
+            sum += s.emd;
+            r->mispredicts += in->data->label && s.pred != in->data->label[i];
+            r->n_changed += output_changed(in, i);
         }
-        sum += s.emd;
-        r->mispredicts += in->data->label && s.pred != in->data->label[i];
-        r->n_changed += output_changed(in, i);
+        for (int k = n_bits - 1; k >= 0; k--) /* restore (flip is an involution) */
+            bitspace_flip(&in->model, addr[k]);
     }
     if (rc)
         return -1;

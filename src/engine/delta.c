@@ -326,6 +326,31 @@ int delta_load_input(delta_t *d, int l, int64_t i)
     return 0;
 }
 
+int delta_input_matches(const delta_t *d, int l, int64_t i)
+{
+    const store_t *s = &d->in[l];
+    const tensor_t *t = input_of(d, l);
+    const int64_t at = i * s->n;
+    switch (s->kind) {
+    case STORE_NONE:
+        return 0;
+    case STORE_F64: /* bytewise: a changed sign of zero or a NaN counts as changed */
+        return !memcmp(t->real, (const double *)s->data + at, (size_t)s->n * sizeof(double));
+    case STORE_I16:
+        for (int64_t k = 0; k < s->n; k++)
+            if (t->fixed[k] != ((const int16_t *)s->data)[at + k])
+                return 0;
+        return 1;
+    case STORE_I32:
+        for (int64_t k = 0; k < s->n; k++)
+            if (t->fixed[k] != ((const int32_t *)s->data)[at + k])
+                return 0;
+        return 1;
+    default:
+        return !memcmp(t->fixed, (const int64_t *)s->data + at, (size_t)s->n * sizeof(int64_t));
+    }
+}
+
 int64_t delta_bytes_per_sample(const delta_t *d)
 {
     int64_t b = 0;

@@ -121,9 +121,14 @@ const tensor_t *engine_output(const engine_t *e)
     return &e->out[e->n_layers - 1];
 }
 
-int engine_run(engine_t *e, const double *x, upset_err_t *err)
+void engine_set_input(engine_t *e, const double *x)
 {
     memcpy(e->input.real, x, (size_t)e->input.n * sizeof *x);
+}
+
+int engine_run(engine_t *e, const double *x, upset_err_t *err)
+{
+    engine_set_input(e, x);
     return engine_run_layers(e, 0, e->n_layers - 1, err);
 }
 

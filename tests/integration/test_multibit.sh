@@ -26,6 +26,32 @@ output: $T/$policy.h5
 EOC
     mpi 2 run "$T/$policy.yaml" --quiet || fail "multibit $policy"
 done
+# Several flips run the flipped model from the first faulty layer's stored input and stop
+# where a later layer reads its fault-free input again: identical, bit for bit, to the
+# whole network (--full) — with many flips, with only insensitive bits left, and with few
+# flips (most samples settle), on an autoencoder and on both CNNs
+C10='data: {format: cifar10, files: [data/cifar10/test_batch_first1017.bin], labels: data/cifar10/test_labels_10000.bin, count: 30}'
+for spec in "none:econt_medium:200" "top_percent_of_all:econt_medium:200" "none:econt_medium:2" \
+            "none:cifar10:3" "none:rn07:40"; do
+    policy=${spec%%:*} rest=${spec#*:}
+    model=${rest%%:*} flips=${rest#*:}
+    data=$DATA
+    case $model in econt*) ;; *) data=$C10 ;; esac
+    cat > "$T/settle.yaml" <<EOC
+name: it-mb-settle
+model: models/$model.h5
+$data
+kind: multibit
+multibit: {trials: 12, flips: $flips, protection: $policy, protect_percent: 50, oracle: $T/oracle.h5}
+output: $T/settle.h5
+EOC
+    mpi 2 run "$T/settle.yaml" --quiet --force || fail "multibit $spec"
+    mpi 2 run "$T/settle.yaml" --quiet --force --full --output "$T/settle_full.h5" || fail "multibit $spec --full"
+    same_data "$T/settle.h5" "$T/settle_full.h5" trials &&
+        pass "multibit $model, $flips flips, protection $policy: identical to --full" ||
+        fail "multibit $model, $flips flips, protection $policy: differs from --full"
+done
+
 # upset trial replays a trial's bits: `upset eval --flip` on them (the whole network, no
 # caches) gives the trial's recorded mean EMD exactly, and protected bits never flip
 for trial in 0 7 29; do
