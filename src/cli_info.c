@@ -54,6 +54,10 @@ int cmd_info(int argc, char **argv)
                    (long long)(L->bit_first + L->n_bits - 1));
             weights += L->n_weights;
         }
+        if (L->n_inputs != 1 || L->inputs[0] != i - 1) /* a graph: what it reads */
+            for (int k = 0; k < L->n_inputs; k++)
+                printf("%s%s", k ? ", " : " <- ",
+                       L->inputs[k] < 0 ? "input" : m.layers[L->inputs[k]].name);
         printf("\n");
     }
     printf("faultable: %lld weights, %lld bits (MSB-first global bit index)\n", (long long)weights,

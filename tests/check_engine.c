@@ -237,6 +237,65 @@ static void paths_identical(const char *model, const dataset_t *d, int64_t n)
     model_free(&m);
 }
 
+/* add / concatenate against C's own float32 arithmetic (SSE: FLT_EVAL_METHOD 0) and
+ * brute-force integer sums, on random values and on sums float32 must round */
+START_TEST(test_merge_layers)
+{
+    upset_err_t err = {0};
+    enum { N = 4096 };
+    static double ra[N], rb[N], rout[N];
+    static int64_t fa[N], fb[N], fout[N], cat[2 * N];
+    srand(7);
+    for (int i = 0; i < N; i++) {
+        /* float32 values, some far apart in magnitude (the sum must round) */
+        ra[i] = (float)ldexp((double)rand() / RAND_MAX - 0.5, rand() % 40 - 20);
+        rb[i] = (float)ldexp((double)rand() / RAND_MAX - 0.5, rand() % 40 - 20);
+        fa[i] = rand() % 4001 - 2000;
+        fb[i] = rand() % 4001 - 2000;
+    }
+    ra[0] = 1.0, rb[0] = ldexp(1.0, -30); /* float32: 1 + 2^-30 rounds to 1 */
+    tensor_t a_real = {TENSOR_REAL, 0, 1, N, NULL, ra}, b_real = {TENSOR_REAL, 0, 1, N, NULL, rb};
+    tensor_t a_fix = {TENSOR_FIXED, 3, 0.125, N, fa, NULL}, b_fix = {TENSOR_FIXED, 5, 1.0 / 32, N, fb, NULL};
+    layer_t L;
+    memset(&L, 0, sizeof L);
+    L.kind = LAYER_ADD;
+    L.n_inputs = 2;
+    L.out = (shape3_t){1, 1, N};
+    tensor_t out_real = {TENSOR_REAL, 0, 1, N, NULL, rout};
+    const tensor_t *real_fixed[2] = {&a_real, &b_fix};
+    ck_assert_int_eq(layer_merge(&L, real_fixed, &out_real, &err), 0);
+    for (int i = 0; i < N; i++) {
+        const float want = (float)ra[i] + (float)((double)fb[i] / 32);
+        ck_assert_msg(rout[i] == (double)want, "add %d: %.17g, float32 %.17g", i, rout[i], want);
+    }
+    const tensor_t *real_real[2] = {&a_real, &b_real};
+    ck_assert_int_eq(layer_merge(&L, real_real, &out_real, &err), 0);
+    ck_assert(rout[0] == 1.0);
+    for (int i = 0; i < N; i++)
+        ck_assert(rout[i] == (double)((float)ra[i] + (float)rb[i]));
+    L.part = PART_DECODER; /* the decoder runs in double */
+    ck_assert_int_eq(layer_merge(&L, real_real, &out_real, &err), 0);
+    ck_assert(rout[0] == 1.0 + ldexp(1.0, -30));
+    L.part = PART_MAIN;
+    /* fixed + fixed at the finer frac (5): a * 4 + b */
+    tensor_t out_fix = {TENSOR_FIXED, 5, 1.0 / 32, N, fout, NULL};
+    const tensor_t *fixed[2] = {&a_fix, &b_fix};
+    ck_assert_int_eq(layer_merge(&L, fixed, &out_fix, &err), 0);
+    for (int i = 0; i < N; i++)
+        ck_assert_int_eq(fout[i], fa[i] * 4 + fb[i]);
+    /* concatenate (h, w) = (1, N / 2): per pixel 2 channels of a, then 2 of b */
+    L.kind = LAYER_CONCATENATE;
+    L.out = (shape3_t){1, N / 2, 4};
+    tensor_t out_cat = {TENSOR_FIXED, 5, 1.0 / 32, 2 * N, cat, NULL};
+    ck_assert_int_eq(layer_merge(&L, fixed, &out_cat, &err), 0);
+    for (int p = 0; p < N / 2; p++)
+        for (int c = 0; c < 2; c++) {
+            ck_assert_int_eq(cat[p * 4 + c], fa[p * 2 + c] * 4);
+            ck_assert_int_eq(cat[p * 4 + 2 + c], fb[p * 2 + c]);
+        }
+}
+END_TEST
+
 START_TEST(test_kernel_paths_identical)
 {
     dataset_t c10, hg;
@@ -268,6 +327,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_dot16_brute_force);
     tcase_add_test(tc, test_quantize_paths);
     tcase_add_test(tc, test_kernel_paths_identical);
+    tcase_add_test(tc, test_merge_layers);
     suite_add_tcase(s, tc);
     return s;
 }

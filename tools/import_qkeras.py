@@ -102,39 +102,38 @@ def sha256(path):
     return h.hexdigest()
 
 
-def chain_layers(config, path):
-    """The model's layers in execution order; refuses anything that is not a chain."""
+def graph_layers(config, path):
+    """[(layer config, names of the layers it reads, or None: the layer before it)] in the
+    config's order, which Keras writes so that a layer follows what it reads."""
     cls = config.get("class_name")
     cfg = config["config"]
     if cls == "Sequential":
         layers = cfg["layers"] if isinstance(cfg, dict) else cfg
-        return list(layers)
+        return [(L, None) for L in layers]
     if cls not in ("Functional", "Model"):
         raise Unsupported(f"{path}: unsupported model class '{cls}'")
-    layers = {L["name"]: L for L in cfg["layers"]}
     if len(cfg["input_layers"]) != 1 or len(cfg["output_layers"]) != 1:
-        raise Unsupported(f"{path}: non-chain topology: the model needs exactly one input and "
-                          "one output")
-    consumer = {}
+        raise Unsupported(f"{path}: the model needs exactly one input and one output")
+    seen, out = set(), []
     for L in cfg["layers"]:
         nodes = L.get("inbound_nodes", [])
         if L["class_name"] == "InputLayer":
-            continue
-        if len(nodes) != 1 or len(nodes[0]) != 1:
-            raise Unsupported(f"{path}: non-chain topology: layer '{L['name']}' has "
-                              f"{sum(len(n) for n in nodes)} inputs or is shared")
-        src = nodes[0][0][0]
-        if src in consumer:
-            raise Unsupported(f"{path}: non-chain topology: layer '{src}' feeds both "
-                              f"'{consumer[src]}' and '{L['name']}'")
-        consumer[src] = L["name"]
-    order = [cfg["input_layers"][0][0]]
-    while order[-1] in consumer:
-        order.append(consumer[order[-1]])
-    if order[-1] != cfg["output_layers"][0][0] or len(order) != len(layers):
-        raise Unsupported(f"{path}: non-chain topology: the layers do not form one path from "
-                          "input to output")
-    return [layers[n] for n in order]
+            ins = []
+        elif len(nodes) != 1:
+            raise Unsupported(f"{path}: layer '{L['name']}' is shared (called {len(nodes)} "
+                              "times)")
+        elif not isinstance(nodes[0], list):
+            raise Unsupported(f"{path}: layer '{L['name']}': inbound_nodes in a format other "
+                              "than Keras 2's")
+        else:
+            ins = [t[0] for t in nodes[0]]
+        missing = [n for n in ins if n not in seen]
+        if missing:
+            raise Unsupported(f"{path}: layer '{L['name']}' reads {missing} before they are "
+                              "defined")
+        seen.add(L["name"])
+        out.append((L, ins))
+    return out
 
 
 # --------------------------------------------------------------------------------------
@@ -283,13 +282,38 @@ class Converter:
         self.model_start = model_start  # a quantized_bits first layer is the input quantizer
         self.records = []
         self.fold_notes = []
+        self.pending = None  # (inputs of the next record, their shapes) for merges/graphs
 
     # -- helpers ----------------------------------------------------------------
     def emit(self, kind, name, cls, in_shape, out_shape, attrs=None, data=None, faultable=0):
+        # the first record of a Keras layer reads its inputs; later ones (a split
+        # activation, a separable's pointwise half) read the record before them
+        inputs = self.pending[0] if self.pending else None
+        if self.pending:
+            self.pending = (None, None)
         self.records.append(dict(kind=kind, name=name, keras_class=cls, part=self.part,
                                  faultable=faultable, in_shape=tuple(in_shape),
-                                 out_shape=tuple(out_shape), attrs=attrs or {}, data=data or {}))
+                                 out_shape=tuple(out_shape), attrs=attrs or {}, data=data or {},
+                                 inputs=inputs))
         return tuple(out_shape)
+
+    def merge(self, c, name, cls, where):
+        """Add (equal shapes) or Concatenate (channels, the last axis) of several layers."""
+        inputs, shapes = self.pending
+        if inputs is None or len(inputs) < 2:
+            raise Unsupported(f"{where}: needs at least two inputs")
+        if cls == "Add":
+            if any(s != shapes[0] for s in shapes):
+                raise Unsupported(f"{where}: inputs of different shapes {shapes}")
+            return self.emit("add", name, cls, shapes[0], shapes[0])
+        axis = c.get("axis", -1)
+        if axis not in (-1, len(shapes[0])):
+            raise Unsupported(f"{where}: concatenation over axis {axis} (only the last, the "
+                              "channels)")
+        if any(len(s) != len(shapes[0]) or s[:-1] != shapes[0][:-1] for s in shapes):
+            raise Unsupported(f"{where}: inputs {shapes} differ outside the last axis")
+        out = tuple(shapes[0][:-1]) + (sum(s[-1] for s in shapes),)
+        return self.emit("concatenate", name, cls, shapes[0], out)
 
     def activation_layer(self, act, name, cls, shape, where, first):
         """An activation given as a Keras name or a (Q)Keras quantizer; returns out shape."""
@@ -376,6 +400,10 @@ class Converter:
             raise Unsupported(f"{where}: data_format '{c['data_format']}' (only channels_last)")
         first = self.model_start and not self.records
 
+        if cls in ("Add", "Concatenate"):
+            return self.merge(c, name, cls, where)
+        if self.pending and self.pending[0] is not None and len(self.pending[0]) > 1:
+            raise Unsupported(f"{where}: reads {len(self.pending[0])} inputs")
         if cls == "QActivation":
             return self.activation_layer(c["activation"], name, cls, shape, where, first)
         if cls == "Activation":
@@ -412,7 +440,7 @@ class Converter:
         if cls in ("Dense", "QDense", "FQDense"):
             return self.dense(c, w, name, cls, shape, where)
         raise Unsupported(f"{where}: unsupported layer class '{cls}' (supported: InputLayer, "
-                          "QActivation, Activation, Flatten, Reshape, Dropout, SpatialDropout2D, "
+                          "QActivation, Activation, Add, Concatenate, Flatten, Reshape, Dropout, SpatialDropout2D, "
                           "ZeroPadding2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, "
                           "BatchNormalization, Conv1D, QConv1D, Conv2D, QConv2D, DepthwiseConv2D, "
                           "QDepthwiseConv2D, SeparableConv2D, QSeparableConv2D, "
@@ -614,17 +642,36 @@ def input_shape(layers, path):
 
 
 def convert_model(config_path, weights_path, part, faultable_part, model_start=True):
-    """Returns (input shape, converter holding the layer records) for one Keras model."""
+    """Returns (input shape, converter holding the layer records) for one Keras model.
+    A record's "inputs" lists the records it reads (-1: the model input) where that is not
+    just the record before it (None)."""
     config = read_config(config_path)
     weights = read_weights(weights_path)
-    layers = chain_layers(config, config_path)
-    shape = input_shape(layers, config_path)
+    layers = graph_layers(config, config_path)
+    shape = input_shape([L for L, _ in layers], config_path)
     conv = Converter(part, faultable_part, model_start)
-    for L in layers:
+    produced, prev = {}, (-1, shape)  # Keras layer name -> (record index, output shape)
+    for L, ins in layers:
+        name = L["config"].get("name", L.get("name"))
         if L["class_name"] == "InputLayer":
+            produced[name] = prev = (-1, shape)
             continue
-        shape = conv.convert(L, weights, shape, config_path)
-    return input_shape(layers, config_path), conv
+        srcs = [prev] if ins is None else [produced[n] for n in ins]
+        first = len(conv.records)
+        idx = [i for i, _ in srcs]
+        if -1 in idx and first > 0:
+            raise Unsupported(f"{config_path}: layer '{name}' reads the model input: only the "
+                              "first layer may")
+        conv.pending = (None if idx == [first - 1] else idx, [s for _, s in srcs])
+        out_shape = conv.convert(L, weights, srcs[0][1], config_path)
+        conv.pending = None
+        produced[name] = prev = srcs[0] if len(conv.records) == first else \
+            (len(conv.records) - 1, out_shape)
+    out_name = name if config.get("class_name") == "Sequential" else \
+        config["config"]["output_layers"][0][0]
+    if produced[out_name][0] != len(conv.records) - 1:
+        raise Unsupported(f"{config_path}: the output layer '{out_name}' must be the last one")
+    return shape, conv
 
 
 # --------------------------------------------------------------------------------------
@@ -682,6 +729,8 @@ def _write_model(out, name, task, source, in_shape, records):
             g.attrs["faultable"] = np.int32(r["faultable"])
             g.attrs["in_shape"] = np.asarray(r["in_shape"], dtype=np.int32)
             g.attrs["out_shape"] = np.asarray(r["out_shape"], dtype=np.int32)
+            if r.get("inputs") is not None:
+                g.attrs["inputs"] = np.asarray(r["inputs"], dtype=np.int32)
             for key, v in r["attrs"].items():
                 g.attrs[key] = _attr(v)
             for key, arr in r["data"].items():
@@ -709,7 +758,7 @@ def fold_margin_report(conv):
         bits, integer, keep = check_qbits(qc, where)
         p = fk * F32(2.0 ** (bits - keep - integer))
         dist = np.abs(np.abs(p - np.floor(p)) - F32(0.5))
-        ulps = dist / np.spacing(np.abs(p)).astype(F32)
+        ulps = dist.astype(np.float64) / np.spacing(np.abs(p)).astype(np.float64)  # p = 0: huge
         inside = np.abs(p) < 2.0 ** (bits - keep)
         close = int(np.sum((ulps <= 4) & inside))
         print(f"  fold {where.split(': ', 1)[1]}: min distance to a rounding tie "
@@ -741,6 +790,9 @@ def main(argv=None):
             enc_out = enc.records[-1]["out_shape"]
             if int(np.prod(enc_out)) != int(np.prod(dshape)):
                 raise Unsupported(f"encoder output {enc_out} does not fit decoder input {dshape}")
+            for r in dec.records:  # decoder indices follow the encoder's records
+                if r["inputs"] is not None:
+                    r["inputs"] = [i + len(enc.records) for i in r["inputs"]]
             records = enc.records + dec.records
             files = [("encoder", a.encoder), ("encoder weights", ew),
                      ("decoder", a.decoder), ("decoder weights", dw)]

@@ -83,24 +83,34 @@ def _weights(path):
         return out
 
 
+def _inbound_names(L, path):
+    """The names of the layers a functional-model layer reads (Keras 2 inbound_nodes)."""
+    nodes = L.get("inbound_nodes", [])
+    if not nodes:
+        return []
+    if len(nodes) != 1:
+        raise RefError(f"{path}: layer {L['name']} is shared (called {len(nodes)} times)")
+    return [t[0] for t in nodes[0]]
+
+
 def _ordered_layers(cfg, path):
+    """[(layer config, names of the layers it reads, or None: the previous layer)], in an
+    order where every layer comes after what it reads; the model output last."""
     c = cfg["config"]
     if cfg["class_name"] == "Sequential":
-        return c["layers"] if isinstance(c, dict) else c
-    by_name = {L["name"]: L for L in c["layers"]}
-    nxt = {}
+        return [(L, None) for L in (c["layers"] if isinstance(c, dict) else c)]
+    if len(c["input_layers"]) != 1 or len(c["output_layers"]) != 1:
+        raise RefError(f"{path}: one input and one output only")
+    done, order = set(), []
     for L in c["layers"]:
-        for node in L.get("inbound_nodes", []):
-            if len(node) != 1:
-                raise RefError(f"{path}: layer {L['name']} has several inputs")
-            nxt.setdefault(node[0][0], []).append(L["name"])
-    name = c["input_layers"][0][0]
-    order = [by_name[name]]
-    while name in nxt:
-        if len(nxt[name]) != 1:
-            raise RefError(f"{path}: layer {name} feeds several layers")
-        name = nxt[name][0]
-        order.append(by_name[name])
+        ins = _inbound_names(L, path)
+        missing = [n for n in ins if n not in done]
+        if missing:
+            raise RefError(f"{path}: layer {L['name']} reads {missing} before they are defined")
+        done.add(L["name"])
+        order.append((L, ins))
+    if order[-1][0]["name"] != c["output_layers"][0][0]:
+        raise RefError(f"{path}: the output layer is not the last one")
     return order
 
 
@@ -337,7 +347,8 @@ def batchnorm(x, gamma, beta, mean, var, eps, dt, formula):
 # --------------------------------------------------------------------------------------
 
 class Layer:
-    def __init__(self, L, weights, path):
+    def __init__(self, L, weights, path, inputs=None):
+        self.inputs = inputs  # names of the layers it reads; None: the previous layer
         self.cls = L["class_name"]
         self.cfg = L["config"]
         self.name = self.cfg.get("name", L.get("name"))
@@ -380,6 +391,16 @@ class Layer:
 
     def __call__(self, x, dt, bn_formula):
         c, cls = self.cfg, self.cls
+        if cls == "Add":  # keras.layers.Add: out = x0, then out += x_k in input order
+            y = x[0].astype(dt)
+            for t in x[1:]:
+                y = (y + t.astype(dt)).astype(dt)
+            return y
+        if cls == "Concatenate":
+            axis = c.get("axis", -1)
+            if axis not in (-1, x[0].ndim - 1):
+                raise RefError(f"{self.name}: Concatenate over axis {axis} not emulated")
+            return np.concatenate([t.astype(dt) for t in x], axis=-1)
         if cls in ("QActivation", "Activation"):
             return activation(x, c["activation"], dt)
         if cls == "Flatten":
@@ -466,12 +487,22 @@ def load(paths):
         else:
             w_path, i = cfg_path, i + 1
         cfg, weights = _config(cfg_path), _weights(w_path)
-        for L in _ordered_layers(cfg, cfg_path):
+        first = len(layers)
+        ordered = _ordered_layers(cfg, cfg_path)
+        inputs = {x["name"] for x, _ in ordered if x["class_name"] == "InputLayer"}
+        for L, ins in ordered:
             if L["class_name"] in ("InputLayer",):
                 continue
             if L["class_name"] in ("Functional", "Model", "Sequential"):
                 raise RefError(f"{cfg_path}: nested model {L['name']}: pass its parts")
-            layers.append(Layer(L, weights, cfg_path))
+            if ins is not None and len(layers) == first and ins == sorted(inputs)[:1]:
+                ins = None  # the model's first layer reads what the model is given
+            elif ins is not None:
+                if inputs & set(ins) and first:
+                    raise RefError(f"{cfg_path}: layer {L['name']} reads the input of a model "
+                                   "after the first")
+                ins = [None if n in inputs else n for n in ins]  # None: the model input
+            layers.append(Layer(L, weights, cfg_path, ins))
     return layers
 
 
@@ -479,9 +510,13 @@ def forward(layers, x, dtype=np.float32, bn_formula="auto", keep_outputs=False):
     """Runs x (batch first) through the layers; returns (y, [(name, output), ...])."""
     dt = np.dtype(dtype).type
     x = np.asarray(x).astype(np.float32).astype(dt)  # Keras casts inputs to float32
-    outs = []
+    outs, by_name, given = [], {}, x
     for L in layers:
+        if L.inputs is not None:  # graph layers read named outputs (None: the model input)
+            ins = [given if n is None else by_name[n] for n in L.inputs]
+            x = ins if L.cls in ("Add", "Concatenate") else ins[0]
         x = L(x, dt, bn_formula)
+        by_name[L.name] = x
         if keep_outputs:
             outs.append((L.name, x))
     return x, outs

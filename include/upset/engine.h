@@ -50,7 +50,7 @@ int engine_run(engine_t *e, const double *x, upset_err_t *err);
 /* Re-runs layers first..last (inclusive) from out[first-1] (or the input). */
 int engine_run_layers(engine_t *e, int first, int last, upset_err_t *err);
 
-/* The tensor layer l reads: the previous output, or the (converted) input. */
+/* The tensor layer l reads (its first input): a layer's output, or the (converted) input. */
 const tensor_t *engine_layer_input(const engine_t *e, int l);
 tensor_t *engine_layer_input_mut(engine_t *e, int l);
 
@@ -67,6 +67,9 @@ void conv_padding(const layer_t *L, int *ph, int *pw);
 
 /* Runs one layer: in -> out (out pre-allocated with the layer's output kind). */
 int layer_forward(const layer_t *L, const tensor_t *in, tensor_t *out, upset_err_t *err);
+
+/* Runs an add or concatenate over its L->n_inputs inputs. */
+int layer_merge(const layer_t *L, const tensor_t *const *in, tensor_t *out, upset_err_t *err);
 
 const tensor_t *engine_output(const engine_t *e);
 

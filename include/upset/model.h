@@ -11,6 +11,7 @@
 
 #define UPSET_MODEL_FORMAT_VERSION 1
 #define UPSET_NAME_LEN 96
+#define UPSET_MAX_INPUTS 16 /* inputs of one add / concatenate */
 
 typedef enum {
     LAYER_QUANT_INPUT,
@@ -25,6 +26,8 @@ typedef enum {
     LAYER_ZERO_PADDING2D,
     LAYER_AVERAGE_POOLING2D,
     LAYER_DEPTHWISE_CONV2D,
+    LAYER_ADD,
+    LAYER_CONCATENATE,
     LAYER_KIND_COUNT
 } layer_kind_t;
 
@@ -44,7 +47,11 @@ typedef struct {
     char name[UPSET_NAME_LEN];
     part_t part;
     int faultable;
-    shape3_t in, out;
+    shape3_t in, out; /* in: the (first) input's shape */
+    /* the layers whose outputs it reads, in order (-1: the model input); a chain layer
+     * reads layer i - 1. Only add and concatenate read more than one. */
+    int n_inputs;
+    int inputs[UPSET_MAX_INPUTS];
 
     /* conv2d, conv2d_transpose, dense, depthwise_conv2d. Kernel layouts are Keras's:
      * conv2d (kh, kw, cin, cout); conv2d_transpose (kh, kw, cout, cin); dense (cin, cout);
@@ -95,6 +102,7 @@ typedef struct {
     layer_t *layers;
     int64_t n_fault_bits; /* faultable kernel (and, with include_bias, bias) bits */
     int include_bias;     /* the fault space holds bias bits (bitspace_include_bias) */
+    int graph;            /* 1 when some layer reads other than the layer before it */
     uint64_t checksum;    /* FNV-1a 64 of the file bytes */
 } model_t;
 

@@ -191,6 +191,21 @@ static int64_t value_bound(const delta_t *d, int k, int64_t input_code_max)
     return most;
 }
 
+/* Whether layers l.. read nothing from before l but layer l's (single) input. */
+static int is_cut(const model_t *m, int l)
+{
+    const layer_t *L = &m->layers[l];
+    if (L->n_inputs != 1)
+        return 0;
+    for (int k = l; k < m->n_layers; k++)
+        for (int j = 0; j < m->layers[k].n_inputs; j++) {
+            const int s = m->layers[k].inputs[j];
+            if (s < l && s != L->inputs[0])
+                return 0;
+        }
+    return 1;
+}
+
 static store_kind_t store_kind_for(const delta_t *d, int k, int64_t input_code_max)
 {
     if (input_of(d, k)->kind == TENSOR_REAL)
@@ -237,8 +252,17 @@ int delta_create(delta_t *d, engine_t *e, int64_t n_samples, int64_t input_code_
             most_pix = max64(most_pix, L->cout);
         }
     }
-    /* the inputs of faultable layers (cached path), then what each sparse chain reads */
-    for (int l = 1; l < n; l++)
+    /* the inputs of faultable layers (cached path), then what each sparse chain reads.
+     * In a graph model only where the stored tensor is all the later layers need from
+     * before them (a cut of the graph); no sparse propagation (it follows a chain) */
+    if (m->graph) {
+        for (int l = 0; l < n; l++)
+            d->sparse[l] = 0;
+        for (int l = 1; l < n; l++)
+            need[l] = m->layers[l].faultable && is_cut(m, l);
+        need[n] = 1;
+    }
+    for (int l = 1; l < n && !m->graph; l++)
         need[l] |= m->layers[l].faultable;
     for (int l = 0; l < n; l++) {
         if (!d->sparse[l] || !(m->layers[l].faultable || reach[l]))

@@ -74,6 +74,22 @@ static void output_type(const layer_t *L, tensor_kind_t in, int in_frac, int inp
     }
 }
 
+/* add / concatenate: fixed-point when every input is (at the finest input frac, where the
+ * exact sum or the copy loses nothing), else a float tensor (layer_merge.c) */
+static void merge_type(const engine_t *e, const layer_t *L, tensor_kind_t *kind, int *frac)
+{
+    *kind = TENSOR_FIXED;
+    *frac = 0;
+    for (int k = 0; k < L->n_inputs; k++) {
+        const tensor_t *t = &e->out[L->inputs[k]];
+        if (t->kind != TENSOR_FIXED)
+            *kind = TENSOR_REAL;
+        *frac = t->frac > *frac ? t->frac : *frac;
+    }
+    if (*kind == TENSOR_REAL)
+        *frac = 0;
+}
+
 int engine_create(engine_t *e, const model_t *m, int input_frac, upset_err_t *err)
 {
     memset(e, 0, sizeof *e);
@@ -83,12 +99,16 @@ int engine_create(engine_t *e, const model_t *m, int input_frac, upset_err_t *er
     e->out = upset_calloc((size_t)m->n_layers, sizeof *e->out, err);
     if (!e->out || tensor_alloc(&e->input, TENSOR_REAL, 0, shape_size(m->input), err))
         goto fail;
-    tensor_kind_t kind = TENSOR_REAL;
-    int frac = input_frac >= 0 ? input_frac : 0;
-    int exact = input_frac >= 0;
     for (int i = 0; i < m->n_layers; i++) {
         const layer_t *L = &m->layers[i];
-        output_type(L, kind, frac, exact && i == 0, &kind, &frac);
+        /* each layer's type follows from its inputs' (static typing: buffers once) */
+        const int src = L->inputs[0];
+        tensor_kind_t kind = src < 0 ? TENSOR_REAL : e->out[src].kind;
+        int frac = src < 0 ? (input_frac >= 0 ? input_frac : 0) : e->out[src].frac;
+        if (L->kind == LAYER_ADD || L->kind == LAYER_CONCATENATE)
+            merge_type(e, L, &kind, &frac);
+        else
+            output_type(L, kind, frac, input_frac >= 0 && i == 0, &kind, &frac);
         if (frac > 60)
             return upset_fail(err, "layer %s: fixed-point precision %d bits exceeds 60", L->name,
                               frac);
@@ -148,8 +168,9 @@ static int exact_input(engine_t *e, upset_err_t *err)
 
 const tensor_t *engine_layer_input(const engine_t *e, int l)
 {
-    if (l > 0)
-        return &e->out[l - 1];
+    const int src = e->model->layers[l].inputs[0];
+    if (src >= 0)
+        return &e->out[src];
     return e->input_fixed.fixed ? &e->input_fixed : &e->input;
 }
 
@@ -162,8 +183,17 @@ int engine_run_layers(engine_t *e, int first, int last, upset_err_t *err)
 {
     if (first == 0 && e->input_fixed.fixed && exact_input(e, err))
         return -1;
-    for (int i = first; i <= last; i++)
-        if (layer_forward(&e->model->layers[i], engine_layer_input(e, i), &e->out[i], err))
+    for (int i = first; i <= last; i++) {
+        const layer_t *L = &e->model->layers[i];
+        if (L->n_inputs > 1) {
+            const tensor_t *ins[UPSET_MAX_INPUTS];
+            for (int k = 0; k < L->n_inputs; k++)
+                ins[k] = &e->out[L->inputs[k]];
+            if (layer_merge(L, ins, &e->out[i], err))
+                return -1;
+        } else if (layer_forward(L, engine_layer_input(e, i), &e->out[i], err)) {
             return -1;
+        }
+    }
     return 0;
 }

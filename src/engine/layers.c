@@ -18,6 +18,8 @@ static const layer_ops_t *const REGISTRY[LAYER_KIND_COUNT] = {
     [LAYER_ZERO_PADDING2D] = &LAYER_OPS_ZERO_PADDING2D,
     [LAYER_AVERAGE_POOLING2D] = &LAYER_OPS_AVERAGE_POOLING2D,
     [LAYER_DEPTHWISE_CONV2D] = &LAYER_OPS_DEPTHWISE_CONV2D,
+    [LAYER_ADD] = &LAYER_OPS_MERGE,
+    [LAYER_CONCATENATE] = &LAYER_OPS_MERGE,
 };
 
 int layer_forward(const layer_t *L, const tensor_t *in, tensor_t *out, upset_err_t *err)

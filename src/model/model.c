@@ -16,7 +16,7 @@
 static const char *const KIND_NAMES[LAYER_KIND_COUNT] = {
     "quant_input", "conv2d",  "conv2d_transpose", "dense",         "batchnorm",
     "activation",  "flatten", "reshape",          "max_pooling2d", "zero_padding2d",
-    "average_pooling2d", "depthwise_conv2d"};
+    "average_pooling2d", "depthwise_conv2d", "add", "concatenate"};
 
 const char *layer_kind_name(layer_kind_t k)
 {
@@ -212,7 +212,7 @@ static int load_pooling(h5ctx_t *c, hid_t g, layer_t *L)
  * keep window x 2^bits below 2^24; anything else is refused rather than approximated. */
 static int check_average_input(h5ctx_t *c, const model_t *m, int i)
 {
-    const layer_t *L = &m->layers[i], *P = i > 0 ? &m->layers[i - 1] : NULL;
+    const layer_t *L = &m->layers[i], *P = L->inputs[0] >= 0 ? &m->layers[L->inputs[0]] : NULL;
     const int quantizer = P && (P->kind == LAYER_QUANT_INPUT ||
                                 (P->kind == LAYER_ACTIVATION &&
                                  (P->act == ACT_QRELU || P->act == ACT_QBITS)));
@@ -314,6 +314,9 @@ static int load_layer(h5ctx_t *c, hid_t g, layer_t *L)
         return load_pooling(c, g, L);
     case LAYER_ZERO_PADDING2D:
         return load_zero_padding(c, g, L);
+    case LAYER_ADD:
+    case LAYER_CONCATENATE:
+        return 0; /* shapes: check_merge_shapes, which sees every input */
     case LAYER_CONV2D:
     case LAYER_CONV2D_TRANSPOSE:
     case LAYER_DEPTHWISE_CONV2D:
@@ -392,10 +395,79 @@ static uint64_t file_checksum(const char *path)
     return h;
 }
 
+static int same_shape(shape3_t a, shape3_t b) { return a.h == b.h && a.w == b.w && a.c == b.c; }
+
+static shape3_t producer_shape(const model_t *m, int src)
+{
+    return src < 0 ? m->input : m->layers[src].out;
+}
+
+/* The optional `inputs` attribute: the layers a layer reads (default: the one before it).
+ * Only layer 0 reads the model input (it alone may read it as exact integers). */
+static int read_inputs(h5ctx_t *c, hid_t g, model_t *m, int i)
+{
+    layer_t *L = &m->layers[i];
+    const int merge = L->kind == LAYER_ADD || L->kind == LAYER_CONCATENATE;
+    L->n_inputs = 1;
+    L->inputs[0] = i - 1;
+    if (h5_has_attr(g, "inputs")) {
+        int64_t v[UPSET_MAX_INPUTS];
+        if (h5_attr_ints(c, g, "inputs", v, UPSET_MAX_INPUTS, &L->n_inputs))
+            return -1;
+        for (int k = 0; k < L->n_inputs; k++) {
+            if (v[k] < (i == 0 && !merge ? -1 : 0) || v[k] >= i)
+                return upset_fail(c->err,
+                                  "%s: %s: inputs[%d] = %lld is not an earlier layer (0..%d%s)",
+                                  c->file, c->where, k, (long long)v[k], i - 1,
+                                  i == 0 ? ", or -1 for the model input" : "");
+            L->inputs[k] = (int)v[k];
+        }
+    }
+    if (merge && L->n_inputs < 2)
+        return upset_fail(c->err, "%s: %s: %s needs at least two layers in 'inputs'", c->file,
+                          c->where, layer_kind_name(L->kind));
+    if (!merge && L->n_inputs != 1)
+        return upset_fail(c->err, "%s: %s: a %s layer reads one input, 'inputs' lists %d",
+                          c->file, c->where, layer_kind_name(L->kind), L->n_inputs);
+    if (L->n_inputs != 1 || L->inputs[0] != i - 1)
+        m->graph = 1;
+    return 0;
+}
+
+/* in_shape is the (first) input's shape; add needs equal shapes, concatenate equal
+ * (h, w) and the channels summed. */
+static int check_input_shapes(h5ctx_t *c, const model_t *m, int i)
+{
+    const layer_t *L = &m->layers[i];
+    const shape3_t p = producer_shape(m, L->inputs[0]);
+    if (!same_shape(L->in, p))
+        return upset_fail(c->err, "%s: %s: in_shape (%d, %d, %d) is not what %s gives (%d, %d, %d)",
+                          c->file, c->where, L->in.h, L->in.w, L->in.c,
+                          L->inputs[0] < 0 ? "the model's input_shape" : "its input layer", p.h,
+                          p.w, p.c);
+    if (L->kind != LAYER_ADD && L->kind != LAYER_CONCATENATE)
+        return 0;
+    int channels = 0;
+    for (int k = 0; k < L->n_inputs; k++) {
+        const shape3_t q = producer_shape(m, L->inputs[k]);
+        const int ok = L->kind == LAYER_ADD ? same_shape(q, L->out)
+                                            : q.h == L->out.h && q.w == L->out.w;
+        if (!ok)
+            return upset_fail(c->err, "%s: %s: input %d (layer %d) has shape (%d, %d, %d), which "
+                                      "%s cannot combine into out_shape (%d, %d, %d)",
+                              c->file, c->where, k, L->inputs[k], q.h, q.w, q.c,
+                              layer_kind_name(L->kind), L->out.h, L->out.w, L->out.c);
+        channels += q.c;
+    }
+    if (L->kind == LAYER_CONCATENATE && channels != L->out.c)
+        return upset_fail(c->err, "%s: %s: the inputs have %d channels in all, out_shape has %d",
+                          c->file, c->where, channels, L->out.c);
+    return 0;
+}
+
 static int load_layers(h5ctx_t *c, hid_t file, model_t *m)
 {
     char where[160];
-    shape3_t prev = m->input;
     int64_t next_bit = 0;
     for (int i = 0; i < m->n_layers; i++) {
         layer_t *L = &m->layers[i];
@@ -448,12 +520,10 @@ static int load_layers(h5ctx_t *c, hid_t file, model_t *m)
             rc = read_shape(c, g, "in_shape", &L->in);
         if (!rc)
             rc = read_shape(c, g, "out_shape", &L->out);
-        if (!rc && (L->in.h != prev.h || L->in.w != prev.w || L->in.c != prev.c))
-            rc = upset_fail(c->err,
-                            "%s: %s: in_shape (%d, %d, %d) is not what %s gives (%d, %d, %d)",
-                            c->file, where, L->in.h, L->in.w, L->in.c,
-                            i ? "the previous layer" : "the model's input_shape", prev.h, prev.w,
-                            prev.c);
+        if (!rc)
+            rc = read_inputs(c, g, m, i);
+        if (!rc)
+            rc = check_input_shapes(c, m, i);
         if (!rc)
             rc = load_layer(c, g, L);
         if (!rc && L->faultable && !(L->quantized && L->kernel_code))
@@ -467,7 +537,6 @@ static int load_layers(h5ctx_t *c, hid_t file, model_t *m)
             L->n_bits = L->n_weights * L->kq.bits;
             next_bit += L->n_bits;
         }
-        prev = L->out;
     }
     m->n_fault_bits = next_bit;
     for (int i = 0; i < m->n_layers; i++)
@@ -579,6 +648,10 @@ int model_prepare(model_t *m, upset_err_t *err)
 {
     for (int l = 0; l < m->n_layers; l++) {
         layer_t *L = &m->layers[l];
+        if (L->n_inputs == 0) { /* a model built by hand is a chain */
+            L->n_inputs = 1;
+            L->inputs[0] = l - 1;
+        }
         if (L->kind == LAYER_CONV2D_TRANSPOSE && !L->quantized && !L->convt_w) {
             /* kernel (kh, kw, cout, cin) -> (cin, kh * kw, cout) doubles */
             const int taps = L->kh * L->kw;

@@ -618,6 +618,10 @@ static int build_steps(sens_net_t *net, const engine_t *e, upset_err_t *err)
 {
     const model_t *m = net->model;
     int cap = 0, block = 0;
+    if (m->graph) /* the steps below run as a chain */
+        return upset_fail(err, "model %s is a graph (add / concatenate layers): upset rank does "
+                               "not differentiate graph models yet (campaigns run them)",
+                          m->name);
     for (int l = 0; l < m->n_layers; l++) {
         const layer_t *L = &m->layers[l];
         sens_step_t s;

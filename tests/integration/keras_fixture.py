@@ -7,10 +7,23 @@ import h5py
 import numpy as np
 
 
-def write_keras(stem, name, layers, weights):
-    """STEM.json (a Sequential config) and STEM.h5 (float32 weights, Keras's layout)."""
-    json.dump({"class_name": "Sequential", "config": {"name": name, "layers": layers}},
-              open(stem + ".json", "w"))
+def write_keras(stem, name, layers, weights, inbound=None):
+    """STEM.json (a Sequential config; with inbound = {layer: [names it reads]}, a
+    Functional one, Keras 2's inbound_nodes, the last layer the output) and STEM.h5
+    (float32 weights, Keras's layout)."""
+    if inbound is None:
+        cfg = {"class_name": "Sequential", "config": {"name": name, "layers": layers}}
+    else:
+        graph = []
+        for L in layers:
+            n = L["config"]["name"]
+            node = [[[src, 0, 0, {}] for src in inbound.get(n, [])]] if n in inbound else []
+            graph.append(dict(L, name=n, inbound_nodes=node))
+        first, last = layers[0]["config"]["name"], layers[-1]["config"]["name"]
+        cfg = {"class_name": "Functional",
+               "config": {"name": name, "layers": graph, "input_layers": [[first, 0, 0]],
+                          "output_layers": [[last, 0, 0]]}}
+    json.dump(cfg, open(stem + ".json", "w"))
     with h5py.File(stem + ".h5", "w") as f:
         names = [L["config"]["name"] for L in layers]
         f.attrs["layer_names"] = np.array([n.encode() for n in names])

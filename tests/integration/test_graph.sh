@@ -1,0 +1,232 @@
+#!/bin/sh
+# Must-show (graph models): a functional Keras/QKeras CNN with two residual Adds (a float
+# batch-norm output plus a quantized shortcut, and two quantized_bits branches, one through
+# a 1x1 shortcut convolution) and a Concatenate of two quantizers with different precisions
+# is imported with each layer's inputs; upset's engine agrees with tools/qkeras_ref.py (numpy,
+# reading the Keras files, executing the graph by layer names) on every image's prediction;
+# single flips (oracle) and multi-bit trials on the stored-input path equal the whole
+# network (--full) bit for bit, and several oracle bits equal the reference run with the
+# flipped code written into the Keras weights. Malformed graphs are refused by name.
+. tests/integration/lib.sh
+
+"$PY" - "$T" <<'EOF' || fail "building the Keras model and its reference predictions"
+import sys
+import numpy as np
+sys.path[:0] = ["tools", "tests/integration"]
+import keras_fixture
+import qkeras_ref
+
+t = sys.argv[1]
+q6 = {"class_name": "quantized_bits",
+      "config": {"bits": 6, "integer": 0, "symmetric": 0, "alpha": 1, "keep_negative": True}}
+def qact(n, cls, bits, integer):
+    cfg = {"bits": bits, "integer": integer}
+    if cls == "quantized_bits":
+        cfg.update(symmetric=0, alpha=1, keep_negative=True)
+    return {"class_name": "QActivation", "config": {"name": n, "activation": {
+        "class_name": cls, "config": cfg}}}
+def conv(n, f, k):
+    return {"class_name": "QConv2D", "config": {"name": n, "filters": f, "kernel_size": [k, k],
+            "strides": [1, 1], "padding": "same", "activation": "linear", "use_bias": True,
+            "kernel_quantizer": q6, "bias_quantizer": q6}}
+layers = [
+    {"class_name": "InputLayer", "config": {"name": "in", "batch_input_shape": [None, 32, 32, 3]}},
+    conv("c1", 8, 3), qact("r1", "quantized_relu", 6, 2),
+    conv("c2", 8, 3),
+    {"class_name": "BatchNormalization", "config": {"name": "bn2", "epsilon": 0.001}},
+    {"class_name": "Add", "config": {"name": "add1"}},              # float32 + fixed
+    qact("r2", "quantized_relu", 6, 2),
+    conv("c3", 8, 3), qact("q3", "quantized_bits", 6, 2),
+    conv("c4", 8, 1), qact("q4", "quantized_bits", 6, 2),        # the shortcut branch
+    {"class_name": "Add", "config": {"name": "add2"}},              # fixed + fixed
+    qact("r3", "quantized_relu", 6, 2),
+    conv("c5", 4, 1), qact("r5", "quantized_relu", 6, 1),         # frac 5 beside r3's 4
+    {"class_name": "Concatenate", "config": {"name": "cat", "axis": -1}},
+    {"class_name": "MaxPooling2D", "config": {"name": "pool", "pool_size": [4, 4],
+                                               "strides": [4, 4], "padding": "valid"}},
+    {"class_name": "Flatten", "config": {"name": "flat"}},
+    {"class_name": "QDense", "config": {"name": "dense", "units": 10, "activation": "linear",
+        "use_bias": True, "kernel_quantizer": q6, "bias_quantizer": q6}},
+    {"class_name": "Activation", "config": {"name": "softmax", "activation": "softmax"}},
+]
+inbound = {"c1": ["in"], "r1": ["c1"], "c2": ["r1"], "bn2": ["c2"], "add1": ["bn2", "r1"],
+           "r2": ["add1"], "c3": ["r2"], "q3": ["c3"], "c4": ["r2"], "q4": ["c4"],
+           "add2": ["q3", "q4"], "r3": ["add2"], "c5": ["r3"], "r5": ["c5"],
+           "cat": ["r5", "r3"], "pool": ["cat"], "flat": ["pool"], "dense": ["flat"],
+           "softmax": ["dense"], "in": []}
+rng = np.random.default_rng(5)
+W = lambda *s: rng.normal(0, 0.3, s)
+weights = {"c1": {"kernel": W(3, 3, 3, 8), "bias": W(8) / 3},
+           "c2": {"kernel": W(3, 3, 8, 8), "bias": W(8) / 3},
+           "bn2": {"gamma": 1 + W(8) / 3, "beta": W(8) / 3, "moving_mean": W(8),
+                   "moving_variance": 0.5 + np.abs(W(8))},
+           "c3": {"kernel": W(3, 3, 8, 8), "bias": W(8) / 3},
+           "c4": {"kernel": W(1, 1, 8, 8), "bias": W(8) / 3},
+           "c5": {"kernel": W(1, 1, 8, 4), "bias": W(4) / 3},
+           "dense": {"kernel": rng.normal(0, 0.1, (8 * 8 * 12, 10)), "bias": W(10) / 3}}
+keras_fixture.write_keras(f"{t}/g", "g", layers, weights, inbound)
+rec, x = keras_fixture.cifar_images(300)
+net = qkeras_ref.load([f"{t}/g.json", f"{t}/g.h5"])
+y, _ = qkeras_ref.forward(net, x)
+keep, pred = keras_fixture.write_labelled(rec, y, f"{t}/pred.bin", margin=1e-6)
+print(f"reference: {keep.sum()} images without a near tie, {len(set(pred[keep]))} classes")
+EOF
+
+tools/import_qkeras.py "$T/g.json" "$T/g.h5" --name g --task classifier -o "$T/native.h5" \
+    >"$T/import.log" 2>&1 || { fail "import"; cat "$T/import.log" >&2; }
+"$PY" - "$T/native.h5" <<'EOP' || fail "the layers' inputs in the native file"
+import sys, h5py
+with h5py.File(sys.argv[1], "r") as f:
+    L = [f["layers"][k] for k in sorted(f["layers"])]
+    name = [g.attrs["name"].decode() if isinstance(g.attrs["name"], bytes) else g.attrs["name"] for g in L]
+    idx = {n: i for i, n in enumerate(name)}
+    ins = {n: list(g.attrs["inputs"]) for n, g in zip(name, L) if "inputs" in g.attrs}
+want = {"add1": [idx["bn2"], idx["r1"]], "c4": [idx["r2"]], "add2": [idx["q3"], idx["q4"]],
+        "cat": [idx["r5"], idx["r3"]]}
+assert ins == want, (ins, want)
+print("ok: add/concatenate and the branch starts list their inputs; every other layer reads the one before it")
+EOP
+"$UPSET" info "$T/native.h5" >"$T/info.txt" || fail "upset info"
+grep -Eq "add2 +add .* <- q3, q4" "$T/info.txt" && grep -Eq "cat +concatenate .*\(32,32,4\) +\(32,32,12\) .* <- r5, r3" "$T/info.txt" \
+    && pass "upset info lists a merge's inputs and the concatenated shape" \
+    || fail "upset info: $(cat "$T/info.txt")"
+
+n=$(( $(stat -c %s "$T/pred.bin") / 3073 ))
+got=$("$UPSET" eval --model "$T/native.h5" --data "$T/pred.bin" --format cifar10)
+echo "$got" | grep -q "accuracy 1.0000 ($n / $n correct" \
+    && pass "engine == numpy reference on every prediction ($n images)" \
+    || fail "engine disagrees with the reference: $got"
+
+# single flips over every faultable layer: the stored-input path (cuts of the graph) and
+# the whole network agree; then the reference with the flipped code in the Keras file
+cat >"$T/oracle.yaml" <<EOC
+name: it-graph
+model: $T/native.h5
+data: {format: cifar10, files: [$T/pred.bin], count: 40, correct_only: false}
+kind: guided
+guided: {order: random, budget: 400}
+output: $T/oracle.h5
+EOC
+mpi 2 run "$T/oracle.yaml" --quiet || fail "oracle"
+mpi 2 run "$T/oracle.yaml" --quiet --full --output "$T/full.h5" || fail "oracle --full"
+same_data "$T/oracle.h5" "$T/full.h5" bits \
+    && pass "400 random bits over every layer: stored-input path == whole network" \
+    || fail "graph oracle: paths differ"
+cat >"$T/mb.yaml" <<EOC
+name: it-graph-mb
+model: $T/native.h5
+data: {format: cifar10, files: [$T/pred.bin], count: 40, correct_only: false}
+kind: multibit
+multibit: {trials: 16, flips: 3, protection: none}
+output: $T/mb.h5
+EOC
+mpi 2 run "$T/mb.yaml" --quiet || fail "multibit"
+mpi 2 run "$T/mb.yaml" --quiet --full --output "$T/mb_full.h5" || fail "multibit --full"
+same_data "$T/mb.h5" "$T/mb_full.h5" trials \
+    && pass "multi-bit trials: stored-input path == whole network" \
+    || fail "graph multibit: paths differ"
+
+"$PY" - "$T" <<'EOP' || fail "oracle bits against the numpy reference"
+import json, shutil, sys
+import h5py
+import numpy as np
+sys.path.insert(0, "tools")
+import qkeras_ref
+
+t = sys.argv[1]
+rec = np.fromfile(f"{t}/pred.bin", dtype=np.uint8).reshape(-1, 3073)[:40]
+x = rec[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).astype(np.float32) / 256
+label = rec[:, 0].astype(int)
+with h5py.File(f"{t}/oracle.h5", "r") as f:
+    b = f["bits"]
+    rows = list(zip(b["layer"][:], b["weight"][:], b["bit_pos"][:], b["mispredicts"][:]))
+with h5py.File(f"{t}/native.h5", "r") as f:
+    L = [f["layers"][k] for k in sorted(f["layers"])]
+    names = [g.attrs["name"].decode() if isinstance(g.attrs["name"], bytes) else g.attrs["name"] for g in L]
+# the flips that changed something, and a few that did not, in every faultable layer
+rng = np.random.default_rng(1)
+pick = [r for r in rows if r[3] > 0][:6] + [r for r in rows if r[3] == 0][:3]
+for layer in set(int(r[0]) for r in rows):
+    pick += [r for r in rows if int(r[0]) == layer][:1]
+checked = 0
+for layer, w, pos, mis in pick:
+    name = names[int(layer)]
+    shutil.copy(f"{t}/g.h5", f"{t}/flip.h5")
+    with h5py.File(f"{t}/flip.h5", "r+") as f:
+        d = f[name][f"{name}/kernel:0"]
+        k = d[:].astype(np.float32)
+        flat = k.reshape(-1)
+        # quantized_bits(6, 0): code = round(w * 32) clipped to [-32, 31], two's complement
+        code = int(np.clip(np.rint(flat[w] * 32), -32, 31)) & 63
+        code ^= 1 << (5 - int(pos))
+        flat[w] = (code - 64 if code >= 32 else code) / 32
+        d[...] = k
+    net = qkeras_ref.load([f"{t}/g.json", f"{t}/flip.h5"])
+    y, _ = qkeras_ref.forward(net, x)
+    want = int((np.argmax(y, axis=1) != label).sum())
+    assert want == int(mis), f"{name} weight {w} bit {pos}: reference {want}, upset {mis}"
+    checked += 1
+print(f"ok: {checked} oracle bits (every faultable layer) equal the reference's mispredicts with the flipped code")
+EOP
+
+# upset rank follows chains only: a graph is refused by name
+cat >"$T/rank.yaml" <<EOC
+name: it-graph-rank
+model: $T/native.h5
+data: {format: cifar10, files: [$T/pred.bin], count: 8, correct_only: false}
+kind: rank
+rank: {metric: gradient, samples: 8}
+output: $T/rank.h5
+EOC
+"$UPSET" rank "$T/rank.yaml" --quiet >"$T/rank.log" 2>&1 &&
+    fail "upset rank accepted a graph" ||
+    { grep -q "is a graph (add / concatenate layers)" "$T/rank.log" \
+        && pass "upset rank refuses a graph model by name" || fail "rank message: $(cat "$T/rank.log")"; }
+
+# malformed graphs in the native file, each refused naming the layer and the field
+"$PY" - "$T" <<'EOP' || fail "writing malformed graphs"
+import shutil, sys, h5py, numpy as np
+t = sys.argv[1]
+def variant(tag, edit):
+    shutil.copy(f"{t}/native.h5", f"{t}/bad_{tag}.h5")
+    with h5py.File(f"{t}/bad_{tag}.h5", "r+") as f:
+        L = [f["layers"][k] for k in sorted(f["layers"])]
+        by = {(g.attrs["name"].decode() if isinstance(g.attrs["name"], bytes) else g.attrs["name"]): g for g in L}
+        edit(by)
+variant("later", lambda by: by["add2"].attrs.__setitem__("inputs", np.array([9, 30], np.int32)))
+variant("one", lambda by: by["add2"].attrs.__setitem__("inputs", np.array([9], np.int32)))
+variant("two", lambda by: by["c3"].attrs.__setitem__("inputs", np.array([4, 5], np.int32)))
+variant("shape", lambda by: by["cat"].attrs.__setitem__("out_shape", np.array([32, 32, 11], np.int32)))
+variant("input", lambda by: by["c3"].attrs.__setitem__("inputs", np.array([-1], np.int32)))
+EOP
+for case in "later:inputs\[1\] = 30 is not an earlier layer" "one:add needs at least two layers in 'inputs'" \
+            "two:a conv2d layer reads one input, 'inputs' lists 2" \
+            "shape:the inputs have 12 channels in all, out_shape has 11" \
+            "input:inputs\[0\] = -1 is not an earlier layer"; do
+    tag=${case%%:*} msg=${case#*:}
+    "$UPSET" info "$T/bad_$tag.h5" >"$T/bad.log" 2>&1 && fail "$tag: accepted"
+    grep -q "bad_$tag.h5: layer /layers/L[0-9]* (.*): $msg" "$T/bad.log" \
+        && pass "refused ($tag): $msg" || fail "$tag: $(cat "$T/bad.log")"
+done
+
+# the importer refuses what the engine cannot follow, by layer
+"$PY" - "$T" <<'EOP' || fail "importer refusals"
+import json, subprocess, sys
+t = sys.argv[1]
+cfg = json.load(open(f"{t}/g.json"))
+def refused(tag, edit, msg):
+    c = json.loads(json.dumps(cfg))
+    edit({L["name"]: L for L in c["config"]["layers"]})
+    json.dump(c, open(f"{t}/{tag}.json", "w"))
+    r = subprocess.run(["tools/import_qkeras.py", f"{t}/{tag}.json", f"{t}/g.h5", "--name", "x",
+                        "--task", "classifier", "-o", f"{t}/{tag}.h5"], capture_output=True, text=True)
+    assert r.returncode != 0 and msg in r.stderr, (tag, r.returncode, r.stderr)
+    print(f"ok: importer refuses {tag}: {msg}")
+def axis(by): by["cat"]["config"]["axis"] = 1
+def from_input(by): by["add2"]["inbound_nodes"] = [[["in", 0, 0, {}], ["q4", 0, 0, {}]]]
+def later(by): by["add1"]["inbound_nodes"] = [[["bn2", 0, 0, {}], ["r3", 0, 0, {}]]]
+refused("axis", axis, "concatenation over axis 1 (only the last, the channels)")
+refused("from_input", from_input, "layer 'add2' reads the model input: only the first layer may")
+refused("later", later, "layer 'add1' reads ['r3'] before they are defined")
+EOP
+finish
