@@ -37,6 +37,9 @@ imp "$D/models/hls4ml_mlperftiny_rn07/model_best.h5" --name rn07 --task classifi
     -o models/rn07.h5
 imp "$E/zcu102_encoder_test_vectors/keras_model.h5" --name zcu102_encoder --task encoder \
     -o models/zcu102_encoder.h5
+# third-party models whose Keras files are committed under models/keras (models/SOURCES.md)
+"$PY" tools/import_qkeras.py models/keras/resnet_v1_eembc_quantized_baseline.h5 \
+    --name cifar10_resnet_baseline --task classifier -o models/cifar10_resnet_baseline.h5
 
 # Count the fault space again from the written files (not from the importer's summary)
 # and compare with the published numbers.
@@ -52,7 +55,7 @@ EXPECTED = {  # FKeras paper / fastml-science scripts
     "econt_medium5": 10600,  # 2,120 weights x 5 bits
 }
 MODELS = ["econt_small", "econt_medium", "econt_medium5", "econt_large", "cifar10", "rn07",
-          "zcu102_encoder"]
+          "zcu102_encoder", "cifar10_resnet_baseline"]
 bad = 0
 print("faultable kernel bits per model:")
 for name in MODELS:

@@ -1,4 +1,5 @@
-/* A model in memory: a chain of layers with integer weight codes (quantized
+/* A model in memory: layers in execution order (a chain, or a graph whose layers name
+ * their inputs) with integer weight codes (quantized
  * layers) and float shadow weights, loaded from the native HDF5 format
  * (docs/model-format.md). Weights live here; run state lives in engine.h. */
 #ifndef UPSET_MODEL_H

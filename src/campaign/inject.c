@@ -161,7 +161,7 @@ static int delta_sample(injector_t *in, bitaddr_t a, int64_t i, int *unchanged, 
 }
 
 /* Runs sample i through the (flipped) model: from the stored input of the first faulty
- * layer where there is one (cached path), else from the raw input. Unless `full`, it stops
+ * layer, or of the nearest stored layer before it (cached path), else from the raw input. Unless `full`, it stops
  * as soon as a layer after the last faulty one reads exactly its stored fault-free input
  * (*settled = 1): the rest of the network is fault-free, so the sample's result is the
  * stored baseline, bit for bit. */
@@ -171,6 +171,8 @@ static int run_faulty(injector_t *in, int64_t i, int first, int last_fault, int 
     engine_t *e = &in->ev.engine;
     const int n = in->model.n_layers;
     *settled = 0;
+    while (!in->full && first > 0 && in->delta.in[first].kind == STORE_NONE)
+        first--; /* a graph stores inputs at its cuts only: the nearest one before */
     if (in->full || first == 0 || delta_load_input(&in->delta, first, i)) {
         engine_set_input(e, in->data->x + i * shape_size(in->data->shape));
         first = 0;

@@ -206,6 +206,16 @@ static int is_cut(const model_t *m, int l)
     return 1;
 }
 
+/* The first layer of the chain that ends the model: it and every later layer read just
+ * the layer before them, so nothing after it branches. */
+static int chain_tail(const model_t *m)
+{
+    int t = m->n_layers - 1;
+    while (t > 0 && m->layers[t].n_inputs == 1 && m->layers[t].inputs[0] == t - 1)
+        t--;
+    return t + 1;
+}
+
 static store_kind_t store_kind_for(const delta_t *d, int k, int64_t input_code_max)
 {
     if (input_of(d, k)->kind == TENSOR_REAL)
@@ -254,9 +264,10 @@ int delta_create(delta_t *d, engine_t *e, int64_t n_samples, int64_t input_code_
     }
     /* the inputs of faultable layers (cached path), then what each sparse chain reads.
      * In a graph model only where the stored tensor is all the later layers need from
-     * before them (a cut of the graph); no sparse propagation (it follows a chain) */
+     * before them (a cut of the graph), and sparse propagation (which follows a chain)
+     * only in the chain after the last branch */
     if (m->graph) {
-        for (int l = 0; l < n; l++)
+        for (int l = 0; l < chain_tail(m); l++)
             d->sparse[l] = 0;
         for (int l = 1; l < n; l++)
             need[l] = m->layers[l].faultable && is_cut(m, l);

@@ -229,4 +229,49 @@ refused("axis", axis, "concatenation over axis 1 (only the last, the channels)")
 refused("from_input", from_input, "layer 'add2' reads the model input: only the first layer may")
 refused("later", later, "layer 'add1' reads ['r3'] before they are defined")
 EOP
+# The bundled QKeras ResNet with skip connections (models/SOURCES.md): re-importing the
+# committed Keras file gives the committed model; upset agrees with the reference on every
+# bundled image's prediction; single flips in a shortcut convolution (stored input at a cut,
+# settling at the next), in the last dense layer (delta path in the chain after the last
+# Add) and multi-bit trials equal the whole network
+tools/import_qkeras.py models/keras/resnet_v1_eembc_quantized_baseline.h5 --name cifar10_resnet_baseline \
+    --task classifier -o "$T/resnet.h5" >"$T/import.log" 2>&1 || fail "import of the bundled ResNet"
+h5diff -q "$T/resnet.h5" models/cifar10_resnet_baseline.h5 >/dev/null 2>&1 \
+    && pass "re-import of models/keras/resnet_v1_eembc_quantized_baseline.h5 == models/cifar10_resnet_baseline.h5" \
+    || fail "the bundled ResNet differs from its re-import"
+"$PY" - "$T" <<'EOP' || fail "ResNet reference predictions"
+import sys
+import numpy as np
+sys.path[:0] = ["tools", "tests/integration"]
+import keras_fixture, qkeras_ref
+rec, x = keras_fixture.cifar_images(1017)
+y, _ = qkeras_ref.forward(qkeras_ref.load(["models/keras/resnet_v1_eembc_quantized_baseline.h5"]), x)
+acc = (np.argmax(y, axis=1) == rec[:, 0]).mean()
+keep, _ = keras_fixture.write_labelled(rec, y, f"{sys.argv[1]}/resnet_pred.bin", margin=1e-6)
+print(f"reference: accuracy {acc:.4f} on the 1,017 bundled test images; {keep.sum()} without a near tie")
+EOP
+n=$(( $(stat -c %s "$T/resnet_pred.bin") / 3073 ))
+got=$("$UPSET" eval --model models/cifar10_resnet_baseline.h5 --data "$T/resnet_pred.bin" --format cifar10)
+echo "$got" | grep -q "accuracy 1.0000 ($n / $n correct" \
+    && pass "ResNet: engine == numpy reference on every prediction ($n images)" \
+    || fail "ResNet: engine disagrees with the reference: $got"
+C10='data: {format: cifar10, files: [data/cifar10/test_batch_first1017.bin], labels: data/cifar10/test_labels_10000.bin, count: 12}'
+for spec in "q_conv2d:oracle:{first_bit: 77184, bit_count: 64}" "q_dense:oracle:{first_bit: 613760, bit_count: 400}" \
+            "trials:multibit:{trials: 6, flips: 4, protection: none}"; do
+    tag=${spec%%:*} rest=${spec#*:}
+    kind=${rest%%:*} set=${rest#*:}
+    cat >"$T/rn.yaml" <<EOC
+name: it-resnet-$tag
+model: models/cifar10_resnet_baseline.h5
+$C10
+kind: $kind
+$kind: $set
+output: $T/rn.h5
+EOC
+    group=bits; [ "$kind" = multibit ] && group=trials
+    mpi 2 run "$T/rn.yaml" --quiet --force || fail "ResNet $tag"
+    mpi 2 run "$T/rn.yaml" --quiet --force --full --output "$T/rn_full.h5" || fail "ResNet $tag --full"
+    same_data "$T/rn.h5" "$T/rn_full.h5" $group && pass "ResNet $tag: identical to the whole network" \
+        || fail "ResNet $tag: differs from the whole network"
+done
 finish
