@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "upset/bitspace.h"
 #include "upset/campaign.h"
 #include "upset/cli_commands.h"
 #include "upset/dataset.h"
@@ -147,10 +148,7 @@ static int setup(rank_ctx_t *r, sens_mode_t mode, upset_err_t *err)
         return -1;
     if (r->model.n_fault_bits == 0)
         return upset_fail(err, "%s: the model has no faultable bits", c->model);
-    if (c->include_bias)
-        return upset_fail(err, "%s: include_bias: upset rank scores kernel bits only (the oracle, "
-                               "guided and multibit campaigns take bias bits)",
-                          src);
+    bitspace_include_bias(&r->model, c->include_bias); /* biases join theta too */
     if (!needs_model_math(c))
         return 0;
     if (campaign_load_dataset(c, &r->model, &r->data, err))
@@ -309,6 +307,9 @@ static int compute(rank_ctx_t *r, const rank_args_t *a, metrics_t *mt, upset_err
     return rc;
 }
 
+/* The layer's bias codes in theta: those with bits in the fault space. */
+static int64_t bias_params(const layer_t *L) { return L->n_bias_bits ? L->cout : 0; }
+
 /* Rank 0: the parameter table, the bit ranking and both files. */
 static int write_outputs(rank_ctx_t *r, const rank_args_t *a, const metrics_t *mt,
                          const char *txt, double elapsed, upset_err_t *err)
@@ -319,7 +320,7 @@ static int write_outputs(rank_ctx_t *r, const rank_args_t *a, const metrics_t *m
     int nb = 0;
     for (int l = 0; l < m->n_layers; l++)
         if (m->layers[l].faultable) {
-            np += m->layers[l].n_weights;
+            np += m->layers[l].n_weights + bias_params(&m->layers[l]);
             nb++;
         }
     int32_t *layer = upset_calloc((size_t)np + 1, sizeof *layer, err);
@@ -332,7 +333,9 @@ static int write_outputs(rank_ctx_t *r, const rank_args_t *a, const metrics_t *m
     for (int l = 0, p = 0, b = 0; !rc && l < m->n_layers; l++)
         if (m->layers[l].faultable) {
             names[b++] = m->layers[l].name;
-            for (int64_t w = 0; w < m->layers[l].n_weights; w++, p++) {
+            /* a bias is numbered past the kernel, as in campaign results */
+            const int64_t n_params = m->layers[l].n_weights + bias_params(&m->layers[l]);
+            for (int64_t w = 0; w < n_params; w++, p++) {
                 layer[p] = l;
                 weight[p] = w;
             }

@@ -135,8 +135,8 @@ static void check_derivatives(model_t *m, dataset_t *d, int64_t n, int per_block
             if (fabs(g[i]) > fabs(g[big]))
                 big = i;
         const double gmax = fabs(g[big]);
-        for (int j = 0; j < per_block; j++) {
-            int64_t i = j == 0 ? big : lo + (hi - lo) * j / per_block;
+        for (int j = 0; j <= per_block; j++) { /* j == per_block: the block's last (a bias) */
+            int64_t i = j == 0 ? big : j == per_block ? hi - 1 : lo + (hi - lo) * j / per_block;
             double best = INFINITY, bestfd = 0;
             for (double rel = 1e-5; rel >= 1e-7; rel /= 10) {
                 double h = rel * fmax(fabs(theta[i]), 0.05);
@@ -219,6 +219,35 @@ END_TEST
 START_TEST(test_fd_econt_large) { check_model_derivatives("models/econt_large.h5", 24, 12); }
 END_TEST
 START_TEST(test_fd_cifar10) { check_model_derivatives("models/cifar10.h5", 2, 6); }
+END_TEST
+
+/* With the biases in the fault space, each layer's bias codes are parameters after its
+ * kernel: their gradient and Hessian-vector products against central differences. */
+static void check_bias_derivatives(const char *path, int64_t n, int per_block)
+{
+    model_t m;
+    dataset_t d;
+    load(path, &m, &d, n);
+    const int64_t kernel_bits = m.n_fault_bits;
+    bitspace_include_bias(&m, 1);
+    ck_assert(m.n_fault_bits > kernel_bits);
+    sens_net_t net;
+    upset_err_t err = {{0}};
+    ck_assert_int_eq(sens_net_create(&net, &m, d.input_frac, SENS_FLOAT_SHADOW, &err), 0);
+    int64_t want = 0;
+    for (int l = 0; l < m.n_layers; l++)
+        if (m.layers[l].faultable)
+            want += m.layers[l].n_weights + (m.layers[l].n_bias_bits ? m.layers[l].cout : 0);
+    ck_assert_int_eq(net.n_params, want);
+    sens_net_free(&net);
+    check_derivatives(&m, &d, n, per_block, 1e-5, 1e-5);
+    dataset_free(&d);
+    model_free(&m);
+}
+
+START_TEST(test_fd_bias_econt_medium) { check_bias_derivatives("models/econt_medium.h5", 24, 12); }
+END_TEST
+START_TEST(test_fd_bias_cifar10) { check_bias_derivatives("models/cifar10.h5", 2, 6); }
 END_TEST
 
 /* ------------------------------------------------------------ small models in memory */
@@ -740,6 +769,8 @@ static Suite *make_suite(void)
     tcase_add_test(c, test_fd_econt_medium);
     tcase_add_test(c, test_fd_econt_large);
     tcase_add_test(c, test_fd_cifar10);
+    tcase_add_test(c, test_fd_bias_econt_medium);
+    tcase_add_test(c, test_fd_bias_cifar10);
     tcase_add_test(c, test_fd_tiny_autoencoder);
     tcase_add_test(c, test_fd_tiny_classifier);
     tcase_add_test(c, test_tiny_eigen_and_trace);

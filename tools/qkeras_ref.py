@@ -489,7 +489,8 @@ def load(paths):
         cfg, weights = _config(cfg_path), _weights(w_path)
         first = len(layers)
         ordered = _ordered_layers(cfg, cfg_path)
-        inputs = {x["name"] for x, _ in ordered if x["class_name"] == "InputLayer"}
+        inputs = {x.get("name", x["config"].get("name")) for x, _ in ordered
+                  if x["class_name"] == "InputLayer"}
         for L, ins in ordered:
             if L["class_name"] in ("InputLayer",):
                 continue

@@ -7,6 +7,8 @@
  * theta: the kernels of the faultable layers, layers in model order, each kernel
  * flattened in C order of its Keras shape -- the order of bitspace.h, so
  * parameter i owns bits [bit_first + w*bits, bit_first + (w+1)*bits) of its layer.
+ * When the model's fault space holds biases (bitspace_include_bias), each layer's
+ * quantized bias codes follow its kernel in theta, as their bits do.
  *
  * Derivatives follow QKeras's straight-through estimator: quantized_bits passes
  * the gradient unchanged; quantized_relu passes it where 0 < x <= its largest
@@ -166,7 +168,8 @@ int sens_order_params(const double *score, int64_t n, int64_t *order, upset_err_
 /* Bit ranking (m->n_fault_bits indices): every parameter's MSB in the order of the
  * scores, then every parameter's next bit, ..., down to the LSB; a layer with fewer
  * bits runs out of positions first. score: one per parameter in theta order
- * (sum of the faultable layers' n_weights). Global bit = bit_first + w*bits + pos. */
+ * (sum of the faultable layers' n_weights, plus their bias codes when the fault space
+ * holds biases). Global bit = bit_first + w*bits + pos (a bias: after the kernel's). */
 int sens_bit_ranking(const model_t *m, const double *score, int64_t n_params, int64_t *bits,
                      upset_err_t *err);
 

@@ -27,6 +27,8 @@ struct sens_step {
     double qmax;      /* ST_QUANT relu: largest value (end of the STE pass band) */
     int block;        /* ST_LINEAR: parameter block, or -1 */
     double *w, *b;    /* ST_LINEAR: kernel (n_weights), bias (cout) or NULL */
+    int bias_params;  /* ST_LINEAR block: 1 when its bias codes are parameters too (they
+                         follow the kernel in theta, as their bits follow in the fault space) */
     double *scale, *shift;   /* ST_BN (c), float modes */
     float *fscale, *fshift;  /* ST_BN (c), SENS_QUANTIZED: the engine's float32 */
     double *z, *rz, *dz, *rdz; /* (n_out) output, R{output}, dloss/doutput, R{dloss/doutput} */
@@ -303,6 +305,10 @@ static void step_rforward(const sens_net_t *net, sens_step_t *s, const double *x
     switch (s->kind) {
     case ST_LINEAR:
         memset(rz, 0, (size_t)n * sizeof *rz);
+        if (V && s->bias_params) /* R{a} += the bias direction */
+            for (int64_t p = 0; p < n; p += s->L->cout)
+                for (int c = 0; c < s->L->cout; c++)
+                    rz[p + c] = V[s->L->n_weights + c];
         if (rx || V) /* R{a} = W R{x} + V x */
             lin_run(s->L, LIN_FWD, rx ? (term_t){s->w, rx, NULL} : (term_t){V, x, NULL},
                     rx && V ? (term_t){V, x, NULL} : NONE, rz);
@@ -350,6 +356,14 @@ static void step_backward(const sens_net_t *net, const sens_step_t *s, const dou
         if (hv) /* R{dL/dW} = R{x} (x) dz + x (x) R{dz} */
             lin_run(s->L, LIN_BWD_W, (term_t){NULL, x, rdz},
                     rx ? (term_t){NULL, rx, dz} : NONE, hv);
+        if (s->bias_params) /* dL/db[c] = sum of dz over the positions, R{} likewise */
+            for (int64_t p = 0; p < n; p += s->L->cout)
+                for (int c = 0; c < s->L->cout; c++) {
+                    if (g)
+                        g[s->L->n_weights + c] += dz[p + c];
+                    if (hv)
+                        hv[s->L->n_weights + c] += rdz[p + c];
+                }
         if (dx) { /* dL/dx = W^T dz */
             memset(dx, 0, (size_t)s->n_in * sizeof *dx);
             lin_run(s->L, LIN_BWD_X, (term_t){s->w, NULL, dz}, NONE, dx);
@@ -636,8 +650,10 @@ static int build_steps(sens_net_t *net, const engine_t *e, upset_err_t *err)
         case LAYER_CONV2D_TRANSPOSE:
         case LAYER_DENSE:
             s.kind = ST_LINEAR;
-            if (L->faultable)
+            if (L->faultable) {
                 s.block = block++;
+                s.bias_params = L->n_bias_bits > 0; /* the fault space holds its bias */
+            }
             if (linear_weights(&s, net->mode, err)) {
                 step_free(&s);
                 return -1;
@@ -755,7 +771,8 @@ int sens_net_create(sens_net_t *net, const model_t *m, int input_frac, sens_mode
                 goto fail;
             }
             net->block_layer[b] = l;
-            net->block_off[b + 1] = net->block_off[b] + L->n_weights;
+            net->block_off[b + 1] = net->block_off[b] + L->n_weights +
+                                    (L->n_bias_bits ? L->cout : 0);
             b++;
         }
     net->n_params = net->block_off[net->n_blocks];
@@ -775,24 +792,33 @@ void sens_net_free(sens_net_t *net)
     memset(net, 0, sizeof *net);
 }
 
-static double *block_kernel(const sens_net_t *net, int b)
+static sens_step_t *block_step(const sens_net_t *net, int b)
 {
     for (int i = 0; i < net->n_steps; i++)
         if (net->steps[i].block == b)
-            return net->steps[i].w;
+            return &net->steps[i];
     return NULL;
 }
 
+/* theta block b: the kernel, then (bias_params) the bias */
 void sens_get_params(const sens_net_t *net, double *theta)
 {
-    for (int b = 0; b < net->n_blocks; b++)
-        memcpy(theta + net->block_off[b], block_kernel(net, b),
-               (size_t)(net->block_off[b + 1] - net->block_off[b]) * sizeof *theta);
+    for (int b = 0; b < net->n_blocks; b++) {
+        const sens_step_t *s = block_step(net, b);
+        double *t = theta + net->block_off[b];
+        memcpy(t, s->w, (size_t)s->L->n_weights * sizeof *theta);
+        if (s->bias_params)
+            memcpy(t + s->L->n_weights, s->b, (size_t)s->L->cout * sizeof *theta);
+    }
 }
 
 void sens_set_params(sens_net_t *net, const double *theta)
 {
-    for (int b = 0; b < net->n_blocks; b++)
-        memcpy(block_kernel(net, b), theta + net->block_off[b],
-               (size_t)(net->block_off[b + 1] - net->block_off[b]) * sizeof *theta);
+    for (int b = 0; b < net->n_blocks; b++) {
+        sens_step_t *s = block_step(net, b);
+        const double *t = theta + net->block_off[b];
+        memcpy(s->w, t, (size_t)s->L->n_weights * sizeof *theta);
+        if (s->bias_params)
+            memcpy(s->b, t + s->L->n_weights, (size_t)s->L->cout * sizeof *theta);
+    }
 }

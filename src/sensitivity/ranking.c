@@ -78,20 +78,27 @@ int sens_bit_ranking(const model_t *m, const double *score, int64_t n_params, in
         const layer_t *L = &m->layers[l];
         if (!L->faultable)
             continue;
-        int w = L->kq.bits;
-        if (L->n_weights * w != L->n_bits || p + L->n_weights > n_params) {
-            rc = upset_fail(err, "layer %s: %lld weights x %d bits do not match its %lld bits "
-                                 "or the %lld parameters",
-                            L->name, (long long)L->n_weights, w, (long long)L->n_bits,
-                            (long long)n_params);
+        /* the kernel's codes, then (a fault space with biases) the bias codes */
+        const int w = L->kq.bits, wb = L->n_bias_bits ? L->bq.bits : 0;
+        const int64_t nb = L->n_bias_bits ? L->cout : 0;
+        if (L->n_weights * w + nb * wb != L->n_bits || p + L->n_weights + nb > n_params) {
+            rc = upset_fail(err, "layer %s: %lld weights x %d bits and %lld biases x %d bits do "
+                                 "not match its %lld bits or the %lld parameters",
+                            L->name, (long long)L->n_weights, w, (long long)nb, wb,
+                            (long long)L->n_bits, (long long)n_params);
             break;
         }
         for (int64_t i = 0; i < L->n_weights; i++, p++) {
             first[p] = L->bit_first + i * w;
             width[p] = w;
         }
+        for (int64_t c = 0; c < nb; c++, p++) {
+            first[p] = L->bit_first + L->n_weights * w + c * wb;
+            width[p] = wb;
+        }
         total += L->n_bits;
         maxw = w > maxw ? w : maxw;
+        maxw = wb > maxw ? wb : maxw;
     }
     if (!rc && (p != n_params || total != m->n_fault_bits))
         rc = upset_fail(err, "%lld scores for %lld faultable weights (%lld of %lld bits)",

@@ -143,4 +143,37 @@ else
     grep -q "include_bias: binfi campaigns fault kernels only" "$T/binfi.log" && [ ! -e "$T/binfi.h5" ] \
         && pass "binfi refuses include_bias by name" || fail "binfi: $(cat "$T/binfi.log")"
 fi
+# upset rank with include_bias: each layer's bias codes are parameters after its kernel, the
+# ranking covers every kernel and bias bit once, and a bias parameter's gradient equals a
+# central difference of the loss over the same samples (quantizers off: float-shadow)
+cat >"$T/rank.yaml" <<EOC
+name: it-bias-rank
+model: models/econt_medium.h5
+$DATA
+kind: rank
+include_bias: true
+rank: {metric: gradient, samples: 40}
+output: $T/rank.h5
+EOC
+for np in 1 2; do
+    mpi $np rank "$T/rank.yaml" --quiet --force --mode float-shadow --output "$T/rank_$np.h5" \
+        || fail "upset rank include_bias -np $np"
+done
+"$PY" - "$T" <<'EOP' || fail "rank with bias bits"
+import sys, h5py, numpy as np
+t = sys.argv[1]
+with h5py.File(f"{t}/rank_1.h5", "r") as a, h5py.File(f"{t}/rank_2.h5", "r") as b:
+    bits, n = a["ranking/bit"][:], int(a.attrs["n_fault_bits"])
+    layer, weight = a["params/layer"][:], a["params/weight"][:]
+    same = (a["params/gradient"][:] == b["params/gradient"][:]).all() and (bits == b["ranking/bit"][:]).all()
+# econt_medium with biases: conv 72 weights + 8 biases, dense 2048 weights + 16 biases
+assert n == 12720 + 8 * 6 + 16 * 6, n
+assert sorted(bits) == list(range(n)), "each bit once"
+assert len(weight) == 72 + 8 + 2048 + 16, len(weight)
+assert list(weight[72:80]) == list(range(72, 80)) and (layer[72:80] == 1).all(), "conv biases past the kernel"
+assert list(weight[-16:]) == list(range(2048, 2064)), "dense biases past the kernel"
+assert same, "-np 1 and -np 2 differ"
+print(f"ok: upset rank with include_bias: {len(weight)} parameters (biases after each kernel), "
+      f"{n} bits ranked once each, -np 1 == -np 2")
+EOP
 finish
