@@ -32,6 +32,7 @@
 #include "upset/oracle.h"
 #include "upset/order.h"
 #include "upset/results.h"
+#include "upset/task.h"
 #include "upset/fnv.h"
 
 #define MAX_ORDERS 16
@@ -90,7 +91,8 @@ static int oracle_load(const char *path, protect_oracle_t *o, upset_err_t *err)
         o->err_b = upset_calloc((size_t)o->n, sizeof *o->err_b, err);
         o->sens = upset_calloc((size_t)o->n, 1, err);
         rc = !o->err_b || !o->sens ||
-             oracle_read_bits(path, o->n, o->m.task == TASK_CLASSIFIER, o->err_b, o->sens, err);
+             oracle_read_bits(path, o->n, task_ops(o->m.task)->error_column,
+                              task_ops(o->m.task)->baseline_attr, o->err_b, o->sens, err);
     }
     free(model_path);
     free(stored);

@@ -25,6 +25,7 @@
 #include "upset/faultdraw.h"
 #include "upset/fileutil.h"
 #include "upset/results.h"
+#include "upset/task.h"
 #include "upset/stats.h"
 #include "upset/fnv.h"
 
@@ -115,7 +116,7 @@ static int check_one(const protect_oracle_t *o, const protect_area_t *ar, const 
     unsigned char *mask = calloc((size_t)o->n, 1);
     campaign_t c;
     campaign_defaults(&c);
-    const int classifier = o->m.task == TASK_CLASSIFIER;
+    const task_ops_t *task = task_ops(o->m.task);
     const fnv_hex_t want = fnv_hex(o->m.checksum);
     int rc = mask ? 0 : upset_fail(err, "out of memory");
     rc = rc || results_read_attr_string(path, "kind", &kind, err);
@@ -138,9 +139,9 @@ static int check_one(const protect_oracle_t *o, const protect_area_t *ar, const 
                         path, fault_model_name(fm));
     rc = rc || campaign_mask(o, &c, path, mask, &row->n_protected, err) ||
          results_read_column(path, "trials", "exceeds", RESULTS_INT8, &exceeds, &ne, err) ||
-         results_read_column(path, "trials", classifier ? "mispredicts" : "delta_emd",
-                             RESULTS_FLOAT64, &errs, &nr, err) ||
-         (classifier && results_read_attr_int64(path, "baseline_mispredicts", &base, err));
+         results_read_column(path, "trials", task->error_column, RESULTS_FLOAT64, &errs, &nr,
+                             err) ||
+         (task->baseline_attr && results_read_attr_int64(path, task->baseline_attr, &base, err));
     if (!rc && (ne != nr || ne == 0))
         rc = upset_fail(err, "%s: no trials, or columns of different lengths", path);
     if (!rc) {
@@ -212,7 +213,7 @@ int protect_check(const protect_oracle_t *o, const protect_area_t *ar,
     if (!rc && !f)
         rc = upset_fail(err, "out of memory");
     if (!rc) {
-        const char *unit = o->m.task == TASK_CLASSIFIER ? "extra mispredicts" : "delta EMD";
+        const char *unit = task_ops(o->m.task)->unit;
         printf("prediction (first order, from %s) beside measurement, per trial; %s\n", o->path,
                unit);
         printf("  %-40s %-24s %9s %10s %10s %9s %25s %12s %27s\n", "campaign", "protection",

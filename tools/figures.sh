@@ -37,10 +37,12 @@ published() {
 inputs() {
     model=$1
     echo "--oracle"; echo "$RES/oracle_$model.h5"
-    family=${model%%_*} # other sizes of the same network: econt_small, econt_large ...
-    for f in "$RES"/oracle_"$family"*.h5; do
-        [ -f "$f" ] && [ "$f" != "$RES/oracle_$model.h5" ] && { echo "--oracle"; echo "$f"; }
-    done
+    case $model in # other sizes of the same network: econt_small, econt_large ...
+    econt_*)
+        for f in "$RES"/oracle_econt_*.h5; do
+            [ -f "$f" ] && [ "$f" != "$RES/oracle_$model.h5" ] && { echo "--oracle"; echo "$f"; }
+        done ;;
+    esac
     seen=" "
     for f in "$RES"/rank_"$model"_*.txt "$RES"/rank_"$model"_*.h5; do
         [ -f "$f" ] || continue

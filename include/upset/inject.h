@@ -12,13 +12,7 @@
 
 #include "upset/delta.h"
 #include "upset/evaluate.h"
-
-typedef struct {
-    double mean_emd;     /* autoencoder: mean EMD over the samples */
-    double delta_emd;    /* mean_emd - fault-free mean EMD */
-    int64_t mispredicts; /* classifier: samples whose prediction differs from the label */
-    int64_t n_changed;   /* samples whose final output differs from the fault-free one */
-} fault_result_t;
+#include "upset/task.h"
 
 /* Memoised tail result of a sample whose fault changed one value (see inject.c). */
 #define MEMO_SLOTS 128

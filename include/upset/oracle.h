@@ -7,11 +7,12 @@
 
 #include "upset/error.h"
 
-/* Fills error[b] (the bit's task error relative to fault-free: delta_emd, or mispredicts
- * minus baseline_mispredicts for classifiers) and sensitive[b] (0/1) for every one of the
- * n_fault_bits bits, each of which the file must hold exactly once. The caller checks
- * that the oracle belongs to its model (and inputs). */
-int oracle_read_bits(const char *path, int64_t n_fault_bits, int classifier, double *error,
-                     unsigned char *sensitive, upset_err_t *err);
+/* Fills error[b] (the bit's task error relative to fault-free: column `error_column`
+ * minus the attribute `baseline_attr` when not NULL, as the task metric says) and
+ * sensitive[b] (0/1) for every one of the n_fault_bits bits, each of which the file must
+ * hold exactly once. The caller checks that the oracle belongs to its model (and inputs). */
+int oracle_read_bits(const char *path, int64_t n_fault_bits, const char *error_column,
+                     const char *baseline_attr, double *error, unsigned char *sensitive,
+                     upset_err_t *err);
 
 #endif

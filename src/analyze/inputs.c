@@ -76,7 +76,14 @@ static int read_campaign(an_file_t *f, upset_err_t *err)
         return upset_fail(err, "%s: the stored campaign_yaml does not parse:\n%s", f->path,
                           perr.msg);
     }
-    f->classifier = c.data.format == CAMPAIGN_DATA_CIFAR10;
+    /* the task metric the file was scored with; files written before the `task`
+     * attribute existed say it through their data (CIFAR-10 <=> classifier) */
+    char *task = NULL;
+    upset_err_t terr = {{0}};
+    f->classifier = results_read_attr_string(f->path, "task", &task, &terr)
+                        ? c.data.format == CAMPAIGN_DATA_CIFAR10
+                        : !strcmp(task, "classifier");
+    free(task);
     f->name = dup_or_fail(c.name ? c.name : "", err);
     f->protection = dup_or_fail(protection_name(c.multibit.protection), err);
     f->protect_percent = c.multibit.protect_percent;

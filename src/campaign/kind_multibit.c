@@ -49,7 +49,7 @@ static int read_oracle(const run_ctx_t *r, double *error, unsigned char *sensiti
                        upset_err_t *err)
 {
     const char *path = r->c.multibit.oracle;
-    int classifier = r->model.task == TASK_CLASSIFIER;
+    const task_ops_t *task = task_ops(r->model.task);
     char *ck = NULL;
     fnv_hex_t expect = fnv_hex(r->model.checksum);
     int rc = results_read_attr_string(path, "model_checksum_fnv1a64", &ck, err);
@@ -70,7 +70,8 @@ static int read_oracle(const run_ctx_t *r, double *error, unsigned char *sensiti
                         "section so trials are scored on the inputs that chose the protected bits",
                         path, ck, expect.s);
     if (!rc)
-        rc = oracle_read_bits(path, r->model.n_fault_bits, classifier, error, sensitive, err);
+        rc = oracle_read_bits(path, r->model.n_fault_bits, task->error_column, task->baseline_attr,
+                              error, sensitive, err);
     free(ck);
     return rc ? -1 : 0;
 }
@@ -229,7 +230,7 @@ static int multibit_finish(run_ctx_t *r, upset_err_t *err)
         printf("trials: %lld of %s cells; error above fault-free in %lld (%.2f%%, 95%% Wilson "
                "[%.2f%%, %.2f%%]); mean %s per trial: %.6g\n",
                (long long)r->n_items, cells, (long long)exceed, 100 * rate, 100 * lo, 100 * hi,
-               r->model.task == TASK_CLASSIFIER ? "extra mispredicts" : "delta EMD",
+               task_ops(r->model.task)->unit,
                r->n_items ? sum / r->n_items : 0.0);
     }
     r->extra[r->n_extra++] = RESULTS_ATTR_I64("n_protected", s->n_protected);

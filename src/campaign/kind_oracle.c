@@ -170,7 +170,7 @@ static int bit_finish(run_ctx_t *r, upset_err_t *err)
 {
     (void)err;
     bit_record_t *rec = r->records;
-    int classifier = r->model.task == TASK_CLASSIFIER;
+    const task_ops_t *task = task_ops(r->model.task);
     double total = 0, msb = 0, cumulative = 0;
     int64_t sensitive = 0;
     for (int64_t i = 0; i < r->n_items; i++) {
@@ -184,16 +184,12 @@ static int bit_finish(run_ctx_t *r, upset_err_t *err)
         sensitive += rec[i].sensitive;
     }
     if (!r->c.quiet) {
-        if (classifier)
-            printf("fault-free: %lld / %lld evaluated images correct\n",
-                   (long long)(r->data.n - r->inj.base_mispredicts), (long long)r->data.n);
-        else
-            printf("fault-free mean EMD: %.6f over %lld samples\n", r->inj.base_mean_emd,
-                   (long long)r->data.n);
+        const fault_result_t clean = {r->inj.base_mean_emd, 0, r->inj.base_mispredicts, 0};
+        task->print_clean(&clean, r->data.n);
         printf("bits flipped: %lld; sensitive: %lld (%.2f%%)\n", (long long)r->n_items,
                (long long)sensitive, 100.0 * sensitive / r->n_items);
         printf("total %s: %.6g; share in the MSB (sign) bits: %.2f%%\n",
-               classifier ? "mispredicts" : "delta EMD", total,
+               task->unit, total,
                total != 0 ? 100.0 * msb / total : 0.0);
     }
     r->extra[r->n_extra++] = RESULTS_ATTR_I64("n_sensitive", sensitive);

@@ -25,18 +25,23 @@
 static const campaign_kind_ops_t *const KINDS[] = {
     &KIND_ORACLE, &KIND_GUIDED, &KIND_MULTIBIT, &KIND_BINFI, &KIND_STATFI, &KIND_ACTIVATION};
 
+/* The fault-free result the task metric compares with. */
+static fault_result_t clean_result(const run_ctx_t *r)
+{
+    fault_result_t f = {r->inj.base_mean_emd, 0, r->inj.base_mispredicts, 0};
+    return f;
+}
+
 double run_error(const run_ctx_t *r, const fault_result_t *f)
 {
-    if (r->model.task == TASK_CLASSIFIER)
-        return (double)(f->mispredicts - r->inj.base_mispredicts);
-    return f->delta_emd;
+    const fault_result_t clean = clean_result(r);
+    return task_ops(r->model.task)->error(f, &clean);
 }
 
 int run_sensitive(const run_ctx_t *r, const fault_result_t *f)
 {
-    if (r->model.task == TASK_CLASSIFIER)
-        return f->mispredicts > r->inj.base_mispredicts;
-    return f->mean_emd > r->inj.base_mean_emd;
+    const fault_result_t clean = clean_result(r);
+    return task_ops(r->model.task)->sensitive(f, &clean);
 }
 
 /* ---- setup ---- */
@@ -132,12 +137,13 @@ static int write_results(run_ctx_t *r, const char *yaml, const sched_job_t *job,
                          upset_err_t *err)
 {
     const fnv_hex_t model_ck = fnv_hex(r->model.checksum), data_ck = fnv_hex(r->data.checksum);
-    results_attr_t attrs[16 + RUN_MAX_EXTRA_ATTRS];
+    results_attr_t attrs[17 + RUN_MAX_EXTRA_ATTRS];
     int n = 0;
     attrs[n++] = RESULTS_ATTR_STR("campaign_yaml", yaml);
     attrs[n++] = RESULTS_ATTR_STR("kind", campaign_kind_name(r->c.kind));
     attrs[n++] = RESULTS_ATTR_STR("model", r->c.model);
     attrs[n++] = RESULTS_ATTR_STR("model_name", r->model.name);
+    attrs[n++] = RESULTS_ATTR_STR("task", task_name(r->model.task));
     attrs[n++] = RESULTS_ATTR_STR("model_checksum_fnv1a64", model_ck.s);
     attrs[n++] = RESULTS_ATTR_STR("data_checksum_fnv1a64", data_ck.s);
     attrs[n++] = RESULTS_ATTR_STR("upset_version", UPSET_VERSION);

@@ -4,16 +4,16 @@
 
 #include "upset/results.h"
 
-int oracle_read_bits(const char *path, int64_t n_fault_bits, int classifier, double *error,
-                     unsigned char *sensitive, upset_err_t *err)
+int oracle_read_bits(const char *path, int64_t n_fault_bits, const char *error_column,
+                     const char *baseline_attr, double *error, unsigned char *sensitive,
+                     upset_err_t *err)
 {
     void *bits = NULL, *e = NULL, *s = NULL;
     int64_t nb = 0, ne = 0, ns = 0, base = 0;
     int rc = results_read_column(path, "bits", "bit", RESULTS_INT64, &bits, &nb, err) ||
-             results_read_column(path, "bits", classifier ? "mispredicts" : "delta_emd",
-                                 RESULTS_FLOAT64, &e, &ne, err) ||
+             results_read_column(path, "bits", error_column, RESULTS_FLOAT64, &e, &ne, err) ||
              results_read_column(path, "bits", "sensitive", RESULTS_INT8, &s, &ns, err) ||
-             (classifier && results_read_attr_int64(path, "baseline_mispredicts", &base, err));
+             (baseline_attr && results_read_attr_int64(path, baseline_attr, &base, err));
     unsigned char *seen = rc ? NULL : upset_calloc((size_t)n_fault_bits + 1, 1, err);
     if (!rc && !seen)
         rc = -1;
