@@ -28,13 +28,9 @@
 /* The campaign kind (named _id_t so a kind's ops table may take campaign_kind_t). */
 typedef enum {
     CAMPAIGN_KIND_UNSET = -1, /* before a file sets `kind` */
-    CAMPAIGN_ORACLE,
-    CAMPAIGN_GUIDED,
-    CAMPAIGN_MULTIBIT,
-    CAMPAIGN_BINFI,
-    CAMPAIGN_STATFI,
-    CAMPAIGN_RANK,
-    CAMPAIGN_ACTIVATION,
+#define X(id, name, takes_bias) CAMPAIGN_##id,
+#include "upset/kinds.def"
+#undef X
     CAMPAIGN_KIND_COUNT
 } campaign_kind_id_t;
 
@@ -211,6 +207,8 @@ void campaign_free(campaign_t *c);
 
 /* YAML spellings of the enums ("oracle", "top_percent", ...); "?" when out of range. */
 const char *campaign_kind_name(campaign_kind_id_t k);
+/* 1 when campaigns of kind k accept include_bias (kinds.def). */
+int campaign_kind_takes_bias(campaign_kind_id_t k);
 const char *campaign_data_format_name(campaign_data_format_t f);
 const char *campaign_emd_zero_name(campaign_emd_zero_t z);
 const char *guided_order_name(guided_order_t o);

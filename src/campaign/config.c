@@ -14,8 +14,11 @@ _Static_assert(sizeof(fault_model_t) == sizeof(int), "enums are stored as int");
 
 /* ------------------------------------------------------------------ schema */
 
-static const char *const kind_names[] = {"oracle", "guided", "multibit", "binfi", "statfi", "rank",
-                                        "activation", NULL};
+static const char *const kind_names[] = {
+#define X(id, name, takes_bias) #name,
+#include "upset/kinds.def"
+#undef X
+    NULL};
 static const char *const format_names[] = {"hgcal", "cifar10", NULL};
 static const char *const emd_zero_names[] = {"uniform", "reference", NULL};
 static const char *const order_names[] = {"ranking", "msb_lsb", "random", NULL};
@@ -29,12 +32,27 @@ static const char *const metric_names[] = {"hessian", "gradient", "msb_lsb", "ra
 static const char *const score_names[] = {"fkeras", "paper", NULL};
 
 const char *const campaign_sec_names[SEC_COUNT] = {
-    "", "data", "oracle", "guided", "multibit", "binfi", "statfi", "rank", "activation",
+    "", "data",
+#define X(id, name, takes_bias) #name,
+#include "upset/kinds.def"
+#undef X
 };
 const int campaign_sec_kind[SEC_COUNT] = {
-    -1, -1, CAMPAIGN_ORACLE, CAMPAIGN_GUIDED, CAMPAIGN_MULTIBIT,
-    CAMPAIGN_BINFI, CAMPAIGN_STATFI, CAMPAIGN_RANK, CAMPAIGN_ACTIVATION,
+    -1, -1,
+#define X(id, name, takes_bias) CAMPAIGN_##id,
+#include "upset/kinds.def"
+#undef X
 };
+
+int campaign_kind_takes_bias(campaign_kind_id_t k)
+{
+    static const int takes[] = {
+#define X(id, name, takes_bias) takes_bias,
+#include "upset/kinds.def"
+#undef X
+    };
+    return (unsigned)k < sizeof takes / sizeof *takes && takes[k];
+}
 
 #define X_FIELD(id, sec, key, type, member, names, req, range, lo, hi) \
     {SEC_##sec, key, type, offsetof(campaign_t, member), names, req, range, lo, hi},

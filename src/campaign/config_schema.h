@@ -16,13 +16,9 @@ typedef enum { T_STR, T_LIST, T_INT, T_U64, T_REAL, T_BOOL, T_ENUM, T_COUNT } ft
 enum {
     SEC_TOP,
     SEC_DATA,
-    SEC_ORACLE,
-    SEC_GUIDED,
-    SEC_MULTIBIT,
-    SEC_BINFI,
-    SEC_STATFI,
-    SEC_RANK,
-    SEC_ACTIVATION,
+#define X(id, name, takes_bias) SEC_##id,
+#include "upset/kinds.def"
+#undef X
     SEC_COUNT
 };
 

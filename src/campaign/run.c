@@ -61,9 +61,9 @@ static int load_campaign(const run_args_t *a, campaign_t *c, upset_err_t *err)
 int run_setup(run_ctx_t *r, upset_err_t *err)
 {
     const campaign_kind_id_t k = r->c.kind;
-    if (r->c.include_bias && k != CAMPAIGN_ORACLE && k != CAMPAIGN_GUIDED && k != CAMPAIGN_MULTIBIT)
+    if (r->c.include_bias && !campaign_kind_takes_bias(k))
         return upset_fail(err, "%s: include_bias: %s campaigns fault kernels only (oracle, "
-                               "guided and multibit take bias bits)",
+                               "guided, multibit and rank take bias bits)",
                           r->c.source ? r->c.source : "campaign", campaign_kind_name(k));
     if (model_load(r->c.model, &r->model, err))
         return -1;
