@@ -1,0 +1,242 @@
+/* The scheduler (mpi/sched.c) on one rank, through its callbacks: every item computed
+ * exactly once whatever the chunk size, resumed items skipped, checkpoints offered with
+ * consistent done flags, a failing work callback and a stop signal ending the run with
+ * the partial work marked. Each case runs sched_run on MPI_COMM_SELF in a child process
+ * (MPI initialised there only), so the suite itself needs no mpirun. */
+#include <mpi.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check_util.h"
+#include "upset/sched.h"
+
+typedef struct {
+    int64_t item;
+    double value;
+} rec_t;
+
+typedef struct {
+    int64_t calls, computed, fail_at, stop_after;
+    int64_t *times; /* per item: how often work computed it */
+    int64_t checkpoints, last_done;
+} ctx_t;
+
+static double value_of(int64_t i) { return (double)i * 0.5 + 3; }
+
+static int work(void *p, int64_t first, int64_t count, void *out, upset_err_t *err)
+{
+    ctx_t *c = p;
+    rec_t *r = out;
+    c->calls++;
+    for (int64_t k = 0; k < count; k++) {
+        const int64_t i = first + k;
+        if (i == c->fail_at)
+            return upset_fail(err, "item %lld cannot be computed", (long long)i);
+        r[k].item = i;
+        r[k].value = value_of(i);
+        c->times[i]++;
+        c->computed++;
+        if (c->stop_after > 0 && c->computed == c->stop_after)
+            sched_stop_signal = SIGTERM; /* as a SLURM time-limit warning would */
+    }
+    return 0;
+}
+
+static int checkpoint(void *p, const sched_job_t *job, upset_err_t *err)
+{
+    (void)err;
+    ctx_t *c = p;
+    const rec_t *r = job->records;
+    int64_t done = 0;
+    for (int64_t i = 0; i < job->n_items; i++)
+        if (job->done[i]) {
+            done++;
+            if (r[i].item != i || r[i].value != value_of(i))
+                return upset_fail(err, "checkpoint: item %lld done but its record is wrong",
+                                  (long long)i);
+        }
+    c->checkpoints++;
+    c->last_done = done;
+    return 0;
+}
+
+#define FAIL(...)                                                                        \
+    do {                                                                                 \
+        fprintf(stderr, __VA_ARGS__);                                                    \
+        fprintf(stderr, "\n");                                                           \
+        return 1;                                                                        \
+    } while (0)
+
+/* One sched_run over n items; pre: items whose done flag is set beforehand (resumed). */
+static int run(int64_t n, int64_t chunk, ctx_t *c, uint8_t *done, rec_t *recs, upset_err_t *err,
+               int *rc)
+{
+    sched_job_t job;
+    memset(&job, 0, sizeof job);
+    job.label = "check";
+    job.n_items = n;
+    job.record_size = sizeof(rec_t);
+    job.work = work;
+    job.ctx = c;
+    job.chunk = chunk;
+    job.records = recs;
+    job.done = done;
+    job.quiet = 1;
+    job.checkpoint = checkpoint;
+    job.checkpoint_ctx = c;
+    job.checkpoint_interval = 1e-9; /* offer one after every chunk */
+    *rc = sched_run(MPI_COMM_SELF, &job, err);
+    return (int)job.n_resumed;
+}
+
+enum { N = 1000 };
+static uint8_t done[N];
+static rec_t recs[N];
+static int64_t times[N];
+
+static void reset(ctx_t *c)
+{
+    memset(c, 0, sizeof *c);
+    memset(done, 0, sizeof done);
+    memset(recs, 0, sizeof recs);
+    memset(times, 0, sizeof times);
+    c->times = times;
+    c->fail_at = -1;
+    sched_stop_signal = 0;
+}
+
+static int case_every_item_once(void)
+{
+    const int64_t chunks[] = {1, 7, 0, N * 2};
+    for (size_t k = 0; k < sizeof chunks / sizeof *chunks; k++) {
+        ctx_t c;
+        reset(&c);
+        upset_err_t err = {{0}};
+        int rc;
+        run(N, chunks[k], &c, done, recs, &err, &rc);
+        if (rc)
+            FAIL("chunk %lld: sched_run failed: %s", (long long)chunks[k], err.msg);
+        for (int64_t i = 0; i < N; i++)
+            if (times[i] != 1 || !done[i] || recs[i].item != i || recs[i].value != value_of(i))
+                FAIL("chunk %lld: item %lld computed %lld times, done %d", (long long)chunks[k],
+                     (long long)i, (long long)times[i], done[i]);
+        if (c.checkpoints < 1 || c.last_done != N)
+            FAIL("chunk %lld: %lld checkpoints, the last with %lld done", (long long)chunks[k],
+                 (long long)c.checkpoints, (long long)c.last_done);
+    }
+    return 0;
+}
+
+static int case_resume(void)
+{
+    ctx_t c;
+    reset(&c);
+    for (int64_t i = 0; i < N; i += 3) { /* a checkpoint's finished items */
+        done[i] = 1;
+        recs[i].item = i;
+        recs[i].value = value_of(i);
+    }
+    upset_err_t err = {{0}};
+    int rc;
+    const int resumed = run(N, 0, &c, done, recs, &err, &rc);
+    if (rc)
+        FAIL("resume: %s", err.msg);
+    if (resumed != (N + 2) / 3)
+        FAIL("resume: %d items reported resumed", resumed);
+    for (int64_t i = 0; i < N; i++)
+        if (times[i] != (i % 3 ? 1 : 0) || !done[i] || recs[i].value != value_of(i))
+            FAIL("resume: item %lld computed %lld times", (long long)i, (long long)times[i]);
+    return 0;
+}
+
+static int case_failure(void)
+{
+    ctx_t c;
+    reset(&c);
+    c.fail_at = 437;
+    upset_err_t err = {{0}};
+    int rc;
+    run(N, 10, &c, done, recs, &err, &rc);
+    if (rc != -1 || !strstr(err.msg, "item 437 cannot be computed"))
+        FAIL("failure: rc %d, message '%s'", rc, err.msg);
+    if (done[437])
+        FAIL("failure: the failed item is marked done");
+    for (int64_t i = 0; i < N; i++)
+        if (done[i] && (times[i] != 1 || recs[i].value != value_of(i)))
+            FAIL("failure: item %lld marked done without its record", (long long)i);
+    return 0;
+}
+
+static int case_stop_signal(void)
+{
+    ctx_t c;
+    reset(&c);
+    c.stop_after = 300;
+    upset_err_t err = {{0}};
+    int rc;
+    run(N, 10, &c, done, recs, &err, &rc);
+    int64_t n_done = 0;
+    for (int64_t i = 0; i < N; i++)
+        n_done += done[i];
+    if (rc != -1 || !strstr(err.msg, "signal"))
+        FAIL("stop: rc %d, message '%s'", rc, err.msg);
+    if (n_done < 300 || n_done == N)
+        FAIL("stop: %lld items done", (long long)n_done);
+    if (c.last_done != n_done)
+        FAIL("stop: the last checkpoint saw %lld done of %lld", (long long)c.last_done,
+             (long long)n_done);
+    /* the same job resumed from those flags finishes the rest, each item once overall */
+    sched_stop_signal = 0;
+    c.stop_after = 0;
+    run(N, 10, &c, done, recs, &err, &rc);
+    if (rc)
+        FAIL("stop: resumed run failed: %s", err.msg);
+    for (int64_t i = 0; i < N; i++)
+        if (times[i] != 1 || !done[i])
+            FAIL("stop then resume: item %lld computed %lld times", (long long)i,
+                 (long long)times[i]);
+    return 0;
+}
+
+/* Runs one case in a child with MPI initialised there. */
+static void in_mpi_child(int (*fn)(void))
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        MPI_Init(NULL, NULL);
+        int rc = fn();
+        MPI_Finalize();
+        _exit(rc); /* _exit: MPI's leftovers are not this test's leaks */
+    }
+    int st = 0;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the case failed (see stderr)");
+}
+
+START_TEST(test_every_item_once) { in_mpi_child(case_every_item_once); }
+END_TEST
+START_TEST(test_resume) { in_mpi_child(case_resume); }
+END_TEST
+START_TEST(test_failure) { in_mpi_child(case_failure); }
+END_TEST
+START_TEST(test_stop_signal) { in_mpi_child(case_stop_signal); }
+END_TEST
+
+static Suite *make_suite(void)
+{
+    Suite *s = suite_create("sched");
+    TCase *tc = tcase_create("one rank");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_every_item_once);
+    tcase_add_test(tc, test_resume);
+    tcase_add_test(tc, test_failure);
+    tcase_add_test(tc, test_stop_signal);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+UPSET_CHECK_MAIN(make_suite)
