@@ -183,18 +183,25 @@ static int read_pair(h5ctx_t *c, hid_t g, const char *name, int *a, int *b)
     return 0;
 }
 
-/* max_pooling2d, average_pooling2d: Keras's output size (conv_out_dim), channels unchanged. */
-static int load_pooling(h5ctx_t *c, hid_t g, layer_t *L)
+/* `strides` and `padding` of a window layer (convolutions, pooling). */
+static int read_strides_padding(h5ctx_t *c, hid_t g, layer_t *L)
 {
     char s[64];
-    if (read_pair(c, g, "pool_size", &L->kh, &L->kw) ||
-        read_pair(c, g, "strides", &L->stride_h, &L->stride_w) ||
+    if (read_pair(c, g, "strides", &L->stride_h, &L->stride_w) ||
         h5_attr_string(c, g, "padding", s, sizeof s))
         return -1;
     if (strcmp(s, "same") && strcmp(s, "valid"))
         return upset_fail(c->err, "%s: %s: padding '%s' is not same or valid", c->file, c->where,
                           s);
     L->pad_same = !strcmp(s, "same");
+    return 0;
+}
+
+/* max_pooling2d, average_pooling2d: Keras's output size (conv_out_dim), channels unchanged. */
+static int load_pooling(h5ctx_t *c, hid_t g, layer_t *L)
+{
+    if (read_pair(c, g, "pool_size", &L->kh, &L->kw) || read_strides_padding(c, g, L))
+        return -1;
     int eh = conv_out_dim(L->in.h, L->kh, L->stride_h, L->pad_same);
     int ew = conv_out_dim(L->in.w, L->kw, L->stride_w, L->pad_same);
     if (L->out.h != eh || L->out.w != ew || L->out.c != L->in.c)
@@ -202,7 +209,8 @@ static int load_pooling(h5ctx_t *c, hid_t g, layer_t *L)
                           "%s: %s: shape mismatch: in (%d,%d,%d) pooled %dx%d stride %dx%d %s "
                           "gives (%d,%d,%d), out_shape is (%d,%d,%d)",
                           c->file, c->where, L->in.h, L->in.w, L->in.c, L->kh, L->kw, L->stride_h,
-                          L->stride_w, s, eh, ew, L->in.c, L->out.h, L->out.w, L->out.c);
+                          L->stride_w, L->pad_same ? "same" : "valid", eh, ew, L->in.c, L->out.h,
+                          L->out.w, L->out.c);
     return 0;
 }
 
@@ -261,8 +269,6 @@ static int load_zero_padding(h5ctx_t *c, hid_t g, layer_t *L)
 static int load_layer(h5ctx_t *c, hid_t g, layer_t *L)
 {
     char s[64];
-    int64_t v[3];
-    int n;
     const int elementwise = L->kind == LAYER_QUANT_INPUT || L->kind == LAYER_ACTIVATION ||
                             L->kind == LAYER_BATCHNORM;
     if (elementwise && (L->in.h != L->out.h || L->in.w != L->out.w || L->in.c != L->out.c))
@@ -351,19 +357,8 @@ static int load_layer(h5ctx_t *c, hid_t g, layer_t *L)
                               c->where, L->cin, L->depth_mult);
         L->cout = L->cin * L->depth_mult;
     }
-    if (h5_attr_ints(c, g, "strides", v, 2, &n) || n != 2)
-        return n != 2 ? upset_fail(c->err, "%s: %s: 'strides' needs 2 values", c->file, c->where)
-                      : -1;
-    L->stride_h = (int)v[0];
-    L->stride_w = (int)v[1];
-    if (L->stride_h < 1 || L->stride_w < 1)
-        return upset_fail(c->err, "%s: %s: strides must be positive", c->file, c->where);
-    if (h5_attr_string(c, g, "padding", s, sizeof s))
+    if (read_strides_padding(c, g, L))
         return -1;
-    if (strcmp(s, "same") && strcmp(s, "valid"))
-        return upset_fail(c->err, "%s: %s: padding '%s' is not same or valid", c->file, c->where,
-                          s);
-    L->pad_same = !strcmp(s, "same");
     int eh, ew;
     if (transpose) {
         eh = L->pad_same ? L->in.h * L->stride_h : (L->in.h - 1) * L->stride_h + L->kh;
