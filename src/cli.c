@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "upset/cli_commands.h"
 
@@ -46,9 +47,21 @@ int upset_main(int argc, char **argv)
         printf("upset %s\n", UPSET_VERSION);
         return 0;
     }
-    for (size_t i = 0; i < sizeof COMMANDS / sizeof *COMMANDS; i++)
-        if (!strcmp(argv[1], COMMANDS[i].name))
-            return COMMANDS[i].fn(argc - 1, argv + 1);
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof *COMMANDS; i++) {
+        if (strcmp(argv[1], COMMANDS[i].name))
+            continue;
+        if (argc == 3 && (!strcmp(argv[2], "-h") || !strcmp(argv[2], "--help"))) {
+            /* asked for: the command's usage on stdout, success (each command prints its
+             * usage to stderr when it refuses its arguments) */
+            fflush(stderr);
+            if (dup2(STDOUT_FILENO, STDERR_FILENO) < 0)
+                return 2;
+            char *args[] = {argv[1], "--help", NULL};
+            COMMANDS[i].fn(2, args);
+            return 0;
+        }
+        return COMMANDS[i].fn(argc - 1, argv + 1);
+    }
     fprintf(stderr, "upset: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return 2;

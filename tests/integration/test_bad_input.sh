@@ -115,7 +115,7 @@ check_cli "eval --count 0" "evaluates nothing" eval $M --count 0
 check_cli "eval --count junk" "expected a whole number" eval $M --count 5x
 check_cli "eval --flip twice" "bit 12 is given twice" eval $M --count 5 --flip 12,12
 check_cli "eval --emd-zero junk" "expected uniform or reference" eval $M --emd-zero zero
-check_cli "info --help" "usage: upset info" info --help
+check_cli "info without a model" "usage: upset info" info
 
 { echo "name: x"; echo "model: models/econt_medium.h5"; echo "$GOOD_DATA"; echo "kind: oracle";
   echo "output: /nonexistent-dir/out.h5"; } > "$T/unwritable.yaml"
@@ -137,4 +137,14 @@ elif [ "$(cat "$T/exists.h5")" != keep ]; then
 else
     pass "existing output kept: $(head -n1 "$T/exists.log")"
 fi
+# --help on every command: its usage on stdout, exit 0; a bad argument: usage on stderr, 2
+for c in run eval info rank protect analyze samplesize trial; do
+    "$UPSET" $c --help >"$T/help.out" 2>"$T/help.err"; rc=$?
+    [ $rc -eq 0 ] && grep -q "upset $c" "$T/help.out" && [ ! -s "$T/help.err" ] \
+        || fail "upset $c --help: rc $rc, stdout '$(head -c 80 "$T/help.out")', stderr '$(head -c 80 "$T/help.err")'"
+done
+pass "every command's --help prints its usage on stdout and exits 0"
+"$UPSET" run --no-such-flag >"$T/bad.out" 2>"$T/bad.err"; rc=$?
+[ $rc -eq 2 ] && grep -q "usage" "$T/bad.err" && [ ! -s "$T/bad.out" ] \
+    && pass "an unknown flag: usage on stderr, exit 2" || fail "unknown flag: rc $rc"
 finish
