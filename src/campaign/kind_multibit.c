@@ -19,10 +19,7 @@
     X(int64_t, trial, RESULTS_INT64, "1", "trial index (its random stream)")                  \
     X(int64_t, n_drawn, RESULTS_INT64, "bits", "distinct bits drawn for the trial")           \
     X(int64_t, n_flipped, RESULTS_INT64, "bits", "bits the fault model changed, unprotected")  \
-    X(double, mean_emd, RESULTS_FLOAT64, "1", "autoencoders: mean EMD with the bits flipped") \
-    X(double, delta_emd, RESULTS_FLOAT64, "1", "autoencoders: mean_emd - fault-free mean EMD") \
-    X(int64_t, mispredicts, RESULTS_INT64, "images", "classifiers: misclassified images")     \
-    X(int64_t, n_changed, RESULTS_INT64, "samples", "samples whose output changed")           \
+    FAULT_COLUMNS(X)                                                                          \
     X(int8_t, exceeds, RESULTS_INT8, "1", "1 when the task error exceeds the fault-free error")
 
 #define AS_FIELD(ctype, name, type, unit, desc) ctype name;

@@ -16,12 +16,7 @@
     X(int32_t, layer, RESULTS_INT32, "1", "layer index in the model")                         \
     X(int64_t, weight, RESULTS_INT64, "1", "flat C-order index into the layer's kernel")      \
     X(int32_t, bit_pos, RESULTS_INT32, "1", "bit position in the weight code, 0 = MSB (sign)") \
-    X(double, mean_emd, RESULTS_FLOAT64, "1", "autoencoders: mean EMD with the bit flipped")  \
-    X(double, delta_emd, RESULTS_FLOAT64, "1", "autoencoders: mean_emd - fault-free mean EMD") \
-    X(int64_t, mispredicts, RESULTS_INT64, "images",                                          \
-      "classifiers: evaluated images misclassified with the bit flipped")                     \
-    X(int64_t, n_changed, RESULTS_INT64, "samples",                                           \
-      "samples whose network output differs from the fault-free output")                      \
+    FAULT_COLUMNS(X)                                                                          \
     X(int8_t, sensitive, RESULTS_INT8, "1",                                                   \
       "1 when the task error exceeds the fault-free error")                                   \
     X(double, cumulative_error, RESULTS_FLOAT64, "1",                                         \

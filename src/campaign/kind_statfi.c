@@ -25,10 +25,7 @@
     X(int64_t, weight, RESULTS_INT64, "1", "flat C-order index into the layer's kernel")      \
     X(int32_t, bit_pos, RESULTS_INT32, "1", "bit position in the weight code, 0 = MSB (sign)") \
     X(int32_t, stratum, RESULTS_INT32, "1", "stratum index (see the strata_* attributes)")    \
-    X(double, mean_emd, RESULTS_FLOAT64, "1", "autoencoders: mean EMD with the bit flipped")  \
-    X(double, delta_emd, RESULTS_FLOAT64, "1", "autoencoders: mean_emd - fault-free mean EMD") \
-    X(int64_t, mispredicts, RESULTS_INT64, "images", "classifiers: misclassified images")     \
-    X(int64_t, n_changed, RESULTS_INT64, "samples", "samples whose output changed")           \
+    FAULT_COLUMNS(X)                                                                          \
     X(int8_t, sensitive, RESULTS_INT8, "1", "1 when the task error exceeds the fault-free error")
 
 #define AS_FIELD(ctype, name, type, unit, desc) ctype name;

@@ -11,6 +11,17 @@
 #include "upset/inject.h"
 #include "upset/results.h"
 
+/* A fault's task result (fault_result_t) as results columns, in the X(ctype, name, type,
+ * unit, description) form of the kinds' record tables: the oracle, multibit and StatFI
+ * records all carry it. */
+#define FAULT_COLUMNS(X)                                                                      \
+    X(double, mean_emd, RESULTS_FLOAT64, "1", "autoencoders: mean EMD with the fault")        \
+    X(double, delta_emd, RESULTS_FLOAT64, "1", "autoencoders: mean_emd - fault-free mean EMD") \
+    X(int64_t, mispredicts, RESULTS_INT64, "images",                                          \
+      "classifiers: evaluated images misclassified with the fault")                           \
+    X(int64_t, n_changed, RESULTS_INT64, "samples",                                           \
+      "samples whose network output differs from the fault-free output")
+
 typedef struct run_ctx run_ctx_t;
 
 typedef struct {
