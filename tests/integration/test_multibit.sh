@@ -26,6 +26,29 @@ output: $T/$policy.h5
 EOC
     mpi 2 run "$T/$policy.yaml" --quiet || fail "multibit $policy"
 done
+# A guided campaign's record of a bit is the oracle's record of that bit (same inputs, same
+# evaluation): so a ranking's whole curve can be read off the oracle
+cat > "$T/guided.yaml" <<EOC
+name: it-guided
+model: models/econt_medium.h5
+$DATA
+kind: guided
+guided: {order: random, budget: 400}
+output: $T/guided.h5
+EOC
+mpi 2 run "$T/guided.yaml" --quiet || fail "guided"
+"$PY" - "$T" <<'EOP' || fail "guided records against the oracle"
+import sys, h5py, numpy as np
+t = sys.argv[1]
+with h5py.File(f"{t}/oracle.h5", "r") as o, h5py.File(f"{t}/guided.h5", "r") as g:
+    ob, gb = o["bits"], g["bits"]
+    at = {int(b): i for i, b in enumerate(ob["bit"][:])}
+    idx = np.array([at[int(b)] for b in gb["bit"][:]])
+    for col in ("mean_emd", "delta_emd", "n_changed", "sensitive", "layer", "weight", "bit_pos"):
+        assert (ob[col][:][idx] == gb[col][:]).all(), col
+print(f"ok: {len(idx)} guided records (random order) equal the oracle's records of the same bits")
+EOP
+
 # Several flips run the flipped model from the first faulty layer's stored input and stop
 # where a later layer reads its fault-free input again: identical, bit for bit, to the
 # whole network (--full) — with many flips, with only insensitive bits left, and with few
