@@ -240,77 +240,27 @@ static int write_csv(const an_table_t *t, const char *path, upset_err_t *err)
 
 /* ---- HDF5 ---- */
 
-static hid_t string_type(void)
-{
-    hid_t t = H5Tcopy(H5T_C_S1);
-    if (t >= 0 && (H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0)) {
-        H5Tclose(t);
-        return -1;
-    }
-    return t;
-}
-
-static int write_string_attr(hid_t obj, const char *name, const char *v, upset_err_t *err)
-{
-    hid_t t = -1, sp = -1, a = -1;
-    int rc = H5_CHECK(t = string_type(), err) || H5_CHECK(sp = H5Screate(H5S_SCALAR), err) ||
-             H5_CHECK(a = H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT), err) ||
-             H5_CHECK(H5Awrite(a, t, &v), err);
-    if (a >= 0)
-        H5Aclose(a);
-    if (sp >= 0)
-        H5Sclose(sp);
-    if (t >= 0)
-        H5Tclose(t);
-    return rc ? -1 : 0;
-}
-
-static int write_num_attr(hid_t obj, const char *name, int is_float, const void *v,
-                          upset_err_t *err)
-{
-    hid_t sp = -1, a = -1;
-    hid_t ft = is_float ? H5T_IEEE_F64LE : H5T_STD_I64LE;
-    hid_t mt = is_float ? H5T_NATIVE_DOUBLE : H5T_NATIVE_INT64;
-    int rc = H5_CHECK(sp = H5Screate(H5S_SCALAR), err) ||
-             H5_CHECK(a = H5Acreate2(obj, name, ft, sp, H5P_DEFAULT, H5P_DEFAULT), err) ||
-             H5_CHECK(H5Awrite(a, mt, v), err);
-    if (a >= 0)
-        H5Aclose(a);
-    if (sp >= 0)
-        H5Sclose(sp);
-    return rc ? -1 : 0;
-}
-
 static int write_group(hid_t file, const an_table_t *t, upset_err_t *err)
 {
     hid_t g = -1;
     if (H5_CHECK(g = H5Gcreate2(file, t->name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), err))
         return -1;
     int rc = 0;
-    hsize_t dim = (hsize_t)t->nrows;
     for (int c = 0; c < t->ncols && !rc; c++) {
-        hid_t sp = -1, ds = -1, ft = -1, mt = -1;
-        if (t->types[c] == AN_STR) {
-            rc = H5_CHECK(ft = string_type(), err);
-            mt = ft;
-        } else {
-            ft = t->types[c] == AN_I64 ? H5T_STD_I64LE : H5T_IEEE_F64LE;
-            mt = t->types[c] == AN_I64 ? H5T_NATIVE_INT64 : H5T_NATIVE_DOUBLE;
-        }
-        rc = rc || H5_CHECK(sp = H5Screate_simple(1, &dim, NULL), err) ||
-             H5_CHECK(ds = H5Dcreate2(g, t->cols[c], ft, sp, H5P_DEFAULT, H5P_DEFAULT,
-                                      H5P_DEFAULT),
-                      err);
-        if (!rc && t->nrows > 0)
-            rc = H5_CHECK(H5Dwrite(ds, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, t->data[c]), err);
+        const int str = t->types[c] == AN_STR;
+        hid_t st = str ? h5mem_string_type(err) : -1;
+        hid_t ft = str ? st : t->types[c] == AN_I64 ? H5T_STD_I64LE : H5T_IEEE_F64LE;
+        hid_t mt = str ? st : t->types[c] == AN_I64 ? H5T_NATIVE_INT64 : H5T_NATIVE_DOUBLE;
+        hid_t ds = str && st < 0 ? -1
+                                 : h5mem_dataset(g, t->cols[c], ft, mt, t->nrows, 0, t->data[c],
+                                                 err);
+        rc = ds < 0;
         if (ds >= 0)
             H5Dclose(ds);
-        if (sp >= 0)
-            H5Sclose(sp);
-        if (t->types[c] == AN_STR && ft >= 0)
-            H5Tclose(ft);
+        if (st >= 0)
+            H5Tclose(st);
     }
-    rc = rc || write_num_attr(g, "n_rows", 0, &t->nrows, err);
+    rc = rc || h5mem_attr_i64(g, "n_rows", &t->nrows, -1, err);
     H5Gclose(g);
     return rc ? -1 : 0;
 }
@@ -321,15 +271,13 @@ static int write_h5(const an_output_t *o, const char *path, upset_err_t *err)
     hid_t f = -1;
     int rc = (f = h5mem_create(err)) < 0 ? -1 : 0;
     int64_t version = AN_FORMAT_VERSION;
-    rc = rc || write_string_attr(f, "format", AN_FORMAT_NAME, err) ||
-         write_num_attr(f, "format_version", 0, &version, err);
+    rc = rc || h5mem_attr_string(f, "format", AN_FORMAT_NAME, err) ||
+         h5mem_attr_i64(f, "format_version", &version, -1, err);
     for (int i = 0; i < o->n_attrs && !rc; i++) {
         const an_attr_t *a = &o->attrs[i];
-        rc = a->type == AN_STR ? write_string_attr(f, a->name, a->s, err)
-                               : write_num_attr(f, a->name, a->type == AN_F64,
-                                                a->type == AN_F64 ? (const void *)&a->f
-                                                                  : (const void *)&a->i,
-                                                err);
+        rc = a->type == AN_STR   ? h5mem_attr_string(f, a->name, a->s, err)
+             : a->type == AN_F64 ? h5mem_attr_f64(f, a->name, &a->f, -1, err)
+                                 : h5mem_attr_i64(f, a->name, &a->i, -1, err);
     }
     for (int i = 0; i < o->n_tables && !rc; i++)
         if (o->tables[i]->h5)

@@ -103,3 +103,76 @@ int h5mem_save(hid_t file, const char *path, upset_err_t *err)
     free(image);
     return rc ? -1 : 0;
 }
+
+/* ---- attributes and datasets ---- */
+
+hid_t h5mem_string_type(upset_err_t *err)
+{
+    hid_t t = -1;
+    if (H5_CHECK(t = H5Tcopy(H5T_C_S1), err))
+        return -1;
+    if (H5_CHECK(H5Tset_size(t, H5T_VARIABLE), err) ||
+        H5_CHECK(H5Tset_cset(t, H5T_CSET_UTF8), err)) {
+        H5Tclose(t);
+        return -1;
+    }
+    return t;
+}
+
+/* One attribute: a scalar (len < 0) or 1-D of len values. */
+static int attr(hid_t obj, const char *name, hid_t ftype, hid_t mtype, int64_t len,
+                const void *data, upset_err_t *err)
+{
+    hsize_t dim = (hsize_t)(len < 0 ? 0 : len);
+    hid_t sp = -1, a = -1;
+    int rc = len < 0 ? H5_CHECK(sp = H5Screate(H5S_SCALAR), err)
+                     : H5_CHECK(sp = H5Screate_simple(1, &dim, NULL), err);
+    rc = rc || H5_CHECK(a = H5Acreate2(obj, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT), err) ||
+         (len != 0 && H5_CHECK(H5Awrite(a, mtype, data), err));
+    if (a >= 0)
+        H5Aclose(a);
+    if (sp >= 0)
+        H5Sclose(sp);
+    return rc ? -1 : 0;
+}
+
+int h5mem_attr_string(hid_t obj, const char *name, const char *s, upset_err_t *err)
+{
+    hid_t t = h5mem_string_type(err);
+    const char *v = s ? s : "";
+    int rc = t < 0 || attr(obj, name, t, t, -1, &v, err);
+    if (t >= 0)
+        H5Tclose(t);
+    return rc ? -1 : 0;
+}
+
+int h5mem_attr_i64(hid_t obj, const char *name, const int64_t *v, int64_t len,
+                   upset_err_t *err)
+{
+    return attr(obj, name, H5T_STD_I64LE, H5T_NATIVE_INT64, len, v, err);
+}
+
+int h5mem_attr_f64(hid_t obj, const char *name, const double *v, int64_t len,
+                   upset_err_t *err)
+{
+    return attr(obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, len, v, err);
+}
+
+hid_t h5mem_dataset(hid_t grp, const char *name, hid_t ftype, hid_t mtype, int64_t rows,
+                    int64_t cols, const void *data, upset_err_t *err)
+{
+    hsize_t dims[2] = {(hsize_t)rows, (hsize_t)cols};
+    hid_t sp = -1, ds = -1;
+    int rc = H5_CHECK(sp = H5Screate_simple(cols ? 2 : 1, dims, NULL), err) ||
+             H5_CHECK(ds = H5Dcreate2(grp, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT,
+                                      H5P_DEFAULT),
+                      err) ||
+             (rows > 0 && H5_CHECK(H5Dwrite(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), err));
+    if (sp >= 0)
+        H5Sclose(sp);
+    if (rc && ds >= 0) {
+        H5Dclose(ds);
+        ds = -1;
+    }
+    return rc ? -1 : ds;
+}

@@ -137,57 +137,19 @@ static int check_attrs(const results_attr_t *a, int nattrs, upset_err_t *err)
 
 /* ------------------------------------------------------------ attributes -- */
 
-static int write_attr(hid_t obj, const char *name, hid_t ftype, hid_t mtype, hid_t space,
-                      const void *data, upset_err_t *err)
-{
-    hid_t a = -1;
-    int rc = H5_CHECK(a = H5Acreate2(obj, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT), err) ||
-             H5_CHECK(H5Awrite(a, mtype, data), err);
-    close_id(a);
-    return rc ? -1 : 0;
-}
-
-/* Variable-length UTF-8 string: no 64 KiB object-header limit for long text
- * (resolved YAML), and h5py reads it as str. */
-static int write_string_attr(hid_t obj, const char *name, const char *s, upset_err_t *err)
-{
-    hid_t t = -1, sp = -1;
-    int rc = H5_CHECK(t = H5Tcopy(H5T_C_S1), err) || H5_CHECK(H5Tset_size(t, H5T_VARIABLE), err) ||
-             H5_CHECK(H5Tset_cset(t, H5T_CSET_UTF8), err) ||
-             H5_CHECK(sp = H5Screate(H5S_SCALAR), err) ||
-             write_attr(obj, name, t, t, sp, &s, err);
-    close_id(t);
-    close_id(sp);
-    return rc ? -1 : 0;
-}
-
-static int write_num_attr(hid_t obj, const char *name, int is_float, const void *data,
-                          int64_t len, int scalar, upset_err_t *err)
-{
-    hid_t sp = -1;
-    hsize_t dim = (hsize_t)len;
-    int rc = scalar ? H5_CHECK(sp = H5Screate(H5S_SCALAR), err)
-                    : H5_CHECK(sp = H5Screate_simple(1, &dim, NULL), err);
-    if (rc == 0)
-        rc = write_attr(obj, name, is_float ? H5T_IEEE_F64LE : H5T_STD_I64LE,
-                        is_float ? H5T_NATIVE_DOUBLE : H5T_NATIVE_INT64, sp, data, err);
-    close_id(sp);
-    return rc;
-}
-
 static int write_user_attr(hid_t obj, const results_attr_t *a, upset_err_t *err)
 {
     switch (a->kind) {
     case RESULTS_ATTR_STRING:
-        return write_string_attr(obj, a->name, a->s, err);
+        return h5mem_attr_string(obj, a->name, a->s, err);
     case RESULTS_ATTR_INT64:
-        return write_num_attr(obj, a->name, 0, &a->i, 1, 1, err);
+        return h5mem_attr_i64(obj, a->name, &a->i, -1, err);
     case RESULTS_ATTR_FLOAT64:
-        return write_num_attr(obj, a->name, 1, &a->f, 1, 1, err);
+        return h5mem_attr_f64(obj, a->name, &a->f, -1, err);
     case RESULTS_ATTR_INT64_ARRAY:
-        return write_num_attr(obj, a->name, 0, a->iv, a->len, 0, err);
+        return h5mem_attr_i64(obj, a->name, a->iv, a->len, err);
     case RESULTS_ATTR_FLOAT64_ARRAY:
-        return write_num_attr(obj, a->name, 1, a->fv, a->len, 0, err);
+        return h5mem_attr_f64(obj, a->name, a->fv, a->len, err);
     }
     return upset_fail(err, "results: attribute '%s' has unknown kind", a->name);
 }
@@ -204,9 +166,7 @@ static void column_checksum(const void *values, size_t bytes, char out[17])
 static int write_column(hid_t group, const results_column_t *col, const results_table_t *t,
                         const void *records, int64_t n, upset_err_t *err)
 {
-    hsize_t dim = (hsize_t)n;
     size_t esz = results_type_size(col->type);
-    hid_t sp = -1, ds = -1;
     /* gather the strided field into a dense column */
     unsigned char *buf = malloc(n > 0 ? (size_t)n * esz : 1);
     if (!buf)
@@ -217,20 +177,15 @@ static int write_column(hid_t group, const results_column_t *col, const results_
                (const unsigned char *)records + (size_t)i * t->record_size + col->offset, esz);
     char sum[17];
     column_checksum(buf, (size_t)n * esz, sum);
-    int rc = H5_CHECK(sp = H5Screate_simple(1, &dim, NULL), err) ||
-             H5_CHECK(ds = H5Dcreate2(group, col->name, file_type(col->type), sp, H5P_DEFAULT,
-                                      H5P_DEFAULT, H5P_DEFAULT),
-                      err) ||
-             write_string_attr(ds, "unit", col->unit ? col->unit : "", err) ||
-             write_string_attr(ds, "description", col->description ? col->description : "", err) ||
-             write_string_attr(ds, "checksum_fnv1a64", sum, err);
-    if (rc == 0 && n > 0)
-        rc = H5_CHECK(H5Dwrite(ds, mem_type(col->type), H5S_ALL, H5S_ALL, H5P_DEFAULT, buf), err);
+    hid_t ds = h5mem_dataset(group, col->name, file_type(col->type), mem_type(col->type), n, 0,
+                             buf, err);
+    int rc = ds < 0 || h5mem_attr_string(ds, "unit", col->unit, err) ||
+             h5mem_attr_string(ds, "description", col->description, err) ||
+             h5mem_attr_string(ds, "checksum_fnv1a64", sum, err);
     if (rc)
         upset_err_append(err, "while writing column %s/%s", t->group, col->name);
     free(buf);
     close_id(ds);
-    close_id(sp);
     return rc ? -1 : 0;
 }
 
@@ -240,16 +195,16 @@ static int write_contents(hid_t file, const results_table_t *t, const void *reco
 {
     hid_t group = -1;
     int64_t version = RESULTS_FORMAT_VERSION, one = 1;
-    int rc = write_string_attr(file, "format", RESULTS_FORMAT_NAME, err) ||
-             write_num_attr(file, "format_version", 0, &version, 1, 1, err);
+    int rc = h5mem_attr_string(file, "format", RESULTS_FORMAT_NAME, err) ||
+             h5mem_attr_i64(file, "format_version", &version, -1, err);
     for (int i = 0; rc == 0 && i < nattrs; i++)
         rc = write_user_attr(file, &attrs[i], err);
     rc = rc || H5_CHECK(group = H5Gcreate2(file, t->group, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
                         err) ||
-         write_num_attr(group, "n_records", 0, &n, 1, 1, err);
+         h5mem_attr_i64(group, "n_records", &n, -1, err);
     for (int c = 0; rc == 0 && c < t->ncolumns; c++)
         rc = write_column(group, &t->columns[c], t, records, n, err);
-    rc = rc || write_num_attr(file, "complete", 0, &one, 1, 1, err);
+    rc = rc || h5mem_attr_i64(file, "complete", &one, -1, err);
     close_id(group);
     return rc ? -1 : 0;
 }

@@ -19,59 +19,31 @@ typedef struct {
     upset_err_t *err;
 } h5w_t;
 
-static void attr_raw(h5w_t *w, hid_t obj, const char *name, hid_t ftype, hid_t mtype,
-                     int64_t len, const void *data)
-{
-    if (w->rc)
-        return;
-    hsize_t dim = (hsize_t)len;
-    hid_t sp = -1, a = -1;
-    w->rc = len < 0 ? H5_CHECK(sp = H5Screate(H5S_SCALAR), w->err)
-                    : H5_CHECK(sp = H5Screate_simple(1, &dim, NULL), w->err);
-    w->rc = w->rc || H5_CHECK(a = H5Acreate2(obj, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT),
-                              w->err) ||
-            H5_CHECK(H5Awrite(a, mtype, data), w->err);
-    if (a >= 0)
-        H5Aclose(a);
-    if (sp >= 0)
-        H5Sclose(sp);
-}
-
+/* The file's pieces through io/h5mem, each a no-op once the writer has failed. */
 static void attr_str(h5w_t *w, hid_t obj, const char *name, const char *s)
 {
-    if (w->rc)
-        return;
-    hid_t t = -1;
-    w->rc = H5_CHECK(t = H5Tcopy(H5T_C_S1), w->err) ||
-            H5_CHECK(H5Tset_size(t, H5T_VARIABLE), w->err) ||
-            H5_CHECK(H5Tset_cset(t, H5T_CSET_UTF8), w->err);
-    const char *v = s ? s : "";
-    attr_raw(w, obj, name, t, t, -1, &v);
-    if (t >= 0)
-        H5Tclose(t);
+    w->rc = w->rc || h5mem_attr_string(obj, name, s, w->err);
 }
 
 static void attr_i64(h5w_t *w, hid_t obj, const char *name, int64_t v)
 {
-    attr_raw(w, obj, name, H5T_STD_I64LE, H5T_NATIVE_INT64, -1, &v);
+    w->rc = w->rc || h5mem_attr_i64(obj, name, &v, -1, w->err);
 }
 
 static void attr_f64(h5w_t *w, hid_t obj, const char *name, double v)
 {
-    attr_raw(w, obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, -1, &v);
+    w->rc = w->rc || h5mem_attr_f64(obj, name, &v, -1, w->err);
 }
 
 /* 1-D array attributes; an empty array is stored with length 0 */
 static void attr_f64v(h5w_t *w, hid_t obj, const char *name, const double *v, int64_t n)
 {
-    double none = 0;
-    attr_raw(w, obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, n, n ? v : &none);
+    w->rc = w->rc || h5mem_attr_f64(obj, name, v, n, w->err);
 }
 
 static void attr_i64v(h5w_t *w, hid_t obj, const char *name, const int64_t *v, int64_t n)
 {
-    int64_t none = 0;
-    attr_raw(w, obj, name, H5T_STD_I64LE, H5T_NATIVE_INT64, n, n ? v : &none);
+    w->rc = w->rc || h5mem_attr_i64(obj, name, v, n, w->err);
 }
 
 /* A dataset of rank 1 (cols == 0) or 2 (rows x cols) with a description. */
@@ -80,20 +52,10 @@ static void dataset(h5w_t *w, hid_t grp, const char *name, hid_t ftype, hid_t mt
 {
     if (w->rc)
         return;
-    hsize_t dims[2] = {(hsize_t)rows, (hsize_t)cols};
-    hid_t sp = -1, ds = -1;
-    w->rc = H5_CHECK(sp = H5Screate_simple(cols ? 2 : 1, dims, NULL), w->err) ||
-            H5_CHECK(ds = H5Dcreate2(grp, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT,
-                                     H5P_DEFAULT),
-                     w->err);
-    if (!w->rc && rows > 0)
-        w->rc = H5_CHECK(H5Dwrite(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), w->err);
-    if (ds >= 0)
-        attr_str(w, ds, "description", desc);
+    hid_t ds = h5mem_dataset(grp, name, ftype, mtype, rows, cols, data, w->err);
+    w->rc = ds < 0 || h5mem_attr_string(ds, "description", desc, w->err);
     if (ds >= 0)
         H5Dclose(ds);
-    if (sp >= 0)
-        H5Sclose(sp);
 }
 
 static hid_t group(h5w_t *w, hid_t f, const char *name)
