@@ -246,7 +246,7 @@ int protect_write_mask(const char *dir, const protect_oracle_t *o, const unsigne
         RESULTS_ATTR_F64("predicted_failure", protect_failure(s_left, u)),
         RESULTS_ATTR_F64("unprotected_failure", protect_failure(s_all, u)),
     };
-    int rc = results_write_serial(path, &MASK_TABLE, rec, o->n, attrs,
+    int rc = results_write(path, &MASK_TABLE, rec, o->n, attrs,
                                   (int)(sizeof attrs / sizeof *attrs), err);
     free(rec);
     return rc;

@@ -419,7 +419,7 @@ static int write_file(const char *file, const results_table_t *t, const void *re
     for (int i = 0; i < n_extra; i++)
         a[k++] = extra[i];
     upset_err_t e = {{0}};
-    if (results_write(MPI_COMM_SELF, path, t, rec, n, a, k, &e)) {
+    if (results_write(path, t, rec, n, a, k, &e)) {
         fprintf(stderr, "fixture %s: %s\n", path, e.msg);
         return -1;
     }

@@ -13,10 +13,7 @@
 #include <stdint.h>
 
 #include "upset/fixed.h"
-
-/* Dot products are taken over k values, k a multiple of KERNEL_K_ALIGN (callers pad
- * rows and weights with zeros). */
-#define KERNEL_K_ALIGN 16
+#include "upset/model.h" /* KERNEL_K_ALIGN */
 
 /* out[r] = sum_j x[j] * w[r * w_stride + j], j < k, for r < n_rows. */
 void kernel_dot16(const int16_t *x, const int16_t *w, int64_t k, int n_rows, int64_t w_stride,

@@ -22,7 +22,6 @@
 #ifndef UPSET_RESULTS_H
 #define UPSET_RESULTS_H
 
-#include <mpi.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -83,23 +82,16 @@ typedef struct {
 #define RESULTS_ATTR_F64V(n, v, l)                                                       \
     ((results_attr_t){.name = (n), .kind = RESULTS_ATTR_FLOAT64_ARRAY, .fv = (v), .len = (l)})
 
-/* Collective over comm (all ranks call it). Only rank 0's records, n and
- * attrs are used, so other ranks may pass NULL/0. Rank 0 builds the file in
- * memory (upset/h5mem.h): the group with one dataset per column (each with
- * unit, description and checksum_fnv1a64 attributes), the root attributes
- * `format`, `format_version`, the caller's, and `complete` = 1 last; writes it
- * to `<path>.tmp` with checked POSIX writes, fsyncs and renames it to path.
- * Every rank returns 0, or -1 with the same message (a full disk included); on
- * failure no `<path>` is created (an older one stays as it was) and
- * `<path>.tmp` is removed. Attribute names format, format_version and complete
- * are reserved. */
-int results_write(MPI_Comm comm, const char *path, const results_table_t *table,
-                  const void *records, int64_t n, const results_attr_t *attrs, int nattrs,
-                  upset_err_t *err);
-
-/* The same from one process, without MPI (rank 0's part of results_write). */
-int results_write_serial(const char *path, const results_table_t *table, const void *records,
-                         int64_t n, const results_attr_t *attrs, int nattrs, upset_err_t *err);
+/* One process (an MPI campaign's rank 0; the caller tells the other ranks the outcome)
+ * builds the file in memory (upset/h5mem.h): the group with one dataset per column
+ * (each with unit, description and checksum_fnv1a64 attributes), the root attributes
+ * `format`, `format_version`, the caller's, and `complete` = 1 last; writes it to
+ * `<path>.tmp` with checked POSIX writes, fsyncs and renames it to path. 0, or -1 with
+ * a message (a full disk included); on failure no `<path>` is created (an older one
+ * stays as it was) and `<path>.tmp` is removed. Attribute names format,
+ * format_version and complete are reserved. */
+int results_write(const char *path, const results_table_t *table, const void *records,
+                  int64_t n, const results_attr_t *attrs, int nattrs, upset_err_t *err);
 
 /* Serial. Fails early (before a long campaign) when path cannot be created:
  * missing or unwritable directory, path is a directory. Creates and removes a

@@ -160,7 +160,9 @@ static int write_results(run_ctx_t *r, const char *yaml, const sched_job_t *job,
     const results_table_t *t = r->out_table ? r->out_table : r->table;
     const void *rec = r->out_records ? r->out_records : r->records;
     int64_t nrec = r->out_table ? r->out_n : r->n_items;
-    return results_write(r->comm, r->c.output, t, rec, nrec, attrs, n, err);
+    /* rank 0 alone writes the file (docs/results-format.md); every rank learns the outcome */
+    int rc = r->rank == 0 ? results_write(r->c.output, t, rec, nrec, attrs, n, err) : 0;
+    return mpi_agree(r->comm, rc, err);
 }
 
 /* Rank 0, --resume over an existing results file (a resubmitted or chained job):

@@ -22,7 +22,6 @@
 #include <unistd.h>
 
 #include "upset/fnv.h"
-#include "upset/collective.h"
 #include "upset/fileutil.h"
 #include "upset/h5mem.h"
 #include "upset/mpicheck.h"
@@ -210,7 +209,7 @@ static int write_contents(hid_t file, const results_table_t *t, const void *reco
 }
 
 /* Rank 0's part: build the file in memory, write <path>.tmp, rename it to path. */
-int results_write_serial(const char *path, const results_table_t *t, const void *records, int64_t n,
+int results_write(const char *path, const results_table_t *t, const void *records, int64_t n,
                       const results_attr_t *attrs, int nattrs, upset_err_t *err)
 {
     char tmp[4096];
@@ -239,20 +238,6 @@ int results_write_serial(const char *path, const results_table_t *t, const void 
     }
     fsync_dir_of(path);
     return 0;
-}
-
-int results_write(MPI_Comm comm, const char *path, const results_table_t *table,
-                  const void *records, int64_t n, const results_attr_t *attrs, int nattrs,
-                  upset_err_t *err)
-{
-    upset_err_t local = {""};
-    if (!err)
-        err = &local;
-    int rank = 0;
-    if (MPI_CHECK(MPI_Comm_rank(comm, &rank), err))
-        return -1;
-    int rc = rank == 0 ? results_write_serial(path, table, records, n, attrs, nattrs, err) : 0;
-    return mpi_agree(comm, rc, err);
 }
 
 /* ----------------------------------------------------------- writability -- */

@@ -11,7 +11,6 @@
 #include "h5util.h"
 #include "upset/fileutil.h"
 #include "upset/fnv.h"
-#include "upset/kernels.h"
 
 static const char *const KIND_NAMES[LAYER_KIND_COUNT] = {
     "quant_input", "conv2d",  "conv2d_transpose", "dense",         "batchnorm",
