@@ -187,44 +187,38 @@ int cmd_eval(int argc, char **argv)
     model_t m;
     dataset_t d;
     evaluator_t ev;
-    if (model_load(model_path, &m, &err)) {
-        fprintf(stderr, "upset eval: %s\n", err.msg);
-        return 1;
+    const char *stage = ""; /* what failed, before the message */
+    int have_model = 0, have_data = 0, have_ev = 0;
+    int rc = model_load(model_path, &m, &err);
+    have_model = !rc;
+    if (!rc) {
+        bitspace_include_bias(&m, include_bias);
+        if (!strcmp(format, "hgcal"))
+            rc = dataset_load_hgcal(files, n_files, offset, count ? count : 20000, &d, &err);
+        else if (!strcmp(format, "cifar10"))
+            rc = dataset_load_cifar10(files[0], labels, offset, count ? count : -1, &d, &err);
+        else
+            rc = upset_fail(&err, "--format %s: expected hgcal or cifar10", format);
+        have_data = !rc;
     }
-    bitspace_include_bias(&m, include_bias);
-    int rc;
-    if (!strcmp(format, "hgcal"))
-        rc = dataset_load_hgcal(files, n_files, offset, count ? count : 20000, &d, &err);
-    else if (!strcmp(format, "cifar10"))
-        rc = dataset_load_cifar10(files[0], labels, offset, count ? count : -1, &d, &err);
-    else
-        rc = upset_fail(&err, "--format %s: expected hgcal or cifar10", format);
-    if (!rc && dataset_check_model(&d, &m, files[0], &err)) {
-        dataset_free(&d);
-        rc = -1;
+    rc = rc || dataset_check_model(&d, &m, files[0], &err);
+    if (!rc && correct_only) {
+        stage = "--correct-only: ";
+        rc = dataset_keep_correct(&d, &m, &err);
+    }
+    if (!rc && flips) {
+        stage = "--flip: ";
+        rc = flip_bits(&m, flips, &err);
+    }
+    if (!rc) {
+        stage = "";
+        rc = evaluator_create(&ev, &m, &d, zero_rule, &err);
+        have_ev = !rc;
     }
     if (rc) {
-        fprintf(stderr, "upset eval: %s\n", err.msg);
-        model_free(&m);
-        return 1;
-    }
-    if (correct_only && dataset_keep_correct(&d, &m, &err)) {
-        fprintf(stderr, "upset eval: --correct-only: %s\n", err.msg);
-        dataset_free(&d);
-        model_free(&m);
-        return 1;
-    }
-    if (flips && flip_bits(&m, flips, &err)) {
-        fprintf(stderr, "upset eval: --flip: %s\n", err.msg);
-        dataset_free(&d);
-        model_free(&m);
-        return 1;
-    }
-    if (evaluator_create(&ev, &m, &d, zero_rule, &err)) {
-        fprintf(stderr, "upset eval: %s\n", err.msg);
-        dataset_free(&d);
-        model_free(&m);
-        return 1;
+        fprintf(stderr, "upset eval: %s%s\n", stage, err.msg);
+        rc = 1;
+        goto done;
     }
     double t0 = now_s(), sum = 0;
     int64_t correct = 0;
@@ -256,8 +250,12 @@ int cmd_eval(int argc, char **argv)
         rc = layer_profile(&ev, &d, &err);
     if (rc && err.msg[0] && per_layer)
         fprintf(stderr, "upset eval: --layers: %s\n", err.msg);
-    evaluator_free(&ev);
-    dataset_free(&d);
-    model_free(&m);
+done:
+    if (have_ev)
+        evaluator_free(&ev);
+    if (have_data)
+        dataset_free(&d);
+    if (have_model)
+        model_free(&m);
     return rc;
 }

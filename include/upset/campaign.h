@@ -25,7 +25,7 @@
 
 #include "upset/error.h"
 
-/* The campaign kind (named _id_t so a kind's ops table may take campaign_kind_t). */
+/* The campaign kind (kinds.def lists them; campaign_kind_ops_t is a kind's ops table). */
 typedef enum {
     CAMPAIGN_KIND_UNSET = -1, /* before a file sets `kind` */
 #define X(id, name, takes_bias) CAMPAIGN_##id,
