@@ -93,6 +93,9 @@ START_TEST(test_forward_econt_large) { check_forward("models/econt_large.h5"); }
 END_TEST
 START_TEST(test_forward_cifar10) { check_forward("models/cifar10.h5"); }
 END_TEST
+/* a graph: three residual Adds (fixed-point sums) */
+START_TEST(test_forward_resnet) { check_forward("models/cifar10_resnet_baseline.h5"); }
+END_TEST
 
 /* ------------------------------------------------------------ finite differences */
 
@@ -219,6 +222,9 @@ END_TEST
 START_TEST(test_fd_econt_large) { check_model_derivatives("models/econt_large.h5", 24, 12); }
 END_TEST
 START_TEST(test_fd_cifar10) { check_model_derivatives("models/cifar10.h5", 2, 6); }
+END_TEST
+/* a graph: the derivative of a residual Add reaches both branches, summed where they meet */
+START_TEST(test_fd_resnet) { check_model_derivatives("models/cifar10_resnet_baseline.h5", 1, 2); }
 END_TEST
 
 /* With the biases in the fault space, each layer's bias codes are parameters after its
@@ -375,6 +381,8 @@ static void tiny_classifier(model_t *m, dataset_t *d)
     linear(&m->layers[0], 1, 1, 6, 4, 1, 0, ACT_SIGMOID, &seed, 1.5);
     m->layers[1] = base_layer(LAYER_DENSE, "d2", (shape3_t){1, 1, 4}, (shape3_t){1, 1, 3});
     linear(&m->layers[1], 1, 1, 4, 3, 1, 0, ACT_SOFTMAX, &seed, 2.0);
+    upset_err_t err = {{0}};
+    ck_assert_msg(model_prepare(m, &err) == 0, "%s", err.msg);
     memset(d, 0, sizeof *d);
     d->n = 5;
     d->shape = m->input;
@@ -543,6 +551,58 @@ START_TEST(test_tiny_eigen_and_trace)
     free(vec);
     free(H);
     sens_net_free(&net);
+    free(d.x);
+    free(d.label);
+    free_layers(&m);
+}
+END_TEST
+
+/* A tiny classifier through the window steps: conv 3x3 SAME on (6,6,2), relu, zero padding
+ * (1,0,0,1), max pooling 2x2 stride 2 (SAME), average pooling 2x2 stride 1 (VALID), dense,
+ * softmax: derivatives against central differences (max pooling is smooth away from ties,
+ * which random inputs avoid). */
+static void tiny_pooled(model_t *m, dataset_t *d)
+{
+    uint64_t seed = 7;
+    memset(m, 0, sizeof *m);
+    snprintf(m->name, sizeof m->name, "tiny_pooled");
+    m->task = TASK_CLASSIFIER;
+    m->input = (shape3_t){6, 6, 2};
+    m->n_layers = 5;
+    m->layers = calloc(5, sizeof *m->layers);
+    m->layers[0] = base_layer(LAYER_CONV2D, "c", (shape3_t){6, 6, 2}, (shape3_t){6, 6, 3});
+    linear(&m->layers[0], 3, 3, 2, 3, 1, 1, ACT_RELU, &seed, 0.8);
+    layer_t *z = &m->layers[1];
+    *z = base_layer(LAYER_ZERO_PADDING2D, "zp", (shape3_t){6, 6, 3}, (shape3_t){7, 7, 3});
+    z->pad_top = 1, z->pad_right = 1;
+    layer_t *mp = &m->layers[2];
+    *mp = base_layer(LAYER_MAX_POOLING2D, "mp", (shape3_t){7, 7, 3}, (shape3_t){4, 4, 3});
+    mp->kh = mp->kw = 2, mp->stride_h = mp->stride_w = 2, mp->pad_same = 1;
+    layer_t *ap = &m->layers[3];
+    *ap = base_layer(LAYER_AVERAGE_POOLING2D, "ap", (shape3_t){4, 4, 3}, (shape3_t){3, 3, 3});
+    ap->kh = ap->kw = 2, ap->stride_h = ap->stride_w = 1;
+    m->layers[4] = base_layer(LAYER_DENSE, "d", (shape3_t){3, 3, 3}, (shape3_t){1, 1, 4});
+    linear(&m->layers[4], 1, 1, 27, 4, 1, 0, ACT_SOFTMAX, &seed, 1.0);
+    upset_err_t err = {{0}};
+    ck_assert_msg(model_prepare(m, &err) == 0, "%s", err.msg);
+    memset(d, 0, sizeof *d);
+    d->n = 6;
+    d->shape = m->input;
+    d->input_frac = -1;
+    d->x = malloc(6 * 72 * sizeof *d->x);
+    d->label = malloc(6 * sizeof *d->label);
+    for (int i = 0; i < 6 * 72; i++)
+        d->x[i] = urand(&seed);
+    for (int i = 0; i < 6; i++)
+        d->label[i] = i % 4;
+}
+
+START_TEST(test_fd_tiny_pooled)
+{
+    model_t m;
+    dataset_t d;
+    tiny_pooled(&m, &d);
+    check_derivatives(&m, &d, d.n, 10, 1e-6, 1e-6);
     free(d.x);
     free(d.label);
     free_layers(&m);
@@ -765,14 +825,17 @@ static Suite *make_suite(void)
     tcase_add_test(c, test_forward_econt_medium);
     tcase_add_test(c, test_forward_econt_large);
     tcase_add_test(c, test_forward_cifar10);
+    tcase_add_test(c, test_forward_resnet);
     tcase_add_test(c, test_fd_econt_small);
     tcase_add_test(c, test_fd_econt_medium);
     tcase_add_test(c, test_fd_econt_large);
     tcase_add_test(c, test_fd_cifar10);
+    tcase_add_test(c, test_fd_resnet);
     tcase_add_test(c, test_fd_bias_econt_medium);
     tcase_add_test(c, test_fd_bias_cifar10);
     tcase_add_test(c, test_fd_tiny_autoencoder);
     tcase_add_test(c, test_fd_tiny_classifier);
+    tcase_add_test(c, test_fd_tiny_pooled);
     tcase_add_test(c, test_tiny_eigen_and_trace);
     tcase_add_test(c, test_eigen_econt_small);
     tcase_add_test(c, test_chunk_split);

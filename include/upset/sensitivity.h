@@ -54,6 +54,9 @@ typedef struct {
     int64_t *block_off;   /* (n_blocks + 1) offset of each kernel in theta */
     int64_t n_params;
     int64_t in_size;      /* values per input sample */
+    double *scratch;      /* 2 x (most inputs of a step) x scratch_n: derivatives on their
+                             way to a tensor several steps read (graph models) */
+    int64_t scratch_n;
 } sens_net_t;
 
 /* input_frac as for engine_create (the dataset's input_frac). A classifier's final

@@ -15,12 +15,28 @@
 #include "upset/engine.h"
 #include "upset/sensitivity.h"
 
-typedef enum { ST_LINEAR, ST_ACT, ST_BN, ST_QUANT, ST_COPY } step_kind_t;
+typedef enum {
+    ST_LINEAR,
+    ST_ACT,
+    ST_BN,
+    ST_QUANT,
+    ST_COPY,
+    ST_ADD,
+    ST_CONCAT,
+    ST_MAXPOOL,
+    ST_AVGPOOL,
+    ST_ZEROPAD
+} step_kind_t;
 
 struct sens_step {
     step_kind_t kind;
     const layer_t *L; /* the model layer it comes from */
     int64_t n_in, n_out;
+    /* the steps it reads (-1: the model input); a chain step reads the one before it.
+     * consumers: how many steps read this one (several: its dz is a sum over them) */
+    int n_src, src[UPSET_MAX_INPUTS];
+    int consumers;
+    int out_real;     /* ST_ADD: the engine's sum is a float tensor (float32 arithmetic) */
     act_t act;        /* ST_ACT: relu, sigmoid or softmax */
     const quant_t *q; /* ST_QUANT */
     int in_real;      /* ST_QUANT: the engine reads this input through float */
@@ -32,6 +48,11 @@ struct sens_step {
     double *scale, *shift;   /* ST_BN (c), float modes */
     float *fscale, *fshift;  /* ST_BN (c), SENS_QUANTIZED: the engine's float32 */
     double *z, *rz, *dz, *rdz; /* (n_out) output, R{output}, dloss/doutput, R{dloss/doutput} */
+    /* pooling: the input pixel of window position j of output pixel p, win[p * wlen + j]
+     * (-1 outside the image); max pooling: the input index each output took (argmax);
+     * zero padding: the output index of each input value (in win, wlen = 1) */
+    int64_t *win, *arg;
+    int wlen;
 };
 
 /* ------------------------------------------------------------ linear maps */
@@ -257,6 +278,129 @@ static double bn_slope(const sens_step_t *s, sens_mode_t mode, int k)
     return mode == SENS_QUANTIZED ? (double)s->fscale[k] : s->scale[k];
 }
 
+/* ------------------------------------------------------------ pooling, padding */
+
+/* Forward as the engine (layer_pool.c): the max over the window's positions inside the
+ * image, the first maximum winning (argmax kept for the derivative); the average as
+ * TensorFlow's float32 sum divided once by the positions inside (the quantized mode: the
+ * engine's float32 quotient; the float modes: the exact mean); zero padding moves. */
+static void window_forward(const sens_net_t *net, sens_step_t *s, const double *x)
+{
+    const int64_t C = s->L->in.c, pixels = s->n_out / C;
+    if (s->kind == ST_ZEROPAD) {
+        memset(s->z, 0, (size_t)s->n_out * sizeof *s->z);
+        for (int64_t i = 0; i < s->n_in; i++)
+            s->z[s->win[i]] = x[i];
+        return;
+    }
+    for (int64_t p = 0; p < pixels; p++)
+        for (int64_t c = 0; c < C; c++) {
+            const int64_t o = p * C + c;
+            double best = 0, sum = 0;
+            int count = 0;
+            for (int j = 0; j < s->wlen; j++) {
+                const int64_t q = s->win[p * s->wlen + j];
+                if (q < 0)
+                    continue;
+                const double v = x[q * C + c];
+                if (s->kind == ST_MAXPOOL && (count == 0 || v > best)) {
+                    best = v;
+                    s->arg[o] = q * C + c;
+                }
+                sum += v;
+                count++;
+            }
+            if (s->kind == ST_MAXPOOL)
+                s->z[o] = best;
+            else if (net->mode == SENS_QUANTIZED) /* the sum of codes is exact */
+                s->z[o] = (double)((float)sum / (float)count);
+            else
+                s->z[o] = sum / count;
+        }
+}
+
+/* The windows' linear maps: forward out = J in (R{x} -> R{z}); backward out = J^T in
+ * (dz -> dx, which it overwrites). */
+static void window_linear(const sens_step_t *s, int forward, const double *in, double *out)
+{
+    const int64_t C = s->L->in.c, pixels = s->n_out / C;
+    if (!forward)
+        memset(out, 0, (size_t)s->n_in * sizeof *out);
+    if (s->kind == ST_ZEROPAD) {
+        if (forward)
+            memset(out, 0, (size_t)s->n_out * sizeof *out);
+        for (int64_t i = 0; i < s->n_in; i++) {
+            if (forward)
+                out[s->win[i]] = in[i];
+            else
+                out[i] = in[s->win[i]];
+        }
+        return;
+    }
+    for (int64_t o = 0; o < s->n_out; o++) {
+        if (s->kind == ST_MAXPOOL) {
+            if (forward)
+                out[o] = in[s->arg[o]];
+            else
+                out[s->arg[o]] += in[o];
+            continue;
+        }
+        const int64_t p = o / C, c = o % C;
+        int count = 0;
+        for (int j = 0; j < s->wlen; j++)
+            count += s->win[p * s->wlen + j] >= 0;
+        double acc = 0;
+        for (int j = 0; j < s->wlen; j++) {
+            const int64_t q = s->win[p * s->wlen + j];
+            if (q < 0)
+                continue;
+            if (forward)
+                acc += in[q * C + c];
+            else
+                out[q * C + c] += in[o] / count;
+        }
+        if (forward)
+            out[o] = acc / count;
+    }
+    (void)pixels;
+}
+
+/* The window table of a pooling or padding step (see sens_step). */
+static int window_table(sens_step_t *s, upset_err_t *err)
+{
+    const layer_t *L = s->L;
+    if (s->kind == ST_ZEROPAD) {
+        s->wlen = 1;
+        s->win = upset_calloc((size_t)s->n_in, sizeof *s->win, err);
+        if (!s->win)
+            return -1;
+        for (int ih = 0; ih < L->in.h; ih++)
+            for (int iw = 0; iw < L->in.w; iw++)
+                for (int c = 0; c < L->in.c; c++)
+                    s->win[((int64_t)ih * L->in.w + iw) * L->in.c + c] =
+                        ((int64_t)(ih + L->pad_top) * L->out.w + iw + L->pad_left) * L->in.c + c;
+        return 0;
+    }
+    const int ph = L->pad_same ? same_pad_before(L->in.h, L->out.h, L->kh, L->stride_h) : 0;
+    const int pw = L->pad_same ? same_pad_before(L->in.w, L->out.w, L->kw, L->stride_w) : 0;
+    s->wlen = L->kh * L->kw;
+    const int64_t pixels = (int64_t)L->out.h * L->out.w;
+    s->win = upset_calloc((size_t)(pixels * s->wlen), sizeof *s->win, err);
+    s->arg = s->kind == ST_MAXPOOL ? upset_calloc((size_t)s->n_out, sizeof *s->arg, err) : NULL;
+    if (!s->win || (s->kind == ST_MAXPOOL && !s->arg))
+        return -1;
+    for (int oh = 0; oh < L->out.h; oh++)
+        for (int ow = 0; ow < L->out.w; ow++)
+            for (int kh = 0; kh < L->kh; kh++)
+                for (int kw = 0; kw < L->kw; kw++) {
+                    const int ih = oh * L->stride_h + kh - ph, iw = ow * L->stride_w + kw - pw;
+                    const int inside = ih >= 0 && ih < L->in.h && iw >= 0 && iw < L->in.w;
+                    s->win[((int64_t)oh * L->out.w + ow) * s->wlen + kh * L->kw + kw] =
+                        inside ? (int64_t)ih * L->in.w + iw : -1;
+                }
+    return 0;
+}
+
 /* ------------------------------------------------------------ step passes */
 
 static void step_forward(const sens_net_t *net, sens_step_t *s, const double *x)
@@ -291,6 +435,14 @@ static void step_forward(const sens_net_t *net, sens_step_t *s, const double *x)
         return;
     case ST_COPY:
         memcpy(z, x, (size_t)n * sizeof *z);
+        return;
+    case ST_ADD: /* several inputs: merge_forward */
+    case ST_CONCAT:
+        return;
+    case ST_MAXPOOL:
+    case ST_AVGPOOL:
+    case ST_ZEROPAD:
+        window_forward(net, s, x);
         return;
     }
 }
@@ -336,6 +488,14 @@ static void step_rforward(const sens_net_t *net, sens_step_t *s, const double *x
         return;
     case ST_COPY:
         memcpy(rz, rx, (size_t)n * sizeof *rz);
+        return;
+    case ST_ADD: /* several inputs: merge_linear */
+    case ST_CONCAT:
+        return;
+    case ST_MAXPOOL:
+    case ST_AVGPOOL:
+    case ST_ZEROPAD:
+        window_linear(s, 1, rx, rz);
         return;
     }
 }
@@ -429,6 +589,82 @@ static void step_backward(const sens_net_t *net, const sens_step_t *s, const dou
         if (r)
             memcpy(rdx, rdz, (size_t)n * sizeof *rdx);
         return;
+    case ST_ADD: /* several inputs: merge_linear */
+    case ST_CONCAT:
+        return;
+    case ST_MAXPOOL:
+    case ST_AVGPOOL:
+    case ST_ZEROPAD:
+        if (dx)
+            window_linear(s, 0, dz, dx);
+        if (rdx)
+            window_linear(s, 0, rdz, rdx);
+        return;
+    }
+}
+
+/* ------------------------------------------------------------ merges */
+
+/* add and concatenate, as the engine computes them (layer_merge.c): a fixed-point sum is
+ * exact in double; a float one is Keras's float32 sum in input order (the quantized mode
+ * only: the float modes differentiate the exact sum). in[k]: the inputs' z. */
+static void merge_forward(const sens_net_t *net, sens_step_t *s, const double *const *in)
+{
+    const int64_t n = s->n_out;
+    if (s->kind == ST_ADD) {
+        const int f32 = net->mode == SENS_QUANTIZED && s->out_real && s->L->part != PART_DECODER;
+        for (int64_t i = 0; i < n; i++) {
+            double v = f32 ? (double)(float)in[0][i] : in[0][i];
+            for (int k = 1; k < s->n_src; k++)
+                v = f32 ? (double)(float)(v + (double)(float)in[k][i]) : v + in[k][i];
+            s->z[i] = v;
+        }
+        return;
+    }
+    const int64_t pixels = (int64_t)s->L->out.h * s->L->out.w;
+    int64_t c0 = 0;
+    for (int k = 0; k < s->n_src; k++) {
+        const int64_t c = net->steps[s->src[k]].n_out / pixels;
+        for (int64_t p = 0; p < pixels; p++)
+            memcpy(s->z + p * s->L->out.c + c0, in[k] + p * c, (size_t)c * sizeof *s->z);
+        c0 += c;
+    }
+}
+
+/* A merge's derivative is linear. forward: out = R{z} from the inputs' R{x} in[k] (NULL:
+ * zero); backward: outs[k] = the part of in[0] (dz or R{dz}) input k receives (NULL: not
+ * needed). */
+static void merge_linear(const sens_net_t *net, const sens_step_t *s, int forward,
+                         const double *const *in, double *out, double *const *outs)
+{
+    const int64_t n = s->n_out;
+    if (s->kind == ST_ADD) {
+        if (forward) {
+            memset(out, 0, (size_t)n * sizeof *out);
+            for (int k = 0; k < s->n_src; k++)
+                for (int64_t i = 0; in[k] && i < n; i++)
+                    out[i] += in[k][i];
+        } else {
+            for (int k = 0; k < s->n_src; k++)
+                if (outs[k])
+                    memcpy(outs[k], in[0], (size_t)n * sizeof *in[0]);
+        }
+        return;
+    }
+    const int64_t pixels = (int64_t)s->L->out.h * s->L->out.w;
+    int64_t c0 = 0;
+    for (int k = 0; k < s->n_src; k++) {
+        const int64_t c = net->steps[s->src[k]].n_out / pixels;
+        for (int64_t p = 0; p < pixels; p++) {
+            double *o = forward ? out + p * s->L->out.c + c0 : NULL;
+            if (forward && in[k])
+                memcpy(o, in[k] + p * c, (size_t)c * sizeof *o);
+            else if (forward)
+                memset(o, 0, (size_t)c * sizeof *o);
+            else if (outs[k])
+                memcpy(outs[k] + p * c, in[0] + p * s->L->out.c + c0, (size_t)c * sizeof *o);
+        }
+        c0 += c;
     }
 }
 
@@ -507,18 +743,52 @@ static int loss_backward(const sens_net_t *net, const double *cells, int label, 
 
 /* ------------------------------------------------------------ one sample */
 
+/* Input k of step s: its output z (the model input x for -1) and its R{z} (NULL where
+ * no parameter reaches: before the first parameter step, or the model input). */
+static const double *src_z(const sens_net_t *net, const sens_step_t *s, int k, const double *x)
+{
+    return s->src[k] < 0 ? x : net->steps[s->src[k]].z;
+}
+
+static const double *src_rz(const sens_net_t *net, const sens_step_t *s, int k)
+{
+    return s->src[k] >= net->first_param_step ? net->steps[s->src[k]].rz : NULL;
+}
+
 int sens_sample(sens_net_t *net, const double *x, const double *cells, int label,
                 const double *v, double *loss, double *g, double *hv, upset_err_t *err)
 {
     const int r = v && hv;
     sens_step_t *st = net->steps;
-    for (int i = 0; i < net->n_steps; i++)
-        step_forward(net, &st[i], i ? st[i - 1].z : x);
     const int f = net->first_param_step;
+    for (int i = 0; i < net->n_steps; i++) {
+        sens_step_t *s = &st[i];
+        if (s->kind == ST_ADD || s->kind == ST_CONCAT) {
+            const double *in[UPSET_MAX_INPUTS];
+            for (int k = 0; k < s->n_src; k++)
+                in[k] = src_z(net, s, k, x);
+            merge_forward(net, s, in);
+        } else {
+            step_forward(net, s, src_z(net, s, 0, x));
+        }
+    }
     if (r)
         for (int i = f; i < net->n_steps; i++) {
-            const double *V = st[i].block >= 0 ? v + net->block_off[st[i].block] : NULL;
-            step_rforward(net, &st[i], i ? st[i - 1].z : x, i > f ? st[i - 1].rz : NULL, V);
+            sens_step_t *s = &st[i];
+            const double *V = s->block >= 0 ? v + net->block_off[s->block] : NULL;
+            if (s->kind == ST_ADD || s->kind == ST_CONCAT) {
+                const double *in[UPSET_MAX_INPUTS];
+                for (int k = 0; k < s->n_src; k++)
+                    in[k] = src_rz(net, s, k);
+                merge_linear(net, s, 1, in, s->rz, NULL);
+                continue;
+            }
+            const double *rx = src_rz(net, s, 0);
+            if (!rx && !V && i > f) { /* reads only what no parameter reaches */
+                memset(s->rz, 0, (size_t)s->n_out * sizeof *s->rz);
+                continue;
+            }
+            step_rforward(net, s, src_z(net, s, 0, x), rx, V);
         }
     if (!loss && !g && !r)
         return 0;
@@ -529,17 +799,48 @@ int sens_sample(sens_net_t *net, const double *x, const double *cells, int label
         *loss += l;
     if (!g && !r)
         return 0;
+    /* a step several steps read gathers its dz as a sum over them */
+    for (int i = f; i < net->n_steps - 1; i++)
+        if (st[i].consumers > 1) {
+            memset(st[i].dz, 0, (size_t)st[i].n_out * sizeof *st[i].dz);
+            memset(st[i].rdz, 0, (size_t)st[i].n_out * sizeof *st[i].rdz);
+        }
     for (int i = net->n_steps - 1; i >= f; i--) {
         const sens_step_t *s = &st[i];
         const int b = s->block;
-        const double *in = i ? st[i - 1].z : x;
-        const double *rin = r && i > f ? st[i - 1].rz : NULL;
-        const double *V = r && b >= 0 ? v + net->block_off[b] : NULL;
-        double *dx = i > f ? st[i - 1].dz : NULL;
-        double *rdx = r && i > f ? st[i - 1].rdz : NULL;
-        double *gb = g && b >= 0 ? g + net->block_off[b] : NULL;
-        double *hb = r && b >= 0 ? hv + net->block_off[b] : NULL;
-        step_backward(net, s, in, rin, V, dx, rdx, gb, hb);
+        /* where the inputs' derivatives go: straight into a producer only this step reads
+         * (a chain: as before), else through the scratch and added */
+        double *dx[UPSET_MAX_INPUTS], *rdx[UPSET_MAX_INPUTS];
+        for (int k = 0; k < s->n_src; k++) {
+            const int p = s->src[k];
+            const int direct = p >= f && st[p].consumers == 1;
+            dx[k] = p < f ? NULL : direct ? st[p].dz : net->scratch + 2 * k * net->scratch_n;
+            rdx[k] = !r || p < f ? NULL
+                     : direct    ? st[p].rdz
+                                 : net->scratch + (2 * k + 1) * net->scratch_n;
+        }
+        if (s->kind == ST_ADD || s->kind == ST_CONCAT) {
+            const double *d[1] = {s->dz}, *rd[1] = {s->rdz};
+            merge_linear(net, s, 0, d, NULL, dx);
+            if (r)
+                merge_linear(net, s, 0, rd, NULL, rdx);
+        } else {
+            const double *V = r && b >= 0 ? v + net->block_off[b] : NULL;
+            double *gb = g && b >= 0 ? g + net->block_off[b] : NULL;
+            double *hb = r && b >= 0 ? hv + net->block_off[b] : NULL;
+            step_backward(net, s, src_z(net, s, 0, x), r ? src_rz(net, s, 0) : NULL, V, dx[0],
+                          rdx[0], gb, hb);
+        }
+        for (int k = 0; k < s->n_src; k++) { /* add into a producer several steps read */
+            const int p = s->src[k];
+            if (p < f || st[p].consumers == 1)
+                continue;
+            for (int64_t j = 0; j < st[p].n_out; j++) {
+                st[p].dz[j] += dx[k][j];
+                if (r)
+                    st[p].rdz[j] += rdx[k][j];
+            }
+        }
     }
     return 0;
 }
@@ -556,6 +857,8 @@ const double *sens_output(const sens_net_t *net, int64_t *n)
 
 static void step_free(sens_step_t *s)
 {
+    free(s->win);
+    free(s->arg);
     free(s->w);
     free(s->b);
     free(s->scale);
@@ -632,19 +935,23 @@ static int build_steps(sens_net_t *net, const engine_t *e, upset_err_t *err)
 {
     const model_t *m = net->model;
     int cap = 0, block = 0;
-    if (m->graph) /* the steps below run as a chain */
-        return upset_fail(err, "model %s is a graph (add / concatenate layers): upset rank does "
-                               "not differentiate graph models yet (campaigns run them)",
-                          m->name);
+    int *last_step = upset_calloc((size_t)m->n_layers, sizeof *last_step, err);
+    if (!last_step)
+        return -1;
     for (int l = 0; l < m->n_layers; l++) {
         const layer_t *L = &m->layers[l];
+        if (l > 0)
+            last_step[l - 1] = net->n_steps - 1;
         sens_step_t s;
         memset(&s, 0, sizeof s);
         s.L = L;
         s.block = -1;
         s.n_in = shape_size(L->in);
         s.n_out = shape_size(L->out);
-        s.in_real = l == 0 || e->out[l - 1].kind == TENSOR_REAL;
+        s.n_src = L->n_inputs; /* the layer's inputs: the last steps of those layers */
+        for (int k = 0; k < L->n_inputs; k++)
+            s.src[k] = L->inputs[k] < 0 ? -1 : last_step[L->inputs[k]];
+        s.in_real = L->inputs[0] < 0 || e->out[L->inputs[0]].kind == TENSOR_REAL;
         switch (L->kind) {
         case LAYER_CONV2D:
         case LAYER_CONV2D_TRANSPOSE:
@@ -656,19 +963,23 @@ static int build_steps(sens_net_t *net, const engine_t *e, upset_err_t *err)
             }
             if (linear_weights(&s, net->mode, err)) {
                 step_free(&s);
-                return -1;
+                goto fail;
             }
             if (add_step(net, &cap, &s, err))
-                return -1;
+                goto fail;
             if (L->act == ACT_LINEAR)
                 continue;
             memset(&s, 0, sizeof s);
             s.L = L;
             s.block = -1;
+            s.n_src = 1; /* the fused activation reads the linear step */
+            s.src[0] = net->n_steps - 1;
             s.n_in = s.n_out = shape_size(L->out);
-            if (L->act != ACT_RELU && L->act != ACT_SIGMOID && L->act != ACT_SOFTMAX)
-                return upset_fail(err, "layer %s: fused activation %s is not differentiable here",
-                                  L->name, act_name(L->act));
+            if (L->act != ACT_RELU && L->act != ACT_SIGMOID && L->act != ACT_SOFTMAX) {
+                upset_fail(err, "layer %s: fused activation %s is not differentiable here",
+                           L->name, act_name(L->act));
+                goto fail;
+            }
             s.kind = ST_ACT;
             s.act = L->act;
             break;
@@ -676,7 +987,7 @@ static int build_steps(sens_net_t *net, const engine_t *e, upset_err_t *err)
             s.kind = ST_BN;
             if (bn_params(&s, err)) {
                 step_free(&s);
-                return -1;
+                goto fail;
             }
             break;
         case LAYER_QUANT_INPUT:
@@ -684,10 +995,12 @@ static int build_steps(sens_net_t *net, const engine_t *e, upset_err_t *err)
             s.q = &L->aq;
             break;
         case LAYER_ACTIVATION:
-            if (L->act == ACT_QRELU && L->aq.neg_shift)
-                return upset_fail(err, "layer %s: a leaky quantized_relu is not differentiated "
-                                       "by upset rank yet (campaigns run it)",
-                                  L->name);
+            if (L->act == ACT_QRELU && L->aq.neg_shift) {
+                upset_fail(err, "layer %s: a leaky quantized_relu is not differentiated by upset "
+                                "rank yet (campaigns run it)",
+                           L->name);
+                goto fail;
+            }
             if (L->act == ACT_QRELU || L->act == ACT_QBITS) {
                 s.kind = ST_QUANT;
                 s.q = &L->aq;
@@ -702,17 +1015,38 @@ static int build_steps(sens_net_t *net, const engine_t *e, upset_err_t *err)
         case LAYER_RESHAPE:
             s.kind = ST_COPY;
             break;
-        default: /* pooling, zero_padding2d: campaigns run them, ranks do not yet */
-            return upset_fail(err, "layer %s: %s layers are not differentiated by upset rank "
-                                   "yet (campaigns run them)",
-                              L->name, layer_kind_name(L->kind));
+        case LAYER_ADD:
+        case LAYER_CONCATENATE:
+            s.kind = L->kind == LAYER_ADD ? ST_ADD : ST_CONCAT;
+            s.out_real = e->out[l].kind == TENSOR_REAL;
+            break;
+        case LAYER_MAX_POOLING2D:
+        case LAYER_AVERAGE_POOLING2D:
+        case LAYER_ZERO_PADDING2D:
+            s.kind = L->kind == LAYER_MAX_POOLING2D       ? ST_MAXPOOL
+                     : L->kind == LAYER_AVERAGE_POOLING2D ? ST_AVGPOOL
+                                                          : ST_ZEROPAD;
+            if (window_table(&s, err)) {
+                step_free(&s);
+                goto fail;
+            }
+            break;
+        default: /* depthwise convolutions: campaigns run them, ranks do not yet */
+            upset_fail(err, "layer %s: %s layers are not differentiated by upset rank yet "
+                            "(campaigns run them)",
+                       L->name, layer_kind_name(L->kind));
+            goto fail;
         }
         if (s.kind == ST_QUANT)
             s.qmax = quant_value(s.q, quant_code_max(s.q));
         if (add_step(net, &cap, &s, err))
-            return -1;
+            goto fail;
     }
+    free(last_step);
     return 0;
+fail:
+    free(last_step);
+    return -1;
 }
 
 int sens_net_create(sens_net_t *net, const model_t *m, int input_frac, sens_mode_t mode,
@@ -748,6 +1082,18 @@ int sens_net_create(sens_net_t *net, const model_t *m, int input_frac, sens_mode
             net->n_steps--;
         }
     }
+    int most_src = 1;
+    for (int i = 0; i < net->n_steps; i++) { /* who reads whom (after the softmax fold) */
+        const sens_step_t *s = &net->steps[i];
+        for (int k = 0; k < s->n_src; k++)
+            if (s->src[k] >= 0)
+                net->steps[s->src[k]].consumers++;
+        most_src = s->n_src > most_src ? s->n_src : most_src;
+        net->scratch_n = s->n_out > net->scratch_n ? s->n_out : net->scratch_n;
+    }
+    net->scratch = upset_calloc((size_t)(2 * most_src * net->scratch_n), sizeof *net->scratch, err);
+    if (!net->scratch)
+        goto fail;
     for (int l = 0; l < m->n_layers; l++)
         net->n_blocks += m->layers[l].faultable != 0;
     net->first_param_step = -1;
@@ -787,6 +1133,7 @@ void sens_net_free(sens_net_t *net)
     for (int i = 0; net->steps && i < net->n_steps; i++)
         step_free(&net->steps[i]);
     free(net->steps);
+    free(net->scratch);
     free(net->block_layer);
     free(net->block_off);
     memset(net, 0, sizeof *net);

@@ -54,3 +54,14 @@ def write_labelled(rec, y, path, margin=0.0):
     out[:, 0] = pred[keep]
     out.tofile(path)
     return keep, pred
+
+
+def reference_loss(stem, labelled, n):
+    """Mean cross-entropy of the Keras model STEM.json/STEM.h5 (tools/qkeras_ref.py) over
+    the first n records of the labelled CIFAR file: the loss `upset rank` differentiates."""
+    import qkeras_ref
+    rec = np.fromfile(labelled, dtype=np.uint8).reshape(-1, 3073)[:n]
+    x = rec[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).astype(np.float32) / 256
+    y, _ = qkeras_ref.forward(qkeras_ref.load([stem + ".json", stem + ".h5"]), x)
+    p = y[np.arange(len(rec)), rec[:, 0].astype(int)].astype(np.float64)
+    return float(np.mean(-np.log(p)))
