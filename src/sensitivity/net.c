@@ -1,5 +1,7 @@
-/* The differentiable network: the model as a chain of steps (linear maps, pointwise
- * activations, quantizers, batchnorm, copies), each with a forward, an R-forward
+/* The differentiable network: the model as steps (linear maps, pointwise activations,
+ * quantizers, batchnorm, copies, pooling, padding, add, concatenate), each reading the steps
+ * its layer reads (a graph model: a derivative reaching a tensor several steps read is
+ * summed over them), each with a forward, an R-forward
  * (directional derivative of its output), and a backward with its R-backward
  * (Pearlmutter's R-operator: forward-mode differentiation of the backward pass),
  * which together give the gradient and exact Hessian-vector products.
@@ -166,11 +168,49 @@ static int same_pad_before(int in, int out, int k, int stride)
     return total > 0 ? total / 2 : 0;
 }
 
+/* A depthwise convolution (layer_depthwise.c): output channel ci * mult + m reads input
+ * channel ci through kernel [kh, kw, ci, m]; op and terms as lin_block. */
+static void lin_depthwise(const layer_t *L, int op, term_t a, term_t b, double *t)
+{
+    const int cin = L->cin, mult = L->depth_mult, cout = L->cout;
+    const int two = present(b);
+    const int ph = L->pad_same ? same_pad_before(L->in.h, L->out.h, L->kh, L->stride_h) : 0;
+    const int pw = L->pad_same ? same_pad_before(L->in.w, L->out.w, L->kw, L->stride_w) : 0;
+    for (int oh = 0; oh < L->out.h; oh++)
+        for (int ow = 0; ow < L->out.w; ow++) {
+            const int64_t oo = ((int64_t)oh * L->out.w + ow) * cout;
+            for (int kh = 0; kh < L->kh; kh++) {
+                const int ih = oh * L->stride_h - ph + kh;
+                for (int kw = 0; ih >= 0 && ih < L->in.h && kw < L->kw; kw++) {
+                    const int iw = ow * L->stride_w - pw + kw;
+                    if (iw < 0 || iw >= L->in.w)
+                        continue;
+                    const int64_t xo = ((int64_t)ih * L->in.w + iw) * cin;
+                    const int64_t wo = ((int64_t)kh * L->kw + kw) * cin * mult;
+                    for (int ci = 0; ci < cin; ci++)
+                        for (int m = 0; m < mult; m++) {
+                            const int64_t o = oo + ci * mult + m, x = xo + ci, w = wo + ci * mult + m;
+                            if (op == LIN_FWD)
+                                t[o] += a.x[x] * a.M[w] + (two ? b.x[x] * b.M[w] : 0);
+                            else if (op == LIN_BWD_X)
+                                t[x] += a.d[o] * a.M[w] + (two ? b.d[o] * b.M[w] : 0);
+                            else
+                                t[w] += a.x[x] * a.d[o] + (two ? b.x[x] * b.d[o] : 0);
+                        }
+                }
+            }
+        }
+}
+
 /* Applies op over every tap of the layer, in the engine's order, to the terms a
  * and (when present) b; t: target (see lin_block). */
 static void lin_run(const layer_t *L, int op, term_t a, term_t b, double *t)
 {
     const int cin = L->cin, cout = L->cout;
+    if (L->kind == LAYER_DEPTHWISE_CONV2D) {
+        lin_depthwise(L, op, a, b, t);
+        return;
+    }
     if (L->kind == LAYER_DENSE) {
         lin_block(op, 0, cin, cout, a, b, t);
         return;
@@ -956,6 +996,7 @@ static int build_steps(sens_net_t *net, const engine_t *e, upset_err_t *err)
         case LAYER_CONV2D:
         case LAYER_CONV2D_TRANSPOSE:
         case LAYER_DENSE:
+        case LAYER_DEPTHWISE_CONV2D:
             s.kind = ST_LINEAR;
             if (L->faultable) {
                 s.block = block++;
@@ -1031,7 +1072,7 @@ static int build_steps(sens_net_t *net, const engine_t *e, upset_err_t *err)
                 goto fail;
             }
             break;
-        default: /* depthwise convolutions: campaigns run them, ranks do not yet */
+        default: /* every kind is covered; a new one must be added here */
             upset_fail(err, "layer %s: %s layers are not differentiated by upset rank yet "
                             "(campaigns run them)",
                        L->name, layer_kind_name(L->kind));
@@ -1112,7 +1153,7 @@ int sens_net_create(sens_net_t *net, const model_t *m, int input_frac, sens_mode
         if (m->layers[l].faultable) {
             const layer_t *L = &m->layers[l];
             if (L->kind != LAYER_CONV2D && L->kind != LAYER_CONV2D_TRANSPOSE &&
-                L->kind != LAYER_DENSE) {
+                L->kind != LAYER_DENSE && L->kind != LAYER_DEPTHWISE_CONV2D) {
                 upset_fail(err, "layer %s: faultable but has no kernel", L->name);
                 goto fail;
             }

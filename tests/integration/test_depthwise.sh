@@ -137,4 +137,34 @@ mpi 2 run "$T/sep.yaml" --quiet --full --output "$T/sep_full.h5" || fail "separa
 same_data "$T/sep_delta.h5" "$T/sep_full.h5" bits \
     && pass "separable: oracle over its 1,632 bits identical on the fast and whole-network paths" \
     || fail "separable: oracles differ"
+# upset rank through depthwise and separable convolutions (their kernels and biases are
+# parameters): the loss it differentiates equals the reference's cross-entropy, and every
+# bit of the fault space with biases is ranked once
+for m in dw:native:pred sep:sep_native:sep_pred; do
+    stem=${m%%:*} rest=${m#*:}
+    native=${rest%%:*} pred=${rest#*:}
+    cat >"$T/rank_$stem.yaml" <<EOC
+name: it-dw-rank
+model: $T/$native.h5
+data: {format: cifar10, files: [$T/$pred.bin], count: 10}
+kind: rank
+include_bias: true
+rank: {metric: hessian, eigen_k: 2, samples: 10}
+output: $T/rank_$stem.h5
+EOC
+    mpi 2 rank "$T/rank_$stem.yaml" --quiet || fail "upset rank ($stem)"
+    "$PY" - "$T" $stem $pred <<'EOP' || fail "rank through $stem"
+import sys, h5py
+sys.path[:0] = ["tools", "tests/integration"]
+import keras_fixture
+t, stem, pred = sys.argv[1:4]
+want = keras_fixture.reference_loss(f"{t}/{stem}", f"{t}/{pred}.bin", 10)
+with h5py.File(f"{t}/rank_{stem}.h5", "r") as f:
+    loss, n, bits = float(f.attrs["loss"]), int(f.attrs["n_fault_bits"]), f["ranking/bit"][:]
+assert sorted(bits) == list(range(n)), "each bit once"
+assert abs(loss - want) <= 1e-5 * want, (loss, want)
+print(f"ok: upset rank ({stem}, Hessian, with biases): loss {loss:.8f} == the reference's "
+      f"{want:.8f}; {n} bits ranked once")
+EOP
+done
 finish
