@@ -33,6 +33,35 @@ published() {
     esac
 }
 
+# Every model with an oracle: rank_cifar10_* files of the model cifar10_resnet_baseline are
+# not cifar10's.
+MODELS=" "
+for o in "$RES"/oracle_*.h5; do
+    [ -f "$o" ] || continue
+    o=$(basename "$o" .h5)
+    MODELS="$MODELS${o#oracle_} "
+done
+# owned MODEL NAME: NAME (what follows KIND_MODEL_ in a file name) is not another model's.
+owned() {
+    for other in $MODELS; do
+        case $other in
+        "$1"_*)
+            rest=${other#"$1"_}
+            case $2 in "$rest" | "$rest"_*) return 1 ;; esac
+            ;;
+        esac
+    done
+    return 0
+}
+
+# Every tools/plot_*.py but the protection plot, on one model's analysis directory.
+plot_all() {
+    for script in "$HERE"/plot_*.py; do
+        case $script in */plot_protection.py | */plot_common.py) continue ;; esac
+        "$PY" "$script" "$1" "$1" || { echo "figures: $script failed" >&2; status=1; }
+    done
+}
+
 # The analyze arguments for one model, one per line (labels come from the names).
 inputs() {
     model=$1
@@ -47,6 +76,7 @@ inputs() {
     for f in "$RES"/rank_"$model"_*.txt "$RES"/rank_"$model"_*.h5; do
         [ -f "$f" ] || continue
         name=$(basename "$f"); name=${name#rank_"$model"_}; name=${name%.*}
+        owned "$model" "$name" || continue
         case $seen in *" $name "*) continue ;; esac # the .txt twin of a .h5 is enough
         seen="$seen$name "
         echo "--ranking"; echo "$name=$f"
@@ -60,6 +90,7 @@ inputs() {
         for f in "$RES"/"$kind"_"$model".h5 "$RES"/"$kind"_"$model"_*.h5; do
             [ -f "$f" ] || continue
             name=$(basename "$f" .h5); name=${name#"$kind"_"$model"}; name=${name#_}
+            [ -z "$name" ] || owned "$model" "$name" || continue
             if [ -z "$name" ] || [ "$kind" = statfi ]; then
                 echo "--$kind"; echo "$f" # label from the file (binfi_*, statfi_<mode>)
             elif [ "$kind" = guided ]; then
@@ -89,11 +120,19 @@ EOF
         status=1
         continue
     fi
-    # the protection plan at an upset rate of PROTECT_RATE per bit per trial (default 1e-5)
+    # the protection plan at an upset rate of PROTECT_RATE per bit per trial (default 1e-5);
+    # it needs every bit's oracle result (an oracle over some layers has no plan)
+    if ! "$PY" -c "import h5py, sys; f = h5py.File(sys.argv[1], 'r'); \
+sys.exit(int(int(f['bits/bit'].size) != int(f.attrs['n_fault_bits'])))" "$oracle" 2>/dev/null; then
+        echo "figures: $oracle covers part of the fault space: no protection plan"
+        [ $plots -eq 0 ] || plot_all "$dir"
+        continue
+    fi
     set -- --oracle "$oracle" --rate "${PROTECT_RATE:-1e-5}" --out "$dir/protect"
     for f in "$RES"/rank_"$model"_*.txt; do
         [ -f "$f" ] || continue
         name=$(basename "$f" .txt); name=${name#rank_"$model"_}
+        owned "$model" "$name" || continue
         set -- "$@" --ranking "$name=$f"
     done
     "$UPSET" protect "$@" >/dev/null || { echo "figures: upset protect failed for $model" >&2; status=1; }
@@ -107,11 +146,7 @@ EOF
     fi
     [ $plots -eq 1 ] || continue
     "$PY" "$HERE/plot_protection.py" "$dir/protect" "$dir" || status=1
-    for script in "$HERE"/plot_*.py; do
-        case $script in */plot_protection.py) continue ;; esac
-        case $script in */plot_common.py) continue ;; esac
-        "$PY" "$script" "$dir" "$dir" || { echo "figures: $script failed" >&2; status=1; }
-    done
+    plot_all "$dir"
 done
 # the paper-vs-ours table (docs/paper.md comes from results/)
 if [ $found -eq 1 ]; then
