@@ -558,7 +558,8 @@ START_TEST(test_tiny_eigen_and_trace)
 END_TEST
 
 /* A tiny classifier through the steps beyond the paper's models: conv 3x3 SAME on (6,6,2),
- * relu, a depthwise 3x3 convolution (multiplier 2, SAME), relu, zero padding (1,0,0,1),
+ * relu, a depthwise 3x3 convolution (multiplier 2, SAME), a leaky quantized_relu (slope
+ * 2^-2; quantizers off: QKeras's surrogate relu(x, alpha) clipped), zero padding (1,0,0,1),
  * max pooling 2x2 stride 2 (SAME), average pooling 2x2 stride 1 (VALID), dense, softmax:
  * derivatives against central differences (max pooling is smooth away from ties, which
  * random inputs avoid). */
@@ -569,30 +570,34 @@ static void tiny_pooled(model_t *m, dataset_t *d)
     snprintf(m->name, sizeof m->name, "tiny_pooled");
     m->task = TASK_CLASSIFIER;
     m->input = (shape3_t){6, 6, 2};
-    m->n_layers = 6;
-    m->layers = calloc(6, sizeof *m->layers);
+    m->n_layers = 7;
+    m->layers = calloc(7, sizeof *m->layers);
     m->layers[0] = base_layer(LAYER_CONV2D, "c", (shape3_t){6, 6, 2}, (shape3_t){6, 6, 3});
     linear(&m->layers[0], 3, 3, 2, 3, 1, 1, ACT_RELU, &seed, 0.8);
     layer_t *dw = &m->layers[1];
     *dw = base_layer(LAYER_DEPTHWISE_CONV2D, "dw", (shape3_t){6, 6, 3}, (shape3_t){6, 6, 6});
-    linear(dw, 3, 3, 3, 2, 1, 1, ACT_RELU, &seed, 0.8); /* (3, 3, cin 3, multiplier 2) */
+    linear(dw, 3, 3, 3, 2, 1, 1, ACT_LINEAR, &seed, 0.8); /* (3, 3, cin 3, multiplier 2) */
     dw->depth_mult = 2;
     dw->cout = 6;
     free(dw->bias);
     dw->bias = malloc(6 * sizeof *dw->bias);
     for (int c = 0; c < 6; c++)
         dw->bias[c] = (float)(0.1 * urand(&seed));
-    layer_t *z = &m->layers[2];
+    layer_t *lk = &m->layers[2];
+    *lk = base_layer(LAYER_ACTIVATION, "leaky", (shape3_t){6, 6, 6}, (shape3_t){6, 6, 6});
+    lk->act = ACT_QRELU;
+    lk->aq = (quant_t){QUANT_RELU, 6, 1, 0, 2};
+    layer_t *z = &m->layers[3];
     *z = base_layer(LAYER_ZERO_PADDING2D, "zp", (shape3_t){6, 6, 6}, (shape3_t){7, 7, 6});
     z->pad_top = 1, z->pad_right = 1;
-    layer_t *mp = &m->layers[3];
+    layer_t *mp = &m->layers[4];
     *mp = base_layer(LAYER_MAX_POOLING2D, "mp", (shape3_t){7, 7, 6}, (shape3_t){4, 4, 6});
     mp->kh = mp->kw = 2, mp->stride_h = mp->stride_w = 2, mp->pad_same = 1;
-    layer_t *ap = &m->layers[4];
+    layer_t *ap = &m->layers[5];
     *ap = base_layer(LAYER_AVERAGE_POOLING2D, "ap", (shape3_t){4, 4, 6}, (shape3_t){3, 3, 6});
     ap->kh = ap->kw = 2, ap->stride_h = ap->stride_w = 1;
-    m->layers[5] = base_layer(LAYER_DENSE, "d", (shape3_t){3, 3, 6}, (shape3_t){1, 1, 4});
-    linear(&m->layers[5], 1, 1, 54, 4, 1, 0, ACT_SOFTMAX, &seed, 1.0);
+    m->layers[6] = base_layer(LAYER_DENSE, "d", (shape3_t){3, 3, 6}, (shape3_t){1, 1, 4});
+    linear(&m->layers[6], 1, 1, 54, 4, 1, 0, ACT_SOFTMAX, &seed, 1.0);
     upset_err_t err = {{0}};
     ck_assert_msg(model_prepare(m, &err) == 0, "%s", err.msg);
     memset(d, 0, sizeof *d);

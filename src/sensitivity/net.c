@@ -289,17 +289,27 @@ static double dot(const double *a, const double *b, int64_t n)
     return s;
 }
 
-/* STE pass band of a quantizer at input x: quantized_bits passes everything,
- * quantized_relu passes 0 < x <= qmax (QKeras's x_u = relu clipped at qmax). */
-static int quant_pass(const sens_step_t *s, double x)
+/* The STE derivative of a quantizer at input x: quantized_bits passes everything;
+ * quantized_relu differentiates QKeras's x_u = relu(x, alpha = negative_slope) clipped at
+ * qmax: 1 on 0 < x <= qmax, the slope (0, or 2^-s when leaky) for x <= 0, 0 above qmax. */
+static double quant_slope(const sens_step_t *s, double x)
 {
-    return s->q->kind != QUANT_RELU || (x > 0 && x <= s->qmax);
+    if (s->q->kind != QUANT_RELU)
+        return 1;
+    return x > s->qmax ? 0 : x > 0 ? 1 : s->q->neg_shift ? ldexp(1.0, -s->q->neg_shift) : 0;
 }
+
+/* slope * v, with the slopes 1 and 0 exact as before (no -0 from 0 * negative) */
+static double sloped(double slope, double v) { return slope == 1 ? v : slope == 0 ? 0 : slope * v; }
 
 static double quant_forward(const sens_step_t *s, sens_mode_t mode, double x)
 {
-    if (mode != SENS_QUANTIZED) /* the surrogate the STE differentiates */
-        return s->q->kind != QUANT_RELU ? x : x <= 0 ? 0 : x <= s->qmax ? x : s->qmax;
+    if (mode != SENS_QUANTIZED) { /* the surrogate the STE differentiates */
+        if (s->q->kind != QUANT_RELU)
+            return x;
+        /* QKeras's x_u: relu(x, alpha = negative_slope) clipped at qmax */
+        return x > s->qmax ? s->qmax : x > 0 ? x : s->q->neg_shift ? ldexp(x, -s->q->neg_shift) : 0;
+    }
     double v = s->in_real ? (double)(float)x : x;
     return quant_value(s->q, quant_code_from_double(s->q, v));
 }
@@ -524,7 +534,7 @@ static void step_rforward(const sens_net_t *net, sens_step_t *s, const double *x
         return;
     case ST_QUANT:
         for (int64_t i = 0; i < n; i++)
-            rz[i] = quant_pass(s, x[i]) ? rx[i] : 0;
+            rz[i] = sloped(quant_slope(s, x[i]), rx[i]);
         return;
     case ST_COPY:
         memcpy(rz, rx, (size_t)n * sizeof *rz);
@@ -616,10 +626,10 @@ static void step_backward(const sens_net_t *net, const sens_step_t *s, const dou
         if (!dx)
             return;
         for (int64_t i = 0; i < n; i++) {
-            int on = quant_pass(s, x[i]);
-            dx[i] = on ? dz[i] : 0;
+            const double slope = quant_slope(s, x[i]);
+            dx[i] = sloped(slope, dz[i]);
             if (r)
-                rdx[i] = on ? rdz[i] : 0;
+                rdx[i] = sloped(slope, rdz[i]);
         }
         return;
     case ST_COPY:
@@ -1036,12 +1046,6 @@ static int build_steps(sens_net_t *net, const engine_t *e, upset_err_t *err)
             s.q = &L->aq;
             break;
         case LAYER_ACTIVATION:
-            if (L->act == ACT_QRELU && L->aq.neg_shift) {
-                upset_fail(err, "layer %s: a leaky quantized_relu is not differentiated by upset "
-                                "rank yet (campaigns run it)",
-                           L->name);
-                goto fail;
-            }
             if (L->act == ACT_QRELU || L->act == ACT_QBITS) {
                 s.kind = ST_QUANT;
                 s.q = &L->aq;
