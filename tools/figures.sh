@@ -136,9 +136,11 @@ sys.exit(int(int(f['bits/bit'].size) != int(f.attrs['n_fault_bits'])))" "$oracle
         set -- "$@" --ranking "$name=$f"
     done
     "$UPSET" protect "$@" >/dev/null || { echo "figures: upset protect failed for $model" >&2; status=1; }
-    # measured points: the held-out validation campaigns of tools/validate_protection.sh
+    # measured points: the held-out validation campaigns of tools/validate_protection.sh,
+    # and the multi-bit study's levels, each beside its first-order prediction
     set -- --oracle "$oracle" --out "$dir/protect"
-    for f in "$RES"/protect_"$model"/validate_*.h5 "$RES"/protect_"$model"/k*/validate_*.h5; do
+    for f in "$RES"/protect_"$model"/validate_*.h5 "$RES"/protect_"$model"/k*/validate_*.h5 \
+             "$RES"/multibit_"$model"_*.h5; do
         [ -f "$f" ] && set -- "$@" --check "$f"
     done
     if [ $# -gt 4 ]; then

@@ -115,9 +115,33 @@ def main():
         print("Differences: %s.\n" % WHY["cifar10" if key == "cifar10" else "econt"])
     print("## Multi-bit study (ECON-T Medium)\n")
     print("Paper: %s. Ours at the paper's levels (shares of all bits, scored on the oracle's"
-          " inputs):" % PAPER_MULTIBIT)
-    print("configs/multibit_econt_medium_{p0,p32,p63_5,p100}.yaml; the rows appear in the"
-          " ECON-T Medium table once results/multibit_econt_medium_*.h5 exist.")
+          " inputs; configs/multibit_econt_medium_{p0,p32,p63_5,p100}.yaml), each beside the"
+          " first-order prediction from the single-bit oracle (`upset protect --check`,"
+          " docs/protection.md: a trial fails when one of its flips lands on an unprotected"
+          " sensitive bit, and its error is the sum of its flips' single-bit errors):\n"
+          % PAPER_MULTIBIT)
+    check = [r for r in table(os.path.join(res, "figures", "econt_medium", "protect"), "check")
+             if "multibit_econt_medium_p" in r["results"]]
+    if not check:
+        print("No level has run yet.")
+        return
+    print("| level | trials | trials worse than fault-free, measured (Wilson 95 %) | predicted |"
+          " mean ΔEMD per trial, measured (95 %) | predicted |")
+    print("|---|---|---|---|---|---|")
+    def level(r):
+        name = os.path.basename(r["results"]).replace("multibit_econt_medium_p", "")
+        return float(name.replace(".h5", "").replace("_", "."))
+    for r in sorted(check, key=level):
+        print("| %s | %s | %s (%s–%s) | %s | %.4g (%.4g – %.4g) | %.4g |" % (
+            "%g %%" % level(r), r["trials"], pct(float(r["measured_failure"])),
+            pct(float(r["measured_failure_lo"])), pct(float(r["measured_failure_hi"])),
+            pct(float(r["predicted_failure"])), float(r["measured_error"]),
+            float(r["measured_error_lo"]), float(r["measured_error_hi"]),
+            float(r["predicted_error"])))
+    print("\nWhere the measurement leaves the prediction, many flips at once interact: the first"
+          " order adds single-bit errors, so it overstates the error of flips that saturate the"
+          " output together and misses insensitive bits whose changes add up to a worse"
+          " reconstruction.\n")
 
 
 if __name__ == "__main__":
