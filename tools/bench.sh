@@ -11,8 +11,9 @@
 #      throughput, start-up cost; BENCH_REPS runs of each side, interleaved, median
 #      CPU time (BENCH_BASE=none skips it); multi-bit trials too
 #   7. against the peer a user would otherwise run: tools/peer_bench.py, a PyTorch per-bit
-#      loop (float32, batched), on the same bits and images, 1 rank vs 1 thread and
-#      -np 2 vs 2 threads (wall time; needs python3-torch: tools/install-deps.sh --bench)
+#      loop (batched; CIFAR-10 in float32, ECON-T with the EMD from POT), on the same bits and
+#      inputs, 1 rank vs 1 thread and -np 2 vs 2 threads (wall time; needs python3-torch and
+#      python3-pot: tools/install-deps.sh --bench)
 # Sizes are small enough for a few minutes on 2 cores; BENCH_SCALE=4 makes each bigger.
 set -eu
 cd "$(dirname "$0")/.."
@@ -156,7 +157,7 @@ fi
 
 echo
 echo "== 7. upset vs a PyTorch per-bit loop (tools/peer_bench.py), CIFAR-10, same bits and images"
-if "$PY" -c "import torch" 2>/dev/null; then
+if "$PY" -c "import torch, ot" 2>/dev/null; then
     campaign "$T/peer.yaml" models/cifar10.h5 \
         "data: {format: cifar10, files: [data/cifar10/test_batch_first1017.bin], labels: data/cifar10/test_labels_10000.bin, count: $((300 * S)), correct_only: true}" \
         "kind: guided" "guided: {order: random, budget: $((200 * S))}"
@@ -170,7 +171,21 @@ if "$PY" -c "import torch" 2>/dev/null; then
              "(its start-up excluded): $(echo "scale=1; $peer_wall_s / $up_wall" | bc)x;" \
              "per-bit mispredicts equal on $peer_same of $peer_bits bits x $peer_images images"
     done
+    echo
+    echo "== 7b. upset vs a PyTorch + POT per-bit loop (tools/peer_bench.py), ECON-T Medium, same bits and inputs"
+    campaign "$T/peer_ae.yaml" models/econt_medium.h5 \
+        "data: {format: hgcal, files: [data/hgcal/ttbar_0PU.csv], count: $((2000 * S))}" \
+        "kind: guided" "guided: {order: random, budget: $((100 * S))}"
+    for np in 1 2; do
+        measure up mpirun -np $np "$UPSET" run "$T/peer_ae.yaml" --quiet --force
+        "$PY" tools/peer_bench.py --model models/econt_medium.h5 --data data/hgcal/ttbar_0PU.csv \
+            --count $((2000 * S)) --bits-from "$T/out.h5" --threads $np > "$T/peer.txt" || exit 1
+        eval "$(tail -n 1 "$T/peer.txt")"
+        echo "-np $np vs $np thread(s): upset ${up_wall} s (start-up included), PyTorch + POT loop" \
+             "${peer_wall_s} s (its start-up excluded): $(echo "scale=1; $peer_wall_s / $up_wall" | bc)x;" \
+             "per-bit mean EMD equal (1e-9 relative) on $peer_same of $peer_bits bits x $peer_images inputs"
+    done
 else
-    echo "skipped: python3-torch is not installed (tools/install-deps.sh --bench installs it)"
+    echo "skipped: python3-torch or python3-pot is not installed (tools/install-deps.sh --bench installs them)"
 fi
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -6,7 +6,7 @@ set -eu
 PKGS="openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools libyaml-dev check pkg-config \
 make gcc bc time libglpk-dev python3 python3-numpy python3-h5py python3-matplotlib"
 # --bench: also the peer `make bench` compares against (a PyTorch per-bit loop)
-[ "${1:-}" = "--bench" ] && PKGS="$PKGS python3-torch"
+[ "${1:-}" = "--bench" ] && PKGS="$PKGS python3-torch python3-pot"
 # --fuzz: clang with libFuzzer for `make fuzz`
 [ "${1:-}" = "--fuzz" ] && PKGS="$PKGS clang libclang-rt-dev"
 missing=""

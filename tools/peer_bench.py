@@ -1,6 +1,8 @@
 #!/usr/bin/python3
-"""What a user would otherwise run: a per-bit fault-injection loop in PyTorch (CPU, float32,
-batched over the whole evaluation set), for an upset classifier model file.
+"""What a user would otherwise run: a per-bit fault-injection loop in PyTorch (CPU, batched over
+the whole evaluation set) for an upset model file: a classifier (float32, mispredicts), or an
+ECON-T autoencoder (float64, so the float decoder matches upset's double one, and the EMD of
+every sample with POT, the Python Optimal Transport library's exact network simplex).
 
 For each bit it flips the weight code, rebuilds that layer's float32 weight, runs every
 evaluation image and counts mispredicts; then restores the weight. The model is read from
@@ -11,6 +13,8 @@ to even), softmax.
 
   peer_bench.py --model models/cifar10.h5 --data data/cifar10/test_batch_first1017.bin \
       --labels data/cifar10/test_labels_10000.bin --count 300 --bits-from RESULTS.h5 --threads 1
+  peer_bench.py --model models/econt_medium.h5 --data data/hgcal/ttbar_0PU.csv --count 2000 \
+      --bits-from RESULTS.h5 --threads 1
 
 --bits-from takes the bit list (and, to compare, the mispredicts) of an upset results file
 of the same model and images (correct_only: true). Prints the fault-free accuracy, the
@@ -25,9 +29,10 @@ try:
     import numpy as np
     import torch
     import torch.nn.functional as F
+    import ot
 except ImportError as e:  # pragma: no cover - a message instead of a traceback
-    sys.exit(f"peer_bench.py: {e}; install python3-torch, python3-numpy and python3-h5py "
-             "(Debian) or run tools/install-deps.sh")
+    sys.exit(f"peer_bench.py: {e}; install python3-torch, python3-pot, python3-numpy "
+             "and python3-h5py (Debian) or run tools/install-deps.sh --bench")
 
 
 def attr(g, k, default=None):
@@ -42,8 +47,8 @@ def frac(bits, integer, keep_negative):
 def load_layers(path):
     layers = []
     with h5py.File(path, "r") as f:
-        if attr(f, "task") != "classifier":
-            sys.exit(f"peer_bench.py: {path}: only classifiers are supported")
+        if attr(f, "task") not in ("classifier", "autoencoder"):
+            sys.exit(f"peer_bench.py: {path}: only classifiers and autoencoders are supported")
         for name in sorted(f["layers"].keys()):
             g = f["layers"][name]
             L = {"kind": attr(g, "kind"), "name": attr(g, "name"),
@@ -69,7 +74,9 @@ def weight(L):
         w = L["kernel"].astype(np.float32)
     if L["kind"] == "conv2d":
         w = np.ascontiguousarray(w.transpose(3, 2, 0, 1))  # (cout, cin, kh, kw)
-    return torch.from_numpy(w)
+    elif L["kind"] == "conv2d_transpose":  # Keras (kh, kw, cout, cin) -> (cin, cout, kh, kw)
+        w = np.ascontiguousarray(w.transpose(3, 2, 0, 1))
+    return torch.from_numpy(w.astype(DTYPE))
 
 
 def bias(L):
@@ -77,8 +84,8 @@ def bias(L):
         return None
     if int(L.get("quantized", 0)):
         f = frac(int(L["bias_q_bits"]), int(L["bias_q_integer"]), int(L["bias_q_keep_negative"]))
-        return torch.from_numpy((L["bias_code"].astype(np.float64) * 2.0 ** -f).astype(np.float32))
-    return torch.from_numpy(L["bias"].astype(np.float32))
+        return torch.from_numpy((L["bias_code"].astype(np.float64) * 2.0 ** -f).astype(DTYPE))
+    return torch.from_numpy(L["bias"].astype(np.float32).astype(DTYPE))
 
 
 def same_pad(n_in, n_out, k, s):
@@ -99,6 +106,14 @@ def forward(layers, params, x):
                 pw = same_pad(L["in_shape"][1], L["out_shape"][1], kw, sw)
                 t = F.pad(t, (pw[0], pw[1], ph[0], ph[1]))
             x = F.conv2d(t, p["w"], p["b"], stride=(sh, sw)).permute(0, 2, 3, 1)
+        elif kind == "conv2d_transpose":  # TensorFlow's: the full result cropped (SAME)
+            kh, kw = L["kernel"].shape[:2]
+            sh, sw = (int(v) for v in L["strides"])
+            oh, ow = L["out_shape"][0], L["out_shape"][1]
+            ph = same_pad(oh, L["in_shape"][0], kh, sh)[0] if L["padding"] == "same" else 0
+            pw = same_pad(ow, L["in_shape"][1], kw, sw)[0] if L["padding"] == "same" else 0
+            t = F.conv_transpose2d(x.permute(0, 3, 1, 2), p["w"], p["b"], stride=(sh, sw))
+            x = t[:, :, ph:ph + oh, pw:pw + ow].permute(0, 2, 3, 1)
         elif kind == "dense":
             x = x.reshape(x.shape[0], -1) @ p["w"]
             if p["b"] is not None:
@@ -121,13 +136,15 @@ def forward(layers, params, x):
                 x = torch.clamp(torch.round(x * 2.0 ** f), lo, hi) * 2.0 ** -f
             elif act == "relu":
                 x = torch.relu(x)
+            elif act == "sigmoid":
+                x = torch.sigmoid(x)
             elif act == "softmax":
                 x = torch.softmax(x.reshape(x.shape[0], -1), dim=1)
             elif act != "linear":
                 sys.exit(f"peer_bench.py: activation {act} not supported")
         else:
             sys.exit(f"peer_bench.py: layer kind {kind} not supported")
-        if L.get("activation") == "relu" and kind in ("conv2d", "dense"):
+        if L.get("activation") == "relu" and kind in ("conv2d", "dense", "conv2d_transpose"):
             x = torch.relu(x)
     return x.reshape(x.shape[0], -1)
 
@@ -136,16 +153,55 @@ def params_of(layers):
     out = []
     for L in layers:
         p = {}
-        if L["kind"] in ("conv2d", "dense"):
+        if L["kind"] in ("conv2d", "dense", "conv2d_transpose"):
             p = {"w": weight(L), "b": bias(L)}
         elif L["kind"] == "batchnorm":
             g = L["gamma"].astype(np.float32)
             var = L["moving_variance"].astype(np.float32)
             scale = g * (np.float32(1.0) / np.sqrt(var + np.float32(L["epsilon"])))
             offset = L["beta"].astype(np.float32) - L["moving_mean"].astype(np.float32) * scale
-            p = {"scale": torch.from_numpy(scale), "offset": torch.from_numpy(offset)}
+            p = {"scale": torch.from_numpy(scale.astype(DTYPE)),
+                 "offset": torch.from_numpy(offset.astype(DTYPE))}
         out.append(p)
     return out
+
+
+DTYPE = np.float32  # float64 for autoencoders (main)
+
+
+# ---- ECON-T: the data, the 8x8 arrangement and the EMD, from the geometry tables ----
+
+def geometry():
+    t = {}
+    with open("data/reference/econt_geometry.txt") as fh:
+        for line in fh:
+            if line.startswith("#") or not line.strip():
+                continue
+            k, *v = line.split()
+            t.setdefault(k, []).append([float(a) for a in v])
+    hexc = np.array(t["hex_coords"])
+    dist = np.sqrt(((hexc[:, None, :] - hexc[None, :, :]) ** 2).sum(-1)) / (0.5 * 2.4168015)
+    arrange = np.array(t["arrange_8x8"][0], dtype=int)
+    mask = np.array(t["arr_mask_8x8"][0], dtype=int)
+    remap = np.array(t["remap_8x8"][0], dtype=int)
+    return dist, arrange, mask, remap
+
+
+def hgcal(path, count):
+    """The first count non-empty rows, each normalised by 2^floor(log2(sum)) (upset's)."""
+    q = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.float64)
+    q = q[q.sum(1) > 0][:count]
+    return q * 2.0 ** -np.floor(np.log2(q.sum(1)))[:, None]
+
+
+def emd(dist, a, b):
+    """EMD of unit-normalised histograms; a zero-sum side is uniform (upset's default)."""
+    sa, sb = a.sum(), b.sum()
+    if sa == 0 and sb == 0:
+        return 0.0
+    a = a / sa if sa > 0 else np.full(48, 1 / 48)
+    b = b / sb if sb > 0 else np.full(48, 1 / 48)
+    return float(ot.emd2(a, b, dist))
 
 
 def locate(layers, bit):
@@ -171,13 +227,17 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", required=True)
     ap.add_argument("--data", required=True)
-    ap.add_argument("--labels", required=True)
+    ap.add_argument("--labels", help="CIFAR-10 labels (classifiers)")
     ap.add_argument("--count", type=int, default=1017)
     ap.add_argument("--bits-from", required=True, help="an upset results file of the same model")
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     layers = load_layers(a.model)
+    with h5py.File(a.model, "r") as f:
+        task = attr(f, "task")
+    if task == "autoencoder":
+        return main_autoencoder(a, layers)
     raw = np.fromfile(a.data, dtype=np.uint8).reshape(-1, 3073)[: a.count]
     labels = np.fromfile(a.labels, dtype=np.uint8)[: len(raw)]
     img = raw[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).astype(np.float32) / 256.0
@@ -212,6 +272,51 @@ def main():
     print(f"peer: per-bit mispredicts equal upset's on {same} of {len(bits)} bits")
     print(f"peer_wall_s={wall:.3f} peer_cpu_s={cpu:.3f} peer_same={same} peer_bits={len(bits)} "
           f"peer_images={len(y)}")
+
+
+def main_autoencoder(a, layers):
+    """ECON-T: every bit's mean EMD over the inputs, compared with upset's mean_emd."""
+    global DTYPE
+    DTYPE = np.float64
+    dist, arrange, mask, remap = geometry()
+    cells = hgcal(a.data, a.count)
+    img = np.where(mask[None, :] == 1, cells[:, arrange], 0.0).reshape(-1, 8, 8, 1)
+    x = torch.from_numpy(np.ascontiguousarray(img))
+    params = params_of(layers)
+
+    def mean_emd():
+        out = forward(layers, params, x).numpy().reshape(-1, 64)[:, remap]
+        return float(np.mean([emd(dist, cells[i], out[i]) for i in range(len(cells))]))
+
+    with torch.no_grad():
+        clean = mean_emd()
+        with h5py.File(a.bits_from, "r") as r:
+            bits = r["bits/bit"][()]
+            theirs = r["bits/mean_emd"][()]
+            base = float(r.attrs["baseline_mean_emd"])
+        print(f"peer: fault-free mean EMD {clean:.15g} over {len(cells)} inputs "
+              f"(upset {base:.15g})")
+        mine = np.zeros(len(bits))
+        t0, c0 = time.perf_counter(), time.process_time()
+        for k, bit in enumerate(bits):
+            li, w, pos = locate(layers, int(bit))
+            L = layers[li]
+            code = L["kernel_code"].reshape(-1)
+            old = code[w]
+            code[w] = flip(old, int(L["kernel_q_bits"]), int(L["kernel_q_keep_negative"]), pos)
+            params[li]["w"] = weight(L)
+            mine[k] = mean_emd()
+            code[w] = old
+            params[li]["w"] = weight(L)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    rel = np.abs(mine - theirs) / np.maximum(np.abs(theirs), 1e-300)
+    same = int((rel <= 1e-9).sum())
+    print(f"peer: {len(bits)} bits x {len(cells)} inputs in {wall:.2f} s wall, {cpu:.2f} s CPU "
+          f"({args_rate(len(bits), len(cells), wall)} flip-inputs/s wall, {a.threads} thread(s))")
+    print(f"peer: per-bit mean EMD equals upset's to 1e-9 relative on {same} of {len(bits)} bits "
+          f"(largest relative difference {rel.max():.2e})")
+    print(f"peer_wall_s={wall:.3f} peer_cpu_s={cpu:.3f} peer_same={same} peer_bits={len(bits)} "
+          f"peer_images={len(cells)}")
 
 
 def args_rate(nb, ni, s):
