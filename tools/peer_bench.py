@@ -238,6 +238,8 @@ def main():
         task = attr(f, "task")
     if task == "autoencoder":
         return main_autoencoder(a, layers)
+    if not a.labels:
+        sys.exit("peer_bench.py: a classifier needs --labels")
     raw = np.fromfile(a.data, dtype=np.uint8).reshape(-1, 3073)[: a.count]
     labels = np.fromfile(a.labels, dtype=np.uint8)[: len(raw)]
     img = raw[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).astype(np.float32) / 256.0
