@@ -307,9 +307,6 @@ static int compute(rank_ctx_t *r, const rank_args_t *a, metrics_t *mt, upset_err
     return rc;
 }
 
-/* The layer's bias codes in theta: those with bits in the fault space. */
-static int64_t bias_params(const layer_t *L) { return L->n_bias_bits ? L->cout : 0; }
-
 /* Rank 0: the parameter table, the bit ranking and both files. */
 static int write_outputs(rank_ctx_t *r, const rank_args_t *a, const metrics_t *mt,
                          const char *txt, double elapsed, upset_err_t *err)
@@ -320,7 +317,7 @@ static int write_outputs(rank_ctx_t *r, const rank_args_t *a, const metrics_t *m
     int nb = 0;
     for (int l = 0; l < m->n_layers; l++)
         if (m->layers[l].faultable) {
-            np += m->layers[l].n_weights + bias_params(&m->layers[l]);
+            np += m->layers[l].n_weights + bitspace_bias_codes(&m->layers[l]);
             nb++;
         }
     int32_t *layer = upset_calloc((size_t)np + 1, sizeof *layer, err);
@@ -334,7 +331,7 @@ static int write_outputs(rank_ctx_t *r, const rank_args_t *a, const metrics_t *m
         if (m->layers[l].faultable) {
             names[b++] = m->layers[l].name;
             /* a bias is numbered past the kernel, as in campaign results */
-            const int64_t n_params = m->layers[l].n_weights + bias_params(&m->layers[l]);
+            const int64_t n_params = m->layers[l].n_weights + bitspace_bias_codes(&m->layers[l]);
             for (int64_t w = 0; w < n_params; w++, p++) {
                 layer[p] = l;
                 weight[p] = w;

@@ -21,6 +21,8 @@ typedef struct {
 void bitspace_include_bias(model_t *m, int include);
 /* 1 when L has quantized bias codes that include_bias can fault. */
 int bitspace_has_bias(const layer_t *L);
+/* How many of L's bias codes the current fault space holds (cout, or 0 without biases). */
+int64_t bitspace_bias_codes(const layer_t *L);
 
 /* 0 on success, -1 when index is outside [0, n_fault_bits). */
 int bitspace_locate(const model_t *m, int64_t index, bitaddr_t *out);

@@ -160,11 +160,21 @@ static int delta_sample(injector_t *in, bitaddr_t a, int64_t i, int *unchanged, 
     return 0;
 }
 
+/* Adds sample i's result (a faulty one, or the stored baseline when the fault provably
+ * left it unchanged) to the fault's totals. */
+static void tally(const injector_t *in, int64_t i, const sample_result_t *s, int changed,
+                  fault_result_t *r, double *sum)
+{
+    *sum += s->emd;
+    r->mispredicts += in->data->label && s->pred != in->data->label[i];
+    r->n_changed += changed;
+}
+
 /* Runs sample i through the (flipped) model: from the stored input of the first faulty
- * layer, or of the nearest stored layer before it (cached path), else from the raw input. Unless `full`, it stops
- * as soon as a layer after the last faulty one reads exactly its stored fault-free input
- * (*settled = 1): the rest of the network is fault-free, so the sample's result is the
- * stored baseline, bit for bit. */
+ * layer, or of the nearest stored layer before it (cached path), else from the raw input.
+ * Unless `full`, it stops as soon as a layer after the last faulty one reads exactly its
+ * stored fault-free input (*settled = 1): the rest of the network is fault-free, so the
+ * sample's result is the stored baseline, bit for bit. */
 static int run_faulty(injector_t *in, int64_t i, int first, int last_fault, int *settled,
                       upset_err_t *err)
 {
@@ -226,16 +236,10 @@ int injector_eval(injector_t *in, const int64_t *bits, int n_bits, fault_result_
             sample_result_t s;
             int unchanged, changed;
             rc = delta_sample(in, addr[0], i, &unchanged, &changed, &s, err);
-            if (rc)
-                break;
-            if (unchanged) {
-                sum += in->base[i].emd;
-                r->mispredicts += in->data->label && in->base[i].pred != in->data->label[i];
-                continue;
-            }
-            sum += s.emd;
-            r->mispredicts += in->data->label && s.pred != in->data->label[i];
-            r->n_changed += changed;
+            if (!rc && unchanged)
+                tally(in, i, &in->base[i], 0, r, &sum);
+            else if (!rc)
+                tally(in, i, &s, changed, r, &sum);
         }
     } else {
         /* the model is flipped once for all samples and restored after them */
@@ -243,19 +247,12 @@ int injector_eval(injector_t *in, const int64_t *bits, int n_bits, fault_result_
             bitspace_flip(&in->model, addr[k]);
         for (int64_t i = 0; i < in->data->n && !rc; i++) {
             int settled;
-            rc = run_faulty(in, i, first_layer, last_layer, &settled, err);
-            if (rc)
-                break;
-            if (settled) {
-                sum += in->base[i].emd;
-                r->mispredicts += in->data->label && in->base[i].pred != in->data->label[i];
-                continue;
-            }
             sample_result_t s;
-            rc = evaluator_score(&in->ev, i, &s, err);
-            sum += s.emd;
-            r->mispredicts += in->data->label && s.pred != in->data->label[i];
-            r->n_changed += output_changed(in, i);
+            rc = run_faulty(in, i, first_layer, last_layer, &settled, err);
+            if (!rc && settled)
+                tally(in, i, &in->base[i], 0, r, &sum);
+            else if (!rc && !(rc = evaluator_score(&in->ev, i, &s, err)))
+                tally(in, i, &s, output_changed(in, i), r, &sum);
         }
         for (int k = n_bits - 1; k >= 0; k--) /* restore (flip is an involution) */
             bitspace_flip(&in->model, addr[k]);

@@ -12,6 +12,11 @@ int bitspace_has_bias(const layer_t *L)
            L->bq.bits > 0;
 }
 
+int64_t bitspace_bias_codes(const layer_t *L)
+{
+    return L->n_bias_bits ? L->cout : 0;
+}
+
 void bitspace_include_bias(model_t *m, int include)
 {
     int64_t next = 0;

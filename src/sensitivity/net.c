@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "upset/bitspace.h"
 #include "upset/econt.h"
 #include "upset/engine.h"
 #include "upset/sensitivity.h"
@@ -189,7 +190,8 @@ static void lin_depthwise(const layer_t *L, int op, term_t a, term_t b, double *
                     const int64_t wo = ((int64_t)kh * L->kw + kw) * cin * mult;
                     for (int ci = 0; ci < cin; ci++)
                         for (int m = 0; m < mult; m++) {
-                            const int64_t o = oo + ci * mult + m, x = xo + ci, w = wo + ci * mult + m;
+                            const int64_t o = oo + ci * mult + m, x = xo + ci;
+                            const int64_t w = wo + ci * mult + m;
                             if (op == LIN_FWD)
                                 t[o] += a.x[x] * a.M[w] + (two ? b.x[x] * b.M[w] : 0);
                             else if (op == LIN_BWD_X)
@@ -373,7 +375,7 @@ static void window_forward(const sens_net_t *net, sens_step_t *s, const double *
  * (dz -> dx, which it overwrites). */
 static void window_linear(const sens_step_t *s, int forward, const double *in, double *out)
 {
-    const int64_t C = s->L->in.c, pixels = s->n_out / C;
+    const int64_t C = s->L->in.c;
     if (!forward)
         memset(out, 0, (size_t)s->n_in * sizeof *out);
     if (s->kind == ST_ZEROPAD) {
@@ -412,7 +414,6 @@ static void window_linear(const sens_step_t *s, int forward, const double *in, d
         if (forward)
             out[o] = acc / count;
     }
-    (void)pixels;
 }
 
 /* The window table of a pooling or padding step (see sens_step). */
@@ -1010,7 +1011,7 @@ static int build_steps(sens_net_t *net, const engine_t *e, upset_err_t *err)
             s.kind = ST_LINEAR;
             if (L->faultable) {
                 s.block = block++;
-                s.bias_params = L->n_bias_bits > 0; /* the fault space holds its bias */
+                s.bias_params = bitspace_bias_codes(L) > 0; /* the fault space holds its bias */
             }
             if (linear_weights(&s, net->mode, err)) {
                 step_free(&s);
@@ -1162,8 +1163,7 @@ int sens_net_create(sens_net_t *net, const model_t *m, int input_frac, sens_mode
                 goto fail;
             }
             net->block_layer[b] = l;
-            net->block_off[b + 1] = net->block_off[b] + L->n_weights +
-                                    (L->n_bias_bits ? L->cout : 0);
+            net->block_off[b + 1] = net->block_off[b] + L->n_weights + bitspace_bias_codes(L);
             b++;
         }
     net->n_params = net->block_off[net->n_blocks];

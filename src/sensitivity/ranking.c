@@ -2,6 +2,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "upset/bitspace.h"
 #include "upset/rng.h"
 #include "upset/sensitivity.h"
 
@@ -80,7 +81,7 @@ int sens_bit_ranking(const model_t *m, const double *score, int64_t n_params, in
             continue;
         /* the kernel's codes, then (a fault space with biases) the bias codes */
         const int w = L->kq.bits, wb = L->n_bias_bits ? L->bq.bits : 0;
-        const int64_t nb = L->n_bias_bits ? L->cout : 0;
+        const int64_t nb = bitspace_bias_codes(L);
         if (L->n_weights * w + nb * wb != L->n_bits || p + L->n_weights + nb > n_params) {
             rc = upset_fail(err, "layer %s: %lld weights x %d bits and %lld biases x %d bits do "
                                  "not match its %lld bits or the %lld parameters",
