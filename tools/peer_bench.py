@@ -223,6 +223,24 @@ def flip(code, bits, signed, pos):
     return u
 
 
+def per_bit(layers, params, bits, dtype, evaluate):
+    """The per-bit loop: flip each bit's code, rebuild its layer's weight, evaluate(), restore.
+    Returns the results and the loop's wall and CPU seconds."""
+    mine = np.zeros(len(bits), dtype=dtype)
+    t0, c0 = time.perf_counter(), time.process_time()
+    for k, bit in enumerate(bits):
+        li, w, pos = locate(layers, int(bit))
+        L = layers[li]
+        code = L["kernel_code"].reshape(-1)
+        old = code[w]
+        code[w] = flip(old, int(L["kernel_q_bits"]), int(L["kernel_q_keep_negative"]), pos)
+        params[li]["w"] = weight(L)
+        mine[k] = evaluate()
+        code[w] = old
+        params[li]["w"] = weight(L)
+    return mine, time.perf_counter() - t0, time.process_time() - c0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", required=True)
@@ -255,19 +273,8 @@ def main():
             n_ours = int(r.attrs["n_samples"])
         print(f"peer: fault-free {int(keep.sum())} / {len(keep)} correct "
               f"(upset evaluated {n_ours} images)")
-        mine = np.zeros(len(bits), dtype=np.int64)
-        t0, c0 = time.perf_counter(), time.process_time()
-        for k, bit in enumerate(bits):
-            li, w, pos = locate(layers, int(bit))
-            L = layers[li]
-            code = L["kernel_code"].reshape(-1)
-            old = code[w]
-            code[w] = flip(old, int(L["kernel_q_bits"]), int(L["kernel_q_keep_negative"]), pos)
-            params[li]["w"] = weight(L)
-            mine[k] = int((forward(layers, params, x).argmax(1) != y).sum())
-            code[w] = old
-            params[li]["w"] = weight(L)
-        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        mine, wall, cpu = per_bit(layers, params, bits, np.int64,
+                                  lambda: int((forward(layers, params, x).argmax(1) != y).sum()))
     same = int((mine == theirs).sum())
     print(f"peer: {len(bits)} bits x {len(y)} images in {wall:.2f} s wall, {cpu:.2f} s CPU "
           f"({args_rate(len(bits), len(y), wall)} flip-images/s wall, {a.threads} thread(s))")
@@ -298,19 +305,7 @@ def main_autoencoder(a, layers):
             base = float(r.attrs["baseline_mean_emd"])
         print(f"peer: fault-free mean EMD {clean:.15g} over {len(cells)} inputs "
               f"(upset {base:.15g})")
-        mine = np.zeros(len(bits))
-        t0, c0 = time.perf_counter(), time.process_time()
-        for k, bit in enumerate(bits):
-            li, w, pos = locate(layers, int(bit))
-            L = layers[li]
-            code = L["kernel_code"].reshape(-1)
-            old = code[w]
-            code[w] = flip(old, int(L["kernel_q_bits"]), int(L["kernel_q_keep_negative"]), pos)
-            params[li]["w"] = weight(L)
-            mine[k] = mean_emd()
-            code[w] = old
-            params[li]["w"] = weight(L)
-        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        mine, wall, cpu = per_bit(layers, params, bits, np.float64, mean_emd)
     rel = np.abs(mine - theirs) / np.maximum(np.abs(theirs), 1e-300)
     same = int((rel <= 1e-9).sum())
     print(f"peer: {len(bits)} bits x {len(cells)} inputs in {wall:.2f} s wall, {cpu:.2f} s CPU "
