@@ -65,3 +65,22 @@ def reference_loss(stem, labelled, n):
     y, _ = qkeras_ref.forward(qkeras_ref.load([stem + ".json", stem + ".h5"]), x)
     p = y[np.arange(len(rec)), rec[:, 0].astype(int)].astype(np.float64)
     return float(np.mean(-np.log(p)))
+
+
+def check_rank(rank, stem, labelled, n, twin=None):
+    """What the `upset rank` tests assert of a ranking file: every bit ranked once, the
+    gradient equal to TWIN's (the same ranking at another rank count) when given, and the
+    loss equal to the reference's mean cross-entropy over the first n labelled records
+    (1e-5 relative). Returns (loss, the reference's loss, bits ranked)."""
+    import h5py
+    want = reference_loss(stem, labelled, n)
+    with h5py.File(rank, "r") as a:
+        loss, bits = float(a.attrs["loss"]), a["ranking/bit"][:]
+        n_bits = int(a.attrs["n_fault_bits"])
+        if twin:
+            with h5py.File(twin, "r") as b:
+                assert (a["params/gradient"][:] == b["params/gradient"][:]).all(), \
+                    f"{rank} and {twin} differ"
+    assert sorted(bits) == list(range(n_bits)), "each bit once"
+    assert abs(loss - want) <= 1e-5 * want, (loss, want)
+    return loss, want, n_bits

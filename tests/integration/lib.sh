@@ -23,6 +23,14 @@ pass() { echo "ok: $*"; }
 same_data() {
     h5diff -q "$1" "$2" "/$3" "/$3" >/dev/null 2>&1
 }
+# agrees MODEL LABELLED: `upset eval` predicts every record of LABELLED (CIFAR-10 records
+# labelled with a reference's predictions) as labelled; sets AGREE_N (records) and AGREE_OUT
+# (eval's output, for the failure message)
+agrees() {
+    AGREE_N=$(( $(stat -c %s "$2") / 3073 ))
+    AGREE_OUT=$("$UPSET" eval --model "$1" --data "$2" --format cifar10)
+    echo "$AGREE_OUT" | grep -q "accuracy 1.0000 ($AGREE_N / $AGREE_N correct"
+}
 finish() {
     [ "$FAILS" -eq 0 ] || { echo "$FAILS failure(s)" >&2; exit 1; }
     exit 0

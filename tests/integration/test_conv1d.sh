@@ -70,11 +70,9 @@ print(("ok" if ok else "FAIL") + ": the Conv1D kernel's codes keep Keras's (k, c
 sys.exit(0 if ok else 1)
 EOP
 
-n=$(( $(stat -c %s "$T/pred.bin") / 3073 ))
-got=$("$UPSET" eval --model "$T/c1d_native.h5" --data "$T/pred.bin" --format cifar10)
-echo "$got" | grep -q "accuracy 1.0000 ($n / $n correct" \
-    && pass "engine == numpy reference on every prediction ($n images)" \
-    || fail "engine disagrees with the reference: $got"
+agrees "$T/c1d_native.h5" "$T/pred.bin" \
+    && pass "engine == numpy reference on every prediction ($AGREE_N images)" \
+    || fail "engine disagrees with the reference: $AGREE_OUT"
 
 cat >"$T/oracle.yaml" <<EOC
 name: it-c1d

@@ -88,11 +88,9 @@ print(("ok" if ok else "FAIL") + ": the depthwise codes keep Keras's (kh, kw, ci
 sys.exit(0 if ok else 1)
 EOP
 
-n=$(( $(stat -c %s "$T/pred.bin") / 3073 ))
-got=$("$UPSET" eval --model "$T/native.h5" --data "$T/pred.bin" --format cifar10)
-echo "$got" | grep -q "accuracy 1.0000 ($n / $n correct" \
-    && pass "engine == numpy reference on every prediction ($n images)" \
-    || fail "engine disagrees with the reference: $got"
+agrees "$T/native.h5" "$T/pred.bin" \
+    && pass "engine == numpy reference on every prediction ($AGREE_N images)" \
+    || fail "engine disagrees with the reference: $AGREE_OUT"
 
 cat >"$T/oracle.yaml" <<EOC
 name: it-dw
@@ -124,11 +122,9 @@ grep -Eq "sep_depthwise +depthwise_conv2d .* 864 \(144 weights, bits 1296\.\.215
     && grep -Eq " sep +conv2d .*\(16,16,16\) +\(16,16,8\) .* 768 \(128 weights, bits 2160\.\.2927\)" "$T/sep_info.txt" \
     && pass "QSeparableConv2D: its depthwise then its pointwise layer, both faultable" \
     || fail "separable layout: $(cat "$T/sep_info.txt")"
-n=$(( $(stat -c %s "$T/sep_pred.bin") / 3073 ))
-got=$("$UPSET" eval --model "$T/sep_native.h5" --data "$T/sep_pred.bin" --format cifar10)
-echo "$got" | grep -q "accuracy 1.0000 ($n / $n correct" \
-    && pass "separable: engine == numpy reference on every prediction ($n images)" \
-    || fail "separable: engine disagrees with the reference: $got"
+agrees "$T/sep_native.h5" "$T/sep_pred.bin" \
+    && pass "separable: engine == numpy reference on every prediction ($AGREE_N images)" \
+    || fail "separable: engine disagrees with the reference: $AGREE_OUT"
 sed -e "s#$T/native.h5#$T/sep_native.h5#" -e "s#$T/pred.bin#$T/sep_pred.bin#" \
     -e 's/layers: \[dw\]/layers: [sep_depthwise, sep]/' -e 's/^include_bias: true$/include_bias: false/' \
     -e "s#$T/delta.h5#$T/sep_delta.h5#" "$T/oracle.yaml" >"$T/sep.yaml"
@@ -154,15 +150,11 @@ output: $T/rank_$stem.h5
 EOC
     mpi 2 rank "$T/rank_$stem.yaml" --quiet || fail "upset rank ($stem)"
     "$PY" - "$T" $stem $pred <<'EOP' || fail "rank through $stem"
-import sys, h5py
+import sys
 sys.path[:0] = ["tools", "tests/integration"]
 import keras_fixture
 t, stem, pred = sys.argv[1:4]
-want = keras_fixture.reference_loss(f"{t}/{stem}", f"{t}/{pred}.bin", 10)
-with h5py.File(f"{t}/rank_{stem}.h5", "r") as f:
-    loss, n, bits = float(f.attrs["loss"]), int(f.attrs["n_fault_bits"]), f["ranking/bit"][:]
-assert sorted(bits) == list(range(n)), "each bit once"
-assert abs(loss - want) <= 1e-5 * want, (loss, want)
+loss, want, n = keras_fixture.check_rank(f"{t}/rank_{stem}.h5", f"{t}/{stem}", f"{t}/{pred}.bin", 10)
 print(f"ok: upset rank ({stem}, Hessian, with biases): loss {loss:.8f} == the reference's "
       f"{want:.8f}; {n} bits ranked once")
 EOP

@@ -91,11 +91,9 @@ grep -Eq "add2 +add .* <- q3, q4" "$T/info.txt" && grep -Eq "cat +concatenate .*
     && pass "upset info lists a merge's inputs and the concatenated shape" \
     || fail "upset info: $(cat "$T/info.txt")"
 
-n=$(( $(stat -c %s "$T/pred.bin") / 3073 ))
-got=$("$UPSET" eval --model "$T/native.h5" --data "$T/pred.bin" --format cifar10)
-echo "$got" | grep -q "accuracy 1.0000 ($n / $n correct" \
-    && pass "engine == numpy reference on every prediction ($n images)" \
-    || fail "engine disagrees with the reference: $got"
+agrees "$T/native.h5" "$T/pred.bin" \
+    && pass "engine == numpy reference on every prediction ($AGREE_N images)" \
+    || fail "engine disagrees with the reference: $AGREE_OUT"
 
 # single flips over every faultable layer: the stored-input path (cuts of the graph) and
 # the whole network agree; then the reference with the flipped code in the Keras file
@@ -184,17 +182,12 @@ for np in 1 2; do
     mpi $np rank "$T/rank.yaml" --quiet --force --output "$T/rank_$np.h5" || fail "upset rank -np $np on a graph"
 done
 "$PY" - "$T" <<'EOP' || fail "graph ranking"
-import sys, h5py
+import sys
 sys.path[:0] = ["tools", "tests/integration"]
 import keras_fixture
 t = sys.argv[1]
-want = keras_fixture.reference_loss(f"{t}/g", f"{t}/pred.bin", 8)
-with h5py.File(f"{t}/rank_1.h5", "r") as a, h5py.File(f"{t}/rank_2.h5", "r") as b:
-    bits, n, loss = a["ranking/bit"][:], int(a.attrs["n_fault_bits"]), float(a.attrs["loss"])
-    same = (a["params/gradient"][:] == b["params/gradient"][:]).all()
-assert sorted(bits) == list(range(n)), "each bit once"
-assert same, "-np 1 and -np 2 differ"
-assert abs(loss - want) <= 1e-5 * want, (loss, want)
+loss, want, n = keras_fixture.check_rank(f"{t}/rank_1.h5", f"{t}/g", f"{t}/pred.bin", 8,
+                                         f"{t}/rank_2.h5")
 print(f"ok: upset rank on a graph: {n} bits ranked once, -np 1 == -np 2; loss {loss:.8f} == "
       f"the reference's cross-entropy {want:.8f}")
 EOP
@@ -266,11 +259,9 @@ acc = (np.argmax(y, axis=1) == rec[:, 0]).mean()
 keep, _ = keras_fixture.write_labelled(rec, y, f"{sys.argv[1]}/resnet_pred.bin", margin=1e-6)
 print(f"reference: accuracy {acc:.4f} on the 1,017 bundled test images; {keep.sum()} without a near tie")
 EOP
-n=$(( $(stat -c %s "$T/resnet_pred.bin") / 3073 ))
-got=$("$UPSET" eval --model models/cifar10_resnet_baseline.h5 --data "$T/resnet_pred.bin" --format cifar10)
-echo "$got" | grep -q "accuracy 1.0000 ($n / $n correct" \
-    && pass "ResNet: engine == numpy reference on every prediction ($n images)" \
-    || fail "ResNet: engine disagrees with the reference: $got"
+agrees models/cifar10_resnet_baseline.h5 "$T/resnet_pred.bin" \
+    && pass "ResNet: engine == numpy reference on every prediction ($AGREE_N images)" \
+    || fail "ResNet: engine disagrees with the reference: $AGREE_OUT"
 C10='data: {format: cifar10, files: [data/cifar10/test_batch_first1017.bin], labels: data/cifar10/test_labels_10000.bin, count: 12}'
 for spec in "q_conv2d:oracle:{first_bit: 77184, bit_count: 64}" "q_dense:oracle:{first_bit: 613760, bit_count: 400}" \
             "trials:multibit:{trials: 6, flips: 4, protection: none}"; do

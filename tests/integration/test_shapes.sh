@@ -125,11 +125,9 @@ while [ $m -lt "$N_MODELS" ]; do
     desc=$(cat "$T/m$m.desc" 2>/dev/null)
     tools/import_qkeras.py "$T/m$m.json" "$T/m$m.h5" --name m$m --task classifier \
         -o "$T/m${m}_native.h5" >"$T/import.log" 2>&1 || { fail "model $m ($desc): import: $(tail -2 "$T/import.log")"; m=$((m + 1)); continue; }
-    n=$(( $(stat -c %s "$T/m${m}_pred.bin") / 3073 ))
-    got=$("$UPSET" eval --model "$T/m${m}_native.h5" --data "$T/m${m}_pred.bin" --format cifar10)
-    echo "$got" | grep -q "accuracy 1.0000 ($n / $n correct" \
-        && pass "model $m ($desc): engine == reference on $n images" \
-        || fail "model $m ($desc): $got"
+    agrees "$T/m${m}_native.h5" "$T/m${m}_pred.bin" \
+        && pass "model $m ($desc): engine == reference on $AGREE_N images" \
+        || fail "model $m ($desc): $AGREE_OUT"
     cat >"$T/o.yaml" <<EOC
 name: it-shape
 model: $T/m${m}_native.h5
