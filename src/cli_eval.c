@@ -201,7 +201,7 @@ int cmd_eval(int argc, char **argv)
             rc = upset_fail(&err, "--format %s: expected hgcal or cifar10", format);
         have_data = !rc;
     }
-    rc = rc || dataset_check_model(&d, &m, files[0], &err);
+    rc = rc || task_check_data(&m, &d, files[0], &err);
     if (!rc && correct_only) {
         stage = "--correct-only: ";
         rc = dataset_keep_correct(&d, &m, &err);
@@ -238,12 +238,9 @@ int cmd_eval(int argc, char **argv)
                (long long)d.n, files[0]);
         if (flips)
             printf("bits flipped: %s\n", flips);
-        if (m.task == TASK_CLASSIFIER)
-            printf("accuracy %.4f (%lld / %lld correct, %lld mispredicts)\n",
-                   (double)correct / d.n, (long long)correct, (long long)d.n,
-                   (long long)(d.n - correct));
-        else if (m.task == TASK_AUTOENCODER)
-            printf("mean EMD %.17g\n", sum / d.n);
+        const fault_result_t total = {.mean_emd = sum / (double)d.n,
+                                      .mispredicts = d.n - correct};
+        task_ops(m.task)->print_eval(&total, d.n);
         printf("throughput %.0f samples/s (%.3f s, one core)\n", d.n / (dt > 0 ? dt : 1e-9), dt);
     }
     if (!rc && per_layer)

@@ -8,24 +8,15 @@
 #include "upset/engine.h"
 #include "upset/model.h"
 
-#include "upset/emd.h"
+#include "upset/task.h"
 
 typedef struct {
     const model_t *model;
     const dataset_t *data;
     engine_t engine;
-    struct emd_workspace *emd;
-    int emd_zero_rule; /* econt.h's ECONT_ZERO_* */
-    /* Optional (set by the injector): one EMD basis per sample. An empty basis is filled
-     * by the next solve of that sample (the fault-free one); later solves of the sample
-     * warm-start from it and leave it unchanged. */
-    emd_basis_t **bases;
+    task_scorer_t scorer; /* the task's per-sample score (task.h) */
+    double *out;          /* the output values of the sample being scored */
 } evaluator_t;
-
-typedef struct {
-    double emd; /* autoencoder: EMD(input cells, output cells); else 0 */
-    int pred;   /* classifier: argmax of the output; else -1 */
-} sample_result_t;
 
 int evaluator_create(evaluator_t *ev, const model_t *m, const dataset_t *d, int emd_zero_rule,
                      upset_err_t *err);
@@ -39,8 +30,5 @@ int evaluator_score(evaluator_t *ev, int64_t i, sample_result_t *r, upset_err_t 
 
 /* Keeps the samples the (fault-free) classifier m gets right (campaigns' correct_only). */
 int dataset_keep_correct(dataset_t *d, const model_t *m, upset_err_t *err);
-
-/* Index of the largest value (first on ties, as numpy's argmax). */
-int argmax_tensor(const tensor_t *t);
 
 #endif

@@ -50,14 +50,8 @@ int injector_create(injector_t *in, const model_t *m, dataset_t *d, int emd_zero
         goto fail;
     if (!full && delta_create(&in->delta, &in->ev.engine, d->n, input_code_max(d), err))
         goto fail;
-    if (in->model.task == TASK_AUTOENCODER) { /* EMD warm starts from the fault-free bases */
-        in->ev.bases = upset_calloc((size_t)d->n, sizeof *in->ev.bases, err);
-        if (!in->ev.bases)
-            goto fail;
-        for (int64_t i = 0; i < d->n; i++)
-            if (!(in->ev.bases[i] = emd_basis_create(ECONT_CELLS, ECONT_CELLS, err)))
-                goto fail;
-    }
+    if (task_scorer_warm_starts(&in->ev.scorer, err)) /* from the fault-free EMD bases */
+        goto fail;
     double sum = 0;
     for (int64_t i = 0; i < d->n; i++) {
         if (evaluator_sample(&in->ev, i, &in->base[i], err))
@@ -82,9 +76,6 @@ fail:
 
 void injector_free(injector_t *in)
 {
-    for (int64_t i = 0; in->ev.bases && i < in->data->n; i++)
-        emd_basis_free(in->ev.bases[i]);
-    free(in->ev.bases);
     evaluator_free(&in->ev);
     delta_free(&in->delta);
     free(in->base);

@@ -40,6 +40,7 @@
 
 typedef struct {
     ACT_COLUMNS(AS_FIELD)
+    double error; /* the task's per-sample error (sample_cmp_t), summarised, not stored */
 } act_record_t;
 
 static const results_column_t ACT_COLUMNS_TABLE[] = {ACT_COLUMNS(AS_COLUMN)};
@@ -186,15 +187,14 @@ static int act_work(void *ctx, int64_t first, int64_t count, void *records, upse
         a->element = element;
         a->bit_pos = pos;
         a->changed = (int8_t)changed;
-        if (r->model.task == TASK_CLASSIFIER) {
-            const int label = r->data.label ? r->data.label[i] : clean.pred;
-            a->mispredicted = faulty.pred != label;
-            a->exceeds = a->mispredicted && clean.pred == label;
-        } else {
-            a->emd = faulty.emd;
-            a->delta_emd = faulty.emd - clean.emd;
-            a->exceeds = faulty.emd > clean.emd;
-        }
+        const int label = r->data.label ? r->data.label[i] : clean.pred;
+        sample_cmp_t cmp;
+        task_ops(r->model.task)->compare(&faulty, &clean, label, &cmp);
+        a->mispredicted = (int8_t)cmp.mispredicted;
+        a->exceeds = (int8_t)cmp.exceeds;
+        a->error = cmp.error;
+        a->emd = faulty.emd;
+        a->delta_emd = faulty.emd - clean.emd;
     }
     return 0;
 }
@@ -204,13 +204,13 @@ static int act_finish(run_ctx_t *r, upset_err_t *err)
     (void)err;
     act_state_t *s = r->kind_state;
     const act_record_t *rec = r->records;
-    const int classifier = r->model.task == TASK_CLASSIFIER;
+    const char *unit = task_ops(r->model.task)->sample_unit;
     int64_t exceed = 0, changed = 0;
     double sum = 0;
     for (int64_t i = 0; i < r->n_items; i++) {
         exceed += rec[i].exceeds;
         changed += rec[i].changed;
-        sum += classifier ? rec[i].exceeds : rec[i].delta_emd;
+        sum += rec[i].error;
     }
     double lo, hi;
     wilson_interval(exceed, r->n_items, 0.95, &lo, &hi);
@@ -221,10 +221,9 @@ static int act_finish(run_ctx_t *r, upset_err_t *err)
                "%.3f%%]), output changed in %lld; mean %s per upset: %.6g\n",
                (long long)r->n_items, (long long)s->first[s->n], (long long)r->data.n,
                (long long)exceed, 100 * rate, 100 * lo, 100 * hi, (long long)changed,
-               classifier ? "newly mispredicted samples" : "delta EMD",
-               sum / (double)r->n_items);
+               unit, sum / (double)r->n_items);
         printf("  %-22s %12s %10s %10s %22s %14s\n", "layer", "bits/sample", "trials",
-               "exceeding", "share (95% Wilson)", classifier ? "new mispred." : "mean dEMD");
+               "exceeding", "share (95% Wilson)", "mean error");
         for (int j = 0; j < s->n; j++) {
             int64_t n = 0, x = 0;
             double e = 0;
@@ -232,7 +231,7 @@ static int act_finish(run_ctx_t *r, upset_err_t *err)
                 if (rec[i].layer == s->layer[j]) {
                     n++;
                     x += rec[i].exceeds;
-                    e += classifier ? rec[i].exceeds : rec[i].delta_emd;
+                    e += rec[i].error;
                 }
             double l2 = 0, h2 = 0;
             if (n)

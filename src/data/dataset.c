@@ -338,20 +338,5 @@ int dataset_check_model(const dataset_t *d, const model_t *m, const char *what, 
         return upset_fail(err, "%s: samples are (%d,%d,%d) but model %s expects (%d,%d,%d)", what,
                           d->shape.h, d->shape.w, d->shape.c, m->path, m->input.h, m->input.w,
                           m->input.c);
-    if (m->task == TASK_CLASSIFIER && !d->label)
-        return upset_fail(err, "%s: classifier model %s needs labelled data", what, m->path);
-    if (m->task == TASK_CLASSIFIER) {
-        const int64_t n_out = shape_size(m->layers[m->n_layers - 1].out);
-        int64_t top = -1;
-        for (int64_t i = 0; i < d->n; i++)
-            top = d->label[i] > top ? d->label[i] : top;
-        if (top >= n_out)
-            return upset_fail(err,
-                              "%s: the labels go up to class %lld but classifier %s has %lld "
-                              "outputs",
-                              what, (long long)top, m->path, (long long)n_out);
-    }
-    if (m->task == TASK_AUTOENCODER && !d->cells)
-        return upset_fail(err, "%s: autoencoder model %s needs HGCal data", what, m->path);
     return 0;
 }

@@ -17,6 +17,7 @@
 #include "upset/econt.h"
 #include "upset/engine.h"
 #include "upset/sensitivity.h"
+#include "upset/task.h"
 
 typedef enum {
     ST_LINEAR,
@@ -1102,14 +1103,17 @@ int sens_net_create(sens_net_t *net, const model_t *m, int input_frac, sens_mode
     net->model = m;
     net->mode = mode;
     net->in_size = shape_size(m->input);
-    if (m->task == TASK_AUTOENCODER) {
+    switch (task_ops(m->task)->loss) {
+    case TASK_LOSS_TELESCOPE:
         net->loss = SENS_LOSS_TELESCOPE;
         if (m->n_layers == 0 || shape_size(m->layers[m->n_layers - 1].out) != 64)
             return upset_fail(err, "%s: an autoencoder's output must be 8x8 (64 values)",
                               m->name);
-    } else if (m->task == TASK_CLASSIFIER) {
+        break;
+    case TASK_LOSS_XENT:
         net->loss = SENS_LOSS_XENT;
-    } else {
+        break;
+    default:
         return upset_fail(err, "%s: no loss is defined for task '%s'", m->name,
                           task_name(m->task));
     }
