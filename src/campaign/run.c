@@ -306,17 +306,20 @@ int run_campaign(run_ctx_t *r, const run_args_t *a, file_lock_t *lock, upset_err
     rc = sched_run(r->comm, &job, err);
     if (!rc && r->rank == 0)
         rc = r->kind->finish(r, err);
+    double write_s = 0;
     if (!mpi_agree(r->comm, rc, err)) {
         report_delta(r);
+        const double t0 = MPI_Wtime();
         rc = write_results(r, yaml, &job, err);
+        write_s = MPI_Wtime() - t0;
     }
     else
         rc = -1;
     if (!rc && r->rank == 0) {
         checkpoint_remove(ckpt, NULL);
         if (!r->c.quiet)
-            printf("results: %s (%lld records, %.1f s)\n", r->c.output,
-                   (long long)(r->out_table ? r->out_n : r->n_items), job.elapsed_s);
+            printf("results: %s (%lld records, %.1f s; file written in %.3f s)\n", r->c.output,
+                   (long long)(r->out_table ? r->out_n : r->n_items), job.elapsed_s, write_s);
     }
     free(fp);
     free(yaml);
