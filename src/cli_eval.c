@@ -4,11 +4,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "upset/bitspace.h"
 #include "upset/cli_commands.h"
 #include "upset/econt.h"
 #include "upset/evaluate.h"
+#include "upset/fileutil.h"
 
 static double now_s(void)
 {
@@ -29,6 +31,7 @@ static int eval_usage(void)
             "usage: upset eval --model MODEL.h5 --data FILE [--data FILE...] [--format hgcal|cifar10]\n"
             "                  [--labels LABELS.bin] [--offset K] [--count N] [--emd-zero uniform|reference]\n"
             "                  [--flip BIT[,BIT...]] [--include-bias] [--correct-only] [--layers]\n"
+            "                  [--per-sample OUT.csv]\n"
             "  HGCal CSVs default to the first 20000 non-empty rows; CIFAR-10 to every record.\n"
             "  --flip evaluates the model with those global bit indices flipped (whole network,\n"
             "  no caches: the reference path for checking campaign results); with\n"
@@ -36,8 +39,27 @@ static int eval_usage(void)
             "  --correct-only keeps the images the fault-free model classifies correctly\n"
             "  (as campaigns with data.correct_only do), before any flip.\n"
             "  --layers then times every layer alone over the samples: multiply-accumulates,\n"
-            "  CPU time per sample and achieved rate.\n");
+            "  CPU time per sample and achieved rate.\n"
+            "  --per-sample writes one CSV row per sample: sample, index (its row or image in the\n"
+            "  data file), label (-1: none), prediction (-1: not a classifier), emd (0: no EMD).\n");
     return 2;
+}
+
+/* path.tmp, then a rename: an existing file at path is replaced whole or not at all */
+static int write_atomically(const char *path, const void *buf, size_t len, upset_err_t *err)
+{
+    char tmp[4200];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+        return upset_fail(err, "%s: path too long", path);
+    if (file_write_all(tmp, buf, len, err))
+        return -1;
+    if (rename(tmp, path)) {
+        int e = errno;
+        unlink(tmp);
+        return upset_fail(err, "%s: cannot rename %s to it: %s", path, tmp, strerror(e));
+    }
+    fsync_dir_of(path);
+    return 0;
 }
 
 static double cpu_s(void)
@@ -131,6 +153,7 @@ static long long parse_count(const char *opt, const char *v)
 int cmd_eval(int argc, char **argv)
 {
     const char *model_path = NULL, *labels = NULL, *format = NULL, *flips = NULL;
+    const char *per_sample = NULL;
     const char *files[64];
     int n_files = 0, zero_rule = ECONT_ZERO_UNIFORM, correct_only = 0, per_layer = 0;
     int include_bias = 0;
@@ -168,6 +191,8 @@ int cmd_eval(int argc, char **argv)
             continue;
         } else if (!strcmp(a, "--flip"))
             flips = v;
+        else if (!strcmp(a, "--per-sample"))
+            per_sample = v;
         else if (!strcmp(a, "--emd-zero")) {
             if (strcmp(v, "reference") && strcmp(v, "uniform")) {
                 fprintf(stderr, "upset eval: --emd-zero '%s': expected uniform or reference\n", v);
@@ -220,6 +245,16 @@ int cmd_eval(int argc, char **argv)
         rc = 1;
         goto done;
     }
+    char *rows = NULL;
+    size_t rows_len = 0;
+    FILE *csv = per_sample ? open_memstream(&rows, &rows_len) : NULL;
+    if (per_sample && !csv) {
+        fprintf(stderr, "upset eval: --per-sample: out of memory\n");
+        rc = 1;
+        goto done;
+    }
+    if (csv)
+        fprintf(csv, "sample,index,label,prediction,emd\n");
     double t0 = now_s(), sum = 0;
     int64_t correct = 0;
     for (int64_t i = 0; i < d.n; i++) {
@@ -231,8 +266,19 @@ int cmd_eval(int argc, char **argv)
         }
         sum += r.emd;
         correct += d.label && r.pred == d.label[i];
+        if (csv)
+            fprintf(csv, "%lld,%lld,%d,%d,%.17g\n", (long long)i, (long long)d.index[i],
+                    d.label ? d.label[i] : -1, r.pred, r.emd);
     }
     double dt = now_s() - t0;
+    if (csv) {
+        fclose(csv);
+        if (!rc && write_atomically(per_sample, rows, rows_len, &err)) {
+            fprintf(stderr, "upset eval: --per-sample: %s\n", err.msg);
+            rc = 1;
+        }
+        free(rows);
+    }
     if (!rc) {
         printf("model %s (%s) on %lld samples of %s\n", m.name, task_name(m.task),
                (long long)d.n, files[0]);

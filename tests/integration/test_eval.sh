@@ -1,0 +1,68 @@
+#!/bin/sh
+# upset eval --per-sample: one CSV row per sample, checked against the data file's own
+# labels, eval's summary line, the committed CIFAR-10 oracle (its delta path against eval's
+# whole-network path for one flipped bit) and the rule that a failed run leaves an existing
+# file untouched.
+. tests/integration/lib.sh
+CIFAR=data/cifar10/test_batch_first1017.bin
+LABELS=data/cifar10/test_labels_10000.bin
+
+# fault-free CIFAR-10, 60 images from image 7: labels are the records' first bytes
+out=$("$UPSET" eval --model models/cifar10.h5 --data "$CIFAR" --offset 7 --count 60 \
+      --per-sample "$T/clean.csv") || fail "eval --per-sample exited non-zero"
+$PY - "$T/clean.csv" "$CIFAR" "$out" <<'EOF' && pass "CIFAR-10: labels are the records' bytes, mispredicts match the summary" || fail "CIFAR-10 per-sample rows: $out"
+import csv, re, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+raw = open(sys.argv[2], 'rb').read()
+assert len(rows) == 60, len(rows)
+for k, r in enumerate(rows):
+    assert int(r['sample']) == k and int(r['index']) == 7 + k, r
+    assert int(r['label']) == raw[(7 + k) * 3073], (r, raw[(7 + k) * 3073])
+    assert 0 <= int(r['prediction']) < 10 and float(r['emd']) == 0, r
+wrong = sum(int(r['prediction']) != int(r['label']) for r in rows)
+m = re.search(r'\((\d+) / 60 correct, (\d+) mispredicts\)', sys.argv[3])
+assert m and int(m.group(2)) == wrong, (wrong, sys.argv[3])
+EOF
+
+# one sensitive bit of the committed oracle: eval's whole network with that bit flipped
+# mispredicts exactly the oracle's count on the same 839 correct images
+bit=$($PY -c "
+import h5py, numpy as np
+b = h5py.File('results/oracle_cifar10.h5', 'r')['bits']
+base = h5py.File('results/oracle_cifar10.h5', 'r').attrs['baseline_mispredicts']
+i = int(np.flatnonzero(b['mispredicts'][:] > base + 5)[0])
+print(int(b['bit'][i]), int(b['mispredicts'][i]))")
+set -- $bit
+"$UPSET" eval --model models/cifar10.h5 --data "$CIFAR" --labels "$LABELS" --correct-only \
+    --flip "$1" --per-sample "$T/flip.csv" >/dev/null || fail "eval --flip $1 --per-sample"
+n=$($PY -c "
+import csv; r = list(csv.DictReader(open('$T/flip.csv')))
+print(len(r), sum(x['prediction'] != x['label'] for x in r))")
+[ "$n" = "839 $2" ] && pass "bit $1: $2 mispredicts on 839 images, as the oracle says" \
+    || fail "bit $1: eval per-sample gives (images, mispredicts) $n, the oracle $2"
+
+# ECON-T: the EMD column averages to the summary's mean EMD
+out=$("$UPSET" eval --model models/econt_medium.h5 --data data/hgcal/ttbar_0PU.csv --count 300 \
+      --per-sample "$T/emd.csv") || fail "eval ECON-T --per-sample"
+$PY - "$T/emd.csv" "$out" <<'EOF' && pass "ECON-T: 300 EMD rows average to the summary" || fail "ECON-T per-sample rows: $out"
+import csv, re, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+assert len(rows) == 300 and all(int(r['prediction']) == -1 and int(r['label']) == -1 for r in rows)
+assert all(float(r['emd']) > 0 for r in rows)
+mean = float(re.search(r'mean EMD (\S+)', sys.argv[2]).group(1))
+got = sum(float(r['emd']) for r in rows) / 300
+assert abs(got - mean) <= 1e-12 * mean, (got, mean)
+EOF
+
+# a run that fails leaves an existing file as it was; an unwritable path is named
+echo "keep me" > "$T/keep.csv"
+"$UPSET" eval --model models/cifar10.h5 --data "$CIFAR" --count 5 --flip 99999999 \
+    --per-sample "$T/keep.csv" >/dev/null 2>&1 && fail "an out-of-range --flip was accepted"
+[ "$(cat "$T/keep.csv")" = "keep me" ] && [ ! -e "$T/keep.csv.tmp" ] \
+    && pass "a failed eval leaves the existing per-sample file untouched" \
+    || fail "a failed eval changed $T/keep.csv"
+msg=$("$UPSET" eval --model models/cifar10.h5 --data "$CIFAR" --count 5 \
+      --per-sample "$T/no/such/dir/x.csv" 2>&1 >/dev/null) && fail "eval wrote into a missing directory"
+echo "$msg" | grep -q "no/such/dir/x.csv" && pass "an unwritable --per-sample path is named: $msg" \
+    || fail "unwritable path message: $msg"
+finish
