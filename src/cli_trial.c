@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "run.h"
+#include "campaign/run.h"
 #include "upset/cli_commands.h"
 #include "upset/faultdraw.h"
 #include "upset/fnv.h"
