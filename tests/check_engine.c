@@ -146,6 +146,79 @@ START_TEST(test_dot16_brute_force)
 }
 END_TEST
 
+/* The pair-broadcast kernel against int64 brute force at the int32 bound, for odd and
+ * even fan-ins and channel counts of one, two, four and more vectors. */
+START_TEST(test_pairs16_brute_force)
+{
+    uint64_t seed = 7;
+    static int16_t x[1026], wp[514 * 2 * 72];
+    static int64_t w[1025 * 72];
+    const int64_t ks[] = {1, 3, 17, 64, 513, 1024};
+    const int ns[] = {8, 16, 24, 32, 40, 72};
+    for (int t = 0; t < 6; t++)
+        for (int u = 0; u < 6; u++) {
+            const int64_t k = ks[t], pairs = (k + 1) / 2;
+            const int n = ns[u];
+            int64_t lim = 1;
+            while ((lim + 1) * (lim + 1) * k < INT64_C(2147483647) && lim < 32767)
+                lim++;
+            memset(x, 0, sizeof x);
+            memset(wp, 0, sizeof wp);
+            for (int64_t j = 0; j < k; j++) {
+                x[j] = (int16_t)((int64_t)(lcg(&seed) % (uint64_t)(2 * lim + 1)) - lim);
+                for (int c = 0; c < n; c++) {
+                    w[j * n + c] = (int64_t)(lcg(&seed) % (uint64_t)(2 * lim + 1)) - lim;
+                    wp[((j / 2) * n + c) * 2 + j % 2] = (int16_t)w[j * n + c];
+                }
+            }
+            x[0] = (int16_t)-lim; /* extremes too */
+            w[0] = -lim;
+            wp[0] = (int16_t)-lim;
+            for (int mode = 0; mode < 2; mode++) {
+                kernel_set_mode(mode ? KERNEL_PORTABLE : KERNEL_AUTO);
+                int32_t out[72];
+                kernel_pairs16(x, wp, pairs, n, out);
+                for (int c = 0; c < n; c++) {
+                    int64_t want = 0;
+                    for (int64_t j = 0; j < k; j++)
+                        want += (int64_t)x[j] * w[j * n + c];
+                    ck_assert_msg(out[c] == want, "k %lld n %d channel %d (%s): %d != %lld",
+                                  (long long)k, n, c, kernel_path(), out[c], (long long)want);
+                }
+            }
+        }
+    kernel_set_mode(KERNEL_AUTO);
+}
+END_TEST
+
+/* int32 sums to int64 outputs: shift, bias, optional ReLU, against int64 arithmetic. */
+START_TEST(test_fixed_out_brute_force)
+{
+    uint64_t seed = 11;
+    int32_t sum[37];
+    int64_t bias[37], out[37];
+    for (int shift = 0; shift < 32; shift++)
+        for (int relu = 0; relu < 2; relu++)
+            for (int mode = 0; mode < 2; mode++) {
+                for (int c = 0; c < 37; c++) {
+                    sum[c] = (int32_t)(lcg(&seed) ^ (lcg(&seed) << 31));
+                    bias[c] = ((int64_t)lcg(&seed) << 20) - ((int64_t)lcg(&seed) << 20);
+                }
+                sum[0] = INT32_MIN, sum[1] = INT32_MAX, sum[2] = 0, bias[2] = 0;
+                kernel_set_mode(mode ? KERNEL_PORTABLE : KERNEL_AUTO);
+                kernel_fixed_out(sum, bias, shift, relu, 37, out);
+                for (int c = 0; c < 37; c++) {
+                    int64_t want = bias[c] + (int64_t)sum[c] * ((int64_t)1 << shift);
+                    if (relu && want < 0)
+                        want = 0;
+                    ck_assert_msg(out[c] == want, "shift %d relu %d channel %d (%s)", shift, relu,
+                                  c, kernel_path());
+                }
+            }
+    kernel_set_mode(KERNEL_AUTO);
+}
+END_TEST
+
 /* The vectorised quantizer equals the per-value one on ties, near-ties, clipping,
  * infinities, NaN and float32 rounding, for signed and unsigned quantizers. */
 START_TEST(test_quantize_paths)
@@ -325,6 +398,8 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_zcu102_vectors);
     tcase_add_test(tc, test_cifar10_correct_indices);
     tcase_add_test(tc, test_dot16_brute_force);
+    tcase_add_test(tc, test_pairs16_brute_force);
+    tcase_add_test(tc, test_fixed_out_brute_force);
     tcase_add_test(tc, test_quantize_paths);
     tcase_add_test(tc, test_kernel_paths_identical);
     tcase_add_test(tc, test_merge_layers);

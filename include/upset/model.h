@@ -84,6 +84,11 @@ typedef struct {
      * quantizer is wider than 15 bits. */
     int16_t *kernel_t16;
     int64_t kernel_kp;
+    /* derived: the same codes as pairs along the fan-in for broadcast kernels, (kp/2,
+     * kernel_cout8, 2) with cout padded to a multiple of 8 by zeros; kept in step by
+     * bitspace_flip; NULL with kernel_t16 */
+    int16_t *kernel_p16;
+    int kernel_cout8;
 
     /* quant_input and quantized activations */
     quant_t aq;
@@ -96,6 +101,14 @@ typedef struct {
      * n_bias_bits of its bias codes (0 unless the fault space includes biases) */
     int64_t bit_first, n_bits, n_bias_bits;
 } layer_t;
+
+/* Where kernel weight w (flat (..., cin, cout) order: fan-in index w / cout, output w % cout)
+ * sits in kernel_p16. */
+static inline int64_t layer_p16_index(const layer_t *L, int64_t w)
+{
+    const int64_t k = w / L->cout;
+    return ((k >> 1) * L->kernel_cout8 + w % L->cout) * 2 + (k & 1);
+}
 
 typedef struct {
     char name[UPSET_NAME_LEN];

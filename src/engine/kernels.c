@@ -22,7 +22,60 @@ static void dot16_portable(const int16_t *x, const int16_t *w, int64_t k, int n_
     }
 }
 
+/* out[c] = sum over pairs j < n_pairs of x[2j] w[j][c][0] + x[2j+1] w[j][c][1] */
+static void pairs16_portable(const int16_t *x, const int16_t *wp, int64_t n_pairs, int n,
+                             int32_t *out)
+{
+    for (int c = 0; c < n; c++)
+        out[c] = 0;
+    for (int64_t j = 0; j < n_pairs; j++) {
+        const int32_t x0 = x[2 * j], x1 = x[2 * j + 1];
+        if (!x0 && !x1)
+            continue;
+        const int16_t *wr = wp + j * n * 2;
+        for (int c = 0; c < n; c++)
+            out[c] += x0 * wr[2 * c] + x1 * wr[2 * c + 1];
+    }
+}
+
 #ifdef HAVE_X86
+/* One broadcast pair of inputs meets eight output channels' weight pairs per
+ * _mm256_madd_epi16; 32 channels stay in four accumulators over the whole fan-in (no
+ * branch on zero inputs: after a ReLU they come unpredictably). */
+__attribute__((target("avx2"))) static void pairs16_avx2(const int16_t *x, const int16_t *wp,
+                                                         int64_t n_pairs, int n, int32_t *out)
+{
+    int c0 = 0;
+    for (; c0 + 32 <= n; c0 += 32) {
+        __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+        for (int64_t j = 0; j < n_pairs; j++) {
+            int32_t xx;
+            memcpy(&xx, x + 2 * j, sizeof xx);
+            const __m256i xv = _mm256_set1_epi32(xx);
+            const __m256i *wr = (const __m256i *)(wp + (j * n + c0) * 2);
+            a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(xv, _mm256_loadu_si256(wr)));
+            a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(xv, _mm256_loadu_si256(wr + 1)));
+            a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(xv, _mm256_loadu_si256(wr + 2)));
+            a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(xv, _mm256_loadu_si256(wr + 3)));
+        }
+        _mm256_storeu_si256((__m256i *)(out + c0), a0);
+        _mm256_storeu_si256((__m256i *)(out + c0 + 8), a1);
+        _mm256_storeu_si256((__m256i *)(out + c0 + 16), a2);
+        _mm256_storeu_si256((__m256i *)(out + c0 + 24), a3);
+    }
+    for (; c0 < n; c0 += 8) {
+        __m256i a = _mm256_setzero_si256();
+        for (int64_t j = 0; j < n_pairs; j++) {
+            int32_t xx;
+            memcpy(&xx, x + 2 * j, sizeof xx);
+            a = _mm256_add_epi32(
+                    a, _mm256_madd_epi16(_mm256_set1_epi32(xx),
+                                         _mm256_loadu_si256((const __m256i *)(wp + (j * n + c0) * 2))));
+        }
+        _mm256_storeu_si256((__m256i *)(out + c0), a);
+    }
+}
+
 __attribute__((target("avx2"))) static int32_t hsum8(__m256i v)
 {
     __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
@@ -60,6 +113,28 @@ __attribute__((target("avx2"))) static void dot16_avx2(const int16_t *x, const i
             a = _mm256_add_epi32(a, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(x + j)),
                                                       _mm256_loadu_si256((const __m256i *)(wr + j))));
         out[r] = hsum8(a);
+    }
+}
+#endif
+
+#ifdef HAVE_X86
+__attribute__((target("avx2"))) static void fixed_out_avx2(const int32_t *sum, const int64_t *bias,
+                                                           int shift, int relu, int n,
+                                                           int64_t *out)
+{
+    const __m256i zero = _mm256_setzero_si256();
+    int c = 0;
+    for (; c + 4 <= n; c += 4) {
+        __m256i v = _mm256_cvtepi32_epi64(_mm_loadu_si128((const __m128i *)(sum + c)));
+        v = _mm256_add_epi64(_mm256_slli_epi64(v, shift),
+                             _mm256_loadu_si256((const __m256i *)(bias + c)));
+        if (relu) /* v < 0 -> 0 */
+            v = _mm256_andnot_si256(_mm256_cmpgt_epi64(zero, v), v);
+        _mm256_storeu_si256((__m256i *)(out + c), v);
+    }
+    for (; c < n; c++) {
+        const int64_t v = bias[c] + (int64_t)sum[c] * ((int64_t)1 << shift);
+        out[c] = relu && v < 0 ? 0 : v;
     }
 }
 #endif
@@ -194,6 +269,33 @@ void kernel_dot16(const int16_t *x, const int16_t *w, int64_t k, int n_rows, int
     }
 #endif
     dot16_portable(x, w, k, n_rows, w_stride, out);
+}
+
+void kernel_pairs16(const int16_t *x, const int16_t *wp, int64_t n_pairs, int n, int32_t *out)
+{
+    n_calls++;
+#ifdef HAVE_X86
+    if (use_avx2()) {
+        pairs16_avx2(x, wp, n_pairs, n, out);
+        return;
+    }
+#endif
+    pairs16_portable(x, wp, n_pairs, n, out);
+}
+
+void kernel_fixed_out(const int32_t *sum, const int64_t *bias, int shift, int relu, int n,
+                      int64_t *out)
+{
+#ifdef HAVE_X86
+    if (use_avx2()) {
+        fixed_out_avx2(sum, bias, shift, relu, n, out);
+        return;
+    }
+#endif
+    for (int c = 0; c < n; c++) {
+        const int64_t v = bias[c] + (int64_t)sum[c] * ((int64_t)1 << shift);
+        out[c] = relu && v < 0 ? 0 : v;
+    }
 }
 
 void kernel_sum_rows_f64(const double *x, int n_x, const double *w, int64_t n, double *acc)

@@ -71,8 +71,8 @@ void layer_pixel_sums(const layer_t *L, const int64_t *x, int64_t p, int c0, int
 static struct {
     int16_t *x, *row;
     int32_t *sum32;
-    int64_t *sum;
-    size_t cap_x, cap_row, cap_sum32, cap_sum;
+    int64_t *sum, *bias;
+    size_t cap_x, cap_row, cap_sum32, cap_sum, cap_bias;
 } scratch;
 
 /* An int16 copy of the input (the kernel's int16 copy, transposed to (cout, kp), is the
@@ -91,9 +91,10 @@ static int narrow_prepare(const layer_t *L, const tensor_t *in)
         xmax = INT16_MAX;
     if (scratch_grow((void **)&scratch.x, &scratch.cap_x, (size_t)in->n, sizeof(int16_t)) ||
         scratch_grow((void **)&scratch.row, &scratch.cap_row, (size_t)kp, sizeof(int16_t)) ||
-        scratch_grow((void **)&scratch.sum32, &scratch.cap_sum32, (size_t)L->cout,
+        scratch_grow((void **)&scratch.sum32, &scratch.cap_sum32, (size_t)L->kernel_cout8,
                      sizeof(int32_t)) ||
-        scratch_grow((void **)&scratch.sum, &scratch.cap_sum, (size_t)L->cout, sizeof(int64_t)))
+        scratch_grow((void **)&scratch.sum, &scratch.cap_sum, (size_t)L->cout, sizeof(int64_t)) ||
+        scratch_grow((void **)&scratch.bias, &scratch.cap_bias, (size_t)L->cout, sizeof(int64_t)))
         return -1;
     for (int64_t i = 0; i < in->n; i++) {
         int64_t v = in->fixed[i];
@@ -138,6 +139,14 @@ int narrow_linear(const layer_t *L, const tensor_t *in, tensor_t *out)
     const int64_t kp = L->kernel_kp, k = L->n_weights / L->cout;
     memset(scratch.row + k, 0, (size_t)(kp - k) * sizeof(int16_t));
     const fixed_align_t a = fixed_align(L, in, out);
+    /* eight or more output channels: broadcast input pairs against the channels (no
+     * horizontal sums); fewer: one dot product per channel */
+    const int pairs = L->cout >= 8;
+    const int64_t n_pairs = (k + 1) / 2;
+    /* the outputs from the int32 sums by a vector shift, with the aligned bias once */
+    const int vector_out = a.shift_prod >= 0 && a.shift_prod < 32;
+    for (int c = 0; vector_out && c < L->cout; c++)
+        scratch.bias[c] = L->use_bias ? (int64_t)L->bias_code[c] * ((int64_t)1 << a.shift_bias) : 0;
     int ph = 0, pw = 0;
     if (L->kind == LAYER_CONV2D)
         conv_padding(L, &ph, &pw);
@@ -147,10 +156,20 @@ int narrow_linear(const layer_t *L, const tensor_t *in, tensor_t *out)
         for (int ow = 0; ow < L->out.w; ow++) {
             if (L->kind == LAYER_CONV2D)
                 im2col_row(L, oh, ow, ph, pw);
-            kernel_dot16(scratch.row, L->kernel_t16, kp, L->cout, kp, scratch.sum32);
+            if (pairs)
+                kernel_pairs16(scratch.row, L->kernel_p16, n_pairs, L->kernel_cout8,
+                               scratch.sum32);
+            else
+                kernel_dot16(scratch.row, L->kernel_t16, kp, L->cout, kp, scratch.sum32);
+            int64_t *o = out->fixed + ((int64_t)oh * L->out.w + ow) * L->cout;
+            if (vector_out) {
+                kernel_fixed_out(scratch.sum32, scratch.bias, a.shift_prod, L->act == ACT_RELU,
+                                 L->cout, o);
+                continue;
+            }
             for (int c = 0; c < L->cout; c++)
                 scratch.sum[c] = scratch.sum32[c];
-            fixed_pixel(L, a, out->fixed + ((int64_t)oh * L->out.w + ow) * L->cout, scratch.sum);
+            fixed_pixel(L, a, o, scratch.sum);
         }
     return 0;
 }

@@ -628,6 +628,7 @@ static void layer_free(layer_t *L)
     free(L->bn_offset);
     free(L->convt_w);
     free(L->kernel_t16);
+    free(L->kernel_p16);
 }
 
 /* Derived, read-only forms of the weights, computed once:
@@ -665,9 +666,16 @@ int model_prepare(model_t *m, upset_err_t *err)
             L->kernel_t16 = upset_calloc((size_t)(L->kernel_kp * L->cout), sizeof(int16_t), err);
             if (!L->kernel_t16)
                 return -1;
-            for (int64_t w = 0; w < L->n_weights; w++)
+            L->kernel_cout8 = (L->cout + 7) / 8 * 8;
+            L->kernel_p16 = upset_calloc((size_t)(L->kernel_kp * L->kernel_cout8),
+                                         sizeof(int16_t), err);
+            if (!L->kernel_p16)
+                return -1;
+            for (int64_t w = 0; w < L->n_weights; w++) {
                 L->kernel_t16[(w % L->cout) * L->kernel_kp + w / L->cout] =
                     (int16_t)L->kernel_code[w];
+                L->kernel_p16[layer_p16_index(L, w)] = (int16_t)L->kernel_code[w];
+            }
         }
         if (L->kind != LAYER_BATCHNORM || L->bn_scale)
             continue;
@@ -733,7 +741,9 @@ int model_clone(const model_t *src, model_t *dst, upset_err_t *err)
             dup_array((void **)&D->convt_w, S->convt_w,
                       S->convt_w ? (size_t)S->n_weights * sizeof(double) : 0, err) ||
             dup_array((void **)&D->kernel_t16, S->kernel_t16,
-                      (size_t)(S->kernel_kp * S->cout) * sizeof(int16_t), err)) {
+                      (size_t)(S->kernel_kp * S->cout) * sizeof(int16_t), err) ||
+            dup_array((void **)&D->kernel_p16, S->kernel_p16,
+                      (size_t)(S->kernel_kp * S->kernel_cout8) * sizeof(int16_t), err)) {
             dst->n_layers = i + 1;
             model_free(dst);
             return -1;
