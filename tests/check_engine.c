@@ -219,6 +219,74 @@ START_TEST(test_fixed_out_brute_force)
 }
 END_TEST
 
+/* int64 -> int16 with its range test, against the plain loop: in range, and one value
+ * just out of range at every position (vector body and tail). */
+START_TEST(test_narrow16_range)
+{
+    uint64_t seed = 5;
+    int64_t x[23];
+    int16_t out[23];
+    for (int trial = 0; trial < 24; trial++) {
+        const int64_t lim = trial % 2 ? 32767 : 100 + trial;
+        for (int i = 0; i < 23; i++)
+            x[i] = (int64_t)(lcg(&seed) % (uint64_t)(2 * lim + 1)) - lim;
+        for (int mode = 0; mode < 2; mode++) {
+            kernel_set_mode(mode ? KERNEL_PORTABLE : KERNEL_AUTO);
+            ck_assert_int_eq(kernel_narrow16(x, 23, lim, out), 0);
+            for (int i = 0; i < 23; i++)
+                ck_assert_int_eq(out[i], x[i]);
+            if (trial < 23) {
+                const int64_t keep = x[trial];
+                x[trial] = trial % 3 ? lim + 1 : -lim - 1 - (int64_t)1e12;
+                ck_assert_msg(kernel_narrow16(x, 23, lim, out) == -1, "position %d (%s)", trial,
+                              kernel_path());
+                x[trial] = keep;
+            }
+        }
+    }
+    kernel_set_mode(KERNEL_AUTO);
+}
+END_TEST
+
+/* The vector batch norm against TensorFlow's float32 formula, on integer and real inputs,
+ * and its refusal of integers too large for the exact conversion. */
+START_TEST(test_batchnorm_kernel)
+{
+    uint64_t seed = 3;
+    enum { C = 12, N = C * 50 };
+    static int64_t xi[N];
+    static double xr[N], out[N];
+    float scale[C], offset[C];
+    for (int k = 0; k < C; k++) {
+        scale[k] = (float)((double)lcg(&seed) / 2147483648.0 * 3 - 1.5);
+        offset[k] = (float)((double)lcg(&seed) / 2147483648.0 - 0.5);
+    }
+    for (int i = 0; i < N; i++) {
+        xi[i] = (int64_t)(lcg(&seed) % 2000000) - 1000000;
+        xr[i] = ((double)lcg(&seed) - 1073741824.0) / 3e6;
+    }
+    xi[0] = (INT64_C(1) << 50), xi[1] = -(INT64_C(1) << 50);
+    const double in_scale = 1.0 / 4096;
+    const int vec = !strcmp(kernel_path(), "avx2"); /* elsewhere it declines (-1) */
+    ck_assert_int_eq(kernel_batchnorm(xi, NULL, in_scale, N, C, scale, offset, out), vec ? 0 : -1);
+    if (vec)
+        for (int i = 0; i < N; i++) {
+            float y = (float)((double)xi[i] * in_scale) * scale[i % C];
+            ck_assert_msg(out[i] == (double)(y + offset[i % C]), "integer input %d", i);
+        }
+    ck_assert_int_eq(kernel_batchnorm(NULL, xr, 1.0, N, C, scale, offset, out), vec ? 0 : -1);
+    if (vec)
+        for (int i = 0; i < N; i++) {
+            float y = (float)xr[i] * scale[i % C];
+            ck_assert_msg(out[i] == (double)(y + offset[i % C]), "real input %d", i);
+        }
+    xi[N - 1] = (INT64_C(1) << 50) + 1;
+    ck_assert_int_eq(kernel_batchnorm(xi, NULL, in_scale, N, C, scale, offset, out), -1);
+    ck_assert_int_eq(kernel_batchnorm(xi, NULL, in_scale, N - C + 2, C - 2, scale, offset, out),
+                     -1); /* channels not a multiple of 4 */
+}
+END_TEST
+
 /* The vectorised quantizer equals the per-value one on ties, near-ties, clipping,
  * infinities, NaN and float32 rounding, for signed and unsigned quantizers. */
 START_TEST(test_quantize_paths)
@@ -400,6 +468,8 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_dot16_brute_force);
     tcase_add_test(tc, test_pairs16_brute_force);
     tcase_add_test(tc, test_fixed_out_brute_force);
+    tcase_add_test(tc, test_narrow16_range);
+    tcase_add_test(tc, test_batchnorm_kernel);
     tcase_add_test(tc, test_quantize_paths);
     tcase_add_test(tc, test_kernel_paths_identical);
     tcase_add_test(tc, test_merge_layers);

@@ -30,6 +30,16 @@ void kernel_pairs16(const int16_t *x, const int16_t *wp, int64_t n_pairs, int n,
 void kernel_fixed_out(const int32_t *sum, const int64_t *bias, int shift, int relu, int n,
                       int64_t *out);
 
+/* out[i] = x[i] as int16 for i < n: 0, or -1 as soon as some |x[i]| > lim (<= 32767). */
+int kernel_narrow16(const int64_t *x, int64_t n, int64_t lim, int16_t *out);
+
+/* Batch norm at inference, channels innermost (c of them): out = float32(float32(x) *
+ * scale[k]) + offset[k] in float32, x = xi[i] * in_scale (an exact power of two) or xr[i].
+ * 0 when it ran (AVX2, c a multiple of 4, integer inputs below 2^50 in magnitude); -1:
+ * the caller runs its scalar loop. */
+int kernel_batchnorm(const int64_t *xi, const double *xr, double in_scale, int64_t n, int c,
+                     const float *scale, const float *offset, double *out);
+
 /* acc[j] = x[0] * w[j] + x[1] * w[n + j] + ..., for j < n: each sum starts from 0.0 and
  * adds its terms in order of i, each term a rounded product (no fused multiply-add), so
  * every path rounds exactly as the plain C loop does. */

@@ -139,6 +139,67 @@ __attribute__((target("avx2"))) static void fixed_out_avx2(const int32_t *sum, c
 }
 #endif
 
+#ifdef HAVE_X86
+/* Four int64 to int16 by a vector range test and a shuffle of the low halves. */
+__attribute__((target("avx2"))) static int narrow16_avx2(const int64_t *x, int64_t n, int64_t lim,
+                                                         int16_t *out)
+{
+    const __m256i hi = _mm256_set1_epi64x(lim), lo = _mm256_set1_epi64x(-lim);
+    __m256i bad = _mm256_setzero_si256();
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const __m256i v = _mm256_loadu_si256((const __m256i *)(x + i));
+        bad = _mm256_or_si256(bad, _mm256_or_si256(_mm256_cmpgt_epi64(v, hi),
+                                                   _mm256_cmpgt_epi64(lo, v)));
+        /* the low 32 bits of each lane, then their low 16 */
+        const __m256i d = _mm256_permutevar8x32_epi32(v, _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6));
+        const __m128i w = _mm_shuffle_epi8(_mm256_castsi256_si128(d),
+                                           _mm_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1,
+                                                         -1, -1, -1, -1));
+        _mm_storel_epi64((__m128i *)(out + i), w);
+    }
+    if (!_mm256_testz_si256(bad, bad))
+        return -1;
+    for (; i < n; i++) {
+        if (x[i] > lim || x[i] < -lim)
+            return -1;
+        out[i] = (int16_t)x[i];
+    }
+    return 0;
+}
+
+/* y = float(x) * scale[k] + offset[k] in float32 (two roundings, no fused multiply-add),
+ * channels innermost; four channels per step, integer inputs by the 2^52 trick (exact
+ * below 2^51 in magnitude, checked). 0, or -1 when an input is out of that range. */
+__attribute__((target("avx2"))) static int batchnorm_avx2(const int64_t *xi, const double *xr,
+                                                          double in_scale, int64_t n, int c,
+                                                          const float *scale, const float *offset,
+                                                          double *out)
+{
+    const __m256i magic_i = _mm256_castpd_si256(_mm256_set1_pd(6755399441055744.0)); /* 2^52+2^51 */
+    const __m256d magic_d = _mm256_set1_pd(6755399441055744.0), vs = _mm256_set1_pd(in_scale);
+    const __m256i lim = _mm256_set1_epi64x(INT64_C(1) << 50), nlim = _mm256_set1_epi64x(-(INT64_C(1) << 50));
+    __m256i bad = _mm256_setzero_si256();
+    for (int64_t p = 0; p < n; p += c)
+        for (int k = 0; k < c; k += 4) {
+            __m256d v;
+            if (xi) {
+                const __m256i q = _mm256_loadu_si256((const __m256i *)(xi + p + k));
+                bad = _mm256_or_si256(bad, _mm256_or_si256(_mm256_cmpgt_epi64(q, lim),
+                                                           _mm256_cmpgt_epi64(nlim, q)));
+                v = _mm256_sub_pd(_mm256_castsi256_pd(_mm256_add_epi64(q, magic_i)), magic_d);
+                v = _mm256_mul_pd(v, vs); /* a power of two: exact */
+            } else {
+                v = _mm256_loadu_pd(xr + p + k);
+            }
+            __m128 y = _mm_mul_ps(_mm256_cvtpd_ps(v), _mm_loadu_ps(scale + k));
+            y = _mm_add_ps(y, _mm_loadu_ps(offset + k));
+            _mm256_storeu_pd(out + p + k, _mm256_cvtps_pd(y));
+        }
+    return _mm256_testz_si256(bad, bad) ? 0 : -1;
+}
+#endif
+
 static kernel_mode_t mode = KERNEL_AUTO;
 static int mode_read;
 
@@ -296,6 +357,31 @@ void kernel_fixed_out(const int32_t *sum, const int64_t *bias, int shift, int re
         const int64_t v = bias[c] + (int64_t)sum[c] * ((int64_t)1 << shift);
         out[c] = relu && v < 0 ? 0 : v;
     }
+}
+
+int kernel_narrow16(const int64_t *x, int64_t n, int64_t lim, int16_t *out)
+{
+#ifdef HAVE_X86
+    if (use_avx2())
+        return narrow16_avx2(x, n, lim, out);
+#endif
+    for (int64_t i = 0; i < n; i++) {
+        if (x[i] > lim || x[i] < -lim)
+            return -1;
+        out[i] = (int16_t)x[i];
+    }
+    return 0;
+}
+
+int kernel_batchnorm(const int64_t *xi, const double *xr, double in_scale, int64_t n, int c,
+                     const float *scale, const float *offset, double *out)
+{
+#ifdef HAVE_X86
+    if (use_avx2() && c % 4 == 0)
+        return batchnorm_avx2(xi, xr, in_scale, n, c, scale, offset, out);
+#endif
+    (void)xi, (void)xr, (void)in_scale, (void)n, (void)c, (void)scale, (void)offset, (void)out;
+    return -1;
 }
 
 void kernel_sum_rows_f64(const double *x, int n_x, const double *w, int64_t n, double *acc)

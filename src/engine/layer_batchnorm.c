@@ -1,6 +1,7 @@
 /* TensorFlow's fused batch norm at inference, in float32: y = x * scale + offset with
  * the coefficients model_prepare folded. */
 #include "layer.h"
+#include "upset/kernels.h"
 
 static double batchnorm_at(const layer_t *L, double in, int k)
 {
@@ -17,6 +18,10 @@ static int fwd_batchnorm(const layer_t *L, const tensor_t *in, tensor_t *out, up
 {
     (void)err;
     const int c = L->out.c;
+    const int fixed = in->kind == TENSOR_FIXED;
+    if (kernel_batchnorm(fixed ? in->fixed : NULL, fixed ? NULL : in->real, in->scale, out->n, c,
+                         L->bn_scale, L->bn_offset, out->real) == 0)
+        return 0;
     for (int64_t p = 0; p < out->n; p += c)
         for (int k = 0; k < c; k++)
             out->real[p + k] = batchnorm_at(L, input_at(in, p + k), k);

@@ -96,13 +96,7 @@ static int narrow_prepare(const layer_t *L, const tensor_t *in)
         scratch_grow((void **)&scratch.sum, &scratch.cap_sum, (size_t)L->cout, sizeof(int64_t)) ||
         scratch_grow((void **)&scratch.bias, &scratch.cap_bias, (size_t)L->cout, sizeof(int64_t)))
         return -1;
-    for (int64_t i = 0; i < in->n; i++) {
-        int64_t v = in->fixed[i];
-        if (v > xmax || v < -xmax)
-            return -1;
-        scratch.x[i] = (int16_t)v;
-    }
-    return 0;
+    return kernel_narrow16(in->fixed, in->n, xmax, scratch.x);
 }
 
 /* im2col of output pixel (oh, ow): the receptive field as one zero-padded row. */
