@@ -114,7 +114,7 @@ START_TEST(test_dot16_brute_force)
 {
     uint64_t seed = 99;
     static int16_t x[1024], w[9 * 1024];
-    const int64_t ks[] = {16, 64, 512, 1024};
+    const int64_t ks[] = {32, 64, 512, 1024}; /* halves: whole vectors */
     for (int t = 0; t < 4; t++) {
         const int64_t k = ks[t];
         /* the largest magnitude whose sums provably fit int32 at this k */
@@ -130,14 +130,21 @@ START_TEST(test_dot16_brute_force)
             w[0] = (int16_t)-lim;
             for (int mode = 0; mode < 2; mode++) {
                 kernel_set_mode(mode ? KERNEL_PORTABLE : KERNEL_AUTO);
-                int32_t out[9];
+                int32_t out[9], seg[9];
                 kernel_dot16(x, w, k, rows, k, out);
+                /* the same fan-in in two pieces, the second read from a copy elsewhere */
+                static int16_t tail[512];
+                memcpy(tail, x + k / 2, (size_t)(k / 2) * sizeof *x);
+                const int16_t *pieces[2] = {x, tail};
+                kernel_dot16_seg(pieces, 2, k / 2, w, rows, k, seg);
                 for (int r = 0; r < rows; r++) {
                     int64_t want = 0;
                     for (int64_t j = 0; j < k; j++)
                         want += (int64_t)x[j] * w[r * k + j];
                     ck_assert_msg(out[r] == want, "k %lld row %d (%s): %d != %lld", (long long)k,
                                   r, kernel_path(), out[r], (long long)want);
+                    ck_assert_msg(seg[r] == want, "k %lld row %d in two pieces (%s)", (long long)k,
+                                  r, kernel_path());
                 }
             }
         }
@@ -176,14 +183,25 @@ START_TEST(test_pairs16_brute_force)
             wp[0] = (int16_t)-lim;
             for (int mode = 0; mode < 2; mode++) {
                 kernel_set_mode(mode ? KERNEL_PORTABLE : KERNEL_AUTO);
-                int32_t out[72];
+                int32_t out[72], seg[72];
                 kernel_pairs16(x, wp, pairs, n, out);
+                /* three pieces of pairs / 3 pairs, the last two copied elsewhere */
+                static int16_t rest[1026];
+                const int64_t third = pairs / 3;
+                memcpy(rest, x + 2 * third, (size_t)(4 * third) * sizeof *x);
+                const int16_t *pieces[3] = {x, rest, rest + 2 * third};
+                if (third)
+                    kernel_pairs16_seg(pieces, 3, third, wp, n, seg);
                 for (int c = 0; c < n; c++) {
-                    int64_t want = 0;
-                    for (int64_t j = 0; j < k; j++)
+                    int64_t want = 0, want3 = 0;
+                    for (int64_t j = 0; j < k; j++) {
                         want += (int64_t)x[j] * w[j * n + c];
+                        want3 += j < 6 * third ? (int64_t)x[j] * w[j * n + c] : 0;
+                    }
                     ck_assert_msg(out[c] == want, "k %lld n %d channel %d (%s): %d != %lld",
                                   (long long)k, n, c, kernel_path(), out[c], (long long)want);
+                    ck_assert_msg(!third || seg[c] == want3, "k %lld n %d channel %d in pieces",
+                                  (long long)k, n, c);
                 }
             }
         }

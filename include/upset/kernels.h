@@ -19,11 +19,20 @@
 void kernel_dot16(const int16_t *x, const int16_t *w, int64_t k, int n_rows, int64_t w_stride,
                   int32_t *out);
 
+/* kernel_dot16 over a fan-in held in nseg pieces of seg values (xs[g]; the weights of
+ * piece g at g * seg), seg a multiple of 16: a receptive field read in place, one run per
+ * kernel row, instead of copied into one row. */
+void kernel_dot16_seg(const int16_t *const *xs, int nseg, int64_t seg, const int16_t *w,
+                      int n_rows, int64_t w_stride, int32_t *out);
+
 /* out[c] = sum_j x[j] * w_j[c] for c < n (n a multiple of 8), j < 2 n_pairs: the weights
  * as pairs along the fan-in, wp[(j/2) * 2n + 2c + j%2] (layer_t's kernel_p16). The
  * same integers as kernel_dot16 under the same bound; faster when there are many
  * output channels and a short fan-in. */
 void kernel_pairs16(const int16_t *x, const int16_t *wp, int64_t n_pairs, int n, int32_t *out);
+/* The same over nseg pieces of seg_pairs pairs each (xs[g]), as kernel_dot16_seg. */
+void kernel_pairs16_seg(const int16_t *const *xs, int nseg, int64_t seg_pairs, const int16_t *wp,
+                        int n, int32_t *out);
 
 /* out[c] = bias[c] + sum[c] * 2^shift (0 <= shift < 32), then max(0, .) when relu: a
  * quantized layer's int64 outputs from its int32 sums (layer_linear.c's fixed_pixel). */

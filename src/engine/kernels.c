@@ -10,54 +10,63 @@
 #define HAVE_X86 1
 #endif
 
-static void dot16_portable(const int16_t *x, const int16_t *w, int64_t k, int n_rows,
-                           int64_t w_stride, int32_t *out)
+/* The fan-in of one output as nseg segments of seg values each (xs[s]; the weights of
+ * segment s at s * seg): im2col without the copy where a receptive field lies inside
+ * the input. */
+static void dot16_portable(const int16_t *const *xs, int nseg, int64_t seg, const int16_t *w,
+                           int n_rows, int64_t w_stride, int32_t *out)
 {
     for (int r = 0; r < n_rows; r++) {
         const int16_t *wr = w + r * w_stride;
-        int32_t s = 0;
-        for (int64_t j = 0; j < k; j++)
-            s += (int32_t)x[j] * wr[j];
-        out[r] = s;
+        int32_t acc = 0;
+        for (int g = 0; g < nseg; g++)
+            for (int64_t j = 0; j < seg; j++)
+                acc += (int32_t)xs[g][j] * wr[g * seg + j];
+        out[r] = acc;
     }
 }
 
-/* out[c] = sum over pairs j < n_pairs of x[2j] w[j][c][0] + x[2j+1] w[j][c][1] */
-static void pairs16_portable(const int16_t *x, const int16_t *wp, int64_t n_pairs, int n,
-                             int32_t *out)
+/* out[c] = sum over pairs j of x[2j] w[j][c][0] + x[2j+1] w[j][c][1], the pairs of
+ * segment g (seg_pairs each) at xs[g] */
+static void pairs16_portable(const int16_t *const *xs, int nseg, int64_t seg_pairs,
+                             const int16_t *wp, int n, int32_t *out)
 {
     for (int c = 0; c < n; c++)
         out[c] = 0;
-    for (int64_t j = 0; j < n_pairs; j++) {
-        const int32_t x0 = x[2 * j], x1 = x[2 * j + 1];
-        if (!x0 && !x1)
-            continue;
-        const int16_t *wr = wp + j * n * 2;
-        for (int c = 0; c < n; c++)
-            out[c] += x0 * wr[2 * c] + x1 * wr[2 * c + 1];
-    }
+    for (int g = 0; g < nseg; g++)
+        for (int64_t j = 0; j < seg_pairs; j++) {
+            const int32_t x0 = xs[g][2 * j], x1 = xs[g][2 * j + 1];
+            if (!x0 && !x1)
+                continue;
+            const int16_t *wr = wp + (g * seg_pairs + j) * n * 2;
+            for (int c = 0; c < n; c++)
+                out[c] += x0 * wr[2 * c] + x1 * wr[2 * c + 1];
+        }
 }
 
 #ifdef HAVE_X86
 /* One broadcast pair of inputs meets eight output channels' weight pairs per
  * _mm256_madd_epi16; 32 channels stay in four accumulators over the whole fan-in (no
  * branch on zero inputs: after a ReLU they come unpredictably). */
-__attribute__((target("avx2"))) static void pairs16_avx2(const int16_t *x, const int16_t *wp,
-                                                         int64_t n_pairs, int n, int32_t *out)
+__attribute__((target("avx2"))) static void pairs16_avx2(const int16_t *const *xs, int nseg,
+                                                         int64_t seg_pairs, const int16_t *wp,
+                                                         int n, int32_t *out)
 {
     int c0 = 0;
     for (; c0 + 32 <= n; c0 += 32) {
         __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
-        for (int64_t j = 0; j < n_pairs; j++) {
-            int32_t xx;
-            memcpy(&xx, x + 2 * j, sizeof xx);
-            const __m256i xv = _mm256_set1_epi32(xx);
-            const __m256i *wr = (const __m256i *)(wp + (j * n + c0) * 2);
-            a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(xv, _mm256_loadu_si256(wr)));
-            a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(xv, _mm256_loadu_si256(wr + 1)));
-            a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(xv, _mm256_loadu_si256(wr + 2)));
-            a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(xv, _mm256_loadu_si256(wr + 3)));
-        }
+        const __m256i *wr = (const __m256i *)(wp + c0 * 2);
+        const int64_t step = n / 8; /* vectors per pair */
+        for (int g = 0; g < nseg; g++)
+            for (int64_t j = 0; j < seg_pairs; j++, wr += step) {
+                int32_t xx;
+                memcpy(&xx, xs[g] + 2 * j, sizeof xx);
+                const __m256i xv = _mm256_set1_epi32(xx);
+                a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(xv, _mm256_loadu_si256(wr)));
+                a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(xv, _mm256_loadu_si256(wr + 1)));
+                a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(xv, _mm256_loadu_si256(wr + 2)));
+                a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(xv, _mm256_loadu_si256(wr + 3)));
+            }
         _mm256_storeu_si256((__m256i *)(out + c0), a0);
         _mm256_storeu_si256((__m256i *)(out + c0 + 8), a1);
         _mm256_storeu_si256((__m256i *)(out + c0 + 16), a2);
@@ -65,13 +74,14 @@ __attribute__((target("avx2"))) static void pairs16_avx2(const int16_t *x, const
     }
     for (; c0 < n; c0 += 8) {
         __m256i a = _mm256_setzero_si256();
-        for (int64_t j = 0; j < n_pairs; j++) {
-            int32_t xx;
-            memcpy(&xx, x + 2 * j, sizeof xx);
-            a = _mm256_add_epi32(
-                    a, _mm256_madd_epi16(_mm256_set1_epi32(xx),
-                                         _mm256_loadu_si256((const __m256i *)(wp + (j * n + c0) * 2))));
-        }
+        const __m256i *wr = (const __m256i *)(wp + c0 * 2);
+        for (int g = 0; g < nseg; g++)
+            for (int64_t j = 0; j < seg_pairs; j++, wr += n / 8) {
+                int32_t xx;
+                memcpy(&xx, xs[g] + 2 * j, sizeof xx);
+                a = _mm256_add_epi32(a, _mm256_madd_epi16(_mm256_set1_epi32(xx),
+                                                          _mm256_loadu_si256(wr)));
+            }
         _mm256_storeu_si256((__m256i *)(out + c0), a);
     }
 }
@@ -84,22 +94,27 @@ __attribute__((target("avx2"))) static int32_t hsum8(__m256i v)
     return _mm_cvtsi128_si32(s);
 }
 
-/* Four weight rows per pass, so each load of x serves four multiply-adds. */
-__attribute__((target("avx2"))) static void dot16_avx2(const int16_t *x, const int16_t *w,
-                                                       int64_t k, int n_rows, int64_t w_stride,
-                                                       int32_t *out)
+/* Four weight rows per pass, so each load of x serves four multiply-adds; seg is a
+ * multiple of 16. */
+__attribute__((target("avx2"))) static void dot16_avx2(const int16_t *const *xs, int nseg,
+                                                       int64_t seg, const int16_t *w, int n_rows,
+                                                       int64_t w_stride, int32_t *out)
 {
     int r = 0;
     for (; r + 4 <= n_rows; r += 4) {
         const int16_t *w0 = w + r * w_stride, *w1 = w0 + w_stride, *w2 = w1 + w_stride,
                       *w3 = w2 + w_stride;
         __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
-        for (int64_t j = 0; j < k; j += 16) {
-            __m256i xv = _mm256_loadu_si256((const __m256i *)(x + j));
-            a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(xv, _mm256_loadu_si256((const __m256i *)(w0 + j))));
-            a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(xv, _mm256_loadu_si256((const __m256i *)(w1 + j))));
-            a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(xv, _mm256_loadu_si256((const __m256i *)(w2 + j))));
-            a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(xv, _mm256_loadu_si256((const __m256i *)(w3 + j))));
+        for (int g = 0; g < nseg; g++) {
+            const int16_t *x = xs[g];
+            const int64_t o = g * seg;
+            for (int64_t j = 0; j < seg; j += 16) {
+                __m256i xv = _mm256_loadu_si256((const __m256i *)(x + j));
+                a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(xv, _mm256_loadu_si256((const __m256i *)(w0 + o + j))));
+                a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(xv, _mm256_loadu_si256((const __m256i *)(w1 + o + j))));
+                a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(xv, _mm256_loadu_si256((const __m256i *)(w2 + o + j))));
+                a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(xv, _mm256_loadu_si256((const __m256i *)(w3 + o + j))));
+            }
         }
         out[r] = hsum8(a0);
         out[r + 1] = hsum8(a1);
@@ -109,15 +124,14 @@ __attribute__((target("avx2"))) static void dot16_avx2(const int16_t *x, const i
     for (; r < n_rows; r++) {
         const int16_t *wr = w + r * w_stride;
         __m256i a = _mm256_setzero_si256();
-        for (int64_t j = 0; j < k; j += 16)
-            a = _mm256_add_epi32(a, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(x + j)),
-                                                      _mm256_loadu_si256((const __m256i *)(wr + j))));
+        for (int g = 0; g < nseg; g++)
+            for (int64_t j = 0; j < seg; j += 16)
+                a = _mm256_add_epi32(a, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(xs[g] + j)),
+                                                          _mm256_loadu_si256((const __m256i *)(wr + g * seg + j))));
         out[r] = hsum8(a);
     }
 }
-#endif
 
-#ifdef HAVE_X86
 __attribute__((target("avx2"))) static void fixed_out_avx2(const int32_t *sum, const int64_t *bias,
                                                            int shift, int relu, int n,
                                                            int64_t *out)
@@ -137,9 +151,7 @@ __attribute__((target("avx2"))) static void fixed_out_avx2(const int32_t *sum, c
         out[c] = relu && v < 0 ? 0 : v;
     }
 }
-#endif
 
-#ifdef HAVE_X86
 /* Four int64 to int16 by a vector range test and a shuffle of the low halves. */
 __attribute__((target("avx2"))) static int narrow16_avx2(const int64_t *x, int64_t n, int64_t lim,
                                                          int16_t *out)
@@ -319,29 +331,41 @@ static int64_t n_calls;
 
 int64_t kernel_dot16_calls(void) { return n_calls; }
 
-void kernel_dot16(const int16_t *x, const int16_t *w, int64_t k, int n_rows, int64_t w_stride,
-                  int32_t *out)
+void kernel_dot16_seg(const int16_t *const *xs, int nseg, int64_t seg, const int16_t *w,
+                      int n_rows, int64_t w_stride, int32_t *out)
 {
     n_calls++;
 #ifdef HAVE_X86
     if (use_avx2()) {
-        dot16_avx2(x, w, k, n_rows, w_stride, out);
+        dot16_avx2(xs, nseg, seg, w, n_rows, w_stride, out);
         return;
     }
 #endif
-    dot16_portable(x, w, k, n_rows, w_stride, out);
+    dot16_portable(xs, nseg, seg, w, n_rows, w_stride, out);
+}
+
+void kernel_dot16(const int16_t *x, const int16_t *w, int64_t k, int n_rows, int64_t w_stride,
+                  int32_t *out)
+{
+    kernel_dot16_seg(&x, 1, k, w, n_rows, w_stride, out);
+}
+
+void kernel_pairs16_seg(const int16_t *const *xs, int nseg, int64_t seg_pairs, const int16_t *wp,
+                        int n, int32_t *out)
+{
+    n_calls++;
+#ifdef HAVE_X86
+    if (use_avx2()) {
+        pairs16_avx2(xs, nseg, seg_pairs, wp, n, out);
+        return;
+    }
+#endif
+    pairs16_portable(xs, nseg, seg_pairs, wp, n, out);
 }
 
 void kernel_pairs16(const int16_t *x, const int16_t *wp, int64_t n_pairs, int n, int32_t *out)
 {
-    n_calls++;
-#ifdef HAVE_X86
-    if (use_avx2()) {
-        pairs16_avx2(x, wp, n_pairs, n, out);
-        return;
-    }
-#endif
-    pairs16_portable(x, wp, n_pairs, n, out);
+    kernel_pairs16_seg(&x, 1, n_pairs, wp, n, out);
 }
 
 void kernel_fixed_out(const int32_t *sum, const int64_t *bias, int shift, int relu, int n,

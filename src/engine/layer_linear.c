@@ -67,6 +67,8 @@ void layer_pixel_sums(const layer_t *L, const int64_t *x, int64_t p, int c0, int
     }
 }
 
+#define MAX_KERNEL_ROWS 64
+
 /* Scratch of the narrow path, grown on demand and kept (ranks are processes). */
 static struct {
     int16_t *x, *row;
@@ -146,15 +148,34 @@ int narrow_linear(const layer_t *L, const tensor_t *in, tensor_t *out)
         conv_padding(L, &ph, &pw);
     else
         memcpy(scratch.row, scratch.x, (size_t)k * sizeof(int16_t));
+    /* a receptive field inside the input is read in place, one run of kw * cin codes per
+     * kernel row, when the runs suit the kernel (even for pairs, whole vectors for rows) */
+    const int64_t run = (int64_t)L->kw * L->cin;
+    const int in_place = L->kind == LAYER_CONV2D && L->kh <= MAX_KERNEL_ROWS &&
+                         (pairs ? run % 2 == 0 : run % 16 == 0);
+    const int16_t *runs[MAX_KERNEL_ROWS];
     for (int oh = 0; oh < L->out.h; oh++)
         for (int ow = 0; ow < L->out.w; ow++) {
-            if (L->kind == LAYER_CONV2D)
-                im2col_row(L, oh, ow, ph, pw);
-            if (pairs)
-                kernel_pairs16(scratch.row, L->kernel_p16, n_pairs, L->kernel_cout8,
-                               scratch.sum32);
-            else
-                kernel_dot16(scratch.row, L->kernel_t16, kp, L->cout, kp, scratch.sum32);
+            const int ih0 = oh * L->stride_h - ph, iw0 = ow * L->stride_w - pw;
+            if (in_place && ih0 >= 0 && ih0 + L->kh <= L->in.h && iw0 >= 0 &&
+                iw0 + L->kw <= L->in.w) {
+                for (int r = 0; r < L->kh; r++)
+                    runs[r] = scratch.x + ((int64_t)(ih0 + r) * L->in.w + iw0) * L->cin;
+                if (pairs)
+                    kernel_pairs16_seg(runs, L->kh, run / 2, L->kernel_p16, L->kernel_cout8,
+                                       scratch.sum32);
+                else
+                    kernel_dot16_seg(runs, L->kh, run, L->kernel_t16, L->cout, kp,
+                                     scratch.sum32);
+            } else {
+                if (L->kind == LAYER_CONV2D)
+                    im2col_row(L, oh, ow, ph, pw);
+                if (pairs)
+                    kernel_pairs16(scratch.row, L->kernel_p16, n_pairs, L->kernel_cout8,
+                                   scratch.sum32);
+                else
+                    kernel_dot16(scratch.row, L->kernel_t16, kp, L->cout, kp, scratch.sum32);
+            }
             int64_t *o = out->fixed + ((int64_t)oh * L->out.w + ow) * L->cout;
             if (vector_out) {
                 kernel_fixed_out(scratch.sum32, scratch.bias, a.shift_prod, L->act == ACT_RELU,
