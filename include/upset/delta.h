@@ -52,6 +52,7 @@ typedef struct {
     int64_t *touched;   /* output pixels the scatter touched */
     unsigned char *mark;
     int64_t *row;       /* one sample's input of a layer (gathers) */
+    int16_t *row16;     /* its int16 copy for the narrow kernels, when they apply */
     int64_t *pix;       /* one pixel's pre-activations */
     /* where the last delta_propagate stopped (DELTA_REACHED) */
     int reached;    /* layer whose input changed; n_layers: the output itself */

@@ -58,6 +58,12 @@ tensor_t *engine_layer_input_mut(engine_t *e, int l);
  * or dense, channels [c0, c1), before bias and alignment (x: one sample's layer input). */
 void layer_pixel_sums(const layer_t *L, const int64_t *x, int64_t p, int c0, int c1,
                       int64_t *sum);
+/* The narrow path's int16 copy of an input x of L (n codes) into x16: 0, or -1 when the
+ * path does not apply (no int16 kernel, the wide mode, a code beyond the int32 bound). */
+int narrow_input(const layer_t *L, const int64_t *x, int64_t n, int16_t *x16);
+/* layer_pixel_sums from narrow_input's copy: the same integers by the int16 kernels. */
+void narrow_pixel_sums(const layer_t *L, const int16_t *x16, int64_t p, int c0, int c1,
+                       int64_t *sum);
 
 /* Multiply-accumulates of one forward of L (padding included; 0 for elementwise kinds). */
 int64_t layer_macs(const layer_t *L);

@@ -305,12 +305,13 @@ int delta_create(delta_t *d, engine_t *e, int64_t n_samples, int64_t input_code_
     d->val = upset_calloc((size_t)most, sizeof *d->val, err);
     d->rval = upset_calloc((size_t)most, sizeof *d->rval, err);
     d->row = upset_calloc((size_t)most, sizeof *d->row, err);
+    d->row16 = upset_calloc((size_t)most + 1, sizeof *d->row16, err);
     d->dv = upset_calloc((size_t)most, sizeof *d->dv, err);
     d->acc = upset_calloc((size_t)most_sparse, sizeof *d->acc, err);
     d->touched = upset_calloc((size_t)most_sparse, sizeof *d->touched, err);
     d->mark = upset_calloc((size_t)most_sparse, 1, err);
     d->pix = upset_calloc((size_t)most_pix, sizeof *d->pix, err);
-    if (!d->pos || !d->val || !d->rval || !d->row || !d->dv || !d->acc || !d->touched || !d->mark || !d->pix)
+    if (!d->pos || !d->val || !d->rval || !d->row || !d->row16 || !d->dv || !d->acc || !d->touched || !d->mark || !d->pix)
         goto fail;
     return 0;
 fail:
@@ -333,6 +334,7 @@ void delta_free(delta_t *d)
     free(d->val);
     free(d->rval);
     free(d->row);
+    free(d->row16);
     free(d->dv);
     free(d->acc);
     free(d->touched);
@@ -396,13 +398,26 @@ int64_t delta_bytes_per_sample(const delta_t *d)
 
 /* ---- sparse linear layers ---- */
 
+/* Sample i's input of sparse layer l into d->row (and its int16 copy when the narrow
+ * kernels apply); *loaded: 0 not yet, 1 int64 only, 2 both. */
+static void load_row(delta_t *d, int l, int64_t i, int *loaded)
+{
+    if (*loaded)
+        return;
+    store_row(&d->in[l], i, d->row);
+    *loaded = narrow_input(&d->engine->model->layers[l], d->row, d->in[l].n, d->row16) ? 1 : 2;
+}
+
 /* Pre-activations of output pixel p of sparse layer l, channels [c0, c1), from the
- * layer's input x (one sample): bias << shift_bias + sum(x * w) << shift_prod. */
-static void linear_pixel(const delta_t *d, int l, const int64_t *x, int64_t p, int c0, int c1,
+ * layer's input (load_row): bias << shift_bias + sum(x * w) << shift_prod. */
+static void linear_pixel(const delta_t *d, int l, int loaded, int64_t p, int c0, int c1,
                          int64_t *out)
 {
     const layer_t *L = &d->engine->model->layers[l];
-    layer_pixel_sums(L, x, p, c0, c1, out);
+    if (loaded == 2)
+        narrow_pixel_sums(L, d->row16, p, c0, c1, out);
+    else
+        layer_pixel_sums(L, d->row, p, c0, c1, out);
     const int64_t sp = (int64_t)1 << d->shift_prod[l];
     const int sb = d->engine->out[l].frac - quant_frac(&L->bq);
     for (int c = 0; c < c1 - c0; c++)
@@ -415,13 +430,10 @@ static int64_t base_pre(delta_t *d, int l, int64_t i, int64_t q, int *row_loaded
 {
     if (d->in[l + 1].kind != STORE_NONE)
         return store_get(&d->in[l + 1], i, q);
-    if (!*row_loaded) {
-        store_row(&d->in[l], i, d->row);
-        *row_loaded = 1;
-    }
+    load_row(d, l, i, row_loaded);
     const int cout = d->engine->model->layers[l].cout;
     int64_t v;
-    linear_pixel(d, l, d->row, q / cout, (int)(q % cout), (int)(q % cout) + 1, &v);
+    linear_pixel(d, l, *row_loaded, q / cout, (int)(q % cout), (int)(q % cout) + 1, &v);
     return v;
 }
 
@@ -472,6 +484,17 @@ static int64_t origin(delta_t *d, bitaddr_t a, int64_t i)
     return n;
 }
 
+/* The outputs o in [*lo, *hi] along one axis that input position t (padding added)
+ * feeds: 0 <= t - o * stride < k and 0 <= o < n_out (empty: *lo > *hi). */
+static void feed_range(int t, int k, int stride, int n_out, int *lo, int *hi)
+{
+    const int first = t - k + 1; /* the smallest t - (k - 1) */
+    *lo = first <= 0 ? 0 : (first + stride - 1) / stride;
+    *hi = t / stride;
+    if (*hi > n_out - 1)
+        *hi = n_out - 1;
+}
+
 /* Scatters the changed inputs of sparse layer M (positions pos, changes dv) into its
  * outputs; leaves the changed pre-activations in pos/val. Returns their count. */
 static int64_t scatter(delta_t *d, int M, int64_t i, int64_t n_in, const int64_t *dv)
@@ -496,20 +519,16 @@ static int64_t scatter(delta_t *d, int M, int64_t i, int64_t n_in, const int64_t
         }
         const int ci = (int)(q % cin), iw = (int)(q / cin % L->in.w),
                   ih = (int)(q / cin / L->in.w);
-        for (int kh = 0; kh < L->kh; kh++) {
-            int t = ih + ph - kh;
-            if (t < 0)
-                break;
-            if (t % L->stride_h || t / L->stride_h >= L->out.h)
-                continue;
-            const int oh = t / L->stride_h;
-            for (int kw = 0; kw < L->kw; kw++) {
-                int u = iw + pw - kw;
-                if (u < 0)
-                    break;
-                if (u % L->stride_w || u / L->stride_w >= L->out.w)
-                    continue;
-                const int64_t pix = (int64_t)oh * L->out.w + u / L->stride_w;
+        /* the output rows and columns this input feeds: kh = ih + ph - oh * stride_h in
+         * [0, kh), found by bounds rather than a division per tap */
+        int oh0, oh1, ow0, ow1;
+        feed_range(ih + ph, L->kh, L->stride_h, L->out.h, &oh0, &oh1);
+        feed_range(iw + pw, L->kw, L->stride_w, L->out.w, &ow0, &ow1);
+        for (int oh = oh0; oh <= oh1; oh++) {
+            const int kh = ih + ph - oh * L->stride_h;
+            for (int ow = ow0; ow <= ow1; ow++) {
+                const int kw = iw + pw - ow * L->stride_w;
+                const int64_t pix = (int64_t)oh * L->out.w + ow;
                 if (!d->mark[pix]) {
                     d->mark[pix] = 1;
                     d->touched[nt++] = pix;
@@ -530,11 +549,8 @@ static int64_t scatter(delta_t *d, int M, int64_t i, int64_t n_in, const int64_t
         int64_t *acc = d->acc + pix * cout;
         d->mark[pix] = 0;
         if (pre->kind == STORE_NONE) { /* the pixel's fault-free pre-activations */
-            if (!row_loaded) {
-                store_row(&d->in[M], i, d->row);
-                row_loaded = 1;
-            }
-            linear_pixel(d, M, d->row, pix, 0, cout, d->pix);
+            load_row(d, M, i, &row_loaded);
+            linear_pixel(d, M, row_loaded, pix, 0, cout, d->pix);
         } else {
             store_span(pre, i, pix * cout, cout, d->pix);
         }

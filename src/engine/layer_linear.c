@@ -77,32 +77,41 @@ static struct {
     size_t cap_x, cap_row, cap_sum32, cap_sum, cap_bias;
 } scratch;
 
-/* An int16 copy of the input (the kernel's int16 copy, transposed to (cout, kp), is the
- * model's kernel_t16): 0 when every partial sum provably fits int32 for any weight code
- * of the layer's quantizer; -1 otherwise. */
-static int narrow_prepare(const layer_t *L, const tensor_t *in)
+/* The int32 bound: the largest input code magnitude for which every partial sum of L
+ * fits int32 for any weight code of its quantizer, flipped ones included. */
+static int64_t narrow_bound(const layer_t *L)
 {
-    const int64_t kp = L->kernel_kp;
-    if (!L->kernel_t16 || kernel_mode() == KERNEL_WIDE)
-        return -1;
     const int64_t wmax = -(int64_t)quant_code_min(&L->kq) > quant_code_max(&L->kq)
                              ? -(int64_t)quant_code_min(&L->kq)
                              : quant_code_max(&L->kq);
-    int64_t xmax = (INT64_C(2147483647) / kp) / (wmax ? wmax : 1);
-    if (xmax > INT16_MAX)
-        xmax = INT16_MAX;
-    if (scratch_grow((void **)&scratch.x, &scratch.cap_x, (size_t)in->n, sizeof(int16_t)) ||
-        scratch_grow((void **)&scratch.row, &scratch.cap_row, (size_t)kp, sizeof(int16_t)) ||
+    const int64_t xmax = (INT64_C(2147483647) / L->kernel_kp) / (wmax ? wmax : 1);
+    return xmax > INT16_MAX ? INT16_MAX : xmax;
+}
+
+int narrow_input(const layer_t *L, const int64_t *x, int64_t n, int16_t *x16)
+{
+    if (!L->kernel_t16 || kernel_mode() == KERNEL_WIDE)
+        return -1;
+    if (scratch_grow((void **)&scratch.row, &scratch.cap_row, (size_t)L->kernel_kp,
+                     sizeof(int16_t)) ||
         scratch_grow((void **)&scratch.sum32, &scratch.cap_sum32, (size_t)L->kernel_cout8,
                      sizeof(int32_t)) ||
         scratch_grow((void **)&scratch.sum, &scratch.cap_sum, (size_t)L->cout, sizeof(int64_t)) ||
         scratch_grow((void **)&scratch.bias, &scratch.cap_bias, (size_t)L->cout, sizeof(int64_t)))
         return -1;
-    return kernel_narrow16(in->fixed, in->n, xmax, scratch.x);
+    return kernel_narrow16(x, n, narrow_bound(L), x16);
+}
+
+/* The whole input's int16 copy in scratch.x for narrow_linear. */
+static int narrow_prepare(const layer_t *L, const tensor_t *in)
+{
+    if (scratch_grow((void **)&scratch.x, &scratch.cap_x, (size_t)in->n, sizeof(int16_t)))
+        return -1;
+    return narrow_input(L, in->fixed, in->n, scratch.x);
 }
 
 /* im2col of output pixel (oh, ow): the receptive field as one zero-padded row. */
-static void im2col_row(const layer_t *L, int oh, int ow, int ph, int pw)
+static void im2col_row(const layer_t *L, const int16_t *x, int oh, int ow, int ph, int pw)
 {
     const int cin = L->cin;
     const size_t run = (size_t)cin * sizeof(int16_t);
@@ -115,14 +124,14 @@ static void im2col_row(const layer_t *L, int oh, int ow, int ph, int pw)
         if (ih < 0 || ih >= L->in.h) {
             memset(row, 0, run * (size_t)L->kw);
         } else if (iw0 >= 0 && iw0 + L->kw <= L->in.w) { /* one run (h, w, c) */
-            memcpy(row, scratch.x + at, run * (size_t)L->kw);
+            memcpy(row, x + at, run * (size_t)L->kw);
         } else {
             for (int kw = 0; kw < L->kw; kw++) {
                 int iw = iw0 + kw;
                 if (iw < 0 || iw >= L->in.w)
                     memset(row + kw * cin, 0, run);
                 else
-                    memcpy(row + kw * cin, scratch.x + at + (int64_t)kw * cin, run);
+                    memcpy(row + kw * cin, x + at + (int64_t)kw * cin, run);
             }
         }
     }
@@ -169,7 +178,7 @@ int narrow_linear(const layer_t *L, const tensor_t *in, tensor_t *out)
                                      scratch.sum32);
             } else {
                 if (L->kind == LAYER_CONV2D)
-                    im2col_row(L, oh, ow, ph, pw);
+                    im2col_row(L, scratch.x, oh, ow, ph, pw);
                 if (pairs)
                     kernel_pairs16(scratch.row, L->kernel_p16, n_pairs, L->kernel_cout8,
                                    scratch.sum32);
@@ -187,4 +196,41 @@ int narrow_linear(const layer_t *L, const tensor_t *in, tensor_t *out)
             fixed_pixel(L, a, o, scratch.sum);
         }
     return 0;
+}
+
+void narrow_pixel_sums(const layer_t *L, const int16_t *x16, int64_t p, int c0, int c1,
+                       int64_t *sum)
+{
+    const int64_t kp = L->kernel_kp, k = L->n_weights / L->cout;
+    const int16_t *row = x16; /* dense: the input is the row */
+    const int16_t *runs[MAX_KERNEL_ROWS];
+    int n_runs = 0;
+    const int64_t run = (int64_t)L->kw * L->cin;
+    if (L->kind == LAYER_CONV2D) {
+        int ph, pw;
+        conv_padding(L, &ph, &pw);
+        const int oh = (int)(p / L->out.w), ow = (int)(p % L->out.w);
+        const int ih0 = oh * L->stride_h - ph, iw0 = ow * L->stride_w - pw;
+        if (L->kh <= MAX_KERNEL_ROWS && run % 16 == 0 && ih0 >= 0 && ih0 + L->kh <= L->in.h &&
+            iw0 >= 0 && iw0 + L->kw <= L->in.w) {
+            for (int r = 0; r < L->kh; r++)
+                runs[r] = x16 + ((int64_t)(ih0 + r) * L->in.w + iw0) * L->cin;
+            n_runs = L->kh;
+        } else {
+            im2col_row(L, x16, oh, ow, ph, pw);
+            memset(scratch.row + k, 0, (size_t)(kp - k) * sizeof(int16_t));
+            row = scratch.row;
+        }
+    } else if (k != kp) { /* pad the dense input to whole vectors */
+        memcpy(scratch.row, x16, (size_t)k * sizeof(int16_t));
+        memset(scratch.row + k, 0, (size_t)(kp - k) * sizeof(int16_t));
+        row = scratch.row;
+    }
+    const int16_t *w = L->kernel_t16 + (int64_t)c0 * kp;
+    if (n_runs)
+        kernel_dot16_seg(runs, n_runs, run, w, c1 - c0, kp, scratch.sum32);
+    else
+        kernel_dot16(row, w, kp, c1 - c0, kp, scratch.sum32);
+    for (int c = 0; c < c1 - c0; c++)
+        sum[c] = scratch.sum32[c];
 }
