@@ -19,6 +19,31 @@ enum { PRE_KEEP_MAX = 8192 };
  * at full fan-in (64 measured best of 16, 64, 256 and never on CIFAR-10's layers 0-3). */
 enum { SCATTER_MAX_SHARE = 16, SCATTER_MAX_SHARE_GATHER = 64 };
 
+/* A large layer's whole-tensor int16 kernels run ~50 times the MACs per second of the
+ * scatter's scalar loop (CIFAR-10: conv1 whole 59 us for 2.1 M MACs; a scatter of 1,024
+ * inputs x 64 MACs ~100 us), so there a change goes whole as soon as its scatter would do
+ * more than 1/50 of the layer's MACs; small layers (below 2^18 MACs) keep the share rule,
+ * their whole pass being dominated by fixed costs. */
+enum { SCATTER_MAC_RATIO = 50 };
+#define SCATTER_MAC_RULE_MIN (INT64_C(1) << 18)
+
+/* 1 when scattering `live` changed inputs into sparse layer M costs more than running it
+ * whole. */
+static int wide_change(const delta_t *d, int M, int64_t live)
+{
+    const int gather = d->in[M + 1].kind == STORE_NONE;
+    if (live * (gather ? SCATTER_MAX_SHARE_GATHER : SCATTER_MAX_SHARE) > d->in[M].n)
+        return 1;
+    const layer_t *L = &d->engine->model->layers[M];
+    const int64_t macs = layer_macs(L);
+    if (macs < SCATTER_MAC_RULE_MIN)
+        return 0;
+    const int64_t fanout = L->kind == LAYER_DENSE
+                               ? L->cout
+                               : (int64_t)L->kh * L->kw * L->cout / (L->stride_h * L->stride_w);
+    return live * fanout * SCATTER_MAC_RATIO > macs;
+}
+
 /* ---- stores ---- */
 
 static size_t store_elem(store_kind_t k)
@@ -612,9 +637,7 @@ delta_state_t delta_propagate(delta_t *d, bitaddr_t a, int64_t i)
             return DELTA_UNCHANGED;
         }
         /* a wide change: the whole-tensor kernels beat a scatter */
-        const int share = to_sparse && d->in[M + 1].kind == STORE_NONE ? SCATTER_MAX_SHARE_GATHER
-                                                                         : SCATTER_MAX_SHARE;
-        if (!to_sparse || live * share > s->n) {
+        if (!to_sparse || wide_change(d, M, live)) {
             d->n_wide[a.layer] += to_sparse;
             d->reached = M;
             d->n_live = live;
