@@ -170,6 +170,8 @@ if "$PY" -c "import torch, ot" 2>/dev/null; then
         echo "-np $np vs $np thread(s): upset ${up_wall} s (start-up included), PyTorch loop ${peer_wall_s} s" \
              "(its start-up excluded): $(echo "scale=1; $peer_wall_s / $up_wall" | bc)x;" \
              "per-bit mispredicts equal on $peer_same of $peer_bits bits x $peer_images images"
+        echo "   CPU time (robust to other load): upset ${up_cpu} s, PyTorch loop ${peer_cpu_s} s:" \
+             "$(echo "scale=1; $peer_cpu_s / $up_cpu" | bc)x"
     done
     echo
     echo "== 7b. upset vs a PyTorch + POT per-bit loop (tools/peer_bench.py), ECON-T Medium, same bits and inputs"
@@ -184,6 +186,8 @@ if "$PY" -c "import torch, ot" 2>/dev/null; then
         echo "-np $np vs $np thread(s): upset ${up_wall} s (start-up included), PyTorch + POT loop" \
              "${peer_wall_s} s (its start-up excluded): $(echo "scale=1; $peer_wall_s / $up_wall" | bc)x;" \
              "per-bit mean EMD equal (1e-9 relative) on $peer_same of $peer_bits bits x $peer_images inputs"
+        echo "   CPU time (robust to other load): upset ${up_cpu} s, PyTorch + POT loop ${peer_cpu_s} s:" \
+             "$(echo "scale=1; $peer_cpu_s / $up_cpu" | bc)x"
     done
 else
     echo "skipped: python3-torch or python3-pot is not installed (tools/install-deps.sh --bench installs them)"
