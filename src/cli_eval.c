@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "upset/bitspace.h"
 #include "upset/cli_commands.h"
@@ -43,23 +42,6 @@ static int eval_usage(void)
             "  --per-sample writes one CSV row per sample: sample, index (its row or image in the\n"
             "  data file), label (-1: none), prediction (-1: not a classifier), emd (0: no EMD).\n");
     return 2;
-}
-
-/* path.tmp, then a rename: an existing file at path is replaced whole or not at all */
-static int write_atomically(const char *path, const void *buf, size_t len, upset_err_t *err)
-{
-    char tmp[4200];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
-        return upset_fail(err, "%s: path too long", path);
-    if (file_write_all(tmp, buf, len, err))
-        return -1;
-    if (rename(tmp, path)) {
-        int e = errno;
-        unlink(tmp);
-        return upset_fail(err, "%s: cannot rename %s to it: %s", path, tmp, strerror(e));
-    }
-    fsync_dir_of(path);
-    return 0;
 }
 
 static double cpu_s(void)
@@ -273,7 +255,7 @@ int cmd_eval(int argc, char **argv)
     double dt = now_s() - t0;
     if (csv) {
         fclose(csv);
-        if (!rc && write_atomically(per_sample, rows, rows_len, &err)) {
+        if (!rc && file_replace(per_sample, rows, rows_len, &err)) {
             fprintf(stderr, "upset eval: --per-sample: %s\n", err.msg);
             rc = 1;
         }

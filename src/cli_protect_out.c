@@ -18,14 +18,9 @@
 /* Writes buf (len bytes) to dir/name through a .tmp file and a rename; frees buf. */
 static int commit(const char *dir, const char *name, char *buf, size_t len, upset_err_t *err)
 {
-    char path[4200], tmp[4300];
+    char path[4200];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int rc = file_write_all(tmp, buf, len, err);
-    if (!rc && rename(tmp, path) != 0) {
-        rc = upset_fail(err, "%s: cannot rename: %s", tmp, strerror(errno));
-        unlink(tmp);
-    }
+    const int rc = file_replace(path, buf, len, err);
     free(buf);
     return rc;
 }

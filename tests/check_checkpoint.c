@@ -7,11 +7,13 @@
  *    another item count or record size, a flipped byte anywhere, truncation, trailing
  *    bytes, a foreign file; and a refused load leaves done all zero;
  *  - the output lock: a second holder in another process is refused with the first's
- *    pid; the lock dies with its holder (kill -9) and its file goes on release. */
+ *    pid; the lock dies with its holder (kill -9) and its file goes on release;
+ *  - file_replace: an existing file is replaced whole or left as it was. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -208,6 +210,39 @@ START_TEST(test_refusals)
 }
 END_TEST
 
+static char *read_small(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    static char buf[256];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    return buf;
+}
+
+/* file_replace: a new file, a replaced one, and a failure (its .tmp cannot be created)
+ * that leaves the old file as it was, names the path and leaves no .tmp. */
+START_TEST(test_replace_whole)
+{
+    char p[128], tmp[160];
+    snprintf(p, sizeof p, "%s/plan.csv", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", p);
+    upset_err_t err = {{0}};
+    ck_assert_int_eq(file_replace(p, "first\n", 6, &err), 0);
+    ck_assert_str_eq(read_small(p), "first\n");
+    ck_assert_int_eq(file_replace(p, "second\n", 7, &err), 0);
+    ck_assert_str_eq(read_small(p), "second\n");
+    ck_assert_int_eq(mkdir(tmp, 0700), 0); /* path.tmp is a directory: cannot be written */
+    ck_assert_int_ne(file_replace(p, "third\n", 6, &err), 0);
+    ck_assert_msg(strstr(err.msg, "plan.csv.tmp"), "%s", err.msg);
+    ck_assert_str_eq(read_small(p), "second\n");
+    rmdir(tmp);
+    ck_assert_int_eq(access(tmp, F_OK), -1);
+}
+END_TEST
+
 START_TEST(test_output_lock)
 {
     char out[128];
@@ -266,6 +301,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_round_trip);
     tcase_add_test(tc, test_refusals);
     tcase_add_test(tc, test_output_lock);
+    tcase_add_test(tc, test_replace_whole);
     suite_add_tcase(s, tc);
     return s;
 }

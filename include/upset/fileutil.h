@@ -24,6 +24,13 @@ int file_mkdirs(const char *path, upset_err_t *err);
  * the bytes that did not fit; path is then removed. */
 int file_write_all(const char *path, const void *buf, size_t len, upset_err_t *err);
 
+/* Renames tmp (written whole) over path and syncs the directory, so path is the old file or
+ * the new one, never a part; on failure removes tmp. */
+int file_commit(const char *tmp, const char *path, upset_err_t *err);
+
+/* Replaces path whole with buf: path.tmp by file_write_all, then file_commit. */
+int file_replace(const char *path, const void *buf, size_t len, upset_err_t *err);
+
 /* An exclusive fcntl lock on the whole of fd, without waiting: 0, or the errno
  * (EACCES or EAGAIN when another process holds it). */
 int file_trylock(int fd);

@@ -205,14 +205,12 @@ int checkpoint_save(const char *path, const char *fingerprint, int64_t n_items,
     if (rc == 0 && fsync(w->fd) != 0)
         rc = upset_fail(err, "checkpoint %s: fsync failed: %s", tmp, strerror(errno));
     /* Rename while still holding the lock, so no writer can slip in between. */
-    if (rc == 0 && rename(tmp, path) != 0)
-        rc = upset_fail(err, "checkpoint: cannot rename %s to %s: %s", tmp, path, strerror(errno));
-    if (rc != 0)
+    if (rc == 0)
+        rc = file_commit(tmp, path, err);
+    else
         unlink(tmp);
     close(w->fd);
     free(w);
-    if (rc == 0)
-        fsync_dir_of(path);
     return rc;
 }
 

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -73,6 +74,29 @@ int file_mkdirs(const char *path, upset_err_t *err)
             *p = '/';
         }
     }
+}
+
+int file_commit(const char *tmp, const char *path, upset_err_t *err)
+{
+    if (rename(tmp, path) != 0) {
+        const int e = errno;
+        unlink(tmp);
+        return upset_fail(err, "%s: cannot rename %s to it: %s", path, tmp, strerror(e));
+    }
+    fsync_dir_of(path);
+    return 0;
+}
+
+int file_replace(const char *path, const void *buf, size_t len, upset_err_t *err)
+{
+    const size_t n = strlen(path) + 5;
+    char *tmp = malloc(n);
+    if (!tmp)
+        return upset_fail(err, "%s: out of memory", path);
+    snprintf(tmp, n, "%s.tmp", path);
+    const int rc = file_write_all(tmp, buf, len, err) || file_commit(tmp, path, err) ? -1 : 0;
+    free(tmp);
+    return rc;
 }
 
 int file_write_all(const char *path, const void *buf, size_t len, upset_err_t *err)

@@ -229,15 +229,7 @@ int results_write(const char *path, const results_table_t *t, const void *record
         H5Fclose(file);
         return -1;
     }
-    if (h5mem_save(file, tmp, err))
-        return -1;
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return upset_fail(err, "results: cannot rename %s to %s: %s", tmp, path, strerror(e));
-    }
-    fsync_dir_of(path);
-    return 0;
+    return h5mem_save(file, tmp, err) || file_commit(tmp, path, err) ? -1 : 0;
 }
 
 /* ----------------------------------------------------------- writability -- */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "upset/fileutil.h"
 #include "upset/h5mem.h"
 #include "upset/mpicheck.h"
 #include "upset/sensitivity.h"
@@ -159,8 +160,8 @@ int sens_write_report(const char *path, const sens_report_t *r, upset_err_t *err
     else if (f >= 0)
         H5Fclose(f);
     h5_quiet_end(&q);
-    if (!w.rc && rename(tmp, path) != 0)
-        w.rc = upset_fail(err, "%s: cannot rename to %s: %s", tmp, path, strerror(errno));
+    if (!w.rc)
+        w.rc = file_commit(tmp, path, err);
     if (w.rc) {
         remove(tmp);
         upset_err_t e = *err;
@@ -183,22 +184,15 @@ int sens_text_path(const char *path, char *out, size_t len, upset_err_t *err)
 
 int sens_write_ranking_text(const char *path, const int64_t *bits, int64_t n, upset_err_t *err)
 {
-    size_t len = strlen(path) + 8;
-    char *tmp = malloc(len);
-    if (!tmp)
-        return upset_fail(err, "out of memory");
-    snprintf(tmp, len, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    int rc = f ? 0 : upset_fail(err, "%s: cannot create", tmp);
-    for (int64_t i = 0; !rc && i < n; i++)
-        if (fprintf(f, "%" PRId64 "\n", bits[i]) < 0)
-            rc = upset_fail(err, "%s: write failed", tmp);
-    if (f && fclose(f) != 0 && !rc)
-        rc = upset_fail(err, "%s: write failed", tmp);
-    if (!rc && rename(tmp, path) != 0)
-        rc = upset_fail(err, "%s: cannot rename to %s", tmp, path);
-    if (rc && f)
-        remove(tmp);
-    free(tmp);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return upset_fail(err, "%s: out of memory", path);
+    for (int64_t i = 0; i < n; i++)
+        fprintf(f, "%" PRId64 "\n", bits[i]);
+    int rc = fclose(f) != 0 ? upset_fail(err, "%s: out of memory", path)
+                            : file_replace(path, buf, len, err);
+    free(buf);
     return rc;
 }
