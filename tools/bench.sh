@@ -3,7 +3,8 @@
 #   1. oracle throughput, delta (default) vs forced full re-evaluation (--full), in
 #      (bit flips x samples) per second per core: ECON-T Medium, CIFAR-10
 #   2. EMD: cold vs warm-started solves (build/bench_emd)
-#   3. -np 1 vs -np 2 on the same campaign (parallel efficiency)
+#   3. -np 1 vs -np 2 on the same campaign (parallel efficiency): ECON-T Medium and a
+#      one-minute CIFAR-10 campaign
 #   4. coordinator: chunk completions per second with many oversubscribed ranks
 #   5. peak memory per rank of a CIFAR-10 oracle over every bundled image
 #   6. this engine against an earlier commit (BENCH_BASE, default the last commit before
@@ -83,6 +84,14 @@ measure p1 mpirun -np 1 "$UPSET" run "$T/par.yaml" --quiet --force
 measure p2 mpirun -np 2 "$UPSET" run "$T/par.yaml" --quiet --force
 echo "wall: -np 1 ${p1_wall} s, -np 2 ${p2_wall} s; speed-up $(echo "scale=2; $p1_wall / $p2_wall" | bc)," \
      "efficiency $(echo "scale=0; 100 * $p1_wall / (2 * $p2_wall)" | bc) %"
+echo "   CIFAR-10, $((4000 * S)) random bits x the 839 correct images (about a minute on one core):"
+campaign "$T/par10.yaml" models/cifar10.h5 \
+    "data: {format: cifar10, files: [data/cifar10/test_batch_first1017.bin], labels: data/cifar10/test_labels_10000.bin, correct_only: true}" \
+    "kind: guided" "guided: {order: random, budget: $((4000 * S))}"
+measure p1 mpirun -np 1 "$UPSET" run "$T/par10.yaml" --quiet --force
+measure p2 mpirun -np 2 "$UPSET" run "$T/par10.yaml" --quiet --force
+echo "   wall: -np 1 ${p1_wall} s, -np 2 ${p2_wall} s; speed-up $(echo "scale=2; $p1_wall / $p2_wall" | bc)," \
+     "efficiency $(echo "scale=0; 100 * $p1_wall / (2 * $p2_wall)" | bc) % (needs an otherwise idle machine)"
 
 echo
 echo "== 4. coordinator: chunk completions per second (1-item chunks, 1 sample, oversubscribed)"
