@@ -305,6 +305,27 @@ START_TEST(test_batchnorm_kernel)
 }
 END_TEST
 
+/* The vector ReLU against the comparison it replaces, bit for bit: signs of zero, NaN,
+ * infinities, subnormals, and a tail that is not a whole vector. */
+START_TEST(test_relu_kernel)
+{
+    double v[23], want[23];
+    const double special[] = {-0.0, 0.0, NAN, -NAN, INFINITY, -INFINITY, 4.9e-324, -4.9e-324,
+                              1e-310, -1e-310, 1.0, -1.0};
+    uint64_t seed = 13;
+    for (int mode = 0; mode < 2; mode++) {
+        kernel_set_mode(mode ? KERNEL_PORTABLE : KERNEL_AUTO);
+        for (int i = 0; i < 23; i++) {
+            v[i] = i < 12 ? special[i] : ((double)lcg(&seed) - 1073741824.0) / 1e5;
+            want[i] = v[i] > 0 ? v[i] : 0;
+        }
+        kernel_relu_f64(v, 23);
+        ck_assert_msg(!memcmp(v, want, sizeof v), "relu differs (%s)", kernel_path());
+    }
+    kernel_set_mode(KERNEL_AUTO);
+}
+END_TEST
+
 /* The vectorised quantizer equals the per-value one on ties, near-ties, clipping,
  * infinities, NaN and float32 rounding, for signed and unsigned quantizers. */
 START_TEST(test_quantize_paths)
@@ -488,6 +509,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_fixed_out_brute_force);
     tcase_add_test(tc, test_narrow16_range);
     tcase_add_test(tc, test_batchnorm_kernel);
+    tcase_add_test(tc, test_relu_kernel);
     tcase_add_test(tc, test_quantize_paths);
     tcase_add_test(tc, test_kernel_paths_identical);
     tcase_add_test(tc, test_merge_layers);

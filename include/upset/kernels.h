@@ -49,6 +49,9 @@ int kernel_narrow16(const int64_t *x, int64_t n, int64_t lim, int16_t *out);
 int kernel_batchnorm(const int64_t *xi, const double *xr, double in_scale, int64_t n, int c,
                      const float *scale, const float *offset, double *out);
 
+/* v[i] = v[i] > 0 ? v[i] : 0 (+0.0 for NaN and -0.0 too), vectorised where possible. */
+void kernel_relu_f64(double *v, int64_t n);
+
 /* acc[j] = x[0] * w[j] + x[1] * w[n + j] + ..., for j < n: each sum starts from 0.0 and
  * adds its terms in order of i, each term a rounded product (no fused multiply-add), so
  * every path rounds exactly as the plain C loop does. */

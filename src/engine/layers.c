@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "layer.h"
+#include "upset/kernels.h"
 
 static const layer_ops_t *const REGISTRY[LAYER_KIND_COUNT] = {
     [LAYER_QUANT_INPUT] = &LAYER_OPS_QUANT_INPUT,
@@ -90,8 +91,7 @@ double bias_value(const layer_t *L, int c)
 void apply_real_activation(act_t act, double *v, int64_t n)
 {
     if (act == ACT_RELU) {
-        for (int64_t i = 0; i < n; i++)
-            v[i] = v[i] > 0 ? v[i] : 0;
+        kernel_relu_f64(v, n);
     } else if (act == ACT_SIGMOID) {
         for (int64_t i = 0; i < n; i++)
             v[i] = 1.0 / (1.0 + exp(-v[i]));
