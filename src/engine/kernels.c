@@ -132,9 +132,10 @@ __attribute__((target("avx2"))) static void dot16_avx2(const int16_t *const *xs,
     }
 }
 
-__attribute__((target("avx2"))) static void fixed_out_avx2(const int32_t *sum, const int64_t *bias,
-                                                           int shift, int relu, int n,
-                                                           int64_t *out)
+/* The vector bodies below stop at the last whole vector and return where they stopped;
+ * the public function finishes with its plain loop. */
+__attribute__((target("avx2"))) static int fixed_out_avx2(const int32_t *sum, const int64_t *bias,
+                                                          int shift, int relu, int n, int64_t *out)
 {
     const __m256i zero = _mm256_setzero_si256();
     int c = 0;
@@ -146,15 +147,12 @@ __attribute__((target("avx2"))) static void fixed_out_avx2(const int32_t *sum, c
             v = _mm256_andnot_si256(_mm256_cmpgt_epi64(zero, v), v);
         _mm256_storeu_si256((__m256i *)(out + c), v);
     }
-    for (; c < n; c++) {
-        const int64_t v = bias[c] + (int64_t)sum[c] * ((int64_t)1 << shift);
-        out[c] = relu && v < 0 ? 0 : v;
-    }
+    return c;
 }
 
 /* v = v > 0 ? v : +0.0 by a mask (NaN and -0.0 give +0.0, as the comparison does), with
  * no branch to mispredict on the signs of a float layer's outputs. */
-__attribute__((target("avx2"))) static void relu_f64_avx2(double *v, int64_t n)
+__attribute__((target("avx2"))) static int64_t relu_f64_avx2(double *v, int64_t n)
 {
     const __m256d zero = _mm256_setzero_pd();
     int64_t i = 0;
@@ -162,13 +160,13 @@ __attribute__((target("avx2"))) static void relu_f64_avx2(double *v, int64_t n)
         const __m256d x = _mm256_loadu_pd(v + i);
         _mm256_storeu_pd(v + i, _mm256_and_pd(x, _mm256_cmp_pd(x, zero, _CMP_GT_OQ)));
     }
-    for (; i < n; i++)
-        v[i] = v[i] > 0 ? v[i] : 0;
+    return i;
 }
 
-/* Four int64 to int16 by a vector range test and a shuffle of the low halves. */
-__attribute__((target("avx2"))) static int narrow16_avx2(const int64_t *x, int64_t n, int64_t lim,
-                                                         int16_t *out)
+/* Four int64 to int16 by a vector range test and a shuffle of the low halves; -1 when one
+ * is out of range. */
+__attribute__((target("avx2"))) static int64_t narrow16_avx2(const int64_t *x, int64_t n,
+                                                             int64_t lim, int16_t *out)
 {
     const __m256i hi = _mm256_set1_epi64x(lim), lo = _mm256_set1_epi64x(-lim);
     __m256i bad = _mm256_setzero_si256();
@@ -184,14 +182,7 @@ __attribute__((target("avx2"))) static int narrow16_avx2(const int64_t *x, int64
                                                          -1, -1, -1, -1));
         _mm_storel_epi64((__m128i *)(out + i), w);
     }
-    if (!_mm256_testz_si256(bad, bad))
-        return -1;
-    for (; i < n; i++) {
-        if (x[i] > lim || x[i] < -lim)
-            return -1;
-        out[i] = (int16_t)x[i];
-    }
-    return 0;
+    return _mm256_testz_si256(bad, bad) ? i : -1;
 }
 
 /* y = float(x) * scale[k] + offset[k] in float32 (two roundings, no fused multiply-add),
@@ -385,13 +376,12 @@ void kernel_pairs16(const int16_t *x, const int16_t *wp, int64_t n_pairs, int n,
 void kernel_fixed_out(const int32_t *sum, const int64_t *bias, int shift, int relu, int n,
                       int64_t *out)
 {
+    int c = 0;
 #ifdef HAVE_X86
-    if (use_avx2()) {
-        fixed_out_avx2(sum, bias, shift, relu, n, out);
-        return;
-    }
+    if (use_avx2())
+        c = fixed_out_avx2(sum, bias, shift, relu, n, out);
 #endif
-    for (int c = 0; c < n; c++) {
+    for (; c < n; c++) {
         const int64_t v = bias[c] + (int64_t)sum[c] * ((int64_t)1 << shift);
         out[c] = relu && v < 0 ? 0 : v;
     }
@@ -399,11 +389,12 @@ void kernel_fixed_out(const int32_t *sum, const int64_t *bias, int shift, int re
 
 int kernel_narrow16(const int64_t *x, int64_t n, int64_t lim, int16_t *out)
 {
+    int64_t i = 0;
 #ifdef HAVE_X86
-    if (use_avx2())
-        return narrow16_avx2(x, n, lim, out);
+    if (use_avx2() && (i = narrow16_avx2(x, n, lim, out)) < 0)
+        return -1;
 #endif
-    for (int64_t i = 0; i < n; i++) {
+    for (; i < n; i++) {
         if (x[i] > lim || x[i] < -lim)
             return -1;
         out[i] = (int16_t)x[i];
@@ -424,13 +415,12 @@ int kernel_batchnorm(const int64_t *xi, const double *xr, double in_scale, int64
 
 void kernel_relu_f64(double *v, int64_t n)
 {
+    int64_t i = 0;
 #ifdef HAVE_X86
-    if (use_avx2()) {
-        relu_f64_avx2(v, n);
-        return;
-    }
+    if (use_avx2())
+        i = relu_f64_avx2(v, n);
 #endif
-    for (int64_t i = 0; i < n; i++)
+    for (; i < n; i++)
         v[i] = v[i] > 0 ? v[i] : 0;
 }
 
