@@ -110,9 +110,13 @@ static int narrow_prepare(const layer_t *L, const tensor_t *in)
     return narrow_input(L, in->fixed, in->n, scratch.x);
 }
 
-/* im2col of output pixel (oh, ow): the receptive field as one zero-padded row. */
-static void im2col_row(const layer_t *L, const int16_t *x, int oh, int ow, int ph, int pw)
+/* im2col of output pixel (oh, ow): the receptive field as one zero-padded row of row_len
+ * codes in scratch.row. */
+static void im2col_row(const layer_t *L, const int16_t *x, int oh, int ow, int ph, int pw,
+                       int64_t row_len)
 {
+    const int64_t k = L->n_weights / L->cout;
+    memset(scratch.row + k, 0, (size_t)(row_len - k) * sizeof(int16_t));
     const int cin = L->cin;
     const size_t run = (size_t)cin * sizeof(int16_t);
     int16_t *row = scratch.row;
@@ -137,54 +141,63 @@ static void im2col_row(const layer_t *L, const int16_t *x, int oh, int ow, int p
     }
 }
 
+/* Output pixel (oh, ow)'s fan-in as the int16 kernels read it from L's int16 input x: in
+ * place, one run of kw * cin codes per kernel row, when the receptive field lies inside the
+ * input and a run is a multiple of `align`; else one zero-padded row of row_len codes built
+ * in scratch.row. Fills runs and *seg (codes per run); returns the number of runs. */
+static int conv_fan_in(const layer_t *L, const int16_t *x, int oh, int ow, int ph, int pw,
+                       int align, int64_t row_len, const int16_t **runs, int64_t *seg)
+{
+    const int ih0 = oh * L->stride_h - ph, iw0 = ow * L->stride_w - pw;
+    const int64_t run = (int64_t)L->kw * L->cin;
+    if (L->kh <= MAX_KERNEL_ROWS && run % align == 0 && ih0 >= 0 && ih0 + L->kh <= L->in.h &&
+        iw0 >= 0 && iw0 + L->kw <= L->in.w) {
+        for (int r = 0; r < L->kh; r++)
+            runs[r] = x + ((int64_t)(ih0 + r) * L->in.w + iw0) * L->cin;
+        *seg = run;
+        return L->kh;
+    }
+    im2col_row(L, x, oh, ow, ph, pw, row_len);
+    runs[0] = scratch.row;
+    *seg = row_len;
+    return 1;
+}
+
 int narrow_linear(const layer_t *L, const tensor_t *in, tensor_t *out)
 {
     if (narrow_prepare(L, in))
         return -1;
     const int64_t kp = L->kernel_kp, k = L->n_weights / L->cout;
-    memset(scratch.row + k, 0, (size_t)(kp - k) * sizeof(int16_t));
     const fixed_align_t a = fixed_align(L, in, out);
     /* eight or more output channels: broadcast input pairs against the channels (no
-     * horizontal sums); fewer: one dot product per channel */
+     * horizontal sums, pairs of codes: an even fan-in); fewer: one dot product per channel
+     * (whole vectors: kp codes) */
     const int pairs = L->cout >= 8;
-    const int64_t n_pairs = (k + 1) / 2;
+    const int64_t row_len = pairs ? (k + 1) / 2 * 2 : kp;
     /* the outputs from the int32 sums by a vector shift, with the aligned bias once */
     const int vector_out = a.shift_prod >= 0 && a.shift_prod < 32;
     for (int c = 0; vector_out && c < L->cout; c++)
         scratch.bias[c] = L->use_bias ? (int64_t)L->bias_code[c] * ((int64_t)1 << a.shift_bias) : 0;
     int ph = 0, pw = 0;
-    if (L->kind == LAYER_CONV2D)
+    const int16_t *runs[MAX_KERNEL_ROWS] = {scratch.row};
+    int64_t seg = row_len;
+    int nseg = 1;
+    if (L->kind == LAYER_CONV2D) {
         conv_padding(L, &ph, &pw);
-    else
+    } else { /* dense: the input, zero-padded, is the one row */
         memcpy(scratch.row, scratch.x, (size_t)k * sizeof(int16_t));
-    /* a receptive field inside the input is read in place, one run of kw * cin codes per
-     * kernel row, when the runs suit the kernel (even for pairs, whole vectors for rows) */
-    const int64_t run = (int64_t)L->kw * L->cin;
-    const int in_place = L->kind == LAYER_CONV2D && L->kh <= MAX_KERNEL_ROWS &&
-                         (pairs ? run % 2 == 0 : run % 16 == 0);
-    const int16_t *runs[MAX_KERNEL_ROWS];
+        memset(scratch.row + k, 0, (size_t)(row_len - k) * sizeof(int16_t));
+    }
     for (int oh = 0; oh < L->out.h; oh++)
         for (int ow = 0; ow < L->out.w; ow++) {
-            const int ih0 = oh * L->stride_h - ph, iw0 = ow * L->stride_w - pw;
-            if (in_place && ih0 >= 0 && ih0 + L->kh <= L->in.h && iw0 >= 0 &&
-                iw0 + L->kw <= L->in.w) {
-                for (int r = 0; r < L->kh; r++)
-                    runs[r] = scratch.x + ((int64_t)(ih0 + r) * L->in.w + iw0) * L->cin;
-                if (pairs)
-                    kernel_pairs16_seg(runs, L->kh, run / 2, L->kernel_p16, L->kernel_cout8,
-                                       scratch.sum32);
-                else
-                    kernel_dot16_seg(runs, L->kh, run, L->kernel_t16, L->cout, kp,
-                                     scratch.sum32);
-            } else {
-                if (L->kind == LAYER_CONV2D)
-                    im2col_row(L, scratch.x, oh, ow, ph, pw);
-                if (pairs)
-                    kernel_pairs16(scratch.row, L->kernel_p16, n_pairs, L->kernel_cout8,
+            if (L->kind == LAYER_CONV2D)
+                nseg = conv_fan_in(L, scratch.x, oh, ow, ph, pw, pairs ? 2 : 16, row_len, runs,
+                                   &seg);
+            if (pairs)
+                kernel_pairs16_seg(runs, nseg, seg / 2, L->kernel_p16, L->kernel_cout8,
                                    scratch.sum32);
-                else
-                    kernel_dot16(scratch.row, L->kernel_t16, kp, L->cout, kp, scratch.sum32);
-            }
+            else
+                kernel_dot16_seg(runs, nseg, seg, L->kernel_t16, L->cout, kp, scratch.sum32);
             int64_t *o = out->fixed + ((int64_t)oh * L->out.w + ow) * L->cout;
             if (vector_out) {
                 kernel_fixed_out(scratch.sum32, scratch.bias, a.shift_prod, L->act == ACT_RELU,
@@ -202,35 +215,21 @@ void narrow_pixel_sums(const layer_t *L, const int16_t *x16, int64_t p, int c0, 
                        int64_t *sum)
 {
     const int64_t kp = L->kernel_kp, k = L->n_weights / L->cout;
-    const int16_t *row = x16; /* dense: the input is the row */
-    const int16_t *runs[MAX_KERNEL_ROWS];
-    int n_runs = 0;
-    const int64_t run = (int64_t)L->kw * L->cin;
+    const int16_t *runs[MAX_KERNEL_ROWS] = {x16}; /* dense: the input is the row */
+    int64_t seg = kp;
+    int nseg = 1;
     if (L->kind == LAYER_CONV2D) {
         int ph, pw;
         conv_padding(L, &ph, &pw);
-        const int oh = (int)(p / L->out.w), ow = (int)(p % L->out.w);
-        const int ih0 = oh * L->stride_h - ph, iw0 = ow * L->stride_w - pw;
-        if (L->kh <= MAX_KERNEL_ROWS && run % 16 == 0 && ih0 >= 0 && ih0 + L->kh <= L->in.h &&
-            iw0 >= 0 && iw0 + L->kw <= L->in.w) {
-            for (int r = 0; r < L->kh; r++)
-                runs[r] = x16 + ((int64_t)(ih0 + r) * L->in.w + iw0) * L->cin;
-            n_runs = L->kh;
-        } else {
-            im2col_row(L, x16, oh, ow, ph, pw);
-            memset(scratch.row + k, 0, (size_t)(kp - k) * sizeof(int16_t));
-            row = scratch.row;
-        }
+        nseg = conv_fan_in(L, x16, (int)(p / L->out.w), (int)(p % L->out.w), ph, pw, 16, kp,
+                           runs, &seg);
     } else if (k != kp) { /* pad the dense input to whole vectors */
         memcpy(scratch.row, x16, (size_t)k * sizeof(int16_t));
         memset(scratch.row + k, 0, (size_t)(kp - k) * sizeof(int16_t));
-        row = scratch.row;
+        runs[0] = scratch.row;
     }
-    const int16_t *w = L->kernel_t16 + (int64_t)c0 * kp;
-    if (n_runs)
-        kernel_dot16_seg(runs, n_runs, run, w, c1 - c0, kp, scratch.sum32);
-    else
-        kernel_dot16(row, w, kp, c1 - c0, kp, scratch.sum32);
+    kernel_dot16_seg(runs, nseg, seg, L->kernel_t16 + (int64_t)c0 * kp, c1 - c0, kp,
+                     scratch.sum32);
     for (int c = 0; c < c1 - c0; c++)
         sum[c] = scratch.sum32[c];
 }
