@@ -103,7 +103,12 @@ typedef struct {
 } layer_t;
 
 /* Where kernel weight w (flat (..., cin, cout) order: fan-in index w / cout, output w % cout)
- * sits in kernel_p16. */
+ * sits in kernel_t16 and in kernel_p16. */
+static inline int64_t layer_t16_index(const layer_t *L, int64_t w)
+{
+    return (w % L->cout) * L->kernel_kp + w / L->cout;
+}
+
 static inline int64_t layer_p16_index(const layer_t *L, int64_t w)
 {
     const int64_t k = w / L->cout;

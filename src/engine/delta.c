@@ -330,7 +330,7 @@ int delta_create(delta_t *d, engine_t *e, int64_t n_samples, int64_t input_code_
     d->val = upset_calloc((size_t)most, sizeof *d->val, err);
     d->rval = upset_calloc((size_t)most, sizeof *d->rval, err);
     d->row = upset_calloc((size_t)most, sizeof *d->row, err);
-    d->row16 = upset_calloc((size_t)most + 1, sizeof *d->row16, err);
+    d->row16 = upset_calloc((size_t)most, sizeof *d->row16, err);
     d->dv = upset_calloc((size_t)most, sizeof *d->dv, err);
     d->acc = upset_calloc((size_t)most_sparse, sizeof *d->acc, err);
     d->touched = upset_calloc((size_t)most_sparse, sizeof *d->touched, err);

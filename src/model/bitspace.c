@@ -104,7 +104,7 @@ void bitspace_flip(model_t *m, bitaddr_t a)
     }
     L->kernel_code[a.weight] = code;
     if (L->kernel_t16) { /* the engine's int16 copies (model.h) */
-        L->kernel_t16[(a.weight % L->cout) * L->kernel_kp + a.weight / L->cout] = (int16_t)code;
+        L->kernel_t16[layer_t16_index(L, a.weight)] = (int16_t)code;
         L->kernel_p16[layer_p16_index(L, a.weight)] = (int16_t)code;
     }
 }

@@ -672,8 +672,7 @@ int model_prepare(model_t *m, upset_err_t *err)
             if (!L->kernel_p16)
                 return -1;
             for (int64_t w = 0; w < L->n_weights; w++) {
-                L->kernel_t16[(w % L->cout) * L->kernel_kp + w / L->cout] =
-                    (int16_t)L->kernel_code[w];
+                L->kernel_t16[layer_t16_index(L, w)] = (int16_t)L->kernel_code[w];
                 L->kernel_p16[layer_p16_index(L, w)] = (int16_t)L->kernel_code[w];
             }
         }
