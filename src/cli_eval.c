@@ -254,7 +254,10 @@ int cmd_eval(int argc, char **argv)
     }
     double dt = now_s() - t0;
     if (csv) {
-        fclose(csv);
+        if (fclose(csv) != 0 && !rc) {
+            fprintf(stderr, "upset eval: --per-sample: out of memory\n");
+            rc = 1;
+        }
         if (!rc && file_replace(per_sample, rows, rows_len, &err)) {
             fprintf(stderr, "upset eval: --per-sample: %s\n", err.msg);
             rc = 1;

@@ -23,6 +23,10 @@ hid_t h5mem_create(upset_err_t *err);
  * file, also on failure; a failed write removes path. */
 int h5mem_save(hid_t file, const char *path, upset_err_t *err);
 
+/* The same, replacing path whole through path.tmp (file_replace): an existing path is
+ * the old file or the new one, never a part. */
+int h5mem_replace(hid_t file, const char *path, upset_err_t *err);
+
 /* ---- what every writer puts in its file (0 or -1 with err) ---- */
 
 /* A scalar variable-length UTF-8 string attribute (no 64 KiB object-header limit for

@@ -83,7 +83,10 @@ hid_t h5mem_create(upset_err_t *err)
     return rc ? -1 : file;
 }
 
-int h5mem_save(hid_t file, const char *path, upset_err_t *err)
+/* The file's image written by `put` (file_write_all or file_replace); file closed. */
+static int save_image(hid_t file, const char *path,
+                      int (*put)(const char *, const void *, size_t, upset_err_t *),
+                      upset_err_t *err)
 {
     h5_quiet_t q = h5_quiet_begin();
     ssize_t size = -1;
@@ -98,10 +101,20 @@ int h5mem_save(hid_t file, const char *path, upset_err_t *err)
     h5_quiet_end(&q);
     if (!rc) {
         fix_superblock(image, (size_t)size);
-        rc = file_write_all(path, image, (size_t)size, err);
+        rc = put(path, image, (size_t)size, err);
     }
     free(image);
     return rc ? -1 : 0;
+}
+
+int h5mem_save(hid_t file, const char *path, upset_err_t *err)
+{
+    return save_image(file, path, file_write_all, err);
+}
+
+int h5mem_replace(hid_t file, const char *path, upset_err_t *err)
+{
+    return save_image(file, path, file_replace, err);
 }
 
 /* ---- attributes and datasets ---- */

@@ -22,7 +22,6 @@
 #include <unistd.h>
 
 #include "upset/fnv.h"
-#include "upset/fileutil.h"
 #include "upset/h5mem.h"
 #include "upset/mpicheck.h"
 
@@ -212,9 +211,6 @@ static int write_contents(hid_t file, const results_table_t *t, const void *reco
 int results_write(const char *path, const results_table_t *t, const void *records, int64_t n,
                       const results_attr_t *attrs, int nattrs, upset_err_t *err)
 {
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
-        return upset_fail(err, "results: path '%s' is too long", path);
     if (n < 0 || (n > 0 && !records))
         return upset_fail(err, "results: %lld records but no data", (long long)n);
     if (check_table(t, err) || check_attrs(attrs, nattrs, err))
@@ -229,7 +225,7 @@ int results_write(const char *path, const results_table_t *t, const void *record
         H5Fclose(file);
         return -1;
     }
-    return h5mem_save(file, tmp, err) || file_commit(tmp, path, err) ? -1 : 0;
+    return h5mem_replace(file, path, err);
 }
 
 /* ----------------------------------------------------------- writability -- */

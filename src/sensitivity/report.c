@@ -144,11 +144,6 @@ static void write_all(h5w_t *w, hid_t f, const sens_report_t *r)
 
 int sens_write_report(const char *path, const sens_report_t *r, upset_err_t *err)
 {
-    size_t len = strlen(path) + 8;
-    char *tmp = malloc(len);
-    if (!tmp)
-        return upset_fail(err, "out of memory");
-    snprintf(tmp, len, "%s.tmp", path);
     h5_quiet_t q = h5_quiet_begin();
     h5w_t w = {0, err};
     hid_t f = -1;
@@ -156,18 +151,14 @@ int sens_write_report(const char *path, const sens_report_t *r, upset_err_t *err
     if (!w.rc)
         write_all(&w, f, r);
     if (f >= 0 && !w.rc)
-        w.rc = h5mem_save(f, tmp, err);
+        w.rc = h5mem_replace(f, path, err);
     else if (f >= 0)
         H5Fclose(f);
     h5_quiet_end(&q);
-    if (!w.rc)
-        w.rc = file_commit(tmp, path, err);
     if (w.rc) {
-        remove(tmp);
         upset_err_t e = *err;
         upset_fail(err, "%s: %.3900s", path, e.msg);
     }
-    free(tmp);
     return w.rc ? -1 : 0;
 }
 
