@@ -76,22 +76,24 @@ if [ -x build/bench_emd ]; then build/bench_emd; else echo "build/bench_emd not 
 if [ -x build/bench_kernels ]; then build/bench_kernels; fi
 
 echo
-echo "== 3. parallel efficiency, -np 1 vs -np 2 (ECON-T Medium, same campaign)"
+# efficiency YAML: the same campaign at -np 1 and -np 2, wall time
+efficiency() {
+    measure p1 mpirun -np 1 "$UPSET" run "$1" --quiet --force
+    measure p2 mpirun -np 2 "$UPSET" run "$1" --quiet --force
+    echo "wall: -np 1 ${p1_wall} s, -np 2 ${p2_wall} s; speed-up $(echo "scale=2; $p1_wall / $p2_wall" | bc)," \
+         "efficiency $(echo "scale=0; 100 * $p1_wall / (2 * $p2_wall)" | bc) %"
+}
+echo "== 3. parallel efficiency, -np 1 vs -np 2 (same campaign; needs an otherwise idle machine)"
+echo "ECON-T Medium, $((1500 * S)) bits x $((2000 * S)) inputs:"
 campaign "$T/par.yaml" models/econt_medium.h5 \
     "data: {format: hgcal, files: [data/hgcal/ttbar_0PU.csv], count: $((2000 * S))}" \
     "kind: oracle" "oracle: {first_bit: 432, bit_count: $((1500 * S))}"
-measure p1 mpirun -np 1 "$UPSET" run "$T/par.yaml" --quiet --force
-measure p2 mpirun -np 2 "$UPSET" run "$T/par.yaml" --quiet --force
-echo "wall: -np 1 ${p1_wall} s, -np 2 ${p2_wall} s; speed-up $(echo "scale=2; $p1_wall / $p2_wall" | bc)," \
-     "efficiency $(echo "scale=0; 100 * $p1_wall / (2 * $p2_wall)" | bc) %"
-echo "   CIFAR-10, $((4000 * S)) random bits x the 839 correct images (about a minute on one core):"
+efficiency "$T/par.yaml"
+echo "CIFAR-10, $((4000 * S)) random bits x the 839 correct images (about a minute on one core):"
 campaign "$T/par10.yaml" models/cifar10.h5 \
     "data: {format: cifar10, files: [data/cifar10/test_batch_first1017.bin], labels: data/cifar10/test_labels_10000.bin, correct_only: true}" \
     "kind: guided" "guided: {order: random, budget: $((4000 * S))}"
-measure p1 mpirun -np 1 "$UPSET" run "$T/par10.yaml" --quiet --force
-measure p2 mpirun -np 2 "$UPSET" run "$T/par10.yaml" --quiet --force
-echo "   wall: -np 1 ${p1_wall} s, -np 2 ${p2_wall} s; speed-up $(echo "scale=2; $p1_wall / $p2_wall" | bc)," \
-     "efficiency $(echo "scale=0; 100 * $p1_wall / (2 * $p2_wall)" | bc) % (needs an otherwise idle machine)"
+efficiency "$T/par10.yaml"
 
 echo
 echo "== 4. coordinator: chunk completions per second (1-item chunks, 1 sample, oversubscribed)"
@@ -165,39 +167,36 @@ if [ "$BASE" != none ] && git rev-parse -q --verify "$BASE^{commit}" >/dev/null;
 fi
 
 echo
+# peer YAML PEER-NAME WHAT PEER-ARGS...: upset on the campaign and tools/peer_bench.py on its
+# bits, at -np 1 vs 1 thread and -np 2 vs 2 threads
+peer() {
+    yaml=$1 name=$2 what=$3; shift 3
+    for np in 1 2; do
+        measure up mpirun -np $np "$UPSET" run "$yaml" --quiet --force
+        "$PY" tools/peer_bench.py "$@" --bits-from "$T/out.h5" --threads $np > "$T/peer.txt" || exit 1
+        eval "$(tail -n 1 "$T/peer.txt")"
+        echo "-np $np vs $np thread(s): upset ${up_wall} s (start-up included), $name ${peer_wall_s} s" \
+             "(its start-up excluded): $(echo "scale=1; $peer_wall_s / $up_wall" | bc)x;" \
+             "per-bit $what on $peer_same of $peer_bits bits x $peer_images samples"
+        echo "   CPU time (robust to other load): upset ${up_cpu} s, $name ${peer_cpu_s} s:" \
+             "$(echo "scale=1; $peer_cpu_s / $up_cpu" | bc)x"
+    done
+}
 echo "== 7. upset vs a PyTorch per-bit loop (tools/peer_bench.py), CIFAR-10, same bits and images"
 if "$PY" -c "import torch, ot" 2>/dev/null; then
     campaign "$T/peer.yaml" models/cifar10.h5 \
         "data: {format: cifar10, files: [data/cifar10/test_batch_first1017.bin], labels: data/cifar10/test_labels_10000.bin, count: $((300 * S)), correct_only: true}" \
         "kind: guided" "guided: {order: random, budget: $((200 * S))}"
-    for np in 1 2; do
-        measure up mpirun -np $np "$UPSET" run "$T/peer.yaml" --quiet --force
-        "$PY" tools/peer_bench.py --model models/cifar10.h5 \
-            --data data/cifar10/test_batch_first1017.bin --labels data/cifar10/test_labels_10000.bin \
-            --count $((300 * S)) --bits-from "$T/out.h5" --threads $np > "$T/peer.txt" || exit 1
-        eval "$(tail -n 1 "$T/peer.txt")"
-        echo "-np $np vs $np thread(s): upset ${up_wall} s (start-up included), PyTorch loop ${peer_wall_s} s" \
-             "(its start-up excluded): $(echo "scale=1; $peer_wall_s / $up_wall" | bc)x;" \
-             "per-bit mispredicts equal on $peer_same of $peer_bits bits x $peer_images images"
-        echo "   CPU time (robust to other load): upset ${up_cpu} s, PyTorch loop ${peer_cpu_s} s:" \
-             "$(echo "scale=1; $peer_cpu_s / $up_cpu" | bc)x"
-    done
+    peer "$T/peer.yaml" "PyTorch loop" "mispredicts equal" --model models/cifar10.h5 \
+        --data data/cifar10/test_batch_first1017.bin --labels data/cifar10/test_labels_10000.bin \
+        --count $((300 * S))
     echo
     echo "== 7b. upset vs a PyTorch + POT per-bit loop (tools/peer_bench.py), ECON-T Medium, same bits and inputs"
     campaign "$T/peer_ae.yaml" models/econt_medium.h5 \
         "data: {format: hgcal, files: [data/hgcal/ttbar_0PU.csv], count: $((2000 * S))}" \
         "kind: guided" "guided: {order: random, budget: $((100 * S))}"
-    for np in 1 2; do
-        measure up mpirun -np $np "$UPSET" run "$T/peer_ae.yaml" --quiet --force
-        "$PY" tools/peer_bench.py --model models/econt_medium.h5 --data data/hgcal/ttbar_0PU.csv \
-            --count $((2000 * S)) --bits-from "$T/out.h5" --threads $np > "$T/peer.txt" || exit 1
-        eval "$(tail -n 1 "$T/peer.txt")"
-        echo "-np $np vs $np thread(s): upset ${up_wall} s (start-up included), PyTorch + POT loop" \
-             "${peer_wall_s} s (its start-up excluded): $(echo "scale=1; $peer_wall_s / $up_wall" | bc)x;" \
-             "per-bit mean EMD equal (1e-9 relative) on $peer_same of $peer_bits bits x $peer_images inputs"
-        echo "   CPU time (robust to other load): upset ${up_cpu} s, PyTorch + POT loop ${peer_cpu_s} s:" \
-             "$(echo "scale=1; $peer_cpu_s / $up_cpu" | bc)x"
-    done
+    peer "$T/peer_ae.yaml" "PyTorch + POT loop" "mean EMD equal (1e-9 relative)" \
+        --model models/econt_medium.h5 --data data/hgcal/ttbar_0PU.csv --count $((2000 * S))
 else
     echo "skipped: python3-torch or python3-pot is not installed (tools/install-deps.sh --bench installs them)"
 fi

@@ -276,11 +276,8 @@ def main():
         mine, wall, cpu = per_bit(layers, params, bits, np.int64,
                                   lambda: int((forward(layers, params, x).argmax(1) != y).sum()))
     same = int((mine == theirs).sum())
-    print(f"peer: {len(bits)} bits x {len(y)} images in {wall:.2f} s wall, {cpu:.2f} s CPU "
-          f"({args_rate(len(bits), len(y), wall)} flip-images/s wall, {a.threads} thread(s))")
-    print(f"peer: per-bit mispredicts equal upset's on {same} of {len(bits)} bits")
-    print(f"peer_wall_s={wall:.3f} peer_cpu_s={cpu:.3f} peer_same={same} peer_bits={len(bits)} "
-          f"peer_images={len(y)}")
+    report(a, len(bits), len(y), "images", wall, cpu, same,
+           f"per-bit mispredicts equal upset's on {same} of {len(bits)} bits")
 
 
 def main_autoencoder(a, layers):
@@ -308,16 +305,19 @@ def main_autoencoder(a, layers):
         mine, wall, cpu = per_bit(layers, params, bits, np.float64, mean_emd)
     rel = np.abs(mine - theirs) / np.maximum(np.abs(theirs), 1e-300)
     same = int((rel <= 1e-9).sum())
-    print(f"peer: {len(bits)} bits x {len(cells)} inputs in {wall:.2f} s wall, {cpu:.2f} s CPU "
-          f"({args_rate(len(bits), len(cells), wall)} flip-inputs/s wall, {a.threads} thread(s))")
-    print(f"peer: per-bit mean EMD equals upset's to 1e-9 relative on {same} of {len(bits)} bits "
-          f"(largest relative difference {rel.max():.2e})")
-    print(f"peer_wall_s={wall:.3f} peer_cpu_s={cpu:.3f} peer_same={same} peer_bits={len(bits)} "
-          f"peer_images={len(cells)}")
+    report(a, len(bits), len(cells), "inputs", wall, cpu, same,
+           f"per-bit mean EMD equals upset's to 1e-9 relative on {same} of {len(bits)} bits "
+           f"(largest relative difference {rel.max():.2e})")
 
 
-def args_rate(nb, ni, s):
-    return f"{nb * ni / s:,.0f}" if s > 0 else "inf"
+def report(a, n_bits, n_samples, what, wall, cpu, same, agreement):
+    """The timing and agreement lines, then the shell-readable last line bench.sh evaluates."""
+    rate = f"{n_bits * n_samples / wall:,.0f}" if wall > 0 else "inf"
+    print(f"peer: {n_bits} bits x {n_samples} {what} in {wall:.2f} s wall, {cpu:.2f} s CPU "
+          f"({rate} flip-{what}/s wall, {a.threads} thread(s))")
+    print(f"peer: {agreement}")
+    print(f"peer_wall_s={wall:.3f} peer_cpu_s={cpu:.3f} peer_same={same} peer_bits={n_bits} "
+          f"peer_images={n_samples}")
 
 
 if __name__ == "__main__":
