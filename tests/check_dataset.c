@@ -3,12 +3,15 @@
  * truncated, corrupt and mismatched files. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "check_util.h"
+#include "upset/campaign_data.h"
 #include "upset/dataset.h"
 #include "upset/econt.h"
+#include "upset/results.h"
 
 static const char *TTBAR = "data/hgcal/ttbar_0PU.csv";
 
@@ -205,6 +208,39 @@ START_TEST(test_shape_mismatch)
 }
 END_TEST
 
+/* The data checksum is part of every results file and checkpoint fingerprint: loading a
+ * committed file's campaign data again (the campaign it recorded) must give the value it
+ * recorded then, or `--resume` over finished campaigns would refuse them. */
+START_TEST(test_checksum_stable)
+{
+    const char *results[] = {"results/oracle_econt_small.h5", "results/oracle_cifar10.h5"};
+    for (size_t i = 0; i < sizeof results / sizeof *results; i++) {
+        char *yaml = NULL, *stored = NULL;
+        upset_err_t err = {{0}};
+        ck_assert_msg(results_read_attr_string(results[i], "campaign_yaml", &yaml, &err) == 0 &&
+                          results_read_attr_string(results[i], "data_checksum_fnv1a64",
+                                                   &stored, &err) == 0,
+                      "%s", err.msg);
+        campaign_t c;
+        model_t m;
+        dataset_t d = {0};
+        campaign_defaults(&c);
+        ck_assert_msg(campaign_load_yaml_string(&c, yaml, strlen(yaml), results[i], &err) == 0,
+                      "%s", err.msg);
+        ck_assert_msg(model_load(c.model, &m, &err) == 0, "%s", err.msg);
+        ck_assert_msg(campaign_load_dataset(&c, &m, &d, &err) == 0, "%s", err.msg);
+        char now[32];
+        snprintf(now, sizeof now, "%016llx", (unsigned long long)dataset_checksum(&d));
+        ck_assert_str_eq(now, stored);
+        dataset_free(&d);
+        model_free(&m);
+        campaign_free(&c);
+        free(yaml);
+        free(stored);
+    }
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("dataset");
@@ -216,6 +252,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_cifar10_records);
     tcase_add_test(tc, test_cifar10_rejects);
     tcase_add_test(tc, test_shape_mismatch);
+    tcase_add_test(tc, test_checksum_stable);
     suite_add_tcase(s, tc);
     return s;
 }

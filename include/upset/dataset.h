@@ -18,8 +18,14 @@ typedef struct {
     int64_t *index;    /* (n) the sample's position in its source (image index / data row) */
     double *cells;     /* (n, 48) HGCal normalised charges (the EMD input side), or NULL */
     int input_frac;    /* >= 0: every x is an exact multiple of 2^-input_frac; else -1 */
-    uint64_t checksum; /* FNV-1a 64 over the loaded inputs and labels */
+    /* FNV-1a 64 over the inputs and labels: dataset_checksum() computes it when first
+     * asked (hashing a CIFAR-10 set's doubles costs more than a short evaluation) */
+    uint64_t checksum;
+    int checksum_known;
 } dataset_t;
+
+/* The dataset's FNV-1a 64 checksum (computed once, then kept until the samples change). */
+uint64_t dataset_checksum(dataset_t *d);
 
 /* HGCal: CALQ_0..CALQ_47 CSVs (concatenated in order) -> drop rows summing to zero ->
  * normalise each row by 2^floor(log2(sum)) -> 8x8x1 arrangement with mask.

@@ -52,10 +52,16 @@ int kernel_batchnorm(const int64_t *xi, const double *xr, double in_scale, int64
 /* v[i] = v[i] > 0 ? v[i] : 0 (+0.0 for NaN and -0.0 too), vectorised where possible. */
 void kernel_relu_f64(double *v, int64_t n);
 
-/* acc[j] = x[0] * w[j] + x[1] * w[n + j] + ..., for j < n: each sum starts from 0.0 and
- * adds its terms in order of i, each term a rounded product (no fused multiply-add), so
- * every path rounds exactly as the plain C loop does. */
-void kernel_sum_rows_f64(const double *x, int n_x, const double *w, int64_t n, double *acc);
+/* o[i] += a[i] for i < n, vectorised where possible (the same sums). */
+void kernel_add_f64(double *o, const double *a, int64_t n);
+
+/* For each of n_sets input vectors s (x + s * n_x) and j < n (a multiple of 8):
+ * acc[s * n + j] = x_s[0] * w_j[0] + x_s[1] * w_j[1] + ..., the weights in panels of 8
+ * columns, w_j[i] = w[((j / 8) * n_x + i) * 8 + j % 8]; each sum starts from 0.0 and adds
+ * its terms in order of i, each term a rounded product (no fused multiply-add), so every
+ * path rounds exactly as the plain C loop does. */
+void kernel_sum_rows_f64(const double *x, int n_x, int n_sets, const double *w, int64_t n,
+                         double *acc);
 
 /* quant_codes_from_floats (fixed.h), vectorised where the processor allows: the same
  * codes (float32 rounding, half to even, clip, NaN -> 0). */

@@ -78,7 +78,11 @@ typedef struct {
     float *gamma, *beta, *moving_mean, *moving_variance;
     double epsilon;
     float *bn_scale, *bn_offset; /* derived at load: y = x * scale + offset, float32 */
-    double *convt_w;             /* derived: float conv2d_transpose kernel (cin, kh*kw, cout) */
+    /* derived: the float conv2d_transpose kernel as doubles in panels of 8 columns of
+     * (kh*kw, cout): column j of row ci at ((j / 8) * cin + ci) * 8 + j % 8, the columns
+     * zero-padded to convt_cols, a multiple of 8 (kernels.h's kernel_sum_rows_f64) */
+    double *convt_w;
+    int64_t convt_cols;
     /* derived: quantized conv2d/dense codes as int16, transposed to (cout, kernel_kp), zero
      * padded (the engine's narrow kernels); kept in step by bitspace_flip. NULL when the
      * quantizer is wider than 15 bits. */

@@ -14,8 +14,9 @@ int campaign_load_dataset(const campaign_t *c, const model_t *m, dataset_t *d, u
                                         c->data.count < 0 ? -1 : c->data.count, d, err);
     if (rc || task_check_data(m, d, c->source ? c->source : "campaign", err))
         return -1;
-    if (task_ops(m->task)->labelled && c->data.correct_only)
-        return dataset_keep_correct(d, m, err);
+    if (task_ops(m->task)->labelled && c->data.correct_only && dataset_keep_correct(d, m, err))
+        return -1;
+    dataset_checksum(d); /* the results record it; once, on the samples kept */
     return 0;
 }
 

@@ -24,13 +24,17 @@ void dataset_free(dataset_t *d)
 }
 
 
-static void dataset_checksum(dataset_t *d)
+uint64_t dataset_checksum(dataset_t *d)
 {
-    uint64_t h = FNV1A64_INIT_MODEL_DATA;
-    h = fnv1a64(h, d->x, (size_t)(d->n * shape_size(d->shape)) * sizeof *d->x);
-    if (d->label)
-        h = fnv1a64(h, d->label, (size_t)d->n * sizeof *d->label);
-    d->checksum = h;
+    if (!d->checksum_known) {
+        uint64_t h = FNV1A64_INIT_MODEL_DATA;
+        h = fnv1a64(h, d->x, (size_t)(d->n * shape_size(d->shape)) * sizeof *d->x);
+        if (d->label)
+            h = fnv1a64(h, d->label, (size_t)d->n * sizeof *d->label);
+        d->checksum = h;
+        d->checksum_known = 1;
+    }
+    return d->checksum;
 }
 
 /* Makes room for n samples, keeping those already there (the HGCal loader grows as it reads,
@@ -213,7 +217,7 @@ int dataset_load_hgcal(const char *const *files, int n_files, int64_t offset, in
                    (long long)count);
         goto fail;
     }
-    dataset_checksum(d);
+    d->checksum_known = 0;
     return 0;
 fail_line:
     free(line);
@@ -306,7 +310,7 @@ int dataset_load_cifar10(const char *path, const char *labels_path, int64_t offs
         dataset_free(d);
         return -1;
     }
-    dataset_checksum(d);
+    d->checksum_known = 0;
     return 0;
 }
 
@@ -328,7 +332,7 @@ int dataset_select(dataset_t *d, const unsigned char *keep, upset_err_t *err)
     if (j == 0)
         return upset_fail(err, "no samples left after selection");
     d->n = j;
-    dataset_checksum(d);
+    d->checksum_known = 0;
     return 0;
 }
 

@@ -163,6 +163,14 @@ __attribute__((target("avx2"))) static int64_t relu_f64_avx2(double *v, int64_t 
     return i;
 }
 
+__attribute__((target("avx2"))) static int64_t add_f64_avx2(double *o, const double *a, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        _mm256_storeu_pd(o + i, _mm256_add_pd(_mm256_loadu_pd(o + i), _mm256_loadu_pd(a + i)));
+    return i;
+}
+
 /* Four int64 to int16 by a vector range test and a shuffle of the low halves; -1 when one
  * is out of range. */
 __attribute__((target("avx2"))) static int64_t narrow16_avx2(const int64_t *x, int64_t n,
@@ -249,51 +257,74 @@ static int use_avx2(void)
 #endif
 }
 
-static void sum_rows_f64_portable(const double *x, int n_x, const double *w, int64_t n,
-                                  double *acc)
+static void sum_rows_f64_portable(const double *x, int n_x, int n_sets, const double *w,
+                                  int64_t n, double *acc)
 {
-    for (int64_t j = 0; j < n; j++)
-        acc[j] = 0;
-    for (int i = 0; i < n_x; i++)
-        for (int64_t j = 0; j < n; j++)
-            acc[j] += x[i] * w[i * n + j];
+    for (int s = 0; s < n_sets; s++, x += n_x, acc += n)
+        for (int64_t j0 = 0; j0 < n; j0 += 8) {
+            const double *panel = w + j0 * n_x;
+            for (int t = 0; t < 8; t++)
+                acc[j0 + t] = 0;
+            for (int i = 0; i < n_x; i++)
+                for (int t = 0; t < 8; t++)
+                    acc[j0 + t] += x[i] * panel[i * 8 + t];
+        }
 }
 
 #ifdef HAVE_X86
-/* Sixteen accumulators stay in registers over the whole sum; a multiply then an add
- * (never a fused multiply-add) per term, so each lane rounds as the portable loop does. */
+/* Four input vectors at a time share every weight load, and a panel's weights are read
+ * in memory order (a decoder layer's outgrow L1); eight accumulators stay in registers
+ * over the whole sum. A multiply then an add (never a fused multiply-add) per term, so
+ * each lane rounds as the portable loop does. */
 __attribute__((target("avx2"))) static void sum_rows_f64_avx2(const double *x, int n_x,
-                                                              const double *w, int64_t n,
-                                                              double *acc)
+                                                              int n_sets, const double *w,
+                                                              int64_t n, double *acc)
 {
-    int64_t j = 0;
-    for (; j + 16 <= n; j += 16) {
-        __m256d a0 = _mm256_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
-        for (int i = 0; i < n_x; i++) {
-            const double *wr = w + i * n + j;
-            __m256d xb = _mm256_set1_pd(x[i]);
-            a0 = _mm256_add_pd(a0, _mm256_mul_pd(xb, _mm256_loadu_pd(wr)));
-            a1 = _mm256_add_pd(a1, _mm256_mul_pd(xb, _mm256_loadu_pd(wr + 4)));
-            a2 = _mm256_add_pd(a2, _mm256_mul_pd(xb, _mm256_loadu_pd(wr + 8)));
-            a3 = _mm256_add_pd(a3, _mm256_mul_pd(xb, _mm256_loadu_pd(wr + 12)));
+    int s = 0;
+    for (; s + 4 <= n_sets; s += 4, x += 4 * n_x, acc += 4 * n) {
+        const double *x0 = x, *x1 = x + n_x, *x2 = x + 2 * n_x, *x3 = x + 3 * n_x;
+        for (int64_t j = 0; j < n; j += 8) {
+            const double *panel = w + j * n_x;
+            __m256d a0 = _mm256_setzero_pd(), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0,
+                    d0 = a0, d1 = a0;
+            for (int i = 0; i < n_x; i++) {
+                const __m256d w0 = _mm256_loadu_pd(panel + i * 8),
+                              w1 = _mm256_loadu_pd(panel + i * 8 + 4);
+                __m256d xb = _mm256_set1_pd(x0[i]);
+                a0 = _mm256_add_pd(a0, _mm256_mul_pd(xb, w0));
+                a1 = _mm256_add_pd(a1, _mm256_mul_pd(xb, w1));
+                xb = _mm256_set1_pd(x1[i]);
+                b0 = _mm256_add_pd(b0, _mm256_mul_pd(xb, w0));
+                b1 = _mm256_add_pd(b1, _mm256_mul_pd(xb, w1));
+                xb = _mm256_set1_pd(x2[i]);
+                c0 = _mm256_add_pd(c0, _mm256_mul_pd(xb, w0));
+                c1 = _mm256_add_pd(c1, _mm256_mul_pd(xb, w1));
+                xb = _mm256_set1_pd(x3[i]);
+                d0 = _mm256_add_pd(d0, _mm256_mul_pd(xb, w0));
+                d1 = _mm256_add_pd(d1, _mm256_mul_pd(xb, w1));
+            }
+            _mm256_storeu_pd(acc + j, a0);
+            _mm256_storeu_pd(acc + j + 4, a1);
+            _mm256_storeu_pd(acc + n + j, b0);
+            _mm256_storeu_pd(acc + n + j + 4, b1);
+            _mm256_storeu_pd(acc + 2 * n + j, c0);
+            _mm256_storeu_pd(acc + 2 * n + j + 4, c1);
+            _mm256_storeu_pd(acc + 3 * n + j, d0);
+            _mm256_storeu_pd(acc + 3 * n + j + 4, d1);
         }
-        _mm256_storeu_pd(acc + j, a0);
-        _mm256_storeu_pd(acc + j + 4, a1);
-        _mm256_storeu_pd(acc + j + 8, a2);
-        _mm256_storeu_pd(acc + j + 12, a3);
     }
-    for (; j + 4 <= n; j += 4) {
-        __m256d a = _mm256_setzero_pd();
-        for (int i = 0; i < n_x; i++)
-            a = _mm256_add_pd(a, _mm256_mul_pd(_mm256_set1_pd(x[i]), _mm256_loadu_pd(w + i * n + j)));
-        _mm256_storeu_pd(acc + j, a);
-    }
-    for (; j < n; j++) {
-        double a = 0;
-        for (int i = 0; i < n_x; i++)
-            a += x[i] * w[i * n + j];
-        acc[j] = a;
-    }
+    for (; s < n_sets; s++, x += n_x, acc += n)
+        for (int64_t j = 0; j < n; j += 8) {
+            const double *panel = w + j * n_x;
+            __m256d a0 = _mm256_setzero_pd(), a1 = a0;
+            for (int i = 0; i < n_x; i++) {
+                const __m256d xb = _mm256_set1_pd(x[i]);
+                a0 = _mm256_add_pd(a0, _mm256_mul_pd(xb, _mm256_loadu_pd(panel + i * 8)));
+                a1 = _mm256_add_pd(a1, _mm256_mul_pd(xb, _mm256_loadu_pd(panel + i * 8 + 4)));
+            }
+            _mm256_storeu_pd(acc + j, a0);
+            _mm256_storeu_pd(acc + j + 4, a1);
+        }
 }
 #endif
 
@@ -424,15 +455,27 @@ void kernel_relu_f64(double *v, int64_t n)
         v[i] = v[i] > 0 ? v[i] : 0;
 }
 
-void kernel_sum_rows_f64(const double *x, int n_x, const double *w, int64_t n, double *acc)
+void kernel_add_f64(double *o, const double *a, int64_t n)
+{
+    int64_t i = 0;
+#ifdef HAVE_X86
+    if (use_avx2())
+        i = add_f64_avx2(o, a, n);
+#endif
+    for (; i < n; i++)
+        o[i] += a[i];
+}
+
+void kernel_sum_rows_f64(const double *x, int n_x, int n_sets, const double *w, int64_t n,
+                         double *acc)
 {
 #ifdef HAVE_X86
     if (use_avx2()) {
-        sum_rows_f64_avx2(x, n_x, w, n, acc);
+        sum_rows_f64_avx2(x, n_x, n_sets, w, n, acc);
         return;
     }
 #endif
-    sum_rows_f64_portable(x, n_x, w, n, acc);
+    sum_rows_f64_portable(x, n_x, n_sets, w, n, acc);
 }
 
 void kernel_set_mode(kernel_mode_t m)

@@ -17,21 +17,25 @@ static struct {
     size_t cap_x, cap_acc, cap_w;
 } scratch;
 
+/* Input pixels handed to the float kernel at a time (they share its weight loads). */
+enum { CONVT_BLOCK = 4 };
+
 /* The fast transposed convolution: per input pixel, the partial sums of every tap and
  * output channel are independent accumulations (each still sums ci = 0, 1, ... from
- * 0.0, as the reference loop below does), so they run side by side in one long
- * vectorisable loop; they are then added to the outputs in the reference order.
- * Bit-identical to the reference (no reassociation, no contraction). */
+ * 0.0, as the reference loop below does), so they run side by side, CONVT_BLOCK input
+ * pixels at a time; they are then added to the outputs pixel by pixel in the reference
+ * order. Bit-identical to the reference (no reassociation, no contraction). */
 static int convt_fast(const layer_t *L, const tensor_t *in, tensor_t *out)
 {
-    const int cin = L->cin, cout = L->cout, taps = L->kh * L->kw;
-    const int64_t nacc = (int64_t)taps * cout;
+    const int cin = L->cin, cout = L->cout;
+    const int64_t nacc = L->convt_cols, n_pix = (int64_t)L->in.h * L->in.w;
     if (!L->convt_w ||
         scratch_grow((void **)&scratch.x, &scratch.cap_x, (size_t)in->n, sizeof(double)) ||
-        scratch_grow((void **)&scratch.acc, &scratch.cap_acc, (size_t)nacc, sizeof(double)))
+        scratch_grow((void **)&scratch.acc, &scratch.cap_acc, (size_t)(CONVT_BLOCK * nacc),
+                     sizeof(double)))
         return -1;
-    double *x = scratch.x, *acc = scratch.acc;
-    const double *w = L->convt_w; /* (cin, tap, cout) */
+    double *x = scratch.x;
+    const double *w = L->convt_w; /* panels of (cin, tap * cout) */
     if (in->kind == TENSOR_REAL)
         memcpy(x, in->real, (size_t)in->n * sizeof *x);
     else
@@ -43,9 +47,12 @@ static int convt_fast(const layer_t *L, const tensor_t *in, tensor_t *out)
         out->real[c] = bias_value(L, c);
     for (int64_t p = 1; p < (int64_t)L->out.h * L->out.w; p++)
         memcpy(out->real + p * cout, out->real, (size_t)cout * sizeof *out->real);
-    for (int ih = 0; ih < L->in.h; ih++)
-        for (int iw = 0; iw < L->in.w; iw++) {
-            kernel_sum_rows_f64(x + ((int64_t)ih * L->in.w + iw) * cin, cin, w, nacc, acc);
+    for (int64_t p0 = 0; p0 < n_pix; p0 += CONVT_BLOCK) {
+        const int nb = (int)(n_pix - p0 < CONVT_BLOCK ? n_pix - p0 : CONVT_BLOCK);
+        kernel_sum_rows_f64(x + p0 * cin, cin, nb, w, nacc, scratch.acc);
+        for (int b = 0; b < nb; b++) {
+            const int ih = (int)((p0 + b) / L->in.w), iw = (int)((p0 + b) % L->in.w);
+            const double *acc = scratch.acc + b * nacc;
             for (int kh = 0; kh < L->kh; kh++) {
                 int oh = ih * L->stride_h + kh - ph;
                 if (oh < 0 || oh >= L->out.h)
@@ -55,12 +62,11 @@ static int convt_fast(const layer_t *L, const tensor_t *in, tensor_t *out)
                     if (ow < 0 || ow >= L->out.w)
                         continue;
                     double *o = out->real + ((int64_t)oh * L->out.w + ow) * cout;
-                    const double *a = acc + ((int64_t)kh * L->kw + kw) * cout;
-                    for (int c = 0; c < cout; c++)
-                        o[c] += a[c];
+                    kernel_add_f64(o, acc + ((int64_t)kh * L->kw + kw) * cout, cout);
                 }
             }
         }
+    }
     apply_real_activation(L->act, out->real, out->n);
     return 0;
 }

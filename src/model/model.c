@@ -648,16 +648,19 @@ int model_prepare(model_t *m, upset_err_t *err)
             L->inputs[0] = l - 1;
         }
         if (L->kind == LAYER_CONV2D_TRANSPOSE && !L->quantized && !L->convt_w) {
-            /* kernel (kh, kw, cout, cin) -> (cin, kh * kw, cout) doubles */
+            /* kernel (kh, kw, cout, cin) -> panels of (cin, kh * kw * cout) doubles */
             const int taps = L->kh * L->kw;
-            L->convt_w = upset_calloc((size_t)L->n_weights, sizeof *L->convt_w, err);
+            L->convt_cols = ((int64_t)taps * L->cout + 7) / 8 * 8;
+            L->convt_w = upset_calloc((size_t)(L->convt_cols * L->cin), sizeof *L->convt_w, err);
             if (!L->convt_w)
                 return -1;
             for (int t = 0; t < taps; t++)
                 for (int c = 0; c < L->cout; c++)
-                    for (int ci = 0; ci < L->cin; ci++)
-                        L->convt_w[((int64_t)ci * taps + t) * L->cout + c] =
+                    for (int ci = 0; ci < L->cin; ci++) {
+                        const int64_t j = (int64_t)t * L->cout + c;
+                        L->convt_w[((j / 8) * L->cin + ci) * 8 + j % 8] =
                             (double)L->kernel[((int64_t)t * L->cout + c) * L->cin + ci];
+                    }
         }
         if ((L->kind == LAYER_CONV2D || L->kind == LAYER_DENSE) && L->quantized &&
             L->kq.bits <= 15 && !L->kernel_t16) {
@@ -738,7 +741,7 @@ int model_clone(const model_t *src, model_t *dst, upset_err_t *err)
             dup_array((void **)&D->bn_scale, S->bn_scale, c, err) ||
             dup_array((void **)&D->bn_offset, S->bn_offset, c, err) ||
             dup_array((void **)&D->convt_w, S->convt_w,
-                      S->convt_w ? (size_t)S->n_weights * sizeof(double) : 0, err) ||
+                      S->convt_w ? (size_t)(S->convt_cols * S->cin) * sizeof(double) : 0, err) ||
             dup_array((void **)&D->kernel_t16, S->kernel_t16,
                       (size_t)(S->kernel_kp * S->cout) * sizeof(int16_t), err) ||
             dup_array((void **)&D->kernel_p16, S->kernel_p16,
