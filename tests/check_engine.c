@@ -137,6 +137,19 @@ START_TEST(test_dot16_brute_force)
                 memcpy(tail, x + k / 2, (size_t)(k / 2) * sizeof *x);
                 const int16_t *pieces[2] = {x, tail};
                 kernel_dot16_seg(pieces, 2, k / 2, w, rows, k, seg);
+                /* one row against several fan-ins (kernel_dot16_many): item t reads
+                 * its pieces in the order t % 2 (swapped: a different sum) */
+                int32_t many[3];
+                const int16_t *items[6] = {x, tail, tail, x, x, tail};
+                kernel_dot16_many(items, 2, k / 2, w + (rows - 1) * k, 3, many);
+                for (int t = 0; t < 3; t++) {
+                    int64_t want = 0;
+                    for (int64_t j = 0; j < k; j++)
+                        want += (int64_t)items[2 * t + j / (k / 2)][j % (k / 2)] *
+                                w[(rows - 1) * k + j];
+                    ck_assert_msg(many[t] == want, "k %lld item %d (%s): %d != %lld",
+                                  (long long)k, t, kernel_path(), many[t], (long long)want);
+                }
                 for (int r = 0; r < rows; r++) {
                     int64_t want = 0;
                     for (int64_t j = 0; j < k; j++)
@@ -302,6 +315,75 @@ START_TEST(test_batchnorm_kernel)
     ck_assert_int_eq(kernel_batchnorm(xi, NULL, in_scale, N, C, scale, offset, out), -1);
     ck_assert_int_eq(kernel_batchnorm(xi, NULL, in_scale, N - C + 2, C - 2, scale, offset, out),
                      -1); /* channels not a multiple of 4 */
+}
+END_TEST
+
+/* The delta path's int64 scatter against the plain loop: changes inside and beyond the
+ * vector path's 32-bit range, weights at the int32 extremes, tails not a whole vector. */
+START_TEST(test_axpy_kernel)
+{
+    uint64_t seed = 5;
+    const int64_t dxs[] = {0, 1, -1, INT32_MAX, -INT32_MAX, INT64_C(1) << 31, -(INT64_C(1) << 31),
+                           123456789, -(INT64_C(1) << 40)};
+    for (int mode = 0; mode < 2; mode++) {
+        kernel_set_mode(mode ? KERNEL_PORTABLE : KERNEL_AUTO);
+        for (size_t t = 0; t < sizeof dxs / sizeof *dxs; t++)
+            for (int n = 0; n <= 13; n++) {
+                int32_t w[13];
+                int64_t acc[13], want[13];
+                for (int c = 0; c < n; c++) {
+                    w[c] = c == 0 ? INT32_MIN + 1 : c == 1 ? INT32_MAX
+                                                           : (int32_t)(lcg(&seed) - (1u << 30));
+                    if (dxs[t] > INT32_MAX || dxs[t] < -INT32_MAX)
+                        w[c] /= 1 << 20; /* keep the products within int64 */
+                    acc[c] = want[c] = (int64_t)lcg(&seed) - (INT64_C(1) << 30);
+                    want[c] += dxs[t] * w[c];
+                }
+                kernel_axpy_i64(acc, dxs[t], w, n);
+                ck_assert_msg(!memcmp(acc, want, (size_t)n * sizeof *acc),
+                              "axpy dx %lld n %d (%s)", (long long)dxs[t], n, kernel_path());
+            }
+    }
+    kernel_set_mode(KERNEL_AUTO);
+}
+END_TEST
+
+/* The float decoder's kernels against the plain loops they replace, bit for bit (memcmp:
+ * signs of zero and NaN included): the panel layout, one to six input vectors (the
+ * four-at-a-time body and its remainder), products and sums that round. */
+START_TEST(test_sum_rows_kernel)
+{
+    uint64_t seed = 17;
+    enum { NX = 19, N = 24 };
+    static double x[6 * NX], w[NX * N], acc[6 * N], want[6 * N];
+    for (int i = 0; i < 6 * NX; i++)
+        x[i] = ((double)lcg(&seed) - 1073741824.0) / 3e7;
+    for (int i = 0; i < NX * N; i++)
+        w[i] = ((double)lcg(&seed) - 1073741824.0) / 7e9;
+    x[3] = -0.0, x[5] = NAN, w[7] = INFINITY, w[9] = -0.0;
+    for (int mode = 0; mode < 2; mode++) {
+        kernel_set_mode(mode ? KERNEL_PORTABLE : KERNEL_AUTO);
+        for (int sets = 1; sets <= 6; sets++) {
+            for (int s = 0; s < sets; s++)
+                for (int j = 0; j < N; j++) {
+                    double a = 0;
+                    for (int i = 0; i < NX; i++)
+                        a += x[s * NX + i] * w[((j / 8) * NX + i) * 8 + j % 8];
+                    want[s * N + j] = a;
+                }
+            kernel_sum_rows_f64(x, NX, sets, w, N, acc);
+            ck_assert_msg(!memcmp(acc, want, (size_t)(sets * N) * sizeof *acc),
+                          "sum_rows, %d sets (%s)", sets, kernel_path());
+        }
+        double o[11], o2[11];
+        for (int i = 0; i < 11; i++)
+            o[i] = o2[i] = x[i + 20];
+        kernel_add_f64(o, w + 30, 11);
+        for (int i = 0; i < 11; i++)
+            o2[i] += w[30 + i];
+        ck_assert_msg(!memcmp(o, o2, sizeof o), "add_f64 (%s)", kernel_path());
+    }
+    kernel_set_mode(KERNEL_AUTO);
 }
 END_TEST
 
@@ -510,6 +592,8 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_narrow16_range);
     tcase_add_test(tc, test_batchnorm_kernel);
     tcase_add_test(tc, test_relu_kernel);
+    tcase_add_test(tc, test_axpy_kernel);
+    tcase_add_test(tc, test_sum_rows_kernel);
     tcase_add_test(tc, test_quantize_paths);
     tcase_add_test(tc, test_kernel_paths_identical);
     tcase_add_test(tc, test_merge_layers);

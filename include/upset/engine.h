@@ -64,6 +64,11 @@ int narrow_input(const layer_t *L, const int64_t *x, int64_t n, int16_t *x16);
 /* layer_pixel_sums from narrow_input's copy: the same integers by the int16 kernels. */
 void narrow_pixel_sums(const layer_t *L, const int16_t *x16, int64_t p, int c0, int c1,
                        int64_t *sum);
+/* narrow_pixel_sums of one channel co at n output pixels pix[t] (any order) into sum[t]:
+ * the receptive fields inside the input are read in place and handed to the kernel
+ * together (a flip's fed positions, whose pre-activations are not stored). */
+void narrow_channel_sums(const layer_t *L, const int16_t *x16, int co, const int64_t *pix,
+                         int64_t n, int64_t *sum);
 
 /* Multiply-accumulates of one forward of L (padding included; 0 for elementwise kinds). */
 int64_t layer_macs(const layer_t *L);

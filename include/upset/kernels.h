@@ -25,6 +25,11 @@ void kernel_dot16(const int16_t *x, const int16_t *w, int64_t k, int n_rows, int
 void kernel_dot16_seg(const int16_t *const *xs, int nseg, int64_t seg, const int16_t *w,
                       int n_rows, int64_t w_stride, int32_t *out);
 
+/* One weight row against n_items fan-ins, each in nseg pieces of seg values (seg a
+ * multiple of 16): out[t] = sum over g, j of xs[t * nseg + g][j] * w[g * seg + j]. */
+void kernel_dot16_many(const int16_t *const *xs, int nseg, int64_t seg, const int16_t *w,
+                       int n_items, int32_t *out);
+
 /* out[c] = sum_j x[j] * w_j[c] for c < n (n a multiple of 8), j < 2 n_pairs: the weights
  * as pairs along the fan-in, wp[(j/2) * 2n + 2c + j%2] (layer_t's kernel_p16). The
  * same integers as kernel_dot16 under the same bound; faster when there are many
@@ -51,6 +56,10 @@ int kernel_batchnorm(const int64_t *xi, const double *xr, double in_scale, int64
 
 /* v[i] = v[i] > 0 ? v[i] : 0 (+0.0 for NaN and -0.0 too), vectorised where possible. */
 void kernel_relu_f64(double *v, int64_t n);
+
+/* acc[i] += dx * w[i] for i < n (int64 sums, as the plain loop), vectorised where |dx| <
+ * 2^31 and the processor allows: the delta path's scatter of one changed input. */
+void kernel_axpy_i64(int64_t *acc, int64_t dx, const int32_t *w, int64_t n);
 
 /* o[i] += a[i] for i < n, vectorised where possible (the same sums). */
 void kernel_add_f64(double *o, const double *a, int64_t n);

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "upset/kernels.h"
+
 /* Sparse layers keep their pre-activations when they have at most this many outputs
  * per sample; larger ones (CIFAR-10's 32x32x32 maps) recompute the few outputs a
  * change touches from their stored input, which costs little and saves memory. */
@@ -26,6 +28,12 @@ enum { SCATTER_MAX_SHARE = 16, SCATTER_MAX_SHARE_GATHER = 64 };
  * their whole pass being dominated by fixed costs. */
 enum { SCATTER_MAC_RATIO = 50 };
 #define SCATTER_MAC_RULE_MIN (INT64_C(1) << 18)
+
+/* When more than 1/ELEMENTWISE_WHOLE_SHARE of a sparse layer's pre-activations change
+ * (and they are stored), the elementwise layers after it run whole on the vector kernels
+ * from the stored values with the changes written over them, instead of position by
+ * position. */
+enum { ELEMENTWISE_WHOLE_SHARE = 4 };
 
 /* 1 when scattering `live` changed inputs into sparse layer M costs more than running it
  * whole. */
@@ -504,6 +512,19 @@ static int64_t origin(delta_t *d, bitaddr_t a, int64_t i)
     }
     const int64_t sp = (int64_t)1 << d->shift_prod[a.layer];
     int row_loaded = 0;
+    if (d->in[a.layer + 1].kind == STORE_NONE && n > 1) {
+        load_row(d, a.layer, i, &row_loaded);
+        if (row_loaded == 2) { /* the fed pixels' fault-free sums together */
+            for (int64_t j = 0; j < n; j++)
+                d->touched[j] = d->pos[j] / cout;
+            narrow_channel_sums(L, d->row16, co, d->touched, n, d->dv);
+            const int sb = d->engine->out[a.layer].frac - quant_frac(&L->bq);
+            const int64_t bias = L->use_bias ? (int64_t)L->bias_code[co] * ((int64_t)1 << sb) : 0;
+            for (int64_t j = 0; j < n; j++) /* as linear_pixel, plus the change */
+                d->val[j] = bias + d->dv[j] * sp + d->val[j] * sp;
+            return n;
+        }
+    }
     for (int64_t j = 0; j < n; j++)
         d->val[j] = base_pre(d, a.layer, i, d->pos[j], &row_loaded) + d->val[j] * sp;
     return n;
@@ -537,9 +558,7 @@ static int64_t scatter(delta_t *d, int M, int64_t i, int64_t n_in, const int64_t
                 d->mark[0] = 1;
                 d->touched[nt++] = 0;
             }
-            const int32_t *w = L->kernel_code + q * cout;
-            for (int c = 0; c < cout; c++)
-                d->acc[c] += dx * w[c];
+            kernel_axpy_i64(d->acc, dx, L->kernel_code + q * cout, cout);
             continue;
         }
         const int ci = (int)(q % cin), iw = (int)(q / cin % L->in.w),
@@ -558,10 +577,9 @@ static int64_t scatter(delta_t *d, int M, int64_t i, int64_t n_in, const int64_t
                     d->mark[pix] = 1;
                     d->touched[nt++] = pix;
                 }
-                int64_t *acc = d->acc + pix * cout;
-                const int32_t *w = L->kernel_code + (((int64_t)kh * L->kw + kw) * cin + ci) * cout;
-                for (int c = 0; c < cout; c++)
-                    acc[c] += dx * w[c];
+                kernel_axpy_i64(d->acc + pix * cout, dx,
+                                L->kernel_code + (((int64_t)kh * L->kw + kw) * cin + ci) * cout,
+                                cout);
             }
         }
     }
@@ -591,6 +609,62 @@ static int64_t scatter(delta_t *d, int M, int64_t i, int64_t n_in, const int64_t
     return n;
 }
 
+/* Compares all of `end` (the input of the next sparse layer, or the output) with sample
+ * i's stored fault-free values s: the positions that differ, their values and (fixed)
+ * changes in pos / val / dv (or rval). Returns their count. */
+static int64_t changed_all(delta_t *d, const tensor_t *end, const store_t *s, int64_t i)
+{
+    int64_t live = 0;
+    if (end->kind != TENSOR_FIXED) {
+        for (int64_t p = 0; p < end->n; p++) {
+            const double v = end->real[p];
+            if (v == store_getf(s, i, p))
+                continue;
+            d->pos[live] = p;
+            d->rval[live++] = v;
+        }
+        return live;
+    }
+    store_row(s, i, d->row);
+    for (int64_t p = 0; p < end->n; p++) {
+        const int64_t v = end->fixed[p], b = d->row[p];
+        if (v == b)
+            continue;
+        d->pos[live] = p;
+        d->val[live] = v;
+        d->dv[live++] = v - b;
+    }
+    return live;
+}
+
+/* The same over the n positions in pos only (the others are unchanged). */
+static int64_t changed_list(delta_t *d, const tensor_t *end, const store_t *s, int64_t i,
+                            int64_t n)
+{
+    int64_t live = 0;
+    if (end->kind != TENSOR_FIXED) {
+        for (int64_t j = 0; j < n; j++) {
+            const int64_t p = d->pos[j];
+            const double v = end->real[p];
+            if (v == store_getf(s, i, p))
+                continue;
+            d->pos[live] = p;
+            d->rval[live++] = v;
+        }
+        return live;
+    }
+    store_gather(s, i, d->pos, n, d->dv); /* the fault-free values */
+    for (int64_t j = 0; j < n; j++) {
+        const int64_t p = d->pos[j], v = end->fixed[p], b = d->dv[j];
+        if (v == b)
+            continue;
+        d->pos[live] = p;
+        d->val[live] = v;
+        d->dv[live++] = v - b; /* the change, for a scatter (live <= j: b already read) */
+    }
+    return live;
+}
+
 delta_state_t delta_propagate(delta_t *d, bitaddr_t a, int64_t i)
 {
     engine_t *e = d->engine;
@@ -605,32 +679,22 @@ delta_state_t delta_propagate(delta_t *d, bitaddr_t a, int64_t i)
         tensor_t *end = M < n_layers ? engine_layer_input_mut(e, M) : &e->out[n_layers - 1];
         const store_t *s = &d->in[M];
         const int to_sparse = M < n_layers && d->sparse[M];
+        const int whole = cur + 1 < M && d->in[cur + 1].kind != STORE_NONE &&
+                          n * ELEMENTWISE_WHOLE_SHARE > e->out[cur].n;
+        if (whole) /* every pre-activation, the changed ones written over them */
+            store_load(&d->in[cur + 1], i, &e->out[cur]);
         for (int64_t j = 0; j < n; j++)
             e->out[cur].fixed[d->pos[j]] = d->val[j];
-        for (int k = cur + 1; k < M; k++)
-            layer_forward_list(&m->layers[k], &e->out[k - 1], &e->out[k], d->pos, n);
-        int64_t live = 0;
-        if (end->kind == TENSOR_FIXED) {
-            store_gather(s, i, d->pos, n, d->dv); /* the fault-free values */
-            for (int64_t j = 0; j < n; j++) {
-                const int64_t p = d->pos[j], v = end->fixed[p], b = d->dv[j];
-                if (v == b)
-                    continue;
-                d->pos[live] = p;
-                d->val[live] = v;
-                d->dv[live] = v - b; /* the change, for a scatter (live <= j: b already read) */
-                live++;
-            }
+        int64_t live;
+        if (whole) {
+            upset_err_t err; /* elementwise layers do not fail */
+            for (int k = cur + 1; k < M; k++)
+                layer_forward(&m->layers[k], &e->out[k - 1], &e->out[k], &err);
+            live = changed_all(d, end, s, i);
         } else {
-            for (int64_t j = 0; j < n; j++) {
-                const int64_t p = d->pos[j];
-                const double v = end->real[p];
-                if (v == store_getf(s, i, p))
-                    continue;
-                d->pos[live] = p;
-                d->rval[live] = v;
-                live++;
-            }
+            for (int k = cur + 1; k < M; k++)
+                layer_forward_list(&m->layers[k], &e->out[k - 1], &e->out[k], d->pos, n);
+            live = changed_list(d, end, s, i, n);
         }
         if (!live) {
             d->n_unchanged[a.layer]++;

@@ -132,6 +132,20 @@ __attribute__((target("avx2"))) static void dot16_avx2(const int16_t *const *xs,
     }
 }
 
+__attribute__((target("avx2"))) static void dot16_many_avx2(const int16_t *const *xs, int nseg,
+                                                            int64_t seg, const int16_t *w,
+                                                            int n_items, int32_t *out)
+{
+    for (int t = 0; t < n_items; t++, xs += nseg) {
+        __m256i a = _mm256_setzero_si256();
+        for (int g = 0; g < nseg; g++)
+            for (int64_t j = 0; j < seg; j += 16)
+                a = _mm256_add_epi32(a, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(xs[g] + j)),
+                                                          _mm256_loadu_si256((const __m256i *)(w + g * seg + j))));
+        out[t] = hsum8(a);
+    }
+}
+
 /* The vector bodies below stop at the last whole vector and return where they stopped;
  * the public function finishes with its plain loop. */
 __attribute__((target("avx2"))) static int fixed_out_avx2(const int32_t *sum, const int64_t *bias,
@@ -159,6 +173,21 @@ __attribute__((target("avx2"))) static int64_t relu_f64_avx2(double *v, int64_t 
     for (; i + 4 <= n; i += 4) {
         const __m256d x = _mm256_loadu_pd(v + i);
         _mm256_storeu_pd(v + i, _mm256_and_pd(x, _mm256_cmp_pd(x, zero, _CMP_GT_OQ)));
+    }
+    return i;
+}
+
+/* Four int64 lanes: the weights sign-extended, multiplied by dx as signed 32-bit halves
+ * (exact: |dx| < 2^31 checked by the caller), added. */
+__attribute__((target("avx2"))) static int64_t axpy_i64_avx2(int64_t *acc, int64_t dx,
+                                                             const int32_t *w, int64_t n)
+{
+    const __m256i d = _mm256_set1_epi64x(dx);
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const __m256i wv = _mm256_cvtepi32_epi64(_mm_loadu_si128((const __m128i *)(w + i)));
+        __m256i *a = (__m256i *)(acc + i);
+        _mm256_storeu_si256(a, _mm256_add_epi64(_mm256_loadu_si256(a), _mm256_mul_epi32(d, wv)));
     }
     return i;
 }
@@ -380,6 +409,19 @@ void kernel_dot16_seg(const int16_t *const *xs, int nseg, int64_t seg, const int
     dot16_portable(xs, nseg, seg, w, n_rows, w_stride, out);
 }
 
+void kernel_dot16_many(const int16_t *const *xs, int nseg, int64_t seg, const int16_t *w,
+                       int n_items, int32_t *out)
+{
+#ifdef HAVE_X86
+    if (use_avx2()) {
+        dot16_many_avx2(xs, nseg, seg, w, n_items, out);
+        return;
+    }
+#endif
+    for (int t = 0; t < n_items; t++)
+        dot16_portable(xs + (int64_t)t * nseg, nseg, seg, w, 1, 0, out + t);
+}
+
 void kernel_dot16(const int16_t *x, const int16_t *w, int64_t k, int n_rows, int64_t w_stride,
                   int32_t *out)
 {
@@ -453,6 +495,17 @@ void kernel_relu_f64(double *v, int64_t n)
 #endif
     for (; i < n; i++)
         v[i] = v[i] > 0 ? v[i] : 0;
+}
+
+void kernel_axpy_i64(int64_t *acc, int64_t dx, const int32_t *w, int64_t n)
+{
+    int64_t i = 0;
+#ifdef HAVE_X86
+    if (use_avx2() && dx >= -INT32_MAX && dx <= INT32_MAX)
+        i = axpy_i64_avx2(acc, dx, w, n);
+#endif
+    for (; i < n; i++)
+        acc[i] += dx * w[i];
 }
 
 void kernel_add_f64(double *o, const double *a, int64_t n)

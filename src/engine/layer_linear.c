@@ -233,3 +233,41 @@ void narrow_pixel_sums(const layer_t *L, const int16_t *x16, int64_t p, int c0, 
     for (int c = 0; c < c1 - c0; c++)
         sum[c] = scratch.sum32[c];
 }
+
+/* Receptive fields handed to kernel_dot16_many at a time. */
+enum { CHANNEL_BATCH = 64 };
+
+void narrow_channel_sums(const layer_t *L, const int16_t *x16, int co, const int64_t *pix,
+                         int64_t n, int64_t *sum)
+{
+    const int64_t run = (int64_t)L->kw * L->cin;
+    if (L->kind != LAYER_CONV2D || L->kh > MAX_KERNEL_ROWS || run % 16) {
+        for (int64_t t = 0; t < n; t++)
+            narrow_pixel_sums(L, x16, pix[t], co, co + 1, sum + t);
+        return;
+    }
+    const int16_t *runs[CHANNEL_BATCH * MAX_KERNEL_ROWS];
+    int64_t at[CHANNEL_BATCH];
+    int32_t s32[CHANNEL_BATCH];
+    int ph, pw;
+    conv_padding(L, &ph, &pw);
+    int nb = 0;
+    for (int64_t t = 0; t < n; t++) {
+        const int oh = (int)(pix[t] / L->out.w), ow = (int)(pix[t] % L->out.w);
+        const int ih0 = oh * L->stride_h - ph, iw0 = ow * L->stride_w - pw;
+        if (ih0 < 0 || ih0 + L->kh > L->in.h || iw0 < 0 || iw0 + L->kw > L->in.w) {
+            narrow_pixel_sums(L, x16, pix[t], co, co + 1, sum + t); /* a border pixel */
+        } else {
+            for (int r = 0; r < L->kh; r++)
+                runs[nb * L->kh + r] = x16 + ((int64_t)(ih0 + r) * L->in.w + iw0) * L->cin;
+            at[nb++] = t;
+        }
+        if (nb == CHANNEL_BATCH || (t == n - 1 && nb)) {
+            kernel_dot16_many(runs, L->kh, run, L->kernel_t16 + (int64_t)co * L->kernel_kp, nb,
+                              s32);
+            for (int b = 0; b < nb; b++)
+                sum[at[b]] = s32[b];
+            nb = 0;
+        }
+    }
+}
