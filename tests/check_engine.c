@@ -205,6 +205,11 @@ START_TEST(test_pairs16_brute_force)
                 const int16_t *pieces[3] = {x, rest, rest + 2 * third};
                 if (third)
                     kernel_pairs16_seg(pieces, 3, third, wp, n, seg);
+                /* two fan-ins at once (kernel_pairs16_seg2): the whole one and the pieces */
+                int32_t two_a[72], two_b[72];
+                const int16_t *whole[3] = {x, x + 2 * third, x + 4 * third};
+                if (third)
+                    kernel_pairs16_seg2(whole, pieces, 3, third, wp, n, two_a, two_b);
                 for (int c = 0; c < n; c++) {
                     int64_t want = 0, want3 = 0;
                     for (int64_t j = 0; j < k; j++) {
@@ -215,6 +220,9 @@ START_TEST(test_pairs16_brute_force)
                                   (long long)k, n, c, kernel_path(), out[c], (long long)want);
                     ck_assert_msg(!third || seg[c] == want3, "k %lld n %d channel %d in pieces",
                                   (long long)k, n, c);
+                    ck_assert_msg(!third || (two_a[c] == want3 && two_b[c] == want3),
+                                  "k %lld n %d channel %d, two at once (%s)", (long long)k, n, c,
+                                  kernel_path());
                 }
             }
         }
@@ -311,7 +319,28 @@ START_TEST(test_batchnorm_kernel)
             float y = (float)xr[i] * scale[i % C];
             ck_assert_msg(out[i] == (double)(y + offset[i % C]), "real input %d", i);
         }
+    /* batch norm then a quantizer in one pass: the codes of the two steps (ties, clipping
+     * at both ends, NaN from an infinite input) */
+    const quant_t qs[] = {{QUANT_RELU, 8, 2, 0, 0}, {QUANT_BITS, 10, 3, 1, 0}, {QUANT_BITS, 24, 12, 1, 0}};
+    static int64_t codes[N], want[N];
+    xr[5] = INFINITY, xr[6] = -INFINITY, xr[7] = NAN, xr[8] = 0.375 / 1.0;
+    for (size_t t = 0; t < sizeof qs / sizeof *qs; t++)
+        for (int real = 0; real < 2; real++) {
+            const int rc = kernel_batchnorm_quantize(real ? NULL : xi, real ? xr : NULL,
+                                                     real ? 1.0 : in_scale, N, C, scale, offset,
+                                                     &qs[t], codes);
+            ck_assert_int_eq(rc, vec ? 0 : -1);
+            if (!vec)
+                continue;
+            kernel_batchnorm(real ? NULL : xi, real ? xr : NULL, real ? 1.0 : in_scale, N, C,
+                             scale, offset, out);
+            quant_codes_from_floats(&qs[t], out, N, want);
+            ck_assert_msg(!memcmp(codes, want, sizeof codes), "bn+quantizer %zu (%s input)", t,
+                          real ? "real" : "integer");
+        }
     xi[N - 1] = (INT64_C(1) << 50) + 1;
+    ck_assert_int_eq(kernel_batchnorm_quantize(xi, NULL, in_scale, N, C, scale, offset, &qs[0],
+                                               codes), -1);
     ck_assert_int_eq(kernel_batchnorm(xi, NULL, in_scale, N, C, scale, offset, out), -1);
     ck_assert_int_eq(kernel_batchnorm(xi, NULL, in_scale, N - C + 2, C - 2, scale, offset, out),
                      -1); /* channels not a multiple of 4 */
@@ -450,6 +479,8 @@ START_TEST(test_quantize_paths)
 END_TEST
 
 /* Every output of every layer, for n samples, under one kernel mode. */
+static int64_t n_unwritten; /* batch norms left unwritten by a fused pass (run_all) */
+
 static double *run_all(const model_t *m, const dataset_t *d, int64_t n, kernel_mode_t mode,
                        int64_t *len)
 {
@@ -465,6 +496,14 @@ static double *run_all(const model_t *m, const dataset_t *d, int64_t n, kernel_m
     int64_t at = 0;
     for (int64_t i = 0; i < n; i++) {
         ck_assert_msg(engine_run(&e, d->x + i * shape_size(d->shape), &err) == 0, "%s", err.msg);
+        for (int l = 0; l < m->n_layers; l++) {
+            /* a batch norm fused with its quantizer (whose codes are compared) is not
+             * written: its output alone, for the comparison */
+            n_unwritten += e.unwritten[l];
+            if (e.unwritten[l])
+                ck_assert_int_eq(layer_forward(&m->layers[l], engine_layer_input(&e, l), &e.out[l],
+                                               &err), 0);
+        }
         for (int l = 0; l < m->n_layers; l++)
             for (int64_t k = 0; k < e.out[l].n; k++)
                 v[at++] = tensor_value(&e.out[l], k);
@@ -481,8 +520,10 @@ static void paths_identical(const char *model, const dataset_t *d, int64_t n)
     upset_err_t err = {{0}};
     ck_assert_msg(model_load(model, &m, &err) == 0, "%s", err.msg);
     int64_t la, lp, lw, calls = kernel_dot16_calls();
+    n_unwritten = 0;
     double *a = run_all(&m, d, n, KERNEL_AUTO, &la);
     ck_assert_msg(kernel_dot16_calls() > calls, "%s: the narrow kernels were not used", model);
+    const int64_t fused = n_unwritten;
     double *p = run_all(&m, d, n, KERNEL_PORTABLE, &lp);
     double *w = run_all(&m, d, n, KERNEL_WIDE, &lw);
     ck_assert_int_eq(la, lw);
@@ -490,8 +531,11 @@ static void paths_identical(const char *model, const dataset_t *d, int64_t n)
     int64_t diff = 0;
     for (int64_t k = 0; k < la; k++)
         diff += memcmp(&a[k], &w[k], sizeof *a) != 0 || memcmp(&p[k], &w[k], sizeof *a) != 0;
-    printf("%s: %lld samples, %lld layer outputs: avx2/portable/wide differ in %lld\n", model,
-           (long long)n, (long long)la, (long long)diff);
+    printf("%s: %lld samples, %lld layer outputs: avx2/portable/wide differ in %lld (%lld "
+           "batch norm + quantizer passes fused)\n",
+           model, (long long)n, (long long)la, (long long)diff, (long long)fused);
+    if (!strcmp(model, "models/cifar10.h5") && !strcmp(kernel_path(), "avx2"))
+        ck_assert_msg(fused > 0, "cifar10: the fused batch norm + quantizer was not taken");
     ck_assert_int_eq(diff, 0);
     free(a);
     free(p);

@@ -33,6 +33,10 @@ typedef struct {
     tensor_t input_fixed; /* the input as exact integers, when the first layer reads it so */
     tensor_t *out;        /* out[i] = output of layer i */
     int n_layers;
+    /* fuse[i]: batch norm i feeds only quantizer i + 1, and a run through both computes
+     * the codes in one pass, leaving out[i] unwritten (unwritten[i]; a run starting at
+     * i + 1 then starts at i) */
+    unsigned char *fuse, *unwritten;
 } engine_t;
 
 /* input_frac: pass a value >= 0 when every input value is an exact multiple of

@@ -39,6 +39,11 @@ void kernel_pairs16(const int16_t *x, const int16_t *wp, int64_t n_pairs, int n,
 void kernel_pairs16_seg(const int16_t *const *xs, int nseg, int64_t seg_pairs, const int16_t *wp,
                         int n, int32_t *out);
 
+/* kernel_pairs16_seg for two fan-ins (two output pixels) at once: the same integers,
+ * each weight load serving both. */
+void kernel_pairs16_seg2(const int16_t *const *xa, const int16_t *const *xb, int nseg,
+                         int64_t seg_pairs, const int16_t *wp, int n, int32_t *outa, int32_t *outb);
+
 /* out[c] = bias[c] + sum[c] * 2^shift (0 <= shift < 32), then max(0, .) when relu: a
  * quantized layer's int64 outputs from its int32 sums (layer_linear.c's fixed_pixel). */
 void kernel_fixed_out(const int32_t *sum, const int64_t *bias, int shift, int relu, int n,
@@ -53,6 +58,12 @@ int kernel_narrow16(const int64_t *x, int64_t n, int64_t lim, int16_t *out);
  * the caller runs its scalar loop. */
 int kernel_batchnorm(const int64_t *xi, const double *xr, double in_scale, int64_t n, int c,
                      const float *scale, const float *offset, double *out);
+
+/* kernel_batchnorm then kernel_quantize(q) on its results, in one pass and without the
+ * batch norm's output: the same codes. 0 when it ran; -1: the caller runs the two. */
+int kernel_batchnorm_quantize(const int64_t *xi, const double *xr, double in_scale, int64_t n,
+                              int c, const float *scale, const float *offset, const quant_t *q,
+                              int64_t *codes);
 
 /* v[i] = v[i] > 0 ? v[i] : 0 (+0.0 for NaN and -0.0 too), vectorised where possible. */
 void kernel_relu_f64(double *v, int64_t n);

@@ -1,5 +1,7 @@
 #include "upset/engine.h"
 
+#include "layer.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,6 +92,23 @@ static void merge_type(const engine_t *e, const layer_t *L, tensor_kind_t *kind,
         *frac = 0;
 }
 
+/* Batch norm l feeds quantizer l + 1 and nothing else. */
+static int fusable(const engine_t *e, int l)
+{
+    const model_t *m = e->model;
+    if (l + 1 >= m->n_layers || m->layers[l].kind != LAYER_BATCHNORM)
+        return 0;
+    const layer_t *Q = &m->layers[l + 1];
+    if (Q->kind != LAYER_ACTIVATION || (Q->act != ACT_QRELU && Q->act != ACT_QBITS) ||
+        Q->n_inputs != 1 || Q->inputs[0] != l || e->out[l + 1].kind != TENSOR_FIXED)
+        return 0;
+    for (int k = l + 2; k < m->n_layers; k++)
+        for (int j = 0; j < m->layers[k].n_inputs; j++)
+            if (m->layers[k].inputs[j] == l)
+                return 0;
+    return 1;
+}
+
 int engine_create(engine_t *e, const model_t *m, int input_frac, upset_err_t *err)
 {
     memset(e, 0, sizeof *e);
@@ -97,7 +116,9 @@ int engine_create(engine_t *e, const model_t *m, int input_frac, upset_err_t *er
     e->input_frac = input_frac;
     e->n_layers = m->n_layers;
     e->out = upset_calloc((size_t)m->n_layers, sizeof *e->out, err);
-    if (!e->out || tensor_alloc(&e->input, TENSOR_REAL, 0, shape_size(m->input), err))
+    e->fuse = upset_calloc((size_t)m->n_layers, 1, err);
+    e->unwritten = upset_calloc((size_t)m->n_layers, 1, err);
+    if (!e->out || !e->fuse || !e->unwritten || tensor_alloc(&e->input, TENSOR_REAL, 0, shape_size(m->input), err))
         goto fail;
     for (int i = 0; i < m->n_layers; i++) {
         const layer_t *L = &m->layers[i];
@@ -115,6 +136,8 @@ int engine_create(engine_t *e, const model_t *m, int input_frac, upset_err_t *er
         if (tensor_alloc(&e->out[i], kind, frac, shape_size(L->out), err))
             goto fail;
     }
+    for (int i = 0; i < m->n_layers; i++)
+        e->fuse[i] = (unsigned char)fusable(e, i);
     /* a quantized first layer reads the input as exact integers (converted per run) */
     if (input_frac >= 0 && e->out[0].kind == TENSOR_FIXED &&
         m->layers[0].kind != LAYER_QUANT_INPUT &&
@@ -133,7 +156,10 @@ void engine_free(engine_t *e)
     for (int i = 0; e->out && i < e->n_layers; i++)
         tensor_free(&e->out[i]);
     free(e->out);
+    free(e->fuse);
+    free(e->unwritten);
     e->out = NULL;
+    e->fuse = e->unwritten = NULL;
 }
 
 const tensor_t *engine_output(const engine_t *e)
@@ -181,10 +207,20 @@ tensor_t *engine_layer_input_mut(engine_t *e, int l)
 
 int engine_run_layers(engine_t *e, int first, int last, upset_err_t *err)
 {
+    while (first > 0 && e->model->layers[first].inputs[0] >= 0 &&
+           e->unwritten[e->model->layers[first].inputs[0]])
+        first = e->model->layers[first].inputs[0];
     if (first == 0 && e->input_fixed.fixed && exact_input(e, err))
         return -1;
     for (int i = first; i <= last; i++) {
         const layer_t *L = &e->model->layers[i];
+        e->unwritten[i] = 0;
+        if (i < last && e->fuse[i] &&
+            batchnorm_quantize(L, &e->model->layers[i + 1], engine_layer_input(e, i),
+                               &e->out[i + 1]) == 0) {
+            e->unwritten[i++] = 1;
+            continue;
+        }
         if (L->n_inputs > 1) {
             const tensor_t *ins[UPSET_MAX_INPUTS];
             for (int k = 0; k < L->n_inputs; k++)

@@ -86,6 +86,62 @@ __attribute__((target("avx2"))) static void pairs16_avx2(const int16_t *const *x
     }
 }
 
+/* pairs16_avx2 for two output pixels at once (fan-ins xa and xb): each weight vector
+ * loaded serves both, so the loads no longer outnumber the multiply-adds. */
+__attribute__((target("avx2"))) static void pairs16x2_avx2(const int16_t *const *xa,
+                                                           const int16_t *const *xb, int nseg,
+                                                           int64_t seg_pairs, const int16_t *wp,
+                                                           int n, int32_t *outa, int32_t *outb)
+{
+    int c0 = 0;
+    for (; c0 + 32 <= n; c0 += 32) {
+        __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0,
+                b2 = a0, b3 = a0;
+        const __m256i *wr = (const __m256i *)(wp + c0 * 2);
+        const int64_t step = n / 8;
+        for (int g = 0; g < nseg; g++)
+            for (int64_t j = 0; j < seg_pairs; j++, wr += step) {
+                int32_t ya, yb;
+                memcpy(&ya, xa[g] + 2 * j, sizeof ya);
+                memcpy(&yb, xb[g] + 2 * j, sizeof yb);
+                const __m256i va = _mm256_set1_epi32(ya), vb = _mm256_set1_epi32(yb);
+                const __m256i w0 = _mm256_loadu_si256(wr), w1 = _mm256_loadu_si256(wr + 1),
+                              w2 = _mm256_loadu_si256(wr + 2), w3 = _mm256_loadu_si256(wr + 3);
+                a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(va, w0));
+                a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(va, w1));
+                a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(va, w2));
+                a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(va, w3));
+                b0 = _mm256_add_epi32(b0, _mm256_madd_epi16(vb, w0));
+                b1 = _mm256_add_epi32(b1, _mm256_madd_epi16(vb, w1));
+                b2 = _mm256_add_epi32(b2, _mm256_madd_epi16(vb, w2));
+                b3 = _mm256_add_epi32(b3, _mm256_madd_epi16(vb, w3));
+            }
+        _mm256_storeu_si256((__m256i *)(outa + c0), a0);
+        _mm256_storeu_si256((__m256i *)(outa + c0 + 8), a1);
+        _mm256_storeu_si256((__m256i *)(outa + c0 + 16), a2);
+        _mm256_storeu_si256((__m256i *)(outa + c0 + 24), a3);
+        _mm256_storeu_si256((__m256i *)(outb + c0), b0);
+        _mm256_storeu_si256((__m256i *)(outb + c0 + 8), b1);
+        _mm256_storeu_si256((__m256i *)(outb + c0 + 16), b2);
+        _mm256_storeu_si256((__m256i *)(outb + c0 + 24), b3);
+    }
+    for (; c0 < n; c0 += 8) {
+        __m256i a = _mm256_setzero_si256(), b = a;
+        const __m256i *wr = (const __m256i *)(wp + c0 * 2);
+        for (int g = 0; g < nseg; g++)
+            for (int64_t j = 0; j < seg_pairs; j++, wr += n / 8) {
+                int32_t ya, yb;
+                memcpy(&ya, xa[g] + 2 * j, sizeof ya);
+                memcpy(&yb, xb[g] + 2 * j, sizeof yb);
+                const __m256i w = _mm256_loadu_si256(wr);
+                a = _mm256_add_epi32(a, _mm256_madd_epi16(_mm256_set1_epi32(ya), w));
+                b = _mm256_add_epi32(b, _mm256_madd_epi16(_mm256_set1_epi32(yb), w));
+            }
+        _mm256_storeu_si256((__m256i *)(outa + c0), a);
+        _mm256_storeu_si256((__m256i *)(outb + c0), b);
+    }
+}
+
 __attribute__((target("avx2"))) static int32_t hsum8(__m256i v)
 {
     __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
@@ -249,6 +305,41 @@ __attribute__((target("avx2"))) static int batchnorm_avx2(const int64_t *xi, con
             __m128 y = _mm_mul_ps(_mm256_cvtpd_ps(v), _mm_loadu_ps(scale + k));
             y = _mm_add_ps(y, _mm_loadu_ps(offset + k));
             _mm256_storeu_pd(out + p + k, _mm256_cvtps_pd(y));
+        }
+    return _mm256_testz_si256(bad, bad) ? 0 : -1;
+}
+
+/* batchnorm_avx2 followed by quantize_avx2's steps on each float32 result, without the
+ * batch norm's own output: the same codes as the two passes. */
+__attribute__((target("avx2"))) static int batchnorm_quantize_avx2(
+    const int64_t *xi, const double *xr, double in_scale, int64_t n, int c, const float *scale,
+    const float *offset, const quant_t *q, int64_t *codes)
+{
+    const __m256i magic_i = _mm256_castpd_si256(_mm256_set1_pd(6755399441055744.0));
+    const __m256d magic_d = _mm256_set1_pd(6755399441055744.0), vs = _mm256_set1_pd(in_scale);
+    const __m256i lim = _mm256_set1_epi64x(INT64_C(1) << 50), nlim = _mm256_set1_epi64x(-(INT64_C(1) << 50));
+    const __m256d qs = _mm256_set1_pd(ldexp(1.0, quant_frac(q))), lo = _mm256_set1_pd(quant_code_min(q)),
+                  hi = _mm256_set1_pd(quant_code_max(q)), zero = _mm256_setzero_pd();
+    __m256i bad = _mm256_setzero_si256();
+    for (int64_t p = 0; p < n; p += c)
+        for (int k = 0; k < c; k += 4) {
+            __m256d v;
+            if (xi) {
+                const __m256i x = _mm256_loadu_si256((const __m256i *)(xi + p + k));
+                bad = _mm256_or_si256(bad, _mm256_or_si256(_mm256_cmpgt_epi64(x, lim),
+                                                           _mm256_cmpgt_epi64(nlim, x)));
+                v = _mm256_sub_pd(_mm256_castsi256_pd(_mm256_add_epi64(x, magic_i)), magic_d);
+                v = _mm256_mul_pd(v, vs);
+            } else {
+                v = _mm256_loadu_pd(xr + p + k);
+            }
+            __m128 y = _mm_mul_ps(_mm256_cvtpd_ps(v), _mm_loadu_ps(scale + k));
+            y = _mm_add_ps(y, _mm_loadu_ps(offset + k));
+            const __m256d f = _mm256_cvtps_pd(y);
+            const __m256d nan = _mm256_cmp_pd(f, f, _CMP_UNORD_Q);
+            __m256d r = _mm256_round_pd(_mm256_mul_pd(f, qs), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            r = _mm256_blendv_pd(_mm256_min_pd(_mm256_max_pd(r, lo), hi), zero, nan);
+            _mm256_storeu_si256((__m256i *)(codes + p + k), _mm256_cvtepi32_epi64(_mm256_cvtpd_epi32(r)));
         }
     return _mm256_testz_si256(bad, bad) ? 0 : -1;
 }
@@ -428,6 +519,20 @@ void kernel_dot16(const int16_t *x, const int16_t *w, int64_t k, int n_rows, int
     kernel_dot16_seg(&x, 1, k, w, n_rows, w_stride, out);
 }
 
+void kernel_pairs16_seg2(const int16_t *const *xa, const int16_t *const *xb, int nseg,
+                         int64_t seg_pairs, const int16_t *wp, int n, int32_t *outa, int32_t *outb)
+{
+    n_calls++;
+#ifdef HAVE_X86
+    if (use_avx2()) {
+        pairs16x2_avx2(xa, xb, nseg, seg_pairs, wp, n, outa, outb);
+        return;
+    }
+#endif
+    pairs16_portable(xa, nseg, seg_pairs, wp, n, outa);
+    pairs16_portable(xb, nseg, seg_pairs, wp, n, outb);
+}
+
 void kernel_pairs16_seg(const int16_t *const *xs, int nseg, int64_t seg_pairs, const int16_t *wp,
                         int n, int32_t *out)
 {
@@ -483,6 +588,19 @@ int kernel_batchnorm(const int64_t *xi, const double *xr, double in_scale, int64
         return batchnorm_avx2(xi, xr, in_scale, n, c, scale, offset, out);
 #endif
     (void)xi, (void)xr, (void)in_scale, (void)n, (void)c, (void)scale, (void)offset, (void)out;
+    return -1;
+}
+
+int kernel_batchnorm_quantize(const int64_t *xi, const double *xr, double in_scale, int64_t n,
+                              int c, const float *scale, const float *offset, const quant_t *q,
+                              int64_t *codes)
+{
+#ifdef HAVE_X86
+    if (use_avx2() && c % 4 == 0 && q->bits <= 31 && !(q->kind == QUANT_RELU && q->neg_shift))
+        return batchnorm_quantize_avx2(xi, xr, in_scale, n, c, scale, offset, q, codes);
+#endif
+    (void)xi, (void)xr, (void)in_scale, (void)n, (void)c, (void)scale, (void)offset, (void)q,
+        (void)codes;
     return -1;
 }
 

@@ -40,6 +40,12 @@ void layer_at_all(const layer_t *L, const tensor_t *in, tensor_t *out);
 void layer_at_each(const layer_t *L, const tensor_t *in, tensor_t *out, const int64_t *pos,
                    int64_t n);
 
+/* ---- batch norm then a quantizer (layer_batchnorm.c) ---- */
+
+/* Quantizer Q's codes of batch norm L's outputs in one pass, without the batch norm's
+ * output: 0, or -1 when the vector kernel does not apply (run the two layers). */
+int batchnorm_quantize(const layer_t *L, const layer_t *Q, const tensor_t *in, tensor_t *codes);
+
 /* ---- quantized conv2d / dense (layer_linear.c) ---- */
 
 /* Integer path: out = sum(x * w) << shift_prod + bias << shift_bias, exact. */

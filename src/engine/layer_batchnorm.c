@@ -40,3 +40,11 @@ static void bn_at(const layer_t *L, const tensor_t *in, tensor_t *out, int64_t i
 }
 
 const layer_ops_t LAYER_OPS_BATCHNORM = {"batchnorm", fwd_batchnorm, always, bn_at, layer_at_each};
+
+int batchnorm_quantize(const layer_t *L, const layer_t *Q, const tensor_t *in, tensor_t *codes)
+{
+    const int fixed = in->kind == TENSOR_FIXED;
+    return kernel_batchnorm_quantize(fixed ? in->fixed : NULL, fixed ? NULL : in->real, in->scale,
+                                     codes->n, L->out.c, L->bn_scale, L->bn_offset, &Q->aq,
+                                     codes->fixed);
+}

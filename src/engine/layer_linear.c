@@ -92,7 +92,8 @@ int narrow_input(const layer_t *L, const int64_t *x, int64_t n, int16_t *x16)
 {
     if (!L->kernel_t16 || kernel_mode() == KERNEL_WIDE)
         return -1;
-    if (scratch_grow((void **)&scratch.row, &scratch.cap_row, (size_t)L->kernel_kp,
+    /* two rows: narrow_linear takes output pixels two at a time */
+    if (scratch_grow((void **)&scratch.row, &scratch.cap_row, (size_t)(2 * L->kernel_kp),
                      sizeof(int16_t)) ||
         scratch_grow((void **)&scratch.sum32, &scratch.cap_sum32, (size_t)L->kernel_cout8,
                      sizeof(int32_t)) ||
@@ -111,15 +112,14 @@ static int narrow_prepare(const layer_t *L, const tensor_t *in)
 }
 
 /* im2col of output pixel (oh, ow): the receptive field as one zero-padded row of row_len
- * codes in scratch.row. */
+ * codes in row. */
 static void im2col_row(const layer_t *L, const int16_t *x, int oh, int ow, int ph, int pw,
-                       int64_t row_len)
+                       int64_t row_len, int16_t *row)
 {
     const int64_t k = L->n_weights / L->cout;
-    memset(scratch.row + k, 0, (size_t)(row_len - k) * sizeof(int16_t));
+    memset(row + k, 0, (size_t)(row_len - k) * sizeof(int16_t));
     const int cin = L->cin;
     const size_t run = (size_t)cin * sizeof(int16_t);
-    int16_t *row = scratch.row;
     const int iw0 = ow * L->stride_w - pw;
     for (int kh = 0; kh < L->kh; kh++, row += L->kw * cin) {
         int ih = oh * L->stride_h - ph + kh;
@@ -144,21 +144,24 @@ static void im2col_row(const layer_t *L, const int16_t *x, int oh, int ow, int p
 /* Output pixel (oh, ow)'s fan-in as the int16 kernels read it from L's int16 input x: in
  * place, one run of kw * cin codes per kernel row, when the receptive field lies inside the
  * input and a run is a multiple of `align`; else one zero-padded row of row_len codes built
- * in scratch.row. Fills runs and *seg (codes per run); returns the number of runs. */
-static int conv_fan_in(const layer_t *L, const int16_t *x, int oh, int ow, int ph, int pw,
-                       int align, int64_t row_len, const int16_t **runs, int64_t *seg)
+ * in row. Fills runs and *seg (codes per run); returns the number of runs. */
+static inline int conv_fan_in(const layer_t *L, const int16_t *x, int oh, int ow, int ph,
+                              int pw, int align, int64_t row_len, int16_t *row,
+                              const int16_t **runs, int64_t *seg)
 {
     const int ih0 = oh * L->stride_h - ph, iw0 = ow * L->stride_w - pw;
     const int64_t run = (int64_t)L->kw * L->cin;
     if (L->kh <= MAX_KERNEL_ROWS && run % align == 0 && ih0 >= 0 && ih0 + L->kh <= L->in.h &&
         iw0 >= 0 && iw0 + L->kw <= L->in.w) {
+        const int16_t *r0 = x + ((int64_t)ih0 * L->in.w + iw0) * L->cin;
+        const int64_t step = (int64_t)L->in.w * L->cin;
         for (int r = 0; r < L->kh; r++)
-            runs[r] = x + ((int64_t)(ih0 + r) * L->in.w + iw0) * L->cin;
+            runs[r] = r0 + r * step;
         *seg = run;
         return L->kh;
     }
-    im2col_row(L, x, oh, ow, ph, pw, row_len);
-    runs[0] = scratch.row;
+    im2col_row(L, x, oh, ow, ph, pw, row_len, row);
+    runs[0] = row;
     *seg = row_len;
     return 1;
 }
@@ -174,13 +177,23 @@ int narrow_linear(const layer_t *L, const tensor_t *in, tensor_t *out)
      * (whole vectors: kp codes) */
     const int pairs = L->cout >= 8;
     const int64_t row_len = pairs ? (k + 1) / 2 * 2 : kp;
-    /* the outputs from the int32 sums by a vector shift, with the aligned bias once */
+    const int cs = pairs ? L->kernel_cout8 : L->cout; /* sums per output pixel */
+    const int ow_n = L->kind == LAYER_CONV2D ? L->out.w : 1;
+    /* a row of output pixels' int32 sums, then their outputs by one vector shift with
+     * the aligned bias repeated along the row */
     const int vector_out = a.shift_prod >= 0 && a.shift_prod < 32;
+    if (scratch_grow((void **)&scratch.sum32, &scratch.cap_sum32, (size_t)ow_n * (size_t)cs,
+                     sizeof(int32_t)) ||
+        scratch_grow((void **)&scratch.bias, &scratch.cap_bias, (size_t)ow_n * (size_t)L->cout,
+                     sizeof(int64_t)))
+        return -1;
     for (int c = 0; vector_out && c < L->cout; c++)
         scratch.bias[c] = L->use_bias ? (int64_t)L->bias_code[c] * ((int64_t)1 << a.shift_bias) : 0;
+    for (int p = 1; vector_out && p < ow_n; p++)
+        memcpy(scratch.bias + (int64_t)p * L->cout, scratch.bias, (size_t)L->cout * sizeof(int64_t));
     int ph = 0, pw = 0;
-    const int16_t *runs[MAX_KERNEL_ROWS] = {scratch.row};
-    int64_t seg = row_len;
+    const int16_t *runs[MAX_KERNEL_ROWS] = {scratch.row}, *runs_b[MAX_KERNEL_ROWS];
+    int64_t seg = row_len, seg_b = 0;
     int nseg = 1;
     if (L->kind == LAYER_CONV2D) {
         conv_padding(L, &ph, &pw);
@@ -188,26 +201,41 @@ int narrow_linear(const layer_t *L, const tensor_t *in, tensor_t *out)
         memcpy(scratch.row, scratch.x, (size_t)k * sizeof(int16_t));
         memset(scratch.row + k, 0, (size_t)(row_len - k) * sizeof(int16_t));
     }
-    for (int oh = 0; oh < L->out.h; oh++)
-        for (int ow = 0; ow < L->out.w; ow++) {
+    for (int oh = 0; oh < L->out.h; oh++) {
+        for (int ow = 0; ow < ow_n; ow++) {
+            int32_t *sum = scratch.sum32 + (int64_t)ow * cs;
             if (L->kind == LAYER_CONV2D)
-                nseg = conv_fan_in(L, scratch.x, oh, ow, ph, pw, pairs ? 2 : 16, row_len, runs,
-                                   &seg);
-            if (pairs)
-                kernel_pairs16_seg(runs, nseg, seg / 2, L->kernel_p16, L->kernel_cout8,
-                                   scratch.sum32);
-            else
-                kernel_dot16_seg(runs, nseg, seg, L->kernel_t16, L->cout, kp, scratch.sum32);
-            int64_t *o = out->fixed + ((int64_t)oh * L->out.w + ow) * L->cout;
+                nseg = conv_fan_in(L, scratch.x, oh, ow, ph, pw, pairs ? 2 : 16, row_len,
+                                   scratch.row, runs, &seg);
+            if (pairs && ow + 1 < ow_n &&
+                conv_fan_in(L, scratch.x, oh, ow + 1, ph, pw, 2, row_len, scratch.row + kp,
+                            runs_b, &seg_b) == nseg && seg_b == seg) {
+                /* two output pixels with the same segmentation: one pass, shared weights */
+                kernel_pairs16_seg2(runs, runs_b, nseg, seg / 2, L->kernel_p16, cs, sum, sum + cs);
+                ow++;
+            } else if (pairs) {
+                kernel_pairs16_seg(runs, nseg, seg / 2, L->kernel_p16, cs, sum);
+            } else {
+                kernel_dot16_seg(runs, nseg, seg, L->kernel_t16, L->cout, kp, sum);
+            }
+        }
+        int64_t *o = out->fixed + (int64_t)oh * ow_n * L->cout;
+        if (vector_out && cs == L->cout) {
+            kernel_fixed_out(scratch.sum32, scratch.bias, a.shift_prod, L->act == ACT_RELU,
+                             ow_n * L->cout, o);
+            continue;
+        }
+        for (int ow = 0; ow < ow_n; ow++, o += L->cout) {
+            const int32_t *sum = scratch.sum32 + (int64_t)ow * cs;
             if (vector_out) {
-                kernel_fixed_out(scratch.sum32, scratch.bias, a.shift_prod, L->act == ACT_RELU,
-                                 L->cout, o);
+                kernel_fixed_out(sum, scratch.bias, a.shift_prod, L->act == ACT_RELU, L->cout, o);
                 continue;
             }
             for (int c = 0; c < L->cout; c++)
-                scratch.sum[c] = scratch.sum32[c];
+                scratch.sum[c] = sum[c];
             fixed_pixel(L, a, o, scratch.sum);
         }
+    }
     return 0;
 }
 
@@ -222,7 +250,7 @@ void narrow_pixel_sums(const layer_t *L, const int16_t *x16, int64_t p, int c0, 
         int ph, pw;
         conv_padding(L, &ph, &pw);
         nseg = conv_fan_in(L, x16, (int)(p / L->out.w), (int)(p % L->out.w), ph, pw, 16, kp,
-                           runs, &seg);
+                           scratch.row, runs, &seg);
     } else if (k != kp) { /* pad the dense input to whole vectors */
         memcpy(scratch.row, x16, (size_t)k * sizeof(int16_t));
         memset(scratch.row + k, 0, (size_t)(kp - k) * sizeof(int16_t));
