@@ -347,7 +347,7 @@ START_TEST(test_batchnorm_kernel)
 }
 END_TEST
 
-/* The delta path's int64 scatter against the plain loop: changes inside and beyond the
+/* The delta path's int64 scatter and its stores' widening against plain loops: changes inside and beyond the
  * vector path's 32-bit range, weights at the int32 extremes, tails not a whole vector. */
 START_TEST(test_axpy_kernel)
 {
@@ -371,6 +371,16 @@ START_TEST(test_axpy_kernel)
                 kernel_axpy_i64(acc, dxs[t], w, n);
                 ck_assert_msg(!memcmp(acc, want, (size_t)n * sizeof *acc),
                               "axpy dx %lld n %d (%s)", (long long)dxs[t], n, kernel_path());
+                /* the stores' widening, extremes included */
+                int16_t h[13];
+                for (int c = 0; c < n; c++)
+                    h[c] = (int16_t)(c == 0 ? INT16_MIN : c == 1 ? INT16_MAX : w[c] >> 16);
+                kernel_widen16(h, n, acc);
+                for (int c = 0; c < n; c++)
+                    ck_assert_int_eq(acc[c], h[c]);
+                kernel_widen32(w, n, acc);
+                for (int c = 0; c < n; c++)
+                    ck_assert_int_eq(acc[c], w[c]);
             }
     }
     kernel_set_mode(KERNEL_AUTO);

@@ -72,6 +72,10 @@ void kernel_relu_f64(double *v, int64_t n);
  * 2^31 and the processor allows: the delta path's scatter of one changed input. */
 void kernel_axpy_i64(int64_t *acc, int64_t dx, const int32_t *w, int64_t n);
 
+/* out[i] = x[i] as int64 for i < n, vectorised where possible (the delta path's stores). */
+void kernel_widen16(const int16_t *x, int64_t n, int64_t *out);
+void kernel_widen32(const int32_t *x, int64_t n, int64_t *out);
+
 /* o[i] += a[i] for i < n, vectorised where possible (the same sums). */
 void kernel_add_f64(double *o, const double *a, int64_t n);
 

@@ -114,12 +114,10 @@ static void store_span(const store_t *s, int64_t i, int64_t start, int64_t n, in
     const int64_t at = i * s->n + start;
     switch (s->kind) {
     case STORE_I16:
-        for (int64_t j = 0; j < n; j++)
-            dst[j] = ((const int16_t *)s->data)[at + j];
+        kernel_widen16((const int16_t *)s->data + at, n, dst);
         return;
     case STORE_I32:
-        for (int64_t j = 0; j < n; j++)
-            dst[j] = ((const int32_t *)s->data)[at + j];
+        kernel_widen32((const int32_t *)s->data + at, n, dst);
         return;
     default:
         memcpy(dst, (const int64_t *)s->data + at, (size_t)n * sizeof *dst);
@@ -493,6 +491,7 @@ static int64_t origin(delta_t *d, bitaddr_t a, int64_t i)
         const int wkh = (int)(tap / L->kw), wkw = (int)(tap % L->kw);
         int ph, pw;
         conv_padding(L, &ph, &pw);
+        int64_t m = 0; /* the fed outputs and the inputs they read there (in dv) */
         for (int oh = 0; oh < L->out.h; oh++) {
             int ih = oh * L->stride_h - ph + wkh;
             if (ih < 0 || ih >= L->in.h)
@@ -501,13 +500,16 @@ static int64_t origin(delta_t *d, bitaddr_t a, int64_t i)
                 int iw = ow * L->stride_w - pw + wkw;
                 if (iw < 0 || iw >= L->in.w)
                     continue;
-                int64_t v = store_get(x, i, ((int64_t)ih * L->in.w + iw) * cin + ci);
-                if (!v)
-                    continue;
-                d->pos[n] = ((int64_t)oh * L->out.w + ow) * cout + co;
-                d->val[n] = dc * v;
-                n++;
+                d->dv[m] = ((int64_t)ih * L->in.w + iw) * cin + ci;
+                d->pos[m++] = ((int64_t)oh * L->out.w + ow) * cout + co;
             }
+        }
+        store_gather(x, i, d->dv, m, d->val);
+        for (int64_t j = 0; j < m; j++) { /* a zero input changes nothing (branch-free) */
+            const int64_t v = d->val[j];
+            d->pos[n] = d->pos[j];
+            d->val[n] = dc * v;
+            n += v != 0;
         }
     }
     const int64_t sp = (int64_t)1 << d->shift_prod[a.layer];
@@ -524,6 +526,12 @@ static int64_t origin(delta_t *d, bitaddr_t a, int64_t i)
                 d->val[j] = bias + d->dv[j] * sp + d->val[j] * sp;
             return n;
         }
+    }
+    if (d->in[a.layer + 1].kind != STORE_NONE) { /* stored: gathered at once */
+        store_gather(&d->in[a.layer + 1], i, d->pos, n, d->dv);
+        for (int64_t j = 0; j < n; j++)
+            d->val[j] = d->dv[j] + d->val[j] * sp;
+        return n;
     }
     for (int64_t j = 0; j < n; j++)
         d->val[j] = base_pre(d, a.layer, i, d->pos[j], &row_loaded) + d->val[j] * sp;
@@ -597,12 +605,10 @@ static int64_t scatter(delta_t *d, int M, int64_t i, int64_t n_in, const int64_t
         } else {
             store_span(pre, i, pix * cout, cout, d->pix);
         }
-        for (int c = 0; c < cout; c++) {
-            if (!acc[c])
-                continue;
+        for (int c = 0; c < cout; c++) { /* branch-free: the changes come unpredictably */
             d->pos[n] = pix * cout + c;
             d->val[n] = d->pix[c] + acc[c] * sp;
-            n++;
+            n += acc[c] != 0;
             acc[c] = 0;
         }
     }
@@ -626,13 +632,12 @@ static int64_t changed_all(delta_t *d, const tensor_t *end, const store_t *s, in
         return live;
     }
     store_row(s, i, d->row);
-    for (int64_t p = 0; p < end->n; p++) {
+    for (int64_t p = 0; p < end->n; p++) { /* branch-free, as in scatter */
         const int64_t v = end->fixed[p], b = d->row[p];
-        if (v == b)
-            continue;
         d->pos[live] = p;
         d->val[live] = v;
-        d->dv[live++] = v - b;
+        d->dv[live] = v - b;
+        live += v != b;
     }
     return live;
 }
@@ -654,13 +659,12 @@ static int64_t changed_list(delta_t *d, const tensor_t *end, const store_t *s, i
         return live;
     }
     store_gather(s, i, d->pos, n, d->dv); /* the fault-free values */
-    for (int64_t j = 0; j < n; j++) {
+    for (int64_t j = 0; j < n; j++) { /* branch-free; live <= j: pos[j] and dv[j] read first */
         const int64_t p = d->pos[j], v = end->fixed[p], b = d->dv[j];
-        if (v == b)
-            continue;
         d->pos[live] = p;
         d->val[live] = v;
-        d->dv[live++] = v - b; /* the change, for a scatter (live <= j: b already read) */
+        d->dv[live] = v - b; /* the change, for a scatter */
+        live += v != b;
     }
     return live;
 }

@@ -248,6 +248,28 @@ __attribute__((target("avx2"))) static int64_t axpy_i64_avx2(int64_t *acc, int64
     return i;
 }
 
+__attribute__((target("avx2"))) static int64_t widen16_avx2(const int16_t *x, int64_t n,
+                                                            int64_t *out)
+{
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        int64_t four;
+        memcpy(&four, x + i, sizeof four);
+        _mm256_storeu_si256((__m256i *)(out + i), _mm256_cvtepi16_epi64(_mm_cvtsi64_si128(four)));
+    }
+    return i;
+}
+
+__attribute__((target("avx2"))) static int64_t widen32_avx2(const int32_t *x, int64_t n,
+                                                            int64_t *out)
+{
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        _mm256_storeu_si256((__m256i *)(out + i),
+                            _mm256_cvtepi32_epi64(_mm_loadu_si128((const __m128i *)(x + i))));
+    return i;
+}
+
 __attribute__((target("avx2"))) static int64_t add_f64_avx2(double *o, const double *a, int64_t n)
 {
     int64_t i = 0;
@@ -624,6 +646,28 @@ void kernel_axpy_i64(int64_t *acc, int64_t dx, const int32_t *w, int64_t n)
 #endif
     for (; i < n; i++)
         acc[i] += dx * w[i];
+}
+
+void kernel_widen16(const int16_t *x, int64_t n, int64_t *out)
+{
+    int64_t i = 0;
+#ifdef HAVE_X86
+    if (use_avx2())
+        i = widen16_avx2(x, n, out);
+#endif
+    for (; i < n; i++)
+        out[i] = x[i];
+}
+
+void kernel_widen32(const int32_t *x, int64_t n, int64_t *out)
+{
+    int64_t i = 0;
+#ifdef HAVE_X86
+    if (use_avx2())
+        i = widen32_avx2(x, n, out);
+#endif
+    for (; i < n; i++)
+        out[i] = x[i];
 }
 
 void kernel_add_f64(double *o, const double *a, int64_t n)

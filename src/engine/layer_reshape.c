@@ -1,4 +1,6 @@
 /* flatten and reshape: the same C-order values under another shape. */
+#include <string.h>
+
 #include "layer.h"
 
 static int always(const layer_t *L)
@@ -19,8 +21,23 @@ static void copy_at(const layer_t *L, const tensor_t *in, tensor_t *out, int64_t
 static int fwd_copy(const layer_t *L, const tensor_t *in, tensor_t *out, upset_err_t *err)
 {
     (void)err;
-    layer_at_all(L, in, out);
+    if (in->kind == TENSOR_FIXED && out->kind == TENSOR_FIXED)
+        memcpy(out->fixed, in->fixed, (size_t)out->n * sizeof *out->fixed);
+    else if (in->kind == TENSOR_REAL && out->kind == TENSOR_REAL)
+        memcpy(out->real, in->real, (size_t)out->n * sizeof *out->real);
+    else
+        layer_at_all(L, in, out);
     return 0;
 }
 
-const layer_ops_t LAYER_OPS_RESHAPE = {"reshape", fwd_copy, always, copy_at, layer_at_each};
+static void copy_list(const layer_t *L, const tensor_t *in, tensor_t *out, const int64_t *pos,
+                      int64_t n)
+{
+    if (in->kind == TENSOR_FIXED && out->kind == TENSOR_FIXED)
+        for (int64_t j = 0; j < n; j++)
+            out->fixed[pos[j]] = in->fixed[pos[j]];
+    else
+        layer_at_each(L, in, out, pos, n);
+}
+
+const layer_ops_t LAYER_OPS_RESHAPE = {"reshape", fwd_copy, always, copy_at, copy_list};
