@@ -166,16 +166,85 @@ static inline int conv_fan_in(const layer_t *L, const int16_t *x, int oh, int ow
     return 1;
 }
 
+/* A convolution's input as int16 codes with its padding written out as zeros (and, for a
+ * 1x1 kernel over an odd channel count, each pixel's codes followed by one zero): every
+ * receptive field then lies inside it as kh runs of kw * cin codes, read in place. */
+typedef struct {
+    int h, w, c; /* padded rows, columns, codes per pixel */
+    int16_t *x;
+} padded_t;
+
+static struct {
+    int16_t *x;
+    size_t cap;
+} padded_scratch;
+
+/* 0: filled; 1: a run would not be a multiple of align (use conv_fan_in); -1: a code is
+ * out of the int16 range (use the int64 loops). */
+static int narrow_padded(const layer_t *L, const tensor_t *in, int align, padded_t *P)
+{
+    int ph, pw;
+    conv_padding(L, &ph, &pw);
+    const int cin = L->cin;
+    P->c = (L->kh == 1 && L->kw == 1 && cin % align) ? (cin + align - 1) / align * align : cin;
+    if (((int64_t)L->kw * P->c) % align || L->kh > MAX_KERNEL_ROWS)
+        return 1;
+    const int need_h = (L->out.h - 1) * L->stride_h + L->kh, need_w = (L->out.w - 1) * L->stride_w + L->kw;
+    P->h = need_h > ph + L->in.h ? need_h : ph + L->in.h;
+    P->w = need_w > pw + L->in.w ? need_w : pw + L->in.w;
+    const int64_t row = (int64_t)P->w * P->c;
+    if (scratch_grow((void **)&padded_scratch.x, &padded_scratch.cap, (size_t)(P->h * row),
+                     sizeof(int16_t)))
+        return -1;
+    P->x = padded_scratch.x;
+    const int64_t lim = narrow_bound(L);
+    /* the zero border: whole rows above and below, columns left and right */
+    memset(P->x, 0, (size_t)(ph * row) * sizeof(int16_t));
+    memset(P->x + (ph + L->in.h) * row, 0, (size_t)((P->h - ph - L->in.h) * row) * sizeof(int16_t));
+    for (int ih = 0; ih < L->in.h; ih++) {
+        int16_t *r = P->x + (ih + ph) * row;
+        memset(r, 0, (size_t)pw * P->c * sizeof(int16_t));
+        memset(r + (int64_t)(pw + L->in.w) * P->c, 0,
+               (size_t)(P->w - pw - L->in.w) * P->c * sizeof(int16_t));
+        const int64_t *src = in->fixed + (int64_t)ih * L->in.w * cin;
+        if (P->c == cin) {
+            if (kernel_narrow16(src, (int64_t)L->in.w * cin, lim, r + (int64_t)pw * cin))
+                return -1;
+            continue;
+        }
+        for (int iw = 0; iw < L->in.w; iw++) { /* a few channels: inline, no calls */
+            int16_t *px = r + (int64_t)(pw + iw) * P->c;
+            const int64_t *sx = src + (int64_t)iw * cin;
+            for (int c = 0; c < cin; c++) {
+                if (sx[c] > lim || sx[c] < -lim)
+                    return -1;
+                px[c] = (int16_t)sx[c];
+            }
+            for (int c = cin; c < P->c; c++)
+                px[c] = 0;
+        }
+    }
+    return 0;
+}
+
 int narrow_linear(const layer_t *L, const tensor_t *in, tensor_t *out)
 {
-    if (narrow_prepare(L, in))
+    if (!L->kernel_t16 || kernel_mode() == KERNEL_WIDE)
         return -1;
-    const int64_t kp = L->kernel_kp, k = L->n_weights / L->cout;
-    const fixed_align_t a = fixed_align(L, in, out);
     /* eight or more output channels: broadcast input pairs against the channels (no
      * horizontal sums, pairs of codes: an even fan-in); fewer: one dot product per channel
      * (whole vectors: kp codes) */
     const int pairs = L->cout >= 8;
+    /* a convolution reads its receptive fields in place from a padded copy where the runs
+     * allow it (every field, no im2col); else from the plain copy, borders by im2col */
+    padded_t P = {0};
+    const int padded_rc = L->kind == LAYER_CONV2D ? narrow_padded(L, in, pairs ? 2 : 16, &P) : 1;
+    const int padded = padded_rc == 0;
+    if (padded_rc < 0 || (!padded && narrow_prepare(L, in)) ||
+        scratch_grow((void **)&scratch.sum, &scratch.cap_sum, (size_t)L->cout, sizeof(int64_t)))
+        return -1;
+    const int64_t kp = L->kernel_kp, k = L->n_weights / L->cout;
+    const fixed_align_t a = fixed_align(L, in, out);
     const int64_t row_len = pairs ? (k + 1) / 2 * 2 : kp;
     const int cs = pairs ? L->kernel_cout8 : L->cout; /* sums per output pixel */
     const int ow_n = L->kind == LAYER_CONV2D ? L->out.w : 1;
@@ -201,9 +270,29 @@ int narrow_linear(const layer_t *L, const tensor_t *in, tensor_t *out)
         memcpy(scratch.row, scratch.x, (size_t)k * sizeof(int16_t));
         memset(scratch.row + k, 0, (size_t)(row_len - k) * sizeof(int16_t));
     }
+    const int64_t prow = (int64_t)P.w * P.c, pstep = (int64_t)L->stride_w * P.c;
     for (int oh = 0; oh < L->out.h; oh++) {
+        const int16_t *prow0 = P.x + (int64_t)oh * L->stride_h * prow;
         for (int ow = 0; ow < ow_n; ow++) {
             int32_t *sum = scratch.sum32 + (int64_t)ow * cs;
+            if (padded) {
+                seg = (int64_t)L->kw * P.c;
+                nseg = L->kh;
+                for (int r = 0; r < L->kh; r++) {
+                    runs[r] = prow0 + r * prow + ow * pstep;
+                    runs_b[r] = runs[r] + pstep;
+                }
+                if (pairs && ow + 1 < ow_n) {
+                    kernel_pairs16_seg2(runs, runs_b, nseg, seg / 2, L->kernel_p16, cs, sum,
+                                        sum + cs);
+                    ow++;
+                } else if (pairs) {
+                    kernel_pairs16_seg(runs, nseg, seg / 2, L->kernel_p16, cs, sum);
+                } else {
+                    kernel_dot16_seg(runs, nseg, seg, L->kernel_t16, L->cout, kp, sum);
+                }
+                continue;
+            }
             if (L->kind == LAYER_CONV2D)
                 nseg = conv_fan_in(L, scratch.x, oh, ow, ph, pw, pairs ? 2 : 16, row_len,
                                    scratch.row, runs, &seg);
