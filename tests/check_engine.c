@@ -320,23 +320,35 @@ START_TEST(test_batchnorm_kernel)
             ck_assert_msg(out[i] == (double)(y + offset[i % C]), "real input %d", i);
         }
     /* batch norm then a quantizer in one pass: the codes of the two steps (ties, clipping
-     * at both ends, NaN from an infinite input) */
-    const quant_t qs[] = {{QUANT_RELU, 8, 2, 0, 0}, {QUANT_BITS, 10, 3, 1, 0}, {QUANT_BITS, 24, 12, 1, 0}};
-    static int64_t codes[N], want[N];
+     * at both ends, NaN from an infinite input), on 12 channels (the double path) and 16
+     * (the float32 path for integer inputs within int32; beyond it, the double path) */
+    const quant_t qs[] = {{QUANT_RELU, 8, 2, 0, 0},   {QUANT_BITS, 10, 3, 1, 0},
+                          {QUANT_BITS, 24, 12, 1, 0}, {QUANT_BITS, 24, 0, 1, 0},
+                          {QUANT_RELU, 16, 16, 0, 0}, {QUANT_BITS, 30, 10, 1, 0}};
+    static int64_t codes[N], want[N], xs[N];
     xr[5] = INFINITY, xr[6] = -INFINITY, xr[7] = NAN, xr[8] = 0.375 / 1.0;
+    for (int i = 0; i < N; i++) /* within int32, the extremes too */
+        xs[i] = i == 0 ? INT32_MAX : i == 1 ? INT32_MIN : i % 5 ? xi[i] : xi[i] * 1000;
+    float scale16[16], offset16[16];
+    for (int k = 0; k < 16; k++)
+        scale16[k] = scale[k % C] * 7, offset16[k] = offset[k % C] * 100;
     for (size_t t = 0; t < sizeof qs / sizeof *qs; t++)
-        for (int real = 0; real < 2; real++) {
-            const int rc = kernel_batchnorm_quantize(real ? NULL : xi, real ? xr : NULL,
-                                                     real ? 1.0 : in_scale, N, C, scale, offset,
-                                                     &qs[t], codes);
+        for (int input = 0; input < 4; input++) {
+            const int real = input == 0, c = input < 2 ? C : 16;
+            const int64_t *x = input == 3 ? xi : xs; /* 3: beyond int32 */
+            const float *sc = c == C ? scale : scale16, *of = c == C ? offset : offset16;
+            const int n = N / c * c;
+            const int rc = kernel_batchnorm_quantize(real ? NULL : x, real ? xr : NULL,
+                                                     real ? 1.0 : in_scale, n, c, sc, of, &qs[t],
+                                                     codes);
             ck_assert_int_eq(rc, vec ? 0 : -1);
             if (!vec)
                 continue;
-            kernel_batchnorm(real ? NULL : xi, real ? xr : NULL, real ? 1.0 : in_scale, N, C,
-                             scale, offset, out);
-            quant_codes_from_floats(&qs[t], out, N, want);
-            ck_assert_msg(!memcmp(codes, want, sizeof codes), "bn+quantizer %zu (%s input)", t,
-                          real ? "real" : "integer");
+            kernel_batchnorm(real ? NULL : x, real ? xr : NULL, real ? 1.0 : in_scale, n, c, sc,
+                             of, out);
+            quant_codes_from_floats(&qs[t], out, n, want);
+            ck_assert_msg(!memcmp(codes, want, (size_t)n * sizeof *codes),
+                          "bn+quantizer %zu, input %d", t, input);
         }
     xi[N - 1] = (INT64_C(1) << 50) + 1;
     ck_assert_int_eq(kernel_batchnorm_quantize(xi, NULL, in_scale, N, C, scale, offset, &qs[0],

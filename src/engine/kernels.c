@@ -331,6 +331,44 @@ __attribute__((target("avx2"))) static int batchnorm_avx2(const int64_t *xi, con
     return _mm256_testz_si256(bad, bad) ? 0 : -1;
 }
 
+/* The same from integer inputs of |x| < 2^31 into codes of at most 24 bits at a
+ * non-negative frac, eight at a time in float32: float(x) * 2^-f is the one rounding of
+ * x * 2^-f (a power of two, no underflow at |x| >= 1), the batch norm is the same multiply
+ * and add, y * 2^frac is exact or overflows to an infinity that clips as the double does,
+ * and the code limits are exact in float32. */
+__attribute__((target("avx2"))) static int batchnorm_quantize_f32_avx2(
+    const int64_t *xi, double in_scale, int64_t n, int c, const float *scale, const float *offset,
+    const quant_t *q, int64_t *codes)
+{
+    const __m256i hi32 = _mm256_set1_epi64x(INT32_MAX), lo32 = _mm256_set1_epi64x(INT32_MIN);
+    const __m256i lows = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+    const __m256 vs = _mm256_set1_ps((float)in_scale), qs = _mm256_set1_ps((float)ldexp(1.0, quant_frac(q))),
+                 lo = _mm256_set1_ps((float)quant_code_min(q)), hi = _mm256_set1_ps((float)quant_code_max(q)),
+                 zero = _mm256_setzero_ps();
+    __m256i bad = _mm256_setzero_si256();
+    for (int64_t p = 0; p < n; p += c)
+        for (int k = 0; k < c; k += 8) {
+            const __m256i x0 = _mm256_loadu_si256((const __m256i *)(xi + p + k)),
+                          x1 = _mm256_loadu_si256((const __m256i *)(xi + p + k + 4));
+            bad = _mm256_or_si256(bad, _mm256_or_si256(_mm256_cmpgt_epi64(x0, hi32),
+                                                       _mm256_cmpgt_epi64(lo32, x0)));
+            bad = _mm256_or_si256(bad, _mm256_or_si256(_mm256_cmpgt_epi64(x1, hi32),
+                                                       _mm256_cmpgt_epi64(lo32, x1)));
+            const __m256i x32 = _mm256_permute2x128_si256(_mm256_permutevar8x32_epi32(x0, lows),
+                                                          _mm256_permutevar8x32_epi32(x1, lows), 0x20);
+            __m256 y = _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(x32), vs), _mm256_loadu_ps(scale + k));
+            y = _mm256_add_ps(y, _mm256_loadu_ps(offset + k));
+            const __m256 nan = _mm256_cmp_ps(y, y, _CMP_UNORD_Q);
+            __m256 r = _mm256_round_ps(_mm256_mul_ps(y, qs), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            r = _mm256_blendv_ps(_mm256_min_ps(_mm256_max_ps(r, lo), hi), zero, nan);
+            const __m256i k32 = _mm256_cvtps_epi32(r);
+            _mm256_storeu_si256((__m256i *)(codes + p + k), _mm256_cvtepi32_epi64(_mm256_castsi256_si128(k32)));
+            _mm256_storeu_si256((__m256i *)(codes + p + k + 4),
+                                _mm256_cvtepi32_epi64(_mm256_extracti128_si256(k32, 1)));
+        }
+    return _mm256_testz_si256(bad, bad) ? 0 : -1;
+}
+
 /* batchnorm_avx2 followed by quantize_avx2's steps on each float32 result, without the
  * batch norm's own output: the same codes as the two passes. */
 __attribute__((target("avx2"))) static int batchnorm_quantize_avx2(
@@ -618,7 +656,11 @@ int kernel_batchnorm_quantize(const int64_t *xi, const double *xr, double in_sca
                               int64_t *codes)
 {
 #ifdef HAVE_X86
-    if (use_avx2() && c % 4 == 0 && q->bits <= 31 && !(q->kind == QUANT_RELU && q->neg_shift))
+    const int plain = !(q->kind == QUANT_RELU && q->neg_shift); /* not a leaky relu */
+    if (use_avx2() && xi && c % 8 == 0 && q->bits <= 24 && quant_frac(q) >= 0 && plain &&
+        batchnorm_quantize_f32_avx2(xi, in_scale, n, c, scale, offset, q, codes) == 0)
+        return 0; /* else (an input beyond int32) the double path below decides */
+    if (use_avx2() && c % 4 == 0 && q->bits <= 31 && plain)
         return batchnorm_quantize_avx2(xi, xr, in_scale, n, c, scale, offset, q, codes);
 #endif
     (void)xi, (void)xr, (void)in_scale, (void)n, (void)c, (void)scale, (void)offset, (void)q,
