@@ -137,6 +137,10 @@ START_TEST(test_dot16_brute_force)
                 memcpy(tail, x + k / 2, (size_t)(k / 2) * sizeof *x);
                 const int16_t *pieces[2] = {x, tail};
                 kernel_dot16_seg(pieces, 2, k / 2, w, rows, k, seg);
+                /* two fan-ins at once: the pieces and the fan-in read whole as two halves */
+                int32_t two_a[9], two_b[9];
+                const int16_t *halves[2] = {x, x + k / 2};
+                kernel_dot16_seg2(halves, pieces, 2, k / 2, w, rows, k, two_a, two_b);
                 /* one row against several fan-ins (kernel_dot16_many): item t reads
                  * its pieces in the order t % 2 (swapped: a different sum) */
                 int32_t many[3];
@@ -158,6 +162,8 @@ START_TEST(test_dot16_brute_force)
                                   r, kernel_path(), out[r], (long long)want);
                     ck_assert_msg(seg[r] == want, "k %lld row %d in two pieces (%s)", (long long)k,
                                   r, kernel_path());
+                    ck_assert_msg(two_a[r] == want && two_b[r] == want,
+                                  "k %lld row %d, two at once (%s)", (long long)k, r, kernel_path());
                 }
             }
         }

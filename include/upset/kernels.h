@@ -25,6 +25,12 @@ void kernel_dot16(const int16_t *x, const int16_t *w, int64_t k, int n_rows, int
 void kernel_dot16_seg(const int16_t *const *xs, int nseg, int64_t seg, const int16_t *w,
                       int n_rows, int64_t w_stride, int32_t *out);
 
+/* kernel_dot16_seg for two fan-ins (two output pixels) at once: the same integers, each
+ * weight load serving both. */
+void kernel_dot16_seg2(const int16_t *const *xa, const int16_t *const *xb, int nseg, int64_t seg,
+                       const int16_t *w, int n_rows, int64_t w_stride, int32_t *outa,
+                       int32_t *outb);
+
 /* One weight row against n_items fan-ins, each in nseg pieces of seg values (seg a
  * multiple of 16): out[t] = sum over g, j of xs[t * nseg + g][j] * w[g * seg + j]. */
 void kernel_dot16_many(const int16_t *const *xs, int nseg, int64_t seg, const int16_t *w,

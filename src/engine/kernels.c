@@ -45,6 +45,10 @@ static void pairs16_portable(const int16_t *const *xs, int nseg, int64_t seg_pai
 }
 
 #ifdef HAVE_X86
+/* Keeps four loaded vectors in registers: without it the compiler folds each load into
+ * both multiply-adds that use it, and the two-pixel kernels load every weight twice. */
+#define KEEP_IN_REGISTERS(a, b, c, d) __asm__("" : "+x"(a), "+x"(b), "+x"(c), "+x"(d))
+
 /* One broadcast pair of inputs meets eight output channels' weight pairs per
  * _mm256_madd_epi16; 32 channels stay in four accumulators over the whole fan-in (no
  * branch on zero inputs: after a ReLU they come unpredictably). */
@@ -105,8 +109,9 @@ __attribute__((target("avx2"))) static void pairs16x2_avx2(const int16_t *const 
                 memcpy(&ya, xa[g] + 2 * j, sizeof ya);
                 memcpy(&yb, xb[g] + 2 * j, sizeof yb);
                 const __m256i va = _mm256_set1_epi32(ya), vb = _mm256_set1_epi32(yb);
-                const __m256i w0 = _mm256_loadu_si256(wr), w1 = _mm256_loadu_si256(wr + 1),
-                              w2 = _mm256_loadu_si256(wr + 2), w3 = _mm256_loadu_si256(wr + 3);
+                __m256i w0 = _mm256_loadu_si256(wr), w1 = _mm256_loadu_si256(wr + 1),
+                        w2 = _mm256_loadu_si256(wr + 2), w3 = _mm256_loadu_si256(wr + 3);
+                KEEP_IN_REGISTERS(w0, w1, w2, w3);
                 a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(va, w0));
                 a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(va, w1));
                 a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(va, w2));
@@ -185,6 +190,50 @@ __attribute__((target("avx2"))) static void dot16_avx2(const int16_t *const *xs,
                 a = _mm256_add_epi32(a, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(xs[g] + j)),
                                                           _mm256_loadu_si256((const __m256i *)(wr + g * seg + j))));
         out[r] = hsum8(a);
+    }
+}
+
+/* dot16_avx2 for two fan-ins (two output pixels) at once: each weight vector loaded
+ * serves both. */
+__attribute__((target("avx2"))) static void dot16x2_avx2(const int16_t *const *xa,
+                                                         const int16_t *const *xb, int nseg,
+                                                         int64_t seg, const int16_t *w, int n_rows,
+                                                         int64_t w_stride, int32_t *outa,
+                                                         int32_t *outb)
+{
+    int r = 0;
+    for (; r + 4 <= n_rows; r += 4) {
+        const int16_t *w0 = w + r * w_stride, *w1 = w0 + w_stride, *w2 = w1 + w_stride,
+                      *w3 = w2 + w_stride;
+        __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0,
+                b2 = a0, b3 = a0;
+        for (int g = 0; g < nseg; g++) {
+            const int16_t *x = xa[g], *y = xb[g];
+            const int64_t o = g * seg;
+            for (int64_t j = 0; j < seg; j += 16) {
+                const __m256i xv = _mm256_loadu_si256((const __m256i *)(x + j)),
+                              yv = _mm256_loadu_si256((const __m256i *)(y + j));
+                __m256i v0 = _mm256_loadu_si256((const __m256i *)(w0 + o + j)),
+                        v1 = _mm256_loadu_si256((const __m256i *)(w1 + o + j)),
+                        v2 = _mm256_loadu_si256((const __m256i *)(w2 + o + j)),
+                        v3 = _mm256_loadu_si256((const __m256i *)(w3 + o + j));
+                KEEP_IN_REGISTERS(v0, v1, v2, v3);
+                a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(xv, v0));
+                a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(xv, v1));
+                a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(xv, v2));
+                a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(xv, v3));
+                b0 = _mm256_add_epi32(b0, _mm256_madd_epi16(yv, v0));
+                b1 = _mm256_add_epi32(b1, _mm256_madd_epi16(yv, v1));
+                b2 = _mm256_add_epi32(b2, _mm256_madd_epi16(yv, v2));
+                b3 = _mm256_add_epi32(b3, _mm256_madd_epi16(yv, v3));
+            }
+        }
+        outa[r] = hsum8(a0), outa[r + 1] = hsum8(a1), outa[r + 2] = hsum8(a2), outa[r + 3] = hsum8(a3);
+        outb[r] = hsum8(b0), outb[r + 1] = hsum8(b1), outb[r + 2] = hsum8(b2), outb[r + 3] = hsum8(b3);
+    }
+    if (r < n_rows) {
+        dot16_avx2(xa, nseg, seg, w + r * w_stride, n_rows - r, w_stride, outa + r);
+        dot16_avx2(xb, nseg, seg, w + r * w_stride, n_rows - r, w_stride, outb + r);
     }
 }
 
@@ -558,6 +607,21 @@ void kernel_dot16_seg(const int16_t *const *xs, int nseg, int64_t seg, const int
     }
 #endif
     dot16_portable(xs, nseg, seg, w, n_rows, w_stride, out);
+}
+
+void kernel_dot16_seg2(const int16_t *const *xa, const int16_t *const *xb, int nseg, int64_t seg,
+                       const int16_t *w, int n_rows, int64_t w_stride, int32_t *outa,
+                       int32_t *outb)
+{
+    n_calls++;
+#ifdef HAVE_X86
+    if (use_avx2()) {
+        dot16x2_avx2(xa, xb, nseg, seg, w, n_rows, w_stride, outa, outb);
+        return;
+    }
+#endif
+    dot16_portable(xa, nseg, seg, w, n_rows, w_stride, outa);
+    dot16_portable(xb, nseg, seg, w, n_rows, w_stride, outb);
 }
 
 void kernel_dot16_many(const int16_t *const *xs, int nseg, int64_t seg, const int16_t *w,

@@ -286,6 +286,10 @@ int narrow_linear(const layer_t *L, const tensor_t *in, tensor_t *out)
                     kernel_pairs16_seg2(runs, runs_b, nseg, seg / 2, L->kernel_p16, cs, sum,
                                         sum + cs);
                     ow++;
+                } else if (ow + 1 < ow_n) {
+                    kernel_dot16_seg2(runs, runs_b, nseg, seg, L->kernel_t16, L->cout, kp, sum,
+                                      sum + cs);
+                    ow++;
                 } else if (pairs) {
                     kernel_pairs16_seg(runs, nseg, seg / 2, L->kernel_p16, cs, sum);
                 } else {
