@@ -43,6 +43,7 @@ typedef struct {
     unsigned char *sparse; /* (n_layers) 1: quantized conv2d/dense on exact integers */
     int *next;             /* (n_layers) first layer after k that is not elementwise */
     int *shift_prod;       /* (n_layers) sparse layers: accumulator alignment */
+    int64_t *tail_macs;    /* (n_layers + 1) multiply-accumulates from layer k to the end */
     /* scratch, sized for the largest tensor */
     int64_t *pos;       /* changed flat positions */
     int64_t *val;       /* their new values (FIXED) */

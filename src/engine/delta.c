@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "layer.h"
 #include "upset/kernels.h"
 
 /* Sparse layers keep their pre-activations when they have at most this many outputs
@@ -34,6 +35,11 @@ enum { SCATTER_MAC_RATIO = 50 };
  * from the stored values with the changes written over them, instead of position by
  * position. */
 enum { ELEMENTWISE_WHOLE_SHARE = 4 };
+
+/* Such a change goes to the engine whole from there on when the rest of the network has
+ * at most this many multiply-accumulates (CIFAR-10 after conv4: its dense layer): a few
+ * microseconds, less than comparing and scattering the change. */
+#define SMALL_TAIL_MACS (INT64_C(1) << 16)
 
 /* 1 when scattering `live` changed inputs into sparse layer M costs more than running it
  * whole. */
@@ -279,6 +285,11 @@ int delta_create(delta_t *d, engine_t *e, int64_t n_samples, int64_t input_code_
     if (!d->in || !d->sparse || !d->next || !d->shift_prod || !d->n_evals || !need || !reach)
         goto fail;
     int64_t most = shape_size(m->input), most_sparse = 1, most_pix = 1;
+    d->tail_macs = upset_calloc((size_t)n + 1, sizeof *d->tail_macs, err);
+    if (!d->tail_macs)
+        goto fail;
+    for (int l = n - 1; l >= 0; l--) /* from layer l to the end; float layers count too */
+        d->tail_macs[l] = d->tail_macs[l + 1] + layer_macs(&m->layers[l]);
     for (int l = 0; l < n; l++) {
         const layer_t *L = &m->layers[l];
         d->sparse[l] = (unsigned char)is_sparse(e, l);
@@ -360,6 +371,7 @@ void delta_free(delta_t *d)
     free(d->sparse);
     free(d->next);
     free(d->shift_prod);
+    free(d->tail_macs);
     free(d->n_evals);
     free(d->pos);
     free(d->val);
@@ -685,6 +697,14 @@ delta_state_t delta_propagate(delta_t *d, bitaddr_t a, int64_t i)
         const int to_sparse = M < n_layers && d->sparse[M];
         const int whole = cur + 1 < M && d->in[cur + 1].kind != STORE_NONE &&
                           n * ELEMENTWISE_WHOLE_SHARE > e->out[cur].n;
+        if (whole && d->tail_macs[cur + 1] <= SMALL_TAIL_MACS) {
+            /* a wide change before a cheap rest of the network: the engine runs it whole
+             * from the stored pre-activations with the changed ones written over them */
+            d->n_wide[a.layer]++;
+            d->reached = cur + 1;
+            d->n_live = n;
+            return DELTA_REACHED;
+        }
         if (whole) /* every pre-activation, the changed ones written over them */
             store_load(&d->in[cur + 1], i, &e->out[cur]);
         for (int64_t j = 0; j < n; j++)
@@ -692,8 +712,15 @@ delta_state_t delta_propagate(delta_t *d, bitaddr_t a, int64_t i)
         int64_t live;
         if (whole) {
             upset_err_t err; /* elementwise layers do not fail */
-            for (int k = cur + 1; k < M; k++)
+            for (int k = cur + 1; k < M; k++) {
+                if (k + 1 < M && e->fuse[k] && /* batch norm + quantizer in one pass */
+                    batchnorm_quantize(&m->layers[k], &m->layers[k + 1], &e->out[k - 1],
+                                       &e->out[k + 1]) == 0) {
+                    k++;
+                    continue;
+                }
                 layer_forward(&m->layers[k], &e->out[k - 1], &e->out[k], &err);
+            }
             live = changed_all(d, end, s, i);
         } else {
             for (int k = cur + 1; k < M; k++)
