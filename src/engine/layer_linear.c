@@ -272,7 +272,7 @@ int narrow_linear(const layer_t *L, const tensor_t *in, tensor_t *out)
     }
     const int64_t prow = (int64_t)P.w * P.c, pstep = (int64_t)L->stride_w * P.c;
     for (int oh = 0; oh < L->out.h; oh++) {
-        const int16_t *prow0 = P.x + (int64_t)oh * L->stride_h * prow;
+        const int16_t *prow0 = padded ? P.x + (int64_t)oh * L->stride_h * prow : NULL;
         for (int ow = 0; ow < ow_n; ow++) {
             int32_t *sum = scratch.sum32 + (int64_t)ow * cs;
             if (padded) {
