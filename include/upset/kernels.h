@@ -82,6 +82,10 @@ void kernel_axpy_i64(int64_t *acc, int64_t dx, const int32_t *w, int64_t n);
 void kernel_widen16(const int16_t *x, int64_t n, int64_t *out);
 void kernel_widen32(const int32_t *x, int64_t n, int64_t *out);
 
+/* o[i] += x * w[i] for i < n: a rounded product, then a rounded sum (no fused
+ * multiply-add), vectorised where possible (the same values as the plain loop). */
+void kernel_axpy_f64(double *o, double x, const double *w, int64_t n);
+
 /* o[i] += a[i] for i < n, vectorised where possible (the same sums). */
 void kernel_add_f64(double *o, const double *a, int64_t n);
 

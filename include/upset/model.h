@@ -83,6 +83,7 @@ typedef struct {
      * zero-padded to convt_cols, a multiple of 8 (kernels.h's kernel_sum_rows_f64) */
     double *convt_w;
     int64_t convt_cols;
+    double *dense_w; /* derived: a float dense kernel as doubles (cin, cout) */
     /* derived: quantized conv2d/dense codes as int16, transposed to (cout, kernel_kp), zero
      * padded (the engine's narrow kernels); kept in step by bitspace_flip. NULL when the
      * quantizer is wider than 15 bits. */

@@ -319,6 +319,17 @@ __attribute__((target("avx2"))) static int64_t widen32_avx2(const int32_t *x, in
     return i;
 }
 
+__attribute__((target("avx2"))) static int64_t axpy_f64_avx2(double *o, double x, const double *w,
+                                                             int64_t n)
+{
+    const __m256d xv = _mm256_set1_pd(x);
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        _mm256_storeu_pd(o + i, _mm256_add_pd(_mm256_loadu_pd(o + i),
+                                              _mm256_mul_pd(xv, _mm256_loadu_pd(w + i))));
+    return i;
+}
+
 __attribute__((target("avx2"))) static int64_t add_f64_avx2(double *o, const double *a, int64_t n)
 {
     int64_t i = 0;
@@ -774,6 +785,17 @@ void kernel_widen32(const int32_t *x, int64_t n, int64_t *out)
 #endif
     for (; i < n; i++)
         out[i] = x[i];
+}
+
+void kernel_axpy_f64(double *o, double x, const double *w, int64_t n)
+{
+    int64_t i = 0;
+#ifdef HAVE_X86
+    if (use_avx2())
+        i = axpy_f64_avx2(o, x, w, n);
+#endif
+    for (; i < n; i++)
+        o[i] += x * w[i];
 }
 
 void kernel_add_f64(double *o, const double *a, int64_t n)

@@ -34,36 +34,43 @@ static int convt_fast(const layer_t *L, const tensor_t *in, tensor_t *out)
         scratch_grow((void **)&scratch.acc, &scratch.cap_acc, (size_t)(CONVT_BLOCK * nacc),
                      sizeof(double)))
         return -1;
-    double *x = scratch.x;
-    const double *w = L->convt_w; /* panels of (cin, tap * cout) */
-    if (in->kind == TENSOR_REAL)
-        memcpy(x, in->real, (size_t)in->n * sizeof *x);
-    else
+    const double *x = in->real, *w = L->convt_w; /* panels of (cin, tap * cout) */
+    if (in->kind != TENSOR_REAL) {
         for (int64_t i = 0; i < in->n; i++)
-            x[i] = tensor_value(in, i);
+            scratch.x[i] = tensor_value(in, i);
+        x = scratch.x;
+    }
     int ph, pw;
     convt_padding(L, &ph, &pw);
     for (int c = 0; c < cout; c++) /* the bias row once, then copies of it */
         out->real[c] = bias_value(L, c);
-    for (int64_t p = 1; p < (int64_t)L->out.h * L->out.w; p++)
-        memcpy(out->real + p * cout, out->real, (size_t)cout * sizeof *out->real);
+    for (int64_t i = cout; i < out->n; i++)
+        out->real[i] = out->real[i - cout];
     for (int64_t p0 = 0; p0 < n_pix; p0 += CONVT_BLOCK) {
         const int nb = (int)(n_pix - p0 < CONVT_BLOCK ? n_pix - p0 : CONVT_BLOCK);
         kernel_sum_rows_f64(x + p0 * cin, cin, nb, w, nacc, scratch.acc);
         for (int b = 0; b < nb; b++) {
             const int ih = (int)((p0 + b) / L->in.w), iw = (int)((p0 + b) % L->in.w);
             const double *acc = scratch.acc + b * nacc;
+            /* the taps of one kernel row that land inside the output feed consecutive
+             * output columns: one contiguous add per kernel row */
+            const int ow0 = iw * L->stride_w - pw;
+            const int kw0 = ow0 < 0 ? -ow0 : 0;
+            const int kw1 = L->out.w - 1 - ow0 < L->kw - 1 ? L->out.w - 1 - ow0 : L->kw - 1;
+            if (kw0 > kw1)
+                continue;
             for (int kh = 0; kh < L->kh; kh++) {
                 int oh = ih * L->stride_h + kh - ph;
                 if (oh < 0 || oh >= L->out.h)
                     continue;
-                for (int kw = 0; kw < L->kw; kw++) {
-                    int ow = iw * L->stride_w + kw - pw;
-                    if (ow < 0 || ow >= L->out.w)
-                        continue;
-                    double *o = out->real + ((int64_t)oh * L->out.w + ow) * cout;
-                    kernel_add_f64(o, acc + ((int64_t)kh * L->kw + kw) * cout, cout);
-                }
+                double *o = out->real + ((int64_t)oh * L->out.w + ow0 + kw0) * cout;
+                const double *a = acc + ((int64_t)kh * L->kw + kw0) * cout;
+                const int64_t len = (int64_t)(kw1 - kw0 + 1) * cout;
+                if (len >= 8)
+                    kernel_add_f64(o, a, len);
+                else /* a few values (one output channel): no call */
+                    for (int64_t j = 0; j < len; j++)
+                        o[j] += a[j];
             }
         }
     }

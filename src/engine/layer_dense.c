@@ -1,5 +1,6 @@
 /* Dense: exact integers when quantized on an exact input (layer_linear.c), else double. */
 #include "layer.h"
+#include "upset/kernels.h"
 
 /* Heap scratch kept per process (ranks are processes): a model's sizes never decide the
  * stack's. */
@@ -35,6 +36,8 @@ static int fwd_dense(const layer_t *L, const tensor_t *in, tensor_t *out, upset_
                 w[c] = weight_value(L, row + c);
             for (int c = 0; c < L->cout; c++)
                 out->real[c] += x * w[c];
+        } else if (L->dense_w) { /* the same sums, a vector at a time */
+            kernel_axpy_f64(out->real, x, L->dense_w + row, L->cout);
         } else {
             const float *wf = L->kernel + row;
             for (int c = 0; c < L->cout; c++)

@@ -627,6 +627,7 @@ static void layer_free(layer_t *L)
     free(L->bn_scale);
     free(L->bn_offset);
     free(L->convt_w);
+    free(L->dense_w);
     free(L->kernel_t16);
     free(L->kernel_p16);
 }
@@ -646,6 +647,13 @@ int model_prepare(model_t *m, upset_err_t *err)
         if (L->n_inputs == 0) { /* a model built by hand is a chain */
             L->n_inputs = 1;
             L->inputs[0] = l - 1;
+        }
+        if (L->kind == LAYER_DENSE && !L->quantized && !L->dense_w) {
+            L->dense_w = upset_calloc((size_t)L->n_weights, sizeof *L->dense_w, err);
+            if (!L->dense_w)
+                return -1;
+            for (int64_t i = 0; i < L->n_weights; i++)
+                L->dense_w[i] = (double)L->kernel[i];
         }
         if (L->kind == LAYER_CONV2D_TRANSPOSE && !L->quantized && !L->convt_w) {
             /* kernel (kh, kw, cout, cin) -> panels of (cin, kh * kw * cout) doubles */
@@ -742,6 +750,8 @@ int model_clone(const model_t *src, model_t *dst, upset_err_t *err)
             dup_array((void **)&D->bn_offset, S->bn_offset, c, err) ||
             dup_array((void **)&D->convt_w, S->convt_w,
                       S->convt_w ? (size_t)(S->convt_cols * S->cin) * sizeof(double) : 0, err) ||
+            dup_array((void **)&D->dense_w, S->dense_w,
+                      S->dense_w ? (size_t)S->n_weights * sizeof(double) : 0, err) ||
             dup_array((void **)&D->kernel_t16, S->kernel_t16,
                       (size_t)(S->kernel_kp * S->cout) * sizeof(int16_t), err) ||
             dup_array((void **)&D->kernel_p16, S->kernel_p16,
