@@ -17,6 +17,22 @@ static struct {
     size_t cap_x, cap_acc, cap_w;
 } scratch;
 
+/* Each of n rows of out = the bias (cout values). */
+static void fill_rows(double *restrict out, const layer_t *L, int64_t n)
+{
+    const int cout = L->cout;
+    if (cout == 1) {
+        const double b = bias_value(L, 0);
+        for (int64_t p = 0; p < n; p++)
+            out[p] = b;
+        return;
+    }
+    for (int c = 0; c < cout; c++)
+        out[c] = bias_value(L, c);
+    for (int64_t p = 1; p < n; p++)
+        memcpy(out + p * cout, out, (size_t)cout * sizeof *out);
+}
+
 /* Input pixels handed to the float kernel at a time (they share its weight loads). */
 enum { CONVT_BLOCK = 4 };
 
@@ -42,10 +58,7 @@ static int convt_fast(const layer_t *L, const tensor_t *in, tensor_t *out)
     }
     int ph, pw;
     convt_padding(L, &ph, &pw);
-    for (int c = 0; c < cout; c++) /* the bias row once, then copies of it */
-        out->real[c] = bias_value(L, c);
-    for (int64_t i = cout; i < out->n; i++)
-        out->real[i] = out->real[i - cout];
+    fill_rows(out->real, L, out->n / cout);
     for (int64_t p0 = 0; p0 < n_pix; p0 += CONVT_BLOCK) {
         const int nb = (int)(n_pix - p0 < CONVT_BLOCK ? n_pix - p0 : CONVT_BLOCK);
         kernel_sum_rows_f64(x + p0 * cin, cin, nb, w, nacc, scratch.acc);
