@@ -439,6 +439,15 @@ START_TEST(test_sum_rows_kernel)
         for (int i = 0; i < 11; i++)
             o2[i] += w[30 + i];
         ck_assert_msg(!memcmp(o, o2, sizeof o), "add_f64 (%s)", kernel_path());
+        /* the float dense layer's and the sensitivity network's updates */
+        kernel_axpy_f64(o, x[7], w + 50, 11);
+        for (int i = 0; i < 11; i++)
+            o2[i] += x[7] * w[50 + i];
+        ck_assert_msg(!memcmp(o, o2, sizeof o), "axpy_f64 (%s)", kernel_path());
+        kernel_axpy2_f64(o, x[8], w + 70, x[9], x + 40, 11);
+        for (int i = 0; i < 11; i++)
+            o2[i] += x[8] * w[70 + i] + x[9] * x[40 + i];
+        ck_assert_msg(!memcmp(o, o2, sizeof o), "axpy2_f64 (%s)", kernel_path());
     }
     kernel_set_mode(KERNEL_AUTO);
 }

@@ -79,6 +79,8 @@ int64_t layer_macs(const layer_t *L);
 
 /* TensorFlow's padding before the first row / column of a conv2d. */
 void conv_padding(const layer_t *L, int *ph, int *pw);
+/* A conv2d_transpose pads its output as conv2d pads its input. */
+void convt_padding(const layer_t *L, int *ph, int *pw);
 
 /* Runs one layer: in -> out (out pre-allocated with the layer's output kind). */
 int layer_forward(const layer_t *L, const tensor_t *in, tensor_t *out, upset_err_t *err);

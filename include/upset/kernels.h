@@ -86,6 +86,10 @@ void kernel_widen32(const int32_t *x, int64_t n, int64_t *out);
  * multiply-add), vectorised where possible (the same values as the plain loop). */
 void kernel_axpy_f64(double *o, double x, const double *w, int64_t n);
 
+/* o[i] += x * w[i] + y * v[i]: the two products, their sum, then the sum into o[i], each
+ * rounded (the sensitivity network's paired R-operator terms). */
+void kernel_axpy2_f64(double *o, double x, const double *w, double y, const double *v, int64_t n);
+
 /* o[i] += a[i] for i < n, vectorised where possible (the same sums). */
 void kernel_add_f64(double *o, const double *a, int64_t n);
 

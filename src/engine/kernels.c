@@ -330,6 +330,19 @@ __attribute__((target("avx2"))) static int64_t axpy_f64_avx2(double *o, double x
     return i;
 }
 
+__attribute__((target("avx2"))) static int64_t axpy2_f64_avx2(double *o, double x, const double *w,
+                                                              double y, const double *v, int64_t n)
+{
+    const __m256d xv = _mm256_set1_pd(x), yv = _mm256_set1_pd(y);
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const __m256d s = _mm256_add_pd(_mm256_mul_pd(xv, _mm256_loadu_pd(w + i)),
+                                        _mm256_mul_pd(yv, _mm256_loadu_pd(v + i)));
+        _mm256_storeu_pd(o + i, _mm256_add_pd(_mm256_loadu_pd(o + i), s));
+    }
+    return i;
+}
+
 __attribute__((target("avx2"))) static int64_t add_f64_avx2(double *o, const double *a, int64_t n)
 {
     int64_t i = 0;
@@ -796,6 +809,17 @@ void kernel_axpy_f64(double *o, double x, const double *w, int64_t n)
 #endif
     for (; i < n; i++)
         o[i] += x * w[i];
+}
+
+void kernel_axpy2_f64(double *o, double x, const double *w, double y, const double *v, int64_t n)
+{
+    int64_t i = 0;
+#ifdef HAVE_X86
+    if (use_avx2())
+        i = axpy2_f64_avx2(o, x, w, y, v, n);
+#endif
+    for (; i < n; i++)
+        o[i] += x * w[i] + y * v[i];
 }
 
 void kernel_add_f64(double *o, const double *a, int64_t n)

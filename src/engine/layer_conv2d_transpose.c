@@ -4,13 +4,6 @@
 #include "layer.h"
 #include "upset/kernels.h"
 
-/* A transposed convolution pads its output as conv2d pads its input. */
-static void convt_padding(const layer_t *L, int *ph, int *pw)
-{
-    *ph = L->pad_same ? same_pad_before(L->out.h, L->in.h, L->kh, L->stride_h) : 0;
-    *pw = L->pad_same ? same_pad_before(L->out.w, L->in.w, L->kw, L->stride_w) : 0;
-}
-
 /* Scratch of the fast path (grown on demand, kept). */
 static struct {
     double *x, *acc, *w;

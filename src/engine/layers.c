@@ -76,6 +76,12 @@ void conv_padding(const layer_t *L, int *ph, int *pw)
     *pw = L->pad_same ? same_pad_before(L->in.w, L->out.w, L->kw, L->stride_w) : 0;
 }
 
+void convt_padding(const layer_t *L, int *ph, int *pw)
+{
+    *ph = L->pad_same ? same_pad_before(L->out.h, L->in.h, L->kh, L->stride_h) : 0;
+    *pw = L->pad_same ? same_pad_before(L->out.w, L->in.w, L->kw, L->stride_w) : 0;
+}
+
 double weight_value(const layer_t *L, int64_t i)
 {
     return L->quantized ? quant_value(&L->kq, L->kernel_code[i]) : (double)L->kernel[i];

@@ -16,6 +16,7 @@
 #include "upset/bitspace.h"
 #include "upset/econt.h"
 #include "upset/engine.h"
+#include "upset/kernels.h"
 #include "upset/sensitivity.h"
 #include "upset/task.h"
 
@@ -96,13 +97,10 @@ static void lin_block(int op, int T, int cin, int cout, term_t a, term_t b, doub
                 double xa = a.x[ci], xb = two ? b.x[ci] : 0;
                 if (xa == 0 && xb == 0) /* as the engine: skipping keeps its summation order */
                     continue;
-                const double *wa = a.M + r, *wb = two ? b.M + r : NULL;
                 if (!two)
-                    for (int co = 0; co < cout; co++)
-                        t[co] += xa * wa[co];
+                    kernel_axpy_f64(t, xa, a.M + r, cout);
                 else
-                    for (int co = 0; co < cout; co++)
-                        t[co] += xa * wa[co] + xb * wb[co];
+                    kernel_axpy2_f64(t, xa, a.M + r, xb, b.M + r, cout);
             } else if (op == LIN_BWD_X) {
                 const double *wa = a.M + r, *wb = two ? b.M + r : NULL;
                 double s = 0;
@@ -118,13 +116,10 @@ static void lin_block(int op, int T, int cin, int cout, term_t a, term_t b, doub
                 double *g = t + r;
                 if (xa == 0 && xb == 0) /* relu outputs are often zero */
                     continue;
-                if (!two) {
-                    for (int co = 0; co < cout; co++)
-                        g[co] += xa * a.d[co];
-                } else {
-                    for (int co = 0; co < cout; co++)
-                        g[co] += xa * a.d[co] + xb * b.d[co];
-                }
+                if (!two)
+                    kernel_axpy_f64(g, xa, a.d, cout);
+                else
+                    kernel_axpy2_f64(g, xa, a.d, xb, b.d, cout);
             }
         }
         return;
@@ -143,31 +138,19 @@ static void lin_block(int op, int T, int cin, int cout, term_t a, term_t b, doub
             t[co] += acc;
         } else if (op == LIN_BWD_X) {
             double da = a.d[co], db = two ? b.d[co] : 0;
-            const double *wa = a.M + r, *wb = two ? b.M + r : NULL;
             if (!two)
-                for (int ci = 0; ci < cin; ci++)
-                    t[ci] += da * wa[ci];
+                kernel_axpy_f64(t, da, a.M + r, cin);
             else
-                for (int ci = 0; ci < cin; ci++)
-                    t[ci] += da * wa[ci] + db * wb[ci];
+                kernel_axpy2_f64(t, da, a.M + r, db, b.M + r, cin);
         } else {
             double da = a.d[co], db = two ? b.d[co] : 0;
-            double *g = t + r;
+            double *g = t + r; /* a.x[ci] * da == da * a.x[ci]: a product commutes exactly */
             if (!two)
-                for (int ci = 0; ci < cin; ci++)
-                    g[ci] += a.x[ci] * da;
+                kernel_axpy_f64(g, da, a.x, cin);
             else
-                for (int ci = 0; ci < cin; ci++)
-                    g[ci] += a.x[ci] * da + b.x[ci] * db;
+                kernel_axpy2_f64(g, da, a.x, db, b.x, cin);
         }
     }
-}
-
-/* TensorFlow's "same" padding: the extra row/column goes at the bottom/right. */
-static int same_pad_before(int in, int out, int k, int stride)
-{
-    int total = (out - 1) * stride + k - in;
-    return total > 0 ? total / 2 : 0;
 }
 
 /* A depthwise convolution (layer_depthwise.c): output channel ci * mult + m reads input
@@ -176,8 +159,8 @@ static void lin_depthwise(const layer_t *L, int op, term_t a, term_t b, double *
 {
     const int cin = L->cin, mult = L->depth_mult, cout = L->cout;
     const int two = present(b);
-    const int ph = L->pad_same ? same_pad_before(L->in.h, L->out.h, L->kh, L->stride_h) : 0;
-    const int pw = L->pad_same ? same_pad_before(L->in.w, L->out.w, L->kw, L->stride_w) : 0;
+    int ph, pw;
+    conv_padding(L, &ph, &pw); /* the engine's geometry */
     for (int oh = 0; oh < L->out.h; oh++)
         for (int ow = 0; ow < L->out.w; ow++) {
             const int64_t oo = ((int64_t)oh * L->out.w + ow) * cout;
@@ -222,8 +205,8 @@ static void lin_run(const layer_t *L, int op, term_t a, term_t b, double *t)
     const int64_t tap = (int64_t)cin * cout;
     const int two = present(b);
     if (!T) {
-        const int ph = L->pad_same ? same_pad_before(L->in.h, L->out.h, L->kh, L->stride_h) : 0;
-        const int pw = L->pad_same ? same_pad_before(L->in.w, L->out.w, L->kw, L->stride_w) : 0;
+        int ph, pw;
+        conv_padding(L, &ph, &pw); /* the engine's geometry */
         for (int oh = 0; oh < L->out.h; oh++)
             for (int ow = 0; ow < L->out.w; ow++) {
                 int64_t oo = ((int64_t)oh * L->out.w + ow) * cout;
@@ -245,8 +228,8 @@ static void lin_run(const layer_t *L, int op, term_t a, term_t b, double *t)
             }
         return;
     }
-    const int ph = L->pad_same ? same_pad_before(L->out.h, L->in.h, L->kh, L->stride_h) : 0;
-    const int pw = L->pad_same ? same_pad_before(L->out.w, L->in.w, L->kw, L->stride_w) : 0;
+    int ph, pw;
+    convt_padding(L, &ph, &pw);
     for (int ih = 0; ih < L->in.h; ih++)
         for (int iw = 0; iw < L->in.w; iw++) {
             int64_t xo = ((int64_t)ih * L->in.w + iw) * cin;
@@ -433,8 +416,8 @@ static int window_table(sens_step_t *s, upset_err_t *err)
                         ((int64_t)(ih + L->pad_top) * L->out.w + iw + L->pad_left) * L->in.c + c;
         return 0;
     }
-    const int ph = L->pad_same ? same_pad_before(L->in.h, L->out.h, L->kh, L->stride_h) : 0;
-    const int pw = L->pad_same ? same_pad_before(L->in.w, L->out.w, L->kw, L->stride_w) : 0;
+    int ph, pw;
+    conv_padding(L, &ph, &pw); /* the engine's geometry */
     s->wlen = L->kh * L->kw;
     const int64_t pixels = (int64_t)L->out.h * L->out.w;
     s->win = upset_calloc((size_t)(pixels * s->wlen), sizeof *s->win, err);
