@@ -89,7 +89,7 @@ campaign "$T/par.yaml" models/econt_medium.h5 \
     "data: {format: hgcal, files: [data/hgcal/ttbar_0PU.csv], count: $((2000 * S))}" \
     "kind: oracle" "oracle: {first_bit: 432, bit_count: $((1500 * S))}"
 efficiency "$T/par.yaml"
-echo "CIFAR-10, $((4000 * S)) random bits x the 839 correct images (about a minute on one core):"
+echo "CIFAR-10, $((4000 * S)) random bits x the 839 correct images (30 s to a minute on one core):"
 campaign "$T/par10.yaml" models/cifar10.h5 \
     "data: {format: cifar10, files: [data/cifar10/test_batch_first1017.bin], labels: data/cifar10/test_labels_10000.bin, correct_only: true}" \
     "kind: guided" "guided: {order: random, budget: $((4000 * S))}"
