@@ -103,6 +103,33 @@ START_TEST(quantize_fixed_matches_double)
 }
 END_TEST
 
+/* The whole-tensor rescale equals the per-value one: ties, clipping at both ends, shifts
+ * from 1 to 61 and none, a leaky slope, extremes of int64. */
+START_TEST(quantize_fixed_tensor_matches_scalar)
+{
+    const quant_t qs[] = {{QUANT_RELU, 8, 2, 0, 0}, {QUANT_BITS, 8, 2, 1, 0}, {QUANT_RELU, 9, 1, 0, 0},
+                          {QUANT_BITS, 16, 3, 1, 0}, {QUANT_RELU, 8, 2, 0, 2}};
+    enum { N = 4000 };
+    static int64_t acc[N], got[N];
+    uint64_t s = 12345;
+    for (int i = 0; i < N; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        const int64_t r = (int64_t)(s >> 1);
+        acc[i] = i < 3000 ? (r % 4000001) - 2000000 /* near the codes' range */
+                          : i < 3990 ? r >> (i % 60) : 0;
+    }
+    acc[3990] = INT64_MAX, acc[3991] = INT64_MIN, acc[3992] = 1 << 9, acc[3993] = 3 << 9;
+    acc[3994] = -(1 << 9), acc[3995] = -(3 << 9), acc[3996] = (5 << 9) / 2;
+    for (size_t t = 0; t < sizeof qs / sizeof *qs; t++)
+        for (int frac = 0; frac <= 64; frac += (frac < 20 ? 1 : 11)) {
+            quant_codes_from_fixed(&qs[t], acc, N, frac, got);
+            for (int i = 0; i < N; i++)
+                ck_assert_msg(got[i] == quant_code_from_fixed(&qs[t], acc[i], frac),
+                              "quantizer %zu frac %d acc %lld", t, frac, (long long)acc[i]);
+        }
+}
+END_TEST
+
 START_TEST(frac_and_ranges)
 {
     quant_t a = {QUANT_BITS, 6, 1, 1, 0};
@@ -157,6 +184,7 @@ static Suite *make_suite(void)
     TCase *core = tcase_create("core");
     tcase_add_test(core, quantize_matches_brute_force);
     tcase_add_test(core, quantize_fixed_matches_double);
+    tcase_add_test(core, quantize_fixed_tensor_matches_scalar);
     tcase_add_test(core, round_half_even_matches_nearbyint);
     tcase_add_test(core, frac_and_ranges);
     tcase_add_test(core, flip_twice_restores_and_is_twos_complement);

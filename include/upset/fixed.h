@@ -48,6 +48,9 @@ double round_half_even(double v);
  * quantizer's code: round half to even, clip. acc_frac may exceed or fall short of
  * the quantizer's frac. */
 int32_t quant_code_from_fixed(const quant_t *q, int64_t acc, int acc_frac);
+/* The same for n accumulators at one frac, with the quantizer's constants computed once. */
+void quant_codes_from_fixed(const quant_t *q, const int64_t *acc, int64_t n, int acc_frac,
+                            int64_t *out);
 
 double quant_value(const quant_t *q, int32_t code);
 

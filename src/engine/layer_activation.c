@@ -50,6 +50,17 @@ static void activation_list(const layer_t *L, const tensor_t *in, tensor_t *out,
             out->fixed[pos[j]] = scratch.codes[j];
         return;
     }
+    if (is_quantizer(L) && in->kind == TENSOR_FIXED &&
+        scratch_grow((void **)&scratch.codes, &scratch.cap_codes, (size_t)(2 * n),
+                     sizeof(int64_t)) == 0) {
+        int64_t *x = scratch.codes, *codes = scratch.codes + n; /* gathered, rescaled, back */
+        for (int64_t j = 0; j < n; j++)
+            x[j] = in->fixed[pos[j]];
+        quant_codes_from_fixed(&L->aq, x, n, in->frac, codes);
+        for (int64_t j = 0; j < n; j++)
+            out->fixed[pos[j]] = codes[j];
+        return;
+    }
     layer_at_each(L, in, out, pos, n);
 }
 
@@ -58,6 +69,8 @@ static int fwd_activation(const layer_t *L, const tensor_t *in, tensor_t *out, u
     (void)err;
     if (is_quantizer(L) && in->kind == TENSOR_REAL) { /* the same codes, a tensor at a time */
         kernel_quantize(&L->aq, in->real, out->n, out->fixed);
+    } else if (is_quantizer(L)) {
+        quant_codes_from_fixed(&L->aq, in->fixed, out->n, in->frac, out->fixed);
     } else if (L->act == ACT_SIGMOID && in->kind == TENSOR_REAL && out->kind == TENSOR_REAL) {
         for (int64_t i = 0; i < out->n; i++) /* activation_at's formula, without a call each */
             out->real[i] = 1.0 / (1.0 + exp(-in->real[i]));

@@ -123,6 +123,26 @@ int32_t quant_code_from_fixed(const quant_t *q, int64_t acc, int acc_frac)
     return (int32_t)k;
 }
 
+void quant_codes_from_fixed(const quant_t *q, const int64_t *acc, int64_t n, int acc_frac,
+                            int64_t *out)
+{
+    const int shift = acc_frac - quant_frac(q);
+    if (neg_shift(q) || shift <= 0 || shift >= 62) { /* a leaky slope, or no rounding */
+        for (int64_t i = 0; i < n; i++)
+            out[i] = quant_code_from_fixed(q, acc[i], acc_frac);
+        return;
+    }
+    /* round_shift_half_even inline: the remainder of the floor division is the low bits */
+    const int64_t lo = quant_code_min(q), hi = quant_code_max(q);
+    const int64_t half = (int64_t)1 << (shift - 1), mask = ((int64_t)1 << shift) - 1;
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t x = acc[i], rem = x & mask;
+        int64_t k = x >> shift; /* arithmetic: floor division */
+        k += (rem > half) | ((rem == half) & (int)(k & 1)); /* branch-free: ties are rare, signs are not */
+        out[i] = k < lo ? lo : k > hi ? hi : k;
+    }
+}
+
 double quant_value(const quant_t *q, int32_t code)
 {
     return ldexp((double)code, -quant_frac(q));
