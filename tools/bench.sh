@@ -111,7 +111,10 @@ echo "== 5. peak memory per rank, CIFAR-10 oracle on every bundled image (correc
 campaign "$T/mem.yaml" models/cifar10.h5 \
     "data: {format: cifar10, files: [data/cifar10/test_batch_first1017.bin], labels: data/cifar10/test_labels_10000.bin, correct_only: true}" \
     "kind: oracle" "oracle: {first_bit: 200000, bit_count: 8}"
-mpirun -np 2 /usr/bin/time -f "rank peak RSS %M KB" "$UPSET" run "$T/mem.yaml" --quiet --force 2>&1 | grep "peak RSS"
+# each rank's figure in its own file (two ranks writing one pipe can interleave)
+mpirun -np 2 sh -c '/usr/bin/time -f "rank peak RSS %M KB" -o "$0.$OMPI_COMM_WORLD_RANK" "$@"' \
+    "$T/rss" "$UPSET" run "$T/mem.yaml" --quiet --force >/dev/null 2>&1
+cat "$T"/rss.*
 N_IMG=$("$PY" -c "import h5py; print(h5py.File('$T/out.h5')['/'].attrs['n_samples'])")
 echo "($N_IMG images; per-image caches grow linearly: see docs/performance.md for 8,313)"
 
