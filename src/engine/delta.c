@@ -627,41 +627,17 @@ static int64_t scatter(delta_t *d, int M, int64_t i, int64_t n_in, const int64_t
     return n;
 }
 
-/* Compares all of `end` (the input of the next sparse layer, or the output) with sample
- * i's stored fault-free values s: the positions that differ, their values and (fixed)
- * changes in pos / val / dv (or rval). Returns their count. */
-static int64_t changed_all(delta_t *d, const tensor_t *end, const store_t *s, int64_t i)
-{
-    int64_t live = 0;
-    if (end->kind != TENSOR_FIXED) {
-        for (int64_t p = 0; p < end->n; p++) {
-            const double v = end->real[p];
-            if (v == store_getf(s, i, p))
-                continue;
-            d->pos[live] = p;
-            d->rval[live++] = v;
-        }
-        return live;
-    }
-    store_row(s, i, d->row);
-    for (int64_t p = 0; p < end->n; p++) { /* branch-free, as in scatter */
-        const int64_t v = end->fixed[p], b = d->row[p];
-        d->pos[live] = p;
-        d->val[live] = v;
-        d->dv[live] = v - b;
-        live += v != b;
-    }
-    return live;
-}
-
-/* The same over the n positions in pos only (the others are unchanged). */
-static int64_t changed_list(delta_t *d, const tensor_t *end, const store_t *s, int64_t i,
-                            int64_t n)
+/* Compares `end` (the input of the next sparse layer, or the output) with sample i's
+ * stored fault-free values s, at the n positions in pos (the others are unchanged) or, with
+ * `all`, at every position: those that differ, their values and (fixed) changes go to
+ * pos / val / dv (or rval). Returns their count. */
+static int64_t changed(delta_t *d, const tensor_t *end, const store_t *s, int64_t i, int64_t n,
+                       int all)
 {
     int64_t live = 0;
     if (end->kind != TENSOR_FIXED) {
         for (int64_t j = 0; j < n; j++) {
-            const int64_t p = d->pos[j];
+            const int64_t p = all ? j : d->pos[j];
             const double v = end->real[p];
             if (v == store_getf(s, i, p))
                 continue;
@@ -670,9 +646,17 @@ static int64_t changed_list(delta_t *d, const tensor_t *end, const store_t *s, i
         }
         return live;
     }
-    store_gather(s, i, d->pos, n, d->dv); /* the fault-free values */
-    for (int64_t j = 0; j < n; j++) { /* branch-free; live <= j: pos[j] and dv[j] read first */
-        const int64_t p = d->pos[j], v = end->fixed[p], b = d->dv[j];
+    const int64_t *base = d->dv; /* the fault-free values, in the order compared */
+    if (all) {
+        store_row(s, i, d->row);
+        base = d->row;
+    } else {
+        store_gather(s, i, d->pos, n, d->dv);
+    }
+    /* branch-free (the changes come unpredictably); live <= j: pos[j] and base[j] are read
+     * before anything is written over them */
+    for (int64_t j = 0; j < n; j++) {
+        const int64_t p = all ? j : d->pos[j], v = end->fixed[p], b = base[j];
         d->pos[live] = p;
         d->val[live] = v;
         d->dv[live] = v - b; /* the change, for a scatter */
@@ -721,11 +705,11 @@ delta_state_t delta_propagate(delta_t *d, bitaddr_t a, int64_t i)
                 }
                 layer_forward(&m->layers[k], &e->out[k - 1], &e->out[k], &err);
             }
-            live = changed_all(d, end, s, i);
+            live = changed(d, end, s, i, end->n, 1);
         } else {
             for (int k = cur + 1; k < M; k++)
                 layer_forward_list(&m->layers[k], &e->out[k - 1], &e->out[k], d->pos, n);
-            live = changed_list(d, end, s, i, n);
+            live = changed(d, end, s, i, n, 0);
         }
         if (!live) {
             d->n_unchanged[a.layer]++;
