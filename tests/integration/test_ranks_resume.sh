@@ -31,13 +31,13 @@ for np in 2 4; do
     same_data "$T/mb1.h5" "$T/mb$np.h5" trials && pass "multibit -np $np == -np 1" || fail "multibit -np $np differs"
 done
 
-# kill -9 mid-campaign, then resume
+# kill -9 mid-campaign, then resume (long enough that the kill lands mid-run on a fast machine)
 cat > "$T/long.yaml" <<EOC
 name: it-resume
 model: models/econt_medium.h5
 data: {format: hgcal, files: [data/hgcal/ttbar_0PU.csv], count: 2000}
 kind: oracle
-oracle: {first_bit: 400, bit_count: 1200}
+oracle: {first_bit: 400, bit_count: 2400}
 chunk_size: 10
 checkpoint_interval: 0.5
 output: $T/killed.h5
