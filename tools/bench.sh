@@ -2,7 +2,8 @@
 # `make bench`: performance figures, measured side by side in one run on this machine.
 #   1. oracle throughput, delta (default) vs forced full re-evaluation (--full), in
 #      (bit flips x samples) per second per core: ECON-T Medium, CIFAR-10
-#   2. EMD: cold vs warm-started solves (build/bench_emd)
+#   2. EMD: cold vs warm-started solves (build/bench_emd); the int16 kernel in L1, the core's
+#      clock and int16 peak (build/bench_kernels), the CIFAR-10 convolutions' share of it
 #   3. -np 1 vs -np 2 on the same campaign (parallel efficiency): ECON-T Medium and a
 #      one-minute CIFAR-10 campaign
 #   4. coordinator: chunk completions per second with many oversubscribed ranks
@@ -70,10 +71,20 @@ printf '%-34s %14s %14s %9s\n' "CIFAR-10 ($C10_BITS bits x $C10_EVAL)" \
 echo "(flips x samples per second per core, CPU time incl. the fault-free baseline)"
 
 echo
-echo "== 2. EMD, cold vs warm start; the int16 kernel's own rate"
+echo "== 2. EMD, cold vs warm start; the int16 kernel's own rate, the clock and int16 peak, the CIFAR-10 convolutions against it"
 if [ -x build/bench_emd ]; then build/bench_emd; else echo "build/bench_emd not built"; fi
 
-if [ -x build/bench_kernels ]; then build/bench_kernels; fi
+if [ -x build/bench_kernels ]; then
+    build/bench_kernels | tee "$T/kern.txt" | grep -v '^peak_gmacs='
+    peak=$(sed -n 's/^peak_gmacs=//p' "$T/kern.txt")
+    # the CIFAR-10 convolutions' own rates (upset eval --layers) against that peak
+    "$UPSET" eval --model models/cifar10.h5 --data data/cifar10/test_batch_first1017.bin \
+        --labels data/cifar10/test_labels_10000.bin --layers > "$T/layers.txt"
+    awk -v peak="${peak:-0}" '$3 == "conv2d" && $4 >= 1000000 {
+        printf "%s: %d MACs per image, %.1f GMAC/s", $2, $4, $6
+        if (peak > 0) printf ", %.0f %% of the int16 peak", 100 * $6 / peak
+        printf "\n" }' "$T/layers.txt"
+fi
 
 echo
 # efficiency YAML: the same campaign at -np 1 and -np 2, wall time
