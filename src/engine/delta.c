@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "layer.h"
 #include "upset/kernels.h"
 
 /* Sparse layers keep their pre-activations when they have at most this many outputs
@@ -451,8 +450,18 @@ static void load_row(delta_t *d, int l, int64_t i, int *loaded)
     *loaded = narrow_input(&d->engine->model->layers[l], d->row, d->in[l].n, d->row16) ? 1 : 2;
 }
 
+/* A pre-activation of channel c of sparse layer l from its sum of x * w:
+ * bias << shift_bias + sum << shift_prod. */
+static int64_t pre_activation(const delta_t *d, int l, int c, int64_t sum)
+{
+    const layer_t *L = &d->engine->model->layers[l];
+    const int sb = d->engine->out[l].frac - quant_frac(&L->bq);
+    return (L->use_bias ? (int64_t)L->bias_code[c] * ((int64_t)1 << sb) : 0) +
+           sum * ((int64_t)1 << d->shift_prod[l]);
+}
+
 /* Pre-activations of output pixel p of sparse layer l, channels [c0, c1), from the
- * layer's input (load_row): bias << shift_bias + sum(x * w) << shift_prod. */
+ * layer's input (load_row). */
 static void linear_pixel(const delta_t *d, int l, int loaded, int64_t p, int c0, int c1,
                          int64_t *out)
 {
@@ -461,23 +470,26 @@ static void linear_pixel(const delta_t *d, int l, int loaded, int64_t p, int c0,
         narrow_pixel_sums(L, d->row16, p, c0, c1, out);
     else
         layer_pixel_sums(L, d->row, p, c0, c1, out);
-    const int64_t sp = (int64_t)1 << d->shift_prod[l];
-    const int sb = d->engine->out[l].frac - quant_frac(&L->bq);
     for (int c = 0; c < c1 - c0; c++)
-        out[c] = (L->use_bias ? (int64_t)L->bias_code[c0 + c] * ((int64_t)1 << sb) : 0) +
-                 out[c] * sp;
+        out[c] = pre_activation(d, l, c0 + c, out[c]);
 }
 
-/* The fault-free pre-activation of sparse layer l at flat output position q. */
-static int64_t base_pre(delta_t *d, int l, int64_t i, int64_t q, int *row_loaded)
+/* Sample i's fault-free pre-activations of channel co of sparse layer l at n output
+ * pixels, from the layer's stored input. */
+static void channel_pre(delta_t *d, int l, int64_t i, int co, const int64_t *pix, int64_t n,
+                        int64_t *out)
 {
-    if (d->in[l + 1].kind != STORE_NONE)
-        return store_get(&d->in[l + 1], i, q);
-    load_row(d, l, i, row_loaded);
-    const int cout = d->engine->model->layers[l].cout;
-    int64_t v;
-    linear_pixel(d, l, *row_loaded, q / cout, (int)(q % cout), (int)(q % cout) + 1, &v);
-    return v;
+    const layer_t *L = &d->engine->model->layers[l];
+    int loaded = 0;
+    load_row(d, l, i, &loaded);
+    if (loaded == 2)
+        narrow_channel_sums(L, d->row16, co, pix, n, out);
+    else
+        for (int64_t t = 0; t < n; t++)
+            layer_pixel_sums(L, d->row, pix[t], co, co + 1, out + t);
+    const int64_t bias = pre_activation(d, l, co, 0), sp = (int64_t)1 << d->shift_prod[l];
+    for (int64_t t = 0; t < n; t++) /* pre_activation with its terms computed once */
+        out[t] = bias + out[t] * sp;
 }
 
 /* The outputs of sparse layer l that the flipped weight feeds: new pre-activations in
@@ -525,28 +537,15 @@ static int64_t origin(delta_t *d, bitaddr_t a, int64_t i)
         }
     }
     const int64_t sp = (int64_t)1 << d->shift_prod[a.layer];
-    int row_loaded = 0;
-    if (d->in[a.layer + 1].kind == STORE_NONE && n > 1) {
-        load_row(d, a.layer, i, &row_loaded);
-        if (row_loaded == 2) { /* the fed pixels' fault-free sums together */
-            for (int64_t j = 0; j < n; j++)
-                d->touched[j] = d->pos[j] / cout;
-            narrow_channel_sums(L, d->row16, co, d->touched, n, d->dv);
-            const int sb = d->engine->out[a.layer].frac - quant_frac(&L->bq);
-            const int64_t bias = L->use_bias ? (int64_t)L->bias_code[co] * ((int64_t)1 << sb) : 0;
-            for (int64_t j = 0; j < n; j++) /* as linear_pixel, plus the change */
-                d->val[j] = bias + d->dv[j] * sp + d->val[j] * sp;
-            return n;
-        }
-    }
     if (d->in[a.layer + 1].kind != STORE_NONE) { /* stored: gathered at once */
         store_gather(&d->in[a.layer + 1], i, d->pos, n, d->dv);
+    } else if (n) { /* else the fed pixels' sums, together */
         for (int64_t j = 0; j < n; j++)
-            d->val[j] = d->dv[j] + d->val[j] * sp;
-        return n;
+            d->touched[j] = d->pos[j] / cout;
+        channel_pre(d, a.layer, i, co, d->touched, n, d->dv);
     }
-    for (int64_t j = 0; j < n; j++)
-        d->val[j] = base_pre(d, a.layer, i, d->pos[j], &row_loaded) + d->val[j] * sp;
+    for (int64_t j = 0; j < n; j++) /* fault-free, plus the change */
+        d->val[j] = d->dv[j] + d->val[j] * sp;
     return n;
 }
 
@@ -695,16 +694,8 @@ delta_state_t delta_propagate(delta_t *d, bitaddr_t a, int64_t i)
             e->out[cur].fixed[d->pos[j]] = d->val[j];
         int64_t live;
         if (whole) {
-            upset_err_t err; /* elementwise layers do not fail */
-            for (int k = cur + 1; k < M; k++) {
-                if (k + 1 < M && e->fuse[k] && /* batch norm + quantizer in one pass */
-                    batchnorm_quantize(&m->layers[k], &m->layers[k + 1], &e->out[k - 1],
-                                       &e->out[k + 1]) == 0) {
-                    k++;
-                    continue;
-                }
-                layer_forward(&m->layers[k], &e->out[k - 1], &e->out[k], &err);
-            }
+            upset_err_t err; /* elementwise layers do not fail; the engine fuses what it can */
+            engine_run_layers(e, cur + 1, M - 1, &err);
             live = changed(d, end, s, i, end->n, 1);
         } else {
             for (int k = cur + 1; k < M; k++)

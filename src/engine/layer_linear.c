@@ -141,28 +141,19 @@ static void im2col_row(const layer_t *L, const int16_t *x, int oh, int ow, int p
     }
 }
 
-/* Output pixel (oh, ow)'s fan-in as the int16 kernels read it from L's int16 input x: in
- * place, one run of kw * cin codes per kernel row, when the receptive field lies inside the
- * input and a run is a multiple of `align`; else one zero-padded row of row_len codes built
- * in row. Fills runs and *seg (codes per run); returns the number of runs. */
-static inline int conv_fan_in(const layer_t *L, const int16_t *x, int oh, int ow, int ph,
-                              int pw, int align, int64_t row_len, int16_t *row,
-                              const int16_t **runs, int64_t *seg)
+/* Output pixel (oh, ow)'s receptive field in L's int16 input x as kh runs of kw * cin
+ * codes read in place (runs): 1 when it lies inside the input and a run is whole vectors
+ * of 16 codes (the dot-product kernels'), else 0. */
+static inline int in_place_runs(const layer_t *L, const int16_t *x, int oh, int ow, int ph,
+                                int pw, const int16_t **runs)
 {
     const int ih0 = oh * L->stride_h - ph, iw0 = ow * L->stride_w - pw;
-    const int64_t run = (int64_t)L->kw * L->cin;
-    if (L->kh <= MAX_KERNEL_ROWS && run % align == 0 && ih0 >= 0 && ih0 + L->kh <= L->in.h &&
-        iw0 >= 0 && iw0 + L->kw <= L->in.w) {
-        const int16_t *r0 = x + ((int64_t)ih0 * L->in.w + iw0) * L->cin;
-        const int64_t step = (int64_t)L->in.w * L->cin;
-        for (int r = 0; r < L->kh; r++)
-            runs[r] = r0 + r * step;
-        *seg = run;
-        return L->kh;
-    }
-    im2col_row(L, x, oh, ow, ph, pw, row_len, row);
-    runs[0] = row;
-    *seg = row_len;
+    if (L->kh > MAX_KERNEL_ROWS || ((int64_t)L->kw * L->cin) % 16 || ih0 < 0 ||
+        ih0 + L->kh > L->in.h || iw0 < 0 || iw0 + L->kw > L->in.w)
+        return 0;
+    const int16_t *r0 = x + ((int64_t)ih0 * L->in.w + iw0) * L->cin;
+    for (int r = 0; r < L->kh; r++)
+        runs[r] = r0 + (int64_t)r * L->in.w * L->cin;
     return 1;
 }
 
@@ -236,7 +227,7 @@ int narrow_linear(const layer_t *L, const tensor_t *in, tensor_t *out)
      * (whole vectors: kp codes) */
     const int pairs = L->cout >= 8;
     /* a convolution reads its receptive fields in place from a padded copy where the runs
-     * allow it (every field, no im2col); else from the plain copy, borders by im2col */
+     * allow it; else each field is copied into a row (im2col) from the plain copy */
     padded_t P = {0};
     const int padded_rc = L->kind == LAYER_CONV2D ? narrow_padded(L, in, pairs ? 2 : 16, &P) : 1;
     const int padded = padded_rc == 0;
@@ -262,7 +253,7 @@ int narrow_linear(const layer_t *L, const tensor_t *in, tensor_t *out)
         memcpy(scratch.bias + (int64_t)p * L->cout, scratch.bias, (size_t)L->cout * sizeof(int64_t));
     int ph = 0, pw = 0;
     const int16_t *runs[MAX_KERNEL_ROWS] = {scratch.row}, *runs_b[MAX_KERNEL_ROWS];
-    int64_t seg = row_len, seg_b = 0;
+    int64_t seg = row_len;
     int nseg = 1;
     if (L->kind == LAYER_CONV2D) {
         conv_padding(L, &ph, &pw);
@@ -271,46 +262,37 @@ int narrow_linear(const layer_t *L, const tensor_t *in, tensor_t *out)
         memset(scratch.row + k, 0, (size_t)(row_len - k) * sizeof(int16_t));
     }
     const int64_t prow = (int64_t)P.w * P.c, pstep = (int64_t)L->stride_w * P.c;
+    if (padded) {
+        seg = (int64_t)L->kw * P.c;
+        nseg = L->kh;
+    } else {
+        runs_b[0] = scratch.row + kp; /* the second pixel's im2col row */
+    }
     for (int oh = 0; oh < L->out.h; oh++) {
         const int16_t *prow0 = padded ? P.x + (int64_t)oh * L->stride_h * prow : NULL;
         for (int ow = 0; ow < ow_n; ow++) {
             int32_t *sum = scratch.sum32 + (int64_t)ow * cs;
+            const int two = ow + 1 < ow_n; /* two output pixels in one pass, shared weights */
             if (padded) {
-                seg = (int64_t)L->kw * P.c;
-                nseg = L->kh;
                 for (int r = 0; r < L->kh; r++) {
                     runs[r] = prow0 + r * prow + ow * pstep;
                     runs_b[r] = runs[r] + pstep;
                 }
-                if (pairs && ow + 1 < ow_n) {
-                    kernel_pairs16_seg2(runs, runs_b, nseg, seg / 2, L->kernel_p16, cs, sum,
-                                        sum + cs);
-                    ow++;
-                } else if (ow + 1 < ow_n) {
-                    kernel_dot16_seg2(runs, runs_b, nseg, seg, L->kernel_t16, L->cout, kp, sum,
-                                      sum + cs);
-                    ow++;
-                } else if (pairs) {
-                    kernel_pairs16_seg(runs, nseg, seg / 2, L->kernel_p16, cs, sum);
-                } else {
-                    kernel_dot16_seg(runs, nseg, seg, L->kernel_t16, L->cout, kp, sum);
-                }
-                continue;
+            } else if (L->kind == LAYER_CONV2D) { /* a run is not whole vectors: im2col */
+                im2col_row(L, scratch.x, oh, ow, ph, pw, row_len, scratch.row);
+                if (two)
+                    im2col_row(L, scratch.x, oh, ow + 1, ph, pw, row_len, scratch.row + kp);
             }
-            if (L->kind == LAYER_CONV2D)
-                nseg = conv_fan_in(L, scratch.x, oh, ow, ph, pw, pairs ? 2 : 16, row_len,
-                                   scratch.row, runs, &seg);
-            if (pairs && ow + 1 < ow_n &&
-                conv_fan_in(L, scratch.x, oh, ow + 1, ph, pw, 2, row_len, scratch.row + kp,
-                            runs_b, &seg_b) == nseg && seg_b == seg) {
-                /* two output pixels with the same segmentation: one pass, shared weights */
+            if (two && pairs)
                 kernel_pairs16_seg2(runs, runs_b, nseg, seg / 2, L->kernel_p16, cs, sum, sum + cs);
-                ow++;
-            } else if (pairs) {
+            else if (two)
+                kernel_dot16_seg2(runs, runs_b, nseg, seg, L->kernel_t16, L->cout, kp, sum,
+                                  sum + cs);
+            else if (pairs)
                 kernel_pairs16_seg(runs, nseg, seg / 2, L->kernel_p16, cs, sum);
-            } else {
+            else
                 kernel_dot16_seg(runs, nseg, seg, L->kernel_t16, L->cout, kp, sum);
-            }
+            ow += two;
         }
         int64_t *o = out->fixed + (int64_t)oh * ow_n * L->cout;
         if (vector_out && cs == L->cout) {
@@ -342,8 +324,14 @@ void narrow_pixel_sums(const layer_t *L, const int16_t *x16, int64_t p, int c0, 
     if (L->kind == LAYER_CONV2D) {
         int ph, pw;
         conv_padding(L, &ph, &pw);
-        nseg = conv_fan_in(L, x16, (int)(p / L->out.w), (int)(p % L->out.w), ph, pw, 16, kp,
-                           scratch.row, runs, &seg);
+        const int oh = (int)(p / L->out.w), ow = (int)(p % L->out.w);
+        if (in_place_runs(L, x16, oh, ow, ph, pw, runs)) {
+            nseg = L->kh;
+            seg = (int64_t)L->kw * L->cin;
+        } else {
+            im2col_row(L, x16, oh, ow, ph, pw, kp, scratch.row);
+            runs[0] = scratch.row;
+        }
     } else if (k != kp) { /* pad the dense input to whole vectors */
         memcpy(scratch.row, x16, (size_t)k * sizeof(int16_t));
         memset(scratch.row + k, 0, (size_t)(kp - k) * sizeof(int16_t));
@@ -362,7 +350,7 @@ void narrow_channel_sums(const layer_t *L, const int16_t *x16, int co, const int
                          int64_t n, int64_t *sum)
 {
     const int64_t run = (int64_t)L->kw * L->cin;
-    if (L->kind != LAYER_CONV2D || L->kh > MAX_KERNEL_ROWS || run % 16) {
+    if (L->kind != LAYER_CONV2D) {
         for (int64_t t = 0; t < n; t++)
             narrow_pixel_sums(L, x16, pix[t], co, co + 1, sum + t);
         return;
@@ -374,15 +362,11 @@ void narrow_channel_sums(const layer_t *L, const int16_t *x16, int co, const int
     conv_padding(L, &ph, &pw);
     int nb = 0;
     for (int64_t t = 0; t < n; t++) {
-        const int oh = (int)(pix[t] / L->out.w), ow = (int)(pix[t] % L->out.w);
-        const int ih0 = oh * L->stride_h - ph, iw0 = ow * L->stride_w - pw;
-        if (ih0 < 0 || ih0 + L->kh > L->in.h || iw0 < 0 || iw0 + L->kw > L->in.w) {
-            narrow_pixel_sums(L, x16, pix[t], co, co + 1, sum + t); /* a border pixel */
-        } else {
-            for (int r = 0; r < L->kh; r++)
-                runs[nb * L->kh + r] = x16 + ((int64_t)(ih0 + r) * L->in.w + iw0) * L->cin;
+        if (in_place_runs(L, x16, (int)(pix[t] / L->out.w), (int)(pix[t] % L->out.w), ph, pw,
+                          runs + nb * L->kh))
             at[nb++] = t;
-        }
+        else
+            narrow_pixel_sums(L, x16, pix[t], co, co + 1, sum + t); /* a border pixel */
         if (nb == CHANNEL_BATCH || (t == n - 1 && nb)) {
             kernel_dot16_many(runs, L->kh, run, L->kernel_t16 + (int64_t)co * L->kernel_kp, nb,
                               s32);
