@@ -194,6 +194,7 @@ peer() {
              "per-bit $what on $peer_same of $peer_bits bits x $peer_images samples"
         echo "   CPU time (robust to other load): upset ${up_cpu} s, $name ${peer_cpu_s} s:" \
              "$(echo "scale=1; $peer_cpu_s / $up_cpu" | bc)x"
+        if [ $np = 1 ]; then up1_cpu=$up_cpu peer1_cpu_s=$peer_cpu_s peer1_bits=$peer_bits; fi
     done
 }
 echo "== 7. upset vs a PyTorch per-bit loop (tools/peer_bench.py), CIFAR-10, same bits and images"
@@ -211,19 +212,16 @@ if "$PY" -c "import torch, ot" 2>/dev/null; then
         "kind: guided" "guided: {order: random, budget: $((100 * S))}"
     peer "$T/peer_ae.yaml" "PyTorch + POT loop" "mean EMD equal (1e-9 relative)" \
         --model models/econt_medium.h5 --data data/hgcal/ttbar_0PU.csv --count $((2000 * S))
-    # per further bit, once each side's start-up is paid (1 rank vs 1 thread, CPU time):
-    # upset's 100-bit campaign less a 1-bit one, against the peer's time per bit
+    # per further bit, once each side's start-up is paid (1 rank vs 1 thread, CPU time, the
+    # figures peer just measured): upset's 100-bit campaign less a 1-bit one, against the
+    # peer's time per bit
     campaign "$T/peer_ae1.yaml" models/econt_medium.h5 \
         "data: {format: hgcal, files: [data/hgcal/ttbar_0PU.csv], count: $((2000 * S))}" \
         "kind: guided" "guided: {order: random, budget: 1}"
-    measure u1 "$UPSET" run "$T/peer_ae1.yaml" --quiet --force
-    measure u100 "$UPSET" run "$T/peer_ae.yaml" --quiet --force # its bits in out.h5 for the peer
-    "$PY" tools/peer_bench.py --model models/econt_medium.h5 --data data/hgcal/ttbar_0PU.csv \
-        --count $((2000 * S)) --bits-from "$T/out.h5" --threads 1 > "$T/peer.txt" || exit 1
-    eval "$(tail -n 1 "$T/peer.txt")"
-    echo "per further bit (CPU): upset $(echo "scale=2; ($u100_cpu - $u1_cpu) * 1000 / ($((100 * S)) - 1)" | bc) ms," \
-         "PyTorch + POT loop $(echo "scale=2; $peer_cpu_s * 1000 / $peer_bits" | bc) ms:" \
-         "$(echo "scale=1; $peer_cpu_s * ($((100 * S)) - 1) / $peer_bits / ($u100_cpu - $u1_cpu)" | bc)x"
+    measure u1 mpirun -np 1 "$UPSET" run "$T/peer_ae1.yaml" --quiet --force # launched as peer launches
+    echo "per further bit (CPU): upset $(echo "scale=2; ($up1_cpu - $u1_cpu) * 1000 / ($((100 * S)) - 1)" | bc) ms," \
+         "PyTorch + POT loop $(echo "scale=2; $peer1_cpu_s * 1000 / $peer1_bits" | bc) ms:" \
+         "$(echo "scale=1; $peer1_cpu_s * ($((100 * S)) - 1) / $peer1_bits / ($up1_cpu - $u1_cpu)" | bc)x"
 else
     echo "skipped: python3-torch or python3-pot is not installed (tools/install-deps.sh --bench installs them)"
 fi

@@ -217,7 +217,6 @@ int dataset_load_hgcal(const char *const *files, int n_files, int64_t offset, in
                    (long long)count);
         goto fail;
     }
-    d->checksum_known = 0;
     return 0;
 fail_line:
     free(line);
@@ -310,7 +309,6 @@ int dataset_load_cifar10(const char *path, const char *labels_path, int64_t offs
         dataset_free(d);
         return -1;
     }
-    d->checksum_known = 0;
     return 0;
 }
 

@@ -71,11 +71,8 @@ static int fwd_activation(const layer_t *L, const tensor_t *in, tensor_t *out, u
         kernel_quantize(&L->aq, in->real, out->n, out->fixed);
     } else if (is_quantizer(L)) {
         quant_codes_from_fixed(&L->aq, in->fixed, out->n, in->frac, out->fixed);
-    } else if (L->act == ACT_SIGMOID && in->kind == TENSOR_REAL && out->kind == TENSOR_REAL) {
-        for (int64_t i = 0; i < out->n; i++) /* activation_at's formula, without a call each */
-            out->real[i] = 1.0 / (1.0 + exp(-in->real[i]));
-    } else if (L->act == ACT_SOFTMAX && !is_quantizer(L)) {
-        for (int64_t i = 0; i < out->n; i++)
+    } else if (L->act == ACT_SOFTMAX || (L->act == ACT_SIGMOID && out->kind == TENSOR_REAL)) {
+        for (int64_t i = 0; i < out->n; i++) /* the values, then the whole tensor at once */
             out->real[i] = tensor_value(in, i);
         apply_real_activation(L->act, out->real, out->n);
     } else {

@@ -10,20 +10,15 @@ static struct {
     size_t cap_x, cap_acc, cap_w;
 } scratch;
 
-/* Each of n rows of out = the bias (cout values). */
-static void fill_rows(double *restrict out, const layer_t *L, int64_t n)
+/* Each of n rows of out = the bias (cout values): the first row, then the filled part
+ * copied after itself, doubling (a few calls, whatever cout is). */
+static void fill_rows(double *out, const layer_t *L, int64_t n)
 {
-    const int cout = L->cout;
-    if (cout == 1) {
-        const double b = bias_value(L, 0);
-        for (int64_t p = 0; p < n; p++)
-            out[p] = b;
-        return;
-    }
-    for (int c = 0; c < cout; c++)
+    const int64_t total = n * L->cout;
+    for (int c = 0; c < L->cout; c++)
         out[c] = bias_value(L, c);
-    for (int64_t p = 1; p < n; p++)
-        memcpy(out + p * cout, out, (size_t)cout * sizeof *out);
+    for (int64_t done = L->cout; done < total; done *= 2)
+        memcpy(out + done, out, (size_t)(done < total - done ? done : total - done) * sizeof *out);
 }
 
 /* Input pixels handed to the float kernel at a time (they share its weight loads). */

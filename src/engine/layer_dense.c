@@ -25,24 +25,18 @@ static int fwd_dense(const layer_t *L, const tensor_t *in, tensor_t *out, upset_
     }
     for (int c = 0; c < L->cout; c++)
         out->real[c] = bias_value(L, c);
-    double *w = scratch.w;
     for (int i = 0; i < L->cin; i++) {
         double x = tensor_value(in, i);
         if (x == 0)
             continue;
         const int64_t row = (int64_t)i * L->cout;
-        if (L->quantized) {
+        const double *w = scratch.w;
+        if (L->quantized) /* the current codes' values (flips show up) */
             for (int c = 0; c < L->cout; c++)
-                w[c] = weight_value(L, row + c);
-            for (int c = 0; c < L->cout; c++)
-                out->real[c] += x * w[c];
-        } else if (L->dense_w) { /* the same sums, a vector at a time */
-            kernel_axpy_f64(out->real, x, L->dense_w + row, L->cout);
-        } else {
-            const float *wf = L->kernel + row;
-            for (int c = 0; c < L->cout; c++)
-                out->real[c] += x * (double)wf[c];
-        }
+                scratch.w[c] = weight_value(L, row + c);
+        else /* float weights as doubles, from model_prepare */
+            w = L->dense_w + row;
+        kernel_axpy_f64(out->real, x, w, L->cout);
     }
     apply_real_activation(L->act, out->real, L->cout);
     return 0;
