@@ -407,17 +407,22 @@ END_TEST
 
 /* The float decoder's kernels against the plain loops they replace, bit for bit (memcmp:
  * signs of zero and NaN included): the panel layout, one to six input vectors (the
- * four-at-a-time body and its remainder), products and sums that round. */
+ * four-at-a-time body and its remainder), products and sums that round; the sparse sums
+ * over listed rows, one to four panels, for a list of inputs; the nonzero lists. */
 START_TEST(test_sum_rows_kernel)
 {
     uint64_t seed = 17;
-    enum { NX = 19, N = 24 };
-    static double x[6 * NX], w[NX * N], acc[6 * N], want[6 * N];
+    enum { NX = 19, N = 24, NP = 32 };
+    static double x[6 * NX], w[NX * N], acc[6 * N], want[6 * N], wp[NX * NP], sacc[3 * NP],
+        swant[3 * NP], val[3 * NX];
+    static int32_t idx[3 * NX];
     for (int i = 0; i < 6 * NX; i++)
         x[i] = ((double)lcg(&seed) - 1073741824.0) / 3e7;
     for (int i = 0; i < NX * N; i++)
         w[i] = ((double)lcg(&seed) - 1073741824.0) / 7e9;
-    x[3] = -0.0, x[5] = NAN, w[7] = INFINITY, w[9] = -0.0;
+    for (int i = 0; i < NX * NP; i++)
+        wp[i] = ((double)lcg(&seed) - 1073741824.0) / 7e9;
+    x[3] = -0.0, x[5] = NAN, w[7] = INFINITY, w[9] = -0.0, wp[12] = -0.0;
     for (int mode = 0; mode < 2; mode++) {
         kernel_set_mode(mode ? KERNEL_PORTABLE : KERNEL_AUTO);
         for (int sets = 1; sets <= 6; sets++) {
@@ -432,6 +437,46 @@ START_TEST(test_sum_rows_kernel)
             ck_assert_msg(!memcmp(acc, want, (size_t)(sets * N) * sizeof *acc),
                           "sum_rows, %d sets (%s)", sets, kernel_path());
         }
+        /* three sparse inputs: every row, some rows (zeros and NaN among the values), none */
+        int n[3] = {0, 0, 0};
+        const double *xs[3] = {x, x + NX, x + 2 * NX};
+        for (int i = 0; i < NX; i++) {
+            val[n[0]] = xs[0][i], idx[n[0]++] = i;
+            if (i % 3 != 1 || i == 4)
+                val[NX + n[1]] = xs[1][i], idx[NX + n[1]++] = i;
+        }
+        const sparse_rows_t rows = {val, idx, n, NX};
+        const int32_t sets[3] = {2, 0, 1};
+        for (int panels = 1; panels <= 4; panels++) {
+            for (int k = 0; k < 3 * NP; k++)
+                sacc[k] = swant[k] = 7.0; /* beyond 8 * panels: left as it was */
+            for (int s = 0; s < 3; s++)
+                for (int t = 0; t < 8 * panels; t++) {
+                    double a = 0;
+                    for (int k = 0; k < n[s]; k++)
+                        a += val[s * NX + k] * wp[((t / 8) * NX + idx[s * NX + k]) * 8 + t % 8];
+                    swant[s * NP + t] = a;
+                }
+            kernel_sum_panels_f64(&rows, sets, 3, wp, NX, panels, sacc, NP);
+            ck_assert_msg(!memcmp(sacc, swant, sizeof sacc), "sum_panels, %d panels (%s)", panels,
+                          kernel_path());
+        }
+        /* nonzero lists: zeros of both signs, NaN, a tail that is not a whole vector */
+        double z[23];
+        for (int i = 0; i < 23; i++)
+            z[i] = i % 3 == 0 ? 0.0 : i % 5 == 0 ? -0.0 : x[i];
+        z[7] = NAN;
+        double zv[23];
+        int32_t zi[23];
+        const int nz = kernel_nonzero_f64(z, 23, zv, zi);
+        int k = 0;
+        for (int i = 0; i < 23; i++)
+            if (z[i] != 0 || isnan(z[i])) {
+                ck_assert_msg(k < nz && zi[k] == i && !memcmp(&zv[k], &z[i], sizeof *z),
+                              "nonzero %d (%s)", i, kernel_path());
+                k++;
+            }
+        ck_assert_int_eq(nz, k);
         double o[11], o2[11];
         for (int i = 0; i < 11; i++)
             o[i] = o2[i] = x[i + 20];
@@ -450,6 +495,95 @@ START_TEST(test_sum_rows_kernel)
         ck_assert_msg(!memcmp(o, o2, sizeof o), "axpy2_f64 (%s)", kernel_path());
     }
     kernel_set_mode(KERNEL_AUTO);
+}
+END_TEST
+
+/* One transposed convolution (random weights, a share of zero inputs) under the three
+ * kernel modes, bit for bit (memcmp); returns how often the sparse sums ran in auto mode. */
+static int64_t convt_case(int ih, int iw, int cin, int cout, int k, int stride, int same,
+                          double zeros, uint64_t *seed)
+{
+    upset_err_t err = {{0}};
+    model_t m;
+    memset(&m, 0, sizeof m);
+    m.n_layers = 1;
+    m.layers = calloc(1, sizeof *m.layers);
+    ck_assert_ptr_nonnull(m.layers);
+    layer_t *L = &m.layers[0];
+    L->kind = LAYER_CONV2D_TRANSPOSE;
+    L->part = PART_DECODER;
+    L->kh = L->kw = k;
+    L->cin = cin;
+    L->cout = cout;
+    L->stride_h = L->stride_w = stride;
+    L->pad_same = same;
+    L->in = (shape3_t){ih, iw, cin};
+    L->out = same ? (shape3_t){ih * stride, iw * stride, cout}
+                  : (shape3_t){(ih - 1) * stride + k, (iw - 1) * stride + k, cout};
+    L->use_bias = 1;
+    L->act = ACT_RELU;
+    L->n_weights = (int64_t)k * k * cin * cout;
+    L->kernel = malloc((size_t)L->n_weights * sizeof *L->kernel);
+    L->bias = malloc((size_t)cout * sizeof *L->bias);
+    ck_assert(L->kernel && L->bias);
+    for (int64_t i = 0; i < L->n_weights; i++)
+        L->kernel[i] = (float)(((double)lcg(seed) - 1073741824.0) / 3e9);
+    for (int c = 0; c < cout; c++)
+        L->bias[c] = c == 0 ? -0.0f : (float)(((double)lcg(seed) - 1073741824.0) / 1e10);
+    ck_assert_msg(model_prepare(&m, &err) == 0, "%s", err.msg);
+    const int64_t n_in = shape_size(L->in), n_out = shape_size(L->out);
+    double *x = malloc((size_t)n_in * sizeof *x), *y[3];
+    ck_assert_ptr_nonnull(x);
+    for (int64_t i = 0; i < n_in; i++) {
+        const double u = (double)lcg(seed) / 2147483648.0;
+        x[i] = u < zeros ? (i % 2 ? -0.0 : 0.0) : ((double)lcg(seed) - 1073741824.0) / 1e9;
+    }
+    const tensor_t in = {TENSOR_REAL, 0, 1, n_in, NULL, x};
+    const kernel_mode_t modes[3] = {KERNEL_AUTO, KERNEL_PORTABLE, KERNEL_WIDE};
+    int64_t sparse = 0;
+    for (int r = 0; r < 3; r++) {
+        y[r] = malloc((size_t)n_out * sizeof *y[r]);
+        ck_assert_ptr_nonnull(y[r]);
+        tensor_t out = {TENSOR_REAL, 0, 1, n_out, NULL, y[r]};
+        kernel_set_mode(modes[r]);
+        const int64_t before = kernel_sum_panels_calls();
+        ck_assert_msg(layer_forward(L, &in, &out, &err) == 0, "%s", err.msg);
+        if (r == 0)
+            sparse = kernel_sum_panels_calls() - before;
+    }
+    kernel_set_mode(KERNEL_AUTO);
+    ck_assert_msg(!memcmp(y[0], y[2], (size_t)n_out * sizeof *x) &&
+                      !memcmp(y[1], y[2], (size_t)n_out * sizeof *x),
+                  "conv2d_transpose %dx%dx%d -> %d, %dx%d stride %d %s, %.0f%% zeros: the fast "
+                  "ways differ from the reference", ih, iw, cin, cout, k, k, stride,
+                  same ? "same" : "valid", 100 * zeros);
+    for (int r = 0; r < 3; r++)
+        free(y[r]);
+    free(x);
+    model_free(&m);
+    return sparse;
+}
+
+/* The transposed convolution's dense and sparse sums against the reference loops, on
+ * shapes where each is chosen: ECON-T Large's (32 channels, 800 columns), one output
+ * channel (4 panels), 9 columns (2 panels, a partial group), a valid padding with an
+ * odd channel count, and inputs from no zeros to all zeros. */
+START_TEST(test_convt_paths)
+{
+    uint64_t seed = 29;
+    int64_t sparse = 0, total = 0;
+    const double zeros[] = {0.0, 0.6, 0.95, 1.0};
+    for (int z = 0; z < 4; z++) {
+        int64_t s = convt_case(4, 4, 32, 32, 5, 2, 1, zeros[z], &seed);
+        s += convt_case(8, 8, 64, 1, 5, 1, 1, zeros[z], &seed);
+        s += convt_case(8, 8, 128, 1, 3, 1, 1, zeros[z], &seed);
+        s += convt_case(3, 5, 40, 3, 3, 2, 0, zeros[z], &seed);
+        sparse += s, total++;
+        if (z == 0)
+            ck_assert_msg(s == 0, "the sparse sums ran on an input without zeros");
+    }
+    ck_assert_msg(sparse > 0, "the sparse sums never ran");
+    (void)total;
 }
 END_TEST
 
@@ -556,10 +690,13 @@ static void paths_identical(const char *model, const dataset_t *d, int64_t n)
     model_t m;
     upset_err_t err = {{0}};
     ck_assert_msg(model_load(model, &m, &err) == 0, "%s", err.msg);
-    int64_t la, lp, lw, calls = kernel_dot16_calls();
+    int64_t la, lp, lw, calls = kernel_dot16_calls(), sparse = kernel_sum_panels_calls();
     n_unwritten = 0;
     double *a = run_all(&m, d, n, KERNEL_AUTO, &la);
     ck_assert_msg(kernel_dot16_calls() > calls, "%s: the narrow kernels were not used", model);
+    if (!strcmp(model, "models/econt_large.h5")) /* its decoder's ReLU leaves many zeros */
+        ck_assert_msg(kernel_sum_panels_calls() > sparse, "%s: the sparse sums were not used",
+                      model);
     const int64_t fused = n_unwritten;
     double *p = run_all(&m, d, n, KERNEL_PORTABLE, &lp);
     double *w = run_all(&m, d, n, KERNEL_WIDE, &lw);
@@ -675,6 +812,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_relu_kernel);
     tcase_add_test(tc, test_axpy_kernel);
     tcase_add_test(tc, test_sum_rows_kernel);
+    tcase_add_test(tc, test_convt_paths);
     tcase_add_test(tc, test_quantize_paths);
     tcase_add_test(tc, test_kernel_paths_identical);
     tcase_add_test(tc, test_merge_layers);

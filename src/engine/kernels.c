@@ -581,6 +581,114 @@ __attribute__((target("avx2"))) static void sum_rows_f64_avx2(const double *x, i
 }
 #endif
 
+static void sum_panels_f64_portable(const sparse_rows_t *x, const int32_t *sets, int n_sets,
+                                    const double *w, int n_x, int n_panels, double *acc,
+                                    int64_t acc_stride)
+{
+    for (int i = 0; i < n_sets; i++) {
+        const int64_t s = sets[i];
+        const double *val = x->val + s * x->stride;
+        const int32_t *idx = x->idx + s * x->stride;
+        for (int q = 0; q < n_panels; q++) {
+            const double *panel = w + (int64_t)q * 8 * n_x;
+            double *a = acc + s * acc_stride + q * 8;
+            for (int t = 0; t < 8; t++)
+                a[t] = 0;
+            for (int k = 0; k < x->n[s]; k++)
+                for (int t = 0; t < 8; t++)
+                    a[t] += val[k] * panel[(int64_t)idx[k] * 8 + t];
+        }
+    }
+}
+
+static int nonzero_f64_portable(const double *x, int n, int i, double *val, int32_t *idx, int k)
+{
+    for (; i < n; i++) { /* branch-free: where the zeros are is unpredictable */
+        val[k] = x[i], idx[k] = i;
+        k += x[i] != 0;
+    }
+    return k;
+}
+
+#ifdef HAVE_X86
+/* np panels (np <= 4, a constant once inlined, so the accumulators stay in registers)
+ * for each listed input: with four, eight independent sums hide the adds' latency, and
+ * the panels stay in L1 while they are swept over the inputs. A multiply then an add
+ * (never a fused multiply-add) per term, so each lane rounds as the portable loop does. */
+__attribute__((target("avx2"), always_inline)) static inline void
+sum_panels_np_avx2(const sparse_rows_t *x, const int32_t *sets, int n_sets, const double *w,
+                   int n_x, const int np, double *acc, int64_t acc_stride)
+{
+    const int64_t step = 8 * (int64_t)n_x;
+    for (int i = 0; i < n_sets; i++) {
+        const int64_t s = sets[i];
+        const double *val = x->val + s * x->stride;
+        const int32_t *idx = x->idx + s * x->stride;
+        __m256d lo[4], hi[4];
+#pragma GCC unroll 4
+        for (int q = 0; q < np; q++)
+            lo[q] = hi[q] = _mm256_setzero_pd();
+        for (int k = 0; k < x->n[s]; k++) {
+            const double *row = w + (int64_t)idx[k] * 8;
+            const __m256d xb = _mm256_set1_pd(val[k]);
+#pragma GCC unroll 4
+            for (int q = 0; q < np; q++) {
+                lo[q] = _mm256_add_pd(lo[q], _mm256_mul_pd(xb, _mm256_loadu_pd(row + q * step)));
+                hi[q] = _mm256_add_pd(hi[q], _mm256_mul_pd(xb, _mm256_loadu_pd(row + q * step + 4)));
+            }
+        }
+        double *a = acc + s * acc_stride;
+#pragma GCC unroll 4
+        for (int q = 0; q < np; q++) {
+            _mm256_storeu_pd(a + q * 8, lo[q]);
+            _mm256_storeu_pd(a + q * 8 + 4, hi[q]);
+        }
+    }
+}
+
+__attribute__((target("avx2"))) static void
+sum_panels_f64_avx2(const sparse_rows_t *x, const int32_t *sets, int n_sets, const double *w,
+                    int n_x, int n_panels, double *acc, int64_t acc_stride)
+{
+    switch (n_panels) {
+    case 4: sum_panels_np_avx2(x, sets, n_sets, w, n_x, 4, acc, acc_stride); break;
+    case 3: sum_panels_np_avx2(x, sets, n_sets, w, n_x, 3, acc, acc_stride); break;
+    case 2: sum_panels_np_avx2(x, sets, n_sets, w, n_x, 2, acc, acc_stride); break;
+    default: sum_panels_np_avx2(x, sets, n_sets, w, n_x, 1, acc, acc_stride); break;
+    }
+}
+
+/* Four values at a time: a table indexed by the nonzero mask gives the lanes to keep,
+ * moved to the front (32-bit halves for the doubles, positions for the indices); the
+ * stores write four values, of which the count kept are valid. */
+__attribute__((target("avx2"))) static int nonzero_f64_avx2(const double *x, int n,
+                                                           double *val, int32_t *idx)
+{
+    static int32_t lanes[16][8], pos[16][4];
+    static int ready;
+    if (!ready) { /* racy only between identical writes */
+        for (int m = 0; m < 16; m++)
+            for (int j = 0, k = 0; j < 4; j++)
+                if (m >> j & 1)
+                    pos[m][k] = j, lanes[m][2 * k] = 2 * j, lanes[m][2 * k + 1] = 2 * j + 1, k++;
+        ready = 1;
+    }
+    const __m256d zero = _mm256_setzero_pd();
+    int i = 0, k = 0;
+    for (; i + 4 <= n; i += 4) {
+        const __m256d v = _mm256_loadu_pd(x + i);
+        const int m = _mm256_movemask_pd(_mm256_cmp_pd(v, zero, _CMP_NEQ_UQ));
+        const __m256i perm = _mm256_loadu_si256((const __m256i *)lanes[m]);
+        _mm256_storeu_pd(val + k, _mm256_castsi256_pd(_mm256_permutevar8x32_epi32(
+                                        _mm256_castpd_si256(v), perm)));
+        _mm_storeu_si128((__m128i *)(idx + k),
+                         _mm_add_epi32(_mm_set1_epi32(i), _mm_loadu_si128((const __m128i *)pos[m])));
+        k += __builtin_popcount((unsigned)m);
+    }
+    return nonzero_f64_portable(x, n, i, val, idx, k);
+}
+#endif
+
 #ifdef HAVE_X86
 /* quant_codes_from_floats four at a time: float32 rounding, an exact power-of-two scale,
  * round half to even (the instruction's nearest mode, as nearbyint), clip, NaN -> 0. */
@@ -616,9 +724,10 @@ void kernel_quantize(const quant_t *q, const double *x, int64_t n, int64_t *out)
     quant_codes_from_floats(q, x, n, out);
 }
 
-static int64_t n_calls;
+static int64_t n_calls, n_sparse_calls;
 
 int64_t kernel_dot16_calls(void) { return n_calls; }
+int64_t kernel_sum_panels_calls(void) { return n_sparse_calls; }
 
 void kernel_dot16_seg(const int16_t *const *xs, int nseg, int64_t seg, const int16_t *w,
                       int n_rows, int64_t w_stride, int32_t *out)
@@ -843,6 +952,29 @@ void kernel_sum_rows_f64(const double *x, int n_x, int n_sets, const double *w, 
     }
 #endif
     sum_rows_f64_portable(x, n_x, n_sets, w, n, acc);
+}
+
+void kernel_sum_panels_f64(const sparse_rows_t *x, const int32_t *sets, int n_sets,
+                           const double *w, int n_x, int n_panels, double *acc,
+                           int64_t acc_stride)
+{
+    n_sparse_calls++;
+#ifdef HAVE_X86
+    if (use_avx2()) {
+        sum_panels_f64_avx2(x, sets, n_sets, w, n_x, n_panels, acc, acc_stride);
+        return;
+    }
+#endif
+    sum_panels_f64_portable(x, sets, n_sets, w, n_x, n_panels, acc, acc_stride);
+}
+
+int kernel_nonzero_f64(const double *x, int n, double *val, int32_t *idx)
+{
+#ifdef HAVE_X86
+    if (use_avx2())
+        return nonzero_f64_avx2(x, n, val, idx);
+#endif
+    return nonzero_f64_portable(x, n, 0, val, idx, 0);
 }
 
 void kernel_set_mode(kernel_mode_t m)

@@ -4,12 +4,6 @@
 #include "layer.h"
 #include "upset/kernels.h"
 
-/* Scratch of the fast path (grown on demand, kept). */
-static struct {
-    double *x, *acc, *w;
-    size_t cap_x, cap_acc, cap_w;
-} scratch;
-
 /* Each of n rows of out = the bias (cout values): the first row, then the filled part
  * copied after itself, doubling (a few calls, whatever cout is). */
 static void fill_rows(double *out, const layer_t *L, int64_t n)
@@ -21,24 +15,168 @@ static void fill_rows(double *out, const layer_t *L, int64_t n)
         memcpy(out + done, out, (size_t)(done < total - done ? done : total - done) * sizeof *out);
 }
 
-/* Input pixels handed to the float kernel at a time (they share its weight loads). */
+/* The taps of input pixel p that land inside the output: kernel rows kh0..kh1 and
+ * columns kw0..kw1 (none when kh0 > kh1 or kw0 > kw1); tap (kh, kw) feeds output pixel
+ * (oh0 + kh, ow0 + kw). Inline, as add_pixel: a call per pixel cost ECON-T Medium's
+ * oracle 12 %. */
+typedef struct {
+    int kh0, kh1, kw0, kw1, oh0, ow0;
+} tap_window_t;
+
+static inline tap_window_t tap_window(const layer_t *L, int64_t p, int ph, int pw)
+{
+    tap_window_t t;
+    t.oh0 = (int)(p / L->in.w) * L->stride_h - ph;
+    t.ow0 = (int)(p % L->in.w) * L->stride_w - pw;
+    t.kh0 = t.oh0 < 0 ? -t.oh0 : 0;
+    t.kw0 = t.ow0 < 0 ? -t.ow0 : 0;
+    t.kh1 = L->out.h - 1 - t.oh0 < L->kh - 1 ? L->out.h - 1 - t.oh0 : L->kh - 1;
+    t.kw1 = L->out.w - 1 - t.ow0 < L->kw - 1 ? L->out.w - 1 - t.ow0 : L->kw - 1;
+    return t;
+}
+
+/* Scratch of the fast paths (grown on demand, kept). */
+static struct {
+    double *x, *acc, *w, *val;
+    int32_t *idx, *sets;
+    int *nnz;
+    tap_window_t *win;
+    unsigned char *need;
+    size_t cap_x, cap_acc, cap_w, cap_val, cap_idx, cap_sets, cap_nnz, cap_win, cap_need;
+} scratch;
+
+/* Adds input pixel p's sums (acc: one per tap and output channel) to the outputs its
+ * taps inside the image feed, in the reference order; the taps of one kernel row feed
+ * consecutive output columns, so one contiguous add per kernel row. */
+static inline void add_pixel(const layer_t *L, tap_window_t t, const double *acc, double *out)
+{
+    const int cout = L->cout;
+    if (t.kw0 > t.kw1)
+        return;
+    const int64_t len = (int64_t)(t.kw1 - t.kw0 + 1) * cout;
+    for (int kh = t.kh0; kh <= t.kh1; kh++) {
+        double *o = out + ((int64_t)(t.oh0 + kh) * L->out.w + t.ow0 + t.kw0) * cout;
+        const double *a = acc + ((int64_t)kh * L->kw + t.kw0) * cout;
+        if (len >= 8)
+            kernel_add_f64(o, a, len);
+        else /* a few values (one output channel): no call */
+            for (int64_t i = 0; i < len; i++)
+                o[i] += a[i];
+    }
+}
+
+/* Input pixels handed to the dense kernel at a time (they share its weight loads). */
 enum { CONVT_BLOCK = 4 };
 
-/* The fast transposed convolution: per input pixel, the partial sums of every tap and
- * output channel are independent accumulations (each still sums ci = 0, 1, ... from
- * 0.0, as the reference loop below does), so they run side by side, CONVT_BLOCK input
- * pixels at a time; they are then added to the outputs pixel by pixel in the reference
- * order. Bit-identical to the reference (no reassociation, no contraction). */
-static int convt_fast(const layer_t *L, const tensor_t *in, tensor_t *out)
+/* Dense sums: every input channel of CONVT_BLOCK pixels against all the weights. */
+static void convt_dense(const layer_t *L, const double *x, int ph, int pw, double *out)
+{
+    const int64_t nacc = L->convt_cols, n_pix = (int64_t)L->in.h * L->in.w;
+    for (int64_t p0 = 0; p0 < n_pix; p0 += CONVT_BLOCK) {
+        const int nb = (int)(n_pix - p0 < CONVT_BLOCK ? n_pix - p0 : CONVT_BLOCK);
+        kernel_sum_rows_f64(x + p0 * L->cin, L->cin, nb, L->convt_w, nacc, scratch.acc);
+        for (int b = 0; b < nb; b++)
+            add_pixel(L, tap_window(L, p0 + b, ph, pw), scratch.acc + b * nacc, out);
+    }
+}
+
+/* Panels of 8 columns per sparse kernel call (kernels.h: up to 4), and input pixels whose
+ * sums are held at once: each group of panels is swept over all of them while it is in
+ * L1. */
+enum { CONVT_GROUP = 4, CONVT_CHUNK = 64 };
+
+/* Sparse sums: per pixel, its nonzero inputs only, and only the panel groups that hold
+ * its taps inside the image. */
+static int convt_sparse(const layer_t *L, const double *x, int ph, int pw, double *out)
 {
     const int cin = L->cin, cout = L->cout;
     const int64_t nacc = L->convt_cols, n_pix = (int64_t)L->in.h * L->in.w;
+    const int n_groups = (int)((nacc / 8 + CONVT_GROUP - 1) / CONVT_GROUP);
+    const size_t chunk = (size_t)(n_pix < CONVT_CHUNK ? n_pix : CONVT_CHUNK);
+    if (scratch_grow((void **)&scratch.acc, &scratch.cap_acc, chunk * (size_t)nacc,
+                     sizeof(double)) ||
+        scratch_grow((void **)&scratch.val, &scratch.cap_val, chunk * (size_t)cin,
+                     sizeof(double)) ||
+        scratch_grow((void **)&scratch.idx, &scratch.cap_idx, chunk * (size_t)cin,
+                     sizeof(int32_t)) ||
+        scratch_grow((void **)&scratch.sets, &scratch.cap_sets, chunk, sizeof(int32_t)) ||
+        scratch_grow((void **)&scratch.nnz, &scratch.cap_nnz, chunk, sizeof(int)) ||
+        scratch_grow((void **)&scratch.win, &scratch.cap_win, chunk, sizeof(tap_window_t)) ||
+        scratch_grow((void **)&scratch.need, &scratch.cap_need, chunk * (size_t)n_groups, 1))
+        return -1; /* the caller takes the dense way, which needs less */
+    const sparse_rows_t rows = {scratch.val, scratch.idx, scratch.nnz, cin};
+    for (int64_t p0 = 0; p0 < n_pix; p0 += CONVT_CHUNK) {
+        const int nb = (int)(n_pix - p0 < CONVT_CHUNK ? n_pix - p0 : CONVT_CHUNK);
+        memset(scratch.need, 0, (size_t)nb * (size_t)n_groups);
+        for (int b = 0; b < nb; b++) {
+            scratch.nnz[b] = kernel_nonzero_f64(x + (p0 + b) * cin, cin, scratch.val + b * cin,
+                                                scratch.idx + b * cin);
+            const tap_window_t t = scratch.win[b] = tap_window(L, p0 + b, ph, pw);
+            if (t.kw0 > t.kw1)
+                continue;
+            unsigned char *need = scratch.need + (int64_t)b * n_groups;
+            for (int kh = t.kh0; kh <= t.kh1; kh++) {
+                const int64_t c0 = ((int64_t)kh * L->kw + t.kw0) * cout,
+                              c1 = ((int64_t)kh * L->kw + t.kw1 + 1) * cout;
+                for (int64_t g = c0 / (8 * CONVT_GROUP); g <= (c1 - 1) / (8 * CONVT_GROUP); g++)
+                    need[g] = 1;
+            }
+        }
+        for (int g = 0; g < n_groups; g++) {
+            const int64_t j = (int64_t)g * 8 * CONVT_GROUP;
+            const int panels = (int)((nacc - j) / 8 < CONVT_GROUP ? (nacc - j) / 8 : CONVT_GROUP);
+            int n_sets = 0;
+            for (int b = 0; b < nb; b++)
+                if (scratch.need[(int64_t)b * n_groups + g])
+                    scratch.sets[n_sets++] = b;
+            kernel_sum_panels_f64(&rows, scratch.sets, n_sets, L->convt_w + j * cin, cin, panels,
+                                  scratch.acc + j, nacc);
+        }
+        for (int b = 0; b < nb; b++)
+            add_pixel(L, scratch.win[b], scratch.acc + b * nacc, out);
+    }
+    return 0;
+}
+
+/* What the two ways cost, measured on the development machine on ECON-T Large's
+ * decoder (ns): dense, per input channel, panel of 8 columns and pixel; sparse, per
+ * nonzero input and group of panels, and per pixel (its list, its taps, its calls). */
+#define DENSE_NS 0.45
+#define SPARSE_NS 3.5
+#define SPARSE_PIXEL_NS 58.0
+
+/* Whether the sparse sums are the cheaper way for this input: they pay where a ReLU left
+ * many zeros and a pixel has many output columns (ECON-T Large's first transposed
+ * convolution), not where a layer has few input channels or few columns. */
+static int sparse_pays(const layer_t *L, const double *x, int64_t n)
+{
+    const double n_pix = (double)L->in.h * L->in.w, panels = (double)(L->convt_cols / 8);
+    const double dense = DENSE_NS * L->cin * panels * n_pix;
+    if (dense <= SPARSE_PIXEL_NS * n_pix)
+        return 0;
+    int64_t nonzero = 0;
+    for (int64_t i = 0; i < n; i++)
+        nonzero += x[i] != 0;
+    const double groups = (double)((L->convt_cols / 8 + CONVT_GROUP - 1) / CONVT_GROUP);
+    return SPARSE_NS * (double)nonzero * groups + SPARSE_PIXEL_NS * n_pix < dense;
+}
+
+/* The fast transposed convolution. Per input pixel, the partial sums of every (tap,
+ * output channel) are independent accumulations over the input channels (each from
+ * 0.0 in channel order, as the reference loop below), so they are computed apart, by
+ * whichever of two kernels costs less, and then added to the outputs pixel by pixel in
+ * the reference order. The sparse kernel leaves out two kinds of work, neither changing
+ * a bit: a tap whose output lies outside the image (its sum is never added), and a zero
+ * input (a ReLU's output; kernels.h says why its term can go). No reassociation, no
+ * contraction: both ways give the reference loop's bits. */
+static int convt_fast(const layer_t *L, const tensor_t *in, tensor_t *out)
+{
     if (!L->convt_w ||
         scratch_grow((void **)&scratch.x, &scratch.cap_x, (size_t)in->n, sizeof(double)) ||
-        scratch_grow((void **)&scratch.acc, &scratch.cap_acc, (size_t)(CONVT_BLOCK * nacc),
+        scratch_grow((void **)&scratch.acc, &scratch.cap_acc, (size_t)(CONVT_BLOCK * L->convt_cols),
                      sizeof(double)))
         return -1;
-    const double *x = in->real, *w = L->convt_w; /* panels of (cin, tap * cout) */
+    const double *x = in->real;
     if (in->kind != TENSOR_REAL) {
         for (int64_t i = 0; i < in->n; i++)
             scratch.x[i] = tensor_value(in, i);
@@ -46,35 +184,9 @@ static int convt_fast(const layer_t *L, const tensor_t *in, tensor_t *out)
     }
     int ph, pw;
     convt_padding(L, &ph, &pw);
-    fill_rows(out->real, L, out->n / cout);
-    for (int64_t p0 = 0; p0 < n_pix; p0 += CONVT_BLOCK) {
-        const int nb = (int)(n_pix - p0 < CONVT_BLOCK ? n_pix - p0 : CONVT_BLOCK);
-        kernel_sum_rows_f64(x + p0 * cin, cin, nb, w, nacc, scratch.acc);
-        for (int b = 0; b < nb; b++) {
-            const int ih = (int)((p0 + b) / L->in.w), iw = (int)((p0 + b) % L->in.w);
-            const double *acc = scratch.acc + b * nacc;
-            /* the taps of one kernel row that land inside the output feed consecutive
-             * output columns: one contiguous add per kernel row */
-            const int ow0 = iw * L->stride_w - pw;
-            const int kw0 = ow0 < 0 ? -ow0 : 0;
-            const int kw1 = L->out.w - 1 - ow0 < L->kw - 1 ? L->out.w - 1 - ow0 : L->kw - 1;
-            if (kw0 > kw1)
-                continue;
-            for (int kh = 0; kh < L->kh; kh++) {
-                int oh = ih * L->stride_h + kh - ph;
-                if (oh < 0 || oh >= L->out.h)
-                    continue;
-                double *o = out->real + ((int64_t)oh * L->out.w + ow0 + kw0) * cout;
-                const double *a = acc + ((int64_t)kh * L->kw + kw0) * cout;
-                const int64_t len = (int64_t)(kw1 - kw0 + 1) * cout;
-                if (len >= 8)
-                    kernel_add_f64(o, a, len);
-                else /* a few values (one output channel): no call */
-                    for (int64_t j = 0; j < len; j++)
-                        o[j] += a[j];
-            }
-        }
-    }
+    fill_rows(out->real, L, out->n / L->cout);
+    if (!sparse_pays(L, x, in->n) || convt_sparse(L, x, ph, pw, out->real))
+        convt_dense(L, x, ph, pw, out->real);
     apply_real_activation(L->act, out->real, out->n);
     return 0;
 }
