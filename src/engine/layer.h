@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "upset/engine.h"
+#include "upset/fixed.h"
 
 typedef struct {
     const char *name;
@@ -31,7 +32,14 @@ extern const layer_ops_t LAYER_OPS_QUANT_INPUT, LAYER_OPS_CONV2D, LAYER_OPS_CONV
 /* TensorFlow's "same" padding before the first row/column. */
 int same_pad_before(int in, int out, int k, int stride);
 double weight_value(const layer_t *L, int64_t i);
-double bias_value(const layer_t *L, int c);
+/* Inline: the float dense layer asks once per output (512 a sample in ECON-T Large's
+ * decoder). */
+static inline double bias_value(const layer_t *L, int c)
+{
+    if (!L->use_bias)
+        return 0.0;
+    return L->quantized ? quant_value(&L->bq, L->bias_code[c]) : (double)L->bias[c];
+}
 void apply_real_activation(act_t act, double *v, int64_t n);
 /* Grows a scratch buffer (kept per process: ranks are processes) to need elements. */
 int scratch_grow(void **p, size_t *cap, size_t need, size_t elem);

@@ -87,13 +87,6 @@ double weight_value(const layer_t *L, int64_t i)
     return L->quantized ? quant_value(&L->kq, L->kernel_code[i]) : (double)L->kernel[i];
 }
 
-double bias_value(const layer_t *L, int c)
-{
-    if (!L->use_bias)
-        return 0.0;
-    return L->quantized ? quant_value(&L->bq, L->bias_code[c]) : (double)L->bias[c];
-}
-
 void apply_real_activation(act_t act, double *v, int64_t n)
 {
     if (act == ACT_RELU) {
