@@ -58,6 +58,7 @@ typedef struct {
     /* where the last delta_propagate stopped (DELTA_REACHED) */
     int reached;    /* layer whose input changed; n_layers: the output itself */
     int64_t n_live; /* changed values there (in pos / val / rval) */
+    int written;    /* the engine's tensor there already holds every value (n_live 0) */
     /* statistics per origin layer: (flip x sample) evaluations, those proved unchanged,
      * those handed to the whole-tensor engine at a quantized layer because the change was
      * wide (the rest reached a layer that is never sparse: softmax, decoder, output) */
@@ -79,7 +80,8 @@ int delta_capable(const delta_t *d, int l);
 
 /* Propagates the flip of bit a (not applied to the model) for sample i. Returns
  * DELTA_UNCHANGED when the sample's output provably equals the fault-free one, else
- * DELTA_REACHED with d->reached, d->n_live and the changed values in d->pos/val/rval. */
+ * DELTA_REACHED with d->reached, d->n_live and the changed values in d->pos/val/rval, or
+ * with d->written when they are already in the engine's tensor. */
 delta_state_t delta_propagate(delta_t *d, bitaddr_t a, int64_t i);
 
 /* After DELTA_REACHED: patches the stored input of d->reached and runs the engine from

@@ -40,6 +40,14 @@ enum { ELEMENTWISE_WHOLE_SHARE = 4 };
  * microseconds, less than comparing and scattering the change. */
 #define SMALL_TAIL_MACS (INT64_C(1) << 16)
 
+/* 1 when the n changed pre-activations of sparse layer l go through the elementwise
+ * layers after it whole (see ELEMENTWISE_WHOLE_SHARE). */
+static int goes_whole(const delta_t *d, int l, int64_t n)
+{
+    return l + 1 < d->next[l] && d->in[l + 1].kind != STORE_NONE &&
+           n * ELEMENTWISE_WHOLE_SHARE > d->engine->out[l].n;
+}
+
 /* 1 when scattering `live` changed inputs into sparse layer M costs more than running it
  * whole. */
 static int wide_change(const delta_t *d, int M, int64_t live)
@@ -604,8 +612,31 @@ static int64_t scatter(delta_t *d, int M, int64_t i, int64_t n_in, const int64_t
     }
     const int64_t sp = (int64_t)1 << d->shift_prod[M];
     const store_t *pre = &d->in[M + 1];
-    int row_loaded = 0;
     int64_t n = 0;
+    for (int64_t t = 0; t < nt; t++) {
+        const int64_t *acc = d->acc + d->touched[t] * cout;
+        for (int c = 0; c < cout; c++)
+            n += acc[c] != 0;
+    }
+    if (goes_whole(d, M, n)) {
+        /* the layers after M run whole: the changed pre-activations go straight into the
+         * engine's tensor, over the stored ones, rather than into a list */
+        tensor_t *out = &d->engine->out[M];
+        store_load(pre, i, out);
+        for (int64_t t = 0; t < nt; t++) {
+            const int64_t pix = d->touched[t];
+            int64_t *acc = d->acc + pix * cout, *o = out->fixed + pix * cout;
+            d->mark[pix] = 0;
+            for (int c = 0; c < cout; c++) {
+                o[c] += acc[c] * sp;
+                acc[c] = 0;
+            }
+        }
+        d->written = 1;
+        return n;
+    }
+    int row_loaded = 0;
+    n = 0;
     for (int64_t t = 0; t < nt; t++) {
         const int64_t pix = d->touched[t];
         int64_t *acc = d->acc + pix * cout;
@@ -670,6 +701,7 @@ delta_state_t delta_propagate(delta_t *d, bitaddr_t a, int64_t i)
     const model_t *m = e->model;
     const int n_layers = d->n_layers;
     d->n_evals[a.layer]++;
+    d->written = 0;
     int cur = a.layer;
     int64_t n = origin(d, a, i);
     for (;;) {
@@ -678,20 +710,22 @@ delta_state_t delta_propagate(delta_t *d, bitaddr_t a, int64_t i)
         tensor_t *end = M < n_layers ? engine_layer_input_mut(e, M) : &e->out[n_layers - 1];
         const store_t *s = &d->in[M];
         const int to_sparse = M < n_layers && d->sparse[M];
-        const int whole = cur + 1 < M && d->in[cur + 1].kind != STORE_NONE &&
-                          n * ELEMENTWISE_WHOLE_SHARE > e->out[cur].n;
+        const int whole = goes_whole(d, cur, n);
         if (whole && d->tail_macs[cur + 1] <= SMALL_TAIL_MACS) {
             /* a wide change before a cheap rest of the network: the engine runs it whole
              * from the stored pre-activations with the changed ones written over them */
             d->n_wide[a.layer]++;
             d->reached = cur + 1;
-            d->n_live = n;
+            d->n_live = d->written ? 0 : n;
             return DELTA_REACHED;
         }
-        if (whole) /* every pre-activation, the changed ones written over them */
-            store_load(&d->in[cur + 1], i, &e->out[cur]);
-        for (int64_t j = 0; j < n; j++)
-            e->out[cur].fixed[d->pos[j]] = d->val[j];
+        if (!d->written) { /* (a scatter going whole wrote them already) */
+            if (whole) /* every pre-activation, the changed ones written over them */
+                store_load(&d->in[cur + 1], i, &e->out[cur]);
+            for (int64_t j = 0; j < n; j++)
+                e->out[cur].fixed[d->pos[j]] = d->val[j];
+        }
+        d->written = 0;
         int64_t live;
         if (whole) {
             upset_err_t err; /* elementwise layers do not fail; the engine fuses what it can */
@@ -723,7 +757,8 @@ int delta_finish(delta_t *d, int64_t i, upset_err_t *err)
     engine_t *e = d->engine;
     const int M = d->reached, n_layers = d->n_layers;
     tensor_t *t = M < n_layers ? engine_layer_input_mut(e, M) : &e->out[n_layers - 1];
-    store_load(&d->in[M], i, t);
+    if (!d->written)
+        store_load(&d->in[M], i, t);
     for (int64_t j = 0; j < d->n_live; j++) {
         if (t->kind == TENSOR_FIXED)
             t->fixed[d->pos[j]] = d->val[j];
