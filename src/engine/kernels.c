@@ -666,7 +666,7 @@ __attribute__((target("avx2"))) static int nonzero_f64_avx2(const double *x, int
 {
     static int32_t lanes[16][8], pos[16][4];
     static int ready;
-    if (!ready) { /* racy only between identical writes */
+    if (!ready) { /* filled on first use (ranks are single-threaded processes) */
         for (int m = 0; m < 16; m++)
             for (int j = 0, k = 0; j < 4; j++)
                 if (m >> j & 1)
