@@ -373,6 +373,42 @@ __attribute__((target("avx2"))) static int64_t narrow16_avx2(const int64_t *x, i
     return _mm256_testz_si256(bad, bad) ? i : -1;
 }
 
+/* Four batch-norm results at `at` in float32: float(x) * scale[0..3] + offset[0..3] (two
+ * roundings, no fused multiply-add); integer inputs by the 2^52 trick, exact below 2^50 in
+ * magnitude (others flagged in *bad), times in_scale, a power of two. */
+__attribute__((target("avx2"), always_inline)) static inline __m128
+batchnorm4_avx2(const int64_t *xi, const double *xr, int64_t at, __m256d in_scale,
+                const float *scale, const float *offset, __m256i *bad)
+{
+    const __m256i magic_i = _mm256_castpd_si256(_mm256_set1_pd(6755399441055744.0)); /* 2^52+2^51 */
+    const __m256d magic_d = _mm256_set1_pd(6755399441055744.0);
+    const __m256i lim = _mm256_set1_epi64x(INT64_C(1) << 50), nlim = _mm256_set1_epi64x(-(INT64_C(1) << 50));
+    __m256d v;
+    if (xi) {
+        const __m256i q = _mm256_loadu_si256((const __m256i *)(xi + at));
+        *bad = _mm256_or_si256(*bad, _mm256_or_si256(_mm256_cmpgt_epi64(q, lim),
+                                                     _mm256_cmpgt_epi64(nlim, q)));
+        v = _mm256_sub_pd(_mm256_castsi256_pd(_mm256_add_epi64(q, magic_i)), magic_d);
+        v = _mm256_mul_pd(v, in_scale); /* a power of two: exact */
+    } else {
+        v = _mm256_loadu_pd(xr + at);
+    }
+    const __m128 y = _mm_mul_ps(_mm256_cvtpd_ps(v), _mm_loadu_ps(scale));
+    return _mm_add_ps(y, _mm_loadu_ps(offset));
+}
+
+/* Four codes from values f already rounded to float32 (qs = 2^frac of the quantizer, lo and
+ * hi its code limits): an exact scale, round half to even (the instruction's nearest mode,
+ * as nearbyint), clip, NaN -> 0; stored as int64. */
+__attribute__((target("avx2"), always_inline)) static inline void
+codes4_avx2(__m256d f, __m256d qs, __m256d lo, __m256d hi, int64_t *out)
+{
+    const __m256d nan = _mm256_cmp_pd(f, f, _CMP_UNORD_Q);
+    __m256d r = _mm256_round_pd(_mm256_mul_pd(f, qs), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    r = _mm256_blendv_pd(_mm256_min_pd(_mm256_max_pd(r, lo), hi), _mm256_setzero_pd(), nan);
+    _mm256_storeu_si256((__m256i *)out, _mm256_cvtepi32_epi64(_mm256_cvtpd_epi32(r)));
+}
+
 /* y = float(x) * scale[k] + offset[k] in float32 (two roundings, no fused multiply-add),
  * channels innermost; four channels per step, integer inputs by the 2^52 trick (exact
  * below 2^51 in magnitude, checked). 0, or -1 when an input is out of that range. */
@@ -381,26 +417,12 @@ __attribute__((target("avx2"))) static int batchnorm_avx2(const int64_t *xi, con
                                                           const float *scale, const float *offset,
                                                           double *out)
 {
-    const __m256i magic_i = _mm256_castpd_si256(_mm256_set1_pd(6755399441055744.0)); /* 2^52+2^51 */
-    const __m256d magic_d = _mm256_set1_pd(6755399441055744.0), vs = _mm256_set1_pd(in_scale);
-    const __m256i lim = _mm256_set1_epi64x(INT64_C(1) << 50), nlim = _mm256_set1_epi64x(-(INT64_C(1) << 50));
+    const __m256d vs = _mm256_set1_pd(in_scale);
     __m256i bad = _mm256_setzero_si256();
     for (int64_t p = 0; p < n; p += c)
-        for (int k = 0; k < c; k += 4) {
-            __m256d v;
-            if (xi) {
-                const __m256i q = _mm256_loadu_si256((const __m256i *)(xi + p + k));
-                bad = _mm256_or_si256(bad, _mm256_or_si256(_mm256_cmpgt_epi64(q, lim),
-                                                           _mm256_cmpgt_epi64(nlim, q)));
-                v = _mm256_sub_pd(_mm256_castsi256_pd(_mm256_add_epi64(q, magic_i)), magic_d);
-                v = _mm256_mul_pd(v, vs); /* a power of two: exact */
-            } else {
-                v = _mm256_loadu_pd(xr + p + k);
-            }
-            __m128 y = _mm_mul_ps(_mm256_cvtpd_ps(v), _mm_loadu_ps(scale + k));
-            y = _mm_add_ps(y, _mm_loadu_ps(offset + k));
-            _mm256_storeu_pd(out + p + k, _mm256_cvtps_pd(y));
-        }
+        for (int k = 0; k < c; k += 4)
+            _mm256_storeu_pd(out + p + k, _mm256_cvtps_pd(batchnorm4_avx2(
+                                              xi, xr, p + k, vs, scale + k, offset + k, &bad)));
     return _mm256_testz_si256(bad, bad) ? 0 : -1;
 }
 
@@ -448,32 +470,14 @@ __attribute__((target("avx2"))) static int batchnorm_quantize_avx2(
     const int64_t *xi, const double *xr, double in_scale, int64_t n, int c, const float *scale,
     const float *offset, const quant_t *q, int64_t *codes)
 {
-    const __m256i magic_i = _mm256_castpd_si256(_mm256_set1_pd(6755399441055744.0));
-    const __m256d magic_d = _mm256_set1_pd(6755399441055744.0), vs = _mm256_set1_pd(in_scale);
-    const __m256i lim = _mm256_set1_epi64x(INT64_C(1) << 50), nlim = _mm256_set1_epi64x(-(INT64_C(1) << 50));
-    const __m256d qs = _mm256_set1_pd(ldexp(1.0, quant_frac(q))), lo = _mm256_set1_pd(quant_code_min(q)),
-                  hi = _mm256_set1_pd(quant_code_max(q)), zero = _mm256_setzero_pd();
+    const __m256d vs = _mm256_set1_pd(in_scale), qs = _mm256_set1_pd(ldexp(1.0, quant_frac(q))),
+                  lo = _mm256_set1_pd(quant_code_min(q)), hi = _mm256_set1_pd(quant_code_max(q));
     __m256i bad = _mm256_setzero_si256();
     for (int64_t p = 0; p < n; p += c)
-        for (int k = 0; k < c; k += 4) {
-            __m256d v;
-            if (xi) {
-                const __m256i x = _mm256_loadu_si256((const __m256i *)(xi + p + k));
-                bad = _mm256_or_si256(bad, _mm256_or_si256(_mm256_cmpgt_epi64(x, lim),
-                                                           _mm256_cmpgt_epi64(nlim, x)));
-                v = _mm256_sub_pd(_mm256_castsi256_pd(_mm256_add_epi64(x, magic_i)), magic_d);
-                v = _mm256_mul_pd(v, vs);
-            } else {
-                v = _mm256_loadu_pd(xr + p + k);
-            }
-            __m128 y = _mm_mul_ps(_mm256_cvtpd_ps(v), _mm_loadu_ps(scale + k));
-            y = _mm_add_ps(y, _mm_loadu_ps(offset + k));
-            const __m256d f = _mm256_cvtps_pd(y);
-            const __m256d nan = _mm256_cmp_pd(f, f, _CMP_UNORD_Q);
-            __m256d r = _mm256_round_pd(_mm256_mul_pd(f, qs), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-            r = _mm256_blendv_pd(_mm256_min_pd(_mm256_max_pd(r, lo), hi), zero, nan);
-            _mm256_storeu_si256((__m256i *)(codes + p + k), _mm256_cvtepi32_epi64(_mm256_cvtpd_epi32(r)));
-        }
+        for (int k = 0; k < c; k += 4)
+            codes4_avx2(_mm256_cvtps_pd(batchnorm4_avx2(xi, xr, p + k, vs, scale + k, offset + k,
+                                                        &bad)),
+                        qs, lo, hi, codes + p + k);
     return _mm256_testz_si256(bad, bad) ? 0 : -1;
 }
 #endif
@@ -690,23 +694,15 @@ __attribute__((target("avx2"))) static int nonzero_f64_avx2(const double *x, int
 #endif
 
 #ifdef HAVE_X86
-/* quant_codes_from_floats four at a time: float32 rounding, an exact power-of-two scale,
- * round half to even (the instruction's nearest mode, as nearbyint), clip, NaN -> 0. */
+/* quant_codes_from_floats four at a time: float32 rounding, then codes4_avx2. */
 __attribute__((target("avx2"))) static void quantize_avx2(const quant_t *q, const double *x,
                                                           int64_t n, int64_t *out)
 {
-    const double scale = ldexp(1.0, quant_frac(q));
-    const __m256d vs = _mm256_set1_pd(scale), lo = _mm256_set1_pd(quant_code_min(q)),
-                  hi = _mm256_set1_pd(quant_code_max(q)), zero = _mm256_setzero_pd();
+    const __m256d qs = _mm256_set1_pd(ldexp(1.0, quant_frac(q))),
+                  lo = _mm256_set1_pd(quant_code_min(q)), hi = _mm256_set1_pd(quant_code_max(q));
     int64_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        __m256d v = _mm256_cvtps_pd(_mm256_cvtpd_ps(_mm256_loadu_pd(x + i)));
-        __m256d nan = _mm256_cmp_pd(v, v, _CMP_UNORD_Q);
-        __m256d k = _mm256_round_pd(_mm256_mul_pd(v, vs), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        k = _mm256_min_pd(_mm256_max_pd(k, lo), hi);
-        k = _mm256_blendv_pd(k, zero, nan);
-        _mm256_storeu_si256((__m256i *)(out + i), _mm256_cvtepi32_epi64(_mm256_cvtpd_epi32(k)));
-    }
+    for (; i + 4 <= n; i += 4)
+        codes4_avx2(_mm256_cvtps_pd(_mm256_cvtpd_ps(_mm256_loadu_pd(x + i))), qs, lo, hi, out + i);
     quant_codes_from_floats(q, x + i, n - i, out + i);
 }
 #endif

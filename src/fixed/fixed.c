@@ -88,18 +88,22 @@ void quant_codes_from_floats(const quant_t *q, const double *x, int64_t n, int64
     }
 }
 
+/* x / 2^shift rounded half to even, for 0 < shift < 62: the floor division's remainder is
+ * x's low bits; branch-free (ties are rare, signs are not). */
+static inline int64_t shift_half_even(int64_t x, int shift)
+{
+    const int64_t half = (int64_t)1 << (shift - 1), rem = x & (((int64_t)1 << shift) - 1);
+    const int64_t k = x >> shift; /* arithmetic shift: floor division */
+    return k + ((rem > half) | ((rem == half) & (int)(k & 1)));
+}
+
 int64_t round_shift_half_even(int64_t x, int shift)
 {
     if (shift <= 0)
         return x;
     if (shift >= 62)
         return 0;
-    int64_t floor_q = x >> shift; /* arithmetic shift: floor division */
-    int64_t rem = x - floor_q * ((int64_t)1 << shift); /* multiply: << of a negative is UB */
-    int64_t half = (int64_t)1 << (shift - 1);
-    if (rem > half || (rem == half && (floor_q & 1)))
-        floor_q += 1;
-    return floor_q;
+    return shift_half_even(x, shift);
 }
 
 int32_t quant_code_from_fixed(const quant_t *q, int64_t acc, int acc_frac)
@@ -132,13 +136,9 @@ void quant_codes_from_fixed(const quant_t *q, const int64_t *acc, int64_t n, int
             out[i] = quant_code_from_fixed(q, acc[i], acc_frac);
         return;
     }
-    /* round_shift_half_even inline: the remainder of the floor division is the low bits */
     const int64_t lo = quant_code_min(q), hi = quant_code_max(q);
-    const int64_t half = (int64_t)1 << (shift - 1), mask = ((int64_t)1 << shift) - 1;
     for (int64_t i = 0; i < n; i++) {
-        const int64_t x = acc[i], rem = x & mask;
-        int64_t k = x >> shift; /* arithmetic: floor division */
-        k += (rem > half) | ((rem == half) & (int)(k & 1)); /* branch-free: ties are rare, signs are not */
+        const int64_t k = shift_half_even(acc[i], shift);
         out[i] = k < lo ? lo : k > hi ? hi : k;
     }
 }
