@@ -175,6 +175,23 @@ START_TEST(round_shift_is_half_even)
     ck_assert_int_eq(round_shift_half_even(-6, 2), -2); /* -1.5 -> -2 */
     ck_assert_int_eq(round_shift_half_even(-10, 2), -2); /* -2.5 -> -2 */
     ck_assert_int_eq(round_shift_half_even(11, 2), 3);
+    /* against the floating-point rounding of the exact quotient (|x| < 2^53 and a power of
+     * two: x * 2^-shift is exact in double; nearbyint rounds half to even): random values,
+     * exact ties, a tie's neighbours, both signs, every shift */
+    uint64_t s = 99;
+    for (int shift = 1; shift < 62; shift++)
+        for (int i = 0; i < 400; i++) {
+            s = s * 6364136223846793005ull + 1442695040888963407ull;
+            int64_t x = (int64_t)(s >> 12) - (INT64_C(1) << 51); /* |x| < 2^52 */
+            if (i % 4 == 1 && shift < 50) /* a tie: an odd multiple of half a step */
+                x = ((x >> shift) * 2 + 1) * (INT64_C(1) << (shift - 1));
+            if (i % 4 == 2 && shift < 50)
+                x = ((x >> shift) * 2 + 1) * (INT64_C(1) << (shift - 1)) + (i % 8 < 4 ? 1 : -1);
+            const double want = nearbyint(ldexp((double)x, -shift));
+            ck_assert_msg(round_shift_half_even(x, shift) == (int64_t)want,
+                          "x = %lld, shift %d: %lld, want %.0f", (long long)x, shift,
+                          (long long)round_shift_half_even(x, shift), want);
+        }
 }
 END_TEST
 
