@@ -6,12 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-double tensor_value(const tensor_t *t, int64_t i)
-{
-    /* a product with 2^-frac is exact, as ldexp is, without the libm call */
-    return t->kind == TENSOR_REAL ? t->real[i] : (double)t->fixed[i] * t->scale;
-}
-
 static int tensor_alloc(tensor_t *t, tensor_kind_t kind, int frac, int64_t n, upset_err_t *err)
 {
     t->kind = kind;
