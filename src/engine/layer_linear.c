@@ -170,7 +170,7 @@ static struct {
     size_t cap;
 } padded_scratch;
 
-/* 0: filled; 1: a run would not be a multiple of align (use conv_fan_in); -1: a code is
+/* 0: filled; 1: a run would not be a multiple of align (im2col_row instead); -1: a code is
  * out of the int16 range (use the int64 loops). */
 static int narrow_padded(const layer_t *L, const tensor_t *in, int align, padded_t *P)
 {
