@@ -49,6 +49,31 @@ static void pairs16_portable(const int16_t *const *xs, int nseg, int64_t seg_pai
  * both multiply-adds that use it, and the two-pixel kernels load every weight twice. */
 #define KEEP_IN_REGISTERS(a, b, c, d) __asm__("" : "+x"(a), "+x"(b), "+x"(c), "+x"(d))
 
+/* Four int32 accumulators of the int16 kernels (inline: they stay in registers). */
+typedef struct {
+    __m256i a0, a1, a2, a3;
+} acc4_t;
+
+/* s[k] += madd(v, wk): pairs of int16 products summed into int32, four accumulators. */
+__attribute__((target("avx2"), always_inline)) static inline void
+madd4_avx2(acc4_t *s, __m256i v, __m256i w0, __m256i w1, __m256i w2, __m256i w3)
+{
+    s->a0 = _mm256_add_epi32(s->a0, _mm256_madd_epi16(v, w0));
+    s->a1 = _mm256_add_epi32(s->a1, _mm256_madd_epi16(v, w1));
+    s->a2 = _mm256_add_epi32(s->a2, _mm256_madd_epi16(v, w2));
+    s->a3 = _mm256_add_epi32(s->a3, _mm256_madd_epi16(v, w3));
+}
+
+/* 32 channels' sums (eight per accumulator) to out. */
+__attribute__((target("avx2"), always_inline)) static inline void store4_avx2(int32_t *out,
+                                                                             const acc4_t *s)
+{
+    _mm256_storeu_si256((__m256i *)out, s->a0);
+    _mm256_storeu_si256((__m256i *)(out + 8), s->a1);
+    _mm256_storeu_si256((__m256i *)(out + 16), s->a2);
+    _mm256_storeu_si256((__m256i *)(out + 24), s->a3);
+}
+
 /* One broadcast pair of inputs meets eight output channels' weight pairs per
  * _mm256_madd_epi16; 32 channels stay in four accumulators over the whole fan-in (no
  * branch on zero inputs: after a ReLU they come unpredictably). */
@@ -58,23 +83,19 @@ __attribute__((target("avx2"))) static void pairs16_avx2(const int16_t *const *x
 {
     int c0 = 0;
     for (; c0 + 32 <= n; c0 += 32) {
-        __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+        const __m256i z = _mm256_setzero_si256();
+        acc4_t a = {z, z, z, z};
         const __m256i *wr = (const __m256i *)(wp + c0 * 2);
         const int64_t step = n / 8; /* vectors per pair */
         for (int g = 0; g < nseg; g++)
             for (int64_t j = 0; j < seg_pairs; j++, wr += step) {
                 int32_t xx;
                 memcpy(&xx, xs[g] + 2 * j, sizeof xx);
-                const __m256i xv = _mm256_set1_epi32(xx);
-                a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(xv, _mm256_loadu_si256(wr)));
-                a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(xv, _mm256_loadu_si256(wr + 1)));
-                a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(xv, _mm256_loadu_si256(wr + 2)));
-                a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(xv, _mm256_loadu_si256(wr + 3)));
+                madd4_avx2(&a, _mm256_set1_epi32(xx), _mm256_loadu_si256(wr),
+                           _mm256_loadu_si256(wr + 1), _mm256_loadu_si256(wr + 2),
+                           _mm256_loadu_si256(wr + 3));
             }
-        _mm256_storeu_si256((__m256i *)(out + c0), a0);
-        _mm256_storeu_si256((__m256i *)(out + c0 + 8), a1);
-        _mm256_storeu_si256((__m256i *)(out + c0 + 16), a2);
-        _mm256_storeu_si256((__m256i *)(out + c0 + 24), a3);
+        store4_avx2(out + c0, &a);
     }
     for (; c0 < n; c0 += 8) {
         __m256i a = _mm256_setzero_si256();
@@ -99,8 +120,8 @@ __attribute__((target("avx2"))) static void pairs16x2_avx2(const int16_t *const 
 {
     int c0 = 0;
     for (; c0 + 32 <= n; c0 += 32) {
-        __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0,
-                b2 = a0, b3 = a0;
+        const __m256i z = _mm256_setzero_si256();
+        acc4_t a = {z, z, z, z}, b = a;
         const __m256i *wr = (const __m256i *)(wp + c0 * 2);
         const int64_t step = n / 8;
         for (int g = 0; g < nseg; g++)
@@ -108,27 +129,14 @@ __attribute__((target("avx2"))) static void pairs16x2_avx2(const int16_t *const 
                 int32_t ya, yb;
                 memcpy(&ya, xa[g] + 2 * j, sizeof ya);
                 memcpy(&yb, xb[g] + 2 * j, sizeof yb);
-                const __m256i va = _mm256_set1_epi32(ya), vb = _mm256_set1_epi32(yb);
                 __m256i w0 = _mm256_loadu_si256(wr), w1 = _mm256_loadu_si256(wr + 1),
                         w2 = _mm256_loadu_si256(wr + 2), w3 = _mm256_loadu_si256(wr + 3);
                 KEEP_IN_REGISTERS(w0, w1, w2, w3);
-                a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(va, w0));
-                a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(va, w1));
-                a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(va, w2));
-                a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(va, w3));
-                b0 = _mm256_add_epi32(b0, _mm256_madd_epi16(vb, w0));
-                b1 = _mm256_add_epi32(b1, _mm256_madd_epi16(vb, w1));
-                b2 = _mm256_add_epi32(b2, _mm256_madd_epi16(vb, w2));
-                b3 = _mm256_add_epi32(b3, _mm256_madd_epi16(vb, w3));
+                madd4_avx2(&a, _mm256_set1_epi32(ya), w0, w1, w2, w3);
+                madd4_avx2(&b, _mm256_set1_epi32(yb), w0, w1, w2, w3);
             }
-        _mm256_storeu_si256((__m256i *)(outa + c0), a0);
-        _mm256_storeu_si256((__m256i *)(outa + c0 + 8), a1);
-        _mm256_storeu_si256((__m256i *)(outa + c0 + 16), a2);
-        _mm256_storeu_si256((__m256i *)(outa + c0 + 24), a3);
-        _mm256_storeu_si256((__m256i *)(outb + c0), b0);
-        _mm256_storeu_si256((__m256i *)(outb + c0 + 8), b1);
-        _mm256_storeu_si256((__m256i *)(outb + c0 + 16), b2);
-        _mm256_storeu_si256((__m256i *)(outb + c0 + 24), b3);
+        store4_avx2(outa + c0, &a);
+        store4_avx2(outb + c0, &b);
     }
     for (; c0 < n; c0 += 8) {
         __m256i a = _mm256_setzero_si256(), b = a;
@@ -155,6 +163,13 @@ __attribute__((target("avx2"))) static int32_t hsum8(__m256i v)
     return _mm_cvtsi128_si32(s);
 }
 
+/* Four rows' dot products (one per accumulator) to out[0..3]. */
+__attribute__((target("avx2"), always_inline)) static inline void hsum4_avx2(int32_t *out,
+                                                                            const acc4_t *s)
+{
+    out[0] = hsum8(s->a0), out[1] = hsum8(s->a1), out[2] = hsum8(s->a2), out[3] = hsum8(s->a3);
+}
+
 /* Four weight rows per pass, so each load of x serves four multiply-adds; seg is a
  * multiple of 16. */
 __attribute__((target("avx2"))) static void dot16_avx2(const int16_t *const *xs, int nseg,
@@ -165,22 +180,19 @@ __attribute__((target("avx2"))) static void dot16_avx2(const int16_t *const *xs,
     for (; r + 4 <= n_rows; r += 4) {
         const int16_t *w0 = w + r * w_stride, *w1 = w0 + w_stride, *w2 = w1 + w_stride,
                       *w3 = w2 + w_stride;
-        __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+        const __m256i z = _mm256_setzero_si256();
+        acc4_t a = {z, z, z, z};
         for (int g = 0; g < nseg; g++) {
             const int16_t *x = xs[g];
             const int64_t o = g * seg;
-            for (int64_t j = 0; j < seg; j += 16) {
-                __m256i xv = _mm256_loadu_si256((const __m256i *)(x + j));
-                a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(xv, _mm256_loadu_si256((const __m256i *)(w0 + o + j))));
-                a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(xv, _mm256_loadu_si256((const __m256i *)(w1 + o + j))));
-                a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(xv, _mm256_loadu_si256((const __m256i *)(w2 + o + j))));
-                a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(xv, _mm256_loadu_si256((const __m256i *)(w3 + o + j))));
-            }
+            for (int64_t j = 0; j < seg; j += 16)
+                madd4_avx2(&a, _mm256_loadu_si256((const __m256i *)(x + j)),
+                           _mm256_loadu_si256((const __m256i *)(w0 + o + j)),
+                           _mm256_loadu_si256((const __m256i *)(w1 + o + j)),
+                           _mm256_loadu_si256((const __m256i *)(w2 + o + j)),
+                           _mm256_loadu_si256((const __m256i *)(w3 + o + j)));
         }
-        out[r] = hsum8(a0);
-        out[r + 1] = hsum8(a1);
-        out[r + 2] = hsum8(a2);
-        out[r + 3] = hsum8(a3);
+        hsum4_avx2(out + r, &a);
     }
     for (; r < n_rows; r++) {
         const int16_t *wr = w + r * w_stride;
@@ -205,31 +217,23 @@ __attribute__((target("avx2"))) static void dot16x2_avx2(const int16_t *const *x
     for (; r + 4 <= n_rows; r += 4) {
         const int16_t *w0 = w + r * w_stride, *w1 = w0 + w_stride, *w2 = w1 + w_stride,
                       *w3 = w2 + w_stride;
-        __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0,
-                b2 = a0, b3 = a0;
+        const __m256i z = _mm256_setzero_si256();
+        acc4_t a = {z, z, z, z}, b = a;
         for (int g = 0; g < nseg; g++) {
             const int16_t *x = xa[g], *y = xb[g];
             const int64_t o = g * seg;
             for (int64_t j = 0; j < seg; j += 16) {
-                const __m256i xv = _mm256_loadu_si256((const __m256i *)(x + j)),
-                              yv = _mm256_loadu_si256((const __m256i *)(y + j));
                 __m256i v0 = _mm256_loadu_si256((const __m256i *)(w0 + o + j)),
                         v1 = _mm256_loadu_si256((const __m256i *)(w1 + o + j)),
                         v2 = _mm256_loadu_si256((const __m256i *)(w2 + o + j)),
                         v3 = _mm256_loadu_si256((const __m256i *)(w3 + o + j));
                 KEEP_IN_REGISTERS(v0, v1, v2, v3);
-                a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(xv, v0));
-                a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(xv, v1));
-                a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(xv, v2));
-                a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(xv, v3));
-                b0 = _mm256_add_epi32(b0, _mm256_madd_epi16(yv, v0));
-                b1 = _mm256_add_epi32(b1, _mm256_madd_epi16(yv, v1));
-                b2 = _mm256_add_epi32(b2, _mm256_madd_epi16(yv, v2));
-                b3 = _mm256_add_epi32(b3, _mm256_madd_epi16(yv, v3));
+                madd4_avx2(&a, _mm256_loadu_si256((const __m256i *)(x + j)), v0, v1, v2, v3);
+                madd4_avx2(&b, _mm256_loadu_si256((const __m256i *)(y + j)), v0, v1, v2, v3);
             }
         }
-        outa[r] = hsum8(a0), outa[r + 1] = hsum8(a1), outa[r + 2] = hsum8(a2), outa[r + 3] = hsum8(a3);
-        outb[r] = hsum8(b0), outb[r + 1] = hsum8(b1), outb[r + 2] = hsum8(b2), outb[r + 3] = hsum8(b3);
+        hsum4_avx2(outa + r, &a);
+        hsum4_avx2(outb + r, &b);
     }
     if (r < n_rows) {
         dot16_avx2(xa, nseg, seg, w + r * w_stride, n_rows - r, w_stride, outa + r);
