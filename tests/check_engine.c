@@ -405,6 +405,36 @@ START_TEST(test_axpy_kernel)
 }
 END_TEST
 
+/* The scatter's fold of its accumulators into the pre-activations, and its count of the
+ * nonzero ones, against plain loops: negative values, zeros in every lane position, shifts
+ * 0 to 31, tails not a whole vector. */
+START_TEST(test_fold_kernels)
+{
+    uint64_t seed = 23;
+    for (int mode = 0; mode < 2; mode++) {
+        kernel_set_mode(mode ? KERNEL_PORTABLE : KERNEL_AUTO);
+        for (int shift = 0; shift < 32; shift += 3)
+            for (int n = 0; n <= 19; n++) {
+                int64_t o[19], a[19], want[19], nonzero = 0;
+                for (int c = 0; c < n; c++) {
+                    const uint32_t r = lcg(&seed);
+                    a[c] = r % 3 == 0 ? 0 : (int64_t)(r >> 4) - (INT64_C(1) << 26);
+                    o[c] = (int64_t)lcg(&seed) - (INT64_C(1) << 30);
+                    want[c] = o[c] + a[c] * (INT64_C(1) << shift);
+                    nonzero += a[c] != 0;
+                }
+                ck_assert_int_eq(kernel_count_nonzero_i64(a, n), nonzero);
+                kernel_add_shifted_clear_i64(o, a, shift, n);
+                ck_assert_msg(!memcmp(o, want, (size_t)n * sizeof *o), "fold shift %d n %d (%s)",
+                              shift, n, kernel_path());
+                for (int c = 0; c < n; c++)
+                    ck_assert_int_eq(a[c], 0);
+            }
+    }
+    kernel_set_mode(KERNEL_AUTO);
+}
+END_TEST
+
 /* The float decoder's kernels against the plain loops they replace, bit for bit (memcmp:
  * signs of zero and NaN included): the panel layout, one to six input vectors (the
  * four-at-a-time body and its remainder), products and sums that round; the sparse sums
@@ -810,6 +840,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_batchnorm_kernel);
     tcase_add_test(tc, test_relu_kernel);
     tcase_add_test(tc, test_axpy_kernel);
+    tcase_add_test(tc, test_fold_kernels);
     tcase_add_test(tc, test_sum_rows_kernel);
     tcase_add_test(tc, test_convt_paths);
     tcase_add_test(tc, test_quantize_paths);

@@ -78,6 +78,13 @@ void kernel_relu_f64(double *v, int64_t n);
  * 2^31 and the processor allows: the delta path's scatter of one changed input. */
 void kernel_axpy_i64(int64_t *acc, int64_t dx, const int32_t *w, int64_t n);
 
+/* The number of nonzero values among x[0..n). */
+int64_t kernel_count_nonzero_i64(const int64_t *x, int64_t n);
+
+/* o[i] += a[i] * 2^shift, then a[i] = 0, for i < n (0 <= shift < 63; the caller bounds the
+ * products): a scatter's accumulators folded into the pre-activations they change. */
+void kernel_add_shifted_clear_i64(int64_t *o, int64_t *a, int shift, int64_t n);
+
 /* out[i] = x[i] as int64 for i < n, vectorised where possible (the delta path's stores). */
 void kernel_widen16(const int16_t *x, int64_t n, int64_t *out);
 void kernel_widen32(const int32_t *x, int64_t n, int64_t *out);

@@ -613,11 +613,8 @@ static int64_t scatter(delta_t *d, int M, int64_t i, int64_t n_in, const int64_t
     const int64_t sp = (int64_t)1 << d->shift_prod[M];
     const store_t *pre = &d->in[M + 1];
     int64_t n = 0;
-    for (int64_t t = 0; t < nt; t++) {
-        const int64_t *acc = d->acc + d->touched[t] * cout;
-        for (int c = 0; c < cout; c++)
-            n += acc[c] != 0;
-    }
+    for (int64_t t = 0; t < nt; t++)
+        n += kernel_count_nonzero_i64(d->acc + d->touched[t] * cout, cout);
     if (goes_whole(d, M, n)) {
         /* the layers after M run whole: the changed pre-activations go straight into the
          * engine's tensor, over the stored ones, rather than into a list */
@@ -625,12 +622,9 @@ static int64_t scatter(delta_t *d, int M, int64_t i, int64_t n_in, const int64_t
         store_load(pre, i, out);
         for (int64_t t = 0; t < nt; t++) {
             const int64_t pix = d->touched[t];
-            int64_t *acc = d->acc + pix * cout, *o = out->fixed + pix * cout;
             d->mark[pix] = 0;
-            for (int c = 0; c < cout; c++) {
-                o[c] += acc[c] * sp;
-                acc[c] = 0;
-            }
+            kernel_add_shifted_clear_i64(out->fixed + pix * cout, d->acc + pix * cout,
+                                         d->shift_prod[M], cout);
         }
         d->written = 1;
         return n;

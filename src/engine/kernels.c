@@ -301,6 +301,36 @@ __attribute__((target("avx2"))) static int64_t axpy_i64_avx2(int64_t *acc, int64
     return i;
 }
 
+__attribute__((target("avx2"))) static int64_t count_nonzero_i64_avx2(const int64_t *x,
+                                                                      int64_t n, int64_t *count)
+{
+    const __m256i zero = _mm256_setzero_si256();
+    int64_t i = 0, zeros = 0;
+    for (; i + 4 <= n; i += 4) {
+        const __m256i eq = _mm256_cmpeq_epi64(_mm256_loadu_si256((const __m256i *)(x + i)), zero);
+        zeros += __builtin_popcount((unsigned)_mm256_movemask_pd(_mm256_castsi256_pd(eq)));
+    }
+    *count = i - zeros;
+    return i;
+}
+
+/* A left shift of a two's-complement lane is its product with 2^shift (modulo 2^64, as the
+ * plain loop's product, which the caller keeps in range). */
+__attribute__((target("avx2"))) static int64_t add_shifted_clear_i64_avx2(int64_t *o, int64_t *a,
+                                                                         int shift, int64_t n)
+{
+    const __m128i s = _mm_cvtsi32_si128(shift);
+    const __m256i zero = _mm256_setzero_si256();
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        __m256i *ov = (__m256i *)(o + i), *av = (__m256i *)(a + i);
+        const __m256i v = _mm256_sll_epi64(_mm256_loadu_si256(av), s);
+        _mm256_storeu_si256(ov, _mm256_add_epi64(_mm256_loadu_si256(ov), v));
+        _mm256_storeu_si256(av, zero);
+    }
+    return i;
+}
+
 __attribute__((target("avx2"))) static int64_t widen16_avx2(const int16_t *x, int64_t n,
                                                             int64_t *out)
 {
@@ -885,6 +915,32 @@ void kernel_axpy_i64(int64_t *acc, int64_t dx, const int32_t *w, int64_t n)
 #endif
     for (; i < n; i++)
         acc[i] += dx * w[i];
+}
+
+int64_t kernel_count_nonzero_i64(const int64_t *x, int64_t n)
+{
+    int64_t i = 0, count = 0;
+#ifdef HAVE_X86
+    if (use_avx2())
+        i = count_nonzero_i64_avx2(x, n, &count);
+#endif
+    for (; i < n; i++)
+        count += x[i] != 0;
+    return count;
+}
+
+void kernel_add_shifted_clear_i64(int64_t *o, int64_t *a, int shift, int64_t n)
+{
+    int64_t i = 0;
+#ifdef HAVE_X86
+    if (use_avx2())
+        i = add_shifted_clear_i64_avx2(o, a, shift, n);
+#endif
+    const int64_t scale = (int64_t)1 << shift;
+    for (; i < n; i++) {
+        o[i] += a[i] * scale;
+        a[i] = 0;
+    }
 }
 
 void kernel_widen16(const int16_t *x, int64_t n, int64_t *out)

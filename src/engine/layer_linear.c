@@ -224,8 +224,9 @@ int narrow_linear(const layer_t *L, const tensor_t *in, tensor_t *out)
         return -1;
     /* eight or more output channels: broadcast input pairs against the channels (no
      * horizontal sums, pairs of codes: an even fan-in); fewer: one dot product per channel
-     * (whole vectors: kp codes) */
-    const int pairs = L->cout >= 8;
+     * (whole vectors: kp codes). A dense layer whose channels are not whole vectors of 8
+     * takes the dot products too: its pairs would pad them (CIFAR-10's 10 logits: 16) */
+    const int pairs = L->cout >= 8 && (L->kind == LAYER_CONV2D || L->cout % 8 == 0);
     /* a convolution reads its receptive fields in place from a padded copy where the runs
      * allow it; else each field is copied into a row (im2col) from the plain copy */
     padded_t P = {0};
