@@ -65,6 +65,10 @@ static void against_brute_force(model_t *m, dataset_t *d, int n_single, int n_se
     ck_assert_msg(injector_create(&full, m, d, ECONT_ZERO_UNIFORM, 1, &err) == 0, "%s", err.msg);
     uint64_t seed = 12345;
     int bias_seen = 0;
+    enum { MAX_SINGLE = 64 };
+    int64_t singles[MAX_SINGLE];
+    fault_result_t single_want[MAX_SINGLE], single_got[MAX_SINGLE];
+    ck_assert_int_le(n_single, MAX_SINGLE);
     for (int t = 0; t < n_single + n_sets + 1; t++) {
         int64_t bits[3];
         int n = t < n_single ? 1 : t < n_single + n_sets ? 3 : 0; /* the last: no bit */
@@ -99,8 +103,23 @@ static void against_brute_force(model_t *m, dataset_t *d, int n_single, int n_se
             ck_assert_int_eq(f->mispredicts, want.mispredicts);
             ck_assert_int_eq(f->n_changed, want.n_changed);
         }
+        if (n == 1) {
+            singles[t] = bits[0];
+            single_want[t] = f1;
+        }
     }
     ck_assert_int_gt(bias_seen, 0);
+    /* the same single bits in blocks, sample by sample (kernel bits in blocks, bias bits
+     * between them one at a time): the very same results, bit for bit */
+    ck_assert_msg(injector_eval_singles(&fast, singles, n_single, single_got, &err) == 0, "%s",
+                  err.msg);
+    for (int t = 0; t < n_single; t++) {
+        ck_assert_msg(!memcmp(&single_got[t].mean_emd, &single_want[t].mean_emd, sizeof(double)),
+                      "bit %lld in a block: mean EMD %.17g, alone %.17g", (long long)singles[t],
+                      single_got[t].mean_emd, single_want[t].mean_emd);
+        ck_assert_int_eq(single_got[t].mispredicts, single_want[t].mispredicts);
+        ck_assert_int_eq(single_got[t].n_changed, single_want[t].n_changed);
+    }
     printf("%s: %d single bits (%d bias) and %d sets of 3 on %lld samples: injector == brute "
            "force on both paths\n",
            m->name, n_single, bias_seen, n_sets, (long long)d->n);

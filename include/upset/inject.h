@@ -52,4 +52,9 @@ void injector_free(injector_t *in);
 int injector_eval(injector_t *in, const int64_t *bits, int n_bits, fault_result_t *r,
                   upset_err_t *err);
 
+/* n single-bit faults, r[k] for bits[k]: injector_eval's results, the delta path's flips
+ * taken a block at a time over each sample. */
+int injector_eval_singles(injector_t *in, const int64_t *bits, int64_t n, fault_result_t *r,
+                          upset_err_t *err);
+
 #endif

@@ -138,14 +138,16 @@ static int bit_work(void *ctx, int64_t first, int64_t count, void *records, upse
 {
     run_ctx_t *r = ctx;
     bit_record_t *rec = records;
+    fault_result_t *res = upset_calloc((size_t)count, sizeof *res, err);
+    if (!res || injector_eval_singles(&r->inj, r->items + first, count, res, err)) {
+        free(res);
+        return -1;
+    }
     for (int64_t k = 0; k < count; k++) {
         int64_t bit = r->items[first + k];
         bitaddr_t a;
-        fault_result_t f;
-        if (bitspace_locate(&r->model, bit, &a))
-            return upset_fail(err, "bit %lld is outside the fault space", (long long)bit);
-        if (injector_eval(&r->inj, &bit, 1, &f, err))
-            return -1;
+        const fault_result_t f = res[k];
+        bitspace_locate(&r->model, bit, &a); /* in range: injector_eval_singles checked */
         memset(&rec[k], 0, sizeof rec[k]);
         rec[k].bit = bit;
         rec[k].layer = a.layer;
@@ -157,6 +159,7 @@ static int bit_work(void *ctx, int64_t first, int64_t count, void *records, upse
         rec[k].n_changed = f.n_changed;
         rec[k].sensitive = (int8_t)run_sensitive(r, &f);
     }
+    free(res);
     return 0;
 }
 
