@@ -596,8 +596,9 @@ static int64_t convt_case(int ih, int iw, int cin, int cout, int k, int stride, 
 
 /* The transposed convolution's dense and sparse sums against the reference loops, on
  * shapes where each is chosen: ECON-T Large's (32 channels, 800 columns), one output
- * channel (4 panels), 9 columns (2 panels, a partial group), a valid padding with an
- * odd channel count, and inputs from no zeros to all zeros. */
+ * channel (4 panels; its tap-by-tap adds, strides 1 to 3), 9 columns (2 panels, a partial
+ * group), a valid padding with an odd channel count, and inputs from no zeros to all
+ * zeros. */
 START_TEST(test_convt_paths)
 {
     uint64_t seed = 29;
@@ -608,6 +609,10 @@ START_TEST(test_convt_paths)
         s += convt_case(8, 8, 64, 1, 5, 1, 1, zeros[z], &seed);
         s += convt_case(8, 8, 128, 1, 3, 1, 1, zeros[z], &seed);
         s += convt_case(3, 5, 40, 3, 3, 2, 0, zeros[z], &seed);
+        /* one output channel with strides 2 and 3, both paddings (the tap-by-tap adds) */
+        s += convt_case(3, 5, 7, 1, 3, 2, 0, zeros[z], &seed);
+        s += convt_case(4, 4, 9, 1, 4, 2, 1, zeros[z], &seed);
+        s += convt_case(3, 4, 5, 1, 5, 3, 1, zeros[z], &seed);
         sparse += s;
         if (z == 0)
             ck_assert_msg(s == 0, "the sparse sums ran on an input without zeros");
