@@ -55,6 +55,14 @@ typedef struct {
     int64_t *row;       /* one sample's input of a layer (gathers) */
     int16_t *row16;     /* its int16 copy for the narrow kernels, when they apply */
     int64_t *pix;       /* one pixel's pre-activations */
+    /* the outputs the last flipped weight feeds in the last sample (a zero input left
+     * out), the inputs it meets there and their fault-free pre-activations: the other
+     * bits of the weight reuse them (injector_eval_singles takes them in turn) */
+    struct {
+        int valid, layer;
+        int64_t weight, sample, n;
+        int64_t *pos, *x, *base;
+    } fed;
     /* where the last delta_propagate stopped (DELTA_REACHED) */
     int reached;    /* layer whose input changed; n_layers: the output itself */
     int64_t n_live; /* changed values there (in pos / val / rval) */
@@ -74,6 +82,9 @@ void delta_free(delta_t *d);
 
 /* Stores sample i's fault-free tensors from the engine (just after running it whole). */
 void delta_record(delta_t *d, int64_t i);
+
+/* Forgets what the last flip's origin kept (call when the model's weights change). */
+void delta_forget(delta_t *d);
 
 /* Whether a single flip in layer l takes the delta path. */
 int delta_capable(const delta_t *d, int l);

@@ -239,6 +239,7 @@ int injector_eval(injector_t *in, const int64_t *bits, int n_bits, fault_result_
         }
     } else {
         /* the model is flipped once for all samples and restored after them */
+        delta_forget(&in->delta);
         for (int k = 0; k < n_bits; k++)
             bitspace_flip(&in->model, addr[k]);
         for (int64_t i = 0; i < in->data->n && !rc; i++) {

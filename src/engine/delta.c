@@ -360,7 +360,10 @@ int delta_create(delta_t *d, engine_t *e, int64_t n_samples, int64_t input_code_
     d->touched = upset_calloc((size_t)most_sparse, sizeof *d->touched, err);
     d->mark = upset_calloc((size_t)most_sparse, 1, err);
     d->pix = upset_calloc((size_t)most_pix, sizeof *d->pix, err);
-    if (!d->pos || !d->val || !d->rval || !d->row || !d->row16 || !d->dv || !d->acc || !d->touched || !d->mark || !d->pix)
+    d->fed.pos = upset_calloc((size_t)most, sizeof *d->fed.pos, err);
+    d->fed.x = upset_calloc((size_t)most, sizeof *d->fed.x, err);
+    d->fed.base = upset_calloc((size_t)most, sizeof *d->fed.base, err);
+    if (!d->fed.pos || !d->fed.x || !d->fed.base || !d->pos || !d->val || !d->rval || !d->row || !d->row16 || !d->dv || !d->acc || !d->touched || !d->mark || !d->pix)
         goto fail;
     return 0;
 fail:
@@ -390,11 +393,17 @@ void delta_free(delta_t *d)
     free(d->touched);
     free(d->mark);
     free(d->pix);
+    free(d->fed.pos);
+    free(d->fed.x);
+    free(d->fed.base);
     memset(d, 0, sizeof *d);
 }
 
+void delta_forget(delta_t *d) { d->fed.valid = 0; }
+
 void delta_record(delta_t *d, int64_t i)
 {
+    delta_forget(d);
     for (int k = 0; k <= d->n_layers; k++)
         if (d->in[k].kind != STORE_NONE)
             store_save(&d->in[k], i, input_of(d, k));
@@ -500,24 +509,20 @@ static void channel_pre(delta_t *d, int l, int64_t i, int co, const int64_t *pix
         out[t] = bias + out[t] * sp;
 }
 
-/* The outputs of sparse layer l that the flipped weight feeds: new pre-activations in
- * pos/val. Returns their count. */
-static int64_t origin(delta_t *d, bitaddr_t a, int64_t i)
+/* The outputs of sparse layer a.layer that weight a.weight feeds in sample i, the inputs it
+ * meets there (a zero input changes nothing and is left out) and their fault-free
+ * pre-activations, into d->fed. */
+static void fed_outputs(delta_t *d, bitaddr_t a, int64_t i)
 {
     const layer_t *L = &d->engine->model->layers[a.layer];
     const store_t *x = &d->in[a.layer];
     const int cin = L->cin, cout = L->cout;
     const int co = (int)(a.weight % cout), ci = (int)(a.weight / cout % cin);
-    const int64_t dc =
-        (int64_t)bitspace_flipped_code(d->engine->model, a) - L->kernel_code[a.weight];
-    int64_t n = 0;
+    int64_t *pos = d->fed.pos, *xv = d->fed.x, *base = d->fed.base, n = 0;
     if (L->kind == LAYER_DENSE) {
-        int64_t v = store_get(x, i, ci);
-        if (v) {
-            d->pos[0] = co;
-            d->val[0] = dc * v;
-            n = 1;
-        }
+        pos[0] = co;
+        xv[0] = store_get(x, i, ci);
+        n = xv[0] != 0;
     } else {
         const int64_t tap = a.weight / ((int64_t)cin * cout);
         const int wkh = (int)(tap / L->kw), wkw = (int)(tap % L->kw);
@@ -533,27 +538,46 @@ static int64_t origin(delta_t *d, bitaddr_t a, int64_t i)
                 if (iw < 0 || iw >= L->in.w)
                     continue;
                 d->dv[m] = ((int64_t)ih * L->in.w + iw) * cin + ci;
-                d->pos[m++] = ((int64_t)oh * L->out.w + ow) * cout + co;
+                pos[m++] = ((int64_t)oh * L->out.w + ow) * cout + co;
             }
         }
-        store_gather(x, i, d->dv, m, d->val);
-        for (int64_t j = 0; j < m; j++) { /* a zero input changes nothing (branch-free) */
-            const int64_t v = d->val[j];
-            d->pos[n] = d->pos[j];
-            d->val[n] = dc * v;
+        store_gather(x, i, d->dv, m, xv);
+        for (int64_t j = 0; j < m; j++) { /* keep the nonzero inputs (branch-free) */
+            const int64_t v = xv[j];
+            pos[n] = pos[j];
+            xv[n] = v;
             n += v != 0;
         }
     }
-    const int64_t sp = (int64_t)1 << d->shift_prod[a.layer];
     if (d->in[a.layer + 1].kind != STORE_NONE) { /* stored: gathered at once */
-        store_gather(&d->in[a.layer + 1], i, d->pos, n, d->dv);
+        store_gather(&d->in[a.layer + 1], i, pos, n, base);
     } else if (n) { /* else the fed pixels' sums, together */
         for (int64_t j = 0; j < n; j++)
-            d->touched[j] = d->pos[j] / cout;
-        channel_pre(d, a.layer, i, co, d->touched, n, d->dv);
+            d->touched[j] = pos[j] / cout;
+        channel_pre(d, a.layer, i, co, d->touched, n, base);
     }
-    for (int64_t j = 0; j < n; j++) /* fault-free, plus the change */
-        d->val[j] = d->dv[j] + d->val[j] * sp;
+    d->fed.valid = 1;
+    d->fed.layer = a.layer;
+    d->fed.weight = a.weight;
+    d->fed.sample = i;
+    d->fed.n = n;
+}
+
+/* The outputs of sparse layer l that the flipped weight feeds: new pre-activations in
+ * pos/val. Returns their count. */
+static int64_t origin(delta_t *d, bitaddr_t a, int64_t i)
+{
+    const layer_t *L = &d->engine->model->layers[a.layer];
+    if (!d->fed.valid || d->fed.layer != a.layer || d->fed.weight != a.weight ||
+        d->fed.sample != i)
+        fed_outputs(d, a, i);
+    const int64_t dc =
+        (int64_t)bitspace_flipped_code(d->engine->model, a) - L->kernel_code[a.weight];
+    const int64_t sp = (int64_t)1 << d->shift_prod[a.layer], n = d->fed.n;
+    for (int64_t j = 0; j < n; j++) { /* fault-free, plus the change */
+        d->pos[j] = d->fed.pos[j];
+        d->val[j] = d->fed.base[j] + dc * d->fed.x[j] * sp;
+    }
     return n;
 }
 
