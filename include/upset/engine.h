@@ -43,6 +43,9 @@ typedef struct {
      * the codes in one pass, leaving out[i] unwritten (unwritten[i]; a run starting at
      * i + 1 then starts at i) */
     unsigned char *fuse, *unwritten;
+    /* alias[i]: layer i (flatten or reshape) holds its input's values in the same order, so
+     * out[i] shares its input's buffer and costs no copy */
+    unsigned char *alias;
 } engine_t;
 
 /* input_frac: pass a value >= 0 when every input value is an exact multiple of

@@ -112,7 +112,8 @@ int engine_create(engine_t *e, const model_t *m, int input_frac, upset_err_t *er
     e->out = upset_calloc((size_t)m->n_layers, sizeof *e->out, err);
     e->fuse = upset_calloc((size_t)m->n_layers, 1, err);
     e->unwritten = upset_calloc((size_t)m->n_layers, 1, err);
-    if (!e->out || !e->fuse || !e->unwritten || tensor_alloc(&e->input, TENSOR_REAL, 0, shape_size(m->input), err))
+    e->alias = upset_calloc((size_t)m->n_layers, 1, err);
+    if (!e->out || !e->fuse || !e->unwritten || !e->alias || tensor_alloc(&e->input, TENSOR_REAL, 0, shape_size(m->input), err))
         goto fail;
     for (int i = 0; i < m->n_layers; i++) {
         const layer_t *L = &m->layers[i];
@@ -127,8 +128,14 @@ int engine_create(engine_t *e, const model_t *m, int input_frac, upset_err_t *er
         if (frac > 60)
             return upset_fail(err, "layer %s: fixed-point precision %d bits exceeds 60", L->name,
                               frac);
-        if (tensor_alloc(&e->out[i], kind, frac, shape_size(L->out), err))
+        if ((L->kind == LAYER_FLATTEN || L->kind == LAYER_RESHAPE) && L->n_inputs == 1 &&
+            src >= 0 && kind == e->out[src].kind && frac == e->out[src].frac &&
+            shape_size(L->out) == e->out[src].n) {
+            e->out[i] = e->out[src];
+            e->alias[i] = 1;
+        } else if (tensor_alloc(&e->out[i], kind, frac, shape_size(L->out), err)) {
             goto fail;
+        }
     }
     for (int i = 0; i < m->n_layers; i++)
         e->fuse[i] = (unsigned char)fusable(e, i);
@@ -148,12 +155,14 @@ void engine_free(engine_t *e)
     tensor_free(&e->input);
     tensor_free(&e->input_fixed);
     for (int i = 0; e->out && i < e->n_layers; i++)
-        tensor_free(&e->out[i]);
+        if (!e->alias || !e->alias[i]) /* an alias's buffer is its input's */
+            tensor_free(&e->out[i]);
     free(e->out);
     free(e->fuse);
     free(e->unwritten);
+    free(e->alias);
     e->out = NULL;
-    e->fuse = e->unwritten = NULL;
+    e->fuse = e->unwritten = e->alias = NULL;
 }
 
 const tensor_t *engine_output(const engine_t *e)

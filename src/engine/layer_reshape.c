@@ -21,6 +21,8 @@ static void copy_at(const layer_t *L, const tensor_t *in, tensor_t *out, int64_t
 static int fwd_copy(const layer_t *L, const tensor_t *in, tensor_t *out, upset_err_t *err)
 {
     (void)err;
+    if (in->kind == out->kind && (in->fixed ? in->fixed == out->fixed : in->real == out->real))
+        return 0; /* the engine shares the buffer (engine_t.alias) */
     if (in->kind == TENSOR_FIXED && out->kind == TENSOR_FIXED)
         memcpy(out->fixed, in->fixed, (size_t)out->n * sizeof *out->fixed);
     else if (in->kind == TENSOR_REAL && out->kind == TENSOR_REAL)
@@ -33,6 +35,8 @@ static int fwd_copy(const layer_t *L, const tensor_t *in, tensor_t *out, upset_e
 static void copy_list(const layer_t *L, const tensor_t *in, tensor_t *out, const int64_t *pos,
                       int64_t n)
 {
+    if (in->kind == TENSOR_FIXED && out->kind == TENSOR_FIXED && in->fixed == out->fixed)
+        return; /* shared buffer */
     if (in->kind == TENSOR_FIXED && out->kind == TENSOR_FIXED)
         for (int64_t j = 0; j < n; j++)
             out->fixed[pos[j]] = in->fixed[pos[j]];
