@@ -168,10 +168,38 @@ if [ "$BASE" != none ] && git rev-parse -q --verify "$BASE^{commit}" >/dev/null;
         "data: {format: hgcal, files: [data/hgcal/ttbar_0PU.csv], count: $((2000 * S))}" \
         "kind: multibit" "multibit: {trials: $((100 * S)), flips: 960, protection: none}"
     side mb run "$T/mb.yaml" --quiet --force
+    # The full CIFAR-10 oracle's mix: one contiguous slice from the middle of each faultable
+    # layer, run as the oracle runs bits (weight by weight); a layer's cost per flip x image is
+    # its slice's CPU time less a 1-bit campaign's (start-up), over slice bits x images, and
+    # the projection weights each layer by its bits (upset info) at the 839 correct images
+    "$UPSET" info models/cifar10.h5 |
+        sed -n 's/.*(\([0-9]*\) weights, bits \([0-9]*\)\.\.\([0-9]*\)).*/\1 \2 \3/p' > "$T/layers10"
+    c10_data="data: {format: cifar10, files: [data/cifar10/test_batch_first1017.bin], labels: data/cifar10/test_labels_10000.bin, count: $((300 * S)), correct_only: true}"
+    last_bit=$(tail -n 1 "$T/layers10" | cut -d' ' -f3)
+    campaign "$T/sz.yaml" models/cifar10.h5 "$c10_data" "kind: oracle" "oracle: {first_bit: $last_bit, bit_count: 1}"
+    side sz run "$T/sz.yaml" --quiet --force
+    proj_old=0 proj_new=0 k=0
+    slice_bits="16 16 32 256 1024 2048" # per layer: the old engine's conv0/conv1 flips cost ms each
+    while read -r nw lo hi; do
+        k=$((k + 1))
+        nb=$(echo "$slice_bits" | cut -d' ' -f$k)
+        per_w=$(((hi - lo + 1) / nw))
+        first=$((lo + (hi - lo + 1) / 2 / per_w * per_w))
+        campaign "$T/s$k.yaml" models/cifar10.h5 "$c10_data" "kind: oracle" "oracle: {first_bit: $first, bit_count: $nb}"
+        side sl run "$T/s$k.yaml" --quiet --force
+        lo_cost=$(echo "scale=9; ($sl_old - $sz_old) / ($nb * $N10)" | bc)
+        new_cost=$(echo "scale=9; ($sl_new - $sz_new) / ($nb * $N10)" | bc)
+        printf '  layer %d: %6d bits from %6d, %8.1f vs %7.2f us per flip x image\n' "$k" "$nb" \
+            "$first" "$(echo "$lo_cost * 1000000" | bc)" "$(echo "$new_cost * 1000000" | bc)"
+        proj_old=$(echo "scale=9; $proj_old + ($hi - $lo + 1) * $lo_cost * 839 / 3600" | bc)
+        proj_new=$(echo "scale=9; $proj_new + ($hi - $lo + 1) * $new_cost * 839 / 3600" | bc)
+    done < "$T/layers10"
     printf '%-58s %9s %9s %7s\n' "" "$BASE" "now" "ratio"
     printf '%-58s %9s %9s %6sx\n' "CIFAR-10 forward, 1,017 images (CPU s)" "$fc_old" "$fc_new" "$(ratio "$fc_old" "$fc_new")"
     printf '%-58s %9s %9s %6sx\n' "ECON-T Large forward + EMD, $((20000 * S)) inputs" "$fl_old" "$fl_new" "$(ratio "$fl_old" "$fl_new")"
     printf '%-58s %9s %9s %6sx\n' "CIFAR-10 oracle, $((200 * S)) random bits x $N10 images" "$oc_old" "$oc_new" "$(ratio "$oc_old" "$oc_new")"
+    printf '%-58s %9.2f %9.2f %6sx\n' "CIFAR-10 full oracle from per-layer slices (core-hours)" \
+        "$proj_old" "$proj_new" "$(ratio "$proj_old" "$proj_new")"
     printf '%-58s %9s %9s %6sx\n' "CIFAR-10 start-up, 1-bit campaign on 839 images" "$su_old" "$su_new" "$(ratio "$su_old" "$su_new")"
     printf '%-58s %9s %9s %6sx\n' "ECON-T Large oracle, $((300 * S)) random bits x $((2000 * S))" "$ol_old" "$ol_new" "$(ratio "$ol_old" "$ol_new")"
     printf '%-58s %9s %9s %6sx\n' "ECON-T Medium oracle, $MED_BITS random bits x $MED_N" "$om_old" "$om_new" "$(ratio "$om_old" "$om_new")"
