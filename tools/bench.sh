@@ -179,7 +179,7 @@ if [ "$BASE" != none ] && git rev-parse -q --verify "$BASE^{commit}" >/dev/null;
     campaign "$T/sz.yaml" models/cifar10.h5 "$c10_data" "kind: oracle" "oracle: {first_bit: $last_bit, bit_count: 1}"
     side sz run "$T/sz.yaml" --quiet --force
     proj_old=0 proj_new=0 k=0
-    slice_bits="16 16 32 256 1024 2048" # per layer: the old engine's conv0/conv1 flips cost ms each
+    slice_bits="16 16 32 256 1024 8192" # per layer: the old engine's conv0/conv1 flips cost ms each
     while read -r nw lo hi; do
         k=$((k + 1))
         nb=$(echo "$slice_bits" | cut -d' ' -f$k)
