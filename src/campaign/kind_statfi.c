@@ -139,13 +139,17 @@ static int statfi_work(void *ctx, int64_t first, int64_t count, void *records,
     run_ctx_t *r = ctx;
     statfi_state_t *s = r->kind_state;
     statfi_record_t *rec = records;
+    /* a stratum's bits share a layer: taken in blocks over each sample (inject.h) */
+    fault_result_t *res = upset_calloc((size_t)count, sizeof *res, err);
+    if (!res || injector_eval_singles(&r->inj, r->items + first, count, res, err)) {
+        free(res);
+        return -1;
+    }
     for (int64_t k = 0; k < count; k++) {
         int64_t bit = r->items[first + k];
         bitaddr_t a;
-        fault_result_t f;
+        const fault_result_t f = res[k];
         bitspace_locate(&r->model, bit, &a);
-        if (injector_eval(&r->inj, &bit, 1, &f, err))
-            return -1;
         memset(&rec[k], 0, sizeof rec[k]);
         rec[k].bit = bit;
         rec[k].layer = a.layer;
@@ -158,6 +162,7 @@ static int statfi_work(void *ctx, int64_t first, int64_t count, void *records,
         rec[k].n_changed = f.n_changed;
         rec[k].sensitive = (int8_t)run_sensitive(r, &f);
     }
+    free(res);
     return 0;
 }
 
