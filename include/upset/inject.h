@@ -40,6 +40,7 @@ typedef struct {
     int64_t memo_hits;
     bitaddr_t *addr; /* scratch: the addresses of one evaluation's bits */
     int addr_cap;
+    void (*poll)(void); /* called between samples of a block (sched_poll), or NULL */
 } injector_t;
 
 /* Copies the model, runs the fault-free baseline over every sample of d and
@@ -52,8 +53,11 @@ void injector_free(injector_t *in);
 int injector_eval(injector_t *in, const int64_t *bits, int n_bits, fault_result_t *r,
                   upset_err_t *err);
 
+/* Flips injector_eval_singles takes together over each sample. */
+#define INJECTOR_BLOCK 16
+
 /* n single-bit faults, r[k] for bits[k]: injector_eval's results, the delta path's flips
- * taken a block at a time over each sample. */
+ * taken INJECTOR_BLOCK at a time over each sample. */
 int injector_eval_singles(injector_t *in, const int64_t *bits, int64_t n, fault_result_t *r,
                           upset_err_t *err);
 

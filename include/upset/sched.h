@@ -9,7 +9,9 @@
  * with [first, first+count) or "stop"), so uneven items and uneven machines
  * balance themselves. Rank 0 also computes: it works through its own chunks in
  * short sub-chunks (~20 ms) and answers requests between them, so with -np 2 on
- * two cores no core idles, and -np 1 simply does everything on rank 0.
+ * two cores no core idles, and -np 1 simply does everything on rank 0. A job whose
+ * items are best done several at a time (batch) gets sub-chunks of at least that
+ * many, and its work callback answers requests from inside them (sched_poll).
  * Completed records travel to rank 0 and land in job->records.
  *
  * Waiting is done by polling (MPI_Test/MPI_Iprobe with a short sleep) rather
@@ -50,6 +52,11 @@ typedef struct sched_job {
     sched_work_fn work;
     void *ctx;           /* passed to work (per rank) */
     int64_t chunk;       /* items per chunk; 0 = automatic (see sched.c) */
+    /* items the work callback does best together (consecutive bits sharing cached state);
+     * 0 or 1: none. With batch > 1 the callback must call sched_poll() between its steps:
+     * rank 0 then takes its own work in sub-chunks of at least batch items and answers
+     * waiting workers from inside them. */
+    int64_t batch;
 
     /* ---- rank 0 only (ignored elsewhere) ---- */
     void *records;       /* n_items * record_size bytes, caller-allocated */
@@ -73,6 +80,11 @@ typedef struct sched_job {
  * naming the signal. A batch system's time-limit warning (SLURM --signal) so ends
  * in a checkpoint that a resubmitted job resumes from, losing nothing. */
 extern volatile sig_atomic_t sched_stop_signal;
+
+/* Called by a work callback between its steps (cheap): on rank 0, inside a sub-chunk of a
+ * job with batch > 1 and other ranks, answers the workers waiting for work (at most every
+ * few milliseconds); anywhere else it returns at once. */
+void sched_poll(void);
 
 /* Collective over comm. Every rank returns 0, or every rank returns -1 with the
  * same message in err. On rank 0 job->done marks what finished (also on

@@ -265,14 +265,12 @@ int injector_eval(injector_t *in, const int64_t *bits, int n_bits, fault_result_
  * sample's stored state while it is in cache, where flip by flip each would fetch it from
  * memory again (CIFAR-10 keeps ~180 KB per image). Each flip's totals still add its
  * samples in order, so the results are those of injector_eval. */
-enum { SINGLES_BLOCK = 16 };
-
 int injector_eval_singles(injector_t *in, const int64_t *bits, int64_t n, fault_result_t *r,
                           upset_err_t *err)
 {
-    int64_t slot[SINGLES_BLOCK];
+    int64_t slot[INJECTOR_BLOCK];
     int nb = 0;
-    bitaddr_t addr[SINGLES_BLOCK];
+    bitaddr_t addr[INJECTOR_BLOCK];
     for (int64_t k = 0; k <= n; k++) {
         bitaddr_t a;
         if (k < n && bitspace_locate(&in->model, bits[k], &a))
@@ -287,12 +285,12 @@ int injector_eval_singles(injector_t *in, const int64_t *bits, int64_t n, fault_
             addr[nb] = a;
             slot[nb++] = k;
         }
-        if (nb == 0 || (k < n && nb < SINGLES_BLOCK))
+        if (nb == 0 || (k < n && nb < INJECTOR_BLOCK))
             continue;
-        double sum[SINGLES_BLOCK] = {0};
+        double sum[INJECTOR_BLOCK] = {0};
         for (int b = 0; b < nb; b++)
             memset(&r[slot[b]], 0, sizeof r[slot[b]]);
-        for (int64_t i = 0; i < in->data->n; i++)
+        for (int64_t i = 0; i < in->data->n; i++) {
             for (int b = 0; b < nb; b++) {
                 sample_result_t s;
                 int unchanged, changed;
@@ -301,6 +299,9 @@ int injector_eval_singles(injector_t *in, const int64_t *bits, int64_t n, fault_
                 tally(in, i, unchanged ? &in->base[i] : &s, unchanged ? 0 : changed, &r[slot[b]],
                       &sum[b]);
             }
+            if (in->poll) /* a block can take seconds: the scheduler answers meanwhile */
+                in->poll();
+        }
         for (int b = 0; b < nb; b++) {
             fault_result_t *f = &r[slot[b]];
             f->mean_emd = in->data->n ? sum[b] / in->data->n : 0;

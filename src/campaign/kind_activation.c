@@ -265,4 +265,4 @@ static void act_release(run_ctx_t *r)
 }
 
 const campaign_kind_ops_t KIND_ACTIVATION = {CAMPAIGN_ACTIVATION, act_plan, act_work,
-                                             act_finish, act_release};
+                                             act_finish, act_release, 0};

@@ -164,4 +164,4 @@ static int binfi_finish(run_ctx_t *r, upset_err_t *err)
 }
 
 const campaign_kind_ops_t KIND_BINFI = {CAMPAIGN_BINFI, binfi_plan, binfi_work, binfi_finish,
-                                        NULL};
+                                        NULL, 0};

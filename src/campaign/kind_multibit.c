@@ -240,4 +240,4 @@ static int multibit_finish(run_ctx_t *r, upset_err_t *err)
 }
 
 const campaign_kind_ops_t KIND_MULTIBIT = {CAMPAIGN_MULTIBIT, multibit_plan, multibit_work,
-                                           multibit_finish, NULL};
+                                           multibit_finish, NULL, 0};

@@ -197,6 +197,6 @@ static int bit_finish(run_ctx_t *r, upset_err_t *err)
 }
 
 const campaign_kind_ops_t KIND_ORACLE = {CAMPAIGN_ORACLE, oracle_plan, bit_work, bit_finish,
-                                         NULL};
+                                         NULL, INJECTOR_BLOCK};
 const campaign_kind_ops_t KIND_GUIDED = {CAMPAIGN_GUIDED, guided_plan, bit_work, bit_finish,
-                                         NULL};
+                                         NULL, INJECTOR_BLOCK};

@@ -194,4 +194,4 @@ static int statfi_finish(run_ctx_t *r, upset_err_t *err)
 }
 
 const campaign_kind_ops_t KIND_STATFI = {CAMPAIGN_STATFI, statfi_plan, statfi_work,
-                                         statfi_finish, NULL};
+                                         statfi_finish, NULL, INJECTOR_BLOCK};

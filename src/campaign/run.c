@@ -297,6 +297,9 @@ int run_campaign(run_ctx_t *r, const run_args_t *a, file_lock_t *lock, upset_err
     job.work = r->kind->work;
     job.ctx = r;
     job.chunk = r->c.chunk_size;
+    job.batch = r->kind->batch;
+    if (job.batch > 1)
+        r->inj.poll = sched_poll;
     job.records = r->records;
     job.done = r->done;
     job.quiet = r->c.quiet;

@@ -37,6 +37,9 @@ typedef struct {
     int (*finish)(run_ctx_t *r, upset_err_t *err);
     /* Optional: frees what kind_state holds (kind_state itself is freed with free()). */
     void (*release)(run_ctx_t *r);
+    /* Items the work does best together (sched_job_t.batch): the kinds whose work takes
+     * its bits through injector_eval_singles, which then lets the scheduler poll. */
+    int64_t batch;
 } campaign_kind_ops_t;
 
 #define RUN_MAX_EXTRA_ATTRS 16

@@ -21,7 +21,11 @@
  * Rank 0's own share: it takes chunks from the same pool and works through
  * them in sub-chunks of ~SUB_TARGET_S, serving requests between sub-chunks; a
  * waiting worker therefore waits at most about one sub-chunk (or one item, when
- * a single item is slower than that). */
+ * a single item is slower than that). A job with batch > 1 (consecutive items
+ * sharing cached state, e.g. the bits of one weight) gets sub-chunks of at least
+ * batch items, up to SOLO_SUB_TARGET_S, and its callback calls sched_poll between
+ * steps, which serves requests from inside the sub-chunk: with one-item
+ * sub-chunks rank 0 would lose what the batch shares. */
 #include "upset/sched.h"
 
 #include <math.h>
@@ -385,14 +389,41 @@ static int serve(coord_t *c, upset_err_t *err)
     }
 }
 
-/* Works through part of rank 0's own chunk. */
+/* The coordinator whose own sub-chunk is running with workers to answer (sched_poll), the
+ * last time it answered them, and an MPI failure met there (coord_loop returns it). */
+static coord_t *polling;
+static double polled_at;
+static int poll_failed;
+static upset_err_t poll_err;
+
+#define POLL_S 0.002 /* sched_poll answers at most this often */
+
+void sched_poll(void)
+{
+    if (!polling || poll_failed)
+        return;
+    const double t = now();
+    if (t - polled_at < POLL_S)
+        return;
+    polled_at = t;
+    coord_t *c = polling;
+    polling = NULL; /* no nesting: serve never calls the work callback */
+    poll_failed = serve(c, &poll_err) != 0;
+    polling = c;
+}
+
+/* Works through part of rank 0's own chunk: ~SUB_TARGET_S of it while workers may be
+ * waiting, or at least job->batch items when the callback answers them (sched_poll). */
 static void own_step(coord_t *c)
 {
     const sched_job_t *job = c->job;
-    double target = c->size > 1 ? SUB_TARGET_S : SOLO_SUB_TARGET_S;
+    const int polls = c->size > 1 && job->batch > 1;
+    double target = c->size > 1 && !polls ? SUB_TARGET_S : SOLO_SUB_TARGET_S;
     int64_t n = 1;
     if (c->work_items > 0 && c->work_s > 0)
         n = (int64_t)fmin(target / (c->work_s / (double)c->work_items), 1e15);
+    if (polls && n < job->batch)
+        n = job->batch;
     if (n < 1)
         n = 1;
     if (n > c->own_count)
@@ -400,7 +431,10 @@ static void own_step(coord_t *c)
     upset_err_t werr = {""};
     void *out = (unsigned char *)job->records + (size_t)c->own_first * job->record_size;
     double t0 = now();
+    polling = polls ? c : NULL;
+    polled_at = t0;
     int rc = job->work(job->ctx, c->own_first, n, out, &werr);
+    polling = NULL;
     double dt = now() - t0;
     if (rc != 0) {
         coord_fail(c, "rank 0: %s", werr.msg[0] ? werr.msg : "work callback failed");
@@ -522,6 +556,11 @@ static int coord_loop(coord_t *c, upset_err_t *err)
             return 0;
         else
             nap();
+        if (poll_failed) { /* an MPI failure while answering from inside the work */
+            poll_failed = 0;
+            *err = poll_err;
+            return -1;
+        }
         periodic(c);
     }
 }
