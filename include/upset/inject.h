@@ -40,7 +40,7 @@ typedef struct {
     int64_t memo_hits;
     bitaddr_t *addr; /* scratch: the addresses of one evaluation's bits */
     int addr_cap;
-    void (*poll)(void); /* called between samples of a block (sched_poll), or NULL */
+    void (*poll)(void); /* called between samples (sched_poll), or NULL */
 } injector_t;
 
 /* Copies the model, runs the fault-free baseline over every sample of d and

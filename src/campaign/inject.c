@@ -236,6 +236,8 @@ int injector_eval(injector_t *in, const int64_t *bits, int n_bits, fault_result_
                 tally(in, i, &in->base[i], 0, r, &sum);
             else if (!rc)
                 tally(in, i, &s, changed, r, &sum);
+            if (in->poll)
+                in->poll();
         }
     } else {
         /* the model is flipped once for all samples and restored after them */
@@ -250,6 +252,8 @@ int injector_eval(injector_t *in, const int64_t *bits, int n_bits, fault_result_
                 tally(in, i, &in->base[i], 0, r, &sum);
             else if (!rc && !(rc = evaluator_score(&in->ev, i, &s, err)))
                 tally(in, i, &s, output_changed(in, i), r, &sum);
+            if (in->poll)
+                in->poll();
         }
         for (int k = n_bits - 1; k >= 0; k--) /* restore (flip is an involution) */
             bitspace_flip(&in->model, addr[k]);
