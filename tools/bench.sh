@@ -4,8 +4,8 @@
 #      (bit flips x samples) per second per core: ECON-T Medium, CIFAR-10
 #   2. EMD: cold vs warm-started solves (build/bench_emd); the int16 kernel in L1, the core's
 #      clock and int16 peak (build/bench_kernels), the CIFAR-10 convolutions' share of it
-#   3. -np 1 vs -np 2 on the same campaign (parallel efficiency): ECON-T Medium and a
-#      one-minute CIFAR-10 campaign
+#   3. -np 1 vs -np 2 on the same campaign (parallel efficiency): ECON-T Medium, a
+#      one-minute CIFAR-10 campaign over random bits, and contiguous conv2 bits (blocks)
 #   4. coordinator: chunk completions per second with many oversubscribed ranks
 #   5. peak memory per rank of a CIFAR-10 oracle over every bundled image
 #   6. this engine against an earlier commit (BENCH_BASE, default the last commit before
@@ -105,6 +105,11 @@ campaign "$T/par10.yaml" models/cifar10.h5 \
     "data: {format: cifar10, files: [data/cifar10/test_batch_first1017.bin], labels: data/cifar10/test_labels_10000.bin, correct_only: true}" \
     "kind: guided" "guided: {order: random, budget: $((4000 * S))}"
 efficiency "$T/par10.yaml"
+echo "CIFAR-10, $((160 * S)) contiguous conv2 bits x the 839 correct images (as an oracle runs them):"
+campaign "$T/par2.yaml" models/cifar10.h5 \
+    "data: {format: cifar10, files: [data/cifar10/test_batch_first1017.bin], labels: data/cifar10/test_labels_10000.bin, correct_only: true}" \
+    "kind: oracle" "oracle: {first_bit: 20000, bit_count: $((160 * S))}"
+efficiency "$T/par2.yaml"
 
 echo
 echo "== 4. coordinator: chunk completions per second (1-item chunks, 1 sample, oversubscribed)"
