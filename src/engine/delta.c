@@ -16,10 +16,12 @@ enum { PRE_KEEP_MAX = 8192 };
 
 /* A change reaching more than 1/SCATTER_MAX_SHARE of a sparse layer's inputs is handed
  * to the whole-tensor engine from that layer on (measured on CIFAR-10: the scatter's
- * per-input work is several times the dense kernels' per-MAC cost); 1/64 where the layer's
+ * per-input work is several times the dense kernels' per-MAC cost); 1/256 where the layer's
  * pre-activations are not stored, since each pixel a scatter touches is then recomputed
- * at full fan-in (64 measured best of 16, 64, 256 and never on CIFAR-10's layers 0-3). */
-enum { SCATTER_MAX_SHARE = 16, SCATTER_MAX_SHARE_GATHER = 64 };
+ * at full fan-in (CIFAR-10 conv2 from conv1 flips: more than 16 of its 4,096 inputs. 64 was
+ * best when each flip fetched its sample's state from memory; since blocks and shared
+ * origins, 128, 256 and 1,024 measured 4-6 % faster on conv1 flips, 32 slower). */
+enum { SCATTER_MAX_SHARE = 16, SCATTER_MAX_SHARE_GATHER = 256 };
 
 /* A large layer's whole-tensor int16 kernels run ~50 times the MACs per second of the
  * scatter's scalar loop (CIFAR-10: conv1 whole 59 us for 2.1 M MACs; a scatter of 1,024
