@@ -226,9 +226,8 @@ static int convt_fast(const layer_t *L, const tensor_t *in, tensor_t *out)
     int ph, pw;
     convt_padding(L, &ph, &pw);
     fill_rows(out->real, L, out->n / L->cout);
-    if (L->cout == 1 && convt_one_channel(L, x, ph, pw, out->real) == 0)
-        ; /* done */
-    else if (!sparse_pays(L, x, in->n) || convt_sparse(L, x, ph, pw, out->real))
+    const int one_channel = L->cout == 1 && convt_one_channel(L, x, ph, pw, out->real) == 0;
+    if (!one_channel && (!sparse_pays(L, x, in->n) || convt_sparse(L, x, ph, pw, out->real)))
         convt_dense(L, x, ph, pw, out->real);
     apply_real_activation(L->act, out->real, out->n);
     return 0;
