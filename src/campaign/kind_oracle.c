@@ -138,11 +138,9 @@ static int bit_work(void *ctx, int64_t first, int64_t count, void *records, upse
 {
     run_ctx_t *r = ctx;
     bit_record_t *rec = records;
-    fault_result_t *res = upset_calloc((size_t)count, sizeof *res, err);
-    if (!res || injector_eval_singles(&r->inj, r->items + first, count, res, err)) {
-        free(res);
+    fault_result_t *res = run_eval_bits(r, first, count, err);
+    if (!res)
         return -1;
-    }
     for (int64_t k = 0; k < count; k++) {
         int64_t bit = r->items[first + k];
         bitaddr_t a;

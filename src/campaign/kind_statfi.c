@@ -140,11 +140,9 @@ static int statfi_work(void *ctx, int64_t first, int64_t count, void *records,
     statfi_state_t *s = r->kind_state;
     statfi_record_t *rec = records;
     /* a stratum's bits share a layer: taken in blocks over each sample (inject.h) */
-    fault_result_t *res = upset_calloc((size_t)count, sizeof *res, err);
-    if (!res || injector_eval_singles(&r->inj, r->items + first, count, res, err)) {
-        free(res);
+    fault_result_t *res = run_eval_bits(r, first, count, err);
+    if (!res)
         return -1;
-    }
     for (int64_t k = 0; k < count; k++) {
         int64_t bit = r->items[first + k];
         bitaddr_t a;

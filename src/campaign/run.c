@@ -44,6 +44,16 @@ int run_sensitive(const run_ctx_t *r, const fault_result_t *f)
     return task_ops(r->model.task)->sensitive(f, &clean);
 }
 
+fault_result_t *run_eval_bits(run_ctx_t *r, int64_t first, int64_t count, upset_err_t *err)
+{
+    fault_result_t *res = upset_calloc((size_t)count, sizeof *res, err);
+    if (res && injector_eval_singles(&r->inj, r->items + first, count, res, err)) {
+        free(res);
+        return NULL;
+    }
+    return res;
+}
+
 /* ---- setup ---- */
 
 /* Rank 0: load, override, validate. */

@@ -76,6 +76,10 @@ struct run_ctx {
 double run_error(const run_ctx_t *r, const fault_result_t *f);
 int run_sensitive(const run_ctx_t *r, const fault_result_t *f);
 
+/* The single-bit faults r->items[first, first + count) through injector_eval_singles: a
+ * heap array of their results (the caller frees it), or NULL with err. */
+fault_result_t *run_eval_bits(run_ctx_t *r, int64_t first, int64_t count, upset_err_t *err);
+
 
 /* The bits a multibit campaign protects (mask: n_fault_bits bytes), from its policy and
  * oracle; r needs c, model and (for the oracle's data check) data. */
