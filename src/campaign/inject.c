@@ -269,49 +269,55 @@ int injector_eval(injector_t *in, const int64_t *bits, int n_bits, fault_result_
  * sample's stored state while it is in cache, where flip by flip each would fetch it from
  * memory again (CIFAR-10 keeps ~180 KB per image). Each flip's totals still add its
  * samples in order, so the results are those of injector_eval. */
+static int eval_block(injector_t *in, const bitaddr_t *addr, const int64_t *slot, int nb,
+                      fault_result_t *r, upset_err_t *err)
+{
+    double sum[INJECTOR_BLOCK] = {0};
+    for (int b = 0; b < nb; b++)
+        memset(&r[slot[b]], 0, sizeof r[slot[b]]);
+    for (int64_t i = 0; i < in->data->n; i++) {
+        for (int b = 0; b < nb; b++) {
+            sample_result_t s;
+            int unchanged, changed;
+            if (delta_sample(in, addr[b], i, &unchanged, &changed, &s, err))
+                return -1;
+            tally(in, i, unchanged ? &in->base[i] : &s, unchanged ? 0 : changed, &r[slot[b]],
+                  &sum[b]);
+        }
+        if (in->poll) /* a block can take seconds: the scheduler answers meanwhile */
+            in->poll();
+    }
+    for (int b = 0; b < nb; b++) {
+        fault_result_t *f = &r[slot[b]];
+        f->mean_emd = in->data->n ? sum[b] / in->data->n : 0;
+        f->delta_emd = f->mean_emd - in->base_mean_emd;
+    }
+    return 0;
+}
+
 int injector_eval_singles(injector_t *in, const int64_t *bits, int64_t n, fault_result_t *r,
                           upset_err_t *err)
 {
+    bitaddr_t addr[INJECTOR_BLOCK];
     int64_t slot[INJECTOR_BLOCK];
     int nb = 0;
-    bitaddr_t addr[INJECTOR_BLOCK];
-    for (int64_t k = 0; k <= n; k++) {
+    for (int64_t k = 0; k < n; k++) {
         bitaddr_t a;
-        if (k < n && bitspace_locate(&in->model, bits[k], &a))
+        if (bitspace_locate(&in->model, bits[k], &a))
             return upset_fail(err, "bit index %lld is outside the fault space [0, %lld)",
                               (long long)bits[k], (long long)in->model.n_fault_bits);
-        if (k < n && !takes_delta(in, a)) { /* the other paths, one flip at a time */
+        if (!takes_delta(in, a)) { /* the other paths, one flip at a time */
             if (injector_eval(in, &bits[k], 1, &r[k], err))
                 return -1;
             continue;
         }
-        if (k < n) {
-            addr[nb] = a;
-            slot[nb++] = k;
+        addr[nb] = a;
+        slot[nb++] = k;
+        if (nb == INJECTOR_BLOCK) {
+            if (eval_block(in, addr, slot, nb, r, err))
+                return -1;
+            nb = 0;
         }
-        if (nb == 0 || (k < n && nb < INJECTOR_BLOCK))
-            continue;
-        double sum[INJECTOR_BLOCK] = {0};
-        for (int b = 0; b < nb; b++)
-            memset(&r[slot[b]], 0, sizeof r[slot[b]]);
-        for (int64_t i = 0; i < in->data->n; i++) {
-            for (int b = 0; b < nb; b++) {
-                sample_result_t s;
-                int unchanged, changed;
-                if (delta_sample(in, addr[b], i, &unchanged, &changed, &s, err))
-                    return -1;
-                tally(in, i, unchanged ? &in->base[i] : &s, unchanged ? 0 : changed, &r[slot[b]],
-                      &sum[b]);
-            }
-            if (in->poll) /* a block can take seconds: the scheduler answers meanwhile */
-                in->poll();
-        }
-        for (int b = 0; b < nb; b++) {
-            fault_result_t *f = &r[slot[b]];
-            f->mean_emd = in->data->n ? sum[b] / in->data->n : 0;
-            f->delta_emd = f->mean_emd - in->base_mean_emd;
-        }
-        nb = 0;
     }
-    return 0;
+    return nb ? eval_block(in, addr, slot, nb, r, err) : 0;
 }
