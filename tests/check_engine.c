@@ -477,18 +477,19 @@ START_TEST(test_sum_rows_kernel)
         }
         const sparse_rows_t rows = {val, idx, n, NX};
         const int32_t sets[3] = {2, 0, 1};
+        double *dst[3] = {sacc + 2 * NP, sacc, sacc + NP};
         for (int panels = 1; panels <= 4; panels++) {
-            for (int k = 0; k < 3 * NP; k++)
-                sacc[k] = swant[k] = 7.0; /* beyond 8 * panels: left as it was */
+            for (int k = 0; k < 3 * NP; k++) /* beyond 8 * panels: left as it was */
+                sacc[k] = swant[k] = k == 5 ? -0.0 : k == 9 ? NAN : x[k % NX] * 3;
             for (int s = 0; s < 3; s++)
                 for (int t = 0; t < 8 * panels; t++) {
                     double a = 0;
                     for (int k = 0; k < n[s]; k++)
                         a += val[s * NX + k] * wp[((t / 8) * NX + idx[s * NX + k]) * 8 + t % 8];
-                    swant[s * NP + t] = a;
+                    swant[s * NP + t] += a;
                 }
-            kernel_sum_panels_f64(&rows, sets, 3, wp, NX, panels, sacc, NP);
-            ck_assert_msg(!memcmp(sacc, swant, sizeof sacc), "sum_panels, %d panels (%s)", panels,
+            kernel_add_sums_f64(&rows, sets, dst, 3, wp, NX, panels);
+            ck_assert_msg(!memcmp(sacc, swant, sizeof sacc), "add_sums, %d panels (%s)", panels,
                           kernel_path());
         }
         /* nonzero lists: zeros of both signs, NaN, a tail that is not a whole vector */
@@ -576,10 +577,10 @@ static int64_t convt_case(int ih, int iw, int cin, int cout, int k, int stride, 
         ck_assert_ptr_nonnull(y[r]);
         tensor_t out = {TENSOR_REAL, 0, 1, n_out, NULL, y[r]};
         kernel_set_mode(modes[r]);
-        const int64_t before = kernel_sum_panels_calls();
+        const int64_t before = kernel_add_sums_calls();
         ck_assert_msg(layer_forward(L, &in, &out, &err) == 0, "%s", err.msg);
         if (r == 0)
-            sparse = kernel_sum_panels_calls() - before;
+            sparse = kernel_add_sums_calls() - before;
     }
     kernel_set_mode(KERNEL_AUTO);
     ck_assert_msg(!memcmp(y[0], y[2], (size_t)n_out * sizeof *x) &&
@@ -724,12 +725,12 @@ static void paths_identical(const char *model, const dataset_t *d, int64_t n)
     model_t m;
     upset_err_t err = {{0}};
     ck_assert_msg(model_load(model, &m, &err) == 0, "%s", err.msg);
-    int64_t la, lp, lw, calls = kernel_dot16_calls(), sparse = kernel_sum_panels_calls();
+    int64_t la, lp, lw, calls = kernel_dot16_calls(), sparse = kernel_add_sums_calls();
     n_unwritten = 0;
     double *a = run_all(&m, d, n, KERNEL_AUTO, &la);
     ck_assert_msg(kernel_dot16_calls() > calls, "%s: the narrow kernels were not used", model);
     if (!strcmp(model, "models/econt_large.h5")) /* its decoder's ReLU leaves many zeros */
-        ck_assert_msg(kernel_sum_panels_calls() > sparse, "%s: the sparse sums were not used",
+        ck_assert_msg(kernel_add_sums_calls() > sparse, "%s: the sparse sums were not used",
                       model);
     const int64_t fused = n_unwritten;
     double *p = run_all(&m, d, n, KERNEL_PORTABLE, &lp);

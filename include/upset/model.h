@@ -81,7 +81,7 @@ typedef struct {
     /* derived: the float conv2d_transpose kernel as doubles in panels of 8 columns of
      * (kh*kw, cout): column j of row ci at ((j / 8) * cin + ci) * 8 + j % 8, the columns
      * zero-padded to convt_cols, a multiple of 8 (kernels.h's kernel_sum_rows_f64 and
-     * kernel_sum_panels_f64) */
+     * kernel_add_sums_f64) */
     double *convt_w;
     int64_t convt_cols;
     double *dense_w; /* derived: a float dense kernel as doubles (cin, cout) */

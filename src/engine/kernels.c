@@ -619,9 +619,8 @@ __attribute__((target("avx2"))) static void sum_rows_f64_avx2(const double *x, i
 }
 #endif
 
-static void sum_panels_f64_portable(const sparse_rows_t *x, const int32_t *sets, int n_sets,
-                                    const double *w, int n_x, int n_panels, double *acc,
-                                    int64_t acc_stride)
+static void add_sums_f64_portable(const sparse_rows_t *x, const int32_t *sets, double *const *dst,
+                                  int n_sets, const double *w, int n_x, int n_panels)
 {
     for (int i = 0; i < n_sets; i++) {
         const int64_t s = sets[i];
@@ -629,12 +628,12 @@ static void sum_panels_f64_portable(const sparse_rows_t *x, const int32_t *sets,
         const int32_t *idx = x->idx + s * x->stride;
         for (int q = 0; q < n_panels; q++) {
             const double *panel = w + (int64_t)q * 8 * n_x;
-            double *a = acc + s * acc_stride + q * 8;
-            for (int t = 0; t < 8; t++)
-                a[t] = 0;
+            double a[8] = {0};
             for (int k = 0; k < x->n[s]; k++)
                 for (int t = 0; t < 8; t++)
                     a[t] += val[k] * panel[(int64_t)idx[k] * 8 + t];
+            for (int t = 0; t < 8; t++)
+                dst[i][q * 8 + t] += a[t];
         }
     }
 }
@@ -652,10 +651,11 @@ static int nonzero_f64_portable(const double *x, int n, int i, double *val, int3
 /* np panels (np <= 4, a constant once inlined, so the accumulators stay in registers)
  * for each listed input: with four, eight independent sums hide the adds' latency, and
  * the panels stay in L1 while they are swept over the inputs. A multiply then an add
- * (never a fused multiply-add) per term, so each lane rounds as the portable loop does. */
+ * (never a fused multiply-add) per term, so each lane rounds as the portable loop does;
+ * each finished sum goes straight onto its output (as kernel_add_f64 adds). */
 __attribute__((target("avx2"), always_inline)) static inline void
-sum_panels_np_avx2(const sparse_rows_t *x, const int32_t *sets, int n_sets, const double *w,
-                   int n_x, const int np, double *acc, int64_t acc_stride)
+add_sums_np_avx2(const sparse_rows_t *x, const int32_t *sets, double *const *dst, int n_sets,
+                 const double *w, int n_x, const int np)
 {
     const int64_t step = 8 * (int64_t)n_x;
     for (int i = 0; i < n_sets; i++) {
@@ -675,24 +675,24 @@ sum_panels_np_avx2(const sparse_rows_t *x, const int32_t *sets, int n_sets, cons
                 hi[q] = _mm256_add_pd(hi[q], _mm256_mul_pd(xb, _mm256_loadu_pd(row + q * step + 4)));
             }
         }
-        double *a = acc + s * acc_stride;
+        double *a = dst[i];
 #pragma GCC unroll 4
         for (int q = 0; q < np; q++) {
-            _mm256_storeu_pd(a + q * 8, lo[q]);
-            _mm256_storeu_pd(a + q * 8 + 4, hi[q]);
+            _mm256_storeu_pd(a + q * 8, _mm256_add_pd(_mm256_loadu_pd(a + q * 8), lo[q]));
+            _mm256_storeu_pd(a + q * 8 + 4, _mm256_add_pd(_mm256_loadu_pd(a + q * 8 + 4), hi[q]));
         }
     }
 }
 
 __attribute__((target("avx2"))) static void
-sum_panels_f64_avx2(const sparse_rows_t *x, const int32_t *sets, int n_sets, const double *w,
-                    int n_x, int n_panels, double *acc, int64_t acc_stride)
+add_sums_f64_avx2(const sparse_rows_t *x, const int32_t *sets, double *const *dst, int n_sets,
+                  const double *w, int n_x, int n_panels)
 {
     switch (n_panels) {
-    case 4: sum_panels_np_avx2(x, sets, n_sets, w, n_x, 4, acc, acc_stride); break;
-    case 3: sum_panels_np_avx2(x, sets, n_sets, w, n_x, 3, acc, acc_stride); break;
-    case 2: sum_panels_np_avx2(x, sets, n_sets, w, n_x, 2, acc, acc_stride); break;
-    default: sum_panels_np_avx2(x, sets, n_sets, w, n_x, 1, acc, acc_stride); break;
+    case 4: add_sums_np_avx2(x, sets, dst, n_sets, w, n_x, 4); break;
+    case 3: add_sums_np_avx2(x, sets, dst, n_sets, w, n_x, 3); break;
+    case 2: add_sums_np_avx2(x, sets, dst, n_sets, w, n_x, 2); break;
+    default: add_sums_np_avx2(x, sets, dst, n_sets, w, n_x, 1); break;
     }
 }
 
@@ -757,7 +757,7 @@ void kernel_quantize(const quant_t *q, const double *x, int64_t n, int64_t *out)
 static int64_t n_calls, n_sparse_calls;
 
 int64_t kernel_dot16_calls(void) { return n_calls; }
-int64_t kernel_sum_panels_calls(void) { return n_sparse_calls; }
+int64_t kernel_add_sums_calls(void) { return n_sparse_calls; }
 
 void kernel_dot16_seg(const int16_t *const *xs, int nseg, int64_t seg, const int16_t *w,
                       int n_rows, int64_t w_stride, int32_t *out)
@@ -1010,18 +1010,17 @@ void kernel_sum_rows_f64(const double *x, int n_x, int n_sets, const double *w, 
     sum_rows_f64_portable(x, n_x, n_sets, w, n, acc);
 }
 
-void kernel_sum_panels_f64(const sparse_rows_t *x, const int32_t *sets, int n_sets,
-                           const double *w, int n_x, int n_panels, double *acc,
-                           int64_t acc_stride)
+void kernel_add_sums_f64(const sparse_rows_t *x, const int32_t *sets, double *const *dst,
+                         int n_sets, const double *w, int n_x, int n_panels)
 {
     n_sparse_calls++;
 #ifdef HAVE_X86
     if (use_avx2()) {
-        sum_panels_f64_avx2(x, sets, n_sets, w, n_x, n_panels, acc, acc_stride);
+        add_sums_f64_avx2(x, sets, dst, n_sets, w, n_x, n_panels);
         return;
     }
 #endif
-    sum_panels_f64_portable(x, sets, n_sets, w, n_x, n_panels, acc, acc_stride);
+    add_sums_f64_portable(x, sets, dst, n_sets, w, n_x, n_panels);
 }
 
 int kernel_nonzero_f64(const double *x, int n, double *val, int32_t *idx)

@@ -37,12 +37,11 @@ static inline tap_window_t tap_window(const layer_t *L, int64_t p, int ph, int p
 
 /* Scratch of the fast paths (grown on demand, kept). */
 static struct {
-    double *x, *acc, *w, *val;
+    double *x, *acc, *w, *val, **dst;
     int32_t *idx, *sets;
     int *nnz;
     tap_window_t *win;
-    unsigned char *need;
-    size_t cap_x, cap_acc, cap_w, cap_val, cap_idx, cap_sets, cap_nnz, cap_win, cap_need;
+    size_t cap_x, cap_acc, cap_w, cap_val, cap_idx, cap_sets, cap_dst, cap_nnz, cap_win;
 } scratch;
 
 /* Adds input pixel p's sums (acc: one per tap and output channel) to the outputs its
@@ -80,60 +79,58 @@ static void convt_dense(const layer_t *L, const double *x, int ph, int pw, doubl
     }
 }
 
-/* Panels of 8 columns per sparse kernel call (kernels.h: up to 4), and input pixels whose
- * sums are held at once: each group of panels is swept over all of them while it is in
- * L1. */
-enum { CONVT_GROUP = 4, CONVT_CHUNK = 64 };
+/* Output channels per sparse kernel call (kernels.h: up to 4 panels of 8), and input
+ * pixels listed at once. */
+enum { CONVT_GROUP = 32, CONVT_CHUNK = 64 };
 
-/* Sparse sums: per pixel, its nonzero inputs only, and only the panel groups that hold
- * its taps inside the image. */
+/* Sparse sums (cout a multiple of 8): per pixel, its nonzero inputs only, and only its
+ * taps inside the image, each sum added to its output as soon as it is made. Taps go
+ * from the last kernel row and column to the first: an output's addends then come in the
+ * order of the input pixels that feed it (row, then column), which is the reference
+ * order; within a tap every pixel feeds its own output. Chunks of pixels keep that order,
+ * as every addend from an earlier chunk comes from an earlier pixel. */
 static int convt_sparse(const layer_t *L, const double *x, int ph, int pw, double *out)
 {
     const int cin = L->cin, cout = L->cout;
-    const int64_t nacc = L->convt_cols, n_pix = (int64_t)L->in.h * L->in.w;
-    const int n_groups = (int)((nacc / 8 + CONVT_GROUP - 1) / CONVT_GROUP);
+    const int64_t n_pix = (int64_t)L->in.h * L->in.w;
     const size_t chunk = (size_t)(n_pix < CONVT_CHUNK ? n_pix : CONVT_CHUNK);
-    if (scratch_grow((void **)&scratch.acc, &scratch.cap_acc, chunk * (size_t)nacc,
-                     sizeof(double)) ||
-        scratch_grow((void **)&scratch.val, &scratch.cap_val, chunk * (size_t)cin,
+    if (scratch_grow((void **)&scratch.val, &scratch.cap_val, chunk * (size_t)cin,
                      sizeof(double)) ||
         scratch_grow((void **)&scratch.idx, &scratch.cap_idx, chunk * (size_t)cin,
                      sizeof(int32_t)) ||
         scratch_grow((void **)&scratch.sets, &scratch.cap_sets, chunk, sizeof(int32_t)) ||
+        scratch_grow((void **)&scratch.dst, &scratch.cap_dst, chunk, sizeof(double *)) ||
         scratch_grow((void **)&scratch.nnz, &scratch.cap_nnz, chunk, sizeof(int)) ||
-        scratch_grow((void **)&scratch.win, &scratch.cap_win, chunk, sizeof(tap_window_t)) ||
-        scratch_grow((void **)&scratch.need, &scratch.cap_need, chunk * (size_t)n_groups, 1))
+        scratch_grow((void **)&scratch.win, &scratch.cap_win, chunk, sizeof(tap_window_t)))
         return -1; /* the caller takes the dense way, which needs less */
     const sparse_rows_t rows = {scratch.val, scratch.idx, scratch.nnz, cin};
     for (int64_t p0 = 0; p0 < n_pix; p0 += CONVT_CHUNK) {
         const int nb = (int)(n_pix - p0 < CONVT_CHUNK ? n_pix - p0 : CONVT_CHUNK);
-        memset(scratch.need, 0, (size_t)nb * (size_t)n_groups);
         for (int b = 0; b < nb; b++) {
             scratch.nnz[b] = kernel_nonzero_f64(x + (p0 + b) * cin, cin, scratch.val + b * cin,
                                                 scratch.idx + b * cin);
-            const tap_window_t t = scratch.win[b] = tap_window(L, p0 + b, ph, pw);
-            if (t.kw0 > t.kw1)
-                continue;
-            unsigned char *need = scratch.need + (int64_t)b * n_groups;
-            for (int kh = t.kh0; kh <= t.kh1; kh++) {
-                const int64_t c0 = ((int64_t)kh * L->kw + t.kw0) * cout,
-                              c1 = ((int64_t)kh * L->kw + t.kw1 + 1) * cout;
-                for (int64_t g = c0 / (8 * CONVT_GROUP); g <= (c1 - 1) / (8 * CONVT_GROUP); g++)
-                    need[g] = 1;
+            scratch.win[b] = tap_window(L, p0 + b, ph, pw);
+        }
+        for (int kh = L->kh - 1; kh >= 0; kh--)
+            for (int kw = L->kw - 1; kw >= 0; kw--) {
+                int n_sets = 0;
+                for (int b = 0; b < nb; b++) {
+                    const tap_window_t t = scratch.win[b];
+                    if (kh < t.kh0 || kh > t.kh1 || kw < t.kw0 || kw > t.kw1)
+                        continue;
+                    scratch.sets[n_sets] = b;
+                    scratch.dst[n_sets++] =
+                        out + ((int64_t)(t.oh0 + kh) * L->out.w + t.ow0 + kw) * cout;
+                }
+                const double *w = L->convt_w + ((int64_t)kh * L->kw + kw) * cout * cin;
+                for (int c = 0; c < cout; c += CONVT_GROUP) {
+                    const int panels = (cout - c < CONVT_GROUP ? cout - c : CONVT_GROUP) / 8;
+                    kernel_add_sums_f64(&rows, scratch.sets, scratch.dst, n_sets, w + c * cin,
+                                        cin, panels);
+                    for (int i = 0; i < n_sets; i++) /* on to the next channels */
+                        scratch.dst[i] += panels * 8;
+                }
             }
-        }
-        for (int g = 0; g < n_groups; g++) {
-            const int64_t j = (int64_t)g * 8 * CONVT_GROUP;
-            const int panels = (int)((nacc - j) / 8 < CONVT_GROUP ? (nacc - j) / 8 : CONVT_GROUP);
-            int n_sets = 0;
-            for (int b = 0; b < nb; b++)
-                if (scratch.need[(int64_t)b * n_groups + g])
-                    scratch.sets[n_sets++] = b;
-            kernel_sum_panels_f64(&rows, scratch.sets, n_sets, L->convt_w + j * cin, cin, panels,
-                                  scratch.acc + j, nacc);
-        }
-        for (int b = 0; b < nb; b++)
-            add_pixel(L, scratch.win[b], scratch.acc + b * nacc, out);
     }
     return 0;
 }
@@ -181,24 +178,26 @@ static int convt_one_channel(const layer_t *L, const double *x, int ph, int pw, 
 
 /* What the two ways cost, measured on the development machine on ECON-T Large's
  * decoder (ns): dense, per input channel, panel of 8 columns and pixel; sparse, per
- * nonzero input and group of panels, and per pixel (its list, its taps, its calls). */
+ * nonzero input and tap's group of up to 32 output channels, and per pixel (its list,
+ * its taps, its calls). */
 #define DENSE_NS 0.45
 #define SPARSE_NS 3.5
 #define SPARSE_PIXEL_NS 58.0
 
 /* Whether the sparse sums are the cheaper way for this input: they pay where a ReLU left
  * many zeros and a pixel has many output columns (ECON-T Large's first transposed
- * convolution), not where a layer has few input channels or few columns. */
+ * convolution), not where a layer has few input channels or few columns. A tap's output
+ * channels must fill whole panels of 8 (the sparse kernel's unit). */
 static int sparse_pays(const layer_t *L, const double *x, int64_t n)
 {
     const double n_pix = (double)L->in.h * L->in.w, panels = (double)(L->convt_cols / 8);
     const double dense = DENSE_NS * L->cin * panels * n_pix;
-    if (dense <= SPARSE_PIXEL_NS * n_pix)
+    if (L->cout % 8 || dense <= SPARSE_PIXEL_NS * n_pix)
         return 0;
     int64_t nonzero = 0;
     for (int64_t i = 0; i < n; i++)
         nonzero += x[i] != 0;
-    const double groups = (double)((L->convt_cols / 8 + CONVT_GROUP - 1) / CONVT_GROUP);
+    const double groups = (double)L->kh * L->kw * ((L->cout + CONVT_GROUP - 1) / CONVT_GROUP);
     return SPARSE_NS * (double)nonzero * groups + SPARSE_PIXEL_NS * n_pix < dense;
 }
 
