@@ -520,6 +520,19 @@ START_TEST(test_sum_rows_kernel)
         for (int i = 0; i < 11; i++)
             o2[i] += x[7] * w[50 + i];
         ck_assert_msg(!memcmp(o, o2, sizeof o), "axpy_f64 (%s)", kernel_path());
+        /* several rows in turn (the float dense layer): 32-column blocks, 4-column blocks
+         * and a scalar tail (37 columns), rows listed out of order and repeated */
+        {
+            double ro[37], rwant[37];
+            const int32_t ridx[5] = {4, 0, 9, 4, 2};
+            for (int j = 0; j < 37; j++)
+                ro[j] = rwant[j] = j == 3 ? -0.0 : x[j + 50];
+            for (int j = 0; j < 37; j++)
+                for (int k = 0; k < 5; k++)
+                    rwant[j] += x[k + 60] * w[ridx[k] * 40 + j];
+            kernel_axpy_rows_f64(ro, x + 60, ridx, 5, w, 40, 37);
+            ck_assert_msg(!memcmp(ro, rwant, sizeof ro), "axpy_rows_f64 (%s)", kernel_path());
+        }
         kernel_axpy2_f64(o, x[8], w + 70, x[9], x + 40, 11);
         for (int i = 0; i < 11; i++)
             o2[i] += x[8] * w[70 + i] + x[9] * x[40 + i];

@@ -93,6 +93,12 @@ void kernel_widen32(const int32_t *x, int64_t n, int64_t *out);
  * multiply-add), vectorised where possible (the same values as the plain loop). */
 void kernel_axpy_f64(double *o, double x, const double *w, int64_t n);
 
+/* kernel_axpy_f64 for nx rows in turn: o[j] += x[k] * w[idx[k] * ldw + j] for k = 0, 1,
+ * ..., nx - 1, each term rounded then added, for j < n (the float dense layer: its
+ * nonzero inputs against the rows of its kernel). */
+void kernel_axpy_rows_f64(double *o, const double *x, const int32_t *idx, int nx,
+                          const double *w, int64_t ldw, int64_t n);
+
 /* o[i] += x * w[i] + y * v[i]: the two products, their sum, then the sum into o[i], each
  * rounded (the sensitivity network's paired R-operator terms). */
 void kernel_axpy2_f64(double *o, double x, const double *w, double y, const double *v, int64_t n);

@@ -84,7 +84,9 @@ typedef struct {
      * kernel_add_sums_f64) */
     double *convt_w;
     int64_t convt_cols;
-    double *dense_w; /* derived: a float dense kernel as doubles (cin, cout) */
+    /* derived: a float dense kernel as doubles, row i (its cout weights) at i * dense_ld */
+    double *dense_w;
+    int64_t dense_ld;
     /* derived: quantized conv2d/dense codes as int16, transposed to (cout, kernel_kp), zero
      * padded (the engine's narrow kernels); kept in step by bitspace_flip. NULL when the
      * quantizer is wider than 15 bits. */

@@ -6,8 +6,9 @@
  * stack's. */
 static struct {
     int64_t *sum;
-    double *w;
-    size_t cap_sum, cap_w;
+    double *w, *x;
+    int32_t *idx;
+    size_t cap_sum, cap_w, cap_x, cap_idx;
 } scratch;
 
 static int fwd_dense(const layer_t *L, const tensor_t *in, tensor_t *out, upset_err_t *err)
@@ -25,18 +26,29 @@ static int fwd_dense(const layer_t *L, const tensor_t *in, tensor_t *out, upset_
     }
     for (int c = 0; c < L->cout; c++)
         out->real[c] = bias_value(L, c);
-    for (int i = 0; i < L->cin; i++) {
-        double x = tensor_value(in, i);
-        if (x == 0)
-            continue;
-        const int64_t row = (int64_t)i * L->cout;
-        const double *w = scratch.w;
-        if (L->quantized) /* the current codes' values (flips show up) */
-            for (int c = 0; c < L->cout; c++)
+    if (!L->quantized) { /* float weights as doubles (model_prepare): all rows at once */
+        if (scratch_grow((void **)&scratch.x, &scratch.cap_x, (size_t)L->cin, sizeof(double)) ||
+            scratch_grow((void **)&scratch.idx, &scratch.cap_idx, (size_t)L->cin,
+                         sizeof(int32_t)))
+            return upset_fail(err, "layer %s: out of memory", L->name);
+        int nx = 0;
+        for (int i = 0; i < L->cin; i++) {
+            const double x = tensor_value(in, i);
+            scratch.x[nx] = x, scratch.idx[nx] = i;
+            nx += x != 0;
+        }
+        kernel_axpy_rows_f64(out->real, scratch.x, scratch.idx, nx, L->dense_w, L->dense_ld,
+                             L->cout);
+    } else {
+        for (int i = 0; i < L->cin; i++) {
+            const double x = tensor_value(in, i);
+            if (x == 0)
+                continue;
+            const int64_t row = (int64_t)i * L->cout;
+            for (int c = 0; c < L->cout; c++) /* the current codes' values (flips show up) */
                 scratch.w[c] = weight_value(L, row + c);
-        else /* float weights as doubles, from model_prepare */
-            w = L->dense_w + row;
-        kernel_axpy_f64(out->real, x, w, L->cout);
+            kernel_axpy_f64(out->real, x, scratch.w, L->cout);
+        }
     }
     apply_real_activation(L->act, out->real, L->cout);
     return 0;

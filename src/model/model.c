@@ -649,11 +649,16 @@ int model_prepare(model_t *m, upset_err_t *err)
             L->inputs[0] = l - 1;
         }
         if (L->kind == LAYER_DENSE && !L->quantized && !L->dense_w) {
-            L->dense_w = upset_calloc((size_t)L->n_weights, sizeof *L->dense_w, err);
+            /* rows a cache line apart modulo 4 KB: a kernel reading one block of columns
+             * down every row then uses every L1 set, where rows 4 KB apart (512 outputs)
+             * would all fall into one set and evict each other */
+            L->dense_ld = ((int64_t)L->cout + 7) / 8 * 8 + 8;
+            L->dense_w = upset_calloc((size_t)(L->cin * L->dense_ld), sizeof *L->dense_w, err);
             if (!L->dense_w)
                 return -1;
-            for (int64_t i = 0; i < L->n_weights; i++)
-                L->dense_w[i] = (double)L->kernel[i];
+            for (int64_t i = 0; i < L->cin; i++)
+                for (int64_t c = 0; c < L->cout; c++)
+                    L->dense_w[i * L->dense_ld + c] = (double)L->kernel[i * L->cout + c];
         }
         if (L->kind == LAYER_CONV2D_TRANSPOSE && !L->quantized && !L->convt_w) {
             /* kernel (kh, kw, cout, cin) -> panels of (cin, kh * kw * cout) doubles */
@@ -751,7 +756,7 @@ int model_clone(const model_t *src, model_t *dst, upset_err_t *err)
             dup_array((void **)&D->convt_w, S->convt_w,
                       S->convt_w ? (size_t)(S->convt_cols * S->cin) * sizeof(double) : 0, err) ||
             dup_array((void **)&D->dense_w, S->dense_w,
-                      S->dense_w ? (size_t)S->n_weights * sizeof(double) : 0, err) ||
+                      S->dense_w ? (size_t)(S->cin * S->dense_ld) * sizeof(double) : 0, err) ||
             dup_array((void **)&D->kernel_t16, S->kernel_t16,
                       (size_t)(S->kernel_kp * S->cout) * sizeof(int16_t), err) ||
             dup_array((void **)&D->kernel_p16, S->kernel_p16,
