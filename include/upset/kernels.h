@@ -80,6 +80,8 @@ void kernel_axpy_i64(int64_t *acc, int64_t dx, const int32_t *w, int64_t n);
 
 /* The number of nonzero values among x[0..n). */
 int64_t kernel_count_nonzero_i64(const int64_t *x, int64_t n);
+/* The same for doubles (NaN counts as nonzero, -0.0 as zero). */
+int64_t kernel_count_nonzero_f64(const double *x, int64_t n);
 
 /* o[i] += a[i] * 2^shift, then a[i] = 0, for i < n (0 <= shift < 63; the caller bounds the
  * products): a scatter's accumulators folded into the pre-activations they change. */

@@ -314,6 +314,18 @@ __attribute__((target("avx2"))) static int64_t count_nonzero_i64_avx2(const int6
     return i;
 }
 
+__attribute__((target("avx2"))) static int64_t count_nonzero_f64_avx2(const double *x, int64_t n,
+                                                                      int64_t *count)
+{
+    const __m256d zero = _mm256_setzero_pd();
+    int64_t i = 0, c = 0;
+    for (; i + 4 <= n; i += 4) /* unordered: NaN counts, as x != 0 */
+        c += __builtin_popcount(
+            (unsigned)_mm256_movemask_pd(_mm256_cmp_pd(_mm256_loadu_pd(x + i), zero, _CMP_NEQ_UQ)));
+    *count = c;
+    return i;
+}
+
 /* A left shift of a two's-complement lane is its product with 2^shift (modulo 2^64, as the
  * plain loop's product, which the caller keeps in range). */
 __attribute__((target("avx2"))) static int64_t add_shifted_clear_i64_avx2(int64_t *o, int64_t *a,
@@ -958,6 +970,18 @@ int64_t kernel_count_nonzero_i64(const int64_t *x, int64_t n)
 #ifdef HAVE_X86
     if (use_avx2())
         i = count_nonzero_i64_avx2(x, n, &count);
+#endif
+    for (; i < n; i++)
+        count += x[i] != 0;
+    return count;
+}
+
+int64_t kernel_count_nonzero_f64(const double *x, int64_t n)
+{
+    int64_t i = 0, count = 0;
+#ifdef HAVE_X86
+    if (use_avx2())
+        i = count_nonzero_f64_avx2(x, n, &count);
 #endif
     for (; i < n; i++)
         count += x[i] != 0;

@@ -40,8 +40,7 @@ static struct {
     double *x, *acc, *w, *val, **dst;
     int32_t *idx, *sets;
     int *nnz;
-    tap_window_t *win;
-    size_t cap_x, cap_acc, cap_w, cap_val, cap_idx, cap_sets, cap_dst, cap_nnz, cap_win;
+    size_t cap_x, cap_acc, cap_w, cap_val, cap_idx, cap_sets, cap_dst, cap_nnz;
 } scratch;
 
 /* Adds input pixel p's sums (acc: one per tap and output channel) to the outputs its
@@ -83,6 +82,15 @@ static void convt_dense(const layer_t *L, const double *x, int ph, int pw, doubl
  * pixels listed at once. */
 enum { CONVT_GROUP = 32, CONVT_CHUNK = 64 };
 
+/* The input positions i (0 <= i < n_in) whose tap at offset `off` (kernel index less
+ * padding) lands inside the output: 0 <= i * stride + off < n_out; empty when lo > hi. */
+static void feeding_range(int off, int stride, int n_in, int n_out, int *lo, int *hi)
+{
+    *lo = off >= 0 ? 0 : (-off + stride - 1) / stride;
+    const int top = n_out - 1 - off; /* i * stride <= top */
+    *hi = top < 0 ? -1 : top / stride < n_in - 1 ? top / stride : n_in - 1;
+}
+
 /* Sparse sums (cout a multiple of 8): per pixel, its nonzero inputs only, and only its
  * taps inside the image, each sum added to its output as soon as it is made. Taps go
  * from the last kernel row and column to the first: an output's addends then come in the
@@ -100,28 +108,35 @@ static int convt_sparse(const layer_t *L, const double *x, int ph, int pw, doubl
                      sizeof(int32_t)) ||
         scratch_grow((void **)&scratch.sets, &scratch.cap_sets, chunk, sizeof(int32_t)) ||
         scratch_grow((void **)&scratch.dst, &scratch.cap_dst, chunk, sizeof(double *)) ||
-        scratch_grow((void **)&scratch.nnz, &scratch.cap_nnz, chunk, sizeof(int)) ||
-        scratch_grow((void **)&scratch.win, &scratch.cap_win, chunk, sizeof(tap_window_t)))
+        scratch_grow((void **)&scratch.nnz, &scratch.cap_nnz, chunk, sizeof(int)))
         return -1; /* the caller takes the dense way, which needs less */
     const sparse_rows_t rows = {scratch.val, scratch.idx, scratch.nnz, cin};
     for (int64_t p0 = 0; p0 < n_pix; p0 += CONVT_CHUNK) {
         const int nb = (int)(n_pix - p0 < CONVT_CHUNK ? n_pix - p0 : CONVT_CHUNK);
-        for (int b = 0; b < nb; b++) {
+        for (int b = 0; b < nb; b++)
             scratch.nnz[b] = kernel_nonzero_f64(x + (p0 + b) * cin, cin, scratch.val + b * cin,
                                                 scratch.idx + b * cin);
-            scratch.win[b] = tap_window(L, p0 + b, ph, pw);
-        }
         for (int kh = L->kh - 1; kh >= 0; kh--)
             for (int kw = L->kw - 1; kw >= 0; kw--) {
-                int n_sets = 0;
-                for (int b = 0; b < nb; b++) {
-                    const tap_window_t t = scratch.win[b];
-                    if (kh < t.kh0 || kh > t.kh1 || kw < t.kw0 || kw > t.kw1)
-                        continue;
-                    scratch.sets[n_sets] = b;
-                    scratch.dst[n_sets++] =
-                        out + ((int64_t)(t.oh0 + kh) * L->out.w + t.ow0 + kw) * cout;
-                }
+                /* the pixels whose tap (kh, kw) lands inside: a rectangle, rows then columns */
+                int ih0, ih1, iw0, iw1, n_sets = 0;
+                feeding_range(kh - ph, L->stride_h, L->in.h, L->out.h, &ih0, &ih1);
+                feeding_range(kw - pw, L->stride_w, L->in.w, L->out.w, &iw0, &iw1);
+                if (ih0 < p0 / L->in.w) /* the rows of this chunk only */
+                    ih0 = (int)(p0 / L->in.w);
+                if (ih1 > (p0 + nb - 1) / L->in.w)
+                    ih1 = (int)((p0 + nb - 1) / L->in.w);
+                for (int ih = ih0; ih <= ih1; ih++)
+                    for (int iw = iw0; iw <= iw1; iw++) {
+                        const int64_t b = (int64_t)ih * L->in.w + iw - p0;
+                        if (b < 0 || b >= nb)
+                            continue;
+                        scratch.sets[n_sets] = (int32_t)b;
+                        scratch.dst[n_sets++] = out + ((int64_t)(ih * L->stride_h + kh - ph) *
+                                                           L->out.w +
+                                                       iw * L->stride_w + kw - pw) *
+                                                          cout;
+                    }
                 const double *w = L->convt_w + ((int64_t)kh * L->kw + kw) * cout * cin;
                 for (int c = 0; c < cout; c += CONVT_GROUP) {
                     const int panels = (cout - c < CONVT_GROUP ? cout - c : CONVT_GROUP) / 8;
@@ -194,9 +209,7 @@ static int sparse_pays(const layer_t *L, const double *x, int64_t n)
     const double dense = DENSE_NS * L->cin * panels * n_pix;
     if (L->cout % 8 || dense <= SPARSE_PIXEL_NS * n_pix)
         return 0;
-    int64_t nonzero = 0;
-    for (int64_t i = 0; i < n; i++)
-        nonzero += x[i] != 0;
+    const int64_t nonzero = kernel_count_nonzero_f64(x, n);
     const double groups = (double)L->kh * L->kw * ((L->cout + CONVT_GROUP - 1) / CONVT_GROUP);
     return SPARSE_NS * (double)nonzero * groups + SPARSE_PIXEL_NS * n_pix < dense;
 }
