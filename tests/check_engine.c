@@ -463,9 +463,19 @@ START_TEST(test_sum_rows_kernel)
                         a += x[s * NX + i] * w[((j / 8) * NX + i) * 8 + j % 8];
                     want[s * N + j] = a;
                 }
-            kernel_sum_rows_f64(x, NX, sets, w, N, acc);
+            kernel_sum_rows_f64(x, NX, sets, w, N, acc, N);
             ck_assert_msg(!memcmp(acc, want, (size_t)(sets * N) * sizeof *acc),
                           "sum_rows, %d sets (%s)", sets, kernel_path());
+            /* the last two panels only, into rows of N: the first panel's columns untouched */
+            for (int k = 0; k < 6 * N; k++)
+                acc[k] = 5.0;
+            kernel_sum_rows_f64(x, NX, sets, w + 8 * NX, N - 8, acc + 8, N);
+            for (int s = 0; s < sets; s++)
+                for (int j = 0; j < N; j++)
+                    ck_assert_msg(j < 8 ? acc[s * N + j] == 5.0
+                                        : !memcmp(&acc[s * N + j], &want[s * N + j], sizeof *acc),
+                                  "sum_rows into a strided block, set %d column %d (%s)", s, j,
+                                  kernel_path());
         }
         /* three sparse inputs: every row, some rows (zeros and NaN among the values), none */
         int n[3] = {0, 0, 0};

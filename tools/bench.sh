@@ -10,8 +10,9 @@
 #   5. peak memory per rank of a CIFAR-10 oracle over every bundled image
 #   6. this engine against an earlier commit (BENCH_BASE, default the last commit before
 #      engine v2), built in a git worktree: fault-free forward and single-bit oracle
-#      throughput, start-up cost; BENCH_REPS runs of each side, interleaved, median
-#      CPU time (BENCH_BASE=none skips it); multi-bit trials too
+#      throughput, start-up cost, and the full CIFAR-10 and ECON-T Large oracles projected
+#      from one contiguous slice per faultable layer; BENCH_REPS runs of each side,
+#      interleaved, median CPU time (BENCH_BASE=none skips it); multi-bit trials too
 #   7. against the peer a user would otherwise run: tools/peer_bench.py, a PyTorch per-bit
 #      loop (batched; CIFAR-10 in float32, ECON-T with the EMD from POT), on the same bits and
 #      inputs, 1 rank vs 1 thread and -np 2 vs 2 threads (wall time; needs python3-torch and
@@ -199,6 +200,29 @@ if [ "$BASE" != none ] && git rev-parse -q --verify "$BASE^{commit}" >/dev/null;
         proj_old=$(echo "scale=9; $proj_old + ($hi - $lo + 1) * $lo_cost * 839 / 3600" | bc)
         proj_new=$(echo "scale=9; $proj_new + ($hi - $lo + 1) * $new_cost * 839 / 3600" | bc)
     done < "$T/layers10"
+    # The same projection for the full ECON-T Large oracle (61,344 bits x 20,000 inputs):
+    # 200 bits of the convolution, 700 of the dense layer, over 2,000 inputs
+    "$UPSET" info models/econt_large.h5 |
+        sed -n 's/.*(\([0-9]*\) weights, bits \([0-9]*\)\.\.\([0-9]*\)).*/\1 \2 \3/p' > "$T/layersL"
+    l_data="data: {format: hgcal, files: [data/hgcal/ttbar_0PU.csv], count: $((2000 * S))}"
+    last_bit=$(tail -n 1 "$T/layersL" | cut -d' ' -f3)
+    campaign "$T/lz.yaml" models/econt_large.h5 "$l_data" "kind: oracle" "oracle: {first_bit: $last_bit, bit_count: 1}"
+    side lz run "$T/lz.yaml" --quiet --force
+    projl_old=0 projl_new=0 k=0
+    while read -r nw lo hi; do
+        k=$((k + 1))
+        nb=$(echo "200 700" | cut -d' ' -f$k)
+        per_w=$(((hi - lo + 1) / nw))
+        first=$((lo + (hi - lo + 1) / 2 / per_w * per_w))
+        campaign "$T/l$k.yaml" models/econt_large.h5 "$l_data" "kind: oracle" "oracle: {first_bit: $first, bit_count: $nb}"
+        side sl run "$T/l$k.yaml" --quiet --force
+        lo_cost=$(echo "scale=9; ($sl_old - $lz_old) / ($nb * 2000 * $S)" | bc)
+        new_cost=$(echo "scale=9; ($sl_new - $lz_new) / ($nb * 2000 * $S)" | bc)
+        printf '  ECON-T Large layer %d: %4d bits from %5d, %6.2f vs %5.2f us per flip x input\n' "$k" \
+            "$nb" "$first" "$(echo "$lo_cost * 1000000" | bc)" "$(echo "$new_cost * 1000000" | bc)"
+        projl_old=$(echo "scale=9; $projl_old + ($hi - $lo + 1) * $lo_cost * 20000 / 3600" | bc)
+        projl_new=$(echo "scale=9; $projl_new + ($hi - $lo + 1) * $new_cost * 20000 / 3600" | bc)
+    done < "$T/layersL"
     printf '%-58s %9s %9s %7s\n' "" "$BASE" "now" "ratio"
     printf '%-58s %9s %9s %6sx\n' "CIFAR-10 forward, 1,017 images (CPU s)" "$fc_old" "$fc_new" "$(ratio "$fc_old" "$fc_new")"
     printf '%-58s %9s %9s %6sx\n' "ECON-T Large forward + EMD, $((20000 * S)) inputs" "$fl_old" "$fl_new" "$(ratio "$fl_old" "$fl_new")"
@@ -207,6 +231,8 @@ if [ "$BASE" != none ] && git rev-parse -q --verify "$BASE^{commit}" >/dev/null;
         "$proj_old" "$proj_new" "$(ratio "$proj_old" "$proj_new")"
     printf '%-58s %9s %9s %6sx\n' "CIFAR-10 start-up, 1-bit campaign on 839 images" "$su_old" "$su_new" "$(ratio "$su_old" "$su_new")"
     printf '%-58s %9s %9s %6sx\n' "ECON-T Large oracle, $((300 * S)) random bits x $((2000 * S))" "$ol_old" "$ol_new" "$(ratio "$ol_old" "$ol_new")"
+    printf '%-58s %9.2f %9.2f %6sx\n' "ECON-T Large full oracle from per-layer slices (core-hours)" \
+        "$projl_old" "$projl_new" "$(ratio "$projl_old" "$projl_new")"
     printf '%-58s %9s %9s %6sx\n' "ECON-T Medium oracle, $MED_BITS random bits x $MED_N" "$om_old" "$om_new" "$(ratio "$om_old" "$om_new")"
     printf '%-58s %9s %9s %6sx\n' "ECON-T Medium multibit, $((100 * S)) trials x 960 flips x $((2000 * S))" "$mb_old" "$mb_new" "$(ratio "$mb_old" "$mb_new")"
     echo "(CPU seconds of the whole command, start-up included; ratio = $BASE / now)"

@@ -109,12 +109,12 @@ void kernel_axpy2_f64(double *o, double x, const double *w, double y, const doub
 void kernel_add_f64(double *o, const double *a, int64_t n);
 
 /* For each of n_sets input vectors s (x + s * n_x) and j < n (a multiple of 8):
- * acc[s * n + j] = x_s[0] * w_j[0] + x_s[1] * w_j[1] + ..., the weights in panels of 8
- * columns, w_j[i] = w[((j / 8) * n_x + i) * 8 + j % 8]; each sum starts from 0.0 and adds
- * its terms in order of i, each term a rounded product (no fused multiply-add), so every
- * path rounds exactly as the plain C loop does. */
+ * acc[s * acc_stride + j] = x_s[0] * w_j[0] + x_s[1] * w_j[1] + ..., the weights in panels
+ * of 8 columns, w_j[i] = w[((j / 8) * n_x + i) * 8 + j % 8]; each sum starts from 0.0 and
+ * adds its terms in order of i, each term a rounded product (no fused multiply-add), so
+ * every path rounds exactly as the plain C loop does. */
 void kernel_sum_rows_f64(const double *x, int n_x, int n_sets, const double *w, int64_t n,
-                         double *acc);
+                         double *acc, int64_t acc_stride);
 
 /* Sparse input vectors: vector s holds n[s] values val[s * stride + k] at positions
  * idx[s * stride + k], k < n[s], positions ascending. */

@@ -596,9 +596,9 @@ static int use_avx2(void)
 }
 
 static void sum_rows_f64_portable(const double *x, int n_x, int n_sets, const double *w,
-                                  int64_t n, double *acc)
+                                  int64_t n, double *acc, int64_t acc_stride)
 {
-    for (int s = 0; s < n_sets; s++, x += n_x, acc += n)
+    for (int s = 0; s < n_sets; s++, x += n_x, acc += acc_stride)
         for (int64_t j0 = 0; j0 < n; j0 += 8) {
             const double *panel = w + j0 * n_x;
             for (int t = 0; t < 8; t++)
@@ -616,10 +616,11 @@ static void sum_rows_f64_portable(const double *x, int n_x, int n_sets, const do
  * each lane rounds as the portable loop does. */
 __attribute__((target("avx2"))) static void sum_rows_f64_avx2(const double *x, int n_x,
                                                               int n_sets, const double *w,
-                                                              int64_t n, double *acc)
+                                                              int64_t n, double *acc,
+                                                              int64_t m)
 {
     int s = 0;
-    for (; s + 4 <= n_sets; s += 4, x += 4 * n_x, acc += 4 * n) {
+    for (; s + 4 <= n_sets; s += 4, x += 4 * n_x, acc += 4 * m) {
         const double *x0 = x, *x1 = x + n_x, *x2 = x + 2 * n_x, *x3 = x + 3 * n_x;
         for (int64_t j = 0; j < n; j += 8) {
             const double *panel = w + j * n_x;
@@ -643,15 +644,15 @@ __attribute__((target("avx2"))) static void sum_rows_f64_avx2(const double *x, i
             }
             _mm256_storeu_pd(acc + j, a0);
             _mm256_storeu_pd(acc + j + 4, a1);
-            _mm256_storeu_pd(acc + n + j, b0);
-            _mm256_storeu_pd(acc + n + j + 4, b1);
-            _mm256_storeu_pd(acc + 2 * n + j, c0);
-            _mm256_storeu_pd(acc + 2 * n + j + 4, c1);
-            _mm256_storeu_pd(acc + 3 * n + j, d0);
-            _mm256_storeu_pd(acc + 3 * n + j + 4, d1);
+            _mm256_storeu_pd(acc + m + j, b0);
+            _mm256_storeu_pd(acc + m + j + 4, b1);
+            _mm256_storeu_pd(acc + 2 * m + j, c0);
+            _mm256_storeu_pd(acc + 2 * m + j + 4, c1);
+            _mm256_storeu_pd(acc + 3 * m + j, d0);
+            _mm256_storeu_pd(acc + 3 * m + j + 4, d1);
         }
     }
-    for (; s < n_sets; s++, x += n_x, acc += n)
+    for (; s < n_sets; s++, x += n_x, acc += m)
         for (int64_t j = 0; j < n; j += 8) {
             const double *panel = w + j * n_x;
             __m256d a0 = _mm256_setzero_pd(), a1 = a0;
@@ -1071,15 +1072,15 @@ void kernel_add_f64(double *o, const double *a, int64_t n)
 }
 
 void kernel_sum_rows_f64(const double *x, int n_x, int n_sets, const double *w, int64_t n,
-                         double *acc)
+                         double *acc, int64_t acc_stride)
 {
 #ifdef HAVE_X86
     if (use_avx2()) {
-        sum_rows_f64_avx2(x, n_x, n_sets, w, n, acc);
+        sum_rows_f64_avx2(x, n_x, n_sets, w, n, acc, acc_stride);
         return;
     }
 #endif
-    sum_rows_f64_portable(x, n_x, n_sets, w, n, acc);
+    sum_rows_f64_portable(x, n_x, n_sets, w, n, acc, acc_stride);
 }
 
 void kernel_add_sums_f64(const sparse_rows_t *x, const int32_t *sets, double *const *dst,

@@ -72,7 +72,7 @@ static void convt_dense(const layer_t *L, const double *x, int ph, int pw, doubl
     const int64_t nacc = L->convt_cols, n_pix = (int64_t)L->in.h * L->in.w;
     for (int64_t p0 = 0; p0 < n_pix; p0 += CONVT_BLOCK) {
         const int nb = (int)(n_pix - p0 < CONVT_BLOCK ? n_pix - p0 : CONVT_BLOCK);
-        kernel_sum_rows_f64(x + p0 * L->cin, L->cin, nb, L->convt_w, nacc, scratch.acc);
+        kernel_sum_rows_f64(x + p0 * L->cin, L->cin, nb, L->convt_w, nacc, scratch.acc, nacc);
         for (int b = 0; b < nb; b++)
             add_pixel(L, tap_window(L, p0 + b, ph, pw), scratch.acc + b * nacc, out);
     }
@@ -150,6 +150,19 @@ static int convt_sparse(const layer_t *L, const double *x, int ph, int pw, doubl
     return 0;
 }
 
+/* One output channel: the panels [j0, j1) (column offsets) holding the taps of the kernel
+ * rows that input row ih lands inside the image with; empty (j0 == j1) when none does. */
+static void convt_row_panels(const layer_t *L, int ih, int ph, int64_t *j0, int64_t *j1)
+{
+    int kh0, kh1;
+    feeding_range(ih * L->stride_h - ph, 1, L->kh, L->out.h, &kh0, &kh1);
+    *j0 = *j1 = 0;
+    if (kh0 <= kh1) {
+        *j0 = (int64_t)kh0 * L->kw / 8 * 8;
+        *j1 = ((int64_t)(kh1 + 1) * L->kw + 7) / 8 * 8;
+    }
+}
+
 /* One output channel (both ECON-T decoders' last layer): a pixel's taps would each add a
  * single value, so the per-pixel adds are mostly bookkeeping. Instead the sums of every
  * pixel are computed at once and each output takes its addends tap by tap, kernel rows and
@@ -162,8 +175,23 @@ static int convt_one_channel(const layer_t *L, const double *x, int ph, int pw, 
                      sizeof(double)))
         return -1;
     const double *acc = scratch.acc;
-    kernel_sum_rows_f64(x, L->cin, (int)n_pix, L->convt_w, nacc, scratch.acc);
     const int sh = L->stride_h, sw = L->stride_w, W = L->in.w, Wo = L->out.w;
+    /* per run of input rows, only the panels that hold the kernel rows landing inside the
+     * image (the sums of the others are never read) */
+    for (int ih = 0, run; ih < L->in.h; ih += run) {
+        int64_t j0, j1;
+        convt_row_panels(L, ih, ph, &j0, &j1);
+        for (run = 1; ih + run < L->in.h; run++) {
+            int64_t k0, k1;
+            convt_row_panels(L, ih + run, ph, &k0, &k1);
+            if (k0 != j0 || k1 != j1)
+                break;
+        }
+        if (j0 < j1)
+            kernel_sum_rows_f64(x + (int64_t)ih * W * L->cin, L->cin, run * W,
+                                L->convt_w + j0 * L->cin, j1 - j0,
+                                scratch.acc + (int64_t)ih * W * nacc + j0, nacc);
+    }
     for (int kh = L->kh - 1; kh >= 0; kh--)
         for (int kw = L->kw - 1; kw >= 0; kw--) {
             const double *a = acc + (int64_t)kh * L->kw + kw;
