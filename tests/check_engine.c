@@ -487,7 +487,7 @@ START_TEST(test_sum_rows_kernel)
         }
         const sparse_rows_t rows = {val, idx, n, NX};
         const int32_t sets[3] = {2, 0, 1};
-        double *dst[3] = {sacc + 2 * NP, sacc, sacc + NP};
+        const int64_t off[3] = {2 * NP, 0, NP};
         for (int panels = 1; panels <= 4; panels++) {
             for (int k = 0; k < 3 * NP; k++) /* beyond 8 * panels: left as it was */
                 sacc[k] = swant[k] = k == 5 ? -0.0 : k == 9 ? NAN : x[k % NX] * 3;
@@ -498,7 +498,7 @@ START_TEST(test_sum_rows_kernel)
                         a += val[s * NX + k] * wp[((t / 8) * NX + idx[s * NX + k]) * 8 + t % 8];
                     swant[s * NP + t] += a;
                 }
-            kernel_add_sums_f64(&rows, sets, dst, 3, wp, NX, panels);
+            kernel_add_sums_f64(&rows, sets, sacc, off, 3, wp, NX, panels);
             ck_assert_msg(!memcmp(sacc, swant, sizeof sacc), "add_sums, %d panels (%s)", panels,
                           kernel_path());
         }
@@ -621,8 +621,8 @@ static int64_t convt_case(int ih, int iw, int cin, int cout, int k, int stride, 
 /* The transposed convolution's dense and sparse sums against the reference loops, on
  * shapes where each is chosen: ECON-T Large's (32 channels, 800 columns), one output
  * channel (4 panels; its tap-by-tap adds, strides 1 to 3), 9 columns (2 panels, a partial
- * group), a valid padding with an odd channel count, and inputs from no zeros to all
- * zeros. */
+ * group), a valid padding with an odd channel count, two layers of more than one chunk
+ * of pixels, and inputs from no zeros to all zeros. */
 START_TEST(test_convt_paths)
 {
     uint64_t seed = 29;
@@ -633,6 +633,9 @@ START_TEST(test_convt_paths)
         s += convt_case(8, 8, 64, 1, 5, 1, 1, zeros[z], &seed);
         s += convt_case(8, 8, 128, 1, 3, 1, 1, zeros[z], &seed);
         s += convt_case(3, 5, 40, 3, 3, 2, 0, zeros[z], &seed);
+        /* more pixels than one chunk of the sparse way (64): outputs fed from both */
+        s += convt_case(9, 9, 32, 32, 3, 2, 1, zeros[z], &seed);
+        s += convt_case(10, 7, 32, 16, 4, 1, 0, zeros[z], &seed);
         /* one output channel with strides 2 and 3, both paddings (the tap-by-tap adds) */
         s += convt_case(3, 5, 7, 1, 3, 2, 0, zeros[z], &seed);
         s += convt_case(4, 4, 9, 1, 4, 2, 1, zeros[z], &seed);

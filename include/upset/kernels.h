@@ -126,15 +126,15 @@ typedef struct {
 } sparse_rows_t;
 
 /* For each listed vector s = sets[i] (i < n_sets) and t < 8 * n_panels (n_panels <= 4):
- * dst[i][t] += val[0] * w_t[idx[0]] + val[1] * w_t[idx[1]] + ... over k < n[s], the
+ * out[off[i] + t] += val[0] * w_t[idx[0]] + val[1] * w_t[idx[1]] + ... over k < n[s], the
  * weights in panels of 8 columns of n_x rows, w_t[r] = w[((t / 8) * n_x + r) * 8 + t % 8].
  * Each sum starts from 0.0 and adds its terms in order of k, each a rounded product (no
- * fused multiply-add), and is then added to dst[i][t] once, so every path rounds exactly
+ * fused multiply-add), and is then added to out[off[i] + t] once, so every path rounds exactly
  * as the plain C loop does. The float decoder passes an input's nonzero values: with
  * finite weights (the loader's rule) an omitted zero term is a signed zero, which leaves a
  * sum started from +0.0 bit for bit unchanged. */
-void kernel_add_sums_f64(const sparse_rows_t *x, const int32_t *sets, double *const *dst,
-                         int n_sets, const double *w, int n_x, int n_panels);
+void kernel_add_sums_f64(const sparse_rows_t *x, const int32_t *sets, double *out,
+                         const int64_t *off, int n_sets, const double *w, int n_x, int n_panels);
 
 /* The nonzero values of x[0..n) and their positions, in order, into val and idx (each
  * with room for n); returns how many. NaN counts as nonzero. */

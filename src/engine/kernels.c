@@ -667,8 +667,9 @@ __attribute__((target("avx2"))) static void sum_rows_f64_avx2(const double *x, i
 }
 #endif
 
-static void add_sums_f64_portable(const sparse_rows_t *x, const int32_t *sets, double *const *dst,
-                                  int n_sets, const double *w, int n_x, int n_panels)
+static void add_sums_f64_portable(const sparse_rows_t *x, const int32_t *sets, double *out,
+                                  const int64_t *off, int n_sets, const double *w, int n_x,
+                                  int n_panels)
 {
     for (int i = 0; i < n_sets; i++) {
         const int64_t s = sets[i];
@@ -681,7 +682,7 @@ static void add_sums_f64_portable(const sparse_rows_t *x, const int32_t *sets, d
                 for (int t = 0; t < 8; t++)
                     a[t] += val[k] * panel[(int64_t)idx[k] * 8 + t];
             for (int t = 0; t < 8; t++)
-                dst[i][q * 8 + t] += a[t];
+                out[off[i] + q * 8 + t] += a[t];
         }
     }
 }
@@ -702,8 +703,8 @@ static int nonzero_f64_portable(const double *x, int n, int i, double *val, int3
  * (never a fused multiply-add) per term, so each lane rounds as the portable loop does;
  * each finished sum goes straight onto its output (as kernel_add_f64 adds). */
 __attribute__((target("avx2"), always_inline)) static inline void
-add_sums_np_avx2(const sparse_rows_t *x, const int32_t *sets, double *const *dst, int n_sets,
-                 const double *w, int n_x, const int np)
+add_sums_np_avx2(const sparse_rows_t *x, const int32_t *sets, double *out, const int64_t *off,
+                 int n_sets, const double *w, int n_x, const int np)
 {
     const int64_t step = 8 * (int64_t)n_x;
     for (int i = 0; i < n_sets; i++) {
@@ -723,7 +724,7 @@ add_sums_np_avx2(const sparse_rows_t *x, const int32_t *sets, double *const *dst
                 hi[q] = _mm256_add_pd(hi[q], _mm256_mul_pd(xb, _mm256_loadu_pd(row + q * step + 4)));
             }
         }
-        double *a = dst[i];
+        double *a = out + off[i];
 #pragma GCC unroll 4
         for (int q = 0; q < np; q++) {
             _mm256_storeu_pd(a + q * 8, _mm256_add_pd(_mm256_loadu_pd(a + q * 8), lo[q]));
@@ -733,14 +734,14 @@ add_sums_np_avx2(const sparse_rows_t *x, const int32_t *sets, double *const *dst
 }
 
 __attribute__((target("avx2"))) static void
-add_sums_f64_avx2(const sparse_rows_t *x, const int32_t *sets, double *const *dst, int n_sets,
-                  const double *w, int n_x, int n_panels)
+add_sums_f64_avx2(const sparse_rows_t *x, const int32_t *sets, double *out, const int64_t *off,
+                  int n_sets, const double *w, int n_x, int n_panels)
 {
     switch (n_panels) {
-    case 4: add_sums_np_avx2(x, sets, dst, n_sets, w, n_x, 4); break;
-    case 3: add_sums_np_avx2(x, sets, dst, n_sets, w, n_x, 3); break;
-    case 2: add_sums_np_avx2(x, sets, dst, n_sets, w, n_x, 2); break;
-    default: add_sums_np_avx2(x, sets, dst, n_sets, w, n_x, 1); break;
+    case 4: add_sums_np_avx2(x, sets, out, off, n_sets, w, n_x, 4); break;
+    case 3: add_sums_np_avx2(x, sets, out, off, n_sets, w, n_x, 3); break;
+    case 2: add_sums_np_avx2(x, sets, out, off, n_sets, w, n_x, 2); break;
+    default: add_sums_np_avx2(x, sets, out, off, n_sets, w, n_x, 1); break;
     }
 }
 
@@ -1083,17 +1084,17 @@ void kernel_sum_rows_f64(const double *x, int n_x, int n_sets, const double *w, 
     sum_rows_f64_portable(x, n_x, n_sets, w, n, acc, acc_stride);
 }
 
-void kernel_add_sums_f64(const sparse_rows_t *x, const int32_t *sets, double *const *dst,
-                         int n_sets, const double *w, int n_x, int n_panels)
+void kernel_add_sums_f64(const sparse_rows_t *x, const int32_t *sets, double *out,
+                         const int64_t *off, int n_sets, const double *w, int n_x, int n_panels)
 {
     n_sparse_calls++;
 #ifdef HAVE_X86
     if (use_avx2()) {
-        add_sums_f64_avx2(x, sets, dst, n_sets, w, n_x, n_panels);
+        add_sums_f64_avx2(x, sets, out, off, n_sets, w, n_x, n_panels);
         return;
     }
 #endif
-    add_sums_f64_portable(x, sets, dst, n_sets, w, n_x, n_panels);
+    add_sums_f64_portable(x, sets, out, off, n_sets, w, n_x, n_panels);
 }
 
 int kernel_nonzero_f64(const double *x, int n, double *val, int32_t *idx)

@@ -37,10 +37,10 @@ static inline tap_window_t tap_window(const layer_t *L, int64_t p, int ph, int p
 
 /* Scratch of the fast paths (grown on demand, kept). */
 static struct {
-    double *x, *acc, *w, *val, **dst;
-    int32_t *idx, *sets;
+    double *x, *acc, *w, *val;
+    int32_t *idx;
     int *nnz;
-    size_t cap_x, cap_acc, cap_w, cap_val, cap_idx, cap_sets, cap_dst, cap_nnz;
+    size_t cap_x, cap_acc, cap_w, cap_val, cap_idx, cap_nnz;
 } scratch;
 
 /* Adds input pixel p's sums (acc: one per tap and output channel) to the outputs its
@@ -91,6 +91,71 @@ static void feeding_range(int off, int stride, int n_in, int n_out, int *lo, int
     *hi = top < 0 ? -1 : top / stride < n_in - 1 ? top / stride : n_in - 1;
 }
 
+/* Which pixels each tap feeds and where, for one geometry: it depends on the shapes
+ * alone, so it is worked out once and kept (the oracle runs one decoder layer millions of
+ * times). Calls are in the order they run: chunk by chunk, and in each the taps from the
+ * last kernel row and column to the first; call k covers entries first[k] .. first[k+1]-1
+ * of set (a pixel's index within its chunk) and off (its tap's output offset). */
+static struct {
+    int key[11], valid;
+    int n_calls;
+    int32_t *set, *tap, *chunk;
+    int64_t *off, *first;
+    size_t cap_set, cap_tap, cap_chunk, cap_off, cap_first;
+} plan;
+
+static int plan_for(const layer_t *L, int ph, int pw)
+{
+    const int key[11] = {L->in.h, L->in.w, L->out.h, L->out.w, L->kh, L->kw, L->stride_h,
+                         L->stride_w, ph, pw, L->cout};
+    if (plan.valid && !memcmp(plan.key, key, sizeof key))
+        return 0;
+    const int64_t n_pix = (int64_t)L->in.h * L->in.w, taps = (int64_t)L->kh * L->kw;
+    const int64_t n_chunks = (n_pix + CONVT_CHUNK - 1) / CONVT_CHUNK;
+    plan.valid = 0; /* until complete */
+    if (scratch_grow((void **)&plan.set, &plan.cap_set, (size_t)(n_pix * taps), sizeof(int32_t)) ||
+        scratch_grow((void **)&plan.off, &plan.cap_off, (size_t)(n_pix * taps), sizeof(int64_t)) ||
+        scratch_grow((void **)&plan.tap, &plan.cap_tap, (size_t)(n_chunks * taps), sizeof(int32_t)) ||
+        scratch_grow((void **)&plan.chunk, &plan.cap_chunk, (size_t)(n_chunks * taps),
+                     sizeof(int32_t)) ||
+        scratch_grow((void **)&plan.first, &plan.cap_first, (size_t)(n_chunks * taps + 1),
+                     sizeof(int64_t)))
+        return -1;
+    int64_t n = 0;
+    int k = 0;
+    for (int64_t p0 = 0; p0 < n_pix; p0 += CONVT_CHUNK) {
+        const int64_t p1 = p0 + CONVT_CHUNK < n_pix ? p0 + CONVT_CHUNK : n_pix;
+        for (int kh = L->kh - 1; kh >= 0; kh--)
+            for (int kw = L->kw - 1; kw >= 0; kw--) {
+                /* the pixels whose tap lands inside: a rectangle, rows then columns */
+                int ih0, ih1, iw0, iw1;
+                feeding_range(kh - ph, L->stride_h, L->in.h, L->out.h, &ih0, &ih1);
+                feeding_range(kw - pw, L->stride_w, L->in.w, L->out.w, &iw0, &iw1);
+                const int64_t first = n;
+                for (int ih = ih0; ih <= ih1; ih++)
+                    for (int iw = iw0; iw <= iw1; iw++) {
+                        const int64_t p = (int64_t)ih * L->in.w + iw;
+                        if (p < p0 || p >= p1)
+                            continue;
+                        plan.set[n] = (int32_t)(p - p0);
+                        plan.off[n++] = ((int64_t)(ih * L->stride_h + kh - ph) * L->out.w +
+                                         iw * L->stride_w + kw - pw) *
+                                        L->cout;
+                    }
+                if (n == first)
+                    continue;
+                plan.first[k] = first;
+                plan.tap[k] = kh * L->kw + kw;
+                plan.chunk[k++] = (int32_t)(p0 / CONVT_CHUNK);
+            }
+    }
+    plan.first[k] = n;
+    plan.n_calls = k;
+    memcpy(plan.key, key, sizeof key);
+    plan.valid = 1;
+    return 0;
+}
+
 /* Sparse sums (cout a multiple of 8): per pixel, its nonzero inputs only, and only its
  * taps inside the image, each sum added to its output as soon as it is made. Taps go
  * from the last kernel row and column to the first: an output's addends then come in the
@@ -106,46 +171,28 @@ static int convt_sparse(const layer_t *L, const double *x, int ph, int pw, doubl
                      sizeof(double)) ||
         scratch_grow((void **)&scratch.idx, &scratch.cap_idx, chunk * (size_t)cin,
                      sizeof(int32_t)) ||
-        scratch_grow((void **)&scratch.sets, &scratch.cap_sets, chunk, sizeof(int32_t)) ||
-        scratch_grow((void **)&scratch.dst, &scratch.cap_dst, chunk, sizeof(double *)) ||
-        scratch_grow((void **)&scratch.nnz, &scratch.cap_nnz, chunk, sizeof(int)))
+        scratch_grow((void **)&scratch.nnz, &scratch.cap_nnz, chunk, sizeof(int)) ||
+        plan_for(L, ph, pw))
         return -1; /* the caller takes the dense way, which needs less */
     const sparse_rows_t rows = {scratch.val, scratch.idx, scratch.nnz, cin};
-    for (int64_t p0 = 0; p0 < n_pix; p0 += CONVT_CHUNK) {
-        const int nb = (int)(n_pix - p0 < CONVT_CHUNK ? n_pix - p0 : CONVT_CHUNK);
-        for (int b = 0; b < nb; b++)
-            scratch.nnz[b] = kernel_nonzero_f64(x + (p0 + b) * cin, cin, scratch.val + b * cin,
-                                                scratch.idx + b * cin);
-        for (int kh = L->kh - 1; kh >= 0; kh--)
-            for (int kw = L->kw - 1; kw >= 0; kw--) {
-                /* the pixels whose tap (kh, kw) lands inside: a rectangle, rows then columns */
-                int ih0, ih1, iw0, iw1, n_sets = 0;
-                feeding_range(kh - ph, L->stride_h, L->in.h, L->out.h, &ih0, &ih1);
-                feeding_range(kw - pw, L->stride_w, L->in.w, L->out.w, &iw0, &iw1);
-                if (ih0 < p0 / L->in.w) /* the rows of this chunk only */
-                    ih0 = (int)(p0 / L->in.w);
-                if (ih1 > (p0 + nb - 1) / L->in.w)
-                    ih1 = (int)((p0 + nb - 1) / L->in.w);
-                for (int ih = ih0; ih <= ih1; ih++)
-                    for (int iw = iw0; iw <= iw1; iw++) {
-                        const int64_t b = (int64_t)ih * L->in.w + iw - p0;
-                        if (b < 0 || b >= nb)
-                            continue;
-                        scratch.sets[n_sets] = (int32_t)b;
-                        scratch.dst[n_sets++] = out + ((int64_t)(ih * L->stride_h + kh - ph) *
-                                                           L->out.w +
-                                                       iw * L->stride_w + kw - pw) *
-                                                          cout;
-                    }
-                const double *w = L->convt_w + ((int64_t)kh * L->kw + kw) * cout * cin;
-                for (int c = 0; c < cout; c += CONVT_GROUP) {
-                    const int panels = (cout - c < CONVT_GROUP ? cout - c : CONVT_GROUP) / 8;
-                    kernel_add_sums_f64(&rows, scratch.sets, scratch.dst, n_sets, w + c * cin,
-                                        cin, panels);
-                    for (int i = 0; i < n_sets; i++) /* on to the next channels */
-                        scratch.dst[i] += panels * 8;
-                }
-            }
+    int listed = -1; /* the chunk whose nonzero lists are made */
+    for (int k = 0; k < plan.n_calls; k++) {
+        if (plan.chunk[k] != listed) {
+            listed = plan.chunk[k];
+            const int64_t p0 = (int64_t)listed * CONVT_CHUNK;
+            const int nb = (int)(n_pix - p0 < CONVT_CHUNK ? n_pix - p0 : CONVT_CHUNK);
+            for (int b = 0; b < nb; b++)
+                scratch.nnz[b] = kernel_nonzero_f64(x + (p0 + b) * cin, cin,
+                                                    scratch.val + b * cin, scratch.idx + b * cin);
+        }
+        const int64_t first = plan.first[k];
+        const int n_sets = (int)(plan.first[k + 1] - first);
+        const double *w = L->convt_w + (int64_t)plan.tap[k] * cout * cin;
+        for (int c = 0; c < cout; c += CONVT_GROUP) {
+            const int panels = (cout - c < CONVT_GROUP ? cout - c : CONVT_GROUP) / 8;
+            kernel_add_sums_f64(&rows, plan.set + first, out + c, plan.off + first, n_sets,
+                                w + c * cin, cin, panels);
+        }
     }
     return 0;
 }
