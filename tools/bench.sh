@@ -174,65 +174,54 @@ if [ "$BASE" != none ] && git rev-parse -q --verify "$BASE^{commit}" >/dev/null;
         "data: {format: hgcal, files: [data/hgcal/ttbar_0PU.csv], count: $((2000 * S))}" \
         "kind: multibit" "multibit: {trials: $((100 * S)), flips: 960, protection: none}"
     side mb run "$T/mb.yaml" --quiet --force
-    # The full CIFAR-10 oracle's mix: one contiguous slice from the middle of each faultable
-    # layer, run as the oracle runs bits (weight by weight); a layer's cost per flip x image is
-    # its slice's CPU time less a 1-bit campaign's (start-up), over slice bits x images, and
-    # the projection weights each layer by its bits (upset info) at the 839 correct images
-    "$UPSET" info models/cifar10.h5 |
-        sed -n 's/.*(\([0-9]*\) weights, bits \([0-9]*\)\.\.\([0-9]*\)).*/\1 \2 \3/p' > "$T/layers10"
+    # project NAME MODEL DATA-LINE SLICE-SAMPLES FULL-SAMPLES "BITS PER LAYER": a full
+    # oracle's mix, from one contiguous slice from the middle of each faultable layer, run as
+    # the oracle runs bits (weight by weight). A layer's cost per flip x sample is its slice's
+    # CPU time less a 1-bit campaign's (start-up), over slice bits x samples; the projection
+    # weights each layer by its bits (upset info) at the full campaign's samples. Sets
+    # NAME_old / NAME_new (core-hours).
+    project() {
+        p_name=$1 p_model=$2 p_data=$3 p_ns=$4 p_nf=$5 p_bits=$6
+        "$UPSET" info "$p_model" |
+            sed -n 's/.*(\([0-9]*\) weights, bits \([0-9]*\)\.\.\([0-9]*\)).*/\1 \2 \3/p' > "$T/layers"
+        last_bit=$(tail -n 1 "$T/layers" | cut -d' ' -f3)
+        campaign "$T/pz.yaml" "$p_model" "$p_data" "kind: oracle" "oracle: {first_bit: $last_bit, bit_count: 1}"
+        side pz run "$T/pz.yaml" --quiet --force
+        p_old=0 p_new=0 k=0
+        while read -r nw lo hi; do
+            k=$((k + 1))
+            nb=$(echo "$p_bits" | cut -d' ' -f$k)
+            per_w=$(((hi - lo + 1) / nw))
+            first=$((lo + (hi - lo + 1) / 2 / per_w * per_w))
+            campaign "$T/ps.yaml" "$p_model" "$p_data" "kind: oracle" "oracle: {first_bit: $first, bit_count: $nb}"
+            side ps run "$T/ps.yaml" --quiet --force
+            lo_cost=$(echo "scale=9; ($ps_old - $pz_old) / ($nb * $p_ns)" | bc)
+            new_cost=$(echo "scale=9; ($ps_new - $pz_new) / ($nb * $p_ns)" | bc)
+            printf '  %s layer %d: %5d bits from %6d, %8.2f vs %7.2f us per flip x sample\n' \
+                "$p_name" "$k" "$nb" "$first" "$(echo "$lo_cost * 1000000" | bc)" \
+                "$(echo "$new_cost * 1000000" | bc)"
+            p_old=$(echo "scale=9; $p_old + ($hi - $lo + 1) * $lo_cost * $p_nf / 3600" | bc)
+            p_new=$(echo "scale=9; $p_new + ($hi - $lo + 1) * $new_cost * $p_nf / 3600" | bc)
+        done < "$T/layers"
+        eval "${p_name}_old=$p_old"; eval "${p_name}_new=$p_new"
+    }
+    # CIFAR-10 at the 839 correct images (the old engine's conv0/conv1 flips cost ms each,
+    # hence few bits there); ECON-T Large at 20,000 inputs
     c10_data="data: {format: cifar10, files: [data/cifar10/test_batch_first1017.bin], labels: data/cifar10/test_labels_10000.bin, count: $((300 * S)), correct_only: true}"
-    last_bit=$(tail -n 1 "$T/layers10" | cut -d' ' -f3)
-    campaign "$T/sz.yaml" models/cifar10.h5 "$c10_data" "kind: oracle" "oracle: {first_bit: $last_bit, bit_count: 1}"
-    side sz run "$T/sz.yaml" --quiet --force
-    proj_old=0 proj_new=0 k=0
-    slice_bits="16 16 32 256 1024 8192" # per layer: the old engine's conv0/conv1 flips cost ms each
-    while read -r nw lo hi; do
-        k=$((k + 1))
-        nb=$(echo "$slice_bits" | cut -d' ' -f$k)
-        per_w=$(((hi - lo + 1) / nw))
-        first=$((lo + (hi - lo + 1) / 2 / per_w * per_w))
-        campaign "$T/s$k.yaml" models/cifar10.h5 "$c10_data" "kind: oracle" "oracle: {first_bit: $first, bit_count: $nb}"
-        side sl run "$T/s$k.yaml" --quiet --force
-        lo_cost=$(echo "scale=9; ($sl_old - $sz_old) / ($nb * $N10)" | bc)
-        new_cost=$(echo "scale=9; ($sl_new - $sz_new) / ($nb * $N10)" | bc)
-        printf '  layer %d: %6d bits from %6d, %8.1f vs %7.2f us per flip x image\n' "$k" "$nb" \
-            "$first" "$(echo "$lo_cost * 1000000" | bc)" "$(echo "$new_cost * 1000000" | bc)"
-        proj_old=$(echo "scale=9; $proj_old + ($hi - $lo + 1) * $lo_cost * 839 / 3600" | bc)
-        proj_new=$(echo "scale=9; $proj_new + ($hi - $lo + 1) * $new_cost * 839 / 3600" | bc)
-    done < "$T/layers10"
-    # The same projection for the full ECON-T Large oracle (61,344 bits x 20,000 inputs):
-    # 200 bits of the convolution, 700 of the dense layer, over 2,000 inputs
-    "$UPSET" info models/econt_large.h5 |
-        sed -n 's/.*(\([0-9]*\) weights, bits \([0-9]*\)\.\.\([0-9]*\)).*/\1 \2 \3/p' > "$T/layersL"
-    l_data="data: {format: hgcal, files: [data/hgcal/ttbar_0PU.csv], count: $((2000 * S))}"
-    last_bit=$(tail -n 1 "$T/layersL" | cut -d' ' -f3)
-    campaign "$T/lz.yaml" models/econt_large.h5 "$l_data" "kind: oracle" "oracle: {first_bit: $last_bit, bit_count: 1}"
-    side lz run "$T/lz.yaml" --quiet --force
-    projl_old=0 projl_new=0 k=0
-    while read -r nw lo hi; do
-        k=$((k + 1))
-        nb=$(echo "200 700" | cut -d' ' -f$k)
-        per_w=$(((hi - lo + 1) / nw))
-        first=$((lo + (hi - lo + 1) / 2 / per_w * per_w))
-        campaign "$T/l$k.yaml" models/econt_large.h5 "$l_data" "kind: oracle" "oracle: {first_bit: $first, bit_count: $nb}"
-        side sl run "$T/l$k.yaml" --quiet --force
-        lo_cost=$(echo "scale=9; ($sl_old - $lz_old) / ($nb * 2000 * $S)" | bc)
-        new_cost=$(echo "scale=9; ($sl_new - $lz_new) / ($nb * 2000 * $S)" | bc)
-        printf '  ECON-T Large layer %d: %4d bits from %5d, %6.2f vs %5.2f us per flip x input\n' "$k" \
-            "$nb" "$first" "$(echo "$lo_cost * 1000000" | bc)" "$(echo "$new_cost * 1000000" | bc)"
-        projl_old=$(echo "scale=9; $projl_old + ($hi - $lo + 1) * $lo_cost * 20000 / 3600" | bc)
-        projl_new=$(echo "scale=9; $projl_new + ($hi - $lo + 1) * $new_cost * 20000 / 3600" | bc)
-    done < "$T/layersL"
+    project cifar10 models/cifar10.h5 "$c10_data" "$N10" 839 "16 16 32 256 1024 8192"
+    project large models/econt_large.h5 \
+        "data: {format: hgcal, files: [data/hgcal/ttbar_0PU.csv], count: $((2000 * S))}" \
+        $((2000 * S)) 20000 "200 700"
     printf '%-58s %9s %9s %7s\n' "" "$BASE" "now" "ratio"
     printf '%-58s %9s %9s %6sx\n' "CIFAR-10 forward, 1,017 images (CPU s)" "$fc_old" "$fc_new" "$(ratio "$fc_old" "$fc_new")"
     printf '%-58s %9s %9s %6sx\n' "ECON-T Large forward + EMD, $((20000 * S)) inputs" "$fl_old" "$fl_new" "$(ratio "$fl_old" "$fl_new")"
     printf '%-58s %9s %9s %6sx\n' "CIFAR-10 oracle, $((200 * S)) random bits x $N10 images" "$oc_old" "$oc_new" "$(ratio "$oc_old" "$oc_new")"
     printf '%-58s %9.2f %9.2f %6sx\n' "CIFAR-10 full oracle from per-layer slices (core-hours)" \
-        "$proj_old" "$proj_new" "$(ratio "$proj_old" "$proj_new")"
+        "$cifar10_old" "$cifar10_new" "$(ratio "$cifar10_old" "$cifar10_new")"
     printf '%-58s %9s %9s %6sx\n' "CIFAR-10 start-up, 1-bit campaign on 839 images" "$su_old" "$su_new" "$(ratio "$su_old" "$su_new")"
     printf '%-58s %9s %9s %6sx\n' "ECON-T Large oracle, $((300 * S)) random bits x $((2000 * S))" "$ol_old" "$ol_new" "$(ratio "$ol_old" "$ol_new")"
     printf '%-58s %9.2f %9.2f %6sx\n' "ECON-T Large full oracle from per-layer slices (core-hours)" \
-        "$projl_old" "$projl_new" "$(ratio "$projl_old" "$projl_new")"
+        "$large_old" "$large_new" "$(ratio "$large_old" "$large_new")"
     printf '%-58s %9s %9s %6sx\n' "ECON-T Medium oracle, $MED_BITS random bits x $MED_N" "$om_old" "$om_new" "$(ratio "$om_old" "$om_new")"
     printf '%-58s %9s %9s %6sx\n' "ECON-T Medium multibit, $((100 * S)) trials x 960 flips x $((2000 * S))" "$mb_old" "$mb_new" "$(ratio "$mb_old" "$mb_new")"
     echo "(CPU seconds of the whole command, start-up included; ratio = $BASE / now)"
