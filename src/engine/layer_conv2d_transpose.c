@@ -241,26 +241,16 @@ static int convt_one_channel(const layer_t *L, const double *x, int ph, int pw, 
     }
     for (int kh = L->kh - 1; kh >= 0; kh--)
         for (int kw = L->kw - 1; kw >= 0; kw--) {
-            const double *a = acc + (int64_t)kh * L->kw + kw;
-            /* the columns this tap reaches: u = ow + pw - kw = iw * sw, 0 <= iw < W */
-            int ow0 = kw - pw;
-            if (ow0 < 0)
-                ow0 += (-ow0 + sw - 1) / sw * sw;
-            for (int oh = 0; oh < L->out.h; oh++) {
-                const int t = oh + ph - kh;
-                if (t < 0 || t % sh || t / sh >= L->in.h)
-                    continue;
-                const double *ar = a + (int64_t)(t / sh) * W * nacc;
-                double *o = out + (int64_t)oh * Wo;
-                if (sw == 1) {
-                    const int ow1 = W + kw - pw < Wo ? W + kw - pw : Wo;
-                    const double *ai = ar + (int64_t)(ow0 + pw - kw) * nacc;
-                    for (int ow = ow0; ow < ow1; ow++, ai += nacc)
-                        o[ow] += *ai;
-                    continue;
-                }
-                for (int ow = ow0, iw = (ow0 + pw - kw) / sw; ow < Wo && iw < W; ow += sw, iw++)
-                    o[ow] += ar[iw * nacc];
+            /* the input rows and columns whose tap (kh, kw) lands inside (no division per
+             * row: this loop runs for every decoder evaluation) */
+            int ih0, ih1, iw0, iw1;
+            feeding_range(kh - ph, sh, L->in.h, L->out.h, &ih0, &ih1);
+            feeding_range(kw - pw, sw, W, Wo, &iw0, &iw1);
+            for (int ih = ih0; ih <= ih1; ih++) {
+                const double *ai = acc + ((int64_t)ih * W + iw0) * nacc + (int64_t)kh * L->kw + kw;
+                double *o = out + (int64_t)(ih * sh + kh - ph) * Wo + iw0 * sw + kw - pw;
+                for (int iw = iw0; iw <= iw1; iw++, ai += nacc, o += sw)
+                    *o += *ai;
             }
         }
     return 0;
