@@ -11,7 +11,7 @@
 #   6. this engine against an earlier commit (BENCH_BASE, default the last commit before
 #      engine v2), built in a git worktree: fault-free forward and single-bit oracle
 #      throughput, start-up cost, and the full CIFAR-10 and ECON-T Large oracles projected
-#      from one contiguous slice per faultable layer; BENCH_REPS runs of each side,
+#      from contiguous slices of each faultable layer; BENCH_REPS runs of each side,
 #      interleaved, median CPU time (BENCH_BASE=none skips it); multi-bit trials too
 #   7. against the peer a user would otherwise run: tools/peer_bench.py, a PyTorch per-bit
 #      loop (batched; CIFAR-10 in float32, ECON-T with the EMD from POT), on the same bits and
@@ -174,14 +174,15 @@ if [ "$BASE" != none ] && git rev-parse -q --verify "$BASE^{commit}" >/dev/null;
         "data: {format: hgcal, files: [data/hgcal/ttbar_0PU.csv], count: $((2000 * S))}" \
         "kind: multibit" "multibit: {trials: $((100 * S)), flips: 960, protection: none}"
     side mb run "$T/mb.yaml" --quiet --force
-    # project NAME MODEL DATA-LINE SLICE-SAMPLES FULL-SAMPLES "BITS PER LAYER": a full
-    # oracle's mix, from one contiguous slice from the middle of each faultable layer, run as
-    # the oracle runs bits (weight by weight). A layer's cost per flip x sample is its slice's
-    # CPU time less a 1-bit campaign's (start-up), over slice bits x samples; the projection
-    # weights each layer by its bits (upset info) at the full campaign's samples. Sets
-    # NAME_old / NAME_new (core-hours).
+    # project NAME MODEL DATA-LINE SLICE-SAMPLES FULL-SAMPLES "BITS PER LAYER" SLICES: a full
+    # oracle's mix, from SLICES contiguous slices of each faultable layer, evenly spaced (one:
+    # its middle; three: its quartiles), run as the oracle runs bits (weight by weight). A
+    # slice's cost per flip x sample is its CPU time less a 1-bit campaign's (start-up), over
+    # slice bits x samples; a layer's is the mean of its slices'; the projection weights each
+    # layer by its bits (upset info) at the full campaign's samples. Sets NAME_old /
+    # NAME_new (core-hours).
     project() {
-        p_name=$1 p_model=$2 p_data=$3 p_ns=$4 p_nf=$5 p_bits=$6
+        p_name=$1 p_model=$2 p_data=$3 p_ns=$4 p_nf=$5 p_bits=$6 p_sl=$7
         "$UPSET" info "$p_model" |
             sed -n 's/.*(\([0-9]*\) weights, bits \([0-9]*\)\.\.\([0-9]*\)).*/\1 \2 \3/p' > "$T/layers"
         last_bit=$(tail -n 1 "$T/layers" | cut -d' ' -f3)
@@ -192,26 +193,32 @@ if [ "$BASE" != none ] && git rev-parse -q --verify "$BASE^{commit}" >/dev/null;
             k=$((k + 1))
             nb=$(echo "$p_bits" | cut -d' ' -f$k)
             per_w=$(((hi - lo + 1) / nw))
-            first=$((lo + (hi - lo + 1) / 2 / per_w * per_w))
-            campaign "$T/ps.yaml" "$p_model" "$p_data" "kind: oracle" "oracle: {first_bit: $first, bit_count: $nb}"
-            side ps run "$T/ps.yaml" --quiet --force
-            lo_cost=$(echo "scale=9; ($ps_old - $pz_old) / ($nb * $p_ns)" | bc)
-            new_cost=$(echo "scale=9; ($ps_new - $pz_new) / ($nb * $p_ns)" | bc)
-            printf '  %s layer %d: %5d bits from %6d, %8.2f vs %7.2f us per flip x sample\n' \
-                "$p_name" "$k" "$nb" "$first" "$(echo "$lo_cost * 1000000" | bc)" \
-                "$(echo "$new_cost * 1000000" | bc)"
+            lo_cost=0 new_cost=0
+            for q in $(seq "$p_sl"); do
+                first=$((lo + (hi - lo + 1) * q / (p_sl + 1) / per_w * per_w))
+                campaign "$T/ps.yaml" "$p_model" "$p_data" "kind: oracle" "oracle: {first_bit: $first, bit_count: $nb}"
+                side ps run "$T/ps.yaml" --quiet --force
+                o_c=$(echo "scale=9; ($ps_old - $pz_old) / ($nb * $p_ns)" | bc)
+                n_c=$(echo "scale=9; ($ps_new - $pz_new) / ($nb * $p_ns)" | bc)
+                printf '  %s layer %d: %5d bits from %6d, %8.2f vs %7.2f us per flip x sample\n' \
+                    "$p_name" "$k" "$nb" "$first" "$(echo "$o_c * 1000000" | bc)" \
+                    "$(echo "$n_c * 1000000" | bc)"
+                lo_cost=$(echo "scale=9; $lo_cost + $o_c / $p_sl" | bc)
+                new_cost=$(echo "scale=9; $new_cost + $n_c / $p_sl" | bc)
+            done
             p_old=$(echo "scale=9; $p_old + ($hi - $lo + 1) * $lo_cost * $p_nf / 3600" | bc)
             p_new=$(echo "scale=9; $p_new + ($hi - $lo + 1) * $new_cost * $p_nf / 3600" | bc)
         done < "$T/layers"
         eval "${p_name}_old=$p_old"; eval "${p_name}_new=$p_new"
     }
-    # CIFAR-10 at the 839 correct images (the old engine's conv0/conv1 flips cost ms each,
-    # hence few bits there); ECON-T Large at 20,000 inputs
+    # CIFAR-10 at the 839 correct images, the middle of each layer (the old engine's
+    # conv0/conv1 flips cost ms each, hence few bits there); ECON-T Large at 20,000 inputs,
+    # each layer's quartiles (its dense layer's cost per flip varies by a third along it)
     c10_data="data: {format: cifar10, files: [data/cifar10/test_batch_first1017.bin], labels: data/cifar10/test_labels_10000.bin, count: $((300 * S)), correct_only: true}"
-    project cifar10 models/cifar10.h5 "$c10_data" "$N10" 839 "16 16 32 256 1024 8192"
+    project cifar10 models/cifar10.h5 "$c10_data" "$N10" 839 "16 16 32 256 1024 8192" 1
     project large models/econt_large.h5 \
         "data: {format: hgcal, files: [data/hgcal/ttbar_0PU.csv], count: $((2000 * S))}" \
-        $((2000 * S)) 20000 "200 700"
+        $((2000 * S)) 20000 "200 700" 3
     printf '%-58s %9s %9s %7s\n' "" "$BASE" "now" "ratio"
     printf '%-58s %9s %9s %6sx\n' "CIFAR-10 forward, 1,017 images (CPU s)" "$fc_old" "$fc_new" "$(ratio "$fc_old" "$fc_new")"
     printf '%-58s %9s %9s %6sx\n' "ECON-T Large forward + EMD, $((20000 * S)) inputs" "$fl_old" "$fl_new" "$(ratio "$fl_old" "$fl_new")"
