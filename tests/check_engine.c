@@ -518,6 +518,7 @@ START_TEST(test_sum_rows_kernel)
                 k++;
             }
         ck_assert_int_eq(nz, k);
+        ck_assert_int_eq(kernel_count_nonzero_f64(z, 23), k); /* the same rule, counted */
         double o[11], o2[11];
         for (int i = 0; i < 11; i++)
             o[i] = o2[i] = x[i + 20];
