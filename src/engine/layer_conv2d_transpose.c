@@ -15,6 +15,15 @@ static void fill_rows(double *out, const layer_t *L, int64_t n)
         memcpy(out + done, out, (size_t)(done < total - done ? done : total - done) * sizeof *out);
 }
 
+/* The input positions i (0 <= i < n_in) whose tap at offset `off` (kernel index less
+ * padding) lands inside the output: 0 <= i * stride + off < n_out; empty when lo > hi. */
+static inline void feeding_range(int off, int stride, int n_in, int n_out, int *lo, int *hi)
+{
+    *lo = off >= 0 ? 0 : (-off + stride - 1) / stride;
+    const int top = n_out - 1 - off; /* i * stride <= top */
+    *hi = top < 0 ? -1 : top / stride < n_in - 1 ? top / stride : n_in - 1;
+}
+
 /* The taps of input pixel p that land inside the output: kernel rows kh0..kh1 and
  * columns kw0..kw1 (none when kh0 > kh1 or kw0 > kw1); tap (kh, kw) feeds output pixel
  * (oh0 + kh, ow0 + kw). Inline, as add_pixel: a call per pixel cost ECON-T Medium's
@@ -28,10 +37,8 @@ static inline tap_window_t tap_window(const layer_t *L, int64_t p, int ph, int p
     tap_window_t t;
     t.oh0 = (int)(p / L->in.w) * L->stride_h - ph;
     t.ow0 = (int)(p % L->in.w) * L->stride_w - pw;
-    t.kh0 = t.oh0 < 0 ? -t.oh0 : 0;
-    t.kw0 = t.ow0 < 0 ? -t.ow0 : 0;
-    t.kh1 = L->out.h - 1 - t.oh0 < L->kh - 1 ? L->out.h - 1 - t.oh0 : L->kh - 1;
-    t.kw1 = L->out.w - 1 - t.ow0 < L->kw - 1 ? L->out.w - 1 - t.ow0 : L->kw - 1;
+    feeding_range(t.oh0, 1, L->kh, L->out.h, &t.kh0, &t.kh1); /* kernel rows, columns */
+    feeding_range(t.ow0, 1, L->kw, L->out.w, &t.kw0, &t.kw1);
     return t;
 }
 
@@ -81,15 +88,6 @@ static void convt_dense(const layer_t *L, const double *x, int ph, int pw, doubl
 /* Output channels per sparse kernel call (kernels.h: up to 4 panels of 8), and input
  * pixels listed at once. */
 enum { CONVT_GROUP = 32, CONVT_CHUNK = 64 };
-
-/* The input positions i (0 <= i < n_in) whose tap at offset `off` (kernel index less
- * padding) lands inside the output: 0 <= i * stride + off < n_out; empty when lo > hi. */
-static void feeding_range(int off, int stride, int n_in, int n_out, int *lo, int *hi)
-{
-    *lo = off >= 0 ? 0 : (-off + stride - 1) / stride;
-    const int top = n_out - 1 - off; /* i * stride <= top */
-    *hi = top < 0 ? -1 : top / stride < n_in - 1 ? top / stride : n_in - 1;
-}
 
 /* Which pixels each tap feeds and where, for one geometry: it depends on the shapes
  * alone, so it is worked out once and kept (the oracle runs one decoder layer millions of
