@@ -241,6 +241,76 @@ START_TEST(test_checksum_stable)
 }
 END_TEST
 
+/* dataset_first_copies against an O(n^2) comparison of every pair's bytes, on real HGCal
+ * rows (ttbar at 0 pile-up repeats many) and on samples made to differ in one part only. */
+static void first_copies_brute(const dataset_t *d, const int64_t *first)
+{
+    const int64_t per = shape_size(d->shape);
+    for (int64_t i = 0; i < d->n; i++) {
+        int64_t want = i;
+        for (int64_t j = 0; j < i && want == i; j++)
+            if ((!d->label || d->label[i] == d->label[j]) &&
+                !memcmp(d->x + i * per, d->x + j * per, (size_t)per * sizeof *d->x) &&
+                (!d->cells || !memcmp(d->cells + i * HGCAL_CELLS, d->cells + j * HGCAL_CELLS,
+                                      HGCAL_CELLS * sizeof *d->cells)))
+                want = j;
+        ck_assert_msg(first[i] == want, "sample %lld: first copy %lld, brute force %lld",
+                      (long long)i, (long long)first[i], (long long)want);
+    }
+}
+
+START_TEST(test_first_copies)
+{
+    upset_err_t err = {{0}};
+    dataset_t d;
+    const char *files[] = {TTBAR};
+    ck_assert_msg(dataset_load_hgcal(files, 1, 0, 2000, &d, &err) == 0, "%s", err.msg);
+    int64_t *first = malloc((size_t)d.n * sizeof *first);
+    const int64_t copies = dataset_first_copies(&d, first, &err);
+    first_copies_brute(&d, first);
+    int64_t counted = 0;
+    for (int64_t i = 0; i < d.n; i++)
+        counted += first[i] != i;
+    ck_assert_int_eq(copies, counted);
+    ck_assert_int_gt(copies, 100); /* low-occupancy wafers repeat */
+    /* samples 1 and 2 made copies of sample 0, then 2 made to differ in its cells alone,
+     * sample 3 of sample 0 by the sign of one zero input */
+    const int64_t per = shape_size(d.shape);
+    for (int k = 1; k <= 3; k++) {
+        memcpy(d.x + k * per, d.x, (size_t)per * sizeof *d.x);
+        memcpy(d.cells + k * HGCAL_CELLS, d.cells, HGCAL_CELLS * sizeof *d.cells);
+    }
+    d.cells[2 * HGCAL_CELLS + 5] += 1.0 / 1024;
+    int64_t z = 0;
+    while (d.x[3 * per + z] != 0)
+        z++;
+    d.x[3 * per + z] = -0.0;
+    ck_assert_int_ge(dataset_first_copies(&d, first, &err), 1);
+    ck_assert_int_eq(first[1], 0);
+    ck_assert_int_eq(first[2], 2);
+    ck_assert_int_eq(first[3], 3);
+    first_copies_brute(&d, first);
+    free(first);
+    dataset_free(&d);
+    /* CIFAR-10: an image repeated under another label is not a copy */
+    ck_assert_msg(dataset_load_cifar10("data/cifar10/test_batch_first1017.bin", NULL, 0, 50, &d,
+                                       &err) == 0,
+                  "%s", err.msg);
+    first = malloc((size_t)d.n * sizeof *first);
+    const int64_t pix = shape_size(d.shape);
+    memcpy(d.x + 7 * pix, d.x + 4 * pix, (size_t)pix * sizeof *d.x);
+    memcpy(d.x + 9 * pix, d.x + 4 * pix, (size_t)pix * sizeof *d.x);
+    d.label[7] = d.label[4];
+    d.label[9] = (d.label[4] + 1) % 10;
+    ck_assert_int_eq(dataset_first_copies(&d, first, &err), 1);
+    ck_assert_int_eq(first[7], 4);
+    ck_assert_int_eq(first[9], 9);
+    first_copies_brute(&d, first);
+    free(first);
+    dataset_free(&d);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("dataset");
@@ -253,6 +323,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_cifar10_rejects);
     tcase_add_test(tc, test_shape_mismatch);
     tcase_add_test(tc, test_checksum_stable);
+    tcase_add_test(tc, test_first_copies);
     suite_add_tcase(s, tc);
     return s;
 }

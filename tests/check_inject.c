@@ -63,6 +63,8 @@ static void against_brute_force(model_t *m, dataset_t *d, int n_single, int n_se
     injector_t fast, full;
     ck_assert_msg(injector_create(&fast, m, d, ECONT_ZERO_UNIFORM, 0, &err) == 0, "%s", err.msg);
     ck_assert_msg(injector_create(&full, m, d, ECONT_ZERO_UNIFORM, 1, &err) == 0, "%s", err.msg);
+    ck_assert_int_ge(fast.n_copies, 2); /* the appended copies are found and reused */
+    ck_assert_int_eq(full.n_copies, 0);
     uint64_t seed = 12345;
     int bias_seen = 0;
     enum { MAX_SINGLE = 64 };
@@ -145,11 +147,36 @@ static void against_brute_force(model_t *m, dataset_t *d, int n_single, int n_se
         ck_assert_int_eq(wgot[t].mispredicts, want.mispredicts);
         ck_assert_int_eq(wgot[t].n_changed, want.n_changed);
     }
-    printf("%s: %d single bits (%d bias) and %d sets of 3 on %lld samples: injector == brute "
-           "force on both paths\n",
-           m->name, n_single, bias_seen, n_sets, (long long)d->n);
+    printf("%s: %d single bits (%d bias) and %d sets of 3 on %lld samples (%lld copies): "
+           "injector == brute force on both paths\n",
+           m->name, n_single, bias_seen, n_sets, (long long)d->n, (long long)fast.n_copies);
     injector_free(&fast);
     injector_free(&full);
+}
+
+/* Appends copies of the samples listed in from (their label moved by relabel[k], 0:
+ * kept), so the injector's reuse of a first copy's results meets brute force. */
+static void append_copies(dataset_t *d, const int64_t *from, const int *relabel, int n)
+{
+    const int64_t per = shape_size(d->shape), m = d->n + n;
+    d->x = realloc(d->x, (size_t)(m * per) * sizeof *d->x);
+    d->index = realloc(d->index, (size_t)m * sizeof *d->index);
+    if (d->label)
+        d->label = realloc(d->label, (size_t)m * sizeof *d->label);
+    if (d->cells)
+        d->cells = realloc(d->cells, (size_t)m * HGCAL_CELLS * sizeof *d->cells);
+    for (int k = 0; k < n; k++) {
+        const int64_t i = d->n + k, j = from[k];
+        memcpy(d->x + i * per, d->x + j * per, (size_t)per * sizeof *d->x);
+        d->index[i] = d->index[j];
+        if (d->label)
+            d->label[i] = (d->label[j] + relabel[k]) % 10;
+        if (d->cells)
+            memcpy(d->cells + i * HGCAL_CELLS, d->cells + j * HGCAL_CELLS,
+                   HGCAL_CELLS * sizeof *d->cells);
+    }
+    d->n = m;
+    d->checksum_known = 0;
 }
 
 START_TEST(test_econt_medium)
@@ -160,6 +187,9 @@ START_TEST(test_econt_medium)
     const char *files[] = {"data/hgcal/ttbar_0PU.csv"};
     ck_assert_msg(model_load("models/econt_medium.h5", &m, &err) == 0, "%s", err.msg);
     ck_assert_msg(dataset_load_hgcal(files, 1, 0, 40, &d, &err) == 0, "%s", err.msg);
+    const int64_t from[] = {0, 5, 17, 5, 39};
+    const int relabel[] = {0, 0, 0, 0, 0};
+    append_copies(&d, from, relabel, 5);
     against_brute_force(&m, &d, 30, 10);
     dataset_free(&d);
     model_free(&m);
@@ -176,6 +206,9 @@ START_TEST(test_cifar10)
                                        "data/cifar10/test_labels_10000.bin", 0, 12, &d,
                                        &err) == 0,
                   "%s", err.msg);
+    const int64_t from[] = {3, 3, 8};
+    const int relabel[] = {0, 1, 0}; /* the second: the same image under another label */
+    append_copies(&d, from, relabel, 3);
     against_brute_force(&m, &d, 12, 4);
     dataset_free(&d);
     model_free(&m);

@@ -39,6 +39,12 @@ int dataset_load_hgcal(const char *const *files, int n_files, int64_t offset, in
 int dataset_load_cifar10(const char *path, const char *labels_path, int64_t offset,
                          int64_t count, dataset_t *d, upset_err_t *err);
 
+/* first[i] = the smallest j whose sample is byte for byte sample i's (input, EMD
+ * cells and label), so j == i where i is the first of its kind. Every result a model
+ * gives a sample is a function of those bytes alone, so later copies can reuse it.
+ * Returns how many samples are copies of an earlier one, or -1 (out of memory). */
+int64_t dataset_first_copies(const dataset_t *d, int64_t *first, upset_err_t *err);
+
 /* Keeps only the samples whose keep[i] is nonzero (in order). */
 int dataset_select(dataset_t *d, const unsigned char *keep, upset_err_t *err);
 

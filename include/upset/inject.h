@@ -14,6 +14,9 @@
 #include "upset/evaluate.h"
 #include "upset/task.h"
 
+/* Flips injector_eval_singles takes together over each sample. */
+#define INJECTOR_BLOCK 16
+
 /* Memoised tail result of a sample whose fault changed one value (see inject.c). */
 #define MEMO_SLOTS 128
 typedef struct {
@@ -24,6 +27,12 @@ typedef struct {
     double emd;
     int8_t used, changed;
 } memo_entry_t;
+
+/* A result kept for the later copies of a sample (see injector_t.first). */
+typedef struct {
+    sample_result_t s;
+    int changed;
+} held_result_t;
 
 typedef struct {
     model_t model; /* private copy: bits are flipped here */
@@ -38,6 +47,14 @@ typedef struct {
     delta_t delta;      /* stored fault-free state; delta and cached paths */
     memo_entry_t *memo; /* (n samples, MEMO_SLOTS), or NULL with `full` */
     int64_t memo_hits;
+    /* Samples that repeat an earlier one byte for byte (HGCal rows of a few hit cells
+     * often do) are evaluated once: first[i] is the first of sample i's kind, and the
+     * results of a first with later copies are held (INJECTOR_BLOCK flips × n_held)
+     * for them. NULL / 0 with `full`, the reference path, which evaluates every sample. */
+    int64_t *first;
+    int64_t *held_at; /* (n) a first's slot in held, or -1 */
+    held_result_t *held;
+    int64_t n_held, n_copies;
     bitaddr_t *addr; /* scratch: the addresses of one evaluation's bits */
     int addr_cap;
     void (*poll)(void); /* called between samples (sched_poll), or NULL */
@@ -52,9 +69,6 @@ void injector_free(injector_t *in);
 /* Flips the given global bit indices (distinct), evaluates, restores. */
 int injector_eval(injector_t *in, const int64_t *bits, int n_bits, fault_result_t *r,
                   upset_err_t *err);
-
-/* Flips injector_eval_singles takes together over each sample. */
-#define INJECTOR_BLOCK 16
 
 /* n single-bit faults, r[k] for bits[k]: injector_eval's results, the delta path's flips
  * taken INJECTOR_BLOCK at a time over each sample. */

@@ -4,7 +4,9 @@
  *            of L;
  *   delta  - a single flip in a quantized conv/dense layer propagates only what it
  *            changes (engine/delta.c) and hands the rest of the network to the engine
- *            where the change reaches a layer it cannot follow sparsely. */
+ *            where the change reaches a layer it cannot follow sparsely.
+ * Outside `full`, a sample that repeats an earlier one byte for byte takes that one's
+ * result for each fault (find_copies). */
 #include "upset/inject.h"
 
 #include <stdlib.h>
@@ -32,6 +34,25 @@ static int64_t input_code_max(const dataset_t *d)
     return most < 9e15 ? (int64_t)most : -1;
 }
 
+/* Finds the samples that repeat an earlier one and makes room for the results held for
+ * them. */
+static int find_copies(injector_t *in, upset_err_t *err)
+{
+    const int64_t n = in->data->n;
+    in->first = upset_calloc((size_t)n, sizeof *in->first, err);
+    in->held_at = upset_calloc((size_t)n, sizeof *in->held_at, err);
+    if (!in->first || !in->held_at ||
+        (in->n_copies = dataset_first_copies(in->data, in->first, err)) < 0)
+        return -1;
+    for (int64_t i = 0; i < n; i++)
+        in->held_at[i] = -1;
+    for (int64_t i = 0; i < n; i++)
+        if (in->first[i] != i && in->held_at[in->first[i]] < 0)
+            in->held_at[in->first[i]] = in->n_held++;
+    in->held = upset_calloc((size_t)(INJECTOR_BLOCK * in->n_held) + 1, sizeof *in->held, err);
+    return in->held ? 0 : -1;
+}
+
 int injector_create(injector_t *in, const model_t *m, dataset_t *d, int emd_zero_rule, int full,
                     upset_err_t *err)
 {
@@ -48,19 +69,26 @@ int injector_create(injector_t *in, const model_t *m, dataset_t *d, int emd_zero
     in->base_out = upset_calloc((size_t)(d->n * in->out_n), sizeof *in->base_out, err);
     if (!in->base || !in->base_out)
         goto fail;
-    if (!full && delta_create(&in->delta, &in->ev.engine, d->n, input_code_max(d), err))
+    if (!full && (find_copies(in, err) ||
+                  delta_create(&in->delta, &in->ev.engine, d->n, input_code_max(d), err)))
         goto fail;
     if (task_scorer_warm_starts(&in->ev.scorer, err)) /* from the fault-free EMD bases */
         goto fail;
     double sum = 0;
     for (int64_t i = 0; i < d->n; i++) {
-        if (evaluator_sample(&in->ev, i, &in->base[i], err))
-            goto fail;
+        double *out = in->base_out + i * in->out_n;
+        if (in->first && in->first[i] != i) { /* a copy: nothing of it is ever read but these */
+            in->base[i] = in->base[in->first[i]];
+            memcpy(out, in->base_out + in->first[i] * in->out_n, (size_t)in->out_n * sizeof *out);
+        } else {
+            if (evaluator_sample(&in->ev, i, &in->base[i], err))
+                goto fail;
+            copy_output(engine_output(&in->ev.engine), out);
+            if (!full)
+                delta_record(&in->delta, i);
+        }
         sum += in->base[i].emd;
         in->base_mispredicts += d->label && in->base[i].pred != d->label[i];
-        copy_output(engine_output(&in->ev.engine), in->base_out + i * in->out_n);
-        if (!full)
-            delta_record(&in->delta, i);
     }
     in->base_mean_emd = d->n ? sum / d->n : 0;
     if (!full) {
@@ -81,6 +109,9 @@ void injector_free(injector_t *in)
     free(in->base);
     free(in->base_out);
     free(in->memo);
+    free(in->first);
+    free(in->held_at);
+    free(in->held);
     free(in->addr);
     model_free(&in->model);
     memset(in, 0, sizeof *in);
@@ -161,6 +192,30 @@ static void tally(const injector_t *in, int64_t i, const sample_result_t *s, int
     r->n_changed += changed;
 }
 
+/* Flip b's result for sample i: held for i's later copies where it has any, then
+ * tallied. */
+static void tally_first(injector_t *in, int b, int64_t i, const sample_result_t *s, int changed,
+                        fault_result_t *r, double *sum)
+{
+    if (in->held_at && in->held_at[i] >= 0) {
+        held_result_t *h = &in->held[b * in->n_held + in->held_at[i]];
+        h->s = *s;
+        h->changed = changed;
+    }
+    tally(in, i, s, changed, r, sum);
+}
+
+/* Whether sample i repeats an earlier one; if so, flip b's result held for that one is
+ * tallied for i (the same bytes in, the same result out). */
+static int tally_copy(const injector_t *in, int b, int64_t i, fault_result_t *r, double *sum)
+{
+    if (!in->first || in->first[i] == i)
+        return 0;
+    const held_result_t *h = &in->held[b * in->n_held + in->held_at[in->first[i]]];
+    tally(in, i, &h->s, h->changed, r, sum);
+    return 1;
+}
+
 /* Runs sample i through the (flipped) model: from the stored input of the first faulty
  * layer, or of the nearest stored layer before it (cached path), else from the raw input.
  * Unless `full`, it stops as soon as a layer after the last faulty one reads exactly its
@@ -231,11 +286,13 @@ int injector_eval(injector_t *in, const int64_t *bits, int n_bits, fault_result_
         for (int64_t i = 0; i < in->data->n && !rc; i++) {
             sample_result_t s;
             int unchanged, changed;
+            if (tally_copy(in, 0, i, r, &sum))
+                continue;
             rc = delta_sample(in, addr[0], i, &unchanged, &changed, &s, err);
             if (!rc && unchanged)
-                tally(in, i, &in->base[i], 0, r, &sum);
+                tally_first(in, 0, i, &in->base[i], 0, r, &sum);
             else if (!rc)
-                tally(in, i, &s, changed, r, &sum);
+                tally_first(in, 0, i, &s, changed, r, &sum);
             if (in->poll)
                 in->poll();
         }
@@ -247,11 +304,13 @@ int injector_eval(injector_t *in, const int64_t *bits, int n_bits, fault_result_
         for (int64_t i = 0; i < in->data->n && !rc; i++) {
             int settled;
             sample_result_t s;
+            if (tally_copy(in, 0, i, r, &sum))
+                continue;
             rc = run_faulty(in, i, first_layer, last_layer, &settled, err);
             if (!rc && settled)
-                tally(in, i, &in->base[i], 0, r, &sum);
+                tally_first(in, 0, i, &in->base[i], 0, r, &sum);
             else if (!rc && !(rc = evaluator_score(&in->ev, i, &s, err)))
-                tally(in, i, &s, output_changed(in, i), r, &sum);
+                tally_first(in, 0, i, &s, output_changed(in, i), r, &sum);
             if (in->poll)
                 in->poll();
         }
@@ -279,10 +338,12 @@ static int eval_block(injector_t *in, const bitaddr_t *addr, const int64_t *slot
         for (int b = 0; b < nb; b++) {
             sample_result_t s;
             int unchanged, changed;
+            if (tally_copy(in, b, i, &r[slot[b]], &sum[b]))
+                continue;
             if (delta_sample(in, addr[b], i, &unchanged, &changed, &s, err))
                 return -1;
-            tally(in, i, unchanged ? &in->base[i] : &s, unchanged ? 0 : changed, &r[slot[b]],
-                  &sum[b]);
+            tally_first(in, b, i, unchanged ? &in->base[i] : &s, unchanged ? 0 : changed,
+                        &r[slot[b]], &sum[b]);
         }
         if (in->poll) /* a block can take seconds: the scheduler answers meanwhile */
             in->poll();

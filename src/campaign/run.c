@@ -129,6 +129,10 @@ static void report_delta(run_ctx_t *r)
                    r->model.layers[l].name, (long long)ev, 100.0 * un / ev, 100.0 * wide / ev);
     }
     free(sum);
+    if (r->rank == 0 && !r->c.quiet && r->inj.n_copies)
+        printf("copies: %lld of %lld samples repeat an earlier one byte for byte and take "
+               "its results\n",
+               (long long)r->inj.n_copies, (long long)r->data.n);
 }
 
 /* The checkpoint fingerprint: what must match for a resume to be valid. */
