@@ -82,7 +82,7 @@ static int layer_profile(evaluator_t *ev, const dataset_t *d, upset_err_t *err)
         char rate[32] = "-";
         if (macs > 0 && us > 0)
             snprintf(rate, sizeof rate, "%.2f", macs / us / 1e3);
-        printf("%-3d %-22s %-17s %12.0f %12.2f %10s\n", l, L->name, layer_kind_name(L->kind), macs,
+        printf("%-3d %-22s %-17s %12.0f %12.2f %10s\n", l, L->name, layer_file_kind(L), macs,
                us, rate);
     }
     printf("all layers: %.1f us per sample (CPU)\n", total);

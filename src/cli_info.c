@@ -45,7 +45,7 @@ int cmd_info(int argc, char **argv)
             snprintf(q, sizeof q, "%s", L->kind == LAYER_ACTIVATION ? act_name(L->act) : "float");
         snprintf(in, sizeof in, "(%d,%d,%d)", L->in.h, L->in.w, L->in.c);
         snprintf(out, sizeof out, "(%d,%d,%d)", L->out.h, L->out.w, L->out.c);
-        printf("  %-3d %-18s %-16s %-8s %-12s %-12s %-30s", i, L->name, layer_kind_name(L->kind),
+        printf("  %-3d %-18s %-16s %-8s %-12s %-12s %-30s", i, L->name, layer_file_kind(L),
                L->part == PART_ENCODER ? "encoder" : L->part == PART_DECODER ? "decoder" : "main",
                in, out, q);
         if (L->faultable) {

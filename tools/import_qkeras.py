@@ -182,11 +182,17 @@ def _is_one(v):
     return v is None or (not isinstance(v, str) and float(v) == 1.0)
 
 
-def check_qbits(cfg, where):
-    """(bits, integer, keep_negative) of a quantized_bits config QKeras evaluates exactly."""
-    if not _is_one(cfg.get("alpha")):
-        raise Unsupported(f"{where}: quantized_bits alpha={cfg.get('alpha')!r} (only alpha=1)")
-    if cfg.get("symmetric"):
+def check_qbits(cfg, where, allow_po2=False):
+    """(bits, integer, keep_negative) of a quantized_bits config QKeras evaluates exactly;
+    with allow_po2 (a weight quantizer) alpha="auto_po2" too (see quantize_auto_po2)."""
+    if allow_po2 and cfg.get("alpha") == "auto_po2":
+        if not cfg.get("keep_negative", True):
+            raise Unsupported(f"{where}: quantized_bits alpha='auto_po2' with keep_negative="
+                              "False (QKeras ignores keep_negative there and keeps signs)")
+    elif not _is_one(cfg.get("alpha")):
+        raise Unsupported(f"{where}: quantized_bits alpha={cfg.get('alpha')!r} (only alpha=1, "
+                          "and 'auto_po2' for weights)")
+    elif cfg.get("symmetric"):
         raise Unsupported(f"{where}: quantized_bits symmetric=1 is not supported")
     if cfg.get("use_stochastic_rounding"):
         raise Unsupported(f"{where}: quantized_bits stochastic rounding is not supported")
@@ -226,6 +232,54 @@ def check_qrelu(cfg, where):
         raise Unsupported(f"{where}: quantized_relu({bits},{integer}) with negative_slope "
                           f"2^-{shift}: the slope rounds every negative value to 0")
     return bits, integer, shift
+
+
+def _po2(scale, n):
+    """2^round(log2(scale + eps)) as QKeras 0.9.0 computes it in float32, and its exponent.
+    TensorFlow's float32 log and mean (over n values, another summation order) may differ
+    from numpy's by a few ulps, which matters only next to k + 1/2: refused there (False)."""
+    eps = F32(1e-7)  # K.epsilon()
+    e = np.round(np.log(scale + eps) / F32(np.log(2.0)))
+    l64 = np.log2(scale.astype(np.float64) + 1e-7)
+    margin = 4.0 * (n + 4) * 2.0 ** -24 / np.log(2.0)
+    return F32(2.0) ** e, e, bool(np.all(np.abs(l64 - np.floor(l64) - 0.5) > margin))
+
+
+def quantize_auto_po2(x, bits, integer, where):
+    """QKeras 0.9.0 quantized_bits(bits, integer, alpha="auto_po2") of float32 weights x:
+    codes z and, per index of the kernel's last axis (QKeras's channel), exponents E with
+    weight = z * 2^E. Emulates quantized_bits.__call__: x/2^integer, a first po2 scale
+    from the channel's range / (2^bits - 1), then five rounds of z = clip(round(|x|/scale))
+    * sign(x) at (2^(bits-1) - 1) and scale = po2(mean(x z) / mean(z z)); the result is
+    scale * 2^integer * z (the last scale, from the last z), through the straight-through
+    sum, which must give it exactly."""
+    x = np.asarray(x, dtype=F32)
+    if not np.all(np.isfinite(x)):
+        raise Unsupported(f"{where}: non-finite weights")
+    axis = tuple(range(x.ndim - 1)) if x.ndim > 1 else (0,)
+    m_i = F32(2.0 ** integer)
+    xs = x / m_i
+    levels = F32(2 ** bits - 1)
+    top = (levels - F32(1)) / F32(2)
+    n = x.size // (x.shape[-1] if x.ndim > 1 else 1)
+    scale, _, ok = _po2((xs.max(axis=axis, keepdims=True) - xs.min(axis=axis, keepdims=True))
+                        / levels, 1)
+    for _ in range(5):
+        v = np.floor(np.abs(xs) / scale + F32(0.5))
+        z = np.sign(xs) * np.where(v < top, v, top)
+        qx = np.mean(xs * z, axis=axis, keepdims=True, dtype=F32)
+        qq = np.mean(z * z, axis=axis, keepdims=True, dtype=F32)
+        scale, e, ok_i = _po2(qx / (qq + F32(1e-7)), n)
+        ok = ok and ok_i
+    if not ok:
+        raise Unsupported(f"{where}: auto_po2: a channel's scale lies too close to halfway "
+                          "between two powers of two to reproduce QKeras's float32 choice")
+    xq = (scale * m_i) * z
+    used = (m_i * xs) + (-(m_i * xs) + xq)
+    if not np.array_equal(used, xq):
+        raise Unsupported(f"{where}: auto_po2: QKeras's straight-through sum is not the "
+                          "quantized weight")
+    return z.astype(np.int32), (e.reshape(-1) + integer).astype(np.int64)
 
 
 def quantize_codes(x, bits, integer, keep, where):
@@ -358,34 +412,60 @@ class Converter:
                 raise Unsupported(f"{where}: unsupported {what} quantizer class '{qn}'")
             if qn is not None and qc is None:
                 raise Unsupported(f"{where}: {what} quantizer '{qn}' without parameters")
-        kq = check_qbits(kq[1], where + " kernel_quantizer") if kq[0] else None
+        po2 = kq[0] is not None and kq[1].get("alpha") == "auto_po2"
+        kq = check_qbits(kq[1], where + " kernel_quantizer", True) if kq[0] else None
         bq = check_qbits(bq[1], where + " bias_quantizer") if bq[0] else None
         use_bias = bool(c.get("use_bias", True))
         if kq is None and bq is not None:
             raise Unsupported(f"{where}: a bias quantizer without a kernel quantizer")
-        if kq is not None and use_bias and bq is None:
-            raise Unsupported(f"{where}: quantized kernel with a float bias (no bias_quantizer) "
-                              "is not representable in format_version 1")
-        return kq, bq, use_bias
+        return kq, bq, use_bias, po2
+
+    def kernel_codes(self, kernel, kq, po2, attrs, data, where):
+        """The kernel's codes and quantizer attributes; with auto_po2 the quantizer is the
+        finest channel's grid and kernel_shift lifts each channel onto its own."""
+        bits, integer, keep = kq
+        if not po2:
+            attrs.update(kernel_q_bits=bits, kernel_q_integer=integer, kernel_q_keep_negative=keep)
+            data["kernel_code"] = quantize_codes(kernel, bits, integer, keep, where + " kernel")
+            return
+        codes, exps = quantize_auto_po2(kernel, bits, integer, where + " kernel")
+        low = int(exps.min())
+        shift = exps - low
+        if not -24 <= low + bits - 1 <= bits or bits + int(shift.max()) > 31:
+            raise Unsupported(f"{where}: auto_po2 scales 2^{low}..2^{int(exps.max())} do not "
+                              f"fit one {bits}-bit grid with shifts up to {31 - bits}")
+        attrs.update(kernel_q_bits=bits, kernel_q_integer=low + bits - 1, kernel_q_keep_negative=1)
+        data["kernel_code"] = codes
+        data["kernel_shift"] = shift.astype(np.int32)
 
     def weight_record(self, kind, name, cls, in_shape, out_shape, c, kernel, bias, where,
                       extra=None):
         """conv2d/conv2d_transpose/dense record with float and (if quantized) code data."""
-        kq, bq, use_bias = self.weight_quantizers(c, where)
+        kq, bq, use_bias, po2 = self.weight_quantizers(c, where)
         act, split = self.fused_activation(c, name, cls, out_shape, where)
-        attrs = {"use_bias": int(use_bias), "activation": act, "quantized": int(kq is not None)}
+        # a float bias after a quantized kernel (no bias_quantizer) is TensorFlow's float32
+        # add after the sum: its own bias_add record, which also takes the activation
+        float_bias = kq is not None and use_bias and bq is None
+        if float_bias and act != "linear":
+            split, act = (act, name + "/activation"), "linear"
+        attrs = {"use_bias": int(use_bias and not float_bias), "activation": act,
+                 "quantized": int(kq is not None)}
         attrs.update(extra or {})
         data = {"kernel": np.asarray(kernel, dtype=F32)}
-        if use_bias:
+        if use_bias and not float_bias:
             data["bias"] = np.asarray(bias, dtype=F32)
         if kq is not None:
-            attrs.update(kernel_q_bits=kq[0], kernel_q_integer=kq[1], kernel_q_keep_negative=kq[2])
-            data["kernel_code"] = quantize_codes(data["kernel"], *kq, where + " kernel")
-            if use_bias:
+            self.kernel_codes(data["kernel"], kq, po2, attrs, data, where)
+            if use_bias and not float_bias:
                 attrs.update(bias_q_bits=bq[0], bias_q_integer=bq[1], bias_q_keep_negative=bq[2])
                 data["bias_code"] = quantize_codes(data["bias"], *bq, where + " bias")
         faultable = int(kq is not None and self.faultable_part)
         shape = self.emit(kind, name, cls, in_shape, out_shape, attrs, data, faultable)
+        if float_bias:
+            b = np.asarray(bias, dtype=F32).reshape(-1)
+            if not np.all(np.isfinite(b)):
+                raise Unsupported(f"{where}: non-finite bias")
+            shape = self.emit("bias_add", name + "/bias", cls, shape, shape, {}, {"bias": b})
         if split:
             shape = self.activation_layer(split[0], split[1], cls, shape, where, False)
         return shape
@@ -433,6 +513,15 @@ class Converter:
             return self.conv1d(c, w, name, cls, shape, where)
         if cls in ("DepthwiseConv2D", "QDepthwiseConv2D"):
             return self.depthwise(c, w, name, cls, shape, where)
+        if cls == "QDepthwiseConv2DPermuted":
+            # chisel4ml's wrapper: QDepthwiseConv2D, then output channel ci * mult + m moved
+            # to m * cin + ci, the identity when cin or mult is 1
+            mult = int(c.get("depth_multiplier", 1))
+            if len(shape) == 3 and shape[2] > 1 and mult > 1:
+                raise Unsupported(f"{where}: the channel permutation of {shape[2]} channels x "
+                                  f"multiplier {mult} is not supported (only cin or "
+                                  "depth_multiplier 1, where it is the identity)")
+            return self.depthwise(c, w, name, cls, shape, where)
         if cls in ("SeparableConv2D", "QSeparableConv2D"):
             return self.separable(c, w, name, cls, shape, where)
         if cls == "Conv2DTranspose":
@@ -443,7 +532,7 @@ class Converter:
                           "QActivation, Activation, Add, Concatenate, Flatten, Reshape, Dropout, SpatialDropout2D, "
                           "ZeroPadding2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, "
                           "BatchNormalization, Conv1D, QConv1D, Conv2D, QConv2D, DepthwiseConv2D, "
-                          "QDepthwiseConv2D, SeparableConv2D, QSeparableConv2D, "
+                          "QDepthwiseConv2D, QDepthwiseConv2DPermuted, SeparableConv2D, QSeparableConv2D, "
                           "FQConv2D, QConv2DBatchnorm, Conv2DTranspose, Dense, QDense, FQDense)")
 
     def zero_padding(self, c, name, cls, shape, where):
@@ -753,7 +842,7 @@ def fold_margin_report(conv):
     A code within a few ulps could differ under another rsqrt implementation."""
     for where, fk, c in conv.fold_notes:
         _, qc = quantizer_spec(c.get("kernel_quantizer"), where)
-        if not qc:
+        if not qc or qc.get("alpha") == "auto_po2":
             continue
         bits, integer, keep = check_qbits(qc, where)
         p = fk * F32(2.0 ** (bits - keep - integer))

@@ -4,8 +4,8 @@
 Reads the ORIGINAL Keras files (never upset's native format) and emulates what
 TensorFlow/QKeras computes at inference, in float32:
 
-  * weights: QKeras quantized_bits(bits, integer, keep_negative, alpha=1) applied on
-    the fly: p = x*m/m_i (m = 2^(bits-keep_negative), m_i = 2^integer), tf.round
+  * weights: QKeras quantized_bits(bits, integer, keep_negative, alpha=1 or "auto_po2"
+    as QKeras 0.9.0 computes it) applied on the fly: p = x*m/m_i (m = 2^(bits-keep_negative), m_i = 2^integer), tf.round
     (round half to even), clip to [-m*keep_negative, m-1], xq = m_i*clip/m, then the
     straight-through sum x + (-x + xq), all in float32;
   * QConv2DBatchnorm folded with moving statistics exactly as QKeras's call():
@@ -135,8 +135,43 @@ def _qspec(q):
     return name.strip(), cfg
 
 
+def _auto_po2(x, cfg):
+    """QKeras 0.9.0 quantized_bits.__call__ with alpha="auto_po2", line by line, in float32:
+    the scale per index of the last axis (K.image_data_format() channels_last)."""
+    f32 = np.float32
+    eps = f32(1e-7)                                        # K.epsilon()
+    x = np.asarray(x, dtype=f32)
+    keep = 1 if cfg.get("keep_negative", True) else 0
+    bits, integer = int(cfg["bits"]), int(cfg.get("integer", 0))
+    m = f32(2.0 ** (bits - keep))
+    m_i = f32(2.0 ** integer)
+    axis = tuple(range(x.ndim - 1)) if x.ndim > 1 else (0,)
+    x0 = x
+    x = x / m_i
+    levels = f32(2 ** bits - 1)
+    scale = (x.max(axis=axis, keepdims=True) - x.min(axis=axis, keepdims=True)) / levels
+    scale = f32(2.0) ** np.round(np.log(scale + eps) / f32(np.log(2.0)))
+    for _ in range(5):
+        v = np.floor(np.abs(x) / scale + f32(0.5))
+        mask = v < (levels - f32(1)) / f32(2)
+        z = np.sign(x) * np.where(mask, v, np.ones_like(v) * (levels - f32(1)) / f32(2))
+        qx = np.mean(x * z, axis=axis, keepdims=True, dtype=f32)   # _get_scale
+        qq = np.mean(z * z, axis=axis, keepdims=True, dtype=f32)
+        scale = qx / (qq + eps)
+        scale = f32(2.0) ** np.round(np.log(scale + eps) / f32(np.log(2.0)))
+    scale = scale * m
+    x = m_i * x
+    xq = m_i * z / m
+    xq = scale * xq
+    if not np.array_equal(x, x0):
+        raise RefError("auto_po2: x / 2^integer * 2^integer is not x (subnormal weights)")
+    return x + (-x + xq)
+
+
 def quantized_bits(x, cfg, dt):
-    """QKeras quantized_bits.__call__ (alpha None/1, no stochastic rounding)."""
+    """QKeras quantized_bits.__call__ (alpha None/1 or "auto_po2", no stochastic rounding)."""
+    if cfg.get("alpha") == "auto_po2" and not cfg.get("use_stochastic_rounding"):
+        return _auto_po2(x, cfg).astype(dt)
     if cfg.get("alpha") not in (None, 1, 1.0) or cfg.get("symmetric") or \
             cfg.get("use_stochastic_rounding"):
         raise RefError(f"quantized_bits config {cfg} is outside what this reference emulates")
@@ -358,7 +393,7 @@ class Layer:
     def _qweights(self, dt):
         """(kernel, bias) as the layer uses them, quantized when it has quantizers."""
         c = self.cfg
-        depthwise = self.cls in ("DepthwiseConv2D", "QDepthwiseConv2D")
+        depthwise = self.cls in ("DepthwiseConv2D", "QDepthwiseConv2D", "QDepthwiseConv2DPermuted")
         k = self.w["depthwise_kernel" if depthwise else "kernel"].astype(np.float32)
         b = self.w["bias"].astype(np.float32) if c.get("use_bias", True) else None
         if self.cls == "QConv2DBatchnorm":
@@ -439,11 +474,16 @@ class Layer:
         elif cls == "Conv2DTranspose":
             k, b = self._qweights(dt)
             y = conv2d_transpose(x, k, c.get("strides", [1, 1]), c.get("padding", "valid"), dt)
-        elif cls in ("DepthwiseConv2D", "QDepthwiseConv2D"):
+        elif cls in ("DepthwiseConv2D", "QDepthwiseConv2D", "QDepthwiseConv2DPermuted"):
             if c.get("dilation_rate", [1, 1]) != [1, 1]:
                 raise RefError(f"{self.name}: dilation not emulated")
             k, b = self._qweights(dt)
             y = depthwise_conv2d(x, k, c.get("strides", [1, 1]), c.get("padding", "valid"), dt)
+            if b is not None:
+                y, b = y + b, None
+            if cls == "QDepthwiseConv2DPermuted":  # chisel4ml: tf.gather of the channels
+                cin, mult = k.shape[2], k.shape[3]
+                y = y[..., np.arange(cin * mult).reshape(cin, mult).T.reshape(-1)]
         elif cls in ("SeparableConv2D", "QSeparableConv2D"):
             # tf.nn.separable_conv2d: the depthwise result (float32) feeds a 1x1 convolution
             dk = self.w["depthwise_kernel"].astype(np.float32)

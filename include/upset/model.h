@@ -70,13 +70,21 @@ typedef struct {
     int64_t n_weights;
     float *kernel;        /* float shadow weights (n_weights) */
     float *bias;          /* (cout) or NULL */
-    int32_t *kernel_code; /* quantized codes (n_weights) or NULL */
+    /* quantized weights (n_weights) as integers in units of kq's LSB, or NULL: the stored
+     * code shifted left by kernel_shift of its channel (the kernel's last axis), so every
+     * kernel reads one integer grid; bitspace.c turns them back into codes */
+    int32_t *kernel_code;
+    /* QKeras alpha="auto_po2": a power-of-two scale per channel of the kernel's last axis,
+     * as left shifts (n_kernel_shift of them) of the codes over kq's LSB; NULL: none */
+    int32_t *kernel_shift;
+    int n_kernel_shift, max_kernel_shift;
     int32_t *bias_code;   /* (cout) or NULL */
     quant_t kq, bq;
 
     /* batchnorm (c) */
     float *gamma, *beta, *moving_mean, *moving_variance;
     double epsilon;
+    int bias_add; /* read from a bias_add record: y = x + bias in float32 (gamma 1, mean 0) */
     float *bn_scale, *bn_offset; /* derived at load: y = x * scale + offset, float32 */
     /* derived: the float conv2d_transpose kernel as doubles in panels of 8 columns of
      * (kh*kw, cout): column j of row ci at ((j / 8) * cin + ci) * 8 + j % 8, the columns
@@ -109,6 +117,22 @@ typedef struct {
      * n_bias_bits of its bias codes (0 unless the fault space includes biases) */
     int64_t bit_first, n_bits, n_bias_bits;
 } layer_t;
+
+/* Kernel weight w's shift (kernel_shift); a code as an integer on kq's grid; w's code. */
+static inline int layer_weight_shift(const layer_t *L, int64_t w)
+{
+    return L->kernel_shift ? L->kernel_shift[w % L->n_kernel_shift] : 0;
+}
+
+static inline int32_t layer_weight_int(const layer_t *L, int64_t w, int32_t code)
+{
+    return (int32_t)(code * ((int64_t)1 << layer_weight_shift(L, w))); /* fits: model.c */
+}
+
+static inline int32_t layer_weight_code(const layer_t *L, int64_t w)
+{
+    return L->kernel_code[w] / (int32_t)(INT32_C(1) << layer_weight_shift(L, w)); /* exact */
+}
 
 /* Where kernel weight w (flat (..., cin, cout) order: fan-in index w / cout, output w % cout)
  * sits in kernel_t16 and in kernel_p16. */
@@ -147,6 +171,8 @@ int model_prepare(model_t *m, upset_err_t *err);
 int model_clone(const model_t *src, model_t *dst, upset_err_t *err);
 
 const char *layer_kind_name(layer_kind_t k);
+/* What the model file called L's kind (a bias_add is run as a batchnorm). */
+const char *layer_file_kind(const layer_t *L);
 const char *act_name(act_t a);
 const char *task_name(task_t t);
 

@@ -49,7 +49,8 @@ typedef struct {
     int32_t *item_stratum; /* per item */
 } statfi_state_t;
 
-/* Share of the layer's weights whose flip at `pos` leaves its fault-free range. */
+/* Share of the layer's weights whose flip at `pos` leaves its fault-free range (of
+ * values: kernel_code is on one grid, model.h). */
 static double out_of_range_share(const layer_t *L, int pos)
 {
     int32_t lo = INT32_MAX, hi = INT32_MIN;
@@ -59,7 +60,8 @@ static double out_of_range_share(const layer_t *L, int pos)
     }
     int64_t count = 0;
     for (int64_t w = 0; w < L->n_weights; w++) {
-        int32_t f = code_flip_bit(L->kernel_code[w], L->kq.bits, L->kq.keep_negative, pos);
+        const int32_t f = layer_weight_int(
+            L, w, code_flip_bit(layer_weight_code(L, w), L->kq.bits, L->kq.keep_negative, pos));
         count += f < lo || f > hi;
     }
     return (count + 0.5) / ((double)L->n_weights + 1.0);

@@ -574,7 +574,8 @@ static int64_t origin(delta_t *d, bitaddr_t a, int64_t i)
         d->fed.sample != i)
         fed_outputs(d, a, i);
     const int64_t dc =
-        (int64_t)bitspace_flipped_code(d->engine->model, a) - L->kernel_code[a.weight];
+        (int64_t)layer_weight_int(L, a.weight, bitspace_flipped_code(d->engine->model, a)) -
+        L->kernel_code[a.weight];
     const int64_t sp = (int64_t)1 << d->shift_prod[a.layer], n = d->fed.n;
     for (int64_t j = 0; j < n; j++) { /* fault-free, plus the change */
         d->pos[j] = d->fed.pos[j];

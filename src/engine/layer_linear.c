@@ -81,9 +81,10 @@ static struct {
  * fits int32 for any weight code of its quantizer, flipped ones included. */
 static int64_t narrow_bound(const layer_t *L)
 {
-    const int64_t wmax = -(int64_t)quant_code_min(&L->kq) > quant_code_max(&L->kq)
-                             ? -(int64_t)quant_code_min(&L->kq)
-                             : quant_code_max(&L->kq);
+    const int64_t wmax = (-(int64_t)quant_code_min(&L->kq) > quant_code_max(&L->kq)
+                              ? -(int64_t)quant_code_min(&L->kq)
+                              : quant_code_max(&L->kq))
+                         << L->max_kernel_shift;
     const int64_t xmax = (INT64_C(2147483647) / L->kernel_kp) / (wmax ? wmax : 1);
     return xmax > INT16_MAX ? INT16_MAX : xmax;
 }

@@ -78,8 +78,9 @@ int bitspace_width(const model_t *m, bitaddr_t a)
 int32_t bitspace_code(const model_t *m, bitaddr_t a)
 {
     const layer_t *L = &m->layers[a.layer];
-    return a.weight < L->n_weights ? L->kernel_code[a.weight]
-                                   : L->bias_code[a.weight - L->n_weights];
+    if (a.weight >= L->n_weights)
+        return L->bias_code[a.weight - L->n_weights];
+    return layer_weight_code(L, a.weight);
 }
 
 int bitspace_bit_value(const model_t *m, bitaddr_t a)
@@ -102,10 +103,11 @@ void bitspace_flip(model_t *m, bitaddr_t a)
         L->bias_code[a.weight - L->n_weights] = code;
         return;
     }
-    L->kernel_code[a.weight] = code;
+    const int32_t v = layer_weight_int(L, a.weight, code);
+    L->kernel_code[a.weight] = v;
     if (L->kernel_t16) { /* the engine's int16 copies (model.h) */
-        L->kernel_t16[layer_t16_index(L, a.weight)] = (int16_t)code;
-        L->kernel_p16[layer_p16_index(L, a.weight)] = (int16_t)code;
+        L->kernel_t16[layer_t16_index(L, a.weight)] = (int16_t)v;
+        L->kernel_p16[layer_p16_index(L, a.weight)] = (int16_t)v;
     }
 }
 

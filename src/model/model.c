@@ -22,6 +22,11 @@ const char *layer_kind_name(layer_kind_t k)
     return (unsigned)k < LAYER_KIND_COUNT ? KIND_NAMES[k] : "?";
 }
 
+const char *layer_file_kind(const layer_t *L)
+{
+    return L->bias_add ? "bias_add" : layer_kind_name(L->kind);
+}
+
 const char *act_name(act_t a)
 {
     static const char *const names[] = {"linear",  "relu",           "sigmoid",
@@ -130,6 +135,31 @@ static h5_shape_t kernel_shape(const layer_t *L)
     return (h5_shape_t){4, {L->kh, L->kw, L->cin, L->cout}};
 }
 
+/* The optional per-channel shifts of QKeras alpha="auto_po2" (one per index of the
+ * kernel's last axis); the codes then become integers on kq's grid (model.h). A shifted
+ * code stays within int32 for any flip: bits + shift <= 31. */
+static int load_kernel_shift(h5ctx_t *c, hid_t g, layer_t *L)
+{
+    if (H5Lexists(g, "kernel_shift", H5P_DEFAULT) <= 0)
+        return 0;
+    const h5_shape_t ks = kernel_shape(L);
+    const int64_t n = ks.d[ks.nd - 1];
+    if (h5_alloc_read_int32s(c, g, "kernel_shift", &L->kernel_shift, shape1(n)))
+        return -1;
+    L->n_kernel_shift = (int)n;
+    for (int64_t i = 0; i < n; i++) {
+        const int32_t s = L->kernel_shift[i];
+        if (s < 0 || s + L->kq.bits > 31)
+            return upset_fail(c->err, "%s: %s: kernel_shift[%lld] = %d is outside 0..%d (the "
+                                      "shifted %d-bit codes must fit 31 bits)",
+                              c->file, c->where, (long long)i, s, 31 - L->kq.bits, L->kq.bits);
+        L->max_kernel_shift = s > L->max_kernel_shift ? s : L->max_kernel_shift;
+    }
+    for (int64_t w = 0; w < L->n_weights; w++)
+        L->kernel_code[w] = layer_weight_int(L, w, L->kernel_code[w]);
+    return 0;
+}
+
 static int load_weights(h5ctx_t *c, hid_t g, layer_t *L)
 {
     int64_t v;
@@ -152,7 +182,8 @@ static int load_weights(h5ctx_t *c, hid_t g, layer_t *L)
     if (!L->quantized)
         return 0;
     if (read_quant(c, g, "kernel_q_", QUANT_BITS, &L->kq) ||
-        alloc_read_codes(c, g, "kernel_code", &L->kernel_code, kernel_shape(L), &L->kq))
+        alloc_read_codes(c, g, "kernel_code", &L->kernel_code, kernel_shape(L), &L->kq) ||
+        load_kernel_shift(c, g, L))
         return -1;
     if (L->use_bias && (read_quant(c, g, "bias_q_", QUANT_BITS, &L->bq) ||
                         alloc_read_codes(c, g, "bias_code", &L->bias_code, shape1(L->cout), &L->bq)))
@@ -264,6 +295,29 @@ static int load_zero_padding(h5ctx_t *c, hid_t g, layer_t *L)
     return 0;
 }
 
+/* A float bias after a quantized kernel (QKeras with no bias_quantizer): TensorFlow adds it
+ * to the float32 sum, which is the batch norm with gamma 1, mean 0 and variance + epsilon
+ * = 1 (both folds, float32 in model_prepare and double in sensitivity/net.c, then give a
+ * scale of exactly 1 and an offset of exactly the bias). */
+static int load_bias_add(h5ctx_t *c, hid_t g, layer_t *L)
+{
+    const size_t n = (size_t)L->out.c;
+    if (h5_alloc_read_floats(c, g, "bias", &L->beta, shape1(L->out.c)))
+        return -1;
+    L->gamma = malloc(n * sizeof(float));
+    L->moving_mean = malloc(n * sizeof(float));
+    L->moving_variance = malloc(n * sizeof(float));
+    if (!L->gamma || !L->moving_mean || !L->moving_variance)
+        return upset_fail(c->err, "%s: %s: out of memory", c->file, c->where);
+    L->epsilon = 0.5;
+    for (size_t k = 0; k < n; k++) {
+        L->gamma[k] = 1.0f;
+        L->moving_mean[k] = 0.0f;
+        L->moving_variance[k] = 0.5f;
+    }
+    return 0;
+}
+
 /* Fills the kind-specific fields of L from group g and checks shapes. */
 static int load_layer(h5ctx_t *c, hid_t g, layer_t *L)
 {
@@ -293,6 +347,8 @@ static int load_layer(h5ctx_t *c, hid_t g, layer_t *L)
                               layer_kind_name(L->kind));
         return 0;
     case LAYER_BATCHNORM:
+        if (L->bias_add)
+            return load_bias_add(c, g, L);
         if (h5_attr_double(c, g, "epsilon", &L->epsilon))
             return -1;
         if (!(L->epsilon > 0 && L->epsilon < 1))
@@ -479,12 +535,17 @@ static int load_layers(h5ctx_t *c, hid_t file, model_t *m)
             int k = 0;
             while (k < LAYER_KIND_COUNT && strcmp(KIND_NAMES[k], s))
                 k++;
+            if (!strcmp(s, "bias_add")) { /* a float bias: the batch norm y = x * 1 + bias */
+                k = LAYER_BATCHNORM;
+                L->bias_add = 1;
+            }
             if (k == LAYER_KIND_COUNT) {
                 char list[256] = "";
                 for (int j = 0; j < LAYER_KIND_COUNT; j++)
                     snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
                              j ? ", " : "", KIND_NAMES[j]);
-                rc = upset_fail(c->err, "%s: %s: unsupported layer kind '%s' (supported: %s)",
+                rc = upset_fail(c->err, "%s: %s: unsupported layer kind '%s' (supported: %s, "
+                                        "bias_add)",
                                 c->file, where, s, list);
             }
             L->kind = (layer_kind_t)k;
@@ -619,6 +680,7 @@ static void layer_free(layer_t *L)
     free(L->kernel);
     free(L->bias);
     free(L->kernel_code);
+    free(L->kernel_shift);
     free(L->bias_code);
     free(L->gamma);
     free(L->beta);
@@ -676,7 +738,7 @@ int model_prepare(model_t *m, upset_err_t *err)
                     }
         }
         if ((L->kind == LAYER_CONV2D || L->kind == LAYER_DENSE) && L->quantized &&
-            L->kq.bits <= 15 && !L->kernel_t16) {
+            L->kq.bits + L->max_kernel_shift <= 15 && !L->kernel_t16) {
             const int64_t k = L->n_weights / L->cout;
             L->kernel_kp = (k + KERNEL_K_ALIGN - 1) / KERNEL_K_ALIGN * KERNEL_K_ALIGN;
             L->kernel_t16 = upset_calloc((size_t)(L->kernel_kp * L->cout), sizeof(int16_t), err);
@@ -745,6 +807,8 @@ int model_clone(const model_t *src, model_t *dst, upset_err_t *err)
             dup_array((void **)&D->bias, S->bias, (size_t)S->cout * sizeof(float), err) ||
             dup_array((void **)&D->kernel_code, S->kernel_code,
                       (size_t)S->n_weights * sizeof(int32_t), err) ||
+            dup_array((void **)&D->kernel_shift, S->kernel_shift,
+                      (size_t)S->n_kernel_shift * sizeof(int32_t), err) ||
             dup_array((void **)&D->bias_code, S->bias_code, (size_t)S->cout * sizeof(int32_t),
                       err) ||
             dup_array((void **)&D->gamma, S->gamma, c, err) ||

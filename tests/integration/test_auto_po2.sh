@@ -1,0 +1,162 @@
+#!/bin/sh
+# Must-show (per-channel power-of-two scales and float biases): QKeras weight quantizers with
+# alpha="auto_po2" on a QConv2D, a QDepthwiseConv2D and a QDense, channel scales spread over
+# eight powers of two, and quantized kernels with a float bias (no bias_quantizer), written
+# here as Keras files with random weights. The importer's codes times 2^(integer - bits + 1
+# + shift) are exactly the weights tools/qkeras_ref.py quantizes on its own (QKeras 0.9.0's
+# auto_po2 in numpy); upset's engine agrees with the reference on every prediction; the
+# oracle over the shifted layers is identical on the fast and the whole-network paths; a
+# sign-bit flip in the most and the least shifted channel changes predictions as the
+# reference's weight change of (flipped - code) * 2^shift grid steps does.
+. tests/integration/lib.sh
+
+"$PY" - "$T" <<'EOF' || fail "building the Keras model and its reference predictions"
+import sys
+import numpy as np
+sys.path[:0] = ["tools", "tests/integration"]
+import keras_fixture
+import qkeras_ref
+
+t = sys.argv[1]
+po2 = lambda b, i: {"class_name": "quantized_bits", "config": {
+    "bits": b, "integer": i, "symmetric": 0, "alpha": "auto_po2", "keep_negative": True}}
+q8 = {"class_name": "quantized_bits",
+      "config": {"bits": 8, "integer": 1, "symmetric": 0, "alpha": 1, "keep_negative": True}}
+relu = lambda n: {"class_name": "QActivation", "config": {"name": n, "activation": {
+    "class_name": "quantized_relu", "config": {"bits": 6, "integer": 2}}}}
+layers = [
+    {"class_name": "InputLayer", "config": {"name": "in", "batch_input_shape": [None, 32, 32, 3]}},
+    {"class_name": "QConv2D", "config": {"name": "conv", "filters": 8, "kernel_size": [3, 3],
+        "strides": [2, 2], "padding": "same", "activation": "linear", "use_bias": True,
+        "kernel_quantizer": po2(6, 0), "bias_quantizer": None}},
+    relu("r1"),
+    {"class_name": "QDepthwiseConv2D", "config": {"name": "dw", "kernel_size": [3, 3],
+        "strides": [2, 2], "padding": "same", "depth_multiplier": 2, "activation": "linear",
+        "use_bias": True, "depthwise_quantizer": po2(4, 1), "bias_quantizer": q8}},
+    relu("r2"),
+    {"class_name": "Flatten", "config": {"name": "flat"}},
+    {"class_name": "QDense", "config": {"name": "dense", "units": 10, "activation": "linear",
+        "use_bias": True, "kernel_quantizer": po2(5, 0), "bias_quantizer": None}},
+    {"class_name": "Activation", "config": {"name": "softmax", "activation": "softmax"}},
+]
+rng = np.random.default_rng(31)
+spread = lambda n: 2.0 ** rng.integers(-6, 2, n)  # each channel its own power of two
+weights = {"conv": {"kernel": rng.normal(0, 0.3, (3, 3, 3, 8)) * spread(8),
+                    "bias": rng.normal(0, 0.1, 8)},
+           "dw": {"depthwise_kernel": rng.normal(0, 0.5, (3, 3, 8, 2)) * spread(2),
+                  "bias": rng.normal(0, 0.1, 16)},
+           "dense": {"kernel": rng.normal(0, 0.05, (8 * 8 * 16, 10)) * spread(10),
+                     "bias": rng.normal(0, 0.1, 10)}}
+keras_fixture.write_keras(f"{t}/po2", "po2", layers, weights)
+rec, x = keras_fixture.cifar_images(300)
+net = qkeras_ref.load([f"{t}/po2.json", f"{t}/po2.h5"])
+y, _ = qkeras_ref.forward(net, x)
+keep, pred = keras_fixture.write_labelled(rec, y, f"{t}/pred.bin")
+print(f"reference: {keep.sum()} images without a tie, {len(set(pred[keep]))} classes")
+# the reference's quantized weights, for the check of the importer's codes and shifts
+np.savez(f"{t}/ref_w.npz", **{L.name: L._qweights(np.float32)[0] for L in net
+                               if L.name in ("conv", "dw", "dense")})
+EOF
+
+tools/import_qkeras.py "$T/po2.json" "$T/po2.h5" --name po2 --task classifier \
+    -o "$T/native.h5" >"$T/import.log" 2>&1 || { fail "import"; cat "$T/import.log" >&2; }
+"$UPSET" info "$T/native.h5" >"$T/info.txt" || fail "upset info"
+grep -Eq "conv/bias +bias_add " "$T/info.txt" && grep -Eq "dense/bias +bias_add " "$T/info.txt" \
+    && pass "float biases after quantized kernels: their own bias_add layers" \
+    || fail "layout: $(cat "$T/info.txt")"
+
+if "$PY" - "$T" <<'EOP'; then
+import sys, h5py, numpy as np
+t = sys.argv[1]
+ref = np.load(f"{t}/ref_w.npz")
+ok = True
+with h5py.File(f"{t}/native.h5", "r") as n:
+    for g in n["layers"].values():
+        name = g.attrs["name"].decode() if isinstance(g.attrs["name"], bytes) else g.attrs["name"]
+        if name not in ref.files:
+            continue
+        bits, integer = int(g.attrs["kernel_q_bits"]), int(g.attrs["kernel_q_integer"])
+        codes, shift = g["kernel_code"][:].astype(np.float64), g["kernel_shift"][:]
+        w = codes * 2.0 ** (integer - bits + 1 + shift)  # shift along the last axis
+        same = np.array_equal(w, ref[name].astype(np.float64))
+        lo, hi = int(shift.min()), int(shift.max())
+        print(f"{name}: {codes.size} codes, shifts {lo}..{hi}, equal: {same}")
+        ok = ok and same and hi - lo >= 2 and np.abs(codes).max() < 2 ** (bits - 1)
+sys.exit(0 if ok else 1)
+EOP
+    pass "codes x 2^(integer - bits + 1 + shift) == the reference's auto_po2 weights"
+else
+    fail "codes and shifts against the reference's quantized weights"
+fi
+
+agrees "$T/native.h5" "$T/pred.bin" \
+    && pass "engine == numpy reference on every prediction ($AGREE_N images)" \
+    || fail "engine disagrees with the reference: $AGREE_OUT"
+
+cat >"$T/oracle.yaml" <<EOC
+name: it-po2
+model: $T/native.h5
+data: {format: cifar10, files: [$T/pred.bin], count: 40, correct_only: false}
+kind: oracle
+oracle: {layers: [conv, dw, dense]}
+include_bias: true
+output: $T/delta.h5
+EOC
+mpi 2 run "$T/oracle.yaml" --quiet || fail "oracle (fast path)"
+mpi 2 run "$T/oracle.yaml" --quiet --full --output "$T/full.h5" || fail "oracle (--full)"
+same_data "$T/delta.h5" "$T/full.h5" bits \
+    && pass "oracle over the shifted layers' bits: fast path == whole network" \
+    || fail "fast and whole-network oracles differ"
+
+# a flip's size: `upset eval --flip` of the dense layer's first code's sign bit in the most
+# and in the least shifted channel; the reference changes the same weight by the flip's
+# code change times 2^shift grid steps
+if "$PY" - "$T" "$UPSET" <<'EOP'; then
+import subprocess, sys, h5py, numpy as np
+sys.path[:0] = ["tools", "tests/integration"]
+import keras_fixture, qkeras_ref
+t, upset = sys.argv[1], sys.argv[2]
+with h5py.File(f"{t}/native.h5", "r") as n:
+    g = [g for g in n["layers"].values() if g.attrs["name"] in (b"dense", "dense")][0]
+    bits, integer = int(g.attrs["kernel_q_bits"]), int(g.attrs["kernel_q_integer"])
+    shift, codes = g["kernel_shift"][:], g["kernel_code"][:]
+info = subprocess.run([upset, "info", f"{t}/native.h5"], capture_output=True, text=True).stdout
+first = int([l for l in info.splitlines() if " dense " in l][0].split("bits ")[1].split("..")[0])
+rec, x = keras_fixture.cifar_images(300)
+net = qkeras_ref.load([f"{t}/po2.json", f"{t}/po2.h5"])
+top2 = np.sort(qkeras_ref.forward(net, x)[0], axis=1)[:, -2:]
+keep = top2[:, 1] > top2[:, 0]  # the records write_labelled kept
+labels = np.fromfile(f"{t}/pred.bin", dtype=np.uint8).reshape(-1, 3073)[:, 0]
+dense = [L for L in net if L.name == "dense"][0]
+quantized = dense._qweights
+ok = True
+for c in (int(np.argmax(shift)), int(np.argmin(shift))):
+    bit = first + c * bits  # weight (0, c), its sign bit (bits are MSB first)
+    out = subprocess.run([upset, "eval", "--model", f"{t}/native.h5", "--data",
+                          f"{t}/pred.bin", "--format", "cifar10", "--flip", str(bit)],
+                         capture_output=True, text=True)
+    flip = (int(codes[0, c]) ^ (1 << (bits - 1))) & ((1 << bits) - 1)
+    flip -= (1 << bits) if flip >> (bits - 1) else 0  # two's complement
+    change = (flip - int(codes[0, c])) * 2.0 ** (integer - bits + 1 + int(shift[c]))
+    def flipped(dt):
+        k, b = quantized(dt)
+        k = k.copy()
+        k[0, c] += change
+        return k, b
+    dense._qweights = flipped
+    y, _ = qkeras_ref.forward(net, x)
+    dense._qweights = quantized
+    want = int((np.argmax(y[keep], axis=1) == labels).sum())
+    acc = [l for l in out.stdout.splitlines() if l.startswith("accuracy ")]
+    got = acc[0].split("(")[1].split(" /")[0] if acc else "?"
+    print(f"channel {c} (shift {int(shift[c])}): sign-bit flip (bit {bit}, change {change:g}): "
+          f"upset {got}, reference {want} correct")
+    ok = ok and out.returncode == 0 and got == str(want)
+sys.exit(0 if ok else 1)
+EOP
+    pass "a sign-bit flip in the most and the least shifted channel: upset == reference"
+else
+    fail "a flipped bit's weight change follows its channel's shift"
+fi
+
+finish
