@@ -27,11 +27,12 @@ static int ends_with(const char *s, const char *suffix)
 static int eval_usage(void)
 {
     fprintf(stderr,
-            "usage: upset eval --model MODEL.h5 --data FILE [--data FILE...] [--format hgcal|cifar10]\n"
+            "usage: upset eval --model MODEL.h5 --data FILE [--data FILE...] [--format hgcal|cifar10|hdf5]\n"
             "                  [--labels LABELS.bin] [--offset K] [--count N] [--emd-zero uniform|reference]\n"
             "                  [--flip BIT[,BIT...]] [--include-bias] [--correct-only] [--layers]\n"
             "                  [--per-sample OUT.csv]\n"
-            "  HGCal CSVs default to the first 20000 non-empty rows; CIFAR-10 to every record.\n"
+            "  HGCal CSVs default to the first 20000 non-empty rows; CIFAR-10 to every record;\n"
+            "  hdf5 (/x inputs, /y labels; the default for .h5/.hdf5 files) to every sample.\n"
             "  --flip evaluates the model with those global bit indices flipped (whole network,\n"
             "  no caches: the reference path for checking campaign results); with\n"
             "  --include-bias the indices count bias bits too (as include_bias campaigns do).\n"
@@ -189,7 +190,9 @@ int cmd_eval(int argc, char **argv)
     if (!model_path || !n_files)
         return eval_usage();
     if (!format)
-        format = ends_with(files[0], ".csv") ? "hgcal" : "cifar10";
+        format = ends_with(files[0], ".csv")                                ? "hgcal"
+                 : ends_with(files[0], ".h5") || ends_with(files[0], ".hdf5") ? "hdf5"
+                                                                              : "cifar10";
     upset_err_t err = {{0}};
     model_t m;
     dataset_t d;
@@ -204,8 +207,10 @@ int cmd_eval(int argc, char **argv)
             rc = dataset_load_hgcal(files, n_files, offset, count ? count : 20000, &d, &err);
         else if (!strcmp(format, "cifar10"))
             rc = dataset_load_cifar10(files[0], labels, offset, count ? count : -1, &d, &err);
+        else if (!strcmp(format, "hdf5"))
+            rc = dataset_load_hdf5(files[0], offset, count ? count : -1, &d, &err);
         else
-            rc = upset_fail(&err, "--format %s: expected hgcal or cifar10", format);
+            rc = upset_fail(&err, "--format %s: expected hgcal, cifar10 or hdf5", format);
         have_data = !rc;
     }
     rc = rc || task_check_data(&m, &d, files[0], &err);

@@ -54,6 +54,13 @@ int cmd_info(int argc, char **argv)
                    (long long)(L->bit_first + L->n_bits - 1));
             weights += L->n_weights;
         }
+        if (L->kernel_shift) { /* auto_po2: kq is the finest channel's grid */
+            int lo = L->max_kernel_shift;
+            for (int k = 0; k < L->n_kernel_shift; k++)
+                lo = L->kernel_shift[k] < lo ? L->kernel_shift[k] : lo;
+            printf(" auto_po2: %d channel scales, shifts %d..%d", L->n_kernel_shift, lo,
+                   L->max_kernel_shift);
+        }
         if (L->n_inputs != 1 || L->inputs[0] != i - 1) /* a graph: what it reads */
             for (int k = 0; k < L->n_inputs; k++)
                 printf("%s%s", k ? ", " : " <- ",

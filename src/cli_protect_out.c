@@ -305,7 +305,7 @@ int protect_write_validation(const char *dir, const protect_oracle_t *o, const o
         }
         fprintf(t.f, "  offset: %lld\n  count: %lld\n",
                 (long long)(oc.data.offset + oc.data.count), (long long)holdout);
-        if (oc.data.format == CAMPAIGN_DATA_CIFAR10)
+        if (oc.data.format != CAMPAIGN_DATA_HGCAL)
             fprintf(t.f, "  correct_only: %s\n", oc.data.correct_only ? "true" : "false");
         fprintf(t.f, "kind: multibit\nseed: 1\nemd_zero_sum: %s\n",
                 campaign_emd_zero_name(oc.emd_zero_sum));

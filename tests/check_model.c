@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include "check_util.h"
+#include <math.h>
+
 #include "upset/bitspace.h"
 #include "upset/model.h"
 #include "upset/results.h"
@@ -16,7 +18,8 @@
 static const char *const MODELS[] = {"models/econt_small.h5",  "models/econt_medium.h5",
                                      "models/econt_medium5.h5", "models/econt_large.h5",
                                      "models/cifar10.h5",
-                                     "models/rn07.h5",         "models/zcu102_encoder.h5"};
+                                     "models/rn07.h5",         "models/zcu102_encoder.h5",
+                                     "models/chisel4ml_digits.h5"};
 #define N_MODELS (int)(sizeof MODELS / sizeof *MODELS)
 
 static void load(const char *path, model_t *m)
@@ -97,23 +100,32 @@ START_TEST(test_flip_every_bit)
         bitaddr_t a;
         bitspace_locate(&m, bit, &a);
         layer_t *L = &m.layers[a.layer];
-        int32_t before = L->kernel_code[a.weight];
+        int32_t before = layer_weight_code(L, a.weight);
         int32_t want = flip_by_arithmetic(before, L->kq.bits, L->kq.keep_negative, a.bit);
         bitspace_flip(&m, a);
-        int32_t after = L->kernel_code[a.weight];
+        int32_t after = layer_weight_code(L, a.weight);
         if (after != want)
             ck_abort_msg("%s bit %lld: %d -> %d, arithmetic says %d", MODELS[_i], (long long)bit,
                          before, after, want);
         ck_assert_int_ge(after, quant_code_min(&L->kq));
         ck_assert_int_le(after, quant_code_max(&L->kq));
         bitspace_flip(&m, a);
-        ck_assert_int_eq(L->kernel_code[a.weight], before);
+        ck_assert_int_eq(layer_weight_code(L, a.weight), before);
     }
     model_free(&m);
 }
 END_TEST
 
-/* The codes the importer wrote are the QKeras quantization of the float weights. */
+/* QKeras 0.9.0's auto_po2 code of float weight x on a grid of step (the channel's scale,
+ * once its iteration has settled): sign(x) * min(floor(|x| / step + 1/2), 2^(bits-1) - 1). */
+static int32_t auto_po2_code(double x, double step, int bits)
+{
+    const double v = fmin(floor(fabs(x) / step + 0.5), ldexp(1.0, bits - 1) - 1);
+    return (int32_t)(x < 0 ? -v : v);
+}
+
+/* The codes the importer wrote are the QKeras quantization of the float weights (with
+ * alpha="auto_po2", on each channel's grid: kernel_code holds the code times 2^shift). */
 START_TEST(test_codes_match_float_weights)
 {
     model_t m;
@@ -123,7 +135,12 @@ START_TEST(test_codes_match_float_weights)
         if (!L->kernel_code)
             continue;
         for (int64_t w = 0; w < L->n_weights; w++) {
-            int32_t c = quant_code_from_double(&L->kq, L->kernel[w]);
+            const int s = layer_weight_shift(L, w);
+            int32_t c = L->kernel_shift
+                            ? auto_po2_code(L->kernel[w], ldexp(1.0, s - quant_frac(&L->kq)),
+                                            L->kq.bits) *
+                                  (1 << s)
+                            : quant_code_from_double(&L->kq, L->kernel[w]);
             if (c != L->kernel_code[w])
                 ck_abort_msg("%s %s[%lld]: float %.9g quantizes to %d, file has %d", MODELS[_i],
                              L->name, (long long)w, L->kernel[w], c, L->kernel_code[w]);

@@ -40,6 +40,11 @@ imp "$E/zcu102_encoder_test_vectors/keras_model.h5" --name zcu102_encoder --task
 # third-party models whose Keras files are committed under models/keras (models/SOURCES.md)
 "$PY" tools/import_qkeras.py models/keras/resnet_v1_eembc_quantized_baseline.h5 \
     --name cifar10_resnet_baseline --task classifier -o models/cifar10_resnet_baseline.h5
+# chisel4ml's digit model: its weights file, and the architecture written out from its Python
+"$PY" tools/import_qkeras.py --source-root models/keras \
+    models/keras/chisel4ml_digits/sint_digit_model.json \
+    models/keras/chisel4ml_digits/sint_digit_model.h5 \
+    --name chisel4ml_digits --task classifier -o models/chisel4ml_digits.h5
 
 # Count the fault space again from the written files (not from the importer's summary)
 # and compare with the published numbers.
@@ -55,7 +60,7 @@ EXPECTED = {  # FKeras paper / fastml-science scripts
     "econt_medium5": 10600,  # 2,120 weights x 5 bits
 }
 MODELS = ["econt_small", "econt_medium", "econt_medium5", "econt_large", "cifar10", "rn07",
-          "zcu102_encoder", "cifar10_resnet_baseline"]
+          "zcu102_encoder", "cifar10_resnet_baseline", "chisel4ml_digits"]
 bad = 0
 print("faultable kernel bits per model:")
 for name in MODELS:

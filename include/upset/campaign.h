@@ -37,7 +37,8 @@ typedef enum {
 typedef enum {
     CAMPAIGN_DATA_UNSET = -1, /* before a file sets data.format */
     CAMPAIGN_DATA_HGCAL,
-    CAMPAIGN_DATA_CIFAR10
+    CAMPAIGN_DATA_CIFAR10,
+    CAMPAIGN_DATA_HDF5
 } campaign_data_format_t;
 
 /* How EMD scores a sample whose input or output sums to zero (DESIGN.md). */

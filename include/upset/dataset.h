@@ -1,4 +1,4 @@
-/* Evaluation data: HGCal ECON-T trigger-cell CSVs and CIFAR-10 binary records,
+/* Evaluation data: HGCal ECON-T trigger-cell CSVs, CIFAR-10 binary records and HDF5 arrays,
  * loaded into model-ready inputs (one sample = (h, w, c), channels last). */
 #ifndef UPSET_DATASET_H
 #define UPSET_DATASET_H
@@ -38,6 +38,12 @@ int dataset_load_hgcal(const char *const *files, int n_files, int64_t offset, in
  * byte per test image that must agree with the records. count < 0 means all. */
 int dataset_load_cifar10(const char *path, const char *labels_path, int64_t offset,
                          int64_t count, dataset_t *d, upset_err_t *err);
+
+/* HDF5 arrays: /x, (n, features), (n, length, channels) or (n, h, w, c), read as float32
+ * (what Keras feeds a model) and taken as the inputs unchanged; /y (n) integer class labels,
+ * optional (classifiers need them). count < 0 means all. */
+int dataset_load_hdf5(const char *path, int64_t offset, int64_t count, dataset_t *d,
+                      upset_err_t *err);
 
 /* first[i] = the smallest j whose sample is byte for byte sample i's (input, EMD
  * cells and label), so j == i where i is the first of its kind. Every result a model

@@ -7,11 +7,14 @@
 
 int campaign_load_dataset(const campaign_t *c, const model_t *m, dataset_t *d, upset_err_t *err)
 {
+    const int64_t count = c->data.count < 0 ? -1 : c->data.count;
     int rc = c->data.format == CAMPAIGN_DATA_HGCAL
                  ? dataset_load_hgcal((const char *const *)c->data.files.v, c->data.files.n,
                                       c->data.offset, c->data.count, d, err)
-                 : dataset_load_cifar10(c->data.files.v[0], c->data.labels, c->data.offset,
-                                        c->data.count < 0 ? -1 : c->data.count, d, err);
+             : c->data.format == CAMPAIGN_DATA_HDF5
+                 ? dataset_load_hdf5(c->data.files.v[0], c->data.offset, count, d, err)
+                 : dataset_load_cifar10(c->data.files.v[0], c->data.labels, c->data.offset, count,
+                                        d, err);
     if (rc || task_check_data(m, d, c->source ? c->source : "campaign", err))
         return -1;
     if (task_ops(m->task)->labelled && c->data.correct_only && dataset_keep_correct(d, m, err))

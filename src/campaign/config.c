@@ -19,7 +19,7 @@ static const char *const kind_names[] = {
 #include "upset/kinds.def"
 #undef X
     NULL};
-static const char *const format_names[] = {"hgcal", "cifar10", NULL};
+static const char *const format_names[] = {"hgcal", "cifar10", "hdf5", NULL};
 static const char *const emd_zero_names[] = {"uniform", "reference", NULL};
 static const char *const order_names[] = {"ranking", "msb_lsb", "random", NULL};
 static const char *const protection_names[] = {"none", "all", "sensitive",
@@ -183,7 +183,7 @@ void config_resolve_defaults(campaign_t *c)
     if (c->data.count == CAMPAIGN_COUNT_DEFAULT) {
         if (c->data.format == CAMPAIGN_DATA_HGCAL)
             c->data.count = 20000;
-        else if (c->data.format == CAMPAIGN_DATA_CIFAR10)
+        else if (c->data.format == CAMPAIGN_DATA_CIFAR10 || c->data.format == CAMPAIGN_DATA_HDF5)
             c->data.count = CAMPAIGN_COUNT_ALL;
     }
 }

@@ -683,15 +683,15 @@ static void check_required(ctx_t *x, const campaign_t *c)
 /* Rules between keys. */
 static void check_rules(ctx_t *x, const campaign_t *c)
 {
-    if (c->data.format == CAMPAIGN_DATA_CIFAR10 && c->data.files.n > 1)
-        report(x, mark_of(x, F_DATA_FILES), "data.files",
-               "format cifar10 takes exactly one file, got %d", c->data.files.n);
-    if (c->data.format == CAMPAIGN_DATA_HGCAL && c->data.labels)
+    if (c->data.format != CAMPAIGN_DATA_HGCAL && c->data.files.n > 1)
+        report(x, mark_of(x, F_DATA_FILES), "data.files", "format %s takes exactly one file, got %d",
+               campaign_data_format_name(c->data.format), c->data.files.n);
+    if (c->data.format != CAMPAIGN_DATA_CIFAR10 && c->data.labels)
         report(x, mark_of(x, F_DATA_LABELS), "data.labels",
-               "only used with format cifar10 (HGCal has no labels)");
+               "only used with format cifar10 (hdf5 keeps its labels in /y; HGCal has none)");
     if (c->data.count == CAMPAIGN_COUNT_ALL && c->data.format == CAMPAIGN_DATA_HGCAL)
         report(x, mark_of(x, F_DATA_COUNT), "data.count",
-               "'all' is only for format cifar10; give a number of samples");
+               "'all' is only for formats cifar10 and hdf5; give a number of samples");
     else if (c->data.count <= 0 && c->data.count != CAMPAIGN_COUNT_ALL &&
              c->data.count != CAMPAIGN_COUNT_DEFAULT)
         report(x, mark_of(x, F_DATA_COUNT), "data.count", "must be > 0 or 'all', got %" PRId64,

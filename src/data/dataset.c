@@ -1,5 +1,5 @@
 /* Dataset loaders. Every malformed input is reported with the file and the
- * line (CSV) or byte offset (binary) where it goes wrong. */
+ * line (CSV), byte offset (binary) or dataset (HDF5) where it goes wrong. */
 #include "upset/dataset.h"
 
 #include <errno.h>
@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <hdf5.h>
+
+#include "../model/h5util.h"
 #include "upset/econt.h"
 #include "upset/fileutil.h"
 #include "upset/fnv.h"
@@ -310,6 +313,114 @@ int dataset_load_cifar10(const char *path, const char *labels_path, int64_t offs
         return -1;
     }
     return 0;
+}
+
+/* ---- HDF5 arrays ---- */
+
+/* The smallest f <= 30 with every x a whole multiple of 2^-f, or -1. */
+static int exact_frac(const double *x, int64_t n)
+{
+    for (int f = 0; f <= 30; f++) {
+        const double s = ldexp(1.0, f);
+        int64_t i = 0;
+        while (i < n && x[i] * s == floor(x[i] * s) && fabs(x[i] * s) < 0x1p52)
+            i++;
+        if (i == n)
+            return f;
+    }
+    return -1;
+}
+
+/* The extents of dataset name in file (0 and nd = 0 when it is absent). */
+static int hdf5_extents(hid_t file, const char *name, int *nd, hsize_t dims[4])
+{
+    *nd = 0;
+    if (H5Lexists(file, name, H5P_DEFAULT) <= 0)
+        return 0;
+    hid_t ds = H5Dopen2(file, name, H5P_DEFAULT);
+    hid_t sp = ds < 0 ? -1 : H5Dget_space(ds);
+    const int r = sp < 0 ? -1 : H5Sget_simple_extent_ndims(sp);
+    if (r >= 1 && r <= 4)
+        H5Sget_simple_extent_dims(sp, dims, NULL);
+    *nd = r;
+    if (sp >= 0)
+        H5Sclose(sp);
+    if (ds >= 0)
+        H5Dclose(ds);
+    return r < 0 ? -1 : 0;
+}
+
+static int load_hdf5(hid_t file, const char *path, int64_t offset, int64_t count, dataset_t *d,
+                     upset_err_t *err)
+{
+    int nd, nl;
+    hsize_t dims[4] = {0}, ldims[4] = {0};
+    if (hdf5_extents(file, "x", &nd, dims) || hdf5_extents(file, "y", &nl, ldims))
+        return upset_fail(err, "%s: cannot read the extents of /x or /y", path);
+    if (nd < 2 || nd > 4)
+        return upset_fail(err, "%s: /x %s; it must be (n, features), (n, length, channels) "
+                               "or (n, h, w, c)",
+                          path, nd ? "has an unsupported rank" : "is missing");
+    if (nl && (nl != 1 || ldims[0] != dims[0]))
+        return upset_fail(err, "%s: /y must be (n) = (%llu) labels, one per sample of /x", path,
+                          (unsigned long long)dims[0]);
+    const int64_t total = (int64_t)dims[0];
+    if (total < 1 || offset < 0 || offset >= total || count == 0 ||
+        (count > 0 && count > total - offset))
+        return upset_fail(err, "%s: holds %lld samples; offset %lld count %lld is out of range",
+                          path, (long long)total, (long long)offset, (long long)count);
+    if (count < 0)
+        count = total - offset;
+    shape3_t shape = {nd == 4 ? (int)dims[1] : 1, nd == 4 ? (int)dims[2] : nd == 3 ? (int)dims[1] : 1,
+                      (int)dims[nd - 1]};
+    h5_shape_t xs = {nd, {(int64_t)dims[0], (int64_t)dims[1], (int64_t)dims[2], (int64_t)dims[3]}};
+    h5ctx_t c = {path, "data", err};
+    float *xf = NULL;
+    int32_t *y = NULL;
+    /* float32, as Keras casts its inputs; the reader checks type, shape, chunks, finiteness */
+    int rc = h5_alloc_read_floats(&c, file, "x", &xf, xs);
+    if (!rc && nl)
+        rc = h5_alloc_read_int32s(&c, file, "y", &y, (h5_shape_t){1, {total, 0, 0, 0}});
+    if (!rc)
+        rc = alloc_samples(d, count, shape, 0, nl != 0, err);
+    const int64_t per = shape_size(shape);
+    for (int64_t i = 0; !rc && i < count; i++) {
+        const int64_t s = offset + i;
+        d->index[i] = s;
+        for (int64_t k = 0; k < per; k++)
+            d->x[i * per + k] = xf[s * per + k];
+        if (y && y[s] < 0)
+            rc = upset_fail(err, "%s: /y[%lld] = %d is not a class index >= 0", path,
+                            (long long)s, y[s]);
+        else if (y)
+            d->label[i] = y[s];
+    }
+    if (!rc)
+        d->input_frac = exact_frac(d->x, count * per);
+    free(xf);
+    free(y);
+    return rc;
+}
+
+int dataset_load_hdf5(const char *path, int64_t offset, int64_t count, dataset_t *d,
+                      upset_err_t *err)
+{
+    memset(d, 0, sizeof *d);
+    if (file_check_input(path, "an HDF5 data file", err))
+        return -1;
+    H5E_auto2_t old_fn;
+    void *old_data;
+    H5Eget_auto2(H5E_DEFAULT, &old_fn, &old_data);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* our messages, not libhdf5's stack dump */
+    hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    int rc = file < 0 ? upset_fail(err, "%s: not an HDF5 file (or unreadable)", path)
+                      : load_hdf5(file, path, offset, count, d, err);
+    if (file >= 0)
+        H5Fclose(file);
+    H5Eset_auto2(H5E_DEFAULT, old_fn, old_data);
+    if (rc)
+        dataset_free(d);
+    return rc;
 }
 
 /* Mixes n doubles' bytes into h, eight at a time (a multiply and a shift per word):

@@ -6,9 +6,11 @@
 . tests/integration/lib.sh
 
 HGCAL='data: {format: hgcal, files: [data/hgcal/ttbar_0PU.csv], count: 40}'
+DIG='data: {format: hdf5, files: [data/digits/digits.h5], offset: 1437, count: 360, correct_only: false}'
 C10='data: {format: cifar10, files: [data/cifar10/test_batch_first1017.bin], labels: data/cifar10/test_labels_10000.bin, count: 30, correct_only: true}'
 for spec in "econt_small:$HGCAL:150" "econt_medium:$HGCAL:150" "econt_medium5:$HGCAL:150" \
-            "econt_large:$HGCAL:100" "cifar10:$C10:40" "rn07:$C10:40"; do
+            "econt_large:$HGCAL:100" "cifar10:$C10:40" "rn07:$C10:40" \
+            "chisel4ml_digits:$DIG:400"; do
     model=${spec%%:*}; rest=${spec#*:}; data=${rest%:*}; budget=${rest##*:}
     cat > "$T/$model.yaml" <<EOC
 name: it-delta-$model
