@@ -366,9 +366,13 @@ static int load_hdf5(hid_t file, const char *path, int64_t offset, int64_t count
                           (unsigned long long)dims[0]);
     const int64_t total = (int64_t)dims[0];
     if (total < 1 || offset < 0 || offset >= total || count == 0 ||
-        (count > 0 && count > total - offset))
-        return upset_fail(err, "%s: holds %lld samples; offset %lld count %lld is out of range",
-                          path, (long long)total, (long long)offset, (long long)count);
+        (count > 0 && count > total - offset)) {
+        char n[32] = "all";
+        if (count >= 0)
+            snprintf(n, sizeof n, "%lld", (long long)count);
+        return upset_fail(err, "%s: holds %lld samples; offset %lld count %s is out of range",
+                          path, (long long)total, (long long)offset, n);
+    }
     if (count < 0)
         count = total - offset;
     shape3_t shape = {nd == 4 ? (int)dims[1] : 1, nd == 4 ? (int)dims[2] : nd == 3 ? (int)dims[1] : 1,

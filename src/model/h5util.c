@@ -182,7 +182,7 @@ static int read_dataset(h5ctx_t *c, hid_t grp, const char *name, int want_float,
                    c->where, name);
     else if (!want_float && cls != H5T_INTEGER)
         upset_fail(c->err,
-                   "%s: %s: dataset '%s' must hold integers (quantizer codes); a floating-point "
+                   "%s: %s: dataset '%s' must hold integers; a floating-point "
                    "dataset would be truncated",
                    c->file, c->where, name);
     else if (check_layout(c, d, name, shape))
