@@ -360,7 +360,7 @@ START_TEST(test_out_of_range)
                "t.yaml:3:48: data.count: must be > 0 or 'all', got -2");
     load_fails("name: t\nmodel: m.h5\ndata: {format: hgcal, files: [a.csv], count: all}\n"
                "kind: oracle\noutput: o.h5\n",
-               "t.yaml:3:46: data.count: 'all' is only for format cifar10; give a number of samples");
+               "t.yaml:3:46: data.count: 'all' is only for formats cifar10 and hdf5; give a number of samples");
     load_fails("name: t\nmodel: m.h5\ndata: {format: hgcal, files: [a.csv], offset: -1}\n"
                "kind: oracle\noutput: o.h5\n",
                "t.yaml:3:47: data.offset: must be >= 0, got -1");
@@ -432,7 +432,7 @@ START_TEST(test_missing_keys)
                "t.yaml:3:32: data.files: format cifar10 takes exactly one file, got 2");
     load_fails("name: t\nmodel: m.h5\ndata: {format: hgcal, files: [a.csv], labels: l.bin}\n"
                "kind: oracle\noutput: o.h5\n",
-               "t.yaml:3:47: data.labels: only used with format cifar10 (HGCal has no labels)");
+               "t.yaml:3:47: data.labels: only used with format cifar10 (hdf5 keeps its labels in /y; HGCal has none)");
     /* A required string cannot be null. */
     load_fails("name:\nmodel: m.h5\ndata: {format: hgcal, files: [a.csv]}\nkind: oracle\n"
                "output: o.h5\n",
