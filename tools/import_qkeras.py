@@ -16,8 +16,10 @@ Usage:
 
 Weights are quantized exactly as QKeras quantized_bits(bits, integer, keep_negative,
 alpha=1) does at inference, in float32 like TensorFlow: p = x * 2^(bits-keep_negative)
-/ 2^integer, round half to even (tf.round), clip to the code range. Anything this
-format cannot represent exactly is refused by name.
+/ 2^integer, round half to even (tf.round), clip to the code range; with
+alpha="auto_po2" as QKeras 0.9.0 does (quantize_auto_po2: codes plus a power-of-two shift
+per channel). A float bias on a quantized kernel becomes a bias_add layer after it.
+Anything this format cannot represent exactly is refused by name.
 """
 
 import argparse
@@ -431,9 +433,9 @@ class Converter:
         codes, exps = quantize_auto_po2(kernel, bits, integer, where + " kernel")
         low = int(exps.min())
         shift = exps - low
-        if not -24 <= low + bits - 1 <= bits or bits + int(shift.max()) > 31:
+        if not -24 <= low + bits - 1 <= bits or bits + int(shift.max()) > 24:
             raise Unsupported(f"{where}: auto_po2 scales 2^{low}..2^{int(exps.max())} do not "
-                              f"fit one {bits}-bit grid with shifts up to {31 - bits}")
+                              f"fit one {bits}-bit grid with shifts up to {24 - bits}")
         attrs.update(kernel_q_bits=bits, kernel_q_integer=low + bits - 1, kernel_q_keep_negative=1)
         data["kernel_code"] = codes
         data["kernel_shift"] = shift.astype(np.int32)

@@ -126,7 +126,7 @@ static inline int layer_weight_shift(const layer_t *L, int64_t w)
 
 static inline int32_t layer_weight_int(const layer_t *L, int64_t w, int32_t code)
 {
-    return (int32_t)(code * ((int64_t)1 << layer_weight_shift(L, w))); /* fits: model.c */
+    return (int32_t)(code * ((int64_t)1 << layer_weight_shift(L, w))); /* < 2^24: model.c */
 }
 
 static inline int32_t layer_weight_code(const layer_t *L, int64_t w)

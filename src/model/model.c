@@ -137,7 +137,8 @@ static h5_shape_t kernel_shape(const layer_t *L)
 
 /* The optional per-channel shifts of QKeras alpha="auto_po2" (one per index of the
  * kernel's last axis); the codes then become integers on kq's grid (model.h). A shifted
- * code stays within int32 for any flip: bits + shift <= 31. */
+ * code, flipped or not, stays within the 24 bits every quantizer is held to (bits + shift
+ * <= 24), the bound the engine's exact int64 sums rest on. */
 static int load_kernel_shift(h5ctx_t *c, hid_t g, layer_t *L)
 {
     if (H5Lexists(g, "kernel_shift", H5P_DEFAULT) <= 0)
@@ -149,10 +150,10 @@ static int load_kernel_shift(h5ctx_t *c, hid_t g, layer_t *L)
     L->n_kernel_shift = (int)n;
     for (int64_t i = 0; i < n; i++) {
         const int32_t s = L->kernel_shift[i];
-        if (s < 0 || s + L->kq.bits > 31)
+        if (s < 0 || s + L->kq.bits > 24)
             return upset_fail(c->err, "%s: %s: kernel_shift[%lld] = %d is outside 0..%d (the "
-                                      "shifted %d-bit codes must fit 31 bits)",
-                              c->file, c->where, (long long)i, s, 31 - L->kq.bits, L->kq.bits);
+                                      "shifted %d-bit codes must fit 24 bits)",
+                              c->file, c->where, (long long)i, s, 24 - L->kq.bits, L->kq.bits);
         L->max_kernel_shift = s > L->max_kernel_shift ? s : L->max_kernel_shift;
     }
     for (int64_t w = 0; w < L->n_weights; w++)

@@ -7,7 +7,8 @@
 # auto_po2 in numpy); upset's engine agrees with the reference on every prediction; the
 # oracle over the shifted layers is identical on the fast and the whole-network paths; a
 # sign-bit flip in the most and the least shifted channel changes predictions as the
-# reference's weight change of (flipped - code) * 2^shift grid steps does.
+# reference's weight change of (flipped - code) * 2^shift grid steps does; auto_po2 with
+# keep_negative=False, alpha="auto" and a non-identity chisel4ml permutation are refused.
 . tests/integration/lib.sh
 
 "$PY" - "$T" <<'EOF' || fail "building the Keras model and its reference predictions"
@@ -158,5 +159,39 @@ EOP
 else
     fail "a flipped bit's weight change follows its channel's shift"
 fi
+
+# what the importer cannot reproduce exactly is refused by name
+"$PY" - "$T" <<'EOF'
+import sys
+import numpy as np
+sys.path[:0] = ["tests/integration"]
+import keras_fixture
+t = sys.argv[1]
+def model(stem, layer, weights):
+    keras_fixture.write_keras(f"{t}/{stem}", stem, [
+        {"class_name": "InputLayer", "config": {"name": "in", "batch_input_shape": [None, 8, 8, 2]}},
+        layer, {"class_name": "Flatten", "config": {"name": "flat"}}], {layer["config"]["name"]: weights})
+q = lambda **k: {"class_name": "quantized_bits", "config": dict({"bits": 4, "integer": 0}, **k)}
+w = np.random.default_rng(1).normal(0, 0.3, (3, 3, 2, 4))
+conv = lambda kq: {"class_name": "QConv2D", "config": {"name": "c", "filters": 4, "kernel_size": [3, 3],
+    "use_bias": False, "kernel_quantizer": kq}}
+model("unsigned", conv(q(alpha="auto_po2", keep_negative=False)), {"kernel": w})
+model("auto", conv(q(alpha="auto")), {"kernel": w})
+model("permuted", {"class_name": "QDepthwiseConv2DPermuted", "config": {"name": "c",
+    "kernel_size": [3, 3], "depth_multiplier": 2, "use_bias": False,
+    "depthwise_quantizer": q(alpha=1)}}, {"depthwise_kernel": w[:, :, :, :2]})
+EOF
+for c in "unsigned:alpha='auto_po2' with keep_negative=False" "auto:alpha='auto' (only alpha=1" \
+         "permuted:permutation of 2 channels x multiplier 2 is not supported"; do
+    name=${c%%:*} want=${c#*:}
+    if tools/import_qkeras.py "$T/$name.json" "$T/$name.h5" --name x --task classifier \
+            -o "$T/$name-native.h5" >"$T/$name.log" 2>&1; then
+        fail "import of '$name' accepted"
+    elif grep -q -- "$want" "$T/$name.log" && [ ! -e "$T/$name-native.h5" ]; then
+        pass "refused: $(grep -- "$want" "$T/$name.log" | head -n 1 | cut -c1-120)"
+    else
+        fail "import of '$name': unclear message: $(cat "$T/$name.log")"
+    fi
+done
 
 finish

@@ -129,4 +129,18 @@ refused huge_shape "dataset 'kernel' has shape (2048, 10) but the layer needs (2
 
 # And the unedited models still load
 for m in models/*.h5; do "$UPSET" info "$m" >/dev/null 2>&1 || fail "bundled $m refused"; done
+# auto_po2 shifts: negative, too wide for the codes, one per channel missing; a bias_add
+# without its bias (chisel4ml's digit model, whose dense layer has shifts)
+D=models/chisel4ml_digits.h5
+DG="--data data/digits/digits.h5"
+make_model shift_negative $D "g = layer('q_dense'); s = g['kernel_shift'][:]; s[3] = -1; replace(g, 'kernel_shift', s)"
+refused shift_negative "q_dense.*kernel_shift\[3\] = -1 is outside 0..20" "$UPSET" eval --model "$T/shift_negative.h5" $DG
+make_model shift_wide $D "g = layer('q_dense'); s = g['kernel_shift'][:]; s[9] = 21; replace(g, 'kernel_shift', s)"
+refused shift_wide "kernel_shift\[9\] = 21 is outside 0..20 (the shifted 4-bit codes must fit 24 bits)" \
+    "$UPSET" info "$T/shift_wide.h5"
+make_model shift_short $D "g = layer('q_dense'); replace(g, 'kernel_shift', g['kernel_shift'][:9].copy())"
+refused shift_short "dataset 'kernel_shift' has shape (9,) but the layer needs (10,)" "$UPSET" info "$T/shift_short.h5"
+make_model bias_add_missing $D "del layer('q_depthwise_conv2d_permuted/bias')['bias']"
+refused bias_add_missing "q_depthwise_conv2d_permuted/bias.*bias" "$UPSET" info "$T/bias_add_missing.h5"
+
 finish
