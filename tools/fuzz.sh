@@ -20,8 +20,8 @@ seed() { # seed TARGET: a few valid inputs of its format, once
     cifar10) head -c $((3073 * 2)) data/cifar10/test_batch_first1017.bin >"$d/two.bin" ;;
     checkpoint) "$B/fuzz/fuzz_checkpoint" -seed_file "$d" >/dev/null 2>&1 ;;
     model) # each base model alone, then one edit of each kind on a few layers
-        printf '\000' >"$d/econt"; printf '\001' >"$d/cifar"
-        for b in 0 1; do for op in 0 1 2 3 4 5 6; do for l in 1 3 4; do
+        printf '\000' >"$d/econt"; printf '\001' >"$d/cifar"; printf '\002' >"$d/digits"
+        for b in 0 1 2; do for op in 0 1 2 3 4 5 6; do for l in 1 3 4; do
             printf "\\00$b\\00$op\\00$l\\002\\003\\001\\004\\002\\001" >"$d/edit$b$op$l"
         done; done; done ;;
     esac

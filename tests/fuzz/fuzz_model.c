@@ -12,8 +12,11 @@
 #include "upset/h5mem.h"
 #include "upset/model.h"
 
-static unsigned char *base[2];
-static size_t base_len[2];
+/* the bases: ECON-T Medium, the CIFAR-10 CNN, chisel4ml's digit model (auto_po2 shifts, a
+ * bias_add), with their inputs' exact fractional bits */
+static unsigned char *base[3];
+static size_t base_len[3];
+static const int BASE_FRAC[3] = {-1, 8, 0};
 
 static const char *const INT_ATTRS[] = {"faultable", "use_bias", "quantized", "kernel_q_bits",
                                         "kernel_q_integer", "kernel_q_keep_negative",
@@ -25,9 +28,9 @@ static const char *const STR_VALUES[] = {
     "conv2d", "dense", "batchnorm", "activation", "flatten", "reshape", "quant_input",
     "conv2d_transpose", "relu", "linear", "softmax", "sigmoid", "quantized_relu",
     "quantized_bits", "same", "valid", "encoder", "decoder", "main", "classifier",
-    "autoencoder", "encoder", "", "\xff\xfe"};
+    "autoencoder", "encoder", "bias_add", "", "\xff\xfe"};
 static const char *const DATASETS[] = {"kernel", "kernel_code", "bias", "bias_code", "gamma",
-                                       "beta", "moving_mean", "moving_variance"};
+                                       "beta", "moving_mean", "moving_variance", "kernel_shift"};
 #define N(a) (sizeof a / sizeof *a)
 
 static int load_base(int i, const char *path)
@@ -47,7 +50,8 @@ static int load_base(int i, const char *path)
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc, (void)argv;
-    if (load_base(0, "models/econt_medium.h5") || load_base(1, "models/cifar10.h5")) {
+    if (load_base(0, "models/econt_medium.h5") || load_base(1, "models/cifar10.h5") ||
+        load_base(2, "models/chisel4ml_digits.h5")) {
         fprintf(stderr, "fuzz_model: run from the repository root (needs models/)\n");
         exit(1);
     }
@@ -172,7 +176,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
 {
     if (n < 1)
         return 0;
-    const int b = data[0] & 1;
+    const int b = data[0] & 2 ? 2 : data[0] & 1; /* first byte 0, 1: as before 2 was added */
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     H5Pset_fapl_core(fapl, 1 << 20, 0);
     H5Pset_file_image(fapl, base[b], base_len[b]);
@@ -195,7 +199,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
         fprintf(stderr, "fuzz_model: %s\n", loaded ? "accepted" : err.msg);
     if (loaded) {
         engine_t e;
-        if (engine_create(&e, &m, b ? 8 : -1, &err) == 0) {
+        if (engine_create(&e, &m, BASE_FRAC[b], &err) == 0) {
             double *x = calloc((size_t)shape_size(m.input), sizeof *x);
             if (x) {
                 for (int64_t i = 0; i < shape_size(m.input); i++)

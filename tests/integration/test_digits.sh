@@ -26,7 +26,7 @@ same_data "$T/digits.h5" models/chisel4ml_digits.h5 layers \
     --per-sample "$T/pred.csv" >"$T/eval.txt" || fail "upset eval on the digits"
 "$UPSET" eval --model models/chisel4ml_digits.h5 --data data/digits/digits.h5 --offset 1437 \
     >"$T/test_split.txt" || fail "upset eval on the test split"
-"$PY" - "$T" <<'EOF' || fail "engine and reference predictions differ"
+if "$PY" - "$T" <<'EOF'; then
 import csv, sys
 import h5py, numpy as np
 sys.path[:0] = ["tools"]
@@ -45,7 +45,10 @@ print(f"reference: {same} of {len(y)} predictions equal ({ties} with a tie at th
       f"accuracy {np.mean(np.argmax(out, axis=1) == y):.4f}")
 sys.exit(0 if same == len(y) == 1797 else 1)
 EOF
-[ $? -eq 0 ] && pass "engine == numpy reference on all 1,797 digits' predictions"
+    pass "engine == numpy reference on all 1,797 digits' predictions"
+else
+    fail "engine and reference predictions differ"
+fi
 grep -q "accuracy 0.1194 (43 / 360 correct" "$T/test_split.txt" \
     && pass "test split (the last 360 digits): 43 correct, as the reference counts" \
     || fail "test split: $(cat "$T/test_split.txt")"
@@ -63,7 +66,7 @@ mpi 4 run "$T/oracle.yaml" --quiet --full --output "$T/full.h5" || fail "oracle 
 same_data "$T/oracle.h5" "$T/full.h5" bits \
     && pass "oracle over all 1,476 bits: fast path at -np 2 == whole network at -np 4" \
     || fail "fast and whole-network oracles differ"
-"$PY" - "$T" <<'EOF' || fail "oracle against the reference's flipped weights"
+if "$PY" - "$T" <<'EOF'; then
 import sys
 import h5py, numpy as np
 sys.path[:0] = ["tools"]
@@ -108,7 +111,10 @@ print(f"{len(pick)} bits (all 36 depthwise, 40 dense): {len(pick) - bad} equal t
       f"{len(y)} test digits; {int((mis > 0).sum())} of 1,476 bits cause a mispredict")
 sys.exit(1 if bad else 0)
 EOF
-[ $? -eq 0 ] && pass "oracle == reference mispredicts for all 36 depthwise bits and 40 dense bits"
+    pass "oracle == reference mispredicts for all 36 depthwise bits and 40 dense bits"
+else
+    fail "oracle against the reference's flipped weights"
+fi
 
 # malformed hdf5 data: a clear message naming the file and the dataset, non-zero exit
 "$PY" - "$T" <<'EOF'
