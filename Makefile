@@ -86,7 +86,7 @@ figures: deps
 	@$(MAKE) --no-print-directory $(UPSET)
 	@sh tools/figures.sh $(UPSET)
 
-FUZZ_TARGETS = campaign model hgcal cifar10 checkpoint
+FUZZ_TARGETS = campaign model hgcal cifar10 checkpoint hdf5data
 FUZZ_TIME ?= 60
 
 # make fuzz [FUZZ_TIME=seconds per target]

@@ -18,6 +18,11 @@ seed() { # seed TARGET: a few valid inputs of its format, once
     campaign) cp configs/*.yaml "$d"/ ;;
     hgcal) head -n 6 data/hgcal/ttbar_0PU.csv >"$d/rows.csv"; head -n 1 data/hgcal/ttbar_0PU.csv >"$d/header.csv" ;;
     cifar10) head -c $((3073 * 2)) data/cifar10/test_batch_first1017.bin >"$d/two.bin" ;;
+    hdf5data) # the base file as it is, then one edit of each kind of /x and of /y
+        printf '\000\000' >"$d/base"
+        for op in 0 1 2 3; do for xy in 0 1; do
+            printf "\001\002\00$op\00$xy\003\002\005\001\003\001" >"$d/edit$op$xy"
+        done; done ;;
     checkpoint) "$B/fuzz/fuzz_checkpoint" -seed_file "$d" >/dev/null 2>&1 ;;
     model) # each base model alone, then one edit of each kind on a few layers
         printf '\000' >"$d/econt"; printf '\001' >"$d/cifar"; printf '\002' >"$d/digits"
