@@ -331,31 +331,12 @@ static int exact_frac(const double *x, int64_t n)
     return -1;
 }
 
-/* The extents of dataset name in file (0 and nd = 0 when it is absent). */
-static int hdf5_extents(hid_t file, const char *name, int *nd, hsize_t dims[4])
-{
-    *nd = 0;
-    if (H5Lexists(file, name, H5P_DEFAULT) <= 0)
-        return 0;
-    hid_t ds = H5Dopen2(file, name, H5P_DEFAULT);
-    hid_t sp = ds < 0 ? -1 : H5Dget_space(ds);
-    const int r = sp < 0 ? -1 : H5Sget_simple_extent_ndims(sp);
-    if (r >= 1 && r <= 4)
-        H5Sget_simple_extent_dims(sp, dims, NULL);
-    *nd = r;
-    if (sp >= 0)
-        H5Sclose(sp);
-    if (ds >= 0)
-        H5Dclose(ds);
-    return r < 0 ? -1 : 0;
-}
-
 static int load_hdf5(hid_t file, const char *path, int64_t offset, int64_t count, dataset_t *d,
                      upset_err_t *err)
 {
-    int nd, nl;
     hsize_t dims[4] = {0}, ldims[4] = {0};
-    if (hdf5_extents(file, "x", &nd, dims) || hdf5_extents(file, "y", &nl, ldims))
+    const int nd = h5_dataset_extents(file, "x", dims), nl = h5_dataset_extents(file, "y", ldims);
+    if (nd < 0 || nl < 0)
         return upset_fail(err, "%s: cannot read the extents of /x or /y", path);
     if (nd < 2 || nd > 4)
         return upset_fail(err, "%s: /x %s; it must be (n, features), (n, length, channels) "

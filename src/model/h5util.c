@@ -206,6 +206,22 @@ static int read_dataset(h5ctx_t *c, hid_t grp, const char *name, int want_float,
     return rc;
 }
 
+int h5_dataset_extents(hid_t grp, const char *name, hsize_t dims[4])
+{
+    if (H5Lexists(grp, name, H5P_DEFAULT) <= 0)
+        return 0;
+    hid_t d = H5Dopen2(grp, name, H5P_DEFAULT);
+    hid_t sp = d < 0 ? -1 : H5Dget_space(d);
+    const int nd = sp < 0 ? -1 : H5Sget_simple_extent_ndims(sp);
+    if (nd >= 1 && nd <= 4)
+        H5Sget_simple_extent_dims(sp, dims, NULL);
+    if (sp >= 0)
+        H5Sclose(sp);
+    if (d >= 0)
+        H5Dclose(d);
+    return nd;
+}
+
 int64_t h5_shape_count(h5_shape_t s)
 {
     int64_t n = 1;

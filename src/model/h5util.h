@@ -1,5 +1,5 @@
-/* Small HDF5 reading helpers shared by the model loader: each returns 0 or -1
- * with a message naming the file, object and field. */
+/* Small HDF5 reading helpers shared by the model loader and the hdf5 data loader: each
+ * returns 0 or -1 with a message naming the file, object and field. */
 #ifndef UPSET_H5UTIL_H
 #define UPSET_H5UTIL_H
 
@@ -25,6 +25,10 @@ typedef struct {
     int nd;
     int64_t d[4];
 } h5_shape_t;
+
+/* The rank of dataset name in grp (0 when it is absent, -1 when unreadable) and, when it
+ * is 1..4, its extents in dims. */
+int h5_dataset_extents(hid_t grp, const char *name, hsize_t dims[4]);
 
 /* Number of elements of a shape. */
 int64_t h5_shape_count(h5_shape_t s);

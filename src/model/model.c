@@ -387,16 +387,10 @@ static int load_layer(h5ctx_t *c, hid_t g, layer_t *L)
         return upset_fail(c->err, "%s: %s: unknown layer kind", c->file, c->where);
     }
     /* conv2d / conv2d_transpose: the kernel shape comes from the dataset itself */
-    hid_t d = H5Dopen2(g, "kernel", H5P_DEFAULT);
-    if (d < 0)
-        return upset_fail(c->err, "%s: %s: dataset 'kernel' is missing", c->file, c->where);
-    hid_t sp = H5Dget_space(d);
     hsize_t dims[4] = {0};
-    int nd = H5Sget_simple_extent_ndims(sp);
-    if (nd == 4)
-        H5Sget_simple_extent_dims(sp, dims, NULL);
-    H5Sclose(sp);
-    H5Dclose(d);
+    const int nd = h5_dataset_extents(g, "kernel", dims);
+    if (nd <= 0)
+        return upset_fail(c->err, "%s: %s: dataset 'kernel' is missing", c->file, c->where);
     if (nd != 4)
         return upset_fail(c->err, "%s: %s: conv kernel must have 4 dimensions, has %d", c->file,
                           c->where, nd);
