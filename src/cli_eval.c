@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "upset/bitspace.h"
+#include "upset/campaign_data.h"
 #include "upset/cli_commands.h"
 #include "upset/econt.h"
 #include "upset/evaluate.h"
@@ -43,6 +44,15 @@ static int eval_usage(void)
             "  --per-sample writes one CSV row per sample: sample, index (its row or image in the\n"
             "  data file), label (-1: none), prediction (-1: not a classifier), emd (0: no EMD).\n");
     return 2;
+}
+
+/* The data format named s, as campaign files name them, or -1. */
+static int format_of(const char *s)
+{
+    for (int f = 0; strcmp(campaign_data_format_name(f), "?"); f++)
+        if (!strcmp(campaign_data_format_name(f), s))
+            return f;
+    return -1;
 }
 
 static double cpu_s(void)
@@ -203,14 +213,12 @@ int cmd_eval(int argc, char **argv)
     have_model = !rc;
     if (!rc) {
         bitspace_include_bias(&m, include_bias);
-        if (!strcmp(format, "hgcal"))
-            rc = dataset_load_hgcal(files, n_files, offset, count ? count : 20000, &d, &err);
-        else if (!strcmp(format, "cifar10"))
-            rc = dataset_load_cifar10(files[0], labels, offset, count ? count : -1, &d, &err);
-        else if (!strcmp(format, "hdf5"))
-            rc = dataset_load_hdf5(files[0], offset, count ? count : -1, &d, &err);
-        else
+        const int f = format_of(format);
+        if (f < 0)
             rc = upset_fail(&err, "--format %s: expected hgcal, cifar10 or hdf5", format);
+        else
+            rc = campaign_data_load(f, files, n_files, labels, offset,
+                                    count ? count : f == CAMPAIGN_DATA_HGCAL ? 20000 : -1, &d, &err);
         have_data = !rc;
     }
     rc = rc || task_check_data(&m, &d, files[0], &err);

@@ -9,6 +9,12 @@
 #include "upset/dataset.h"
 #include "upset/model.h"
 
+/* Samples of data format f from the loader for it: files (hgcal reads them all, the others
+ * the first), labels (cifar10 only), offset, count (> 0, or < 0 for all: not hgcal). */
+int campaign_data_load(campaign_data_format_t f, const char *const *files, int n_files,
+                       const char *labels, int64_t offset, int64_t count, dataset_t *d,
+                       upset_err_t *err);
+
 /* Loads the data section of c, checks it fits m and, for a classifier with
  * data.correct_only, keeps the samples m classifies correctly. */
 int campaign_load_dataset(const campaign_t *c, const model_t *m, dataset_t *d, upset_err_t *err);

@@ -5,16 +5,22 @@
 #include "upset/collective.h"
 #include "upset/evaluate.h"
 
+int campaign_data_load(campaign_data_format_t f, const char *const *files, int n_files,
+                       const char *labels, int64_t offset, int64_t count, dataset_t *d,
+                       upset_err_t *err)
+{
+    if (f == CAMPAIGN_DATA_HGCAL)
+        return dataset_load_hgcal(files, n_files, offset, count, d, err);
+    count = count < 0 ? -1 : count;
+    return f == CAMPAIGN_DATA_HDF5 ? dataset_load_hdf5(files[0], offset, count, d, err)
+                                   : dataset_load_cifar10(files[0], labels, offset, count, d, err);
+}
+
 int campaign_load_dataset(const campaign_t *c, const model_t *m, dataset_t *d, upset_err_t *err)
 {
-    const int64_t count = c->data.count < 0 ? -1 : c->data.count;
-    int rc = c->data.format == CAMPAIGN_DATA_HGCAL
-                 ? dataset_load_hgcal((const char *const *)c->data.files.v, c->data.files.n,
-                                      c->data.offset, c->data.count, d, err)
-             : c->data.format == CAMPAIGN_DATA_HDF5
-                 ? dataset_load_hdf5(c->data.files.v[0], c->data.offset, count, d, err)
-                 : dataset_load_cifar10(c->data.files.v[0], c->data.labels, c->data.offset, count,
-                                        d, err);
+    int rc = campaign_data_load(c->data.format, (const char *const *)c->data.files.v,
+                                c->data.files.n, c->data.labels, c->data.offset, c->data.count, d,
+                                err);
     if (rc || task_check_data(m, d, c->source ? c->source : "campaign", err))
         return -1;
     if (task_ops(m->task)->labelled && c->data.correct_only && dataset_keep_correct(d, m, err))
