@@ -8,6 +8,7 @@
 #include <hdf5.h>
 #include <string.h>
 
+#include "fuzz_h5.h"
 #include "fuzz_util.h"
 #include "upset/dataset.h"
 #include "upset/h5mem.h"
@@ -67,29 +68,9 @@ static void edit(hid_t file, const uint8_t *e)
     case 1:
         H5Ldelete(file, name, H5P_DEFAULT);
         break;
-    case 2: { /* overwrite one element with raw bytes (NaN, infinity, huge labels) */
-        hid_t d = H5Dopen2(file, name, H5P_DEFAULT);
-        if (d < 0)
-            break;
-        hid_t sp = H5Dget_space(d), t = H5Dget_type(d);
-        hssize_t n = H5Sget_simple_extent_npoints(sp);
-        size_t sz = H5Tget_size(t);
-        if (n > 0 && sz <= 8) {
-            unsigned char *buf = malloc((size_t)n * sz);
-            hid_t mt = H5Tget_native_type(t, H5T_DIR_DEFAULT);
-            if (buf && H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0) {
-                memcpy(buf + ((size_t)(e[2] | e[3] << 8) % (size_t)n) * sz, e + 3,
-                       sz < 5 ? sz : 5);
-                H5Dwrite(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
-            }
-            H5Tclose(mt);
-            free(buf);
-        }
-        H5Tclose(t);
-        H5Sclose(sp);
-        H5Dclose(d);
+    case 2: /* overwrite one element with raw bytes (NaN, infinity, huge labels) */
+        fuzz_poke_element(file, name, (size_t)(e[2] | e[3] << 8), e + 3);
         break;
-    }
     case 3:
         put(file, e[1] & 2 ? "labels" : "z", e);
         break;

@@ -7,6 +7,7 @@
 #include <hdf5.h>
 #include <string.h>
 
+#include "fuzz_h5.h"
 #include "fuzz_util.h"
 #include "upset/engine.h"
 #include "upset/h5mem.h"
@@ -118,29 +119,9 @@ static void edit(hid_t file, const uint8_t *e)
         H5Sclose(sp);
         break;
     }
-    case 3: { /* overwrite one element of a weight dataset with raw bytes */
-        hid_t d = H5Dopen2(g, DATASETS[e[2] % N(DATASETS)], H5P_DEFAULT);
-        if (d < 0)
-            break;
-        hid_t sp = H5Dget_space(d), t = H5Dget_type(d);
-        hssize_t n = H5Sget_simple_extent_npoints(sp);
-        size_t sz = H5Tget_size(t);
-        if (n > 0 && sz <= 8) {
-            unsigned char *buf = malloc((size_t)n * sz);
-            hid_t mt = H5Tget_native_type(t, H5T_DIR_DEFAULT);
-            if (buf && H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0) {
-                size_t at = (size_t)(e[3] | e[4] << 8) % (size_t)n;
-                memcpy(buf + at * sz, e + 3, sz < 5 ? sz : 5);
-                H5Dwrite(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
-            }
-            H5Tclose(mt);
-            free(buf);
-        }
-        H5Tclose(t);
-        H5Sclose(sp);
-        H5Dclose(d);
+    case 3: /* overwrite one element of a weight dataset with raw bytes */
+        fuzz_poke_element(g, DATASETS[e[2] % N(DATASETS)], (size_t)(e[3] | e[4] << 8), e + 3);
         break;
-    }
     case 4: /* delete an attribute */
         H5Adelete(g, e[3] & 1 ? INT_ATTRS[e[2] % N(INT_ATTRS)] : STR_ATTRS[e[2] % N(STR_ATTRS)]);
         break;
