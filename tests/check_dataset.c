@@ -1,6 +1,7 @@
 /* Data loaders: HGCal CSV normalisation and arrangement checked by hand against
  * the CSV text, CIFAR-10 records against their bytes, and a clear refusal of
  * truncated, corrupt and mismatched files. */
+#include <hdf5.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -259,6 +260,47 @@ static void first_copies_brute(const dataset_t *d, const int64_t *first)
     }
 }
 
+/* An hdf5 data file of n values as (n, 1) float32 /x, read back: its input_frac, the
+ * smallest f <= 30 with every x * 2^f a whole number below 2^52 (else -1). */
+static int hdf5_input_frac(const float *x, int n)
+{
+    char path[] = "/tmp/upset-check-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hsize_t dims[2] = {(hsize_t)n, 1};
+    hid_t sp = H5Screate_simple(2, dims, NULL);
+    hid_t d = H5Dcreate2(f, "x", H5T_NATIVE_FLOAT, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, x);
+    H5Dclose(d);
+    H5Sclose(sp);
+    H5Fclose(f);
+    dataset_t ds;
+    upset_err_t err;
+    ck_assert_msg(dataset_load_hdf5(path, 0, -1, &ds, &err) == 0, "%s", err.msg);
+    const int frac = ds.input_frac;
+    ck_assert_int_eq(ds.n, n);
+    dataset_free(&ds);
+    unlink(path);
+    return frac;
+}
+
+/* The exact fractional bits of hdf5 inputs, by cases worked out by hand. */
+START_TEST(test_hdf5_input_frac)
+{
+    const float ints[] = {0, 3, 16, -7}, quarters[] = {0.5f, -0.25f, 3}, tenth[] = {0.1f, 1};
+    const float fine[] = {0x3p-30f, 1}, finer[] = {0x1p-31f}, huge[] = {0x1p60f}, zero[] = {0, -0.0f};
+    ck_assert_int_eq(hdf5_input_frac(ints, 4), 0);
+    ck_assert_int_eq(hdf5_input_frac(quarters, 3), 2);
+    ck_assert_int_eq(hdf5_input_frac(tenth, 2), 27);       /* 0.1f = 13421773 * 2^-27 */
+    ck_assert_int_eq(hdf5_input_frac(fine, 2), 30);
+    ck_assert_int_eq(hdf5_input_frac(finer, 1), -1);       /* beyond 30 bits */
+    ck_assert_int_eq(hdf5_input_frac(huge, 1), -1);        /* not below 2^52 */
+    ck_assert_int_eq(hdf5_input_frac(zero, 2), 0);
+}
+END_TEST
+
 START_TEST(test_first_copies)
 {
     upset_err_t err = {{0}};
@@ -324,6 +366,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_shape_mismatch);
     tcase_add_test(tc, test_checksum_stable);
     tcase_add_test(tc, test_first_copies);
+    tcase_add_test(tc, test_hdf5_input_frac);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -317,18 +317,23 @@ int dataset_load_cifar10(const char *path, const char *labels_path, int64_t offs
 
 /* ---- HDF5 arrays ---- */
 
-/* The smallest f <= 30 with every x a whole multiple of 2^-f, or -1. */
+/* The smallest f <= 30 with every x * 2^f a whole number below 2^52, or -1; in one pass:
+ * x = m * 2^e (0.5 <= |m| < 1) is m * 2^53 (an integer with tz trailing zero bits) times
+ * 2^(e - 53), so it needs f >= 53 - e - tz. */
 static int exact_frac(const double *x, int64_t n)
 {
-    for (int f = 0; f <= 30; f++) {
-        const double s = ldexp(1.0, f);
-        int64_t i = 0;
-        while (i < n && x[i] * s == floor(x[i] * s) && fabs(x[i] * s) < 0x1p52)
-            i++;
-        if (i == n)
-            return f;
+    int need = 0;
+    double most = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (x[i] == 0)
+            continue;
+        int e;
+        const uint64_t mant = (uint64_t)ldexp(fabs(frexp(x[i], &e)), 53);
+        const int f = 53 - e - __builtin_ctzll(mant);
+        need = f > need ? f : need;
+        most = fabs(x[i]) > most ? fabs(x[i]) : most;
     }
-    return -1;
+    return need <= 30 && ldexp(most, need) < 0x1p52 ? need : -1;
 }
 
 static int load_hdf5(hid_t file, const char *path, int64_t offset, int64_t count, dataset_t *d,
