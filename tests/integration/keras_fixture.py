@@ -84,3 +84,13 @@ def check_rank(rank, stem, labelled, n, twin=None):
     assert sorted(bits) == list(range(n_bits)), "each bit once"
     assert abs(loss - want) <= 1e-5 * want, (loss, want)
     return loss, want, n_bits
+
+
+def digits_reference():
+    """chisel4ml's digit model in tools/qkeras_ref.py (its original Keras files) and the
+    bundled digits: (net, x, y)."""
+    import qkeras_ref
+    net = qkeras_ref.load(["models/keras/chisel4ml_digits/sint_digit_model.json",
+                           "models/keras/chisel4ml_digits/sint_digit_model.h5"])
+    with h5py.File("data/digits/digits.h5", "r") as f:
+        return net, f["x"][:], f["y"][:]

@@ -28,14 +28,11 @@ same_data "$T/digits.h5" models/chisel4ml_digits.h5 layers \
     >"$T/test_split.txt" || fail "upset eval on the test split"
 if "$PY" - "$T" <<'EOF'; then
 import csv, sys
-import h5py, numpy as np
-sys.path[:0] = ["tools"]
-import qkeras_ref
+import numpy as np
+sys.path[:0] = ["tools", "tests/integration"]
+import keras_fixture, qkeras_ref
 t = sys.argv[1]
-net = qkeras_ref.load(["models/keras/chisel4ml_digits/sint_digit_model.json",
-                       "models/keras/chisel4ml_digits/sint_digit_model.h5"])
-with h5py.File("data/digits/digits.h5", "r") as f:
-    x, y = f["x"][:], f["y"][:]
+net, x, y = keras_fixture.digits_reference()
 out, _ = qkeras_ref.forward(net, x)
 ours = np.array([int(r["prediction"]) for r in csv.DictReader(open(f"{t}/pred.csv"))])
 top = np.sort(out, axis=1)
@@ -71,13 +68,11 @@ same_data "$T/oracle.h5" "$T/full.h5" bits \
 if "$PY" - "$T" <<'EOF'; then
 import sys
 import h5py, numpy as np
-sys.path[:0] = ["tools"]
-import qkeras_ref
+sys.path[:0] = ["tools", "tests/integration"]
+import keras_fixture, qkeras_ref
 t = sys.argv[1]
-net = qkeras_ref.load(["models/keras/chisel4ml_digits/sint_digit_model.json",
-                       "models/keras/chisel4ml_digits/sint_digit_model.h5"])
-with h5py.File("data/digits/digits.h5", "r") as f:
-    x, y = f["x"][1437:], f["y"][1437:]
+net, x, y = keras_fixture.digits_reference()
+x, y = x[1437:], y[1437:]  # the test split
 clean = np.argmax(qkeras_ref.forward(net, x)[0], axis=1)
 x, y = x[clean == y], y[clean == y]  # correct_only
 with h5py.File(f"{t}/oracle.h5", "r") as f:
