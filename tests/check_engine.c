@@ -711,6 +711,52 @@ START_TEST(test_quantize_paths)
 }
 END_TEST
 
+/* The vectorised rescale of integer accumulators equals the per-value quant_code_from_fixed
+ * on ties, near-ties (both sides), clipping, signs, zero and the int64 extremes, for
+ * shifts that round (1 .. 61) and ones that do not, signed, unsigned and leaky. */
+START_TEST(test_quantize_fixed_paths)
+{
+    const quant_t qs[] = {{QUANT_RELU, 8, 2, 0, 0}, {QUANT_BITS, 8, 2, 1, 0},
+                          {QUANT_BITS, 16, 0, 1, 0}, {QUANT_RELU, 8, 2, 0, 3},
+                          {QUANT_BITS, 31, 30, 1, 0}, {QUANT_RELU, 1, 1, 0, 0}};
+    const int shifts[] = {1, 2, 5, 13, 31, 47, 61, 0, -3, 62, 70};
+    enum { N = 4099 };
+    static int64_t x[N], got[N];
+    uint64_t seed = 11;
+    for (size_t qi = 0; qi < sizeof qs / sizeof *qs; qi++)
+        for (size_t si = 0; si < sizeof shifts / sizeof *shifts; si++) {
+            const quant_t *q = &qs[qi];
+            const int s = shifts[si], acc_frac = quant_frac(q) + s;
+            const int e = s > 0 && s < 62 ? s : 1;
+            for (int i = 0; i < N; i++) {
+                /* a code-sized multiple of 2^e, scaled up now and then to clip */
+                const int64_t m = (int64_t)(lcg(&seed) % 1024) - 512;
+                const int64_t base = (m << (lcg(&seed) % 4)) * (INT64_C(1) << (e < 52 ? e : 52));
+                const int64_t r = (int64_t)lcg(&seed) << 31 | (int64_t)lcg(&seed);
+                switch (i % 7) {
+                case 0: x[i] = base + (INT64_C(1) << (e - 1)); break;     /* a tie */
+                case 1: x[i] = base + (INT64_C(1) << (e - 1)) + 1; break; /* just above */
+                case 2: x[i] = base + (INT64_C(1) << (e - 1)) - 1; break; /* just below */
+                case 3: x[i] = r % (INT64_C(1) << (e < 52 ? e + 10 : 61)) - (INT64_C(1) << (e < 52 ? e + 9 : 60)); break;
+                case 4: x[i] = (int64_t)((uint64_t)r << 2) ^ (int64_t)lcg(&seed); break; /* any */
+                default: x[i] = base;
+                }
+            }
+            const int64_t special[] = {0, -1, 1, INT64_MIN, INT64_MAX, INT64_MIN + 1,
+                                       INT64_C(1) << 62, -(INT64_C(1) << 62)};
+            for (size_t k = 0; k < sizeof special / sizeof *special; k++)
+                x[N - 1 - k] = special[k];
+            kernel_set_mode(KERNEL_AUTO);
+            kernel_quantize_fixed(q, x, N, acc_frac, got);
+            for (int i = 0; i < N; i++)
+                ck_assert_msg(got[i] == quant_code_from_fixed(q, x[i], acc_frac),
+                              "%s, quantizer %zu, shift %d: x = %lld: %lld != %d", kernel_path(),
+                              qi, s, (long long)x[i], (long long)got[i],
+                              quant_code_from_fixed(q, x[i], acc_frac));
+        }
+}
+END_TEST
+
 /* Every output of every layer, for n samples, under one kernel mode. */
 static int64_t n_unwritten; /* batch norms left unwritten by a fused pass (run_all) */
 
@@ -877,6 +923,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_sum_rows_kernel);
     tcase_add_test(tc, test_convt_paths);
     tcase_add_test(tc, test_quantize_paths);
+    tcase_add_test(tc, test_quantize_fixed_paths);
     tcase_add_test(tc, test_kernel_paths_identical);
     tcase_add_test(tc, test_merge_layers);
     suite_add_tcase(s, tc);

@@ -144,6 +144,11 @@ int kernel_nonzero_f64(const double *x, int n, double *val, int32_t *idx);
  * codes (float32 rounding, half to even, clip, NaN -> 0). */
 void kernel_quantize(const quant_t *q, const double *x, int64_t n, int64_t *out);
 
+/* quant_codes_from_fixed (fixed.h), vectorised where the processor allows: the same
+ * codes (half to even, clip). */
+void kernel_quantize_fixed(const quant_t *q, const int64_t *acc, int64_t n, int acc_frac,
+                           int64_t *out);
+
 /* Which integer path the engine's quantized conv2d / dense take:
  *   KERNEL_AUTO     - int16 dot products, AVX2 where the processor has it (default);
  *   KERNEL_PORTABLE - int16 dot products in plain C;

@@ -790,6 +790,50 @@ __attribute__((target("avx2"))) static void quantize_avx2(const quant_t *q, cons
 }
 #endif
 
+#ifdef HAVE_X86
+/* quant_codes_from_fixed four at a time where it rounds (0 < shift < 62): AVX2 has no
+ * 64-bit arithmetic shift, so floor(x / 2^shift) is the logical shift of x with its sign
+ * bits flipped, flipped back; then one up where the remainder (x's low bits) passes half,
+ * or equals it and the floor is odd; then the clip. Returns how many values it did. */
+__attribute__((target("avx2"))) static int64_t quantize_fixed_avx2(const int64_t *x, int64_t n,
+                                                                   int shift, int64_t lo,
+                                                                   int64_t hi, int64_t *out)
+{
+    const __m128i sh = _mm_cvtsi32_si128(shift);
+    const __m256i zero = _mm256_setzero_si256(), one = _mm256_set1_epi64x(1),
+                  low = _mm256_set1_epi64x((INT64_C(1) << shift) - 1),
+                  half = _mm256_set1_epi64x(INT64_C(1) << (shift - 1)),
+                  vlo = _mm256_set1_epi64x(lo), vhi = _mm256_set1_epi64x(hi);
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const __m256i v = _mm256_loadu_si256((const __m256i *)(x + i));
+        const __m256i sign = _mm256_cmpgt_epi64(zero, v);
+        __m256i k = _mm256_xor_si256(_mm256_srl_epi64(_mm256_xor_si256(v, sign), sh), sign);
+        const __m256i rem = _mm256_and_si256(v, low);
+        const __m256i odd_tie = _mm256_and_si256(_mm256_cmpeq_epi64(rem, half),
+                                                 _mm256_cmpeq_epi64(_mm256_and_si256(k, one), one));
+        k = _mm256_sub_epi64(k, _mm256_or_si256(_mm256_cmpgt_epi64(rem, half), odd_tie));
+        k = _mm256_blendv_epi8(k, vlo, _mm256_cmpgt_epi64(vlo, k));
+        k = _mm256_blendv_epi8(k, vhi, _mm256_cmpgt_epi64(k, vhi));
+        _mm256_storeu_si256((__m256i *)(out + i), k);
+    }
+    return i;
+}
+#endif
+
+void kernel_quantize_fixed(const quant_t *q, const int64_t *acc, int64_t n, int acc_frac,
+                           int64_t *out)
+{
+    int64_t done = 0;
+#ifdef HAVE_X86
+    const int shift = acc_frac - quant_frac(q);
+    /* a leaky relu's two scales, and a shift that does not round, take the scalar loop */
+    if (use_avx2() && !(q->kind == QUANT_RELU && q->neg_shift) && shift > 0 && shift < 62)
+        done = quantize_fixed_avx2(acc, n, shift, quant_code_min(q), quant_code_max(q), out);
+#endif
+    quant_codes_from_fixed(q, acc + done, n - done, acc_frac, out + done);
+}
+
 void kernel_quantize(const quant_t *q, const double *x, int64_t n, int64_t *out)
 {
 #ifdef HAVE_X86

@@ -56,7 +56,7 @@ static void activation_list(const layer_t *L, const tensor_t *in, tensor_t *out,
         int64_t *x = scratch.codes, *codes = scratch.codes + n; /* gathered, rescaled, back */
         for (int64_t j = 0; j < n; j++)
             x[j] = in->fixed[pos[j]];
-        quant_codes_from_fixed(&L->aq, x, n, in->frac, codes);
+        kernel_quantize_fixed(&L->aq, x, n, in->frac, codes);
         for (int64_t j = 0; j < n; j++)
             out->fixed[pos[j]] = codes[j];
         return;
@@ -70,7 +70,7 @@ static int fwd_activation(const layer_t *L, const tensor_t *in, tensor_t *out, u
     if (is_quantizer(L) && in->kind == TENSOR_REAL) { /* the same codes, a tensor at a time */
         kernel_quantize(&L->aq, in->real, out->n, out->fixed);
     } else if (is_quantizer(L)) {
-        quant_codes_from_fixed(&L->aq, in->fixed, out->n, in->frac, out->fixed);
+        kernel_quantize_fixed(&L->aq, in->fixed, out->n, in->frac, out->fixed);
     } else if (L->act == ACT_SOFTMAX || (L->act == ACT_SIGMOID && out->kind == TENSOR_REAL)) {
         for (int64_t i = 0; i < out->n; i++) /* the values, then the whole tensor at once */
             out->real[i] = tensor_value(in, i);
