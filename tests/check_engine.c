@@ -729,15 +729,21 @@ START_TEST(test_quantize_fixed_paths)
             const int s = shifts[si], acc_frac = quant_frac(q) + s;
             const int e = s > 0 && s < 62 ? s : 1;
             for (int i = 0; i < N; i++) {
-                /* a code-sized multiple of 2^e, scaled up now and then to clip */
-                const int64_t m = (int64_t)(lcg(&seed) % 1024) - 512;
-                const int64_t base = (m << (lcg(&seed) % 4)) * (INT64_C(1) << (e < 52 ? e : 52));
+                /* a multiple of 2^e, code-sized but now and then scaled up to clip, and
+                 * below 2^61 in magnitude (no overflow at the ties below) */
+                const int64_t top = e <= 48 ? 4096 : INT64_C(1) << (61 - e);
+                const int64_t m = ((int64_t)(lcg(&seed) % 1024) - 512) *
+                                  (INT64_C(1) << (lcg(&seed) % 4)) % top;
+                const int64_t base = m * (INT64_C(1) << e);
                 const int64_t r = (int64_t)lcg(&seed) << 31 | (int64_t)lcg(&seed);
                 switch (i % 7) {
                 case 0: x[i] = base + (INT64_C(1) << (e - 1)); break;     /* a tie */
                 case 1: x[i] = base + (INT64_C(1) << (e - 1)) + 1; break; /* just above */
                 case 2: x[i] = base + (INT64_C(1) << (e - 1)) - 1; break; /* just below */
-                case 3: x[i] = r % (INT64_C(1) << (e < 52 ? e + 10 : 61)) - (INT64_C(1) << (e < 52 ? e + 9 : 60)); break;
+                case 3: /* anything within 2^10 steps of zero */
+                    x[i] = r % (INT64_C(1) << (e < 52 ? e + 10 : 61)) -
+                           (INT64_C(1) << (e < 52 ? e + 9 : 60));
+                    break;
                 case 4: x[i] = (int64_t)((uint64_t)r << 2) ^ (int64_t)lcg(&seed); break; /* any */
                 default: x[i] = base;
                 }
