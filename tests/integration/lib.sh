@@ -23,6 +23,22 @@ pass() { echo "ok: $*"; }
 same_data() {
     h5diff -q "$1" "$2" "/$3" "/$3" >/dev/null 2>&1
 }
+# fast_equals_full NP NP_FULL YAML OUT FULL_OUT GROUP WHAT [ARGS...]: runs campaign YAML
+# (its results in OUT) on NP ranks, then the whole network for every fault (--full) on
+# NP_FULL ranks into FULL_OUT, ARGS added to both; passes with WHAT when GROUP is identical
+fast_equals_full() {
+    fef_np=$1 fef_full_np=$2 fef_yaml=$3 fef_out=$4 fef_full=$5 fef_group=$6 fef_what=$7
+    shift 7
+    if ! mpi "$fef_np" run "$fef_yaml" --quiet "$@"; then
+        fail "$fef_what: the campaign failed"
+    elif ! mpi "$fef_full_np" run "$fef_yaml" --quiet "$@" --full --output "$fef_full"; then
+        fail "$fef_what: the --full campaign failed"
+    elif same_data "$fef_out" "$fef_full" "$fef_group"; then
+        pass "$fef_what"
+    else
+        fail "$fef_what: differs from the whole network (--full)"
+    fi
+}
 # agrees MODEL LABELLED: `upset eval` predicts every record of LABELLED (CIFAR-10 records
 # labelled with a reference's predictions) as labelled; sets AGREE_N (records) and AGREE_OUT
 # (eval's output, for the failure message)

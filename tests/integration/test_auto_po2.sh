@@ -103,11 +103,8 @@ oracle: {layers: [conv, dw, dense]}
 include_bias: true
 output: $T/delta.h5
 EOC
-mpi 2 run "$T/oracle.yaml" --quiet || fail "oracle (fast path)"
-mpi 2 run "$T/oracle.yaml" --quiet --full --output "$T/full.h5" || fail "oracle (--full)"
-same_data "$T/delta.h5" "$T/full.h5" bits \
-    && pass "oracle over the shifted layers' bits: fast path == whole network" \
-    || fail "fast and whole-network oracles differ"
+fast_equals_full 2 2 "$T/oracle.yaml" "$T/delta.h5" "$T/full.h5" bits \
+    "oracle over the shifted layers' bits: fast path == whole network"
 
 # a flip's size: `upset eval --flip` of the dense layer's first code's sign bit in the most
 # and in the least shifted channel; the reference changes the same weight by the flip's

@@ -72,11 +72,8 @@ kind: oracle
 oracle: {first_bit: 0, bit_count: 1800}
 output: $T/delta.h5
 EOC
-mpi 2 run "$T/oracle.yaml" --quiet || fail "oracle (delta path)"
-mpi 2 run "$T/oracle.yaml" --quiet --full --output "$T/full.h5" || fail "oracle (--full)"
-same_data "$T/delta.h5" "$T/full.h5" bits \
-    && pass "oracle through both poolings: delta == whole network (1,800 bits of both convolutions)" \
-    || fail "delta and whole-network oracles differ"
+fast_equals_full 2 2 "$T/oracle.yaml" "$T/delta.h5" "$T/full.h5" bits \
+    "oracle through both poolings: delta == whole network (1,800 bits of both convolutions)"
 "$PY" -c "
 import h5py, sys
 m = h5py.File('$T/delta.h5')['bits/mispredicts'][:]

@@ -29,10 +29,8 @@ include_bias: true
 oracle: {first_bit: ${rest%%:*}, bit_count: ${rest#*:}}
 output: $T/$name.h5
 EOC
-    mpi 2 run "$T/$name.yaml" --quiet || fail "include_bias oracle ($name)"
-    mpi 2 run "$T/$name.yaml" --quiet --full --output "$T/${name}_full.h5" || fail "--full ($name)"
-    same_data "$T/$name.h5" "$T/${name}_full.h5" bits && pass "$name bias bits: delta/cached path == whole network" \
-        || fail "$name bias bits: paths differ"
+    fast_equals_full 2 2 "$T/$name.yaml" "$T/$name.h5" "$T/${name}_full.h5" bits \
+        "$name bias bits: delta/cached path == whole network"
 done
 
 "$PY" - "$T" <<'EOP' || fail "bias bits against the numpy reference"

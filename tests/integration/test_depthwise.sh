@@ -101,11 +101,8 @@ oracle: {layers: [dw]}
 include_bias: true
 output: $T/delta.h5
 EOC
-mpi 2 run "$T/oracle.yaml" --quiet || fail "oracle (cached path)"
-mpi 2 run "$T/oracle.yaml" --quiet --full --output "$T/full.h5" || fail "oracle (--full)"
-same_data "$T/delta.h5" "$T/full.h5" bits \
-    && pass "oracle over the depthwise kernel and bias bits: cached == whole network" \
-    || fail "cached and whole-network oracles differ"
+fast_equals_full 2 2 "$T/oracle.yaml" "$T/delta.h5" "$T/full.h5" bits \
+    "oracle over the depthwise kernel and bias bits: cached == whole network"
 "$PY" -c "
 import h5py, sys
 f = h5py.File('$T/delta.h5')
@@ -128,11 +125,8 @@ agrees "$T/sep_native.h5" "$T/sep_pred.bin" \
 sed -e "s#$T/native.h5#$T/sep_native.h5#" -e "s#$T/pred.bin#$T/sep_pred.bin#" \
     -e 's/layers: \[dw\]/layers: [sep_depthwise, sep]/' -e 's/^include_bias: true$/include_bias: false/' \
     -e "s#$T/delta.h5#$T/sep_delta.h5#" "$T/oracle.yaml" >"$T/sep.yaml"
-mpi 2 run "$T/sep.yaml" --quiet || fail "separable oracle"
-mpi 2 run "$T/sep.yaml" --quiet --full --output "$T/sep_full.h5" || fail "separable oracle --full"
-same_data "$T/sep_delta.h5" "$T/sep_full.h5" bits \
-    && pass "separable: oracle over its 1,632 bits identical on the fast and whole-network paths" \
-    || fail "separable: oracles differ"
+fast_equals_full 2 2 "$T/sep.yaml" "$T/sep_delta.h5" "$T/sep_full.h5" bits \
+    "separable: oracle over its 1,632 bits identical on the fast and whole-network paths"
 # upset rank through depthwise and separable convolutions (their kernels and biases are
 # parameters): the loss it differentiates equals the reference's cross-entropy, and every
 # bit of the fault space with biases is ranked once

@@ -60,11 +60,8 @@ kind: oracle
 oracle: {layers: [q_depthwise_conv2d_permuted, q_dense]}
 output: $T/oracle.h5
 EOC
-mpi 2 run "$T/oracle.yaml" --quiet || fail "oracle (fast path)"
-mpi 4 run "$T/oracle.yaml" --quiet --full --output "$T/full.h5" || fail "oracle (--full, 4 ranks)"
-same_data "$T/oracle.h5" "$T/full.h5" bits \
-    && pass "oracle over all 1,476 bits: fast path at -np 2 == whole network at -np 4" \
-    || fail "fast and whole-network oracles differ"
+fast_equals_full 2 4 "$T/oracle.yaml" "$T/oracle.h5" "$T/full.h5" bits \
+    "oracle over all 1,476 bits: fast path at -np 2 == whole network at -np 4"
 if "$PY" - "$T" <<'EOF'; then
 import sys
 import h5py, numpy as np

@@ -105,11 +105,8 @@ kind: guided
 guided: {order: random, budget: 400}
 output: $T/oracle.h5
 EOC
-mpi 2 run "$T/oracle.yaml" --quiet || fail "oracle"
-mpi 2 run "$T/oracle.yaml" --quiet --full --output "$T/full.h5" || fail "oracle --full"
-same_data "$T/oracle.h5" "$T/full.h5" bits \
-    && pass "400 random bits over every layer: stored-input path == whole network" \
-    || fail "graph oracle: paths differ"
+fast_equals_full 2 2 "$T/oracle.yaml" "$T/oracle.h5" "$T/full.h5" bits \
+    "400 random bits over every layer: stored-input path == whole network"
 cat >"$T/mb.yaml" <<EOC
 name: it-graph-mb
 model: $T/native.h5
@@ -118,11 +115,8 @@ kind: multibit
 multibit: {trials: 16, flips: 3, protection: none}
 output: $T/mb.h5
 EOC
-mpi 2 run "$T/mb.yaml" --quiet || fail "multibit"
-mpi 2 run "$T/mb.yaml" --quiet --full --output "$T/mb_full.h5" || fail "multibit --full"
-same_data "$T/mb.h5" "$T/mb_full.h5" trials \
-    && pass "multi-bit trials: stored-input path == whole network" \
-    || fail "graph multibit: paths differ"
+fast_equals_full 2 2 "$T/mb.yaml" "$T/mb.h5" "$T/mb_full.h5" trials \
+    "multi-bit trials: stored-input path == whole network"
 
 "$PY" - "$T" <<'EOP' || fail "oracle bits against the numpy reference"
 import json, shutil, sys
@@ -276,9 +270,7 @@ $kind: $set
 output: $T/rn.h5
 EOC
     group=bits; [ "$kind" = multibit ] && group=trials
-    mpi 2 run "$T/rn.yaml" --quiet --force || fail "ResNet $tag"
-    mpi 2 run "$T/rn.yaml" --quiet --force --full --output "$T/rn_full.h5" || fail "ResNet $tag --full"
-    same_data "$T/rn.h5" "$T/rn_full.h5" $group && pass "ResNet $tag: identical to the whole network" \
-        || fail "ResNet $tag: differs from the whole network"
+    fast_equals_full 2 2 "$T/rn.yaml" "$T/rn.h5" "$T/rn_full.h5" $group \
+        "ResNet $tag: identical to the whole network" --force
 done
 finish

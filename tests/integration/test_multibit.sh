@@ -68,11 +68,8 @@ kind: multibit
 multibit: {trials: 12, flips: $flips, protection: $policy, protect_percent: 50, oracle: $T/oracle.h5}
 output: $T/settle.h5
 EOC
-    mpi 2 run "$T/settle.yaml" --quiet --force || fail "multibit $spec"
-    mpi 2 run "$T/settle.yaml" --quiet --force --full --output "$T/settle_full.h5" || fail "multibit $spec --full"
-    same_data "$T/settle.h5" "$T/settle_full.h5" trials &&
-        pass "multibit $model, $flips flips, protection $policy: identical to --full" ||
-        fail "multibit $model, $flips flips, protection $policy: differs from --full"
+    fast_equals_full 2 2 "$T/settle.yaml" "$T/settle.h5" "$T/settle_full.h5" trials \
+        "multibit $model, $flips flips, protection $policy: identical to --full" --force
 done
 
 # upset trial replays a trial's bits: `upset eval --flip` on them (the whole network, no
