@@ -48,6 +48,10 @@ double round_half_even(double v);
  * quantizer's code: round half to even, clip. acc_frac may exceed or fall short of
  * the quantizer's frac. */
 int32_t quant_code_from_fixed(const quant_t *q, int64_t acc, int acc_frac);
+/* The shift (1..61) that turns accumulators at acc_frac into q's codes by one rounding
+ * shift and a clip, or 0 where that does not hold (a leaky slope's two scales, or no
+ * rounding): the whole-tensor loops below and their vector forms take it. */
+int quant_fixed_shift(const quant_t *q, int acc_frac);
 /* The same for n accumulators at one frac, with the quantizer's constants computed once. */
 void quant_codes_from_fixed(const quant_t *q, const int64_t *acc, int64_t n, int acc_frac,
                             int64_t *out);

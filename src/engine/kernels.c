@@ -826,9 +826,8 @@ void kernel_quantize_fixed(const quant_t *q, const int64_t *acc, int64_t n, int 
 {
     int64_t done = 0;
 #ifdef HAVE_X86
-    const int shift = acc_frac - quant_frac(q);
-    /* a leaky relu's two scales, and a shift that does not round, take the scalar loop */
-    if (use_avx2() && !(q->kind == QUANT_RELU && q->neg_shift) && shift > 0 && shift < 62)
+    const int shift = quant_fixed_shift(q, acc_frac);
+    if (use_avx2() && shift)
         done = quantize_fixed_avx2(acc, n, shift, quant_code_min(q), quant_code_max(q), out);
 #endif
     quant_codes_from_fixed(q, acc + done, n - done, acc_frac, out + done);

@@ -127,11 +127,17 @@ int32_t quant_code_from_fixed(const quant_t *q, int64_t acc, int acc_frac)
     return (int32_t)k;
 }
 
+int quant_fixed_shift(const quant_t *q, int acc_frac)
+{
+    const int shift = acc_frac - quant_frac(q);
+    return neg_shift(q) || shift <= 0 || shift >= 62 ? 0 : shift;
+}
+
 void quant_codes_from_fixed(const quant_t *q, const int64_t *acc, int64_t n, int acc_frac,
                             int64_t *out)
 {
-    const int shift = acc_frac - quant_frac(q);
-    if (neg_shift(q) || shift <= 0 || shift >= 62) { /* a leaky slope, or no rounding */
+    const int shift = quant_fixed_shift(q, acc_frac);
+    if (!shift) { /* a leaky slope, or no rounding */
         for (int64_t i = 0; i < n; i++)
             out[i] = quant_code_from_fixed(q, acc[i], acc_frac);
         return;
