@@ -3,14 +3,13 @@
  * against a brute-force enumeration, flips against two's-complement arithmetic,
  * and the loader's refusal of truncated, corrupt or mismatched files. */
 #include <hdf5.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "check_util.h"
-#include <math.h>
-
 #include "upset/bitspace.h"
 #include "upset/model.h"
 #include "upset/results.h"

@@ -305,15 +305,13 @@ static int load_bias_add(h5ctx_t *c, hid_t g, layer_t *L)
     const size_t n = (size_t)L->out.c;
     if (h5_alloc_read_floats(c, g, "bias", &L->beta, shape1(L->out.c)))
         return -1;
-    L->gamma = malloc(n * sizeof(float));
-    L->moving_mean = malloc(n * sizeof(float));
-    L->moving_variance = malloc(n * sizeof(float));
-    if (!L->gamma || !L->moving_mean || !L->moving_variance)
-        return upset_fail(c->err, "%s: %s: out of memory", c->file, c->where);
+    if (!(L->gamma = upset_calloc(n, sizeof(float), c->err)) ||
+        !(L->moving_mean = upset_calloc(n, sizeof(float), c->err)) || /* zeros */
+        !(L->moving_variance = upset_calloc(n, sizeof(float), c->err)))
+        return -1;
     L->epsilon = 0.5;
     for (size_t k = 0; k < n; k++) {
         L->gamma[k] = 1.0f;
-        L->moving_mean[k] = 0.0f;
         L->moving_variance[k] = 0.5f;
     }
     return 0;
