@@ -398,16 +398,11 @@ int dataset_load_hdf5(const char *path, int64_t offset, int64_t count, dataset_t
     memset(d, 0, sizeof *d);
     if (file_check_input(path, "an HDF5 data file", err))
         return -1;
-    H5E_auto2_t old_fn;
-    void *old_data;
-    H5Eget_auto2(H5E_DEFAULT, &old_fn, &old_data);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* our messages, not libhdf5's stack dump */
-    hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    h5_quiet_t quiet;
+    hid_t file = h5_open_quiet(path, &quiet);
     int rc = file < 0 ? upset_fail(err, "%s: not an HDF5 file (or unreadable)", path)
                       : load_hdf5(file, path, offset, count, d, err);
-    if (file >= 0)
-        H5Fclose(file);
-    H5Eset_auto2(H5E_DEFAULT, old_fn, old_data);
+    h5_close_quiet(file, &quiet);
     if (rc)
         dataset_free(d);
     return rc;

@@ -206,6 +206,20 @@ static int read_dataset(h5ctx_t *c, hid_t grp, const char *name, int want_float,
     return rc;
 }
 
+hid_t h5_open_quiet(const char *path, h5_quiet_t *q)
+{
+    H5Eget_auto2(H5E_DEFAULT, &q->fn, &q->data);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    return H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+}
+
+void h5_close_quiet(hid_t file, const h5_quiet_t *q)
+{
+    if (file >= 0)
+        H5Fclose(file);
+    H5Eset_auto2(H5E_DEFAULT, q->fn, q->data);
+}
+
 int h5_dataset_extents(hid_t grp, const char *name, hsize_t dims[4])
 {
     if (H5Lexists(grp, name, H5P_DEFAULT) <= 0)

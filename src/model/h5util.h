@@ -14,6 +14,16 @@ typedef struct {
     upset_err_t *err;
 } h5ctx_t;
 
+/* libhdf5's own error printing, saved while it is off. */
+typedef struct {
+    H5E_auto2_t fn;
+    void *data;
+} h5_quiet_t;
+/* Opens path read-only with libhdf5's error printing off (the loaders word their own
+ * messages); < 0 when it cannot. h5_close_quiet closes it (if open) and restores q. */
+hid_t h5_open_quiet(const char *path, h5_quiet_t *q);
+void h5_close_quiet(hid_t file, const h5_quiet_t *q);
+
 int h5_has_attr(hid_t obj, const char *name);
 int h5_attr_string(h5ctx_t *c, hid_t obj, const char *name, char *out, size_t len);
 int h5_attr_int(h5ctx_t *c, hid_t obj, const char *name, int64_t *out);

@@ -601,11 +601,8 @@ int model_load(const char *path, model_t *m, upset_err_t *err)
         return -1;
     if (H5Fis_hdf5(path) <= 0)
         return upset_fail(err, "%s: not an HDF5 file (truncated or corrupt model?)", path);
-    H5E_auto2_t old_fn;
-    void *old_data;
-    H5Eget_auto2(H5E_DEFAULT, &old_fn, &old_data);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* we report errors ourselves */
-    hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    h5_quiet_t quiet;
+    hid_t file = h5_open_quiet(path, &quiet);
     int rc = -1;
     if (file < 0) {
         upset_fail(err, "%s: cannot open as HDF5 (truncated or corrupt model?)", path);
@@ -660,9 +657,7 @@ int model_load(const char *path, model_t *m, upset_err_t *err)
     m->checksum = file_checksum(path);
     rc = 0;
 out:
-    if (file >= 0)
-        H5Fclose(file);
-    H5Eset_auto2(H5E_DEFAULT, old_fn, old_data);
+    h5_close_quiet(file, &quiet);
     if (rc)
         model_free(m);
     return rc;
