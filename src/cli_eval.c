@@ -46,15 +46,6 @@ static int eval_usage(void)
     return 2;
 }
 
-/* The data format named s, as campaign files name them, or -1. */
-static int format_of(const char *s)
-{
-    for (int f = 0; strcmp(campaign_data_format_name(f), "?"); f++)
-        if (!strcmp(campaign_data_format_name(f), s))
-            return f;
-    return -1;
-}
-
 static double cpu_s(void)
 {
     struct timespec ts;
@@ -213,7 +204,7 @@ int cmd_eval(int argc, char **argv)
     have_model = !rc;
     if (!rc) {
         bitspace_include_bias(&m, include_bias);
-        const int f = format_of(format);
+        const int f = campaign_data_format_from_name(format);
         if (f < 0)
             rc = upset_fail(&err, "--format %s: expected hgcal, cifar10 or hdf5", format);
         else

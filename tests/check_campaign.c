@@ -221,6 +221,8 @@ START_TEST(test_names)
     ck_assert_str_eq(rank_score_name(RANK_SCORE_PAPER), "paper");
     ck_assert_int_eq(campaign_kind_from_name("rank"), CAMPAIGN_RANK);
     ck_assert_int_eq(campaign_kind_from_name("Rank"), -1);
+    ck_assert_int_eq(campaign_data_format_from_name("hdf5"), CAMPAIGN_DATA_HDF5);
+    ck_assert_int_eq(campaign_data_format_from_name("HDF5"), -1);
 }
 END_TEST
 

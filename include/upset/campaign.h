@@ -219,7 +219,8 @@ const char *statfi_mode_name(statfi_mode_t m);
 const char *rank_metric_name(rank_metric_t m);
 const char *rank_score_name(rank_score_t s);
 
-/* The kind whose YAML spelling is name, or -1. */
+/* The kind, and the data format, whose YAML spelling is name, or -1. */
 int campaign_kind_from_name(const char *name);
+int campaign_data_format_from_name(const char *name);
 
 #endif

@@ -93,13 +93,17 @@ const char *statfi_mode_name(statfi_mode_t m) { return config_enum_name(statfi_m
 const char *rank_metric_name(rank_metric_t m) { return config_enum_name(metric_names, (int)m); }
 const char *rank_score_name(rank_score_t s) { return config_enum_name(score_names, (int)s); }
 
-int campaign_kind_from_name(const char *name)
+/* The index of name in names, or -1. */
+static int enum_value(const char *const *names, const char *name)
 {
-    for (int i = 0; kind_names[i]; i++)
-        if (strcmp(kind_names[i], name) == 0)
+    for (int i = 0; names[i]; i++)
+        if (strcmp(names[i], name) == 0)
             return i;
     return -1;
 }
+
+int campaign_kind_from_name(const char *name) { return enum_value(kind_names, name); }
+int campaign_data_format_from_name(const char *name) { return enum_value(format_names, name); }
 
 /* The shortest decimal that reads back to exactly v. */
 void config_fmt_real(double v, char *buf, size_t len)
