@@ -110,6 +110,10 @@ static uint64_t lcg(uint64_t *s)
     return *s >> 33;
 }
 
+/* The int16 kernels' paths: VNNI where the processor has it (else the same as AVX2),
+ * AVX2 alone, plain C. */
+static const kernel_mode_t int16_modes[3] = {KERNEL_AUTO, KERNEL_AVX2, KERNEL_PORTABLE};
+
 START_TEST(test_dot16_brute_force)
 {
     uint64_t seed = 99;
@@ -128,8 +132,8 @@ START_TEST(test_dot16_brute_force)
                 w[j] = (int16_t)((int64_t)(lcg(&seed) % (uint64_t)(2 * lim + 1)) - lim);
             x[0] = (int16_t)lim; /* extremes too */
             w[0] = (int16_t)-lim;
-            for (int mode = 0; mode < 2; mode++) {
-                kernel_set_mode(mode ? KERNEL_PORTABLE : KERNEL_AUTO);
+            for (int mode = 0; mode < 3; mode++) {
+                kernel_set_mode(int16_modes[mode]);
                 int32_t out[9], seg[9];
                 kernel_dot16(x, w, k, rows, k, out);
                 /* the same fan-in in two pieces, the second read from a copy elsewhere */
@@ -200,8 +204,8 @@ START_TEST(test_pairs16_brute_force)
             x[0] = (int16_t)-lim; /* extremes too */
             w[0] = -lim;
             wp[0] = (int16_t)-lim;
-            for (int mode = 0; mode < 2; mode++) {
-                kernel_set_mode(mode ? KERNEL_PORTABLE : KERNEL_AUTO);
+            for (int mode = 0; mode < 3; mode++) {
+                kernel_set_mode(int16_modes[mode]);
                 int32_t out[72], seg[72];
                 kernel_pairs16(x, wp, pairs, n, out);
                 /* three pieces of pairs / 3 pairs, the last two copied elsewhere */
@@ -312,7 +316,7 @@ START_TEST(test_batchnorm_kernel)
     }
     xi[0] = (INT64_C(1) << 50), xi[1] = -(INT64_C(1) << 50);
     const double in_scale = 1.0 / 4096;
-    const int vec = !strcmp(kernel_path(), "avx2"); /* elsewhere it declines (-1) */
+    const int vec = !strncmp(kernel_path(), "avx2", 4); /* elsewhere it declines (-1) */
     ck_assert_int_eq(kernel_batchnorm(xi, NULL, in_scale, N, C, scale, offset, out), vec ? 0 : -1);
     if (vec)
         for (int i = 0; i < N; i++) {
@@ -804,7 +808,7 @@ static void paths_identical(const char *model, const dataset_t *d, int64_t n)
     model_t m;
     upset_err_t err = {{0}};
     ck_assert_msg(model_load(model, &m, &err) == 0, "%s", err.msg);
-    int64_t la, lp, lw, calls = kernel_dot16_calls(), sparse = kernel_add_sums_calls();
+    int64_t la, lv, lp, lw, calls = kernel_dot16_calls(), sparse = kernel_add_sums_calls();
     n_unwritten = 0;
     double *a = run_all(&m, d, n, KERNEL_AUTO, &la);
     ck_assert_msg(kernel_dot16_calls() > calls, "%s: the narrow kernels were not used", model);
@@ -812,20 +816,26 @@ static void paths_identical(const char *model, const dataset_t *d, int64_t n)
         ck_assert_msg(kernel_add_sums_calls() > sparse, "%s: the sparse sums were not used",
                       model);
     const int64_t fused = n_unwritten;
+    kernel_set_mode(KERNEL_AUTO);
+    const char *path = kernel_path(); /* avx2+vnni where the processor has VNNI */
+    double *v = run_all(&m, d, n, KERNEL_AVX2, &lv);
     double *p = run_all(&m, d, n, KERNEL_PORTABLE, &lp);
     double *w = run_all(&m, d, n, KERNEL_WIDE, &lw);
     ck_assert_int_eq(la, lw);
+    ck_assert_int_eq(lv, lw);
     ck_assert_int_eq(lp, lw);
     int64_t diff = 0;
     for (int64_t k = 0; k < la; k++)
-        diff += memcmp(&a[k], &w[k], sizeof *a) != 0 || memcmp(&p[k], &w[k], sizeof *a) != 0;
-    printf("%s: %lld samples, %lld layer outputs: avx2/portable/wide differ in %lld (%lld "
+        diff += memcmp(&a[k], &w[k], sizeof *a) != 0 || memcmp(&v[k], &w[k], sizeof *a) != 0 ||
+                memcmp(&p[k], &w[k], sizeof *a) != 0;
+    printf("%s: %lld samples, %lld layer outputs: %s/avx2/portable/wide differ in %lld (%lld "
            "batch norm + quantizer passes fused)\n",
-           model, (long long)n, (long long)la, (long long)diff, (long long)fused);
-    if (!strcmp(model, "models/cifar10.h5") && !strcmp(kernel_path(), "avx2"))
+           model, (long long)n, (long long)la, path, (long long)diff, (long long)fused);
+    if (!strcmp(model, "models/cifar10.h5") && !strncmp(path, "avx2", 4))
         ck_assert_msg(fused > 0, "cifar10: the fused batch norm + quantizer was not taken");
     ck_assert_int_eq(diff, 0);
     free(a);
+    free(v);
     free(p);
     free(w);
     model_free(&m);

@@ -4,8 +4,9 @@
  * and weight codes fit int16, and whose every partial sum provably fits int32
  * (fan-in x max|x| x max|w| < 2^31, checked by the caller), runs as int16 dot products
  * with int32 accumulators: exact, so every path below gives the same integers.
- * An AVX2 path is chosen at run time where the processor has it; the portable path is
- * plain C. The float kernel below vectorises independent sums without changing any
+ * An AVX2 path is chosen at run time where the processor has it (its dot products as
+ * AVX-512 VNNI instructions on 256-bit vectors where it has those too); the portable path
+ * is plain C. The float kernel below vectorises independent sums without changing any
  * rounding. */
 #ifndef UPSET_KERNELS_H
 #define UPSET_KERNELS_H
@@ -150,11 +151,13 @@ void kernel_quantize_fixed(const quant_t *q, const int64_t *acc, int64_t n, int 
                            int64_t *out);
 
 /* Which integer path the engine's quantized conv2d / dense take:
- *   KERNEL_AUTO     - int16 dot products, AVX2 where the processor has it (default);
+ *   KERNEL_AUTO     - int16 dot products, AVX2 where the processor has it, its dot products
+ *                     as AVX-512 VNNI instructions where it has those too (default);
+ *   KERNEL_AVX2     - AVX2 without VNNI (UPSET_KERNEL=avx2);
  *   KERNEL_PORTABLE - int16 dot products in plain C;
  *   KERNEL_WIDE     - the int64 reference loops, no narrow path.
- * All three give the same integers; tests and `make bench` compare them. */
-typedef enum { KERNEL_AUTO, KERNEL_PORTABLE, KERNEL_WIDE } kernel_mode_t;
+ * All give the same integers; tests and `make bench` compare them. */
+typedef enum { KERNEL_AUTO, KERNEL_PORTABLE, KERNEL_WIDE, KERNEL_AVX2 } kernel_mode_t;
 void kernel_set_mode(kernel_mode_t m);
 kernel_mode_t kernel_mode(void);
 

@@ -54,16 +54,6 @@ typedef struct {
     __m256i a0, a1, a2, a3;
 } acc4_t;
 
-/* s[k] += madd(v, wk): pairs of int16 products summed into int32, four accumulators. */
-__attribute__((target("avx2"), always_inline)) static inline void
-madd4_avx2(acc4_t *s, __m256i v, __m256i w0, __m256i w1, __m256i w2, __m256i w3)
-{
-    s->a0 = _mm256_add_epi32(s->a0, _mm256_madd_epi16(v, w0));
-    s->a1 = _mm256_add_epi32(s->a1, _mm256_madd_epi16(v, w1));
-    s->a2 = _mm256_add_epi32(s->a2, _mm256_madd_epi16(v, w2));
-    s->a3 = _mm256_add_epi32(s->a3, _mm256_madd_epi16(v, w3));
-}
-
 /* 32 channels' sums (eight per accumulator) to out. */
 __attribute__((target("avx2"), always_inline)) static inline void store4_avx2(int32_t *out,
                                                                              const acc4_t *s)
@@ -72,87 +62,6 @@ __attribute__((target("avx2"), always_inline)) static inline void store4_avx2(in
     _mm256_storeu_si256((__m256i *)(out + 8), s->a1);
     _mm256_storeu_si256((__m256i *)(out + 16), s->a2);
     _mm256_storeu_si256((__m256i *)(out + 24), s->a3);
-}
-
-/* One broadcast pair of inputs meets eight output channels' weight pairs per
- * _mm256_madd_epi16; 32 channels stay in four accumulators over the whole fan-in (no
- * branch on zero inputs: after a ReLU they come unpredictably). */
-__attribute__((target("avx2"))) static void pairs16_avx2(const int16_t *const *xs, int nseg,
-                                                         int64_t seg_pairs, const int16_t *wp,
-                                                         int n, int32_t *out)
-{
-    int c0 = 0;
-    for (; c0 + 32 <= n; c0 += 32) {
-        const __m256i z = _mm256_setzero_si256();
-        acc4_t a = {z, z, z, z};
-        const __m256i *wr = (const __m256i *)(wp + c0 * 2);
-        const int64_t step = n / 8; /* vectors per pair */
-        for (int g = 0; g < nseg; g++)
-            for (int64_t j = 0; j < seg_pairs; j++, wr += step) {
-                int32_t xx;
-                memcpy(&xx, xs[g] + 2 * j, sizeof xx);
-                madd4_avx2(&a, _mm256_set1_epi32(xx), _mm256_loadu_si256(wr),
-                           _mm256_loadu_si256(wr + 1), _mm256_loadu_si256(wr + 2),
-                           _mm256_loadu_si256(wr + 3));
-            }
-        store4_avx2(out + c0, &a);
-    }
-    for (; c0 < n; c0 += 8) {
-        __m256i a = _mm256_setzero_si256();
-        const __m256i *wr = (const __m256i *)(wp + c0 * 2);
-        for (int g = 0; g < nseg; g++)
-            for (int64_t j = 0; j < seg_pairs; j++, wr += n / 8) {
-                int32_t xx;
-                memcpy(&xx, xs[g] + 2 * j, sizeof xx);
-                a = _mm256_add_epi32(a, _mm256_madd_epi16(_mm256_set1_epi32(xx),
-                                                          _mm256_loadu_si256(wr)));
-            }
-        _mm256_storeu_si256((__m256i *)(out + c0), a);
-    }
-}
-
-/* pairs16_avx2 for two output pixels at once (fan-ins xa and xb): each weight vector
- * loaded serves both, so the loads no longer outnumber the multiply-adds. */
-__attribute__((target("avx2"))) static void pairs16x2_avx2(const int16_t *const *xa,
-                                                           const int16_t *const *xb, int nseg,
-                                                           int64_t seg_pairs, const int16_t *wp,
-                                                           int n, int32_t *outa, int32_t *outb)
-{
-    int c0 = 0;
-    for (; c0 + 32 <= n; c0 += 32) {
-        const __m256i z = _mm256_setzero_si256();
-        acc4_t a = {z, z, z, z}, b = a;
-        const __m256i *wr = (const __m256i *)(wp + c0 * 2);
-        const int64_t step = n / 8;
-        for (int g = 0; g < nseg; g++)
-            for (int64_t j = 0; j < seg_pairs; j++, wr += step) {
-                int32_t ya, yb;
-                memcpy(&ya, xa[g] + 2 * j, sizeof ya);
-                memcpy(&yb, xb[g] + 2 * j, sizeof yb);
-                __m256i w0 = _mm256_loadu_si256(wr), w1 = _mm256_loadu_si256(wr + 1),
-                        w2 = _mm256_loadu_si256(wr + 2), w3 = _mm256_loadu_si256(wr + 3);
-                KEEP_IN_REGISTERS(w0, w1, w2, w3);
-                madd4_avx2(&a, _mm256_set1_epi32(ya), w0, w1, w2, w3);
-                madd4_avx2(&b, _mm256_set1_epi32(yb), w0, w1, w2, w3);
-            }
-        store4_avx2(outa + c0, &a);
-        store4_avx2(outb + c0, &b);
-    }
-    for (; c0 < n; c0 += 8) {
-        __m256i a = _mm256_setzero_si256(), b = a;
-        const __m256i *wr = (const __m256i *)(wp + c0 * 2);
-        for (int g = 0; g < nseg; g++)
-            for (int64_t j = 0; j < seg_pairs; j++, wr += n / 8) {
-                int32_t ya, yb;
-                memcpy(&ya, xa[g] + 2 * j, sizeof ya);
-                memcpy(&yb, xb[g] + 2 * j, sizeof yb);
-                const __m256i w = _mm256_loadu_si256(wr);
-                a = _mm256_add_epi32(a, _mm256_madd_epi16(_mm256_set1_epi32(ya), w));
-                b = _mm256_add_epi32(b, _mm256_madd_epi16(_mm256_set1_epi32(yb), w));
-            }
-        _mm256_storeu_si256((__m256i *)(outa + c0), a);
-        _mm256_storeu_si256((__m256i *)(outb + c0), b);
-    }
 }
 
 __attribute__((target("avx2"))) static int32_t hsum8(__m256i v)
@@ -170,90 +79,21 @@ __attribute__((target("avx2"), always_inline)) static inline void hsum4_avx2(int
     out[0] = hsum8(s->a0), out[1] = hsum8(s->a1), out[2] = hsum8(s->a2), out[3] = hsum8(s->a3);
 }
 
-/* Four weight rows per pass, so each load of x serves four multiply-adds; seg is a
- * multiple of 16. */
-__attribute__((target("avx2"))) static void dot16_avx2(const int16_t *const *xs, int nseg,
-                                                       int64_t seg, const int16_t *w, int n_rows,
-                                                       int64_t w_stride, int32_t *out)
-{
-    int r = 0;
-    for (; r + 4 <= n_rows; r += 4) {
-        const int16_t *w0 = w + r * w_stride, *w1 = w0 + w_stride, *w2 = w1 + w_stride,
-                      *w3 = w2 + w_stride;
-        const __m256i z = _mm256_setzero_si256();
-        acc4_t a = {z, z, z, z};
-        for (int g = 0; g < nseg; g++) {
-            const int16_t *x = xs[g];
-            const int64_t o = g * seg;
-            for (int64_t j = 0; j < seg; j += 16)
-                madd4_avx2(&a, _mm256_loadu_si256((const __m256i *)(x + j)),
-                           _mm256_loadu_si256((const __m256i *)(w0 + o + j)),
-                           _mm256_loadu_si256((const __m256i *)(w1 + o + j)),
-                           _mm256_loadu_si256((const __m256i *)(w2 + o + j)),
-                           _mm256_loadu_si256((const __m256i *)(w3 + o + j)));
-        }
-        hsum4_avx2(out + r, &a);
-    }
-    for (; r < n_rows; r++) {
-        const int16_t *wr = w + r * w_stride;
-        __m256i a = _mm256_setzero_si256();
-        for (int g = 0; g < nseg; g++)
-            for (int64_t j = 0; j < seg; j += 16)
-                a = _mm256_add_epi32(a, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(xs[g] + j)),
-                                                          _mm256_loadu_si256((const __m256i *)(wr + g * seg + j))));
-        out[r] = hsum8(a);
-    }
-}
+#define I16_TARGET "avx2"
+#define I16(name) name##_avx2
+#define I16_DPADD(a, v, w) _mm256_add_epi32(a, _mm256_madd_epi16(v, w))
+#include "kernels_int16.inc"
+#undef I16_TARGET
+#undef I16
+#undef I16_DPADD
 
-/* dot16_avx2 for two fan-ins (two output pixels) at once: each weight vector loaded
- * serves both. */
-__attribute__((target("avx2"))) static void dot16x2_avx2(const int16_t *const *xa,
-                                                         const int16_t *const *xb, int nseg,
-                                                         int64_t seg, const int16_t *w, int n_rows,
-                                                         int64_t w_stride, int32_t *outa,
-                                                         int32_t *outb)
-{
-    int r = 0;
-    for (; r + 4 <= n_rows; r += 4) {
-        const int16_t *w0 = w + r * w_stride, *w1 = w0 + w_stride, *w2 = w1 + w_stride,
-                      *w3 = w2 + w_stride;
-        const __m256i z = _mm256_setzero_si256();
-        acc4_t a = {z, z, z, z}, b = a;
-        for (int g = 0; g < nseg; g++) {
-            const int16_t *x = xa[g], *y = xb[g];
-            const int64_t o = g * seg;
-            for (int64_t j = 0; j < seg; j += 16) {
-                __m256i v0 = _mm256_loadu_si256((const __m256i *)(w0 + o + j)),
-                        v1 = _mm256_loadu_si256((const __m256i *)(w1 + o + j)),
-                        v2 = _mm256_loadu_si256((const __m256i *)(w2 + o + j)),
-                        v3 = _mm256_loadu_si256((const __m256i *)(w3 + o + j));
-                KEEP_IN_REGISTERS(v0, v1, v2, v3);
-                madd4_avx2(&a, _mm256_loadu_si256((const __m256i *)(x + j)), v0, v1, v2, v3);
-                madd4_avx2(&b, _mm256_loadu_si256((const __m256i *)(y + j)), v0, v1, v2, v3);
-            }
-        }
-        hsum4_avx2(outa + r, &a);
-        hsum4_avx2(outb + r, &b);
-    }
-    if (r < n_rows) {
-        dot16_avx2(xa, nseg, seg, w + r * w_stride, n_rows - r, w_stride, outa + r);
-        dot16_avx2(xb, nseg, seg, w + r * w_stride, n_rows - r, w_stride, outb + r);
-    }
-}
-
-__attribute__((target("avx2"))) static void dot16_many_avx2(const int16_t *const *xs, int nseg,
-                                                            int64_t seg, const int16_t *w,
-                                                            int n_items, int32_t *out)
-{
-    for (int t = 0; t < n_items; t++, xs += nseg) {
-        __m256i a = _mm256_setzero_si256();
-        for (int g = 0; g < nseg; g++)
-            for (int64_t j = 0; j < seg; j += 16)
-                a = _mm256_add_epi32(a, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(xs[g] + j)),
-                                                          _mm256_loadu_si256((const __m256i *)(w + g * seg + j))));
-        out[t] = hsum8(a);
-    }
-}
+#define I16_TARGET "avx2,avx512vnni,avx512vl"
+#define I16(name) name##_vnni
+#define I16_DPADD(a, v, w) _mm256_dpwssd_epi32(a, v, w)
+#include "kernels_int16.inc"
+#undef I16_TARGET
+#undef I16
+#undef I16_DPADD
 
 /* The vector bodies below stop at the last whole vector and return where they stopped;
  * the public function finishes with its plain loop. */
@@ -566,7 +406,7 @@ __attribute__((target("avx2"))) static int batchnorm_quantize_avx2(
 static kernel_mode_t mode = KERNEL_AUTO;
 static int mode_read;
 
-/* UPSET_KERNEL=wide|portable|auto picks the path for a whole run (benchmarks and
+/* UPSET_KERNEL=wide|portable|avx2|auto picks the path for a whole run (benchmarks and
  * tests compare them); kernel_set_mode overrides it. */
 kernel_mode_t kernel_mode(void)
 {
@@ -577,23 +417,38 @@ kernel_mode_t kernel_mode(void)
             mode = KERNEL_WIDE;
         else if (s && !strcmp(s, "portable"))
             mode = KERNEL_PORTABLE;
+        else if (s && !strcmp(s, "avx2"))
+            mode = KERNEL_AVX2;
     }
     return mode;
 }
 
-static int use_avx2(void)
+/* What the processor offers (asked once; ranks are single-threaded processes): 1 AVX2,
+ * 2 AVX2 and AVX-512 VNNI on 256-bit vectors too, 0 neither or not x86. */
+static int cpu_level(void)
 {
 #ifdef HAVE_X86
-    static int has = -1;
-    if (has < 0) {
+    static int level = -1;
+    if (level < 0) {
         __builtin_cpu_init();
-        has = __builtin_cpu_supports("avx2") ? 1 : 0;
+        level = !__builtin_cpu_supports("avx2")                 ? 0
+                : __builtin_cpu_supports("avx512vnni") &&
+                          __builtin_cpu_supports("avx512vl") ? 2
+                                                             : 1;
     }
-    return has && kernel_mode() == KERNEL_AUTO;
+    return level;
 #else
     return 0;
 #endif
 }
+
+static int use_avx2(void)
+{
+    return cpu_level() >= 1 && (kernel_mode() == KERNEL_AUTO || kernel_mode() == KERNEL_AVX2);
+}
+
+/* The int16 kernels' VNNI variant: the default where the processor has it. */
+static int use_vnni(void) { return cpu_level() == 2 && kernel_mode() == KERNEL_AUTO; }
 
 static void sum_rows_f64_portable(const double *x, int n_x, int n_sets, const double *w,
                                   int64_t n, double *acc, int64_t acc_stride)
@@ -856,6 +711,10 @@ void kernel_dot16_seg(const int16_t *const *xs, int nseg, int64_t seg, const int
 {
     n_calls++;
 #ifdef HAVE_X86
+    if (use_vnni()) {
+        dot16_vnni(xs, nseg, seg, w, n_rows, w_stride, out);
+        return;
+    }
     if (use_avx2()) {
         dot16_avx2(xs, nseg, seg, w, n_rows, w_stride, out);
         return;
@@ -870,6 +729,10 @@ void kernel_dot16_seg2(const int16_t *const *xa, const int16_t *const *xb, int n
 {
     n_calls++;
 #ifdef HAVE_X86
+    if (use_vnni()) {
+        dot16x2_vnni(xa, xb, nseg, seg, w, n_rows, w_stride, outa, outb);
+        return;
+    }
     if (use_avx2()) {
         dot16x2_avx2(xa, xb, nseg, seg, w, n_rows, w_stride, outa, outb);
         return;
@@ -883,6 +746,10 @@ void kernel_dot16_many(const int16_t *const *xs, int nseg, int64_t seg, const in
                        int n_items, int32_t *out)
 {
 #ifdef HAVE_X86
+    if (use_vnni()) {
+        dot16_many_vnni(xs, nseg, seg, w, n_items, out);
+        return;
+    }
     if (use_avx2()) {
         dot16_many_avx2(xs, nseg, seg, w, n_items, out);
         return;
@@ -903,6 +770,10 @@ void kernel_pairs16_seg2(const int16_t *const *xa, const int16_t *const *xb, int
 {
     n_calls++;
 #ifdef HAVE_X86
+    if (use_vnni()) {
+        pairs16x2_vnni(xa, xb, nseg, seg_pairs, wp, n, outa, outb);
+        return;
+    }
     if (use_avx2()) {
         pairs16x2_avx2(xa, xb, nseg, seg_pairs, wp, n, outa, outb);
         return;
@@ -917,6 +788,10 @@ void kernel_pairs16_seg(const int16_t *const *xs, int nseg, int64_t seg_pairs, c
 {
     n_calls++;
 #ifdef HAVE_X86
+    if (use_vnni()) {
+        pairs16_vnni(xs, nseg, seg_pairs, wp, n, out);
+        return;
+    }
     if (use_avx2()) {
         pairs16_avx2(xs, nseg, seg_pairs, wp, n, out);
         return;
@@ -1157,5 +1032,8 @@ void kernel_set_mode(kernel_mode_t m)
 
 const char *kernel_path(void)
 {
-    return kernel_mode() == KERNEL_WIDE ? "wide" : use_avx2() ? "avx2" : "portable";
+    return kernel_mode() == KERNEL_WIDE ? "wide"
+           : use_vnni()                  ? "avx2+vnni"
+           : use_avx2()                  ? "avx2"
+                                         : "portable";
 }
