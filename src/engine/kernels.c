@@ -44,6 +44,20 @@ static void pairs16_portable(const int16_t *const *xs, int nseg, int64_t seg_pai
         }
 }
 
+/* One variant's int16 kernels (kernels_int16.inc fills one per variant). */
+typedef struct {
+    void (*dot16)(const int16_t *const *xs, int nseg, int64_t seg, const int16_t *w, int n_rows,
+                  int64_t w_stride, int32_t *out);
+    void (*dot16x2)(const int16_t *const *xa, const int16_t *const *xb, int nseg, int64_t seg,
+                    const int16_t *w, int n_rows, int64_t w_stride, int32_t *outa, int32_t *outb);
+    void (*dot16_many)(const int16_t *const *xs, int nseg, int64_t seg, const int16_t *w,
+                       int n_items, int32_t *out);
+    void (*pairs16)(const int16_t *const *xs, int nseg, int64_t seg_pairs, const int16_t *wp,
+                    int n, int32_t *out);
+    void (*pairs16x2)(const int16_t *const *xa, const int16_t *const *xb, int nseg,
+                      int64_t seg_pairs, const int16_t *wp, int n, int32_t *outa, int32_t *outb);
+} int16_kernels_t;
+
 #ifdef HAVE_X86
 /* Keeps four loaded vectors in registers: without it the compiler folds each load into
  * both multiply-adds that use it, and the two-pixel kernels load every weight twice. */
@@ -447,8 +461,18 @@ static int use_avx2(void)
     return cpu_level() >= 1 && (kernel_mode() == KERNEL_AUTO || kernel_mode() == KERNEL_AVX2);
 }
 
-/* The int16 kernels' VNNI variant: the default where the processor has it. */
-static int use_vnni(void) { return cpu_level() == 2 && kernel_mode() == KERNEL_AUTO; }
+/* The int16 kernels to run: the VNNI variant by default where the processor has it, else
+ * AVX2; NULL for the plain C loops. */
+static const int16_kernels_t *int16_kernels(void)
+{
+#ifdef HAVE_X86
+    if (cpu_level() == 2 && kernel_mode() == KERNEL_AUTO)
+        return &kernels_vnni;
+    if (use_avx2())
+        return &kernels_avx2;
+#endif
+    return NULL;
+}
 
 static void sum_rows_f64_portable(const double *x, int n_x, int n_sets, const double *w,
                                   int64_t n, double *acc, int64_t acc_stride)
@@ -710,16 +734,11 @@ void kernel_dot16_seg(const int16_t *const *xs, int nseg, int64_t seg, const int
                       int n_rows, int64_t w_stride, int32_t *out)
 {
     n_calls++;
-#ifdef HAVE_X86
-    if (use_vnni()) {
-        dot16_vnni(xs, nseg, seg, w, n_rows, w_stride, out);
+    const int16_kernels_t *k = int16_kernels();
+    if (k) {
+        k->dot16(xs, nseg, seg, w, n_rows, w_stride, out);
         return;
     }
-    if (use_avx2()) {
-        dot16_avx2(xs, nseg, seg, w, n_rows, w_stride, out);
-        return;
-    }
-#endif
     dot16_portable(xs, nseg, seg, w, n_rows, w_stride, out);
 }
 
@@ -728,16 +747,11 @@ void kernel_dot16_seg2(const int16_t *const *xa, const int16_t *const *xb, int n
                        int32_t *outb)
 {
     n_calls++;
-#ifdef HAVE_X86
-    if (use_vnni()) {
-        dot16x2_vnni(xa, xb, nseg, seg, w, n_rows, w_stride, outa, outb);
+    const int16_kernels_t *k = int16_kernels();
+    if (k) {
+        k->dot16x2(xa, xb, nseg, seg, w, n_rows, w_stride, outa, outb);
         return;
     }
-    if (use_avx2()) {
-        dot16x2_avx2(xa, xb, nseg, seg, w, n_rows, w_stride, outa, outb);
-        return;
-    }
-#endif
     dot16_portable(xa, nseg, seg, w, n_rows, w_stride, outa);
     dot16_portable(xb, nseg, seg, w, n_rows, w_stride, outb);
 }
@@ -745,16 +759,11 @@ void kernel_dot16_seg2(const int16_t *const *xa, const int16_t *const *xb, int n
 void kernel_dot16_many(const int16_t *const *xs, int nseg, int64_t seg, const int16_t *w,
                        int n_items, int32_t *out)
 {
-#ifdef HAVE_X86
-    if (use_vnni()) {
-        dot16_many_vnni(xs, nseg, seg, w, n_items, out);
+    const int16_kernels_t *k = int16_kernels();
+    if (k) {
+        k->dot16_many(xs, nseg, seg, w, n_items, out);
         return;
     }
-    if (use_avx2()) {
-        dot16_many_avx2(xs, nseg, seg, w, n_items, out);
-        return;
-    }
-#endif
     for (int t = 0; t < n_items; t++)
         dot16_portable(xs + (int64_t)t * nseg, nseg, seg, w, 1, 0, out + t);
 }
@@ -769,16 +778,11 @@ void kernel_pairs16_seg2(const int16_t *const *xa, const int16_t *const *xb, int
                          int64_t seg_pairs, const int16_t *wp, int n, int32_t *outa, int32_t *outb)
 {
     n_calls++;
-#ifdef HAVE_X86
-    if (use_vnni()) {
-        pairs16x2_vnni(xa, xb, nseg, seg_pairs, wp, n, outa, outb);
+    const int16_kernels_t *k = int16_kernels();
+    if (k) {
+        k->pairs16x2(xa, xb, nseg, seg_pairs, wp, n, outa, outb);
         return;
     }
-    if (use_avx2()) {
-        pairs16x2_avx2(xa, xb, nseg, seg_pairs, wp, n, outa, outb);
-        return;
-    }
-#endif
     pairs16_portable(xa, nseg, seg_pairs, wp, n, outa);
     pairs16_portable(xb, nseg, seg_pairs, wp, n, outb);
 }
@@ -787,16 +791,11 @@ void kernel_pairs16_seg(const int16_t *const *xs, int nseg, int64_t seg_pairs, c
                         int n, int32_t *out)
 {
     n_calls++;
-#ifdef HAVE_X86
-    if (use_vnni()) {
-        pairs16_vnni(xs, nseg, seg_pairs, wp, n, out);
+    const int16_kernels_t *k = int16_kernels();
+    if (k) {
+        k->pairs16(xs, nseg, seg_pairs, wp, n, out);
         return;
     }
-    if (use_avx2()) {
-        pairs16_avx2(xs, nseg, seg_pairs, wp, n, out);
-        return;
-    }
-#endif
     pairs16_portable(xs, nseg, seg_pairs, wp, n, out);
 }
 
@@ -1032,8 +1031,13 @@ void kernel_set_mode(kernel_mode_t m)
 
 const char *kernel_path(void)
 {
-    return kernel_mode() == KERNEL_WIDE ? "wide"
-           : use_vnni()                  ? "avx2+vnni"
-           : use_avx2()                  ? "avx2"
-                                         : "portable";
+    if (kernel_mode() == KERNEL_WIDE)
+        return "wide";
+    if (!use_avx2())
+        return "portable";
+#ifdef HAVE_X86
+    if (int16_kernels() == &kernels_vnni)
+        return "avx2+vnni";
+#endif
+    return "avx2";
 }
