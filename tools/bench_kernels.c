@@ -20,23 +20,17 @@ static double cpu_s(void)
 #define CHAIN8(op) op " %1, %0\n\t" op " %1, %0\n\t" op " %1, %0\n\t" op " %1, %0\n\t" \
                    op " %1, %0\n\t" op " %1, %0\n\t" op " %1, %0\n\t" op " %1, %0"
 
-/* Dependent register adds per CPU second. */
-static double add_rate(long n)
+/* Dependent operations per CPU second: register adds, or 64-bit multiplies. */
+static double chain_rate(int multiply, long n)
 {
-    unsigned long x = 0, one = 1;
+    unsigned long x = 1;
+    const unsigned long y = multiply ? 3 : 1;
     const double t0 = cpu_s();
     for (long i = 0; i < n; i++)
-        __asm__ volatile(CHAIN8("add") : "+r"(x) : "r"(one));
-    return 8.0 * n / (cpu_s() - t0);
-}
-
-/* Dependent 64-bit multiplies per CPU second. */
-static double imul_rate(long n)
-{
-    unsigned long x = 1, three = 3;
-    const double t0 = cpu_s();
-    for (long i = 0; i < n; i++)
-        __asm__ volatile(CHAIN8("imul") : "+r"(x) : "r"(three));
+        if (multiply)
+            __asm__ volatile(CHAIN8("imul") : "+r"(x) : "r"(y));
+        else
+            __asm__ volatile(CHAIN8("add") : "+r"(x) : "r"(y));
     return 8.0 * n / (cpu_s() - t0);
 }
 #endif
@@ -50,7 +44,7 @@ static double clock_hz(void)
 {
 #if defined(__x86_64__)
     const long n = 50000000; /* eight per pass: the loop's own work hides */
-    const double adds = add_rate(n), muls = 3 * imul_rate(n / 3);
+    const double adds = chain_rate(0, n), muls = 3 * chain_rate(1, n / 3);
     if (adds > 1.1 * muls || muls > 1.1 * adds) {
         printf("clock: dependent adds give %.2f GHz, dependent multiplies %.2f: no peak figure\n",
                adds / 1e9, muls / 1e9);
