@@ -225,6 +225,7 @@ int cmd_eval(int argc, char **argv)
         stage = "";
         rc = evaluator_create(&ev, &m, &d, zero_rule, &err);
         have_ev = !rc;
+        ev.output_only = 1; /* each sample's output alone is read */
     }
     if (rc) {
         fprintf(stderr, "upset eval: %s%s\n", stage, err.msg);

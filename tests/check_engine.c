@@ -369,6 +369,90 @@ START_TEST(test_batchnorm_kernel)
 }
 END_TEST
 
+/* The fused row kernel (a linear layer's sums through bias, relu, batch norm and quantizer
+ * in float32) against the int64 outputs of plain loops, TensorFlow's float32 batch norm
+ * and the scalar quantizer: sums up to the 2^24 bound, both signs, ties, clipping at both
+ * ends and beyond float32's range; channel counts of 4 (repeated to a period of 8), 8 and
+ * 32, shifts 0 and 3, with and without relu. */
+START_TEST(test_linear_bnq_row_kernel)
+{
+    uint64_t seed = 11;
+    enum { N = 32 * 24 };
+    static int32_t sum[N];
+    static int64_t out64[N], codes64[N], want_out[N], want_codes[N];
+    static int16_t codes16[N];
+    static double bn[N];
+    const quant_t qs[] = {{QUANT_RELU, 8, 2, 0, 0}, {QUANT_BITS, 10, 3, 1, 0},
+                          {QUANT_BITS, 24, 12, 1, 0}, {QUANT_BITS, 16, 0, 1, 0}};
+    const int channels[] = {4, 8, 32};
+    const int vec = !strncmp(kernel_path(), "avx2", 4); /* elsewhere it declines (-1) */
+    for (size_t t = 0; t < sizeof qs / sizeof *qs; t++)
+        for (size_t ci = 0; ci < 3; ci++)
+            for (int shift = 0; shift <= 3; shift += 3)
+                for (int relu = 0; relu < 2; relu++) {
+                    const int c = channels[ci], period = c < 8 ? 8 : c;
+                    const int64_t lim = (INT64_C(1) << 24) - 1;
+                    float bias[32], scale[32], offset[32];
+                    for (int k = 0; k < period; k++) { /* per channel, repeated along the period */
+                        const int ch = k % c;
+                        uint64_t g = seed + (uint64_t)ch * 7919;
+                        bias[k] = (float)((int64_t)(lcg(&g) % 20001) - 10000);
+                        scale[k] = (float)((double)lcg(&g) / 2147483648.0 * 4 - 2) *
+                                   (ch == 1 ? 1e30f : 1.0f); /* channel 1 overflows float32 */
+                        offset[k] = (float)((double)lcg(&g) / 2147483648.0 * 8 - 4);
+                    }
+                    for (int i = 0; i < N; i++) {
+                        const int64_t room = (lim - 10000) >> shift;
+                        int64_t v = (int64_t)(lcg(&seed) % (uint64_t)(2 * room + 1)) - room;
+                        if (i % 97 == 0)
+                            v = i % 2 ? room : -room; /* the bound, both signs */
+                        if (i % 89 == 0)
+                            v = (i % 3) - 1; /* near zero: relu's ties */
+                        sum[i] = (int32_t)v;
+                    }
+                    const double in_scale = 1.0 / 1024;
+                    const float mul = (float)(1 << shift);
+                    const int fits16 = qs[t].bits <= 16; /* the int16 codes' precondition */
+                    const int rc = kernel_linear_bnq_row(sum, bias, mul, relu, N, period, in_scale,
+                                                         scale, offset, &qs[t], out64, codes64,
+                                                         fits16 ? codes16 : NULL);
+                    ck_assert_int_eq(rc, vec ? 0 : -1);
+                    if (!vec)
+                        continue;
+                    for (int i = 0; i < N; i++) { /* plain loops: int64, then float32 */
+                        int64_t v = (int64_t)sum[i] * (1 << shift) + (int64_t)bias[i % period];
+                        want_out[i] = relu && v < 0 ? 0 : v;
+                        const float y = (float)((double)want_out[i] * in_scale) * scale[i % period];
+                        bn[i] = (double)(y + offset[i % period]);
+                    }
+                    quant_codes_from_floats(&qs[t], bn, N, want_codes);
+                    for (int i = 0; i < N; i++) {
+                        ck_assert_msg(out64[i] == want_out[i], "q %zu c %d: output %d", t, c, i);
+                        ck_assert_msg(codes64[i] == want_codes[i] &&
+                                          (!fits16 || codes16[i] == want_codes[i]),
+                                      "q %zu c %d shift %d relu %d: code %d: %lld/%d, want %lld",
+                                      t, c, shift, relu, i, (long long)codes64[i], codes16[i],
+                                      (long long)want_codes[i]);
+                    }
+                    if (!fits16)
+                        continue;
+                    /* the int16 codes asked for alone: the same */
+                    memset(codes16, 0, sizeof codes16);
+                    ck_assert_int_eq(kernel_linear_bnq_row(sum, bias, mul, relu, N, period,
+                                                           in_scale, scale, offset, &qs[t], NULL,
+                                                           NULL, codes16), 0);
+                    for (int i = 0; i < N; i++)
+                        ck_assert_int_eq(codes16[i], want_codes[i]);
+                }
+    /* a period that is not whole vectors, a row that is not whole periods: declined */
+    static float any[32];
+    ck_assert_int_eq(kernel_linear_bnq_row(sum, any, 1, 0, 24, 12, 1, any, any, &qs[0], out64,
+                                           NULL, NULL), -1);
+    ck_assert_int_eq(kernel_linear_bnq_row(sum, any, 1, 0, 20, 8, 1, any, any, &qs[0], out64,
+                                           NULL, NULL), -1);
+}
+END_TEST
+
 /* The delta path's int64 scatter and its stores' widening against plain loops: changes inside and beyond the
  * vector path's 32-bit range, weights at the int32 extremes, tails not a whole vector. */
 START_TEST(test_axpy_kernel)
@@ -803,6 +887,54 @@ static double *run_all(const model_t *m, const dataset_t *d, int64_t n, kernel_m
     return v;
 }
 
+/* Lean runs (engine_run_lean) give every sample the output of a full run, and leave
+ * unwritten only what they flag; a later run starting at any layer, as the delta and
+ * cached paths start them, recomputes what it needs: the same output. Returns how many
+ * outputs the lean runs left unwritten beyond the fused batch norms. */
+static int64_t lean_identical(const char *model, const dataset_t *d, int64_t n)
+{
+    model_t m;
+    engine_t e;
+    upset_err_t err = {{0}};
+    ck_assert_msg(model_load(model, &m, &err) == 0, "%s", err.msg);
+    ck_assert_msg(engine_create(&e, &m, d->input_frac, &err) == 0, "%s", err.msg);
+    const int last = m.n_layers - 1;
+    const int64_t n_out = e.out[last].n;
+    double *want = malloc((size_t)n_out * sizeof *want);
+    ck_assert_ptr_nonnull(want);
+    int64_t skipped = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const double *x = d->x + i * shape_size(d->shape);
+        ck_assert_int_eq(engine_run(&e, x, &err), 0);
+        for (int64_t k = 0; k < n_out; k++)
+            want[k] = tensor_value(&e.out[last], k);
+        for (int start = 0; start <= last; start++) {
+            /* another sample's full run (what a lean run leaves unwritten then holds its
+             * values), a lean run of this one, then a plain run from layer `start` */
+            ck_assert_int_eq(engine_run(&e, d->x + (i + 1) % n * shape_size(d->shape), &err), 0);
+            engine_set_input(&e, x);
+            ck_assert_int_eq(engine_run_lean(&e, 0, &err), 0);
+            for (int l = 0; start == 0 && l <= last; l++)
+                skipped += e.unwritten[l] && !(m.layers[l].kind == LAYER_BATCHNORM);
+            for (int64_t k = 0; start == 0 && k < n_out; k++)
+                ck_assert_msg(tensor_value(&e.out[last], k) == want[k], "%s: sample %lld lean",
+                              model, (long long)i);
+            ck_assert_int_eq(engine_run_layers(&e, start, last, &err), 0);
+            for (int64_t k = 0; k < n_out; k++)
+                ck_assert_msg(tensor_value(&e.out[last], k) == want[k],
+                              "%s: sample %lld, a run from layer %d after a lean one", model,
+                              (long long)i, start);
+        }
+    }
+    free(want);
+    engine_free(&e);
+    model_free(&m);
+    printf("%s: %lld samples: lean runs == full runs, and runs from every layer after them "
+           "(%lld outputs left unwritten)\n",
+           model, (long long)n, (long long)skipped);
+    return skipped;
+}
+
 static void paths_identical(const char *model, const dataset_t *d, int64_t n)
 {
     model_t m;
@@ -916,6 +1048,12 @@ START_TEST(test_kernel_paths_identical)
     paths_identical("models/econt_medium.h5", &hg, 300);
     paths_identical("models/econt_medium5.h5", &hg, 300);
     paths_identical("models/econt_large.h5", &hg, 300);
+    const int64_t lean = lean_identical("models/cifar10.h5", &c10, 12);
+    if (!strncmp(kernel_path(), "avx2", 4)) /* the fused row kernel leaves them */
+        ck_assert_msg(lean > 0, "cifar10: lean runs wrote everything");
+    lean_identical("models/rn07.h5", &c10, 12);
+    lean_identical("models/econt_medium.h5", &hg, 40);
+    lean_identical("models/econt_large.h5", &hg, 40);
     dataset_free(&c10);
     dataset_free(&hg);
 }
@@ -933,6 +1071,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_fixed_out_brute_force);
     tcase_add_test(tc, test_narrow16_range);
     tcase_add_test(tc, test_batchnorm_kernel);
+    tcase_add_test(tc, test_linear_bnq_row_kernel);
     tcase_add_test(tc, test_relu_kernel);
     tcase_add_test(tc, test_axpy_kernel);
     tcase_add_test(tc, test_fold_kernels);

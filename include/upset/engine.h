@@ -37,11 +37,12 @@ typedef struct {
     int input_frac;       /* >= 0: raw inputs are exact multiples of 2^-input_frac */
     tensor_t input;       /* (h, w, c) of the model input */
     tensor_t input_fixed; /* the input as exact integers, when the first layer reads it so */
+    int64_t input_bound;  /* the largest |code| in input_fixed (engine_wrote(-1) after a write) */
     tensor_t *out;        /* out[i] = output of layer i */
     int n_layers;
     /* fuse[i]: batch norm i feeds only quantizer i + 1, and a run through both computes
      * the codes in one pass, leaving out[i] unwritten (unwritten[i]; a run starting at
-     * i + 1 then starts at i) */
+     * i + 1 then starts at i; engine_run_lean leaves more so) */
     unsigned char *fuse, *unwritten;
     /* alias[i]: layer i (flatten or reshape) holds its input's values in the same order, so
      * out[i] shares its input's buffer and costs no copy */
@@ -62,6 +63,15 @@ int engine_run(engine_t *e, const double *x, upset_err_t *err);
 
 /* Re-runs layers first..last (inclusive) from out[first-1] (or the input). */
 int engine_run_layers(engine_t *e, int first, int last, upset_err_t *err);
+
+/* engine_run_layers(first, last layer) for a caller that reads the model output alone
+ * afterwards: an output that only fused kernels read (a convolution's before its batch
+ * norm, codes whose next convolution got their int16 copy) may be left unwritten, and is
+ * flagged so. */
+int engine_run_lean(engine_t *e, int first, upset_err_t *err);
+
+/* The caller wrote layer l's output (l = -1: the input) itself: no longer unwritten. */
+void engine_wrote(engine_t *e, int l);
 
 /* The tensor layer l reads (its first input): a layer's output, or the (converted) input. */
 const tensor_t *engine_layer_input(const engine_t *e, int l);

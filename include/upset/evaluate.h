@@ -16,6 +16,7 @@ typedef struct {
     engine_t engine;
     task_scorer_t scorer; /* the task's per-sample score (task.h) */
     double *out;          /* the output values of the sample being scored */
+    int output_only;      /* the caller reads each sample's output alone: lean runs */
 } evaluator_t;
 
 int evaluator_create(evaluator_t *ev, const model_t *m, const dataset_t *d, int emd_zero_rule,

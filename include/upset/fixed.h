@@ -33,6 +33,8 @@ int quant_signed(const quant_t *q);
 int quant_frac(const quant_t *q);
 int32_t quant_code_min(const quant_t *q);
 int32_t quant_code_max(const quant_t *q);
+/* The largest code magnitude. */
+int64_t quant_code_bound(const quant_t *q);
 
 /* Round half to even (as tf.round), then clip to the code range. */
 int32_t quant_code_from_double(const quant_t *q, double x);

@@ -72,6 +72,19 @@ int kernel_batchnorm_quantize(const int64_t *xi, const double *xr, double in_sca
                               int c, const float *scale, const float *offset, const quant_t *q,
                               int64_t *codes);
 
+/* One row of a quantized linear layer's int32 sums (n values, channels innermost) through
+ * its bias and relu (relu != 0), then a batch norm and quantizer q. bias, scale and offset
+ * hold the per-channel values for `period` consecutive sums (a whole number of pixels and
+ * of 8: the channels repeated), n is a multiple of it. Every sum * mul (mul = 2^shift) and
+ * sum * mul + bias is an integer below 2^24 in magnitude (exact in float32: the caller
+ * proves it) and every code fits int16. Writes the layer's outputs (out64), the codes
+ * (codes64) and the codes as int16 (codes16), each unless NULL: the values of
+ * kernel_fixed_out then kernel_batchnorm_quantize. 0 when it ran; -1: the caller runs
+ * those two. */
+int kernel_linear_bnq_row(const int32_t *sum, const float *bias, float mul, int relu, int64_t n,
+                          int period, double in_scale, const float *scale, const float *offset,
+                          const quant_t *q, int64_t *out64, int64_t *codes64, int16_t *codes16);
+
 /* v[i] = v[i] > 0 ? v[i] : 0 (+0.0 for NaN and -0.0 too), vectorised where possible. */
 void kernel_relu_f64(double *v, int64_t n);
 

@@ -421,6 +421,7 @@ int delta_load_input(delta_t *d, int l, int64_t i)
     if (d->in[l].kind == STORE_NONE)
         return -1;
     store_load(&d->in[l], i, engine_layer_input_mut(d->engine, l));
+    engine_wrote(d->engine, d->engine->model->layers[l].inputs[0]);
     return 0;
 }
 
@@ -647,6 +648,7 @@ static int64_t scatter(delta_t *d, int M, int64_t i, int64_t n_in, const int64_t
          * engine's tensor, over the stored ones, rather than into a list */
         tensor_t *out = &d->engine->out[M];
         store_load(pre, i, out);
+        engine_wrote(d->engine, M);
         for (int64_t t = 0; t < nt; t++) {
             const int64_t pix = d->touched[t];
             d->mark[pix] = 0;
@@ -741,8 +743,10 @@ delta_state_t delta_propagate(delta_t *d, bitaddr_t a, int64_t i)
             return DELTA_REACHED;
         }
         if (!d->written) { /* (a scatter going whole wrote them already) */
-            if (whole) /* every pre-activation, the changed ones written over them */
+            if (whole) { /* every pre-activation, the changed ones written over them */
                 store_load(&d->in[cur + 1], i, &e->out[cur]);
+                engine_wrote(e, cur);
+            }
             for (int64_t j = 0; j < n; j++)
                 e->out[cur].fixed[d->pos[j]] = d->val[j];
         }
@@ -786,5 +790,8 @@ int delta_finish(delta_t *d, int64_t i, upset_err_t *err)
         else
             t->real[d->pos[j]] = d->rval[j];
     }
-    return M < n_layers ? engine_run_layers(e, M, n_layers - 1, err) : 0;
+    if (M == n_layers)
+        return 0;
+    engine_wrote(e, e->model->layers[M].inputs[0]);
+    return engine_run_lean(e, M, err); /* the output alone is read next */
 }

@@ -185,13 +185,16 @@ int engine_run(engine_t *e, const double *x, upset_err_t *err)
 static int exact_input(engine_t *e, upset_err_t *err)
 {
     const double scale = ldexp(1.0, e->input_frac); /* x * 2^frac is exact, as ldexp */
+    int64_t most = 0;
     for (int64_t i = 0; i < e->input.n; i++) {
         double v = e->input.real[i] * scale;
         if (!(fabs(v) <= 9e15) || (double)(int64_t)v != v) /* NaN, huge or not an integer */
             return upset_fail(err, "input value %g is not a multiple of 2^-%d", e->input.real[i],
                               e->input_frac);
         e->input_fixed.fixed[i] = (int64_t)v;
+        most = fabs(v) > (double)most ? (int64_t)fabs(v) : most;
     }
+    e->input_bound = most;
     return 0;
 }
 
@@ -208,13 +211,87 @@ tensor_t *engine_layer_input_mut(engine_t *e, int l)
     return (tensor_t *)engine_layer_input(e, l);
 }
 
+/* A quantized conv2d or dense layer on exact integers: the narrow kernels may run it. */
+static int is_narrow(const engine_t *e, int i)
+{
+    const layer_t *L = &e->model->layers[i];
+    return (L->kind == LAYER_CONV2D || L->kind == LAYER_DENSE) && L->n_inputs == 1 &&
+           e->out[i].kind == TENSOR_FIXED;
+}
+
+/* Layer k is a convolution on exact integers whose one input is layer src's output, in its
+ * shape. */
+static int reads_codes(const engine_t *e, int k, int src)
+{
+    const layer_t *N = &e->model->layers[k], *S = &e->model->layers[src];
+    return N->kind == LAYER_CONV2D && is_narrow(e, k) && N->inputs[0] == src &&
+           e->out[src].kind == TENSOR_FIXED && N->in.h == S->out.h && N->in.w == S->out.w &&
+           N->in.c == S->out.c;
+}
+
+/* The largest code magnitude layer i reads: its input's quantizer's; -1 when its input
+ * is not a quantizer's codes. */
+static int64_t input_code_bound(const engine_t *e, int i)
+{
+    const int src = e->model->layers[i].inputs[0];
+    if (src < 0)
+        return e->input_fixed.fixed ? e->input_bound : -1;
+    if (e->out[src].kind != TENSOR_FIXED)
+        return -1;
+    const layer_t *S = &e->model->layers[src];
+    if (S->kind != LAYER_QUANT_INPUT &&
+        !(S->kind == LAYER_ACTIVATION && (S->act == ACT_QRELU || S->act == ACT_QBITS)))
+        return -1;
+    return quant_code_bound(&S->aq);
+}
+
+/* Layer i's output is read by layer i + 1 alone. */
+static int read_by_next_only(const engine_t *e, int i)
+{
+    const model_t *m = e->model;
+    for (int k = i + 2; k < m->n_layers; k++)
+        for (int j = 0; j < m->layers[k].n_inputs; j++)
+            if (m->layers[k].inputs[j] == i)
+                return 0;
+    return i + 1 < m->n_layers;
+}
+
+static int run_layers(engine_t *e, int first, int last, int lean, upset_err_t *err);
+
 int engine_run_layers(engine_t *e, int first, int last, upset_err_t *err)
+{
+    return run_layers(e, first, last, 0, err);
+}
+
+int engine_run_lean(engine_t *e, int first, upset_err_t *err)
+{
+    return run_layers(e, first, e->n_layers - 1, 1, err);
+}
+
+void engine_wrote(engine_t *e, int l)
+{
+    if (l >= 0) {
+        e->unwritten[l] = 0;
+        return;
+    }
+    int64_t most = 0; /* the exact input's new bound */
+    for (int64_t i = 0; e->input_fixed.fixed && i < e->input_fixed.n; i++) {
+        const int64_t v = e->input_fixed.fixed[i] < 0 ? -e->input_fixed.fixed[i] : e->input_fixed.fixed[i];
+        most = v > most ? v : most;
+    }
+    e->input_bound = most;
+}
+
+/* lean: intermediate outputs that only the fused kernels read may be left unwritten (and
+ * flagged so: a later run that starts after one recomputes it). */
+static int run_layers(engine_t *e, int first, int last, int lean, upset_err_t *err)
 {
     while (first > 0 && e->model->layers[first].inputs[0] >= 0 &&
            e->unwritten[e->model->layers[first].inputs[0]])
         first = e->model->layers[first].inputs[0];
     if (first == 0 && e->input_fixed.fixed && exact_input(e, err))
         return -1;
+    int ready_for = -1; /* the layer whose int16 input the one before wrote */
     for (int i = first; i <= last; i++) {
         const layer_t *L = &e->model->layers[i];
         e->unwritten[i] = 0;
@@ -224,6 +301,35 @@ int engine_run_layers(engine_t *e, int first, int last, upset_err_t *err)
             e->unwritten[i++] = 1;
             continue;
         }
+        if (is_narrow(e, i)) {
+            /* the layer with its batch norm and quantizer on each row as it is written, and
+             * with them the next convolution's int16 input */
+            narrow_fusion_t f = {0};
+            f.input_ready = ready_for == i;
+            f.input_bound = input_code_bound(e, i);
+            if (i + 2 <= last && e->fuse[i + 1]) {
+                f.bn = &e->model->layers[i + 1];
+                f.q = &e->model->layers[i + 2];
+                f.codes = &e->out[i + 2];
+                f.lean_out = lean && read_by_next_only(e, i);
+                if (i + 3 <= last && reads_codes(e, i + 3, i + 2)) {
+                    f.next = &e->model->layers[i + 3];
+                    f.lean_codes = lean && read_by_next_only(e, i + 2);
+                }
+            }
+            ready_for = -1;
+            if (narrow_linear_fused(L, engine_layer_input(e, i), &e->out[i], &f) == 0) {
+                e->unwritten[i] = (unsigned char)f.out_skipped;
+                if (f.codes_done) {
+                    e->unwritten[i + 1] = 1;
+                    e->unwritten[i + 2] = (unsigned char)f.codes_skipped;
+                    i += 2;
+                    ready_for = f.next_ready ? i + 1 : -1;
+                }
+                continue;
+            }
+        }
+        ready_for = -1;
         if (L->n_inputs > 1) {
             const tensor_t *ins[UPSET_MAX_INPUTS];
             for (int k = 0; k < L->n_inputs; k++)

@@ -41,7 +41,9 @@ int evaluator_score(evaluator_t *ev, int64_t i, sample_result_t *r, upset_err_t 
 int evaluator_sample(evaluator_t *ev, int64_t i, sample_result_t *r, upset_err_t *err)
 {
     const double *x = ev->data->x + i * shape_size(ev->data->shape);
-    if (engine_run(&ev->engine, x, err))
+    engine_set_input(&ev->engine, x);
+    if (ev->output_only ? engine_run_lean(&ev->engine, 0, err)
+                        : engine_run_layers(&ev->engine, 0, ev->engine.n_layers - 1, err))
         return -1;
     return evaluator_score(ev, i, r, err);
 }
@@ -53,6 +55,7 @@ int dataset_keep_correct(dataset_t *d, const model_t *m, upset_err_t *err)
     evaluator_t ev;
     if (evaluator_create(&ev, m, d, 0, err))
         return -1;
+    ev.output_only = 1;
     unsigned char *keep = upset_calloc((size_t)d->n, 1, err);
     int rc = keep ? 0 : -1;
     for (int64_t i = 0; !rc && i < d->n; i++) {

@@ -399,6 +399,49 @@ __attribute__((target("avx2"))) static int batchnorm_quantize_f32_avx2(
     return _mm256_testz_si256(bad, bad) ? 0 : -1;
 }
 
+/* kernel_linear_bnq_row eight at a time: the pre-activations are integers below 2^24 in
+ * magnitude (the caller's proof), so float32 holds them, sum * 2^shift and the bias added
+ * exactly; from there the steps of batchnorm_quantize_f32_avx2 on the same values. */
+__attribute__((target("avx2"))) static void linear_bnq_row_avx2(
+    const int32_t *sum, const float *bias, float mul, int relu, int64_t n, int period,
+    double in_scale, const float *scale, const float *offset, const quant_t *q, int64_t *out64,
+    int64_t *codes64, int16_t *codes16)
+{
+    const __m256 vm = _mm256_set1_ps(mul), vs = _mm256_set1_ps((float)in_scale),
+                 qs = _mm256_set1_ps((float)ldexp(1.0, quant_frac(q))),
+                 lo = _mm256_set1_ps((float)quant_code_min(q)), hi = _mm256_set1_ps((float)quant_code_max(q)),
+                 zero = _mm256_setzero_ps();
+    for (int64_t p = 0; p < n; p += period)
+        for (int k = 0; k < period; k += 8) {
+            __m256 x = _mm256_add_ps(
+                _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(sum + p + k))), vm),
+                _mm256_loadu_ps(bias + k));
+            if (relu) /* an integer: max gives +0 for the negative ones, as the int64 relu */
+                x = _mm256_max_ps(x, zero);
+            if (out64) {
+                const __m256i x32 = _mm256_cvtps_epi32(x);
+                _mm256_storeu_si256((__m256i *)(out64 + p + k), _mm256_cvtepi32_epi64(_mm256_castsi256_si128(x32)));
+                _mm256_storeu_si256((__m256i *)(out64 + p + k + 4),
+                                    _mm256_cvtepi32_epi64(_mm256_extracti128_si256(x32, 1)));
+            }
+            __m256 y = _mm256_mul_ps(_mm256_mul_ps(x, vs), _mm256_loadu_ps(scale + k));
+            y = _mm256_add_ps(y, _mm256_loadu_ps(offset + k));
+            const __m256 nan = _mm256_cmp_ps(y, y, _CMP_UNORD_Q);
+            __m256 r = _mm256_round_ps(_mm256_mul_ps(y, qs), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            r = _mm256_blendv_ps(_mm256_min_ps(_mm256_max_ps(r, lo), hi), zero, nan);
+            const __m256i k32 = _mm256_cvtps_epi32(r);
+            if (codes64) {
+                _mm256_storeu_si256((__m256i *)(codes64 + p + k), _mm256_cvtepi32_epi64(_mm256_castsi256_si128(k32)));
+                _mm256_storeu_si256((__m256i *)(codes64 + p + k + 4),
+                                    _mm256_cvtepi32_epi64(_mm256_extracti128_si256(k32, 1)));
+            }
+            if (codes16) /* the codes fit int16 (the caller's check): no saturation */
+                _mm_storeu_si128((__m128i *)(codes16 + p + k),
+                                 _mm256_castsi256_si128(_mm256_permute4x64_epi64(
+                                     _mm256_packs_epi32(k32, k32), 0x08)));
+        }
+}
+
 /* batchnorm_avx2 followed by quantize_avx2's steps on each float32 result, without the
  * batch norm's own output: the same codes as the two passes. */
 __attribute__((target("avx2"))) static int batchnorm_quantize_avx2(
@@ -858,6 +901,24 @@ int kernel_batchnorm_quantize(const int64_t *xi, const double *xr, double in_sca
 #endif
     (void)xi, (void)xr, (void)in_scale, (void)n, (void)c, (void)scale, (void)offset, (void)q,
         (void)codes;
+    return -1;
+}
+
+int kernel_linear_bnq_row(const int32_t *sum, const float *bias, float mul, int relu, int64_t n,
+                          int period, double in_scale, const float *scale, const float *offset,
+                          const quant_t *q, int64_t *out64, int64_t *codes64, int16_t *codes16)
+{
+#ifdef HAVE_X86
+    const int plain = !(q->kind == QUANT_RELU && q->neg_shift); /* not a leaky relu */
+    if (use_avx2() && period % 8 == 0 && n % period == 0 && q->bits <= 24 &&
+        quant_frac(q) >= 0 && plain) {
+        linear_bnq_row_avx2(sum, bias, mul, relu, n, period, in_scale, scale, offset, q, out64,
+                            codes64, codes16);
+        return 0;
+    }
+#endif
+    (void)sum, (void)bias, (void)mul, (void)relu, (void)n, (void)period, (void)in_scale, (void)scale,
+        (void)offset, (void)q, (void)out64, (void)codes64, (void)codes16;
     return -1;
 }
 

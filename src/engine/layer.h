@@ -53,6 +53,9 @@ void layer_at_each(const layer_t *L, const tensor_t *in, tensor_t *out, const in
 /* Quantizer Q's codes of batch norm L's outputs in one pass, without the batch norm's
  * output: 0, or -1 when the vector kernel does not apply (run the two layers). */
 int batchnorm_quantize(const layer_t *L, const layer_t *Q, const tensor_t *in, tensor_t *codes);
+/* The same over positions [start, start + n) (start and n whole pixels). */
+int batchnorm_quantize_span(const layer_t *L, const layer_t *Q, const tensor_t *in,
+                            tensor_t *codes, int64_t start, int64_t n);
 
 /* ---- quantized conv2d / dense (layer_linear.c) ---- */
 
@@ -67,5 +70,24 @@ void fixed_pixel(const layer_t *L, fixed_align_t a, int64_t *out, const int64_t 
 /* The narrow path over a whole conv2d / dense: 0, or -1 when it does not apply (then the
  * caller runs the int64 reference). */
 int narrow_linear(const layer_t *L, const tensor_t *in, tensor_t *out);
+/* narrow_linear with more done while each output row is in L1 (engine.c asks, within one
+ * run of layers): batch norm bn and quantizer q fused (their codes into codes), and the
+ * int16 padded copy of the input of next (a convolution reading codes) written from those
+ * codes, for next's own call (input_ready) straight after. */
+typedef struct {
+    const layer_t *bn, *q; /* or NULL */
+    tensor_t *codes;
+    const layer_t *next; /* or NULL */
+    int input_ready;     /* this layer's copy was written so by the layer before */
+    int64_t input_bound; /* the largest input code magnitude (-1: unknown) */
+    int lean_out;        /* the layer's own output need not be written (bn alone reads it) */
+    int lean_codes;      /* the codes need not be written when next's copy is (next alone
+                          * reads them) */
+    int codes_done;      /* out: every code is in (else run bn and q) */
+    int next_ready;      /* out: next's copy is in */
+    int out_skipped, codes_skipped; /* out: what was left unwritten */
+} narrow_fusion_t;
+/* 0 (the layer's output is in; see f for the rest), or -1: nothing done. */
+int narrow_linear_fused(const layer_t *L, const tensor_t *in, tensor_t *out, narrow_fusion_t *f);
 
 #endif

@@ -41,10 +41,16 @@ static void bn_at(const layer_t *L, const tensor_t *in, tensor_t *out, int64_t i
 
 const layer_ops_t LAYER_OPS_BATCHNORM = {"batchnorm", fwd_batchnorm, always, bn_at, layer_at_each};
 
-int batchnorm_quantize(const layer_t *L, const layer_t *Q, const tensor_t *in, tensor_t *codes)
+int batchnorm_quantize_span(const layer_t *L, const layer_t *Q, const tensor_t *in,
+                            tensor_t *codes, int64_t start, int64_t n)
 {
     const int fixed = in->kind == TENSOR_FIXED;
-    return kernel_batchnorm_quantize(fixed ? in->fixed : NULL, fixed ? NULL : in->real, in->scale,
-                                     codes->n, L->out.c, L->bn_scale, L->bn_offset, &Q->aq,
-                                     codes->fixed);
+    return kernel_batchnorm_quantize(fixed ? in->fixed + start : NULL,
+                                     fixed ? NULL : in->real + start, in->scale, n, L->out.c,
+                                     L->bn_scale, L->bn_offset, &Q->aq, codes->fixed + start);
+}
+
+int batchnorm_quantize(const layer_t *L, const layer_t *Q, const tensor_t *in, tensor_t *codes)
+{
+    return batchnorm_quantize_span(L, Q, in, codes, 0, codes->n);
 }

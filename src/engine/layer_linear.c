@@ -74,19 +74,38 @@ static struct {
     int16_t *x, *row;
     int32_t *sum32;
     int64_t *sum, *bias;
-    size_t cap_x, cap_row, cap_sum32, cap_sum, cap_bias;
+    float *chan;
+    size_t cap_x, cap_row, cap_sum32, cap_sum, cap_bias, cap_chan;
 } scratch;
 
 /* The int32 bound: the largest input code magnitude for which every partial sum of L
  * fits int32 for any weight code of its quantizer, flipped ones included. */
 static int64_t narrow_bound(const layer_t *L)
 {
-    const int64_t wmax = (-(int64_t)quant_code_min(&L->kq) > quant_code_max(&L->kq)
-                              ? -(int64_t)quant_code_min(&L->kq)
-                              : quant_code_max(&L->kq))
-                         << L->max_kernel_shift;
+    const int64_t wmax = quant_code_bound(&L->kq) << L->max_kernel_shift;
     const int64_t xmax = (INT64_C(2147483647) / L->kernel_kp) / (wmax ? wmax : 1);
     return xmax > INT16_MAX ? INT16_MAX : xmax;
+}
+
+/* Whether every pre-activation of L, from inputs of magnitude at most input_bound (-1:
+ * unknown), is an integer below 2^24 in magnitude, as are its int32 sum * 2^shift_prod
+ * and its aligned bias: float32 then holds each exactly (kernel_linear_bnq_row). */
+static int row_kernel_exact(const layer_t *L, fixed_align_t a, int64_t input_bound)
+{
+    const int64_t lim = INT64_C(1) << 24, fan_in = L->n_weights / L->cout;
+    const int64_t wmax = quant_code_bound(&L->kq) << L->max_kernel_shift;
+    if (input_bound < 0 || a.shift_prod < 0 || a.shift_prod > 24 || wmax > lim ||
+        (input_bound && fan_in * wmax > lim / input_bound))
+        return 0;
+    const int64_t sums = (fan_in * wmax * input_bound) << a.shift_prod;
+    int64_t bias = 0;
+    for (int c = 0; L->use_bias && c < L->cout; c++) {
+        const int64_t b = (int64_t)L->bias_code[c] * ((int64_t)1 << a.shift_bias);
+        bias = b > bias ? b : (-b > bias ? -b : bias);
+        if (bias >= lim)
+            return 0;
+    }
+    return sums < lim && bias < lim && sums + bias < lim;
 }
 
 int narrow_input(const layer_t *L, const int64_t *x, int64_t n, int16_t *x16)
@@ -162,80 +181,116 @@ static inline int in_place_runs(const layer_t *L, const int16_t *x, int oh, int 
  * 1x1 kernel over an odd channel count, each pixel's codes followed by one zero): every
  * receptive field then lies inside it as kh runs of kw * cin codes, read in place. */
 typedef struct {
-    int h, w, c; /* padded rows, columns, codes per pixel */
+    int h, w, c;  /* padded rows, columns, codes per pixel */
+    int ph, pw;   /* where the input starts */
     int16_t *x;
 } padded_t;
 
+/* Two copies: a layer reads its input from one while its fused quantizer writes the next
+ * convolution's into the other (narrow_linear_fused). */
 static struct {
     int16_t *x;
     size_t cap;
-} padded_scratch;
+} padded_scratch[2];
+static int padded_in; /* the copy a layer reads */
 
-/* 0: filled; 1: a run would not be a multiple of align (im2col_row instead); -1: a code is
- * out of the int16 range (use the int64 loops). */
-static int narrow_padded(const layer_t *L, const tensor_t *in, int align, padded_t *P)
+/* Eight or more output channels: broadcast input pairs against the channels (no horizontal
+ * sums, pairs of codes: an even fan-in); fewer: one dot product per channel (whole vectors:
+ * kp codes). A dense layer whose channels are not whole vectors of 8 takes the dot products
+ * too: its pairs would pad them (CIFAR-10's 10 logits: 16) */
+static int uses_pairs(const layer_t *L)
 {
-    int ph, pw;
-    conv_padding(L, &ph, &pw);
-    const int cin = L->cin;
+    return L->cout >= 8 && (L->kind == LAYER_CONV2D || L->cout % 8 == 0);
+}
+
+/* The padded copy's shape for L, in padded_scratch[which] (grown, borders zeroed): 0; 1 when
+ * a run would not be a whole number of the kernel's steps (im2col_row instead); -1 out of
+ * memory. */
+static int padded_layout(const layer_t *L, int which, padded_t *P)
+{
+    const int align = uses_pairs(L) ? 2 : 16, cin = L->cin;
+    conv_padding(L, &P->ph, &P->pw);
     P->c = (L->kh == 1 && L->kw == 1 && cin % align) ? (cin + align - 1) / align * align : cin;
-    if (((int64_t)L->kw * P->c) % align || L->kh > MAX_KERNEL_ROWS)
+    if (L->kind != LAYER_CONV2D || ((int64_t)L->kw * P->c) % align || L->kh > MAX_KERNEL_ROWS)
         return 1;
     const int need_h = (L->out.h - 1) * L->stride_h + L->kh, need_w = (L->out.w - 1) * L->stride_w + L->kw;
-    P->h = need_h > ph + L->in.h ? need_h : ph + L->in.h;
-    P->w = need_w > pw + L->in.w ? need_w : pw + L->in.w;
+    P->h = need_h > P->ph + L->in.h ? need_h : P->ph + L->in.h;
+    P->w = need_w > P->pw + L->in.w ? need_w : P->pw + L->in.w;
     const int64_t row = (int64_t)P->w * P->c;
-    if (scratch_grow((void **)&padded_scratch.x, &padded_scratch.cap, (size_t)(P->h * row),
-                     sizeof(int16_t)))
+    if (scratch_grow((void **)&padded_scratch[which].x, &padded_scratch[which].cap,
+                     (size_t)(P->h * row), sizeof(int16_t)))
         return -1;
-    P->x = padded_scratch.x;
-    const int64_t lim = narrow_bound(L);
+    P->x = padded_scratch[which].x;
     /* the zero border: whole rows above and below, columns left and right */
-    memset(P->x, 0, (size_t)(ph * row) * sizeof(int16_t));
-    memset(P->x + (ph + L->in.h) * row, 0, (size_t)((P->h - ph - L->in.h) * row) * sizeof(int16_t));
+    memset(P->x, 0, (size_t)(P->ph * row) * sizeof(int16_t));
+    memset(P->x + (P->ph + L->in.h) * row, 0,
+           (size_t)((P->h - P->ph - L->in.h) * row) * sizeof(int16_t));
     for (int ih = 0; ih < L->in.h; ih++) {
-        int16_t *r = P->x + (ih + ph) * row;
-        memset(r, 0, (size_t)pw * P->c * sizeof(int16_t));
-        memset(r + (int64_t)(pw + L->in.w) * P->c, 0,
-               (size_t)(P->w - pw - L->in.w) * P->c * sizeof(int16_t));
-        const int64_t *src = in->fixed + (int64_t)ih * L->in.w * cin;
-        if (P->c == cin) {
-            if (kernel_narrow16(src, (int64_t)L->in.w * cin, lim, r + (int64_t)pw * cin))
-                return -1;
-            continue;
-        }
-        for (int iw = 0; iw < L->in.w; iw++) { /* a few channels: inline, no calls */
-            int16_t *px = r + (int64_t)(pw + iw) * P->c;
-            const int64_t *sx = src + (int64_t)iw * cin;
-            for (int c = 0; c < cin; c++) {
-                if (sx[c] > lim || sx[c] < -lim)
-                    return -1;
-                px[c] = (int16_t)sx[c];
-            }
-            for (int c = cin; c < P->c; c++)
-                px[c] = 0;
-        }
+        int16_t *r = P->x + (ih + P->ph) * row;
+        memset(r, 0, (size_t)P->pw * P->c * sizeof(int16_t));
+        memset(r + (int64_t)(P->pw + L->in.w) * P->c, 0,
+               (size_t)(P->w - P->pw - L->in.w) * P->c * sizeof(int16_t));
     }
     return 0;
 }
 
-int narrow_linear(const layer_t *L, const tensor_t *in, tensor_t *out)
+/* Input row ih of L (src: its in.w * cin codes) into the padded copy: 0, or -1 when a code
+ * is beyond L's int16 bound (use the int64 loops). */
+static int padded_row(const layer_t *L, const padded_t *P, int ih, const int64_t *src)
+{
+    const int cin = L->cin;
+    const int64_t lim = narrow_bound(L);
+    int16_t *r = P->x + ((int64_t)(ih + P->ph) * P->w + P->pw) * P->c;
+    if (P->c == cin)
+        return kernel_narrow16(src, (int64_t)L->in.w * cin, lim, r);
+    for (int iw = 0; iw < L->in.w; iw++) { /* a few channels: inline, no calls */
+        int16_t *px = r + (int64_t)iw * P->c;
+        const int64_t *sx = src + (int64_t)iw * cin;
+        for (int c = 0; c < cin; c++) {
+            if (sx[c] > lim || sx[c] < -lim)
+                return -1;
+            px[c] = (int16_t)sx[c];
+        }
+        for (int c = cin; c < P->c; c++)
+            px[c] = 0;
+    }
+    return 0;
+}
+
+/* L's whole input into padded_scratch[padded_in]: as padded_layout, and -1 also when a
+ * code is out of the int16 range. */
+static int narrow_padded(const layer_t *L, const tensor_t *in, padded_t *P)
+{
+    const int rc = padded_layout(L, padded_in, P);
+    for (int ih = 0; rc == 0 && ih < L->in.h; ih++)
+        if (padded_row(L, P, ih, in->fixed + (int64_t)ih * L->in.w * L->cin))
+            return -1;
+    return rc;
+}
+
+/* narrow_linear with what narrow_linear_fused asks (f: NULL for nothing). */
+static int narrow_run(const layer_t *L, const tensor_t *in, tensor_t *out, narrow_fusion_t *f)
 {
     if (!L->kernel_t16 || kernel_mode() == KERNEL_WIDE)
         return -1;
-    /* eight or more output channels: broadcast input pairs against the channels (no
-     * horizontal sums, pairs of codes: an even fan-in); fewer: one dot product per channel
-     * (whole vectors: kp codes). A dense layer whose channels are not whole vectors of 8
-     * takes the dot products too: its pairs would pad them (CIFAR-10's 10 logits: 16) */
-    const int pairs = L->cout >= 8 && (L->kind == LAYER_CONV2D || L->cout % 8 == 0);
+    const int pairs = uses_pairs(L);
     /* a convolution reads its receptive fields in place from a padded copy where the runs
-     * allow it; else each field is copied into a row (im2col) from the plain copy */
+     * allow it (written by the layer before when f->input_ready); else each field is copied
+     * into a row (im2col) from the plain copy */
     padded_t P = {0};
-    const int padded_rc = L->kind == LAYER_CONV2D ? narrow_padded(L, in, pairs ? 2 : 16, &P) : 1;
+    int padded_rc = 1;
+    if (f && f->input_ready)
+        padded_rc = padded_layout(L, padded_in, &P) ? -1 : 0; /* the shape; rows are in */
+    else if (L->kind == LAYER_CONV2D)
+        padded_rc = narrow_padded(L, in, &P);
     const int padded = padded_rc == 0;
     if (padded_rc < 0 || (!padded && narrow_prepare(L, in)) ||
         scratch_grow((void **)&scratch.sum, &scratch.cap_sum, (size_t)L->cout, sizeof(int64_t)))
         return -1;
+    /* the next convolution's padded copy, row by row from the codes (f->next_ready) */
+    padded_t N = {0};
+    int next = f && f->bn && f->next && f->next->kernel_t16 &&
+               padded_layout(f->next, !padded_in, &N) == 0;
     const int64_t kp = L->kernel_kp, k = L->n_weights / L->cout;
     const fixed_align_t a = fixed_align(L, in, out);
     const int64_t row_len = pairs ? (k + 1) / 2 * 2 : kp;
@@ -253,6 +308,24 @@ int narrow_linear(const layer_t *L, const tensor_t *in, tensor_t *out)
         scratch.bias[c] = L->use_bias ? (int64_t)L->bias_code[c] * ((int64_t)1 << a.shift_bias) : 0;
     for (int p = 1; vector_out && p < ow_n; p++)
         memcpy(scratch.bias + (int64_t)p * L->cout, scratch.bias, (size_t)L->cout * sizeof(int64_t));
+    /* the fused rows in float32 where that is exact (row_kernel_exact): the int16 codes
+     * go straight into the next copy, and what f lets go unwritten is not written */
+    const int period = L->cout % 8 == 0 ? L->cout : 8 % L->cout == 0 ? 8 : 0;
+    int fast = f && f->bn && vector_out && cs == L->cout && period &&
+               row_kernel_exact(L, a, f->input_bound) &&
+               scratch_grow((void **)&scratch.chan, &scratch.cap_chan, (size_t)(3 * period),
+                            sizeof(float)) == 0;
+    const float mul = (float)((int64_t)1 << a.shift_prod);
+    for (int j = 0; fast && j < period; j++) { /* bias, scale, offset along the period */
+        scratch.chan[j] = (float)scratch.bias[j % L->cout];
+        scratch.chan[period + j] = f->bn->bn_scale[j % L->cout];
+        scratch.chan[2 * period + j] = f->bn->bn_offset[j % L->cout];
+    }
+    /* next's codes from the kernel: a whole row of the copy per output row, every code
+     * within next's int16 bound */
+    const int direct16 = fast && next && N.c == f->next->cin &&
+                         quant_code_bound(&f->q->aq) <= narrow_bound(f->next);
+    int skip_out = fast && f->lean_out, skip_codes = direct16 && f->lean_codes;
     int ph = 0, pw = 0;
     const int16_t *runs[MAX_KERNEL_ROWS] = {scratch.row}, *runs_b[MAX_KERNEL_ROWS];
     int64_t seg = row_len;
@@ -296,24 +369,60 @@ int narrow_linear(const layer_t *L, const tensor_t *in, tensor_t *out)
                 kernel_dot16_seg(runs, nseg, seg, L->kernel_t16, L->cout, kp, sum);
             ow += two;
         }
-        int64_t *o = out->fixed + (int64_t)oh * ow_n * L->cout;
+        const int64_t row = (int64_t)oh * ow_n * L->cout;
+        int64_t *o = out->fixed + row;
+        if (fast && kernel_linear_bnq_row(
+                        scratch.sum32, scratch.chan, mul, L->act == ACT_RELU, ow_n * L->cout,
+                        period, out->scale, scratch.chan + period, scratch.chan + 2 * period, &f->q->aq,
+                        skip_out ? NULL : o, skip_codes ? NULL : f->codes->fixed + row,
+                        direct16 ? N.x + ((int64_t)(oh + N.ph) * N.w + N.pw) * N.c : NULL) == 0) {
+            next = next && (direct16 || padded_row(f->next, &N, oh, f->codes->fixed + row) == 0);
+            continue;
+        }
+        fast = skip_out = skip_codes = 0; /* (only ever at the first row: no such kernel) */
         if (vector_out && cs == L->cout) {
             kernel_fixed_out(scratch.sum32, scratch.bias, a.shift_prod, L->act == ACT_RELU,
                              ow_n * L->cout, o);
-            continue;
-        }
-        for (int ow = 0; ow < ow_n; ow++, o += L->cout) {
-            const int32_t *sum = scratch.sum32 + (int64_t)ow * cs;
-            if (vector_out) {
-                kernel_fixed_out(sum, scratch.bias, a.shift_prod, L->act == ACT_RELU, L->cout, o);
-                continue;
+        } else {
+            for (int ow = 0; ow < ow_n; ow++, o += L->cout) {
+                const int32_t *sum = scratch.sum32 + (int64_t)ow * cs;
+                if (vector_out) {
+                    kernel_fixed_out(sum, scratch.bias, a.shift_prod, L->act == ACT_RELU,
+                                     L->cout, o);
+                    continue;
+                }
+                for (int c = 0; c < L->cout; c++)
+                    scratch.sum[c] = sum[c];
+                fixed_pixel(L, a, o, scratch.sum);
             }
-            for (int c = 0; c < L->cout; c++)
-                scratch.sum[c] = sum[c];
-            fixed_pixel(L, a, o, scratch.sum);
         }
+        /* the row is in L1: passes over the whole tensors would not be */
+        if (f && f->bn && f->codes_done)
+            f->codes_done = batchnorm_quantize_span(f->bn, f->q, out, f->codes, row,
+                                                    (int64_t)ow_n * L->cout) == 0;
+        next = next && f->codes_done && padded_row(f->next, &N, oh, f->codes->fixed + row) == 0;
+    }
+    if (f && f->bn && f->codes_done && next) {
+        f->next_ready = 1;
+        padded_in = !padded_in;
+    }
+    if (f) {
+        f->out_skipped = skip_out;
+        f->codes_skipped = skip_codes;
     }
     return 0;
+}
+
+int narrow_linear(const layer_t *L, const tensor_t *in, tensor_t *out)
+{
+    return narrow_run(L, in, out, NULL);
+}
+
+int narrow_linear_fused(const layer_t *L, const tensor_t *in, tensor_t *out, narrow_fusion_t *f)
+{
+    f->codes_done = f->bn != NULL;
+    f->next_ready = 0;
+    return narrow_run(L, in, out, f);
 }
 
 void narrow_pixel_sums(const layer_t *L, const int16_t *x16, int64_t p, int c0, int c1,

@@ -31,6 +31,12 @@ int32_t quant_code_max(const quant_t *q)
     return (int32_t)(1u << q->bits) - 1;
 }
 
+int64_t quant_code_bound(const quant_t *q)
+{
+    const int64_t lo = -(int64_t)quant_code_min(q), hi = quant_code_max(q);
+    return lo > hi ? lo : hi;
+}
+
 /* A leaky relu scales negative inputs by its slope 2^-s before rounding on the grid. */
 static int neg_shift(const quant_t *q)
 {
