@@ -372,25 +372,28 @@ END_TEST
 /* The fused row kernel (a linear layer's sums through bias, relu, batch norm and quantizer
  * in float32) against the int64 outputs of plain loops, TensorFlow's float32 batch norm
  * and the scalar quantizer: sums up to the 2^24 bound, both signs, ties, clipping at both
- * ends and beyond float32's range; channel counts of 4 (repeated to a period of 8), 8 and
- * 32, shifts 0 and 3, with and without relu. */
+ * ends and beyond float32's range; channel counts of 4 and 8 (repeated to periods of 8 and
+ * 16), 24 and 32, shifts 0 and 3, with and without relu; under the default kernels (AVX-512
+ * where the processor has it, for periods of 16 and 32) and AVX2. */
 START_TEST(test_linear_bnq_row_kernel)
 {
     uint64_t seed = 11;
-    enum { N = 32 * 24 };
+    enum { N = 32 * 24 * 2 };
     static int32_t sum[N];
     static int64_t out64[N], codes64[N], want_out[N], want_codes[N];
     static int16_t codes16[N];
     static double bn[N];
     const quant_t qs[] = {{QUANT_RELU, 8, 2, 0, 0}, {QUANT_BITS, 10, 3, 1, 0},
                           {QUANT_BITS, 24, 12, 1, 0}, {QUANT_BITS, 16, 0, 1, 0}};
-    const int channels[] = {4, 8, 32};
+    const int channels[][2] = {{4, 8}, {4, 16}, {8, 8}, {8, 16}, {24, 24}, {32, 32}};
     const int vec = !strncmp(kernel_path(), "avx2", 4); /* elsewhere it declines (-1) */
+    for (int mode = 0; mode < 2; mode++)
     for (size_t t = 0; t < sizeof qs / sizeof *qs; t++)
-        for (size_t ci = 0; ci < 3; ci++)
+        for (size_t ci = 0; ci < 6; ci++)
             for (int shift = 0; shift <= 3; shift += 3)
                 for (int relu = 0; relu < 2; relu++) {
-                    const int c = channels[ci], period = c < 8 ? 8 : c;
+                    kernel_set_mode(mode ? KERNEL_AVX2 : KERNEL_AUTO);
+                    const int c = channels[ci][0], period = channels[ci][1];
                     const int64_t lim = (INT64_C(1) << 24) - 1;
                     float bias[32], scale[32], offset[32];
                     for (int k = 0; k < period; k++) { /* per channel, repeated along the period */
@@ -444,6 +447,7 @@ START_TEST(test_linear_bnq_row_kernel)
                     for (int i = 0; i < N; i++)
                         ck_assert_int_eq(codes16[i], want_codes[i]);
                 }
+    kernel_set_mode(KERNEL_AUTO);
     /* a period that is not whole vectors, a row that is not whole periods: declined */
     static float any[32];
     ck_assert_int_eq(kernel_linear_bnq_row(sum, any, 1, 0, 24, 12, 1, any, any, &qs[0], out64,

@@ -442,6 +442,41 @@ __attribute__((target("avx2"))) static void linear_bnq_row_avx2(
         }
 }
 
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static void linear_bnq_row_avx512(
+    const int32_t *sum, const float *bias, float mul, int relu, int64_t n, int period,
+    double in_scale, const float *scale, const float *offset, const quant_t *q, int64_t *out64,
+    int64_t *codes64, int16_t *codes16)
+{
+    const __m512 vm = _mm512_set1_ps(mul), vs = _mm512_set1_ps((float)in_scale),
+                 qs = _mm512_set1_ps((float)ldexp(1.0, quant_frac(q))),
+                 lo = _mm512_set1_ps((float)quant_code_min(q)), hi = _mm512_set1_ps((float)quant_code_max(q)),
+                 zero = _mm512_setzero_ps();
+    for (int64_t p = 0; p < n; p += period)
+        for (int k = 0; k < period; k += 16) {
+            __m512 x = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_loadu_si512(sum + p + k)), vm),
+                                     _mm512_loadu_ps(bias + k));
+            if (relu)
+                x = _mm512_max_ps(x, zero);
+            if (out64) {
+                const __m512i x32 = _mm512_cvtps_epi32(x);
+                _mm512_storeu_si512(out64 + p + k, _mm512_cvtepi32_epi64(_mm512_castsi512_si256(x32)));
+                _mm512_storeu_si512(out64 + p + k + 8, _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(x32, 1)));
+            }
+            __m512 y = _mm512_mul_ps(_mm512_mul_ps(x, vs), _mm512_loadu_ps(scale + k));
+            y = _mm512_add_ps(y, _mm512_loadu_ps(offset + k));
+            const __mmask16 num = _mm512_cmp_ps_mask(y, y, _CMP_ORD_Q);
+            __m512 r = _mm512_roundscale_ps(_mm512_mul_ps(y, qs), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            r = _mm512_maskz_mov_ps(num, _mm512_min_ps(_mm512_max_ps(r, lo), hi));
+            const __m512i k32 = _mm512_cvtps_epi32(r);
+            if (codes64) {
+                _mm512_storeu_si512(codes64 + p + k, _mm512_cvtepi32_epi64(_mm512_castsi512_si256(k32)));
+                _mm512_storeu_si512(codes64 + p + k + 8, _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(k32, 1)));
+            }
+            if (codes16)
+                _mm256_storeu_si256((__m256i *)(codes16 + p + k), _mm512_cvtepi32_epi16(k32));
+        }
+}
+
 /* batchnorm_avx2 followed by quantize_avx2's steps on each float32 result, without the
  * batch norm's own output: the same codes as the two passes. */
 __attribute__((target("avx2"))) static int batchnorm_quantize_avx2(
@@ -910,6 +945,12 @@ int kernel_linear_bnq_row(const int32_t *sum, const float *bias, float mul, int 
 {
 #ifdef HAVE_X86
     const int plain = !(q->kind == QUANT_RELU && q->neg_shift); /* not a leaky relu */
+    if (cpu_level() == 2 && kernel_mode() == KERNEL_AUTO && period % 16 == 0 && n % period == 0 && q->bits <= 24 &&
+        quant_frac(q) >= 0 && plain) {
+        linear_bnq_row_avx512(sum, bias, mul, relu, n, period, in_scale, scale, offset, q, out64,
+                            codes64, codes16);
+        return 0;
+    }
     if (use_avx2() && period % 8 == 0 && n % period == 0 && q->bits <= 24 &&
         quant_frac(q) >= 0 && plain) {
         linear_bnq_row_avx2(sum, bias, mul, relu, n, period, in_scale, scale, offset, q, out64,

@@ -310,7 +310,9 @@ static int narrow_run(const layer_t *L, const tensor_t *in, tensor_t *out, narro
         memcpy(scratch.bias + (int64_t)p * L->cout, scratch.bias, (size_t)L->cout * sizeof(int64_t));
     /* the fused rows in float32 where that is exact (row_kernel_exact): the int16 codes
      * go straight into the next copy, and what f lets go unwritten is not written */
-    const int period = L->cout % 8 == 0 ? L->cout : 8 % L->cout == 0 ? 8 : 0;
+    /* whole pixels and whole vectors of 16 (AVX-512) or else 8 */
+    const int period = L->cout % 16 == 0 ? L->cout : 16 % L->cout == 0 ? 16
+                       : L->cout % 8 == 0 ? L->cout : 8 % L->cout == 0 ? 8 : 0;
     int fast = f && f->bn && vector_out && cs == L->cout && period &&
                row_kernel_exact(L, a, f->input_bound) &&
                scratch_grow((void **)&scratch.chan, &scratch.cap_chan, (size_t)(3 * period),
