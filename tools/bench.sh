@@ -31,10 +31,21 @@ echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}
      "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-# seconds of user CPU of one command (all its processes), and its wall time
+# CPU seconds of one command (all its processes, from getrusage: microseconds, where
+# /usr/bin/time prints hundredths, a tick of the shortest runs here), its wall time and
+# peak resident memory
 measure() { # measure OUTVAR_PREFIX CMD...
     pfx=$1; shift
-    /usr/bin/time -f "%U %S %e %M" -o "$T/time" "$@" >"$T/out" 2>&1 || { cat "$T/out" >&2; exit 1; }
+    "$PY" -c '
+import resource, subprocess, sys, time
+t0 = time.monotonic()
+with open(sys.argv[1], "w") as out:
+    rc = subprocess.call(sys.argv[3:], stdout=out, stderr=subprocess.STDOUT)
+wall = time.monotonic() - t0
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+with open(sys.argv[2], "w") as f:
+    f.write("%.4f %.4f %.3f %d\n" % (r.ru_utime, r.ru_stime, wall, r.ru_maxrss))
+sys.exit(rc)' "$T/out" "$T/time" "$@" || { cat "$T/out" >&2; exit 1; }
     read -r u s e m < "$T/time"
     eval "${pfx}_cpu=\$(echo \"$u + $s\" | bc)"; eval "${pfx}_wall=$e"; eval "${pfx}_kb=$m"
 }
