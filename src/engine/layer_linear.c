@@ -268,6 +268,40 @@ static int narrow_padded(const layer_t *L, const tensor_t *in, padded_t *P)
     return rc;
 }
 
+/* How narrow_run writes a fused layer's rows: by the row kernel (fast) where float32 is
+ * exact for it (row_kernel_exact), with the channels' bias, scale and offset along `period`
+ * values in scratch.chan; the int16 codes straight into next's copy N (direct16: a whole
+ * row of it per output row, every code within next's bound); the outputs that f lets go
+ * unwritten left so. */
+typedef struct {
+    int fast, direct16, skip_out, skip_codes, period;
+    float mul;
+} fused_rows_t;
+
+static fused_rows_t fused_rows(const layer_t *L, fixed_align_t a, const narrow_fusion_t *f,
+                               const padded_t *N)
+{
+    fused_rows_t r = {0};
+    /* whole pixels and whole vectors of 16 (AVX-512) or else 8 */
+    const int c = L->cout;
+    r.period = c % 16 == 0 ? c : 16 % c == 0 ? 16 : c % 8 == 0 ? c : 8 % c == 0 ? 8 : 0;
+    if (!r.period || !row_kernel_exact(L, a, f->input_bound) ||
+        scratch_grow((void **)&scratch.chan, &scratch.cap_chan, (size_t)(3 * r.period),
+                     sizeof(float)))
+        return r;
+    for (int j = 0; j < r.period; j++) {
+        scratch.chan[j] = (float)scratch.bias[j % c];
+        scratch.chan[r.period + j] = f->bn->bn_scale[j % c];
+        scratch.chan[2 * r.period + j] = f->bn->bn_offset[j % c];
+    }
+    r.fast = 1;
+    r.mul = (float)((int64_t)1 << a.shift_prod);
+    r.direct16 = N && N->c == f->next->cin && quant_code_bound(&f->q->aq) <= narrow_bound(f->next);
+    r.skip_out = f->lean_out;
+    r.skip_codes = r.direct16 && f->lean_codes;
+    return r;
+}
+
 /* narrow_linear with what narrow_linear_fused asks (f: NULL for nothing). */
 static int narrow_run(const layer_t *L, const tensor_t *in, tensor_t *out, narrow_fusion_t *f)
 {
@@ -308,26 +342,9 @@ static int narrow_run(const layer_t *L, const tensor_t *in, tensor_t *out, narro
         scratch.bias[c] = L->use_bias ? (int64_t)L->bias_code[c] * ((int64_t)1 << a.shift_bias) : 0;
     for (int p = 1; vector_out && p < ow_n; p++)
         memcpy(scratch.bias + (int64_t)p * L->cout, scratch.bias, (size_t)L->cout * sizeof(int64_t));
-    /* the fused rows in float32 where that is exact (row_kernel_exact): the int16 codes
-     * go straight into the next copy, and what f lets go unwritten is not written */
-    /* whole pixels and whole vectors of 16 (AVX-512) or else 8 */
-    const int period = L->cout % 16 == 0 ? L->cout : 16 % L->cout == 0 ? 16
-                       : L->cout % 8 == 0 ? L->cout : 8 % L->cout == 0 ? 8 : 0;
-    int fast = f && f->bn && vector_out && cs == L->cout && period &&
-               row_kernel_exact(L, a, f->input_bound) &&
-               scratch_grow((void **)&scratch.chan, &scratch.cap_chan, (size_t)(3 * period),
-                            sizeof(float)) == 0;
-    const float mul = (float)((int64_t)1 << a.shift_prod);
-    for (int j = 0; fast && j < period; j++) { /* bias, scale, offset along the period */
-        scratch.chan[j] = (float)scratch.bias[j % L->cout];
-        scratch.chan[period + j] = f->bn->bn_scale[j % L->cout];
-        scratch.chan[2 * period + j] = f->bn->bn_offset[j % L->cout];
-    }
-    /* next's codes from the kernel: a whole row of the copy per output row, every code
-     * within next's int16 bound */
-    const int direct16 = fast && next && N.c == f->next->cin &&
-                         quant_code_bound(&f->q->aq) <= narrow_bound(f->next);
-    int skip_out = fast && f->lean_out, skip_codes = direct16 && f->lean_codes;
+    fused_rows_t fr = {0};
+    if (f && f->bn && vector_out && cs == L->cout)
+        fr = fused_rows(L, a, f, next ? &N : NULL);
     int ph = 0, pw = 0;
     const int16_t *runs[MAX_KERNEL_ROWS] = {scratch.row}, *runs_b[MAX_KERNEL_ROWS];
     int64_t seg = row_len;
@@ -373,15 +390,16 @@ static int narrow_run(const layer_t *L, const tensor_t *in, tensor_t *out, narro
         }
         const int64_t row = (int64_t)oh * ow_n * L->cout;
         int64_t *o = out->fixed + row;
-        if (fast && kernel_linear_bnq_row(
-                        scratch.sum32, scratch.chan, mul, L->act == ACT_RELU, ow_n * L->cout,
-                        period, out->scale, scratch.chan + period, scratch.chan + 2 * period, &f->q->aq,
-                        skip_out ? NULL : o, skip_codes ? NULL : f->codes->fixed + row,
-                        direct16 ? N.x + ((int64_t)(oh + N.ph) * N.w + N.pw) * N.c : NULL) == 0) {
-            next = next && (direct16 || padded_row(f->next, &N, oh, f->codes->fixed + row) == 0);
+        if (fr.fast && kernel_linear_bnq_row(
+                           scratch.sum32, scratch.chan, fr.mul, L->act == ACT_RELU, ow_n * L->cout,
+                           fr.period, out->scale, scratch.chan + fr.period,
+                           scratch.chan + 2 * fr.period, &f->q->aq, fr.skip_out ? NULL : o,
+                           fr.skip_codes ? NULL : f->codes->fixed + row,
+                           fr.direct16 ? N.x + ((int64_t)(oh + N.ph) * N.w + N.pw) * N.c : NULL) == 0) {
+            next = next && (fr.direct16 || padded_row(f->next, &N, oh, f->codes->fixed + row) == 0);
             continue;
         }
-        fast = skip_out = skip_codes = 0; /* (only ever at the first row: no such kernel) */
+        fr.fast = fr.skip_out = fr.skip_codes = 0; /* (only ever at the first row: no kernel) */
         if (vector_out && cs == L->cout) {
             kernel_fixed_out(scratch.sum32, scratch.bias, a.shift_prod, L->act == ACT_RELU,
                              ow_n * L->cout, o);
@@ -409,8 +427,8 @@ static int narrow_run(const layer_t *L, const tensor_t *in, tensor_t *out, narro
         padded_in = !padded_in;
     }
     if (f) {
-        f->out_skipped = skip_out;
-        f->codes_skipped = skip_codes;
+        f->out_skipped = fr.skip_out;
+        f->codes_skipped = fr.skip_codes;
     }
     return 0;
 }
