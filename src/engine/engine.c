@@ -328,6 +328,8 @@ static int run_layers(engine_t *e, int first, int last, int lean, upset_err_t *e
                 }
                 continue;
             }
+            if (f.input_ready) /* its input may exist only as that copy: no int64 path */
+                return upset_fail(err, "layer %s: out of memory", L->name);
         }
         ready_for = -1;
         if (L->n_inputs > 1) {
