@@ -44,6 +44,9 @@ typedef struct {
      * the codes in one pass, leaving out[i] unwritten (unwritten[i]; a run starting at
      * i + 1 then starts at i; engine_run_lean leaves more so) */
     unsigned char *fuse, *unwritten;
+    /* only_next[i]: layer i's output is read by layer i + 1 alone (what fusing and lean
+     * runs ask; worked out once) */
+    unsigned char *only_next;
     /* alias[i]: layer i (flatten or reshape) holds its input's values in the same order, so
      * out[i] shares its input's buffer and costs no copy */
     unsigned char *alias;

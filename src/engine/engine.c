@@ -86,6 +86,16 @@ static void merge_type(const engine_t *e, const layer_t *L, tensor_kind_t *kind,
         *frac = 0;
 }
 
+/* Layer i's output is read by layer i + 1 alone. */
+static int read_by_next_only(const model_t *m, int i)
+{
+    for (int k = i + 2; k < m->n_layers; k++)
+        for (int j = 0; j < m->layers[k].n_inputs; j++)
+            if (m->layers[k].inputs[j] == i)
+                return 0;
+    return i + 1 < m->n_layers;
+}
+
 /* Batch norm l feeds quantizer l + 1 and nothing else. */
 static int fusable(const engine_t *e, int l)
 {
@@ -93,14 +103,9 @@ static int fusable(const engine_t *e, int l)
     if (l + 1 >= m->n_layers || m->layers[l].kind != LAYER_BATCHNORM)
         return 0;
     const layer_t *Q = &m->layers[l + 1];
-    if (Q->kind != LAYER_ACTIVATION || (Q->act != ACT_QRELU && Q->act != ACT_QBITS) ||
-        Q->n_inputs != 1 || Q->inputs[0] != l || e->out[l + 1].kind != TENSOR_FIXED)
-        return 0;
-    for (int k = l + 2; k < m->n_layers; k++)
-        for (int j = 0; j < m->layers[k].n_inputs; j++)
-            if (m->layers[k].inputs[j] == l)
-                return 0;
-    return 1;
+    return Q->kind == LAYER_ACTIVATION && (Q->act == ACT_QRELU || Q->act == ACT_QBITS) &&
+           Q->n_inputs == 1 && Q->inputs[0] == l && e->out[l + 1].kind == TENSOR_FIXED &&
+           e->only_next[l];
 }
 
 int engine_create(engine_t *e, const model_t *m, int input_frac, upset_err_t *err)
@@ -113,7 +118,8 @@ int engine_create(engine_t *e, const model_t *m, int input_frac, upset_err_t *er
     e->fuse = upset_calloc((size_t)m->n_layers, 1, err);
     e->unwritten = upset_calloc((size_t)m->n_layers, 1, err);
     e->alias = upset_calloc((size_t)m->n_layers, 1, err);
-    if (!e->out || !e->fuse || !e->unwritten || !e->alias || tensor_alloc(&e->input, TENSOR_REAL, 0, shape_size(m->input), err))
+    e->only_next = upset_calloc((size_t)m->n_layers, 1, err);
+    if (!e->out || !e->fuse || !e->unwritten || !e->alias || !e->only_next || tensor_alloc(&e->input, TENSOR_REAL, 0, shape_size(m->input), err))
         goto fail;
     for (int i = 0; i < m->n_layers; i++) {
         const layer_t *L = &m->layers[i];
@@ -138,6 +144,8 @@ int engine_create(engine_t *e, const model_t *m, int input_frac, upset_err_t *er
         }
     }
     for (int i = 0; i < m->n_layers; i++)
+        e->only_next[i] = (unsigned char)read_by_next_only(m, i);
+    for (int i = 0; i < m->n_layers; i++)
         e->fuse[i] = (unsigned char)fusable(e, i);
     /* a quantized first layer reads the input as exact integers (converted per run) */
     if (input_frac >= 0 && e->out[0].kind == TENSOR_FIXED &&
@@ -161,8 +169,9 @@ void engine_free(engine_t *e)
     free(e->fuse);
     free(e->unwritten);
     free(e->alias);
+    free(e->only_next);
     e->out = NULL;
-    e->fuse = e->unwritten = e->alias = NULL;
+    e->fuse = e->unwritten = e->alias = e->only_next = NULL;
 }
 
 const tensor_t *engine_output(const engine_t *e)
@@ -245,17 +254,6 @@ static int64_t input_code_bound(const engine_t *e, int i)
     return quant_code_bound(&S->aq);
 }
 
-/* Layer i's output is read by layer i + 1 alone. */
-static int read_by_next_only(const engine_t *e, int i)
-{
-    const model_t *m = e->model;
-    for (int k = i + 2; k < m->n_layers; k++)
-        for (int j = 0; j < m->layers[k].n_inputs; j++)
-            if (m->layers[k].inputs[j] == i)
-                return 0;
-    return i + 1 < m->n_layers;
-}
-
 static int run_layers(engine_t *e, int first, int last, int lean, upset_err_t *err);
 
 int engine_run_layers(engine_t *e, int first, int last, upset_err_t *err)
@@ -311,10 +309,10 @@ static int run_layers(engine_t *e, int first, int last, int lean, upset_err_t *e
                 f.bn = &e->model->layers[i + 1];
                 f.q = &e->model->layers[i + 2];
                 f.codes = &e->out[i + 2];
-                f.lean_out = lean && read_by_next_only(e, i);
+                f.lean_out = lean && e->only_next[i];
                 if (i + 3 <= last && reads_codes(e, i + 3, i + 2)) {
                     f.next = &e->model->layers[i + 3];
-                    f.lean_codes = lean && read_by_next_only(e, i + 2);
+                    f.lean_codes = lean && e->only_next[i + 2];
                 }
             }
             ready_for = -1;

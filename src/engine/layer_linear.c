@@ -80,32 +80,38 @@ static struct {
 
 /* The int32 bound: the largest input code magnitude for which every partial sum of L
  * fits int32 for any weight code of its quantizer, flipped ones included. */
+/* The largest weight code magnitude of L, flipped ones included. */
+static int64_t weight_bound(const layer_t *L)
+{
+    return quant_code_bound(&L->kq) << L->max_kernel_shift;
+}
+
 static int64_t narrow_bound(const layer_t *L)
 {
-    const int64_t wmax = quant_code_bound(&L->kq) << L->max_kernel_shift;
+    const int64_t wmax = weight_bound(L);
     const int64_t xmax = (INT64_C(2147483647) / L->kernel_kp) / (wmax ? wmax : 1);
     return xmax > INT16_MAX ? INT16_MAX : xmax;
 }
 
 /* Whether every pre-activation of L, from inputs of magnitude at most input_bound (-1:
  * unknown), is an integer below 2^24 in magnitude, as are its int32 sum * 2^shift_prod
- * and its aligned bias: float32 then holds each exactly (kernel_linear_bnq_row). */
-static int row_kernel_exact(const layer_t *L, fixed_align_t a, int64_t input_bound)
+ * and its aligned bias (bias: cout values): float32 then holds each exactly
+ * (kernel_linear_bnq_row). */
+static int row_kernel_exact(const layer_t *L, fixed_align_t a, int64_t input_bound,
+                            const int64_t *bias)
 {
-    const int64_t lim = INT64_C(1) << 24, fan_in = L->n_weights / L->cout;
-    const int64_t wmax = quant_code_bound(&L->kq) << L->max_kernel_shift;
+    const int64_t lim = INT64_C(1) << 24, fan_in = L->n_weights / L->cout, wmax = weight_bound(L);
     if (input_bound < 0 || a.shift_prod < 0 || a.shift_prod > 24 || wmax > lim ||
         (input_bound && fan_in * wmax > lim / input_bound))
         return 0;
     const int64_t sums = (fan_in * wmax * input_bound) << a.shift_prod;
-    int64_t bias = 0;
-    for (int c = 0; L->use_bias && c < L->cout; c++) {
-        const int64_t b = (int64_t)L->bias_code[c] * ((int64_t)1 << a.shift_bias);
-        bias = b > bias ? b : (-b > bias ? -b : bias);
-        if (bias >= lim)
+    int64_t most = 0;
+    for (int c = 0; c < L->cout; c++) {
+        most = bias[c] > most ? bias[c] : (-bias[c] > most ? -bias[c] : most);
+        if (most >= lim)
             return 0;
     }
-    return sums < lim && bias < lim && sums + bias < lim;
+    return sums < lim && sums + most < lim;
 }
 
 int narrow_input(const layer_t *L, const int64_t *x, int64_t n, int16_t *x16)
@@ -203,10 +209,9 @@ static int uses_pairs(const layer_t *L)
     return L->cout >= 8 && (L->kind == LAYER_CONV2D || L->cout % 8 == 0);
 }
 
-/* The padded copy's shape for L, in padded_scratch[which] (grown, borders zeroed): 0; 1 when
- * a run would not be a whole number of the kernel's steps (im2col_row instead); -1 out of
- * memory. */
-static int padded_layout(const layer_t *L, int which, padded_t *P)
+/* The padded copy's shape for L: 0, or 1 when a run would not be a whole number of the
+ * kernel's steps (im2col_row instead). */
+static int padded_shape(const layer_t *L, padded_t *P)
 {
     const int align = uses_pairs(L) ? 2 : 16, cin = L->cin;
     conv_padding(L, &P->ph, &P->pw);
@@ -216,6 +221,15 @@ static int padded_layout(const layer_t *L, int which, padded_t *P)
     const int need_h = (L->out.h - 1) * L->stride_h + L->kh, need_w = (L->out.w - 1) * L->stride_w + L->kw;
     P->h = need_h > P->ph + L->in.h ? need_h : P->ph + L->in.h;
     P->w = need_w > P->pw + L->in.w ? need_w : P->pw + L->in.w;
+    return 0;
+}
+
+/* padded_shape, the copy in padded_scratch[which] (grown, borders zeroed): as padded_shape,
+ * or -1 out of memory. */
+static int padded_layout(const layer_t *L, int which, padded_t *P)
+{
+    if (padded_shape(L, P))
+        return 1;
     const int64_t row = (int64_t)P->w * P->c;
     if (scratch_grow((void **)&padded_scratch[which].x, &padded_scratch[which].cap,
                      (size_t)(P->h * row), sizeof(int16_t)))
@@ -285,7 +299,7 @@ static fused_rows_t fused_rows(const layer_t *L, fixed_align_t a, const narrow_f
     /* whole pixels and whole vectors of 16 (AVX-512) or else 8 */
     const int c = L->cout;
     r.period = c % 16 == 0 ? c : 16 % c == 0 ? 16 : c % 8 == 0 ? c : 8 % c == 0 ? 8 : 0;
-    if (!r.period || !row_kernel_exact(L, a, f->input_bound) ||
+    if (!r.period || !row_kernel_exact(L, a, f->input_bound, scratch.bias) ||
         scratch_grow((void **)&scratch.chan, &scratch.cap_chan, (size_t)(3 * r.period),
                      sizeof(float)))
         return r;
@@ -313,9 +327,10 @@ static int narrow_run(const layer_t *L, const tensor_t *in, tensor_t *out, narro
      * into a row (im2col) from the plain copy */
     padded_t P = {0};
     int padded_rc = 1;
-    if (f && f->input_ready)
-        padded_rc = padded_layout(L, padded_in, &P) ? -1 : 0; /* the shape; rows are in */
-    else if (L->kind == LAYER_CONV2D)
+    if (f && f->input_ready) { /* the copy the layer before wrote, borders and all */
+        padded_rc = padded_shape(L, &P) ? -1 : 0;
+        P.x = padded_scratch[padded_in].x;
+    } else if (L->kind == LAYER_CONV2D)
         padded_rc = narrow_padded(L, in, &P);
     const int padded = padded_rc == 0;
     if (padded_rc < 0 || (!padded && narrow_prepare(L, in)) ||
