@@ -240,6 +240,92 @@ START_TEST(test_pairs16_brute_force)
 }
 END_TEST
 
+/* The convolution with pixels across lanes against int64 brute force at the int32 bound:
+ * pair planes of 1, 2, 3, 16 and 32 pairs (each plane path), kernels of 1 to 4 taps a side,
+ * row strides 1 and 2, rows of whole and partial sixteen-pixel blocks, 4 to 32 channels,
+ * groups of rows not a multiple of four vectors; VNNI where the processor has it, and the
+ * plain loops. */
+START_TEST(test_conv_lanes_brute_force)
+{
+    uint64_t seed = 11;
+    const int nps[] = {1, 2, 3, 16, 32}, ks[] = {1, 3, 4}, ows[] = {5, 16, 20, 32, 35},
+              couts[] = {4, 12, 32};
+    int cases = 0;
+    for (int a = 0; a < 5; a++)
+        for (int b = 0; b < 3; b++)
+            for (int d = 0; d < 5; d++)
+                for (int e = 0; e < 3; e++) {
+                    const int np = nps[a], kh = ks[b], kw = ks[(b + d) % 3], out_w = ows[d],
+                              cout = couts[e], cout8 = (cout + 7) / 8 * 8, stride = 1 + (a + d) % 2,
+                              out_h = 3;
+                    const int h = (out_h - 1) * stride + kh, w = out_w + kw - 1;
+                    const int64_t fan = (int64_t)kh * kw * np * 2,
+                                  pitch = ((out_w + 15) / 16 * 16 + kw - 1 + 15) / 16 * 16;
+                    int64_t lim = 1;
+                    while ((lim + 1) * (lim + 1) * fan < INT64_C(2147483647) && lim < 32767)
+                        lim++;
+                    int16_t *x = malloc((size_t)(h * w * np * 2) * sizeof *x),
+                            *wp = calloc((size_t)(fan / 2 * cout8 * 2), sizeof *wp);
+                    int32_t *planes = malloc((size_t)(h * np * pitch) * sizeof *planes),
+                            *sum = malloc((size_t)(out_h * out_w * (cout + 3)) * sizeof *sum);
+                    ck_assert(x && wp && planes && sum);
+                    for (int64_t i = 0; i < (int64_t)h * w * np * 2; i++)
+                        x[i] = (int16_t)((int64_t)(lcg(&seed) % (uint64_t)(2 * lim + 1)) - lim);
+                    for (int64_t t = 0; t < fan / 2; t++)
+                        for (int c = 0; c < cout; c++)
+                            for (int hf = 0; hf < 2; hf++)
+                                wp[(t * cout8 + c) * 2 + hf] =
+                                    (int16_t)((int64_t)(lcg(&seed) % (uint64_t)(2 * lim + 1)) - lim);
+                    x[0] = (int16_t)lim, wp[0] = (int16_t)-lim; /* extremes too */
+                    for (int mode = 0; mode < 2; mode++) {
+                        kernel_set_mode(mode ? KERNEL_PORTABLE : KERNEL_AUTO);
+                        memset(planes, 0x5a, (size_t)(h * np * pitch) * sizeof *planes);
+                        kernel_pair_planes(x, h, w, np, pitch, planes);
+                        for (int r = 0; r < h; r++)
+                            for (int j = 0; j < np; j++)
+                                for (int64_t p = 0; p < pitch; p++) {
+                                    const int32_t got = planes[((int64_t)r * np + j) * pitch + p];
+                                    int32_t want = 0;
+                                    if (p < w)
+                                        memcpy(&want, x + (((int64_t)r * w + p) * np + j) * 2,
+                                               sizeof want);
+                                    ck_assert_msg(got == want, "planes np %d: row %d pair %d pixel %lld",
+                                                  np, r, j, (long long)p);
+                                }
+                        const conv_lanes_t c = {planes, pitch, np, kh, kw, stride, wp, cout8, cout, out_w};
+                        const int cs = cout + 3 * (e == 1); /* a stride beyond cout too */
+                        /* row 0 alone, then rows 1 and 2 in one call */
+                        kernel_conv_lanes(&c, 0, 1, sum, cs);
+                        kernel_conv_lanes(&c, 1, 2, sum + (int64_t)out_w * cs, cs);
+                        for (int oh = 0; oh < out_h; oh++)
+                            for (int ow = 0; ow < out_w; ow++)
+                                for (int co = 0; co < cout; co++) {
+                                    int64_t want = 0, t = 0;
+                                    for (int r = 0; r < kh; r++)
+                                        for (int k = 0; k < kw; k++)
+                                            for (int j = 0; j < np; j++, t++)
+                                                for (int hf = 0; hf < 2; hf++)
+                                                    want += (int64_t)x[(((int64_t)(oh * stride + r) * w +
+                                                                          ow + k) * np + j) * 2 + hf] *
+                                                            wp[(t * cout8 + co) * 2 + hf];
+                                    const int32_t got = sum[((int64_t)oh * out_w + ow) * cs + co];
+                                    ck_assert_msg(got == want,
+                                                  "np %d k %dx%d stride %d out_w %d cout %d (%s): "
+                                                  "pixel (%d, %d) channel %d: %d != %lld",
+                                                  np, kh, kw, stride, out_w, cout,
+                                                  mode ? "portable" : "auto", oh, ow, co, got,
+                                                  (long long)want);
+                                }
+                    }
+                    cases++;
+                    free(x), free(wp), free(planes), free(sum);
+                }
+    kernel_set_mode(KERNEL_AUTO);
+    printf("conv with pixels across lanes: %d shapes equal to brute force (vector path: %s)\n",
+           cases, kernel_conv_lanes_available() ? "AVX-512 VNNI" : "none here");
+}
+END_TEST
+
 /* int32 sums to int64 outputs: shift, bias, optional ReLU, against int64 arithmetic. */
 START_TEST(test_fixed_out_brute_force)
 {
@@ -1072,6 +1158,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_cifar10_correct_indices);
     tcase_add_test(tc, test_dot16_brute_force);
     tcase_add_test(tc, test_pairs16_brute_force);
+    tcase_add_test(tc, test_conv_lanes_brute_force);
     tcase_add_test(tc, test_fixed_out_brute_force);
     tcase_add_test(tc, test_narrow16_range);
     tcase_add_test(tc, test_batchnorm_kernel);

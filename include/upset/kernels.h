@@ -51,6 +51,32 @@ void kernel_pairs16_seg(const int16_t *const *xs, int nseg, int64_t seg_pairs, c
 void kernel_pairs16_seg2(const int16_t *const *xa, const int16_t *const *xb, int nseg,
                          int64_t seg_pairs, const int16_t *wp, int n, int32_t *outa, int32_t *outb);
 
+/* A convolution with output pixels across the vector lanes (kernels_lanes.c): its input as
+ * pair planes, planes[((ih * np) + j) * plane_pitch + x] = the codes of channels 2j and
+ * 2j + 1 of input pixel x in (padded) row ih, low half first (kernel_pair_planes); its
+ * weights as kernel_p16 (pairs along a fan-in ordered (kernel row, kernel column, pair)).
+ * Output pixel (oh, ow) reads rows oh * stride_h + r and columns ow + k (a stride of 1
+ * along rows), so every plane row holds plane_pitch >= round_up(out_w, 16) + kw - 1
+ * codes. */
+typedef struct {
+    const int32_t *planes;
+    int64_t plane_pitch;
+    int np, kh, kw, stride_h;
+    const int16_t *wp; /* (kh * kw * np) pairs of cout8 channels */
+    int cout8, cout;   /* cout a multiple of 4 for the vector path */
+    int out_w;
+} conv_lanes_t;
+
+/* Whether kernel_conv_lanes runs on vectors here (AVX-512 VNNI, kernel mode auto). */
+int kernel_conv_lanes_available(void);
+/* x: h rows of w pixels of 2 np int16 codes, to pair planes of pitch codes a row (zeros
+ * from w on). */
+void kernel_pair_planes(const int16_t *x, int h, int w, int np, int64_t pitch, int32_t *planes);
+/* Output rows oh .. oh + n_rows - 1: sum[(i * out_w + ow) * cs + co] = the int32 sum of
+ * output pixel (oh + i, ow), channel co < cout (cs >= cout); the same integers as
+ * kernel_dot16 under its bound. */
+void kernel_conv_lanes(const conv_lanes_t *c, int oh, int n_rows, int32_t *sum, int cs);
+
 /* out[c] = bias[c] + sum[c] * 2^shift (0 <= shift < 32), then max(0, .) when relu: a
  * quantized layer's int64 outputs from its int32 sums (layer_linear.c's fixed_pixel). */
 void kernel_fixed_out(const int32_t *sum, const int64_t *bias, int shift, int relu, int n,

@@ -282,6 +282,43 @@ static int narrow_padded(const layer_t *L, const tensor_t *in, padded_t *P)
     return rc;
 }
 
+/* The pair planes of a convolution's padded input (kernel_conv_lanes), kept. */
+static struct {
+    int32_t *x;
+    size_t cap;
+} planes_scratch;
+
+/* Whether L, reading the padded copy P, takes kernel_conv_lanes: fewer than eight output
+ * channels (else the pair kernel's lanes are full: as fast, measured, with no transposes),
+ * in fours; a stride of 1 along rows; a whole block of eight output pixels a row; and the
+ * copy's pairs of channels in kernel_p16's order (P->c == cin, or a 1x1 kernel whose
+ * padding codes meet zero weights). */
+static int lanes_fit(const layer_t *L, const padded_t *P)
+{
+    return L->kind == LAYER_CONV2D && !uses_pairs(L) && L->stride_w == 1 && L->out.w >= 8 &&
+           L->cout % 4 == 0 &&
+           P->c % 2 == 0 && (P->c == L->cin || (L->kh == 1 && L->kw == 1)) &&
+           kernel_conv_lanes_available();
+}
+
+/* P as pair planes for kernel_conv_lanes (c: the call's description): 0, or -1 out of
+ * memory. Sets *rows, how many output rows one call takes (a whole number of the kernel's
+ * groups of four eight-pixel vectors). */
+static int lanes_prepare(const layer_t *L, const padded_t *P, conv_lanes_t *c, int *rows)
+{
+    const int vpr = (L->out.w + 7) / 8, np = P->c / 2;
+    int64_t pitch = (int64_t)vpr * 8 + L->kw - 1;
+    pitch = ((pitch > P->w ? pitch : P->w) + 15) / 16 * 16;
+    if (scratch_grow((void **)&planes_scratch.x, &planes_scratch.cap,
+                     (size_t)((int64_t)P->h * np * pitch), sizeof(int32_t)))
+        return -1;
+    kernel_pair_planes(P->x, P->h, P->w, np, pitch, planes_scratch.x);
+    *c = (conv_lanes_t){planes_scratch.x, pitch, np, L->kh, L->kw, L->stride_h,
+                        L->kernel_p16, L->kernel_cout8, L->cout, L->out.w};
+    *rows = vpr % 4 == 0 ? 1 : vpr % 2 == 0 ? 2 : 4;
+    return 0;
+}
+
 /* How narrow_run writes a fused layer's rows: by the row kernel (fast) where float32 is
  * exact for it (row_kernel_exact), with the channels' bias, scale and offset along `period`
  * values in scratch.chan; the int16 codes straight into next's copy N (direct16: a whole
@@ -348,8 +385,14 @@ static int narrow_run(const layer_t *L, const tensor_t *in, tensor_t *out, narro
     /* a row of output pixels' int32 sums, then their outputs by one vector shift with
      * the aligned bias repeated along the row */
     const int vector_out = a.shift_prod >= 0 && a.shift_prod < 32;
-    if (scratch_grow((void **)&scratch.sum32, &scratch.cap_sum32, (size_t)ow_n * (size_t)cs,
-                     sizeof(int32_t)) ||
+    /* pixels across lanes: the sums of lane_rows output rows at a time */
+    conv_lanes_t lanes = {0};
+    int lane_rows = 0;
+    if (padded && lanes_fit(L, &P) && lanes_prepare(L, &P, &lanes, &lane_rows))
+        return -1;
+    const int64_t row_sums = (int64_t)ow_n * cs;
+    if (scratch_grow((void **)&scratch.sum32, &scratch.cap_sum32,
+                     (size_t)((lane_rows ? lane_rows : 1) * row_sums), sizeof(int32_t)) ||
         scratch_grow((void **)&scratch.bias, &scratch.cap_bias, (size_t)ow_n * (size_t)L->cout,
                      sizeof(int64_t)))
         return -1;
@@ -379,7 +422,14 @@ static int narrow_run(const layer_t *L, const tensor_t *in, tensor_t *out, narro
     }
     for (int oh = 0; oh < L->out.h; oh++) {
         const int16_t *prow0 = padded ? P.x + (int64_t)oh * L->stride_h * prow : NULL;
-        for (int ow = 0; ow < ow_n; ow++) {
+        const int32_t *sums = scratch.sum32; /* this row's */
+        if (lane_rows) {
+            if (oh % lane_rows == 0)
+                kernel_conv_lanes(&lanes, oh, L->out.h - oh < lane_rows ? L->out.h - oh : lane_rows,
+                                  scratch.sum32, cs);
+            sums += oh % lane_rows * row_sums;
+        }
+        for (int ow = 0; !lane_rows && ow < ow_n; ow++) {
             int32_t *sum = scratch.sum32 + (int64_t)ow * cs;
             const int two = ow + 1 < ow_n; /* two output pixels in one pass, shared weights */
             if (padded) {
@@ -406,7 +456,7 @@ static int narrow_run(const layer_t *L, const tensor_t *in, tensor_t *out, narro
         const int64_t row = (int64_t)oh * ow_n * L->cout;
         int64_t *o = out->fixed + row;
         if (fr.fast && kernel_linear_bnq_row(
-                           scratch.sum32, scratch.chan, fr.mul, L->act == ACT_RELU, ow_n * L->cout,
+                           sums, scratch.chan, fr.mul, L->act == ACT_RELU, ow_n * L->cout,
                            fr.period, out->scale, scratch.chan + fr.period,
                            scratch.chan + 2 * fr.period, &f->q->aq, fr.skip_out ? NULL : o,
                            fr.skip_codes ? NULL : f->codes->fixed + row,
@@ -416,11 +466,11 @@ static int narrow_run(const layer_t *L, const tensor_t *in, tensor_t *out, narro
         }
         fr.fast = fr.skip_out = fr.skip_codes = 0; /* (only ever at the first row: no kernel) */
         if (vector_out && cs == L->cout) {
-            kernel_fixed_out(scratch.sum32, scratch.bias, a.shift_prod, L->act == ACT_RELU,
+            kernel_fixed_out(sums, scratch.bias, a.shift_prod, L->act == ACT_RELU,
                              ow_n * L->cout, o);
         } else {
             for (int ow = 0; ow < ow_n; ow++, o += L->cout) {
-                const int32_t *sum = scratch.sum32 + (int64_t)ow * cs;
+                const int32_t *sum = sums + (int64_t)ow * cs;
                 if (vector_out) {
                     kernel_fixed_out(sum, scratch.bias, a.shift_prod, L->act == ACT_RELU,
                                      L->cout, o);
