@@ -18,15 +18,15 @@
 #define INJECTOR_BLOCK 16
 
 /* Memoised tail result of a sample whose fault changed one value (see inject.c). */
-#define MEMO_SLOTS 128
+#define MEMO_SLOTS 256
 typedef struct {
     int64_t value; /* the changed value (fixed code, or the bits of a double) */
-    int32_t pos;   /* its index in the input tensor of layer `layer` */
-    int32_t layer;
-    int32_t pred;
     double emd;
+    int32_t pos; /* its index in the input tensor of layer `layer` */
+    int32_t pred;
+    int16_t layer;
     int8_t used, changed;
-} memo_entry_t;
+} memo_entry_t; /* 32 bytes */
 
 /* A result kept for the later copies of a sample (see injector_t.first). */
 typedef struct {

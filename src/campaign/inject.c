@@ -139,8 +139,8 @@ static int delta_sample(injector_t *in, bitaddr_t a, int64_t i, int *unchanged, 
     /* One changed value (a dense flip after its quantized activation): the rest of the
      * network is a function of (sample, layer, position, value) alone, and many flips of
      * the same neuron land on the same value, so the result is memoised. */
-    memo_entry_t *slot = NULL;
-    if (d->n_live == 1 && in->memo) {
+    memo_entry_t *slot = NULL, *stale = NULL;
+    if (d->n_live == 1 && in->memo && d->reached <= INT16_MAX) {
         const int M = d->reached;
         const tensor_t *t = M < in->model.n_layers ? engine_layer_input(&in->ev.engine, M)
                                                    : engine_output(&in->ev.engine);
@@ -162,11 +162,14 @@ static int delta_sample(injector_t *in, bitaddr_t a, int64_t i, int *unchanged, 
             }
             if (!c->used && !slot)
                 slot = c;
+            else if (!stale && c->used && (c->pos != d->pos[0] || c->layer != M))
+                stale = c;
         }
-        if (!slot)
-            slot = &row[home]; /* evict: a cache, any choice is correct */
+        if (!slot) /* evict, another value's entry first (the oracle's work order has left
+                    * it behind: kind_oracle.c); a cache, any choice is correct */
+            slot = stale ? stale : &row[home];
         slot->pos = (int32_t)d->pos[0];
-        slot->layer = M;
+        slot->layer = (int16_t)M;
         slot->value = key;
         slot->used = 0; /* until the result is in */
     }

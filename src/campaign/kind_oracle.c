@@ -45,6 +45,46 @@ static int layer_selected(const run_ctx_t *r, int layer)
     return 0;
 }
 
+/* The oracle's work order: within a layer, the bits of the weights that feed one output
+ * (a dense layer's column, a convolution's output channel; a bias code feeds its own)
+ * together, each weight's bits still in a row. A dense flip changes one output, so the
+ * flips that follow land on the same output and, often, the same value: the injector's
+ * memo of the rest of the network (inject.c) then finds them. In bit order one output's
+ * weights lie cout apart, and the memo had long forgotten a value when it came again
+ * (ECON-T Large's dense layer: 6 % of its changed flips found in the memo, against 44 %).
+ * Results do not depend on the order; oracle_finish puts the records back in bit order. */
+typedef struct {
+    int64_t layer, output, bit;
+} work_key_t;
+
+static int by_work_key(const void *a, const void *b)
+{
+    const work_key_t *x = a, *y = b;
+    return x->layer != y->layer     ? (x->layer > y->layer) - (x->layer < y->layer)
+           : x->output != y->output ? (x->output > y->output) - (x->output < y->output)
+                                    : (x->bit > y->bit) - (x->bit < y->bit);
+}
+
+static int order_by_output(const model_t *m, int64_t *items, int64_t n, upset_err_t *err)
+{
+    work_key_t *k = upset_calloc((size_t)n, sizeof *k, err);
+    if (!k)
+        return -1;
+    for (int64_t i = 0; i < n; i++) {
+        bitaddr_t a;
+        bitspace_locate(m, items[i], &a);
+        const layer_t *L = &m->layers[a.layer];
+        k[i].layer = a.layer;
+        k[i].output = a.weight < L->n_weights ? a.weight % L->cout : a.weight - L->n_weights;
+        k[i].bit = items[i];
+    }
+    qsort(k, (size_t)n, sizeof *k, by_work_key);
+    for (int64_t i = 0; i < n; i++)
+        items[i] = k[i].bit;
+    free(k);
+    return 0;
+}
+
 static int oracle_plan(run_ctx_t *r, upset_err_t *err)
 {
     const model_t *m = &r->model;
@@ -78,7 +118,7 @@ static int oracle_plan(run_ctx_t *r, upset_err_t *err)
     if (!r->n_items)
         return upset_fail(err, "%s: oracle: the bit range and layers select no bit", r->c.source);
     r->table = &BIT_TABLE;
-    return 0;
+    return order_by_output(m, r->items, r->n_items, err);
 }
 
 /* Bits in MSB->LSB order: every weight's bit 0, then every weight's bit 1, ...;
@@ -194,7 +234,20 @@ static int bit_finish(run_ctx_t *r, upset_err_t *err)
     return 0;
 }
 
-const campaign_kind_ops_t KIND_ORACLE = {CAMPAIGN_ORACLE, oracle_plan, bit_work, bit_finish,
+static int by_bit(const void *a, const void *b)
+{
+    const bit_record_t *x = a, *y = b;
+    return (x->bit > y->bit) - (x->bit < y->bit);
+}
+
+/* The records in bit order (they were computed in oracle_plan's), then bit_finish. */
+static int oracle_finish(run_ctx_t *r, upset_err_t *err)
+{
+    qsort(r->records, (size_t)r->n_items, sizeof(bit_record_t), by_bit);
+    return bit_finish(r, err);
+}
+
+const campaign_kind_ops_t KIND_ORACLE = {CAMPAIGN_ORACLE, oracle_plan, bit_work, oracle_finish,
                                          NULL, INJECTOR_BLOCK};
 const campaign_kind_ops_t KIND_GUIDED = {CAMPAIGN_GUIDED, guided_plan, bit_work, bit_finish,
                                          NULL, INJECTOR_BLOCK};

@@ -117,17 +117,23 @@ static void report_delta(run_ctx_t *r)
     const int n = r->model.n_layers;
     if (r->inj.full || !d->n_evals)
         return;
-    int64_t *sum = calloc((size_t)n * 3, sizeof *sum);
+    int64_t *sum = calloc((size_t)n * 3, sizeof *sum), hits = 0, reached = 0;
     if (!sum) /* every rank takes part or none: a collective cannot be skipped by one */
         MPI_Abort(r->comm, 1);
     MPI_Reduce(d->n_evals, sum, n * 3, MPI_INT64_T, MPI_SUM, 0, r->comm);
+    MPI_Reduce(&r->inj.memo_hits, &hits, 1, MPI_INT64_T, MPI_SUM, 0, r->comm);
     for (int l = 0; r->rank == 0 && !r->c.quiet && l < n; l++) {
         const int64_t ev = sum[l], un = sum[n + l], wide = sum[2 * n + l];
+        reached += ev - un;
         if (ev)
             printf("delta %-22s %12lld flip-samples: %5.1f%% proved unchanged, %5.1f%% run whole "
                    "from a later layer\n",
                    r->model.layers[l].name, (long long)ev, 100.0 * un / ev, 100.0 * wide / ev);
     }
+    if (r->rank == 0 && !r->c.quiet && hits)
+        printf("memo: %lld of the %lld flip-samples not proved unchanged (%.1f%%) took the "
+               "result of an earlier flip that left the same single value\n",
+               (long long)hits, (long long)reached, 100.0 * hits / reached);
     free(sum);
     if (r->rank == 0 && !r->c.quiet && r->inj.n_copies)
         printf("copies: %lld of %lld samples repeat an earlier one byte for byte and take "
@@ -141,9 +147,12 @@ static char *fingerprint(const run_ctx_t *r, const char *yaml)
     size_t len = strlen(yaml) + 256;
     char *s = malloc(len);
     if (s)
-        snprintf(s, len, "%smodel_checksum: %s\ndata_checksum: %s\nitems: %lld\n", yaml,
+        snprintf(s, len, "%smodel_checksum: %s\ndata_checksum: %s\nitems: %lld\n%s", yaml,
                  fnv_hex(r->model.checksum).s, fnv_hex(r->data.checksum).s,
-                 (long long)r->n_items);
+                 (long long)r->n_items,
+                 /* the oracle's items are no longer in bit order: an older checkpoint's
+                  * records would land on the wrong bits */
+                 r->c.kind == CAMPAIGN_ORACLE ? "item_order: by output\n" : "");
     return s;
 }
 

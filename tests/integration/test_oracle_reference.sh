@@ -9,7 +9,7 @@ name: it-c10
 model: models/cifar10.h5
 data: {format: cifar10, files: [data/cifar10/test_batch_first1017.bin], labels: data/cifar10/test_labels_10000.bin, count: 60, correct_only: true}
 kind: oracle
-oracle: {first_bit: 2000, bit_count: 16}
+oracle: {first_bit: 2000, bit_count: 32}
 output: $T/c10.h5
 EOC
 cat > "$T/med.yaml" <<EOC
@@ -22,6 +22,19 @@ output: $T/med.h5
 EOC
 mpi 2 run "$T/c10.yaml" --quiet || fail "cifar10 oracle run"
 mpi 2 run "$T/med.yaml" --quiet || fail "econt medium oracle run"
+
+# rows in bit order, as docs/results-format.md promises (the oracle computes them grouped
+# by the output each weight feeds: kind_oracle.c), cumulative_error summed in that order
+"$PY" - "$T" <<'EOP' || fail "oracle rows are not in bit order"
+import sys, h5py, numpy as np
+t = sys.argv[1]
+for name, first, count in (("c10", 2000, 32), ("med", 1150, 40)):
+    with h5py.File(f"{t}/{name}.h5", "r") as f:
+        bits = f["bits/bit"][:]
+        assert np.array_equal(bits, np.arange(first, first + count)), (name, bits)
+        w, pos = f["bits/weight"][:], f["bits/bit_pos"][:]
+        assert len(set(w)) > 1 and np.all(np.diff(w) >= 0), (name, w)
+EOP
 
 # one line per bit: bit value (mispredicts or mean_emd, full precision)
 "$PY" - "$T" <<'EOP' > "$T/bits.txt" || fail "reading results"
@@ -46,6 +59,6 @@ while read -r name bit value; do
     fi
     n=$((n + 1))
 done < "$T/bits.txt"
-[ "$n" -eq 56 ] || fail "expected 56 bits, read $n"
+[ "$n" -eq 72 ] || fail "expected 72 bits, read $n"
 [ "$FAILS" -eq 0 ] && pass "$n oracle bits equal whole-network re-evaluation of a flipped copy"
 finish
