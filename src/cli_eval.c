@@ -40,7 +40,9 @@ static int eval_usage(void)
             "  --correct-only keeps the images the fault-free model classifies correctly\n"
             "  (as campaigns with data.correct_only do), before any flip.\n"
             "  --layers then times every layer alone over the samples: multiply-accumulates,\n"
-            "  CPU time per sample and achieved rate.\n"
+            "  CPU time per sample and achieved rate; then in place, in the forward pass as\n"
+            "  eval runs it (wall time; a convolution holds the batch norm and quantizer fused\n"
+            "  into it).\n"
             "  --per-sample writes one CSV row per sample: sample, index (its row or image in the\n"
             "  data file), label (-1: none), prediction (-1: not a classifier), emd (0: no EMD).\n");
     return 2;
@@ -54,42 +56,58 @@ static double cpu_s(void)
 }
 
 /* --layers: every layer run alone over every sample (its input left by the layer before),
- * CPU time per sample, multiply-accumulates and the achieved rate. */
+ * CPU time per sample, multiply-accumulates and the achieved rate; then the same samples
+ * through the forward pass as `upset eval` runs it (engine_run_lean), each layer timed in
+ * place, where a layer fused with the ones after it (a convolution with its batch norm and
+ * quantizer) holds their time. */
 static int layer_profile(evaluator_t *ev, const dataset_t *d, upset_err_t *err)
 {
     engine_t *e = &ev->engine;
     const model_t *m = e->model;
-    double *t = calloc((size_t)m->n_layers, sizeof *t);
-    if (!t)
-        return upset_fail(err, "out of memory");
-    for (int64_t i = 0; i < d->n; i++) {
+    double *t = calloc((size_t)m->n_layers, sizeof *t),
+           *in_pass = calloc((size_t)m->n_layers, sizeof *in_pass);
+    int rc = t && in_pass ? 0 : upset_fail(err, "out of memory");
+    for (int64_t i = 0; !rc && i < d->n; i++) {
         memcpy(e->input.real, d->x + i * shape_size(d->shape),
                (size_t)e->input.n * sizeof *e->input.real);
-        for (int l = 0; l < m->n_layers; l++) {
+        for (int l = 0; !rc && l < m->n_layers; l++) {
             double t0 = cpu_s();
-            if (engine_run_layers(e, l, l, err)) {
-                free(t);
-                return -1;
-            }
+            rc = engine_run_layers(e, l, l, err);
             t[l] += cpu_s() - t0;
         }
     }
-    printf("%-3s %-22s %-17s %12s %12s %10s\n", "#", "layer", "kind", "MACs/sample",
-           "us/sample", "GMAC/s");
-    double total = 0;
-    for (int l = 0; l < m->n_layers; l++) {
-        const layer_t *L = &m->layers[l];
-        double us = 1e6 * t[l] / d->n, macs = (double)layer_macs(L);
-        total += us;
-        char rate[32] = "-";
-        if (macs > 0 && us > 0)
-            snprintf(rate, sizeof rate, "%.2f", macs / us / 1e3);
-        printf("%-3d %-22s %-17s %12.0f %12.2f %10s\n", l, L->name, layer_file_kind(L), macs,
-               us, rate);
+    e->layer_wall = in_pass;
+    for (int64_t i = 0; !rc && i < d->n; i++) {
+        engine_set_input(e, d->x + i * shape_size(d->shape));
+        rc = engine_run_lean(e, 0, err);
     }
-    printf("all layers: %.1f us per sample (CPU)\n", total);
+    e->layer_wall = NULL;
+    if (!rc) {
+        printf("%-3s %-22s %-17s %12s %12s %10s %12s %10s\n", "#", "layer", "kind", "MACs/sample",
+               "us/sample", "GMAC/s", "in pass us", "GMAC/s");
+        double total = 0, total_pass = 0;
+        for (int l = 0; l < m->n_layers; l++) {
+            const layer_t *L = &m->layers[l];
+            const double us = 1e6 * t[l] / d->n, pass = 1e6 * in_pass[l] / d->n,
+                         macs = (double)layer_macs(L);
+            total += us, total_pass += pass;
+            char rate[32] = "-", pass_us[32] = "-", pass_rate[32] = "-";
+            if (macs > 0 && us > 0)
+                snprintf(rate, sizeof rate, "%.2f", macs / us / 1e3);
+            if (in_pass[l] > 0) /* 0: run fused into a layer before it */
+                snprintf(pass_us, sizeof pass_us, "%.2f", pass);
+            if (macs > 0 && in_pass[l] > 0)
+                snprintf(pass_rate, sizeof pass_rate, "%.2f", macs / pass / 1e3);
+            printf("%-3d %-22s %-17s %12.0f %12.2f %10s %12s %10s\n", l, L->name,
+                   layer_file_kind(L), macs, us, rate, pass_us, pass_rate);
+        }
+        printf("all layers: %.1f us per sample alone (CPU); %.1f us in the forward pass "
+               "(wall; '-': fused into the layer above it)\n",
+               total, total_pass);
+    }
     free(t);
-    return 0;
+    free(in_pass);
+    return rc;
 }
 
 /* Flips the comma-separated global bit indices in m; a bit given twice is refused

@@ -220,6 +220,25 @@ START_TEST(test_pairs16_brute_force)
                 const int16_t *whole[3] = {x, x + 2 * third, x + 4 * third};
                 if (third)
                     kernel_pairs16_seg2(whole, pieces, 3, third, wp, n, two_a, two_b);
+                /* four fan-ins at once (kernel_pairs16_seg4): fan-in q is the three pieces
+                 * of `shifted`, q codes on, a sliding window as four output pixels read */
+                static int16_t shifted[1026 + 8];
+                static int32_t four[4 * 72];
+                const int16_t *win[3] = {shifted, shifted + 2 * third, shifted + 4 * third};
+                for (int64_t j = 0; j < 6 * third + 8; j++)
+                    shifted[j] = (int16_t)((int64_t)(lcg(&seed) % (uint64_t)(2 * lim + 1)) - lim);
+                if (third)
+                    kernel_pairs16_seg4(win, 2, 3, third, wp, n, four);
+                for (int q = 0; third && q < 4; q++)
+                    for (int c = 0; c < n; c++) {
+                        int64_t want4 = 0;
+                        for (int64_t j = 0; j < 6 * third; j++)
+                            want4 += j < k ? (int64_t)shifted[2 * q + j] * w[j * n + c] : 0;
+                        ck_assert_msg(four[q * n + c] == want4,
+                                      "k %lld n %d channel %d, fan-in %d of four (%s): %d != %lld",
+                                      (long long)k, n, c, q, kernel_path(), four[q * n + c],
+                                      (long long)want4);
+                    }
                 for (int c = 0; c < n; c++) {
                     int64_t want = 0, want3 = 0;
                     for (int64_t j = 0; j < k; j++) {

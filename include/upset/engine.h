@@ -50,6 +50,9 @@ typedef struct {
     /* alias[i]: layer i (flatten or reshape) holds its input's values in the same order, so
      * out[i] shares its input's buffer and costs no copy */
     unsigned char *alias;
+    /* NULL, or per layer: seconds spent in it as runs go (a layer run fused with the ones
+     * after it holds their time too): `upset eval --layers` */
+    double *layer_wall;
 } engine_t;
 
 /* input_frac: pass a value >= 0 when every input value is an exact multiple of

@@ -51,6 +51,14 @@ void kernel_pairs16_seg(const int16_t *const *xs, int nseg, int64_t seg_pairs, c
 void kernel_pairs16_seg2(const int16_t *const *xa, const int16_t *const *xb, int nseg,
                          int64_t seg_pairs, const int16_t *wp, int n, int32_t *outa, int32_t *outb);
 
+/* The most pieces a fan-in comes in (a kernel's rows) for kernel_pairs16_seg4. */
+#define KERNEL_MAX_SEGMENTS 64
+/* kernel_pairs16_seg for four fan-ins at once, fan-in k's pieces at xs[g] + k * step
+ * (four neighbouring output pixels read in place), nseg <= KERNEL_MAX_SEGMENTS: out +
+ * k * n holds fan-in k's n sums; the same integers. */
+void kernel_pairs16_seg4(const int16_t *const *xs, int64_t step, int nseg, int64_t seg_pairs,
+                         const int16_t *wp, int n, int32_t *out);
+
 /* A convolution with output pixels across the vector lanes (kernels_lanes.c): its input as
  * pair planes, planes[((ih * np) + j) * plane_pitch + x] = the codes of channels 2j and
  * 2j + 1 of input pixel x in (padded) row ih, low half first (kernel_pair_planes); its

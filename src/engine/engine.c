@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int tensor_alloc(tensor_t *t, tensor_kind_t kind, int frac, int64_t n, upset_err_t *err)
 {
@@ -256,6 +257,15 @@ static int64_t input_code_bound(const engine_t *e, int i)
 
 static int run_layers(engine_t *e, int first, int last, int lean, upset_err_t *err);
 
+/* The monotonic clock (a vDSO read, unlike the CPU-time clocks' system calls: cheap
+ * enough to read at every layer). */
+static double wall_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 int engine_run_layers(engine_t *e, int first, int last, upset_err_t *err)
 {
     return run_layers(e, first, last, 0, err);
@@ -290,8 +300,16 @@ static int run_layers(engine_t *e, int first, int last, int lean, upset_err_t *e
     if (first == 0 && e->input_fixed.fixed && exact_input(e, err))
         return -1;
     int ready_for = -1; /* the layer whose int16 input the one before wrote */
+    int timed = -1;      /* the layer the clock runs for (layer_wall) */
+    double t0 = 0;
     for (int i = first; i <= last; i++) {
         const layer_t *L = &e->model->layers[i];
+        if (e->layer_wall) {
+            const double t = wall_s();
+            if (timed >= 0)
+                e->layer_wall[timed] += t - t0;
+            timed = i, t0 = t;
+        }
         e->unwritten[i] = 0;
         if (i < last && e->fuse[i] &&
             batchnorm_quantize(L, &e->model->layers[i + 1], engine_layer_input(e, i),
@@ -340,5 +358,7 @@ static int run_layers(engine_t *e, int first, int last, int lean, upset_err_t *e
             return -1;
         }
     }
+    if (e->layer_wall && timed >= 0)
+        e->layer_wall[timed] += wall_s() - t0;
     return 0;
 }

@@ -56,6 +56,9 @@ typedef struct {
                     int n, int32_t *out);
     void (*pairs16x2)(const int16_t *const *xa, const int16_t *const *xb, int nseg,
                       int64_t seg_pairs, const int16_t *wp, int n, int32_t *outa, int32_t *outb);
+    /* NULL where the variant has too few registers */
+    void (*pairs16x4)(const int16_t *const *xs, int64_t step, int nseg, int64_t seg_pairs,
+                      const int16_t *wp, int n, int32_t *out);
 } int16_kernels_t;
 
 #ifdef HAVE_X86
@@ -104,7 +107,9 @@ __attribute__((target("avx2"), always_inline)) static inline void hsum4_avx2(int
 #define I16_TARGET "avx2,avx512vnni,avx512vl"
 #define I16(name) name##_vnni
 #define I16_DPADD(a, v, w) _mm256_dpwssd_epi32(a, v, w)
+#define I16_X4 1
 #include "kernels_int16.inc"
+#undef I16_X4
 #undef I16_TARGET
 #undef I16
 #undef I16_DPADD
@@ -865,6 +870,23 @@ void kernel_pairs16_seg2(const int16_t *const *xa, const int16_t *const *xb, int
     }
     pairs16_portable(xa, nseg, seg_pairs, wp, n, outa);
     pairs16_portable(xb, nseg, seg_pairs, wp, n, outb);
+}
+
+void kernel_pairs16_seg4(const int16_t *const *xs, int64_t step, int nseg, int64_t seg_pairs,
+                         const int16_t *wp, int n, int32_t *out)
+{
+    n_calls++;
+    const int16_kernels_t *k = int16_kernels();
+    if (k && k->pairs16x4 && n % 32 == 0) {
+        k->pairs16x4(xs, step, nseg, seg_pairs, wp, n, out);
+        return;
+    }
+    const int16_t *xa[KERNEL_MAX_SEGMENTS], *xb[KERNEL_MAX_SEGMENTS];
+    for (int p = 0; p < 4; p += 2) { /* two pixels at a time */
+        for (int g = 0; g < nseg; g++)
+            xa[g] = xs[g] + p * step, xb[g] = xa[g] + step;
+        kernel_pairs16_seg2(xa, xb, nseg, seg_pairs, wp, n, out + p * n, out + (p + 1) * n);
+    }
 }
 
 void kernel_pairs16_seg(const int16_t *const *xs, int nseg, int64_t seg_pairs, const int16_t *wp,

@@ -67,7 +67,7 @@ void layer_pixel_sums(const layer_t *L, const int64_t *x, int64_t p, int c0, int
     }
 }
 
-#define MAX_KERNEL_ROWS 64
+#define MAX_KERNEL_ROWS KERNEL_MAX_SEGMENTS
 
 /* Scratch of the narrow path, grown on demand and kept (ranks are processes). */
 static struct {
@@ -431,6 +431,13 @@ static int narrow_run(const layer_t *L, const tensor_t *in, tensor_t *out, narro
         }
         for (int ow = 0; !lane_rows && ow < ow_n; ow++) {
             int32_t *sum = scratch.sum32 + (int64_t)ow * cs;
+            if (padded && pairs && ow + 3 < ow_n) { /* four pixels, read in place */
+                for (int r = 0; r < L->kh; r++)
+                    runs[r] = prow0 + r * prow + ow * pstep;
+                kernel_pairs16_seg4(runs, pstep, nseg, seg / 2, L->kernel_p16, cs, sum);
+                ow += 3;
+                continue;
+            }
             const int two = ow + 1 < ow_n; /* two output pixels in one pass, shared weights */
             if (padded) {
                 for (int r = 0; r < L->kh; r++) {
