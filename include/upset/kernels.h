@@ -75,6 +75,9 @@ typedef struct {
     int out_w;
 } conv_lanes_t;
 
+/* kernel_conv_lanes takes KERNEL_LANES_VECTORS (row, eight-pixel block) vectors a pass:
+ * a call's rows are best a whole number of passes. */
+#define KERNEL_LANES_VECTORS 6
 /* Whether kernel_conv_lanes runs on vectors here (AVX-512 VNNI, kernel mode auto). */
 int kernel_conv_lanes_available(void);
 /* x: h rows of w pixels of 2 np int16 codes, to pair planes of pitch codes a row (zeros

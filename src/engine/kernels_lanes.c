@@ -143,33 +143,39 @@ __attribute__((target("avx512f"))) static int pair_planes_avx512(const int16_t *
  * into all four multiply-adds that use it, four loads where one would do. */
 #define KEEP4(a, b, c, d) __asm__("" : "+v"(a), "+v"(b), "+v"(c), "+v"(d))
 
-/* Four (row, eight-pixel block) vectors by four output channels: sixteen accumulators over
- * the whole fan-in, four input loads and four weight broadcasts per 16 multiply-adds. A
- * last group of fewer than four vectors repeats its last one (computed, not stored). */
+enum { LANES_V = KERNEL_LANES_VECTORS }; /* 24 accumulators: 4 vectors gave 84 GMAC/s on
+                                          * CIFAR-10's conv1 alone, 6 give 95 */
+
+/* LANES_V (row, eight-pixel block) vectors by four output channels: 4 LANES_V
+ * accumulators over the whole fan-in, LANES_V input loads and four weight broadcasts per
+ * 4 LANES_V multiply-adds. A last group of fewer vectors repeats its last one (computed,
+ * not stored). */
 __attribute__((target("avx2,avx512vnni,avx512vl"))) static void
 conv_lanes_vnni(const conv_lanes_t *c, int oh, int n_rows, int32_t *sum, int cs)
 {
     const int vpr = (c->out_w + 7) / 8, nv = n_rows * vpr;
     const int64_t row_pitch = (int64_t)c->np * c->plane_pitch;
-    for (int v0 = 0; v0 < nv; v0 += 4) {
-        const int32_t *base[4];
-        int row[4], x0[4];
-        for (int q = 0; q < 4; q++) {
+    for (int v0 = 0; v0 < nv; v0 += LANES_V) {
+        const int32_t *base[LANES_V];
+        int row[LANES_V], x0[LANES_V];
+        for (int q = 0; q < LANES_V; q++) {
             const int v = v0 + q < nv ? v0 + q : nv - 1;
             row[q] = v / vpr, x0[q] = v % vpr * 8;
             base[q] = c->planes + (int64_t)(oh + row[q]) * c->stride_h * row_pitch + x0[q];
         }
         for (int c0 = 0; c0 < c->cout; c0 += 4) {
             /* a<vector><channel>, named: an array here ends up in memory */
-            __m256i a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23, a30, a31, a32, a33;
+            __m256i a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23, a30, a31, a32, a33,
+                a40, a41, a42, a43, a50, a51, a52, a53;
             a00 = a01 = a02 = a03 = a10 = a11 = a12 = a13 = _mm256_setzero_si256();
             a20 = a21 = a22 = a23 = a30 = a31 = a32 = a33 = _mm256_setzero_si256();
+            a40 = a41 = a42 = a43 = a50 = a51 = a52 = a53 = _mm256_setzero_si256();
             const int16_t *w = c->wp + 2 * c0;
             const int taps = c->kw * c->np; /* (column, pair) steps of a kernel row */
             for (int r = 0; r < c->kh; r++) {
                 const int64_t at = r * row_pitch;
                 const int32_t *b0 = base[0] + at, *b1 = base[1] + at, *b2 = base[2] + at,
-                              *b3 = base[3] + at;
+                              *b3 = base[3] + at, *b4 = base[4] + at, *b5 = base[5] + at;
                 /* step (k, j) reads column k of plane j: o = k + j * plane_pitch */
                 int64_t o = 0;
                 for (int t = 0, j = 0; t < taps; t++, w += 2 * c->cout8) {
@@ -186,6 +192,8 @@ conv_lanes_vnni(const conv_lanes_t *c, int oh, int n_rows, int32_t *sum, int cs)
                     LANES_ROW(b1 + o, a10, a11, a12, a13);
                     LANES_ROW(b2 + o, a20, a21, a22, a23);
                     LANES_ROW(b3 + o, a30, a31, a32, a33);
+                    LANES_ROW(b4 + o, a40, a41, a42, a43);
+                    LANES_ROW(b5 + o, a50, a51, a52, a53);
 #undef LANES_ROW
                     if (++j < c->np) {
                         o += c->plane_pitch;
@@ -195,11 +203,12 @@ conv_lanes_vnni(const conv_lanes_t *c, int oh, int n_rows, int32_t *sum, int cs)
                     }
                 }
             }
-            const __m256i a[4][4] = {{a00, a01, a02, a03}, {a10, a11, a12, a13},
-                                     {a20, a21, a22, a23}, {a30, a31, a32, a33}};
+            const __m256i a[LANES_V][4] = {{a00, a01, a02, a03}, {a10, a11, a12, a13},
+                                           {a20, a21, a22, a23}, {a30, a31, a32, a33},
+                                           {a40, a41, a42, a43}, {a50, a51, a52, a53}};
             /* four channels x eight pixels to pixels x four channels: u[m]'s 128-bit lane
              * L is pixel 4L + m's four sums */
-            for (int q = 0; q < 4 && v0 + q < nv; q++) {
+            for (int q = 0; q < LANES_V && v0 + q < nv; q++) {
                 const __m256i t0 = _mm256_unpacklo_epi32(a[q][0], a[q][1]),
                               t1 = _mm256_unpackhi_epi32(a[q][0], a[q][1]),
                               t2 = _mm256_unpacklo_epi32(a[q][2], a[q][3]),

@@ -303,7 +303,7 @@ static int lanes_fit(const layer_t *L, const padded_t *P)
 
 /* P as pair planes for kernel_conv_lanes (c: the call's description): 0, or -1 out of
  * memory. Sets *rows, how many output rows one call takes (a whole number of the kernel's
- * groups of four eight-pixel vectors). */
+ * passes of KERNEL_LANES_VECTORS eight-pixel vectors). */
 static int lanes_prepare(const layer_t *L, const padded_t *P, conv_lanes_t *c, int *rows)
 {
     const int vpr = (L->out.w + 7) / 8, np = P->c / 2;
@@ -315,7 +315,9 @@ static int lanes_prepare(const layer_t *L, const padded_t *P, conv_lanes_t *c, i
     kernel_pair_planes(P->x, P->h, P->w, np, pitch, planes_scratch.x);
     *c = (conv_lanes_t){planes_scratch.x, pitch, np, L->kh, L->kw, L->stride_h,
                         L->kernel_p16, L->kernel_cout8, L->cout, L->out.w};
-    *rows = vpr % 4 == 0 ? 1 : vpr % 2 == 0 ? 2 : 4;
+    *rows = 1;
+    while ((*rows * vpr) % KERNEL_LANES_VECTORS)
+        ++*rows;
     return 0;
 }
 
