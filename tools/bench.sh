@@ -87,15 +87,23 @@ echo "== 2. EMD, cold vs warm start; the int16 kernel's own rate, the clock and 
 if [ -x build/bench_emd ]; then build/bench_emd; else echo "build/bench_emd not built"; fi
 
 if [ -x build/bench_kernels ]; then
-    build/bench_kernels | tee "$T/kern.txt" | grep -v '^peak_gmacs='
+    build/bench_kernels | tee "$T/kern.txt" | grep -v '^peak.*_gmacs='
     peak=$(sed -n 's/^peak_gmacs=//p' "$T/kern.txt")
-    # the CIFAR-10 convolutions' own rates (upset eval --layers) against that peak
+    peak512=$(sed -n 's/^peak512_gmacs=//p' "$T/kern.txt")
+    # the CIFAR-10 convolutions' rates (upset eval --layers: each layer alone, and in place
+    # in the forward pass with its fused batch norm and quantizer) against those peaks
     "$UPSET" eval --model models/cifar10.h5 --data data/cifar10/test_batch_first1017.bin \
         --labels data/cifar10/test_labels_10000.bin --layers > "$T/layers.txt"
-    awk -v peak="${peak:-0}" '$3 == "conv2d" && $4 >= 1000000 {
-        printf "%s: %d MACs per image, %.1f GMAC/s", $2, $4, $6
-        if (peak > 0) printf ", %.0f %% of the int16 peak", 100 * $6 / peak
-        printf "\n" }' "$T/layers.txt"
+    awk -v peak="${peak:-0}" -v peak512="${peak512:-0}" '
+        function share(r) {
+            s = ""
+            if (peak > 0) s = sprintf(" (%.0f %% of the 256-bit peak", 100 * r / peak)
+            if (peak512 > 0) s = s sprintf(", %.0f %% of the 512-bit one", 100 * r / peak512)
+            return s (peak > 0 ? ")" : "")
+        }
+        $3 == "conv2d" && $4 >= 1000000 {
+        printf "%s: %d MACs per image, alone %.1f GMAC/s%s, in the forward pass %.1f GMAC/s%s\n",
+            $2, $4, $6, share($6), $8, share($8) }' "$T/layers.txt"
 fi
 
 echo

@@ -1,10 +1,15 @@
 /* `make bench`: the int16 dot-product kernel's own rate on data that stays in L1 (32 rows
  * of K = 256), and the core's clock and int16 peak it and the convolutions are compared with:
  * the clock from chains of dependent register adds and multiplies, the peak as two 256-bit
- * multiply-adds of 16 int16 pairs per cycle (AMD Zen 3/4, Intel since Skylake). Prints
- * "peak_gmacs=X" last for tools/bench.sh. */
+ * multiply-adds of 16 int16 pairs per cycle (AMD Zen 3/4, Intel since Skylake). Where the
+ * core has AVX-512 VNNI, also its 512-bit peak: 32 pairs per multiply-add, as many a cycle
+ * as twelve independent ones measure (rounded: one or two 512-bit units). Prints
+ * "peak_gmacs=X" (and "peak512_gmacs=X") last for tools/bench.sh. */
 #include <stdio.h>
 #include <time.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include "upset/kernels.h"
 
@@ -32,6 +37,30 @@ static double chain_rate(int multiply, long n)
         else
             __asm__ volatile(CHAIN8("add") : "+r"(x) : "r"(y));
     return 8.0 * n / (cpu_s() - t0);
+}
+#endif
+
+#if defined(__x86_64__)
+/* Independent 512-bit vpdpwssd per CPU second: twelve accumulators, more than the latency
+ * times two units needs. */
+__attribute__((target("avx512f,avx512vnni"))) static double vnni512_rate(long n)
+{
+    __m512i a[12];
+    __m512i x = _mm512_set1_epi16(3), w = _mm512_set1_epi16(5);
+    for (int k = 0; k < 12; k++)
+        a[k] = _mm512_set1_epi32(k);
+    const double t0 = cpu_s();
+    for (long i = 0; i < n; i++) {
+#define VNNI4(k)                                                                                   \
+    a[k] = _mm512_dpwssd_epi32(a[k], x, w), a[k + 1] = _mm512_dpwssd_epi32(a[k + 1], x, w),      \
+    a[k + 2] = _mm512_dpwssd_epi32(a[k + 2], x, w), a[k + 3] = _mm512_dpwssd_epi32(a[k + 3], x, w)
+        VNNI4(0), VNNI4(4), VNNI4(8);
+#undef VNNI4
+        __asm__ volatile("" : "+v"(a[0]), "+v"(a[1]), "+v"(a[2]), "+v"(a[3]), "+v"(a[4]),
+                         "+v"(a[5]), "+v"(a[6]), "+v"(a[7]), "+v"(a[8]), "+v"(a[9]), "+v"(a[10]),
+                         "+v"(a[11]));
+    }
+    return 12.0 * n / (cpu_s() - t0);
 }
 #endif
 
@@ -80,5 +109,14 @@ int main(void)
         printf("clock %.2f GHz (dependent adds and multiplies): int16 peak 2 x 16 MACs/cycle = %.0f GMAC/s; "
                "the kernel in L1 at %.0f %%\npeak_gmacs=%.1f\n",
                hz / 1e9, peak, 100 * rate / peak, peak);
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (hz > 0 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vnni")) {
+        const double per_cycle = vnni512_rate(20000000) / hz, units = per_cycle > 1.5 ? 2 : 1;
+        printf("512-bit vpdpwssd: %.2f a cycle measured (independent ones): 512-bit int16 peak "
+               "%.0f x 32 MACs/cycle = %.0f GMAC/s\npeak512_gmacs=%.1f\n",
+               per_cycle, units, units * 32 * hz / 1e9, units * 32 * hz / 1e9);
+    }
+#endif
     return 0;
 }

@@ -65,4 +65,20 @@ msg=$("$UPSET" eval --model models/cifar10.h5 --data "$CIFAR" --count 5 \
       --per-sample "$T/no/such/dir/x.csv" 2>&1 >/dev/null) && fail "eval wrote into a missing directory"
 echo "$msg" | grep -q "no/such/dir/x.csv" && pass "an unwritable --per-sample path is named: $msg" \
     || fail "unwritable path message: $msg"
+
+# --layers: every layer timed alone and in the forward pass; a convolution's fused batch
+# norm and quantizer have no time of their own there ("-"), every convolution does
+"$UPSET" eval --model models/cifar10.h5 --data "$CIFAR" --labels "$LABELS" --count 20 --layers \
+    > "$T/layers.txt" || fail "eval --layers exited non-zero"
+$PY - "$T/layers.txt" <<'EOF' && pass "eval --layers: 18 layers, convolutions timed in the forward pass, fused layers marked" || fail "eval --layers table: $(cat "$T/layers.txt")"
+import sys
+rows = [l.split() for l in open(sys.argv[1]) if l[:1].isdigit()]
+assert len(rows) == 18, len(rows)
+for r in rows:
+    assert len(r) == 8, r
+    if r[2] == 'conv2d':
+        assert float(r[6]) > 0 and float(r[7]) > 0 and int(r[3]) > 0, r
+    if r[2] == 'batchnorm':
+        assert r[6] == '-', r
+EOF
 finish
