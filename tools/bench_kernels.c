@@ -45,20 +45,19 @@ static double chain_rate(int multiply, long n)
  * times two units needs. */
 __attribute__((target("avx512f,avx512vnni"))) static double vnni512_rate(long n)
 {
-    __m512i a[12];
-    __m512i x = _mm512_set1_epi16(3), w = _mm512_set1_epi16(5);
-    for (int k = 0; k < 12; k++)
-        a[k] = _mm512_set1_epi32(k);
+    const __m512i x = _mm512_set1_epi16(3), w = _mm512_set1_epi16(5);
+    __m512i a0 = _mm512_set1_epi32(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
+            a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0; /* named: an array would spill */
     const double t0 = cpu_s();
     for (long i = 0; i < n; i++) {
-#define VNNI4(k)                                                                                   \
-    a[k] = _mm512_dpwssd_epi32(a[k], x, w), a[k + 1] = _mm512_dpwssd_epi32(a[k + 1], x, w),      \
-    a[k + 2] = _mm512_dpwssd_epi32(a[k + 2], x, w), a[k + 3] = _mm512_dpwssd_epi32(a[k + 3], x, w)
-        VNNI4(0), VNNI4(4), VNNI4(8);
-#undef VNNI4
-        __asm__ volatile("" : "+v"(a[0]), "+v"(a[1]), "+v"(a[2]), "+v"(a[3]), "+v"(a[4]),
-                         "+v"(a[5]), "+v"(a[6]), "+v"(a[7]), "+v"(a[8]), "+v"(a[9]), "+v"(a[10]),
-                         "+v"(a[11]));
+        a0 = _mm512_dpwssd_epi32(a0, x, w), a1 = _mm512_dpwssd_epi32(a1, x, w);
+        a2 = _mm512_dpwssd_epi32(a2, x, w), a3 = _mm512_dpwssd_epi32(a3, x, w);
+        a4 = _mm512_dpwssd_epi32(a4, x, w), a5 = _mm512_dpwssd_epi32(a5, x, w);
+        a6 = _mm512_dpwssd_epi32(a6, x, w), a7 = _mm512_dpwssd_epi32(a7, x, w);
+        a8 = _mm512_dpwssd_epi32(a8, x, w), a9 = _mm512_dpwssd_epi32(a9, x, w);
+        a10 = _mm512_dpwssd_epi32(a10, x, w), a11 = _mm512_dpwssd_epi32(a11, x, w);
+        __asm__ volatile("" : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5),
+                         "+v"(a6), "+v"(a7), "+v"(a8), "+v"(a9), "+v"(a10), "+v"(a11));
     }
     return 12.0 * n / (cpu_s() - t0);
 }
