@@ -541,22 +541,35 @@ static int cpu_level(void)
 #endif
 }
 
-static int use_avx2(void)
+/* Whether the AVX2 paths run: asked by every kernel call (the delta path's scatter makes
+ * millions of short ones), so worked out once per mode (-1: not yet) and inlined. */
+static int avx2_on = -1;
+
+static inline int use_avx2(void)
 {
-    return cpu_level() >= 1 && (kernel_mode() == KERNEL_AUTO || kernel_mode() == KERNEL_AVX2);
+    if (avx2_on < 0)
+        avx2_on = cpu_level() >= 1 && (kernel_mode() == KERNEL_AUTO || kernel_mode() == KERNEL_AVX2);
+    return avx2_on;
 }
 
 /* The int16 kernels to run: the VNNI variant by default where the processor has it, else
  * AVX2; NULL for the plain C loops. */
-static const int16_kernels_t *int16_kernels(void)
+static const int16_kernels_t *int16_chosen;
+static int int16_known; /* int16_chosen worked out for the current mode */
+
+static inline const int16_kernels_t *int16_kernels(void)
 {
+    if (!int16_known) {
+        int16_chosen = NULL;
 #ifdef HAVE_X86
-    if (cpu_level() == 2 && kernel_mode() == KERNEL_AUTO)
-        return &kernels_vnni;
-    if (use_avx2())
-        return &kernels_avx2;
+        if (cpu_level() == 2 && kernel_mode() == KERNEL_AUTO)
+            int16_chosen = &kernels_vnni;
+        else if (use_avx2())
+            int16_chosen = &kernels_avx2;
 #endif
-    return NULL;
+        int16_known = 1;
+    }
+    return int16_chosen;
 }
 
 static void sum_rows_f64_portable(const double *x, int n_x, int n_sets, const double *w,
@@ -1153,6 +1166,8 @@ void kernel_set_mode(kernel_mode_t m)
 {
     mode = m;
     mode_read = 1;
+    avx2_on = -1;
+    int16_known = 0;
 }
 
 const char *kernel_path(void)
