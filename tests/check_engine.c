@@ -632,6 +632,47 @@ START_TEST(test_fold_kernels)
 }
 END_TEST
 
+/* The scatter's int32 accumulators (delta.c, where scatter_fits_int32 holds): axpy, count
+ * and fold against int64 arithmetic, sums up to the int32 limits, zeros in every lane
+ * position, shifts 0 to 31, tails not a whole vector. */
+START_TEST(test_scatter_i32_kernels)
+{
+    uint64_t seed = 29;
+    for (int mode = 0; mode < 2; mode++) {
+        kernel_set_mode(mode ? KERNEL_PORTABLE : KERNEL_AUTO);
+        for (int shift = 0; shift < 32; shift += 5)
+            for (int n = 0; n <= 19; n++) {
+                int32_t acc[19], w[19];
+                int64_t want[19], o[19], want_o[19], nonzero = 0;
+                const int32_t dx = (int32_t)(lcg(&seed) % 4001) - 2000;
+                for (int c = 0; c < n; c++) {
+                    w[c] = (int32_t)(lcg(&seed) % 20001) - 10000;
+                    /* an accumulator whose sum lands at the int32 limits for c 0 and 1 */
+                    acc[c] = c == 0 ? INT32_MAX - dx * w[c] * (dx * w[c] > 0)
+                             : c == 1 ? INT32_MIN - dx * w[c] * (dx * w[c] < 0)
+                             : c % 3 == 2 ? -dx * w[c]
+                                          : (int32_t)(lcg(&seed) % 2000001) - 1000000;
+                    want[c] = (int64_t)acc[c] + (int64_t)dx * w[c];
+                    nonzero += want[c] != 0;
+                    o[c] = (int64_t)lcg(&seed) - (INT64_C(1) << 30);
+                    want_o[c] = o[c] + want[c] * (INT64_C(1) << shift);
+                }
+                kernel_axpy_i32(acc, dx, w, n);
+                for (int c = 0; c < n; c++)
+                    ck_assert_msg(acc[c] == want[c], "axpy_i32 dx %d n %d lane %d (%s)", dx, n, c,
+                                  kernel_path());
+                ck_assert_int_eq(kernel_count_nonzero_i32(acc, n), nonzero);
+                ck_assert_int_eq(kernel_fold_i32(o, acc, shift, n), nonzero);
+                ck_assert_msg(!memcmp(o, want_o, (size_t)n * sizeof *o), "fold_i32 shift %d n %d (%s)",
+                              shift, n, kernel_path());
+                for (int c = 0; c < n; c++)
+                    ck_assert_int_eq(acc[c], 0);
+            }
+    }
+    kernel_set_mode(KERNEL_AUTO);
+}
+END_TEST
+
 /* The float decoder's kernels against the plain loops they replace, bit for bit (memcmp:
  * signs of zero and NaN included): the panel layout, one to six input vectors (the
  * four-at-a-time body and its remainder), products and sums that round; the sparse sums
@@ -1185,6 +1226,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_relu_kernel);
     tcase_add_test(tc, test_axpy_kernel);
     tcase_add_test(tc, test_fold_kernels);
+    tcase_add_test(tc, test_scatter_i32_kernels);
     tcase_add_test(tc, test_sum_rows_kernel);
     tcase_add_test(tc, test_convt_paths);
     tcase_add_test(tc, test_quantize_paths);

@@ -43,6 +43,9 @@ typedef struct {
     unsigned char *sparse; /* (n_layers) 1: quantized conv2d/dense on exact integers */
     int *next;             /* (n_layers) first layer after k that is not elementwise */
     int *shift_prod;       /* (n_layers) sparse layers: accumulator alignment */
+    /* (n_layers) 1: a scatter into sparse layer k accumulates in int32 (acc32): its input
+     * is a quantizer's codes, and fan-in x code span x largest weight code fits int32 */
+    unsigned char *acc32_ok;
     int64_t *tail_macs;    /* (n_layers + 1) multiply-accumulates from layer k to the end */
     /* scratch, sized for the largest tensor */
     int64_t *pos;       /* changed flat positions */
@@ -50,6 +53,7 @@ typedef struct {
     double *rval;       /* their new values (REAL chain ends) */
     int64_t *dv;        /* their changes (inputs of a sparse layer) */
     int64_t *acc;       /* scatter accumulators (largest sparse layer output) */
+    int32_t *acc32;     /* the same where acc32_ok: half the vector work */
     int64_t *touched;   /* output pixels the scatter touched */
     unsigned char *mark;
     int64_t *row;       /* one sample's input of a layer (gathers) */

@@ -129,7 +129,15 @@ void kernel_relu_f64(double *v, int64_t n);
  * 2^31 and the processor allows: the delta path's scatter of one changed input. */
 void kernel_axpy_i64(int64_t *acc, int64_t dx, const int32_t *w, int64_t n);
 
+/* kernel_axpy_i64 on int32 accumulators: acc[i] += dx * w[i], every product and every sum
+ * within int32 (the caller proves it), eight lanes a vector. */
+void kernel_axpy_i32(int32_t *acc, int32_t dx, const int32_t *w, int64_t n);
+/* o[i] += a[i] * 2^shift (0 <= shift < 32, in int64), then a[i] = 0, for i < n; returns
+ * how many a[i] were nonzero: int32 accumulators folded into pre-activations. */
+int64_t kernel_fold_i32(int64_t *o, int32_t *a, int shift, int64_t n);
+
 /* The number of nonzero values among x[0..n). */
+int64_t kernel_count_nonzero_i32(const int32_t *x, int64_t n);
 int64_t kernel_count_nonzero_i64(const int64_t *x, int64_t n);
 /* The same for doubles (NaN counts as nonzero, -0.0 as zero). */
 int64_t kernel_count_nonzero_f64(const double *x, int64_t n);

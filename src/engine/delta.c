@@ -262,6 +262,36 @@ static int chain_tail(const model_t *m)
     return t + 1;
 }
 
+/* max - min of the codes layer k's input can hold, for any fault (a quantizer's codes,
+ * through flatten / reshape), or -1 when no quantizer bounds them. */
+static int64_t input_code_span(const delta_t *d, int k)
+{
+    const model_t *m = d->engine->model;
+    if (k == 0 || input_of(d, k)->kind != TENSOR_FIXED)
+        return -1;
+    const layer_t *P = &m->layers[k - 1];
+    if (is_quantizer(P))
+        return (int64_t)quant_code_max(&P->aq) - quant_code_min(&P->aq);
+    if (P->kind == LAYER_FLATTEN || P->kind == LAYER_RESHAPE)
+        return input_code_span(d, k - 1);
+    return -1;
+}
+
+/* Whether a scatter into sparse layer k can accumulate in int32: every change of an input
+ * is at most the code span, every weight code (a flip's included) at most the quantizer's
+ * bound shifted, and at most fan-in of them meet at one output, so every partial sum fits
+ * int32; and the fold's shift is below 32. */
+static int scatter_fits_int32(const delta_t *d, int k)
+{
+    const layer_t *L = &d->engine->model->layers[k];
+    const int64_t span = input_code_span(d, k), fan_in = L->n_weights / L->cout,
+                  wmax = quant_code_bound(&L->kq) << L->max_kernel_shift;
+    if (span < 0 || d->shift_prod[k] < 0 || d->shift_prod[k] >= 32 || wmax > INT32_MAX ||
+        span > INT32_MAX)
+        return 0;
+    return span * wmax <= INT32_MAX / (fan_in ? fan_in : 1);
+}
+
 static store_kind_t store_kind_for(const delta_t *d, int k, int64_t input_code_max)
 {
     if (input_of(d, k)->kind == TENSOR_REAL)
@@ -287,11 +317,13 @@ int delta_create(delta_t *d, engine_t *e, int64_t n_samples, int64_t input_code_
     d->sparse = upset_calloc((size_t)n, 1, err);
     d->next = upset_calloc((size_t)n, sizeof *d->next, err);
     d->shift_prod = upset_calloc((size_t)n, sizeof *d->shift_prod, err);
+    d->acc32_ok = upset_calloc((size_t)n, 1, err);
     d->n_evals = upset_calloc((size_t)n * 3, sizeof *d->n_evals, err);
     d->n_unchanged = d->n_evals ? d->n_evals + n : NULL;
     d->n_wide = d->n_evals ? d->n_evals + 2 * n : NULL;
     unsigned char *need = upset_calloc((size_t)n + 1, 1, err), *reach = upset_calloc((size_t)n, 1, err);
-    if (!d->in || !d->sparse || !d->next || !d->shift_prod || !d->n_evals || !need || !reach)
+    if (!d->in || !d->sparse || !d->next || !d->shift_prod || !d->acc32_ok || !d->n_evals ||
+        !need || !reach)
         goto fail;
     int64_t most = shape_size(m->input), most_sparse = 1, most_pix = 1;
     d->tail_macs = upset_calloc((size_t)n + 1, sizeof *d->tail_macs, err);
@@ -311,6 +343,7 @@ int delta_create(delta_t *d, engine_t *e, int64_t n_samples, int64_t input_code_
             d->shift_prod[l] = e->out[l].frac - engine_layer_input(e, l)->frac - quant_frac(&L->kq);
             most_sparse = max64(most_sparse, shape_size(L->out));
             most_pix = max64(most_pix, L->cout);
+            d->acc32_ok[l] = (unsigned char)scatter_fits_int32(d, l);
         }
     }
     /* the inputs of faultable layers (cached path), then what each sparse chain reads.
@@ -359,13 +392,14 @@ int delta_create(delta_t *d, engine_t *e, int64_t n_samples, int64_t input_code_
     d->row16 = upset_calloc((size_t)most, sizeof *d->row16, err);
     d->dv = upset_calloc((size_t)most, sizeof *d->dv, err);
     d->acc = upset_calloc((size_t)most_sparse, sizeof *d->acc, err);
+    d->acc32 = upset_calloc((size_t)most_sparse, sizeof *d->acc32, err);
     d->touched = upset_calloc((size_t)most_sparse, sizeof *d->touched, err);
     d->mark = upset_calloc((size_t)most_sparse, 1, err);
     d->pix = upset_calloc((size_t)most_pix, sizeof *d->pix, err);
     d->fed.pos = upset_calloc((size_t)most, sizeof *d->fed.pos, err);
     d->fed.x = upset_calloc((size_t)most, sizeof *d->fed.x, err);
     d->fed.base = upset_calloc((size_t)most, sizeof *d->fed.base, err);
-    if (!d->fed.pos || !d->fed.x || !d->fed.base || !d->pos || !d->val || !d->rval || !d->row || !d->row16 || !d->dv || !d->acc || !d->touched || !d->mark || !d->pix)
+    if (!d->fed.pos || !d->fed.x || !d->fed.base || !d->pos || !d->val || !d->rval || !d->row || !d->row16 || !d->dv || !d->acc || !d->acc32 || !d->touched || !d->mark || !d->pix)
         goto fail;
     return 0;
 fail:
@@ -392,6 +426,8 @@ void delta_free(delta_t *d)
     free(d->row16);
     free(d->dv);
     free(d->acc);
+    free(d->acc32);
+    free(d->acc32_ok);
     free(d->touched);
     free(d->mark);
     free(d->pix);
@@ -601,7 +637,7 @@ static void feed_range(int t, int k, int stride, int n_out, int *lo, int *hi)
 static int64_t scatter(delta_t *d, int M, int64_t i, int64_t n_in, const int64_t *dv)
 {
     const layer_t *L = &d->engine->model->layers[M];
-    const int cin = L->cin, cout = L->cout;
+    const int cin = L->cin, cout = L->cout, narrow = d->acc32_ok[M];
     int64_t nt = 0;
     int ph = 0, pw = 0;
     if (L->kind == LAYER_CONV2D)
@@ -613,7 +649,10 @@ static int64_t scatter(delta_t *d, int M, int64_t i, int64_t n_in, const int64_t
                 d->mark[0] = 1;
                 d->touched[nt++] = 0;
             }
-            kernel_axpy_i64(d->acc, dx, L->kernel_code + q * cout, cout);
+            if (narrow) /* |dx| is at most the code span: scatter_fits_int32 */
+                kernel_axpy_i32(d->acc32, (int32_t)dx, L->kernel_code + q * cout, cout);
+            else
+                kernel_axpy_i64(d->acc, dx, L->kernel_code + q * cout, cout);
             continue;
         }
         const int ci = (int)(q % cin), iw = (int)(q / cin % L->in.w),
@@ -632,9 +671,11 @@ static int64_t scatter(delta_t *d, int M, int64_t i, int64_t n_in, const int64_t
                     d->mark[pix] = 1;
                     d->touched[nt++] = pix;
                 }
-                kernel_axpy_i64(d->acc + pix * cout, dx,
-                                L->kernel_code + (((int64_t)kh * L->kw + kw) * cin + ci) * cout,
-                                cout);
+                const int32_t *w = L->kernel_code + (((int64_t)kh * L->kw + kw) * cin + ci) * cout;
+                if (narrow)
+                    kernel_axpy_i32(d->acc32 + pix * cout, (int32_t)dx, w, cout);
+                else
+                    kernel_axpy_i64(d->acc + pix * cout, dx, w, cout);
             }
         }
     }
@@ -642,7 +683,8 @@ static int64_t scatter(delta_t *d, int M, int64_t i, int64_t n_in, const int64_t
     const store_t *pre = &d->in[M + 1];
     int64_t n = 0;
     for (int64_t t = 0; t < nt; t++)
-        n += kernel_count_nonzero_i64(d->acc + d->touched[t] * cout, cout);
+        n += narrow ? kernel_count_nonzero_i32(d->acc32 + d->touched[t] * cout, cout)
+                    : kernel_count_nonzero_i64(d->acc + d->touched[t] * cout, cout);
     if (goes_whole(d, M, n)) {
         /* the layers after M run whole: the changed pre-activations go straight into the
          * engine's tensor, over the stored ones, rather than into a list */
@@ -652,8 +694,12 @@ static int64_t scatter(delta_t *d, int M, int64_t i, int64_t n_in, const int64_t
         for (int64_t t = 0; t < nt; t++) {
             const int64_t pix = d->touched[t];
             d->mark[pix] = 0;
-            kernel_add_shifted_clear_i64(out->fixed + pix * cout, d->acc + pix * cout,
-                                         d->shift_prod[M], cout);
+            if (narrow)
+                kernel_fold_i32(out->fixed + pix * cout, d->acc32 + pix * cout, d->shift_prod[M],
+                                cout);
+            else
+                kernel_add_shifted_clear_i64(out->fixed + pix * cout, d->acc + pix * cout,
+                                             d->shift_prod[M], cout);
         }
         d->written = 1;
         return n;
@@ -663,6 +709,7 @@ static int64_t scatter(delta_t *d, int M, int64_t i, int64_t n_in, const int64_t
     for (int64_t t = 0; t < nt; t++) {
         const int64_t pix = d->touched[t];
         int64_t *acc = d->acc + pix * cout;
+        int32_t *acc32 = d->acc32 + pix * cout;
         d->mark[pix] = 0;
         if (pre->kind == STORE_NONE) { /* the pixel's fault-free pre-activations */
             load_row(d, M, i, &row_loaded);
@@ -670,7 +717,13 @@ static int64_t scatter(delta_t *d, int M, int64_t i, int64_t n_in, const int64_t
         } else {
             store_span(pre, i, pix * cout, cout, d->pix);
         }
-        for (int c = 0; c < cout; c++) { /* branch-free: the changes come unpredictably */
+        for (int c = 0; narrow && c < cout; c++) { /* branch-free: changes come unpredictably */
+            d->pos[n] = pix * cout + c;
+            d->val[n] = d->pix[c] + (int64_t)acc32[c] * sp;
+            n += acc32[c] != 0;
+            acc32[c] = 0;
+        }
+        for (int c = 0; !narrow && c < cout; c++) {
             d->pos[n] = pix * cout + c;
             d->val[n] = d->pix[c] + acc[c] * sp;
             n += acc[c] != 0;
