@@ -53,10 +53,9 @@ static void conv_lanes_portable(const conv_lanes_t *c, int oh, int n_rows, int32
                                                         c->np * c->plane_pitch + ow;
                     for (int k = 0; k < c->kw; k++)
                         for (int j = 0; j < c->np; j++, w += 2 * c->cout8) {
-                            const int32_t x = in[(int64_t)j * c->plane_pitch + k];
-                            /* the pair's low half is the even channel (little-endian) */
-                            acc += (int32_t)(int16_t)(x & 0xffff) * w[0] +
-                                   (int32_t)(int16_t)((uint32_t)x >> 16) * w[1];
+                            int16_t x[2]; /* the pair as pair_at packed it */
+                            memcpy(x, in + (int64_t)j * c->plane_pitch + k, sizeof x);
+                            acc += (int32_t)x[0] * w[0] + (int32_t)x[1] * w[1];
                         }
                 }
                 sum[((int64_t)i * c->out_w + ow) * cs + co] = acc;
