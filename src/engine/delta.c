@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "layer.h"
 #include "upset/kernels.h"
 
 /* Sparse layers keep their pre-activations when they have at most this many outputs
@@ -285,7 +286,7 @@ static int scatter_fits_int32(const delta_t *d, int k)
 {
     const layer_t *L = &d->engine->model->layers[k];
     const int64_t span = input_code_span(d, k), fan_in = L->n_weights / L->cout,
-                  wmax = quant_code_bound(&L->kq) << L->max_kernel_shift;
+                  wmax = layer_weight_bound(L);
     if (span < 0 || d->shift_prod[k] < 0 || d->shift_prod[k] >= 32 || wmax > INT32_MAX ||
         span > INT32_MAX)
         return 0;
@@ -717,18 +718,16 @@ static int64_t scatter(delta_t *d, int M, int64_t i, int64_t n_in, const int64_t
         } else {
             store_span(pre, i, pix * cout, cout, d->pix);
         }
-        for (int c = 0; narrow && c < cout; c++) { /* branch-free: changes come unpredictably */
+        for (int c = 0; c < cout; c++) { /* branch-free: the changes come unpredictably */
+            const int64_t dc = narrow ? acc32[c] : acc[c];
             d->pos[n] = pix * cout + c;
-            d->val[n] = d->pix[c] + (int64_t)acc32[c] * sp;
-            n += acc32[c] != 0;
-            acc32[c] = 0;
+            d->val[n] = d->pix[c] + dc * sp;
+            n += dc != 0;
         }
-        for (int c = 0; !narrow && c < cout; c++) {
-            d->pos[n] = pix * cout + c;
-            d->val[n] = d->pix[c] + acc[c] * sp;
-            n += acc[c] != 0;
-            acc[c] = 0;
-        }
+        if (narrow)
+            memset(acc32, 0, (size_t)cout * sizeof *acc32);
+        else
+            memset(acc, 0, (size_t)cout * sizeof *acc);
     }
     return n;
 }

@@ -59,6 +59,9 @@ int batchnorm_quantize_span(const layer_t *L, const layer_t *Q, const tensor_t *
 
 /* ---- quantized conv2d / dense (layer_linear.c) ---- */
 
+/* The largest weight code magnitude of L, flipped ones included. */
+int64_t layer_weight_bound(const layer_t *L);
+
 /* Integer path: out = sum(x * w) << shift_prod + bias << shift_bias, exact. */
 typedef struct {
     int shift_prod, shift_bias;

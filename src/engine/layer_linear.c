@@ -78,17 +78,16 @@ static struct {
     size_t cap_x, cap_row, cap_sum32, cap_sum, cap_bias, cap_chan;
 } scratch;
 
-/* The int32 bound: the largest input code magnitude for which every partial sum of L
- * fits int32 for any weight code of its quantizer, flipped ones included. */
-/* The largest weight code magnitude of L, flipped ones included. */
-static int64_t weight_bound(const layer_t *L)
+int64_t layer_weight_bound(const layer_t *L)
 {
     return quant_code_bound(&L->kq) << L->max_kernel_shift;
 }
 
+/* The int32 bound: the largest input code magnitude for which every partial sum of L
+ * fits int32 for any weight code of its quantizer, flipped ones included. */
 static int64_t narrow_bound(const layer_t *L)
 {
-    const int64_t wmax = weight_bound(L);
+    const int64_t wmax = layer_weight_bound(L);
     const int64_t xmax = (INT64_C(2147483647) / L->kernel_kp) / (wmax ? wmax : 1);
     return xmax > INT16_MAX ? INT16_MAX : xmax;
 }
@@ -100,7 +99,7 @@ static int64_t narrow_bound(const layer_t *L)
 static int row_kernel_exact(const layer_t *L, fixed_align_t a, int64_t input_bound,
                             const int64_t *bias)
 {
-    const int64_t lim = INT64_C(1) << 24, fan_in = L->n_weights / L->cout, wmax = weight_bound(L);
+    const int64_t lim = INT64_C(1) << 24, fan_in = L->n_weights / L->cout, wmax = layer_weight_bound(L);
     if (input_bound < 0 || a.shift_prod < 0 || a.shift_prod > 24 || wmax > lim ||
         (input_bound && fan_in * wmax > lim / input_bound))
         return 0;
