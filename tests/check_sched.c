@@ -1,8 +1,10 @@
 /* The scheduler (mpi/sched.c) on one rank, through its callbacks: every item computed
  * exactly once whatever the chunk size, resumed items skipped, checkpoints offered with
  * consistent done flags, a failing work callback and a stop signal ending the run with
- * the partial work marked. Each case runs sched_run on MPI_COMM_SELF in a child process
- * (MPI initialised there only), so the suite itself needs no mpirun. */
+ * the partial work marked; and the hand-out policy (mpi/handout.c) simulated for many
+ * ranks: every item once, each rank's chunks consecutive until it steals. Each MPI case
+ * runs sched_run on MPI_COMM_SELF in a child process (MPI initialised there only), so
+ * the suite itself needs no mpirun. */
 #include <mpi.h>
 #include <signal.h>
 #include <stdio.h>
@@ -11,6 +13,7 @@
 #include <unistd.h>
 
 #include "check_util.h"
+#include "upset/handout.h"
 #include "upset/sched.h"
 
 typedef struct {
@@ -201,6 +204,120 @@ static int case_stop_signal(void)
     return 0;
 }
 
+/* ------------------------------------------------ the hand-out policy (no MPI) -- */
+
+/* A small deterministic generator for the simulated ranks' order and chunk sizes. */
+static uint64_t lcg(uint64_t *s)
+{
+    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+    return *s >> 33;
+}
+
+enum { HN = 997 };
+
+/* Ranks asking in a random order for random chunk sizes, until every one is told
+ * NONE: each item not done comes out exactly once, no done item comes out, and a
+ * rank's next chunk starts where its last one ended unless it was told STOLEN. */
+static void simulate(int n_ranks, const unsigned char *done, uint64_t seed)
+{
+    handout_t h;
+    upset_err_t err = {""};
+    ck_assert_int_eq(handout_init(&h, n_ranks, HN, done, &err), 0);
+    int64_t expect_left = 0;
+    for (int i = 0; i < HN; i++)
+        expect_left += !done[i];
+    ck_assert_int_eq(h.n_left, expect_left);
+    int times[HN] = {0};
+    int64_t end[64];
+    int finished[64] = {0}, n_finished = 0;
+    for (int r = 0; r < n_ranks; r++)
+        end[r] = -1;
+    while (n_finished < n_ranks) {
+        const int r = (int)(lcg(&seed) % (uint64_t)n_ranks);
+        if (finished[r])
+            continue;
+        const int how = handout_next(&h, r);
+        if (how == HANDOUT_NONE) {
+            finished[r] = 1, n_finished++;
+            continue;
+        }
+        int64_t first;
+        const int64_t n = handout_take(&h, r, 1 + (int64_t)(lcg(&seed) % 40), &first);
+        ck_assert_int_ge(n, 1);
+        if (how == HANDOUT_OWN && end[r] >= 0) /* only done items may lie between */
+            for (int64_t i = end[r]; i < first; i++)
+                ck_assert_msg(done[i], "rank %d jumped from %lld to %lld over item %lld", r,
+                              (long long)end[r], (long long)first, (long long)i);
+        for (int64_t i = first; i < first + n; i++) {
+            ck_assert_msg(!done[i], "item %lld was done already", (long long)i);
+            times[i]++;
+        }
+        end[r] = first + n;
+    }
+    for (int i = 0; i < HN; i++)
+        ck_assert_msg(times[i] == !done[i], "item %d handed out %d times", i, times[i]);
+    ck_assert_int_eq(h.n_left, 0);
+    handout_free(&h);
+}
+
+START_TEST(test_handout_every_item_once)
+{
+    static unsigned char done[HN];
+    const int ranks[] = {1, 2, 3, 7, 64};
+    for (int pattern = 0; pattern < 4; pattern++) {
+        uint64_t s = 99;
+        for (int i = 0; i < HN; i++) /* none; every third; the first half; at random */
+            done[i] = pattern == 1 ? i % 3 == 0
+                    : pattern == 2 ? i < HN / 2
+                    : pattern == 3 ? lcg(&s) % 4 == 0
+                                   : 0;
+        for (size_t k = 0; k < sizeof ranks / sizeof *ranks; k++)
+            for (uint64_t seed = 1; seed <= 5; seed++)
+                simulate(ranks[k], done, seed * 7919 + (uint64_t)pattern);
+    }
+}
+END_TEST
+
+/* The ranges start as equal shares of the items to do, in rank order, and a rank works
+ * through its own before it steals; a steal takes the back half of the largest range. */
+START_TEST(test_handout_ranges)
+{
+    static unsigned char done[HN];
+    for (int i = 0; i < HN; i++)
+        done[i] = i % 3 == 0;
+    handout_t h;
+    upset_err_t err = {""};
+    ck_assert_int_eq(handout_init(&h, 4, HN, done, &err), 0);
+    const int64_t todo = h.n_left; /* 664 */
+    for (int r = 0; r < 4; r++) {
+        int64_t count = 0;
+        for (int64_t i = h.lo[r]; i < h.hi[r]; i++)
+            count += !done[i];
+        ck_assert_int_eq(count, todo * (r + 1) / 4 - todo * r / 4);
+        if (r > 0)
+            ck_assert_int_eq(h.lo[r], h.hi[r - 1]);
+    }
+    ck_assert_int_eq(h.lo[0], 0);
+    ck_assert_int_eq(h.hi[3], HN);
+    /* rank 1 takes its whole range in one go, then steals from the largest (rank 3's,
+     * untouched, since 0 and 2 have each taken a chunk) */
+    int64_t first, got = 0;
+    ck_assert_int_eq(handout_next(&h, 0), HANDOUT_OWN);
+    handout_take(&h, 0, 5, &first);
+    ck_assert_int_eq(handout_next(&h, 2), HANDOUT_OWN);
+    handout_take(&h, 2, 5, &first);
+    const int64_t lo3 = h.lo[3], hi3 = h.hi[3];
+    while (handout_next(&h, 1) == HANDOUT_OWN && h.lo[1] < lo3)
+        got += handout_take(&h, 1, 1000, &first);
+    ck_assert_int_eq(got, todo * 2 / 4 - todo / 4);
+    ck_assert_int_eq(h.n_steals, 1);
+    ck_assert_int_eq(h.hi[1], hi3);
+    ck_assert_int_ge(h.lo[1], lo3 + (hi3 - lo3) / 2);
+    ck_assert_int_eq(h.hi[3], lo3 + (hi3 - lo3) / 2);
+    handout_free(&h);
+}
+END_TEST
+
 /* Runs one case in a child with MPI initialised there. */
 static void in_mpi_child(int (*fn)(void))
 {
@@ -236,6 +353,10 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_failure);
     tcase_add_test(tc, test_stop_signal);
     suite_add_tcase(s, tc);
+    TCase *th = tcase_create("hand-out");
+    tcase_add_test(th, test_handout_every_item_once);
+    tcase_add_test(th, test_handout_ranges);
+    suite_add_tcase(s, th);
     return s;
 }
 

@@ -7,7 +7,9 @@
  *
  * Rank 0 hands out contiguous chunks on demand (a worker asks, rank 0 answers
  * with [first, first+count) or "stop"), so uneven items and uneven machines
- * balance themselves. Rank 0 also computes: it works through its own chunks in
+ * balance themselves. Each rank's chunks follow one another through a range of
+ * its own (mpi/handout.c), so consecutive items, which share cached state, stay
+ * on one rank. Rank 0 also computes: it works through its own chunks in
  * short sub-chunks (~20 ms) and answers requests between them, so with -np 2 on
  * two cores no core idles, and -np 1 simply does everything on rank 0. A job whose
  * items are best done several at a time (batch) gets sub-chunks of at least that

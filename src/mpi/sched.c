@@ -10,13 +10,18 @@
  * The end is one MPI_Ibcast of {status, message length} (+ the message), so all
  * ranks leave with the same verdict.
  *
- * Chunk sizing (job->chunk == 0): rank 0 keeps an estimate of the compute time
- * per item (callback time reported by every rank) and aims for CHUNK_TARGET_S
- * per chunk (less when checkpointing often, since a chunk in flight is work a
- * kill loses), never more than ceil(unassigned / (4 * ranks)) items (at least
- * four chunks per rank at the start, and chunks that shrink towards the end so
- * the last ones finish together), and growing at most 4x per step from a
- * single-item first chunk (a one-item estimate is noisy).
+ * Which items: every rank works through a contiguous range of its own and, once it is
+ * used up, takes the back half of the largest range left (mpi/handout.c), so each rank
+ * computes consecutive items, whose cached state carries over, at any rank count.
+ *
+ * Chunk sizing (job->chunk == 0): rank 0 keeps, per rank, the compute time per item
+ * of its last chunk (a rank's items are consecutive, so its own last chunk predicts
+ * its next best) and aims for CHUNK_TARGET_S per chunk (less when checkpointing often,
+ * since a chunk in flight is work a kill loses), never more than
+ * ceil(unassigned / (4 * ranks)) items (chunks that shrink towards the end so the last
+ * ones finish together), and growing at most 4x per step from a single-item first
+ * chunk (a one-item estimate is noisy); a rank that moves to a stolen range starts
+ * again from one item, as its items there may cost quite differently.
  *
  * Rank 0's own share: it takes chunks from the same pool and works through
  * them in sub-chunks of ~SUB_TARGET_S, serving requests between sub-chunks; a
@@ -35,6 +40,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "upset/handout.h"
 #include "upset/mpicheck.h"
 
 enum { TAG_REPORT = 7101, TAG_ASSIGN = 7102 };
@@ -63,12 +69,10 @@ typedef struct {
     upset_err_t *err;
     int failed;             /* first failure recorded in err */
 
-    int64_t cursor;         /* next item to consider for hand-out */
-    int64_t n_unassigned;   /* not done and not handed out */
-    int64_t max_issued;     /* largest chunk so far (growth cap) */
+    handout_t ho;           /* which items each rank takes next */
     double target_s;        /* wanted seconds per chunk */
-    double work_s;          /* callback seconds summed over ranks */
-    int64_t work_items;     /* items those seconds bought */
+    double *per_item;       /* per rank: seconds per item of its last chunk, 0 = none yet */
+    int64_t *last_issued;   /* per rank: its last chunk's size (growth cap) */
 
     int64_t *out_first;     /* per worker: outstanding chunk, count 0 = none */
     int64_t *out_count;
@@ -255,21 +259,20 @@ static void coord_fail(coord_t *c, const char *fmt, ...)
     va_end(ap);
 }
 
-static int64_t chunk_size(const coord_t *c)
+static int64_t chunk_size(const coord_t *c, int w)
 {
-    int64_t left = c->n_unassigned;
+    int64_t left = c->ho.n_left;
     int64_t n;
     if (c->job->chunk > 0) {
         n = c->job->chunk;
     } else {
         int64_t guided = (int64_t)ceil((double)left / (4.0 * c->size));
-        if (c->work_items == 0 || c->work_s <= 0) {
+        if (c->per_item[w] <= 0) {
             n = 1;
         } else {
-            double per_item = c->work_s / (double)c->work_items;
-            double want = c->target_s / per_item;
+            double want = c->target_s / c->per_item[w];
             n = want > 1e15 ? (int64_t)1e15 : (int64_t)want;
-            int64_t grow = 4 * (c->max_issued > 1 ? c->max_issued : 1);
+            int64_t grow = 4 * (c->last_issued[w] > 1 ? c->last_issued[w] : 1);
             if (n > grow)
                 n = grow;
         }
@@ -284,43 +287,35 @@ static int64_t chunk_size(const coord_t *c)
     return n < 1 ? 1 : n;
 }
 
-/* Takes the next run of not-done items, at most chunk_size() long; 0 when the
- * pool is empty or the run is failing. Runs stop at done items, which after a
- * resume come in chunk-sized blocks, so chunks stay long. */
-static int64_t take_chunk(coord_t *c, int64_t *first)
+/* Rank w's next run of not-done items, at most chunk_size() long; 0 when every item
+ * is handed out or the run is failing. Runs stop at done items, which after a resume
+ * come in chunk-sized blocks, so chunks stay long. */
+static int64_t take_chunk(coord_t *c, int w, int64_t *first)
 {
-    const sched_job_t *job = c->job;
-    if (c->failed || c->n_unassigned == 0)
+    if (c->failed)
         return 0;
-    while (c->cursor < job->n_items && job->done[c->cursor])
-        c->cursor++;
-    if (c->cursor >= job->n_items)
+    const int how = handout_next(&c->ho, w);
+    if (how == HANDOUT_NONE)
         return 0;
-    int64_t want = chunk_size(c);
-    int64_t n = 0;
-    *first = c->cursor;
-    while (n < want && c->cursor < job->n_items && !job->done[c->cursor]) {
-        c->cursor++;
-        n++;
-    }
-    c->n_unassigned -= n;
-    if (n > c->max_issued)
-        c->max_issued = n;
+    if (how == HANDOUT_STOLEN)
+        c->per_item[w] = 0, c->last_issued[w] = 0;
+    const int64_t n = handout_take(&c->ho, w, chunk_size(c, w), first);
+    c->last_issued[w] = n;
     return n;
 }
 
-static void mark_done(coord_t *c, int64_t first, int64_t count, double seconds)
+static void mark_done(coord_t *c, int w, int64_t first, int64_t count, double seconds)
 {
     memset(c->job->done + first, 1, (size_t)count);
     c->job->n_computed += count;
-    c->work_s += seconds;
-    c->work_items += count;
+    if (count > 0 && seconds > 0)
+        c->per_item[w] = seconds / (double)count;
 }
 
 static int assign(coord_t *c, int w, upset_err_t *err)
 {
     int64_t msg[2] = {0, 0};
-    msg[1] = take_chunk(c, &msg[0]);
+    msg[1] = take_chunk(c, w, &msg[0]);
     c->out_first[w] = msg[0];
     c->out_count[w] = msg[1];
     if (msg[1] == 0)
@@ -361,7 +356,7 @@ static void absorb_report(coord_t *c, int w, const unsigned char *buf, int bytes
         size_t rs = c->job->record_size;
         memcpy((unsigned char *)c->job->records + (size_t)h.first * rs, buf + sizeof h,
                (size_t)h.count * rs);
-        mark_done(c, h.first, h.count, h.seconds);
+        mark_done(c, w, h.first, h.count, h.seconds);
     }
 }
 
@@ -420,8 +415,8 @@ static void own_step(coord_t *c)
     const int polls = c->size > 1 && job->batch > 1;
     double target = c->size > 1 && !polls ? SUB_TARGET_S : SOLO_SUB_TARGET_S;
     int64_t n = 1;
-    if (c->work_items > 0 && c->work_s > 0)
-        n = (int64_t)fmin(target / (c->work_s / (double)c->work_items), 1e15);
+    if (c->per_item[0] > 0)
+        n = (int64_t)fmin(target / c->per_item[0], 1e15);
     if (polls && n < job->batch)
         n = job->batch;
     if (n < 1)
@@ -441,7 +436,7 @@ static void own_step(coord_t *c)
         c->own_count = 0;
         return;
     }
-    mark_done(c, c->own_first, n, dt);
+    mark_done(c, 0, c->own_first, n, dt);
     c->own_first += n;
     c->own_count -= n;
 }
@@ -510,13 +505,12 @@ static int coord_init(coord_t *c, MPI_Comm comm, int size, sched_job_t *job, ups
     c->n_active = size - 1;
     c->out_first = upset_calloc((size_t)size, sizeof *c->out_first, err);
     c->out_count = upset_calloc((size_t)size, sizeof *c->out_count, err);
-    if (!c->out_first || !c->out_count)
+    c->per_item = upset_calloc((size_t)size, sizeof *c->per_item, err);
+    c->last_issued = upset_calloc((size_t)size, sizeof *c->last_issued, err);
+    if (!c->out_first || !c->out_count || !c->per_item || !c->last_issued ||
+        handout_init(&c->ho, size, job->n_items, job->done, err))
         return -1;
-    int64_t resumed = 0;
-    for (int64_t i = 0; i < job->n_items; i++)
-        resumed += job->done[i] != 0;
-    job->n_resumed = resumed;
-    c->n_unassigned = job->n_items - resumed;
+    job->n_resumed = job->n_items - c->ho.n_left;
     c->target_s = CHUNK_TARGET_S;
     if (job->checkpoint) {
         double ci = job->checkpoint_interval > 0 ? job->checkpoint_interval : DEFAULT_CHECKPOINT_S;
@@ -530,6 +524,9 @@ static void coord_free(coord_t *c)
 {
     free(c->out_first);
     free(c->out_count);
+    free(c->per_item);
+    free(c->last_issued);
+    handout_free(&c->ho);
     free(c->rbuf);
 }
 
@@ -549,7 +546,7 @@ static int coord_loop(coord_t *c, upset_err_t *err)
         if (serve(c, err))
             return -1;
         if (c->own_count == 0)
-            c->own_count = take_chunk(c, &c->own_first);
+            c->own_count = take_chunk(c, 0, &c->own_first);
         if (c->own_count > 0)
             own_step(c);
         else if (c->n_active == 0)

@@ -37,7 +37,7 @@ name: it-resume
 model: models/econt_medium.h5
 data: {format: hgcal, files: [data/hgcal/ttbar_0PU.csv], count: 2000}
 kind: oracle
-oracle: {first_bit: 400, bit_count: 2400}
+oracle: {first_bit: 400, bit_count: 4800}
 chunk_size: 10
 checkpoint_interval: 0.5
 output: $T/killed.h5
@@ -47,7 +47,7 @@ mpi 2 run "$T/long.yaml" --quiet >"$T/killed.log" 2>&1 &
 pid=$!
 i=0
 while [ ! -s "$T/killed.h5.ckpt" ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
-sleep 1
+sleep 0.5
 kill -9 $pid 2>/dev/null
 wait $pid 2>/dev/null
 pkill -9 -f "upset run $T/long.yaml" 2>/dev/null
