@@ -15,8 +15,9 @@
 #      interleaved, median CPU time (BENCH_BASE=none skips it); multi-bit trials too
 #   7. against the peer a user would otherwise run: tools/peer_bench.py, a PyTorch per-bit
 #      loop (batched; CIFAR-10 in float32, ECON-T with the EMD from POT), on the same bits and
-#      inputs, 1 rank vs 1 thread and -np 2 vs 2 threads (wall time; needs python3-torch and
-#      python3-pot: tools/install-deps.sh --bench)
+#      inputs, 1 rank vs 1 thread and -np 2 vs 2 threads, in wall time: upset's whole command
+#      (start-up included) against the peer's loop, then the two per-bit loops alone (needs
+#      python3-torch and python3-pot: tools/install-deps.sh --bench)
 # Sizes are small enough for a few minutes on 2 cores; BENCH_SCALE=4 makes each bigger.
 set -eu
 cd "$(dirname "$0")/.."
@@ -270,6 +271,11 @@ peer() {
              "per-bit $what on $peer_same of $peer_bits bits x $peer_images samples"
         echo "   CPU time (robust to other load): upset ${up_cpu} s, $name ${peer_cpu_s} s:" \
              "$(echo "scale=1; $peer_cpu_s / $up_cpu" | bc)x"
+        # the per-bit loops alone, timed alike: upset's results file keeps its work phase's
+        # wall time (elapsed_s: after start-up and the fault-free pass, as the peer's loop)
+        up_loop=$("$PY" -c 'import h5py, sys; print("%.4f" % h5py.File(sys.argv[1], "r").attrs["elapsed_s"])' "$T/out.h5")
+        echo "   per-bit loops alone (start-up and fault-free pass excluded on both sides, wall):" \
+             "upset ${up_loop} s, $name ${peer_wall_s} s: $(echo "scale=1; $peer_wall_s / $up_loop" | bc)x"
         if [ $np = 1 ]; then up1_cpu=$up_cpu peer1_cpu_s=$peer_cpu_s peer1_bits=$peer_bits; fi
     done
 }
