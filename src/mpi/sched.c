@@ -441,6 +441,27 @@ static void own_step(coord_t *c)
     c->own_count -= n;
 }
 
+/* Seconds left: each rank's range still to hand out at that rank's own time per item
+ * (its range's neighbourhood: items along the work order cost alike, while the run's
+ * average rate mixes regions that do not, e.g. a rank racing through cheap dense bits
+ * while another is on convolution bits), shared among the ranks; the average rate
+ * where no rank has measured yet. */
+static double eta_seconds(const coord_t *c, double rate)
+{
+    double known = 0, sum = 0;
+    int n_known = 0;
+    for (int r = 0; r < c->size; r++)
+        if (c->per_item[r] > 0)
+            known += c->per_item[r], n_known++;
+    if (n_known == 0)
+        return rate > 0 ? (double)c->ho.n_left / rate : -1;
+    for (int r = 0; r < c->size; r++) {
+        const double per_item = c->per_item[r] > 0 ? c->per_item[r] : known / n_known;
+        sum += (double)(c->ho.hi[r] - c->ho.lo[r]) * per_item;
+    }
+    return sum / c->size;
+}
+
 static void progress_line(const coord_t *c, double t)
 {
     const sched_job_t *job = c->job;
@@ -448,8 +469,9 @@ static void progress_line(const coord_t *c, double t)
     double el = t - c->t_start;
     double rate = el > 0 ? (double)job->n_computed / el : 0;
     char eta[32] = "--:--:--";
-    if (rate > 0)
-        sched_format_hms((double)(job->n_items - done) / rate, eta, sizeof eta);
+    const double left = eta_seconds(c, rate);
+    if (left >= 0)
+        sched_format_hms(left, eta, sizeof eta);
     double pct = job->n_items ? 100.0 * (double)done / (double)job->n_items : 100.0;
     fprintf(stderr, "%s: %lld/%lld (%.1f%%), %.4g items/s, ETA %s\n", job_label(job),
             (long long)done, (long long)job->n_items, pct, rate, eta);
