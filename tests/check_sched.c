@@ -318,6 +318,24 @@ START_TEST(test_handout_ranges)
 }
 END_TEST
 
+/* The ETA: ranges of 10, 20 and 30 items at 0.5 s, unmeasured (the mean of the others,
+ * 1.25 s) and 2 s an item, shared by three ranks; with nothing measured, the items left at
+ * the average rate, and no estimate at all without one. */
+START_TEST(test_handout_seconds_left)
+{
+    static unsigned char done[60];
+    handout_t h;
+    upset_err_t err = {""};
+    ck_assert_int_eq(handout_init(&h, 3, 60, done, &err), 0);
+    h.hi[0] = 10, h.lo[1] = 10, h.hi[1] = 30, h.lo[2] = 30; /* 10, 20, 30 items */
+    const double per_item[3] = {0.5, 0, 2.0}, none[3] = {0, 0, 0};
+    ck_assert_double_eq_tol(handout_seconds_left(&h, per_item, 99), (5 + 25 + 60) / 3.0, 1e-12);
+    ck_assert_double_eq_tol(handout_seconds_left(&h, none, 4), 60 / 4.0, 1e-12);
+    ck_assert_double_eq(handout_seconds_left(&h, none, 0), -1);
+    handout_free(&h);
+}
+END_TEST
+
 /* Runs one case in a child with MPI initialised there. */
 static void in_mpi_child(int (*fn)(void))
 {
@@ -356,6 +374,7 @@ static Suite *make_suite(void)
     TCase *th = tcase_create("hand-out");
     tcase_add_test(th, test_handout_every_item_once);
     tcase_add_test(th, test_handout_ranges);
+    tcase_add_test(th, test_handout_seconds_left);
     suite_add_tcase(s, th);
     return s;
 }

@@ -43,4 +43,12 @@ int handout_next(handout_t *h, int r);
  * (>= 1) items, consecutive and none done. Returns the count; *first, the first item. */
 int64_t handout_take(handout_t *h, int r, int64_t want, int64_t *first);
 
+/* The ETA: each rank's range still to hand out at that rank's own seconds per item
+ * (per_item[r], 0 = not measured: the mean of those measured), shared among the ranks.
+ * Items along the work order cost alike, while a run's average rate mixes regions that
+ * do not (one rank racing through cheap dense bits while another is on convolution
+ * bits). Where no rank has measured, the items left at avg_rate items/s; -1 when that
+ * is 0 too. */
+double handout_seconds_left(const handout_t *h, const double *per_item, double avg_rate);
+
 #endif

@@ -61,6 +61,20 @@ int handout_next(handout_t *h, int r)
     }
 }
 
+double handout_seconds_left(const handout_t *h, const double *per_item, double avg_rate)
+{
+    double known = 0, sum = 0;
+    int n_known = 0;
+    for (int r = 0; r < h->n_ranks; r++)
+        if (per_item[r] > 0)
+            known += per_item[r], n_known++;
+    if (n_known == 0)
+        return avg_rate > 0 ? (double)h->n_left / avg_rate : -1;
+    for (int r = 0; r < h->n_ranks; r++)
+        sum += (double)(h->hi[r] - h->lo[r]) * (per_item[r] > 0 ? per_item[r] : known / n_known);
+    return sum / h->n_ranks;
+}
+
 int64_t handout_take(handout_t *h, int r, int64_t want, int64_t *first)
 {
     int64_t n = 0;

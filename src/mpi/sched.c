@@ -441,27 +441,6 @@ static void own_step(coord_t *c)
     c->own_count -= n;
 }
 
-/* Seconds left: each rank's range still to hand out at that rank's own time per item
- * (its range's neighbourhood: items along the work order cost alike, while the run's
- * average rate mixes regions that do not, e.g. a rank racing through cheap dense bits
- * while another is on convolution bits), shared among the ranks; the average rate
- * where no rank has measured yet. */
-static double eta_seconds(const coord_t *c, double rate)
-{
-    double known = 0, sum = 0;
-    int n_known = 0;
-    for (int r = 0; r < c->size; r++)
-        if (c->per_item[r] > 0)
-            known += c->per_item[r], n_known++;
-    if (n_known == 0)
-        return rate > 0 ? (double)c->ho.n_left / rate : -1;
-    for (int r = 0; r < c->size; r++) {
-        const double per_item = c->per_item[r] > 0 ? c->per_item[r] : known / n_known;
-        sum += (double)(c->ho.hi[r] - c->ho.lo[r]) * per_item;
-    }
-    return sum / c->size;
-}
-
 static void progress_line(const coord_t *c, double t)
 {
     const sched_job_t *job = c->job;
@@ -469,7 +448,7 @@ static void progress_line(const coord_t *c, double t)
     double el = t - c->t_start;
     double rate = el > 0 ? (double)job->n_computed / el : 0;
     char eta[32] = "--:--:--";
-    const double left = eta_seconds(c, rate);
+    const double left = handout_seconds_left(&c->ho, c->per_item, rate);
     if (left >= 0)
         sched_format_hms(left, eta, sizeof eta);
     double pct = job->n_items ? 100.0 * (double)done / (double)job->n_items : 100.0;
