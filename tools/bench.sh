@@ -146,15 +146,16 @@ done
 
 echo
 echo "== 5. peak memory per rank, CIFAR-10 oracle on every bundled image (correct ones), then on 8,313"
-campaign "$T/mem.yaml" models/cifar10.h5 \
-    "data: {format: cifar10, files: [data/cifar10/test_batch_first1017.bin], labels: data/cifar10/test_labels_10000.bin, correct_only: true}" \
-    "kind: oracle" "oracle: {first_bit: 200000, bit_count: 8}"
-# each rank's figure in its own file (two ranks writing one pipe can interleave)
-mpirun -np 2 sh -c '/usr/bin/time -f "rank peak RSS %M KB" -o "$0.$OMPI_COMM_WORLD_RANK" "$@"' \
-    "$T/rss" "$UPSET" run "$T/mem.yaml" --quiet --force >/dev/null 2>&1
-cat "$T"/rss.*
-N_IMG=$("$PY" -c "import h5py; print(h5py.File('$T/out.h5')['/'].attrs['n_samples'])")
-echo "($N_IMG images)"
+# peak_rss NAME DATA-LINE NOTE: an 8-bit CIFAR-10 oracle at -np 2, each rank's peak RSS in
+# its own file (two ranks writing one pipe can interleave), then the image count
+peak_rss() {
+    campaign "$T/$1.yaml" models/cifar10.h5 "$2" "kind: oracle" "oracle: {first_bit: 200000, bit_count: 8}"
+    mpirun -np 2 sh -c '/usr/bin/time -f "rank peak RSS %M KB" -o "$0.$OMPI_COMM_WORLD_RANK" "$@"' \
+        "$T/$1.rss" "$UPSET" run "$T/$1.yaml" --quiet --force >/dev/null 2>&1
+    cat "$T/$1".rss.*
+    echo "($("$PY" -c "import h5py; print(h5py.File('$T/out.h5')['/'].attrs['n_samples'])") images$3)"
+}
+peak_rss mem "data: {format: cifar10, files: [data/cifar10/test_batch_first1017.bin], labels: data/cifar10/test_labels_10000.bin, correct_only: true}" ""
 # The paper's 8,313 images: the bundled 1,017 repeated, copy c with its pixel byte c raised
 # by one, so that no image repeats byte for byte (repeats would be evaluated once); memory
 # depends on the image count, not on what the images show
@@ -171,14 +172,8 @@ for k in range(8313):
         r[c] = (r[c] + 1) % 256
     out += r
 open(sys.argv[2], "wb").write(out)' data/cifar10/test_batch_first1017.bin "$T/paper8313.bin"
-campaign "$T/mem8313.yaml" models/cifar10.h5 \
-    "data: {format: cifar10, files: [$T/paper8313.bin], count: 8313, correct_only: false}" \
-    "kind: oracle" "oracle: {first_bit: 200000, bit_count: 8}"
-mpirun -np 2 sh -c '/usr/bin/time -f "rank peak RSS %M KB" -o "$0.$OMPI_COMM_WORLD_RANK" "$@"' \
-    "$T/rss8313" "$UPSET" run "$T/mem8313.yaml" --quiet --force >/dev/null 2>&1
-cat "$T"/rss8313.*
-N_IMG=$("$PY" -c "import h5py; print(h5py.File('$T/out.h5')['/'].attrs['n_samples'])")
-echo "($N_IMG images, the paper's count: the bundled ones repeated, each copy one pixel apart; target under 2 GiB = 2097152 KB)"
+peak_rss mem8313 "data: {format: cifar10, files: [$T/paper8313.bin], count: 8313, correct_only: false}" \
+    ", the paper's count: the bundled ones repeated, each copy one pixel apart; target under 2 GiB = 2097152 KB"
 
 echo
 BASE=${BENCH_BASE:-364c255}
