@@ -5,7 +5,8 @@
 #   2. EMD: cold vs warm-started solves (build/bench_emd); the int16 kernel in L1, the core's
 #      clock and int16 peak (build/bench_kernels), the CIFAR-10 convolutions' share of it
 #   3. -np 1 vs -np 2 on the same campaign (parallel efficiency): ECON-T Medium, a
-#      one-minute CIFAR-10 campaign over random bits, and contiguous conv2 bits (blocks)
+#      one-minute CIFAR-10 campaign over random bits, and contiguous conv2 bits (blocks);
+#      with the memo's share at each rank count
 #   4. coordinator: chunk completions per second with many oversubscribed ranks
 #   5. peak memory per rank of a CIFAR-10 oracle over every bundled image, and over the
 #      paper's 8,313 (the bundled images repeated, each copy one pixel apart)
@@ -109,12 +110,17 @@ if [ -x build/bench_kernels ]; then
 fi
 
 echo
-# efficiency YAML: the same campaign at -np 1 and -np 2, wall time
+# efficiency YAML: the same campaign at -np 1 and -np 2, wall time; and the memo's share at
+# each (a rank keeps to its own range of the items, so the share should hardly fall)
+memo_share() { sed -n 's/.*(\([0-9.]*%\)) took the result.*/\1/p' "$T/out"; }
 efficiency() {
-    measure p1 mpirun -np 1 "$UPSET" run "$1" --quiet --force
-    measure p2 mpirun -np 2 "$UPSET" run "$1" --quiet --force
+    measure p1 mpirun -np 1 "$UPSET" run "$1" --force
+    m1=$(memo_share)
+    measure p2 mpirun -np 2 "$UPSET" run "$1" --force
+    m2=$(memo_share)
     echo "wall: -np 1 ${p1_wall} s, -np 2 ${p2_wall} s; speed-up $(echo "scale=2; $p1_wall / $p2_wall" | bc)," \
          "efficiency $(echo "scale=0; 100 * $p1_wall / (2 * $p2_wall)" | bc) %"
+    if [ -n "$m1" ] && [ -n "$m2" ]; then echo "memo share: -np 1 $m1, -np 2 $m2"; fi
 }
 echo "== 3. parallel efficiency, -np 1 vs -np 2 (same campaign; needs an otherwise idle machine)"
 echo "ECON-T Medium, $((1500 * S)) bits x $((2000 * S)) inputs:"
