@@ -27,6 +27,9 @@ UPSET=${1:-build/upset}
 S=${BENCH_SCALE:-1}
 PY=${PYTHON:-/usr/bin/python3}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+# one machine, as README advises: ob1 over shared memory; Open MPI's default spends 0.2 s of
+# each MPI_Init starting UCX, which on one machine buys nothing (both engines run alike)
+export OMPI_MCA_pml="${OMPI_MCA_pml:-ob1}"
 T=$(mktemp -d "${TMPDIR:-/tmp}/upset-bench.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 
