@@ -132,9 +132,6 @@ void kernel_axpy_i64(int64_t *acc, int64_t dx, const int32_t *w, int64_t n);
 /* kernel_axpy_i64 on int32 accumulators: acc[i] += dx * w[i], every product and every sum
  * within int32 (the caller proves it), eight lanes a vector. */
 void kernel_axpy_i32(int32_t *acc, int32_t dx, const int32_t *w, int64_t n);
-/* o[i] += a[i] * 2^shift (0 <= shift < 32, in int64), then a[i] = 0, for i < n; returns
- * how many a[i] were nonzero: int32 accumulators folded into pre-activations. */
-int64_t kernel_fold_i32(int64_t *o, int32_t *a, int shift, int64_t n);
 
 /* The number of nonzero values among x[0..n). */
 int64_t kernel_count_nonzero_i32(const int32_t *x, int64_t n);
@@ -145,6 +142,8 @@ int64_t kernel_count_nonzero_f64(const double *x, int64_t n);
 /* o[i] += a[i] * 2^shift, then a[i] = 0, for i < n (0 <= shift < 63; the caller bounds the
  * products): a scatter's accumulators folded into the pre-activations they change. */
 void kernel_add_shifted_clear_i64(int64_t *o, int64_t *a, int shift, int64_t n);
+/* The same from int32 accumulators (0 <= shift < 32, products in int64). */
+void kernel_add_shifted_clear_i32(int64_t *o, int32_t *a, int shift, int64_t n);
 
 /* out[i] = x[i] as int64 for i < n, vectorised where possible (the delta path's stores). */
 void kernel_widen16(const int16_t *x, int64_t n, int64_t *out);

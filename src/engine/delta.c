@@ -696,8 +696,8 @@ static int64_t scatter(delta_t *d, int M, int64_t i, int64_t n_in, const int64_t
             const int64_t pix = d->touched[t];
             d->mark[pix] = 0;
             if (narrow)
-                kernel_fold_i32(out->fixed + pix * cout, d->acc32 + pix * cout, d->shift_prod[M],
-                                cout);
+                kernel_add_shifted_clear_i32(out->fixed + pix * cout, d->acc32 + pix * cout,
+                                             d->shift_prod[M], cout);
             else
                 kernel_add_shifted_clear_i64(out->fixed + pix * cout, d->acc + pix * cout,
                                              d->shift_prod[M], cout);

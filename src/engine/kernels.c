@@ -176,18 +176,15 @@ __attribute__((target("avx2"))) static int64_t axpy_i32_avx2(int32_t *acc, int32
     return i;
 }
 
-/* Eight int32 accumulators at a time: o += (int64)a * 2^shift, a = 0, and the count of the
- * nonzero ones. */
-__attribute__((target("avx2"))) static int64_t fold_i32_avx2(int64_t *o, int32_t *a, int shift,
-                                                             int64_t n, int64_t *nonzero)
+/* Eight int32 accumulators at a time: o += (int64)a * 2^shift, a = 0. */
+__attribute__((target("avx2"))) static int64_t add_shifted_clear_i32_avx2(int64_t *o, int32_t *a,
+                                                                          int shift, int64_t n)
 {
     const __m128i s = _mm_cvtsi32_si128(shift);
     const __m256i zero = _mm256_setzero_si256();
-    int64_t i = 0, zeros = 0;
+    int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
         const __m256i v = _mm256_loadu_si256((const __m256i *)(a + i));
-        zeros += __builtin_popcount(
-            (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(v, zero))));
         const __m256i lo = _mm256_sll_epi64(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(v)), s),
                       hi = _mm256_sll_epi64(_mm256_cvtepi32_epi64(_mm256_extracti128_si256(v, 1)), s);
         __m256i *o0 = (__m256i *)(o + i), *o1 = (__m256i *)(o + i + 4);
@@ -195,7 +192,6 @@ __attribute__((target("avx2"))) static int64_t fold_i32_avx2(int64_t *o, int32_t
         _mm256_storeu_si256(o1, _mm256_add_epi64(_mm256_loadu_si256(o1), hi));
         _mm256_storeu_si256((__m256i *)(a + i), zero);
     }
-    *nonzero = i - zeros;
     return i;
 }
 
@@ -1085,20 +1081,18 @@ void kernel_axpy_i32(int32_t *acc, int32_t dx, const int32_t *w, int64_t n)
         acc[i] = (int32_t)(acc[i] + (int64_t)dx * w[i]);
 }
 
-int64_t kernel_fold_i32(int64_t *o, int32_t *a, int shift, int64_t n)
+void kernel_add_shifted_clear_i32(int64_t *o, int32_t *a, int shift, int64_t n)
 {
-    int64_t i = 0, nonzero = 0;
+    int64_t i = 0;
 #ifdef HAVE_X86
     if (use_avx2())
-        i = fold_i32_avx2(o, a, shift, n, &nonzero);
+        i = add_shifted_clear_i32_avx2(o, a, shift, n);
 #endif
     const int64_t scale = (int64_t)1 << shift;
     for (; i < n; i++) {
-        nonzero += a[i] != 0;
         o[i] += a[i] * scale;
         a[i] = 0;
     }
-    return nonzero;
 }
 
 int64_t kernel_count_nonzero_i32(const int32_t *x, int64_t n)
