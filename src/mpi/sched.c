@@ -297,8 +297,8 @@ static int64_t take_chunk(coord_t *c, int w, int64_t *first)
     const int how = handout_next(&c->ho, w);
     if (how == HANDOUT_NONE)
         return 0;
-    if (how == HANDOUT_STOLEN)
-        c->per_item[w] = 0, c->last_issued[w] = 0;
+    if (how == HANDOUT_STOLEN) /* unmeasured: chunk_size starts it again from one item */
+        c->per_item[w] = 0;
     const int64_t n = handout_take(&c->ho, w, chunk_size(c, w), first);
     c->last_issued[w] = n;
     return n;
