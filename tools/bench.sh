@@ -56,6 +56,8 @@ sys.exit(rc)' "$T/out" "$T/time" "$@" || { cat "$T/out" >&2; exit 1; }
     eval "${pfx}_cpu=\$(echo \"$u + $s\" | bc)"; eval "${pfx}_wall=$e"; eval "${pfx}_kb=$m"
 }
 rate() { echo "scale=0; $1 * $2 / $3" | bc; } # flips samples seconds
+# out_attr NAME: a root attribute of the last results file
+out_attr() { "$PY" -c 'import h5py, sys; print(h5py.File(sys.argv[1], "r").attrs[sys.argv[2]])' "$T/out.h5" "$1"; }
 
 campaign() { # campaign FILE MODEL DATA-LINE KIND-LINES...
     f=$1 model=$2 data=$3; shift 3
@@ -78,7 +80,7 @@ campaign "$T/c10.yaml" models/cifar10.h5 \
     "kind: guided" "guided: {order: random, budget: $C10_BITS}"
 measure cd "$UPSET" run "$T/c10.yaml" --quiet --force
 measure cf "$UPSET" run "$T/c10.yaml" --quiet --force --full
-C10_EVAL=$("$PY" -c "import h5py; print(h5py.File('$T/out.h5')['/'].attrs['n_samples'])")
+C10_EVAL=$(out_attr n_samples)
 printf '%-34s %14s %14s %9s\n' "" "delta" "full" "speed-up"
 printf '%-34s %14s %14s %9s\n' "ECON-T Medium ($MED_BITS bits x $MED_N)" \
     "$(rate $MED_BITS $MED_N $md_cpu)/s" "$(rate $MED_BITS $MED_N $mf_cpu)/s" \
@@ -149,7 +151,7 @@ for np in 4 8; do
         "data: {format: hgcal, files: [data/hgcal/ttbar_0PU.csv], count: 1}" \
         "kind: oracle" "chunk_size: 1"
     measure co mpirun -np $np "$UPSET" run "$T/co.yaml" --quiet --force
-    el=$("$PY" -c "import h5py; print(h5py.File('$T/out.h5')['/'].attrs['elapsed_s'])")
+    el=$(out_attr elapsed_s)
     echo "-np $np: 12720 one-item chunks in $el s: $(echo "scale=0; 12720 / $el" | bc) chunks/s"
 done
 
@@ -162,7 +164,7 @@ peak_rss() {
     mpirun -np 2 sh -c '/usr/bin/time -f "rank peak RSS %M KB" -o "$0.$OMPI_COMM_WORLD_RANK" "$@"' \
         "$T/$1.rss" "$UPSET" run "$T/$1.yaml" --quiet --force >/dev/null 2>&1
     cat "$T/$1".rss.*
-    echo "($("$PY" -c "import h5py; print(h5py.File('$T/out.h5')['/'].attrs['n_samples'])") images$3)"
+    echo "($(out_attr n_samples) images$3)"
 }
 peak_rss mem "data: {format: cifar10, files: [data/cifar10/test_batch_first1017.bin], labels: data/cifar10/test_labels_10000.bin, correct_only: true}" ""
 # The paper's 8,313 images: the bundled 1,017 repeated, copy c with its pixel byte c raised
@@ -209,7 +211,7 @@ if [ "$BASE" != none ] && git rev-parse -q --verify "$BASE^{commit}" >/dev/null;
         "data: {format: cifar10, files: [data/cifar10/test_batch_first1017.bin], labels: data/cifar10/test_labels_10000.bin, count: $((300 * S)), correct_only: true}" \
         "kind: guided" "guided: {order: random, budget: $((200 * S))}"
     side oc run "$T/o10.yaml" --quiet --force
-    N10=$("$PY" -c "import h5py; print(h5py.File('$T/out.h5')['/'].attrs['n_samples'])")
+    N10=$(out_attr n_samples)
     campaign "$T/o1.yaml" models/cifar10.h5 \
         "data: {format: cifar10, files: [data/cifar10/test_batch_first1017.bin], labels: data/cifar10/test_labels_10000.bin, correct_only: true}" \
         "kind: oracle" "oracle: {first_bit: 300000, bit_count: 1}"
@@ -302,7 +304,7 @@ peer() {
              "$(echo "scale=1; $peer_cpu_s / $up_cpu" | bc)x"
         # the per-bit loops alone, timed alike: upset's results file keeps its work phase's
         # wall time (elapsed_s: after start-up and the fault-free pass, as the peer's loop)
-        up_loop=$("$PY" -c 'import h5py, sys; print("%.4f" % h5py.File(sys.argv[1], "r").attrs["elapsed_s"])' "$T/out.h5")
+        up_loop=$(out_attr elapsed_s)
         echo "   per-bit loops alone (start-up and fault-free pass excluded on both sides, wall):" \
              "upset ${up_loop} s, $name ${peer_wall_s} s: $(echo "scale=1; $peer_wall_s / $up_loop" | bc)x"
         if [ $np = 1 ]; then up1_cpu=$up_cpu peer1_cpu_s=$peer_cpu_s peer1_bits=$peer_bits; fi
