@@ -14,6 +14,7 @@
 
 #include "check_util.h"
 #include "npy.h"
+#include "upset/bitspace.h"
 #include "upset/dataset.h"
 #include "upset/engine.h"
 #include "upset/kernels.h"
@@ -1209,6 +1210,82 @@ START_TEST(test_kernel_paths_identical)
 }
 END_TEST
 
+/* layer_feeds against the forward pass: flipping bits of sampled weights of every layer the
+ * delta path scatters through (on real inputs), the outputs that change are exactly the fed
+ * ones whose input is nonzero, and each changes by (new weight - old weight) x that input. */
+static void feeds_match_forward(const char *path, const dataset_t *d)
+{
+    model_t m;
+    engine_t e;
+    upset_err_t err = {{0}};
+    ck_assert_msg(model_load(path, &m, &err) == 0, "%s", err.msg);
+    ck_assert_msg(engine_create(&e, &m, d->input_frac, &err) == 0, "%s", err.msg);
+    ck_assert_msg(engine_run(&e, d->x, &err) == 0, "%s", err.msg);
+    int checked = 0;
+    for (int l = 0; l < m.n_layers; l++) {
+        layer_t *L = &m.layers[l];
+        if (!L->faultable || !layer_has_feeds(L) || L->act != ACT_LINEAR ||
+            e.out[l].kind != TENSOR_FIXED)
+            continue;
+        const tensor_t *x = engine_layer_input(&e, l), *y = &e.out[l];
+        double *base = malloc((size_t)y->n * sizeof *base);
+        int64_t *op = malloc((size_t)y->n * sizeof *op), *ip = malloc((size_t)y->n * sizeof *ip);
+        unsigned char *fed = calloc((size_t)y->n, 1);
+        ck_assert(base && op && ip && fed);
+        for (int64_t k = 0; k < y->n; k++)
+            base[k] = tensor_value(y, k);
+        for (int t = 0; t < 24; t++) {
+            const int64_t w = (int64_t)(((uint64_t)t * 2654435761u + 17) % (uint64_t)L->n_weights);
+            const bitaddr_t a = {l, w, t % L->kq.bits};
+            const double dw = quant_value(&L->kq, layer_weight_int(L, w, bitspace_flipped_code(&m, a))) -
+                              quant_value(&L->kq, layer_weight_code(L, w));
+            const int64_t n = layer_feeds(L, w, op, ip);
+            bitspace_flip(&m, a);
+            ck_assert_msg(engine_run_layers(&e, l, l, &err) == 0, "%s", err.msg);
+            for (int64_t k = 0; k < n; k++) {
+                fed[op[k]] = 1;
+                ck_assert_msg(tensor_value(y, op[k]) - base[op[k]] == dw * tensor_value(x, ip[k]),
+                              "%s layer %s weight %lld: output %lld changed by %g, not %g x %g",
+                              path, L->name, (long long)w, (long long)op[k],
+                              tensor_value(y, op[k]) - base[op[k]], dw, tensor_value(x, ip[k]));
+            }
+            for (int64_t k = 0; k < y->n; k++) {
+                ck_assert_msg(fed[k] || tensor_value(y, k) == base[k],
+                              "%s layer %s weight %lld: output %lld changed but is not fed",
+                              path, L->name, (long long)w, (long long)k);
+                fed[k] = 0;
+            }
+            bitspace_flip(&m, a);
+            checked++;
+        }
+        ck_assert_msg(engine_run_layers(&e, l, l, &err) == 0, "%s", err.msg);
+        for (int64_t k = 0; k < y->n; k++)
+            ck_assert(tensor_value(y, k) == base[k]);
+        free(base), free(op), free(ip), free(fed);
+    }
+    ck_assert_msg(checked > 0, "%s: no layer the delta path scatters through", path);
+    engine_free(&e);
+    model_free(&m);
+}
+
+START_TEST(test_feeds_brute_force)
+{
+    dataset_t c10, hg;
+    upset_err_t err = {{0}};
+    ck_assert_msg(dataset_load_cifar10("data/cifar10/test_batch_first1017.bin",
+                                       "data/cifar10/test_labels_10000.bin", 0, 1, &c10, &err) == 0,
+                  "%s", err.msg);
+    const char *const files[] = {"data/hgcal/ttbar_0PU.csv"};
+    ck_assert_msg(dataset_load_hgcal(files, 1, 0, 1, &hg, &err) == 0, "%s", err.msg);
+    feeds_match_forward("models/cifar10.h5", &c10);
+    feeds_match_forward("models/rn07.h5", &c10);
+    feeds_match_forward("models/econt_large.h5", &hg);
+    feeds_match_forward("models/econt_medium.h5", &hg);
+    dataset_free(&c10);
+    dataset_free(&hg);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("engine");
@@ -1233,6 +1310,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_quantize_fixed_paths);
     tcase_add_test(tc, test_kernel_paths_identical);
     tcase_add_test(tc, test_merge_layers);
+    tcase_add_test(tc, test_feeds_brute_force);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -51,24 +51,22 @@ static double norm2(const double *a, int64_t n)
 
 /* ------------------------------------------------------------ forward == engine */
 
-static void check_forward(const char *path)
+/* The network's output (before a classifier's final softmax, which the loss holds) equals
+ * the engine's, bit for bit, on every sample of d. */
+static void check_forward_equal(const char *name, const model_t *m, const dataset_t *d)
 {
-    model_t m;
-    dataset_t d;
     engine_t e;
     sens_net_t net;
     upset_err_t err = {{0}};
-    load(path, &m, &d, 6);
-    ck_assert_msg(engine_create(&e, &m, d.input_frac, &err) == 0, "%s", err.msg);
-    ck_assert_msg(sens_net_create(&net, &m, d.input_frac, SENS_QUANTIZED, &err) == 0, "%s",
+    ck_assert_msg(engine_create(&e, m, d->input_frac, &err) == 0, "%s", err.msg);
+    ck_assert_msg(sens_net_create(&net, m, d->input_frac, SENS_QUANTIZED, &err) == 0, "%s",
                   err.msg);
-    /* a classifier's final softmax is folded into the loss: compare its input */
-    int last = m.n_layers - 1;
-    if (m.task == TASK_CLASSIFIER && m.layers[last].kind == LAYER_ACTIVATION)
+    int last = m->n_layers - 1;
+    if (m->task == TASK_CLASSIFIER && m->layers[last].kind == LAYER_ACTIVATION)
         last--;
-    for (int64_t s = 0; s < d.n; s++) {
-        ck_assert_msg(engine_run(&e, d.x + s * net.in_size, &err) == 0, "%s", err.msg);
-        ck_assert_int_eq(sens_sample(&net, d.x + s * net.in_size, NULL, -1, NULL, NULL, NULL,
+    for (int64_t s = 0; s < d->n; s++) {
+        ck_assert_msg(engine_run(&e, d->x + s * net.in_size, &err) == 0, "%s", err.msg);
+        ck_assert_int_eq(sens_sample(&net, d->x + s * net.in_size, NULL, -1, NULL, NULL, NULL,
                                      NULL, &err),
                          0);
         int64_t n;
@@ -76,11 +74,19 @@ static void check_forward(const char *path)
         ck_assert_int_eq(n, e.out[last].n);
         for (int64_t i = 0; i < n; i++)
             ck_assert_msg(o[i] == tensor_value(&e.out[last], i),
-                          "%s sample %lld output %lld: %.17g vs engine %.17g", path,
+                          "%s sample %lld output %lld: %.17g vs engine %.17g", name,
                           (long long)s, (long long)i, o[i], tensor_value(&e.out[last], i));
     }
     sens_net_free(&net);
     engine_free(&e);
+}
+
+static void check_forward(const char *path)
+{
+    model_t m;
+    dataset_t d;
+    load(path, &m, &d, 6);
+    check_forward_equal(path, &m, &d);
     dataset_free(&d);
     model_free(&m);
 }
@@ -624,6 +630,21 @@ START_TEST(test_fd_tiny_pooled)
 }
 END_TEST
 
+/* The same model's forward equals the engine's (its zero padding, pooling windows and
+ * depthwise blocks are the kinds' own geometry in both), up to the logits. */
+START_TEST(test_forward_tiny_pooled)
+{
+    model_t m;
+    dataset_t d;
+    tiny_pooled(&m, &d);
+    m.layers[6].act = ACT_LINEAR; /* the logits: the loss holds the softmax */
+    check_forward_equal("tiny_pooled", &m, &d);
+    free(d.x);
+    free(d.label);
+    free_layers(&m);
+}
+END_TEST
+
 START_TEST(test_fd_tiny_classifier)
 {
     model_t m;
@@ -851,6 +872,7 @@ static Suite *make_suite(void)
     tcase_add_test(c, test_fd_tiny_autoencoder);
     tcase_add_test(c, test_fd_tiny_classifier);
     tcase_add_test(c, test_fd_tiny_pooled);
+    tcase_add_test(c, test_forward_tiny_pooled);
     tcase_add_test(c, test_tiny_eigen_and_trace);
     tcase_add_test(c, test_eigen_econt_small);
     tcase_add_test(c, test_chunk_split);

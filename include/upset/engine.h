@@ -125,5 +125,43 @@ void layer_forward_at(const layer_t *L, const tensor_t *in, tensor_t *out, int64
 /* The same at n positions (the same values, a list at a time). */
 void layer_forward_list(const layer_t *L, const tensor_t *in, tensor_t *out, const int64_t *pos,
                         int64_t n);
+/* Whether the delta path scatters a change through L (layer_feeds answers for it). */
+int layer_has_feeds(const layer_t *L);
+/* The outputs weight w of L feeds, out_pos[k], and the input each reads there, in_pos[k]
+ * (room for L's most: kh * kw output pixels at stride 1); returns how many. */
+int64_t layer_feeds(const layer_t *L, int64_t w, int64_t *out_pos, int64_t *in_pos);
+
+/* ---- what the differentiable network (sensitivity/net.c) asks of a layer's kind ---- */
+
+/* The step L becomes: its math lives in net.c, shared by the kinds that name it. */
+typedef enum {
+    DIFF_NONE, /* not differentiated (upset rank refuses the model) */
+    DIFF_LINEAR, /* a linear map (then its fused activation, if any) */
+    DIFF_BN,
+    DIFF_QUANT, /* a quantizer with the straight-through gradient; its quantizer is L->aq */
+    DIFF_ACT,   /* relu, sigmoid, softmax (L->act) */
+    DIFF_COPY,
+    DIFF_ADD,
+    DIFF_CONCAT,
+    DIFF_MAXPOOL,
+    DIFF_AVGPOOL,
+    DIFF_ZEROPAD
+} layer_diff_t;
+layer_diff_t layer_diff(const layer_t *L);
+
+/* A linear kind's weights as blocks: for each block the kernel offset wo, the input offset
+ * xo and the output offset oo, visited in the engine's summation order. Within a block,
+ * CI_CO: y[oo + co] += x[xo + ci] * W[wo + ci * cout + co] (conv2d, dense);
+ * CO_CI: the same with W[wo + co * cin + ci] (conv2d_transpose's stored layout);
+ * DEPTHWISE: y[oo + ci * mult + m] += x[xo + ci] * W[wo + ci * mult + m]. */
+typedef enum { BLOCK_CI_CO, BLOCK_CO_CI, BLOCK_DEPTHWISE } linear_block_t;
+typedef void (*linear_visit_t)(void *ctx, int64_t wo, int64_t xo, int64_t oo);
+linear_block_t layer_linear_block(const layer_t *L);
+void layer_linear_blocks(const layer_t *L, linear_visit_t visit, void *ctx);
+
+/* A window kind's table (a new array, NULL when out of memory): max and average pooling,
+ * for output pixel p, win[p * wlen + j] = the input pixel of window position j (-1 outside
+ * the image); zero padding, wlen = 1 and win[i] = the output index of input value i. */
+int64_t *layer_window(const layer_t *L, int *wlen, upset_err_t *err);
 
 #endif

@@ -181,6 +181,8 @@ static const tensor_t *input_of(const delta_t *d, int k)
     return k < d->n_layers ? engine_layer_input(d->engine, k) : &d->engine->out[k - 1];
 }
 
+/* The layers the change is scattered through (scatter() follows conv2d and dense; their
+ * kinds say which outputs a weight feeds, layer_feeds). */
 static int is_sparse(const engine_t *e, int l)
 {
     const layer_t *L = &e->model->layers[l];
@@ -556,31 +558,14 @@ static void fed_outputs(delta_t *d, bitaddr_t a, int64_t i)
 {
     const layer_t *L = &d->engine->model->layers[a.layer];
     const store_t *x = &d->in[a.layer];
-    const int cin = L->cin, cout = L->cout;
-    const int co = (int)(a.weight % cout), ci = (int)(a.weight / cout % cin);
+    const int cout = L->cout, co = (int)(a.weight % cout);
     int64_t *pos = d->fed.pos, *xv = d->fed.x, *base = d->fed.base, n = 0;
-    if (L->kind == LAYER_DENSE) {
-        pos[0] = co;
-        xv[0] = store_get(x, i, ci);
+    /* the fed outputs and the inputs they read there (in dv) */
+    const int64_t m = layer_feeds(L, a.weight, pos, d->dv);
+    if (m == 1) { /* a dense weight */
+        xv[0] = store_get(x, i, d->dv[0]);
         n = xv[0] != 0;
     } else {
-        const int64_t tap = a.weight / ((int64_t)cin * cout);
-        const int wkh = (int)(tap / L->kw), wkw = (int)(tap % L->kw);
-        int ph, pw;
-        conv_padding(L, &ph, &pw);
-        int64_t m = 0; /* the fed outputs and the inputs they read there (in dv) */
-        for (int oh = 0; oh < L->out.h; oh++) {
-            int ih = oh * L->stride_h - ph + wkh;
-            if (ih < 0 || ih >= L->in.h)
-                continue;
-            for (int ow = 0; ow < L->out.w; ow++) {
-                int iw = ow * L->stride_w - pw + wkw;
-                if (iw < 0 || iw >= L->in.w)
-                    continue;
-                d->dv[m] = ((int64_t)ih * L->in.w + iw) * cin + ci;
-                pos[m++] = ((int64_t)oh * L->out.w + ow) * cout + co;
-            }
-        }
         store_gather(x, i, d->dv, m, xv);
         for (int64_t j = 0; j < m; j++) { /* keep the nonzero inputs (branch-free) */
             const int64_t v = xv[j];

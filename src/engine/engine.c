@@ -28,65 +28,6 @@ static void tensor_free(tensor_t *t)
     t->real = NULL;
 }
 
-/* The kind and frac a layer produces from an input of kind/frac `in`
- * (static typing, so buffers are allocated once). */
-static void output_type(const layer_t *L, tensor_kind_t in, int in_frac, int input_exact,
-                        tensor_kind_t *kind, int *frac)
-{
-    *kind = in;
-    *frac = in_frac;
-    switch (L->kind) {
-    case LAYER_QUANT_INPUT:
-        *kind = TENSOR_FIXED;
-        *frac = quant_frac(&L->aq);
-        return;
-    case LAYER_ACTIVATION:
-        if (L->act == ACT_QRELU || L->act == ACT_QBITS) {
-            *kind = TENSOR_FIXED;
-            *frac = quant_frac(&L->aq);
-        } else if (L->act == ACT_SIGMOID || L->act == ACT_SOFTMAX) {
-            *kind = TENSOR_REAL;
-        }
-        return;
-    case LAYER_BATCHNORM:
-    case LAYER_AVERAGE_POOLING2D: /* a float32 quotient (layer_pool.c) */
-        *kind = TENSOR_REAL;
-        return;
-    case LAYER_CONV2D:
-    case LAYER_CONV2D_TRANSPOSE:
-    case LAYER_DENSE:
-    case LAYER_DEPTHWISE_CONV2D:
-        if (L->quantized && (in == TENSOR_FIXED || input_exact) &&
-            (L->act == ACT_LINEAR || L->act == ACT_RELU)) {
-            *kind = TENSOR_FIXED;
-            *frac = in_frac + quant_frac(&L->kq);
-            if (L->use_bias && quant_frac(&L->bq) > *frac)
-                *frac = quant_frac(&L->bq); /* keep the bias exact */
-        } else {
-            *kind = TENSOR_REAL;
-        }
-        return;
-    default:
-        return;
-    }
-}
-
-/* add / concatenate: fixed-point when every input is (at the finest input frac, where the
- * exact sum or the copy loses nothing), else a float tensor (layer_merge.c) */
-static void merge_type(const engine_t *e, const layer_t *L, tensor_kind_t *kind, int *frac)
-{
-    *kind = TENSOR_FIXED;
-    *frac = 0;
-    for (int k = 0; k < L->n_inputs; k++) {
-        const tensor_t *t = &e->out[L->inputs[k]];
-        if (t->kind != TENSOR_FIXED)
-            *kind = TENSOR_REAL;
-        *frac = t->frac > *frac ? t->frac : *frac;
-    }
-    if (*kind == TENSOR_REAL)
-        *frac = 0;
-}
-
 /* Layer i's output is read by layer i + 1 alone. */
 static int read_by_next_only(const model_t *m, int i)
 {
@@ -126,12 +67,14 @@ int engine_create(engine_t *e, const model_t *m, int input_frac, upset_err_t *er
         const layer_t *L = &m->layers[i];
         /* each layer's type follows from its inputs' (static typing: buffers once) */
         const int src = L->inputs[0];
-        tensor_kind_t kind = src < 0 ? TENSOR_REAL : e->out[src].kind;
-        int frac = src < 0 ? (input_frac >= 0 ? input_frac : 0) : e->out[src].frac;
-        if (L->kind == LAYER_ADD || L->kind == LAYER_CONCATENATE)
-            merge_type(e, L, &kind, &frac);
-        else
-            output_type(L, kind, frac, input_frac >= 0 && i == 0, &kind, &frac);
+        tensor_kind_t in_kind[UPSET_MAX_INPUTS], kind;
+        int in_frac[UPSET_MAX_INPUTS], frac;
+        for (int k = 0; k < L->n_inputs; k++) {
+            const int s = L->inputs[k];
+            in_kind[k] = s < 0 ? TENSOR_REAL : e->out[s].kind;
+            in_frac[k] = s < 0 ? (input_frac >= 0 ? input_frac : 0) : e->out[s].frac;
+        }
+        layer_out_type(L, in_kind, in_frac, input_frac >= 0 && i == 0, &kind, &frac);
         if (frac > 60)
             return upset_fail(err, "layer %s: fixed-point precision %d bits exceeds 60", L->name,
                               frac);

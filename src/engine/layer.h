@@ -7,12 +7,26 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../model/layer_load.h"
 #include "upset/engine.h"
 #include "upset/fixed.h"
 
 typedef struct {
     const char *name;
-    /* the whole tensor: in -> out (out allocated with the kind engine.c gave it) */
+    /* ---- loading (model.c, through layer_kind_load / layer_kind_check) ---- */
+    int multi_input; /* reads two or more layers (add, concatenate); other kinds read one */
+    /* the kind's own fields from its group, with its shape checks (NULL: none) */
+    int (*load)(h5ctx_t *c, hid_t g, layer_t *L);
+    /* checks that need the layers L reads (loaded before it) (NULL: none) */
+    int (*check)(h5ctx_t *c, const model_t *m, int i);
+    /* ---- the engine ---- */
+    /* the kind and frac of the output from the inputs' (NULL: the first input's);
+     * input_exact: the input is the model's, exact multiples of 2^-in_frac[0] */
+    void (*out_type)(const layer_t *L, const tensor_kind_t *in_kind, const int *in_frac,
+                     int input_exact, tensor_kind_t *kind, int *frac);
+    /* multiply-adds of one forward (NULL: none) */
+    int64_t (*macs)(const layer_t *L);
+    /* the whole tensor: in -> out (out allocated with the kind out_type gave it) */
     int (*forward)(const layer_t *L, const tensor_t *in, tensor_t *out, upset_err_t *err);
     /* elementwise kinds only (NULL otherwise): whether L is elementwise, the output at
      * index i, and at n positions; each gives exactly what forward gives there */
@@ -20,6 +34,16 @@ typedef struct {
     void (*at)(const layer_t *L, const tensor_t *in, tensor_t *out, int64_t i);
     void (*at_list)(const layer_t *L, const tensor_t *in, tensor_t *out, const int64_t *pos,
                     int64_t n);
+    /* kinds the delta path scatters through (NULL otherwise): the outputs weight w feeds
+     * and the input each reads there (layer_feeds) */
+    int64_t (*feeds)(const layer_t *L, int64_t w, int64_t *out_pos, int64_t *in_pos);
+    /* ---- differentiation (sensitivity/net.c, through layer_diff and the two below) ---- */
+    layer_diff_t (*diff)(const layer_t *L);
+    /* linear kinds: their blocks in the engine's summation order (layer_linear_blocks) */
+    linear_block_t block;
+    void (*blocks)(const layer_t *L, linear_visit_t visit, void *ctx);
+    /* window kinds: the window table (layer_window) */
+    int64_t *(*window)(const layer_t *L, int *wlen, upset_err_t *err);
 } layer_ops_t;
 
 extern const layer_ops_t LAYER_OPS_QUANT_INPUT, LAYER_OPS_CONV2D, LAYER_OPS_CONV2D_TRANSPOSE,
@@ -27,7 +51,19 @@ extern const layer_ops_t LAYER_OPS_QUANT_INPUT, LAYER_OPS_CONV2D, LAYER_OPS_CONV
     LAYER_OPS_MAX_POOLING2D, LAYER_OPS_ZERO_PADDING2D, LAYER_OPS_AVERAGE_POOLING2D,
     LAYER_OPS_DEPTHWISE_CONV2D, LAYER_OPS_MERGE;
 
+/* The kind and frac of L's output from its inputs' (engine.c: static typing, so buffers
+ * are allocated once). */
+void layer_out_type(const layer_t *L, const tensor_kind_t *in_kind, const int *in_frac,
+                    int input_exact, tensor_kind_t *kind, int *frac);
+
 /* ---- shared helpers (layers.c) ---- */
+
+/* out_type of the kinds whose output is a float tensor whatever they read */
+void out_type_real(const layer_t *L, const tensor_kind_t *in_kind, const int *in_frac,
+                   int input_exact, tensor_kind_t *kind, int *frac);
+/* out_type of a quantizer: codes at its frac */
+void out_type_codes(const layer_t *L, const tensor_kind_t *in_kind, const int *in_frac,
+                    int input_exact, tensor_kind_t *kind, int *frac);
 
 /* TensorFlow's "same" padding before the first row/column. */
 int same_pad_before(int in, int out, int k, int stride);
@@ -58,6 +94,16 @@ int batchnorm_quantize_span(const layer_t *L, const layer_t *Q, const tensor_t *
                             tensor_t *codes, int64_t start, int64_t n);
 
 /* ---- quantized conv2d / dense (layer_linear.c) ---- */
+
+/* out_type of conv2d, conv2d_transpose, dense, depthwise_conv2d: exact integers when
+ * quantized on exact integers with a linear or relu activation, else a float tensor. */
+void linear_out_type(const layer_t *L, const tensor_kind_t *in_kind, const int *in_frac,
+                     int input_exact, tensor_kind_t *kind, int *frac);
+/* diff of conv2d, conv2d_transpose, dense, depthwise_conv2d: a linear map. */
+layer_diff_t linear_diff(const layer_t *L);
+/* The blocks of a convolution (layer_conv2d.c): one per (output pixel, tap inside the
+ * image), in the forward's order, tap t's weights at t * tap_weights. */
+void conv_window_blocks(const layer_t *L, int64_t tap_weights, linear_visit_t visit, void *ctx);
 
 /* The largest weight code magnitude of L, flipped ones included. */
 int64_t layer_weight_bound(const layer_t *L);

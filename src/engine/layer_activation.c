@@ -86,7 +86,46 @@ static int activation_elementwise(const layer_t *L)
     return L->kind == LAYER_QUANT_INPUT || L->act != ACT_SOFTMAX;
 }
 
-const layer_ops_t LAYER_OPS_ACTIVATION = {"activation", fwd_activation, activation_elementwise,
-                                          activation_at, activation_list};
-const layer_ops_t LAYER_OPS_QUANT_INPUT = {"quant_input", fwd_activation, activation_elementwise,
-                                           activation_at, activation_list};
+static int load_activation(h5ctx_t *c, hid_t g, layer_t *L)
+{
+    char s[64];
+    if (load_same_shape(c, L) || h5_attr_string(c, g, "activation", s, sizeof s) ||
+        load_act(c, s, &L->act))
+        return -1;
+    if (L->act == ACT_QRELU)
+        return load_quant(c, g, "q_", QUANT_RELU, &L->aq);
+    if (L->act == ACT_QBITS)
+        return load_quant(c, g, "q_", QUANT_BITS, &L->aq);
+    return 0;
+}
+
+static int load_quant_input(h5ctx_t *c, hid_t g, layer_t *L)
+{
+    return load_same_shape(c, L) || load_quant(c, g, "q_", QUANT_BITS, &L->aq) ? -1 : 0;
+}
+
+/* A quantizer gives codes; sigmoid and softmax a float tensor; linear and relu keep what
+ * they read. */
+static void activation_out_type(const layer_t *L, const tensor_kind_t *in_kind,
+                                const int *in_frac, int input_exact, tensor_kind_t *kind,
+                                int *frac)
+{
+    if (is_quantizer(L))
+        out_type_codes(L, in_kind, in_frac, input_exact, kind, frac);
+    else if (L->act == ACT_SIGMOID || L->act == ACT_SOFTMAX)
+        *kind = TENSOR_REAL;
+}
+
+static layer_diff_t activation_diff(const layer_t *L)
+{
+    return is_quantizer(L) ? DIFF_QUANT : L->act == ACT_LINEAR ? DIFF_COPY : DIFF_ACT;
+}
+
+const layer_ops_t LAYER_OPS_ACTIVATION = {
+    .name = "activation", .load = load_activation, .out_type = activation_out_type,
+    .forward = fwd_activation, .elementwise = activation_elementwise, .at = activation_at,
+    .at_list = activation_list, .diff = activation_diff};
+const layer_ops_t LAYER_OPS_QUANT_INPUT = {
+    .name = "quant_input", .load = load_quant_input, .out_type = activation_out_type,
+    .forward = fwd_activation, .elementwise = activation_elementwise, .at = activation_at,
+    .at_list = activation_list, .diff = activation_diff};

@@ -39,7 +39,60 @@ static void bn_at(const layer_t *L, const tensor_t *in, tensor_t *out, int64_t i
     out->real[i] = batchnorm_at(L, input_at(in, i), (int)(i % L->out.c));
 }
 
-const layer_ops_t LAYER_OPS_BATCHNORM = {"batchnorm", fwd_batchnorm, always, bn_at, layer_at_each};
+/* A float bias after a quantized kernel (QKeras with no bias_quantizer): TensorFlow adds it
+ * to the float32 sum, which is the batch norm with gamma 1, mean 0 and variance + epsilon
+ * = 1 (both folds, float32 in model_prepare and double in sensitivity/net.c, then give a
+ * scale of exactly 1 and an offset of exactly the bias). */
+static int load_bias_add(h5ctx_t *c, hid_t g, layer_t *L)
+{
+    const size_t n = (size_t)L->out.c;
+    if (h5_alloc_read_floats(c, g, "bias", &L->beta, shape1(L->out.c)))
+        return -1;
+    if (!(L->gamma = upset_calloc(n, sizeof(float), c->err)) ||
+        !(L->moving_mean = upset_calloc(n, sizeof(float), c->err)) || /* zeros */
+        !(L->moving_variance = upset_calloc(n, sizeof(float), c->err)))
+        return -1;
+    L->epsilon = 0.5;
+    for (size_t k = 0; k < n; k++) {
+        L->gamma[k] = 1.0f;
+        L->moving_variance[k] = 0.5f;
+    }
+    return 0;
+}
+
+static int load_batchnorm(h5ctx_t *c, hid_t g, layer_t *L)
+{
+    if (load_same_shape(c, L))
+        return -1;
+    if (L->bias_add)
+        return load_bias_add(c, g, L);
+    if (h5_attr_double(c, g, "epsilon", &L->epsilon))
+        return -1;
+    if (!(L->epsilon > 0 && L->epsilon < 1))
+        return upset_fail(c->err, "%s: %s: epsilon = %g is not in (0, 1)", c->file, c->where,
+                          L->epsilon);
+    if (h5_alloc_read_floats(c, g, "gamma", &L->gamma, shape1(L->out.c)) ||
+        h5_alloc_read_floats(c, g, "beta", &L->beta, shape1(L->out.c)) ||
+        h5_alloc_read_floats(c, g, "moving_mean", &L->moving_mean, shape1(L->out.c)) ||
+        h5_alloc_read_floats(c, g, "moving_variance", &L->moving_variance, shape1(L->out.c)))
+        return -1;
+    for (int k = 0; k < L->out.c; k++)
+        if (L->moving_variance[k] < 0)
+            return upset_fail(c->err, "%s: %s: moving_variance[%d] = %g is negative", c->file,
+                              c->where, k, L->moving_variance[k]);
+    return 0;
+}
+
+static layer_diff_t bn_diff(const layer_t *L)
+{
+    (void)L;
+    return DIFF_BN;
+}
+
+const layer_ops_t LAYER_OPS_BATCHNORM = {
+    .name = "batchnorm", .load = load_batchnorm, .out_type = out_type_real,
+    .forward = fwd_batchnorm, .elementwise = always, .at = bn_at, .at_list = layer_at_each,
+    .diff = bn_diff};
 
 int batchnorm_quantize_span(const layer_t *L, const layer_t *Q, const tensor_t *in,
                             tensor_t *codes, int64_t start, int64_t n)

@@ -360,5 +360,45 @@ static int fwd_conv2d_transpose(const layer_t *L, const tensor_t *in, tensor_t *
     return 0;
 }
 
-const layer_ops_t LAYER_OPS_CONV2D_TRANSPOSE = {"conv2d_transpose", fwd_conv2d_transpose, NULL,
-                                                NULL, NULL};
+static int load_conv2d_transpose(h5ctx_t *c, hid_t g, layer_t *L)
+{
+    if (load_kernel_dims(c, g, L, 1) || load_strides_padding(c, g, L))
+        return -1;
+    const int eh = L->pad_same ? L->in.h * L->stride_h : (L->in.h - 1) * L->stride_h + L->kh;
+    const int ew = L->pad_same ? L->in.w * L->stride_w : (L->in.w - 1) * L->stride_w + L->kw;
+    return load_check_conv_shape(c, L, eh, ew) || load_weights(c, g, L) ? -1 : 0;
+}
+
+static int64_t convt_macs(const layer_t *L)
+{
+    return (int64_t)L->in.h * L->in.w * L->kh * L->kw * L->cin * L->cout;
+}
+
+/* A block per (input pixel, tap landing inside the output), in the forward's order. */
+static void convt_blocks(const layer_t *L, linear_visit_t visit, void *ctx)
+{
+    const int64_t tap = (int64_t)L->cin * L->cout;
+    int ph, pw;
+    convt_padding(L, &ph, &pw);
+    for (int ih = 0; ih < L->in.h; ih++)
+        for (int iw = 0; iw < L->in.w; iw++) {
+            const int64_t xo = ((int64_t)ih * L->in.w + iw) * L->cin;
+            for (int kh = 0; kh < L->kh; kh++) {
+                const int oh = ih * L->stride_h + kh - ph;
+                if (oh < 0 || oh >= L->out.h)
+                    continue;
+                for (int kw = 0; kw < L->kw; kw++) {
+                    const int ow = iw * L->stride_w + kw - pw;
+                    if (ow < 0 || ow >= L->out.w)
+                        continue;
+                    visit(ctx, ((int64_t)kh * L->kw + kw) * tap, xo,
+                          ((int64_t)oh * L->out.w + ow) * L->cout);
+                }
+            }
+        }
+}
+
+const layer_ops_t LAYER_OPS_CONV2D_TRANSPOSE = {
+    .name = "conv2d_transpose", .load = load_conv2d_transpose, .out_type = linear_out_type,
+    .macs = convt_macs, .forward = fwd_conv2d_transpose, .diff = linear_diff,
+    .block = BLOCK_CO_CI, .blocks = convt_blocks};

@@ -54,4 +54,33 @@ static int fwd_dense(const layer_t *L, const tensor_t *in, tensor_t *out, upset_
     return 0;
 }
 
-const layer_ops_t LAYER_OPS_DENSE = {"dense", fwd_dense, NULL, NULL, NULL};
+static int load_dense(h5ctx_t *c, hid_t g, layer_t *L)
+{
+    L->cin = (int)shape_size(L->in);
+    L->cout = (int)shape_size(L->out);
+    L->kh = L->kw = 1;
+    L->n_weights = (int64_t)L->cin * L->cout;
+    return load_weights(c, g, L);
+}
+
+static int64_t dense_macs(const layer_t *L) { return (int64_t)L->cin * L->cout; }
+
+/* Weight (ci, co) feeds output co from input ci. */
+static int64_t dense_feeds(const layer_t *L, int64_t w, int64_t *out_pos, int64_t *in_pos)
+{
+    out_pos[0] = w % L->cout;
+    in_pos[0] = w / L->cout;
+    return 1;
+}
+
+/* One block: the whole kernel. */
+static void dense_blocks(const layer_t *L, linear_visit_t visit, void *ctx)
+{
+    (void)L;
+    visit(ctx, 0, 0, 0);
+}
+
+const layer_ops_t LAYER_OPS_DENSE = {
+    .name = "dense", .load = load_dense, .out_type = linear_out_type, .macs = dense_macs,
+    .forward = fwd_dense, .feeds = dense_feeds, .diff = linear_diff, .block = BLOCK_CI_CO,
+    .blocks = dense_blocks};

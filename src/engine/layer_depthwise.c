@@ -65,5 +65,36 @@ static int fwd_depthwise(const layer_t *L, const tensor_t *in, tensor_t *out, up
     return 0;
 }
 
-const layer_ops_t LAYER_OPS_DEPTHWISE_CONV2D = {"depthwise_conv2d", fwd_depthwise, NULL, NULL,
-                                                NULL};
+/* Kernel (kh, kw, cin, depth_mult): output channel ci * depth_mult + m. */
+static int load_depthwise(h5ctx_t *c, hid_t g, layer_t *L)
+{
+    if (load_kernel_dims(c, g, L, 0))
+        return -1;
+    L->depth_mult = L->cout;
+    if ((int64_t)L->cin * L->depth_mult > (1 << 20))
+        return upset_fail(c->err, "%s: %s: %d x %d depthwise channels is absurd", c->file,
+                          c->where, L->cin, L->depth_mult);
+    L->cout = L->cin * L->depth_mult;
+    if (load_strides_padding(c, g, L) ||
+        load_check_conv_shape(c, L, conv_out_dim(L->in.h, L->kh, L->stride_h, L->pad_same),
+                              conv_out_dim(L->in.w, L->kw, L->stride_w, L->pad_same)))
+        return -1;
+    return load_weights(c, g, L);
+}
+
+/* Each output channel reads one input channel. */
+static int64_t depthwise_macs(const layer_t *L)
+{
+    return (int64_t)L->out.h * L->out.w * L->kh * L->kw * L->cout;
+}
+
+/* conv2d's blocks, a tap holding cin x depth_mult = cout weights. */
+static void depthwise_blocks(const layer_t *L, linear_visit_t visit, void *ctx)
+{
+    conv_window_blocks(L, L->cout, visit, ctx);
+}
+
+const layer_ops_t LAYER_OPS_DEPTHWISE_CONV2D = {
+    .name = "depthwise_conv2d", .load = load_depthwise, .out_type = linear_out_type,
+    .macs = depthwise_macs, .forward = fwd_depthwise, .diff = linear_diff,
+    .block = BLOCK_DEPTHWISE, .blocks = depthwise_blocks};

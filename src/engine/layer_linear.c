@@ -7,6 +7,26 @@
 #include "layer.h"
 #include "upset/kernels.h"
 
+void linear_out_type(const layer_t *L, const tensor_kind_t *in_kind, const int *in_frac,
+                     int input_exact, tensor_kind_t *kind, int *frac)
+{
+    if (L->quantized && (in_kind[0] == TENSOR_FIXED || input_exact) &&
+        (L->act == ACT_LINEAR || L->act == ACT_RELU)) {
+        *kind = TENSOR_FIXED;
+        *frac = in_frac[0] + quant_frac(&L->kq);
+        if (L->use_bias && quant_frac(&L->bq) > *frac)
+            *frac = quant_frac(&L->bq); /* keep the bias exact */
+    } else {
+        *kind = TENSOR_REAL;
+    }
+}
+
+layer_diff_t linear_diff(const layer_t *L)
+{
+    (void)L;
+    return DIFF_LINEAR;
+}
+
 fixed_align_t fixed_align(const layer_t *L, const tensor_t *in, const tensor_t *out)
 {
     fixed_align_t a;

@@ -80,4 +80,51 @@ static int single_forward(const layer_t *L, const tensor_t *in, tensor_t *out, u
     return upset_fail(err, "layer %s: %s reads several inputs", L->name, layer_kind_name(L->kind));
 }
 
-const layer_ops_t LAYER_OPS_MERGE = {.name = "merge", .forward = single_forward};
+/* Add needs inputs of its out_shape; concatenate equal (h, w) and the channels summed. */
+static int check_merge(h5ctx_t *c, const model_t *m, int i)
+{
+    const layer_t *L = &m->layers[i];
+    int channels = 0;
+    for (int k = 0; k < L->n_inputs; k++) {
+        const shape3_t q = m->layers[L->inputs[k]].out;
+        const int ok = L->kind == LAYER_ADD
+                           ? q.h == L->out.h && q.w == L->out.w && q.c == L->out.c
+                           : q.h == L->out.h && q.w == L->out.w;
+        if (!ok)
+            return upset_fail(c->err, "%s: %s: input %d (layer %d) has shape (%d, %d, %d), "
+                                      "which %s cannot combine into out_shape (%d, %d, %d)",
+                              c->file, c->where, k, L->inputs[k], q.h, q.w, q.c,
+                              layer_kind_name(L->kind), L->out.h, L->out.w, L->out.c);
+        channels += q.c;
+    }
+    if (L->kind == LAYER_CONCATENATE && channels != L->out.c)
+        return upset_fail(c->err, "%s: %s: the inputs have %d channels in all, out_shape has %d",
+                          c->file, c->where, channels, L->out.c);
+    return 0;
+}
+
+/* Fixed-point when every input is (at the finest input frac, where the exact sum or the
+ * copy loses nothing), else a float tensor. */
+static void merge_out_type(const layer_t *L, const tensor_kind_t *in_kind, const int *in_frac,
+                           int input_exact, tensor_kind_t *kind, int *frac)
+{
+    (void)input_exact;
+    *kind = TENSOR_FIXED;
+    *frac = 0;
+    for (int k = 0; k < L->n_inputs; k++) {
+        if (in_kind[k] != TENSOR_FIXED)
+            *kind = TENSOR_REAL;
+        *frac = in_frac[k] > *frac ? in_frac[k] : *frac;
+    }
+    if (*kind == TENSOR_REAL)
+        *frac = 0;
+}
+
+static layer_diff_t merge_diff(const layer_t *L)
+{
+    return L->kind == LAYER_ADD ? DIFF_ADD : DIFF_CONCAT;
+}
+
+const layer_ops_t LAYER_OPS_MERGE = {.name = "merge", .multi_input = 1, .check = check_merge,
+                                     .out_type = merge_out_type, .forward = single_forward,
+                                     .diff = merge_diff};

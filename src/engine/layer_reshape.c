@@ -44,4 +44,21 @@ static void copy_list(const layer_t *L, const tensor_t *in, tensor_t *out, const
         layer_at_each(L, in, out, pos, n);
 }
 
-const layer_ops_t LAYER_OPS_RESHAPE = {"reshape", fwd_copy, always, copy_at, copy_list};
+static int load_reshape(h5ctx_t *c, hid_t g, layer_t *L)
+{
+    (void)g;
+    if (shape_size(L->in) != shape_size(L->out))
+        return upset_fail(c->err, "%s: %s: %s changes the element count", c->file, c->where,
+                          layer_kind_name(L->kind));
+    return 0;
+}
+
+static layer_diff_t copy_diff(const layer_t *L)
+{
+    (void)L;
+    return DIFF_COPY;
+}
+
+const layer_ops_t LAYER_OPS_RESHAPE = {.name = "reshape", .load = load_reshape,
+                                       .forward = fwd_copy, .elementwise = always,
+                                       .at = copy_at, .at_list = copy_list, .diff = copy_diff};

@@ -47,22 +47,81 @@ void layer_forward_list(const layer_t *L, const tensor_t *in, tensor_t *out, con
 
 int64_t layer_macs(const layer_t *L)
 {
-    const int64_t per_pixel = (int64_t)L->kh * L->kw * L->cin * L->cout;
-    switch (L->kind) {
-    case LAYER_CONV2D:
-        return (int64_t)L->out.h * L->out.w * per_pixel;
-    case LAYER_CONV2D_TRANSPOSE:
-        return (int64_t)L->in.h * L->in.w * per_pixel;
-    case LAYER_DENSE:
-        return (int64_t)L->cin * L->cout;
-    case LAYER_DEPTHWISE_CONV2D: /* each output channel reads one input channel */
-        return (int64_t)L->out.h * L->out.w * L->kh * L->kw * L->cout;
-    default:
-        return 0;
-    }
+    const layer_ops_t *ops = REGISTRY[L->kind];
+    return ops->macs ? ops->macs(L) : 0;
+}
+
+int layer_kind_load(h5ctx_t *c, hid_t g, layer_t *L)
+{
+    const layer_ops_t *ops = REGISTRY[L->kind];
+    if (!ops->multi_input && L->n_inputs != 1)
+        return upset_fail(c->err, "%s: %s: a %s layer reads one input, 'inputs' lists %d",
+                          c->file, c->where, layer_kind_name(L->kind), L->n_inputs);
+    if (ops->multi_input && L->n_inputs < 2)
+        return upset_fail(c->err, "%s: %s: %s needs at least two layers in 'inputs'", c->file,
+                          c->where, layer_kind_name(L->kind));
+    return ops->load ? ops->load(c, g, L) : 0;
+}
+
+int layer_kind_multi_input(layer_kind_t k) { return REGISTRY[k]->multi_input; }
+
+int layer_kind_check(h5ctx_t *c, const model_t *m, int i)
+{
+    const layer_ops_t *ops = REGISTRY[m->layers[i].kind];
+    return ops->check ? ops->check(c, m, i) : 0;
+}
+
+void layer_out_type(const layer_t *L, const tensor_kind_t *in_kind, const int *in_frac,
+                    int input_exact, tensor_kind_t *kind, int *frac)
+{
+    const layer_ops_t *ops = REGISTRY[L->kind];
+    *kind = in_kind[0];
+    *frac = in_frac[0];
+    if (ops->out_type)
+        ops->out_type(L, in_kind, in_frac, input_exact, kind, frac);
+}
+
+int layer_has_feeds(const layer_t *L) { return REGISTRY[L->kind]->feeds != NULL; }
+
+int64_t layer_feeds(const layer_t *L, int64_t w, int64_t *out_pos, int64_t *in_pos)
+{
+    return REGISTRY[L->kind]->feeds(L, w, out_pos, in_pos);
+}
+
+layer_diff_t layer_diff(const layer_t *L)
+{
+    const layer_ops_t *ops = REGISTRY[L->kind];
+    return ops->diff ? ops->diff(L) : DIFF_NONE;
+}
+
+linear_block_t layer_linear_block(const layer_t *L) { return REGISTRY[L->kind]->block; }
+
+void layer_linear_blocks(const layer_t *L, linear_visit_t visit, void *ctx)
+{
+    REGISTRY[L->kind]->blocks(L, visit, ctx);
+}
+
+int64_t *layer_window(const layer_t *L, int *wlen, upset_err_t *err)
+{
+    return REGISTRY[L->kind]->window(L, wlen, err);
 }
 
 /* ---- shared helpers ---- */
+
+void out_type_real(const layer_t *L, const tensor_kind_t *in_kind, const int *in_frac,
+                   int input_exact, tensor_kind_t *kind, int *frac)
+{
+    (void)L, (void)in_kind, (void)in_frac, (void)input_exact, (void)frac;
+    *kind = TENSOR_REAL;
+}
+
+void out_type_codes(const layer_t *L, const tensor_kind_t *in_kind, const int *in_frac,
+                    int input_exact, tensor_kind_t *kind, int *frac)
+{
+    (void)in_kind, (void)in_frac, (void)input_exact;
+    *kind = TENSOR_FIXED;
+    *frac = quant_frac(&L->aq);
+}
 
 int same_pad_before(int in, int out, int k, int stride)
 {

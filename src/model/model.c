@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "h5util.h"
+#include "layer_load.h"
 #include "upset/fileutil.h"
 #include "upset/fnv.h"
 
@@ -39,18 +39,6 @@ const char *task_name(task_t t)
     return t == TASK_CLASSIFIER ? "classifier" : t == TASK_AUTOENCODER ? "autoencoder" : "encoder";
 }
 
-static int parse_act(h5ctx_t *c, const char *s, act_t *out)
-{
-    static const char *const names[] = {"linear",  "relu",           "sigmoid",
-                                        "softmax", "quantized_relu", "quantized_bits"};
-    for (int i = 0; i < 6; i++)
-        if (!strcmp(s, names[i])) {
-            *out = (act_t)i;
-            return 0;
-        }
-    return upset_fail(c->err, "%s: %s: unsupported activation '%s'", c->file, c->where, s);
-}
-
 static int read_shape(h5ctx_t *c, hid_t g, const char *name, shape3_t *s)
 {
     int64_t v[3];
@@ -68,360 +56,6 @@ static int read_shape(h5ctx_t *c, hid_t g, const char *name, shape3_t *s)
         return upset_fail(c->err, "%s: %s: attribute '%s' (%d, %d, %d) asks for an absurd tensor",
                           c->file, c->where, name, s->h, s->w, s->c);
     return 0;
-}
-
-/* Reads q_bits/q_integer/q_keep_negative style attributes with a prefix. */
-static int read_quant(h5ctx_t *c, hid_t g, const char *prefix, quant_kind_t kind, quant_t *q)
-{
-    char name[64];
-    int64_t bits, integer, keep = 1;
-    snprintf(name, sizeof name, "%sbits", prefix);
-    if (h5_attr_int(c, g, name, &bits))
-        return -1;
-    snprintf(name, sizeof name, "%sinteger", prefix);
-    if (h5_attr_int(c, g, name, &integer))
-        return -1;
-    int64_t shift = 0;
-    if (kind == QUANT_BITS) {
-        snprintf(name, sizeof name, "%skeep_negative", prefix);
-        if (h5_attr_int(c, g, name, &keep))
-            return -1;
-    }
-    snprintf(name, sizeof name, "%snegative_slope_shift", prefix);
-    if (kind == QUANT_RELU && h5_has_attr(g, name) && h5_attr_int(c, g, name, &shift))
-        return -1;
-    if (shift < 0 || (shift && shift > bits - 1))
-        return upset_fail(c->err, "%s: %s: %s = %lld: a leaky slope 2^-s needs 1 <= s <= bits - 1",
-                          c->file, c->where, name, (long long)shift);
-    if (bits < 1 || bits > 24 || integer < -24 || integer > bits)
-        return upset_fail(c->err, "%s: %s: quantizer %sbits=%lld integer=%lld is out of range",
-                          c->file, c->where, prefix, (long long)bits, (long long)integer);
-    q->kind = kind;
-    q->bits = (int)bits;
-    q->integer = (int)integer;
-    q->keep_negative = keep != 0;
-    q->neg_shift = (int)shift;
-    return 0;
-}
-
-static h5_shape_t shape1(int64_t n)
-{
-    return (h5_shape_t){1, {n, 0, 0, 0}};
-}
-
-
-static int alloc_read_codes(h5ctx_t *c, hid_t g, const char *name, int32_t **out, h5_shape_t s,
-                            const quant_t *q)
-{
-    const int64_t n = h5_shape_count(s);
-    if (h5_alloc_read_int32s(c, g, name, out, s))
-        return -1;
-    for (int64_t i = 0; i < n; i++)
-        if ((*out)[i] < quant_code_min(q) || (*out)[i] > quant_code_max(q))
-            return upset_fail(c->err, "%s: %s: %s[%lld] = %d does not fit %d-bit codes", c->file,
-                              c->where, name, (long long)i, (*out)[i], q->bits);
-    return 0;
-}
-
-/* The stored kernel's shape, as Keras stores it. */
-static h5_shape_t kernel_shape(const layer_t *L)
-{
-    if (L->kind == LAYER_DENSE)
-        return (h5_shape_t){2, {L->cin, L->cout, 0, 0}};
-    if (L->kind == LAYER_CONV2D_TRANSPOSE)
-        return (h5_shape_t){4, {L->kh, L->kw, L->cout, L->cin}};
-    if (L->kind == LAYER_DEPTHWISE_CONV2D)
-        return (h5_shape_t){4, {L->kh, L->kw, L->cin, L->depth_mult}};
-    return (h5_shape_t){4, {L->kh, L->kw, L->cin, L->cout}};
-}
-
-/* The optional per-channel shifts of QKeras alpha="auto_po2" (one per index of the
- * kernel's last axis); the codes then become integers on kq's grid (model.h). A shifted
- * code, flipped or not, stays within the 24 bits every quantizer is held to (bits + shift
- * <= 24), the bound the engine's exact int64 sums rest on. */
-static int load_kernel_shift(h5ctx_t *c, hid_t g, layer_t *L)
-{
-    if (H5Lexists(g, "kernel_shift", H5P_DEFAULT) <= 0)
-        return 0;
-    const h5_shape_t ks = kernel_shape(L);
-    const int64_t n = ks.d[ks.nd - 1];
-    if (h5_alloc_read_int32s(c, g, "kernel_shift", &L->kernel_shift, shape1(n)))
-        return -1;
-    L->n_kernel_shift = (int)n;
-    for (int64_t i = 0; i < n; i++) {
-        const int32_t s = L->kernel_shift[i];
-        if (s < 0 || s + L->kq.bits > 24)
-            return upset_fail(c->err, "%s: %s: kernel_shift[%lld] = %d is outside 0..%d (the "
-                                      "shifted %d-bit codes must fit 24 bits)",
-                              c->file, c->where, (long long)i, s, 24 - L->kq.bits, L->kq.bits);
-        L->max_kernel_shift = s > L->max_kernel_shift ? s : L->max_kernel_shift;
-    }
-    for (int64_t w = 0; w < L->n_weights; w++)
-        L->kernel_code[w] = layer_weight_int(L, w, L->kernel_code[w]);
-    return 0;
-}
-
-static int load_weights(h5ctx_t *c, hid_t g, layer_t *L)
-{
-    int64_t v;
-    char act[64];
-    if (h5_attr_int(c, g, "use_bias", &v))
-        return -1;
-    L->use_bias = v != 0;
-    if (h5_attr_int(c, g, "quantized", &v))
-        return -1;
-    L->quantized = v != 0;
-    if (h5_attr_string(c, g, "activation", act, sizeof act) || parse_act(c, act, &L->act))
-        return -1;
-    if (L->act == ACT_QRELU || L->act == ACT_QBITS)
-        return upset_fail(c->err, "%s: %s: a quantized activation must be its own layer", c->file,
-                          c->where);
-    if (h5_alloc_read_floats(c, g, "kernel", &L->kernel, kernel_shape(L)))
-        return -1;
-    if (L->use_bias && h5_alloc_read_floats(c, g, "bias", &L->bias, shape1(L->cout)))
-        return -1;
-    if (!L->quantized)
-        return 0;
-    if (read_quant(c, g, "kernel_q_", QUANT_BITS, &L->kq) ||
-        alloc_read_codes(c, g, "kernel_code", &L->kernel_code, kernel_shape(L), &L->kq) ||
-        load_kernel_shift(c, g, L))
-        return -1;
-    if (L->use_bias && (read_quant(c, g, "bias_q_", QUANT_BITS, &L->bq) ||
-                        alloc_read_codes(c, g, "bias_code", &L->bias_code, shape1(L->cout), &L->bq)))
-        return -1;
-    return 0;
-}
-
-/* Keras's output size of a convolution or pooling window: same: ceil(in / stride); valid:
- * floor((in - k) / stride) + 1, and none when the window is larger than the input. */
-static int conv_out_dim(int in, int k, int stride, int same)
-{
-    return same ? (in + stride - 1) / stride : in < k ? 0 : (in - k) / stride + 1;
-}
-
-/* Two positive ints (pool_size, strides). */
-static int read_pair(h5ctx_t *c, hid_t g, const char *name, int *a, int *b)
-{
-    int64_t v[2];
-    int n;
-    if (h5_attr_ints(c, g, name, v, 2, &n))
-        return -1;
-    if (n != 2 || v[0] < 1 || v[1] < 1 || v[0] > 4096 || v[1] > 4096)
-        return upset_fail(c->err, "%s: %s: '%s' needs 2 values in 1..4096", c->file, c->where,
-                          name);
-    *a = (int)v[0];
-    *b = (int)v[1];
-    return 0;
-}
-
-/* `strides` and `padding` of a window layer (convolutions, pooling). */
-static int read_strides_padding(h5ctx_t *c, hid_t g, layer_t *L)
-{
-    char s[64];
-    if (read_pair(c, g, "strides", &L->stride_h, &L->stride_w) ||
-        h5_attr_string(c, g, "padding", s, sizeof s))
-        return -1;
-    if (strcmp(s, "same") && strcmp(s, "valid"))
-        return upset_fail(c->err, "%s: %s: padding '%s' is not same or valid", c->file, c->where,
-                          s);
-    L->pad_same = !strcmp(s, "same");
-    return 0;
-}
-
-/* max_pooling2d, average_pooling2d: Keras's output size (conv_out_dim), channels unchanged. */
-static int load_pooling(h5ctx_t *c, hid_t g, layer_t *L)
-{
-    if (read_pair(c, g, "pool_size", &L->kh, &L->kw) || read_strides_padding(c, g, L))
-        return -1;
-    int eh = conv_out_dim(L->in.h, L->kh, L->stride_h, L->pad_same);
-    int ew = conv_out_dim(L->in.w, L->kw, L->stride_w, L->pad_same);
-    if (L->out.h != eh || L->out.w != ew || L->out.c != L->in.c)
-        return upset_fail(c->err,
-                          "%s: %s: shape mismatch: in (%d,%d,%d) pooled %dx%d stride %dx%d %s "
-                          "gives (%d,%d,%d), out_shape is (%d,%d,%d)",
-                          c->file, c->where, L->in.h, L->in.w, L->in.c, L->kh, L->kw, L->stride_h,
-                          L->stride_w, L->pad_same ? "same" : "valid", eh, ew, L->in.c, L->out.h,
-                          L->out.w, L->out.c);
-    return 0;
-}
-
-/* Average pooling is exact only on codes: TensorFlow sums the window in float32, which is
- * exact (in any order) while every partial sum of codes stays below 2^24, and then divides
- * once, correctly rounded. So its input must come straight from a quantizer whose codes
- * keep window x 2^bits below 2^24; anything else is refused rather than approximated. */
-static int check_average_input(h5ctx_t *c, const model_t *m, int i)
-{
-    const layer_t *L = &m->layers[i], *P = L->inputs[0] >= 0 ? &m->layers[L->inputs[0]] : NULL;
-    const int quantizer = P && (P->kind == LAYER_QUANT_INPUT ||
-                                (P->kind == LAYER_ACTIVATION &&
-                                 (P->act == ACT_QRELU || P->act == ACT_QBITS)));
-    if (!quantizer)
-        return upset_fail(c->err,
-                          "%s: layer %s: average_pooling2d must follow a quantizer "
-                          "(quantized_relu or quantized_bits): TensorFlow's float32 average of "
-                          "other values depends on its summation order, which upset does not "
-                          "reproduce",
-                          c->file, L->name);
-    if ((double)L->kh * L->kw * ldexp(1.0, P->aq.bits) >= 16777216.0)
-        return upset_fail(c->err,
-                          "%s: layer %s: a %dx%d average of %d-bit codes can exceed float32's "
-                          "24-bit exact range; upset would not match TensorFlow",
-                          c->file, L->name, L->kh, L->kw, P->aq.bits);
-    return 0;
-}
-
-/* zero_padding2d: pads (top, bottom, left, right) rows and columns of zeros. */
-static int load_zero_padding(h5ctx_t *c, hid_t g, layer_t *L)
-{
-    int64_t v[4];
-    int n;
-    if (h5_attr_ints(c, g, "pads", v, 4, &n))
-        return -1;
-    if (n != 4 || v[0] < 0 || v[1] < 0 || v[2] < 0 || v[3] < 0 || v[0] + v[1] > 4096 ||
-        v[2] + v[3] > 4096)
-        return upset_fail(c->err, "%s: %s: 'pads' needs 4 values (top, bottom, left, right) in "
-                                  "0..4096",
-                          c->file, c->where);
-    L->pad_top = (int)v[0];
-    L->pad_bottom = (int)v[1];
-    L->pad_left = (int)v[2];
-    L->pad_right = (int)v[3];
-    if (L->out.h != L->in.h + L->pad_top + L->pad_bottom ||
-        L->out.w != L->in.w + L->pad_left + L->pad_right || L->out.c != L->in.c)
-        return upset_fail(c->err, "%s: %s: shape mismatch: in (%d,%d,%d) padded by %d,%d,%d,%d "
-                                  "is not out_shape (%d,%d,%d)",
-                          c->file, c->where, L->in.h, L->in.w, L->in.c, L->pad_top,
-                          L->pad_bottom, L->pad_left, L->pad_right, L->out.h, L->out.w,
-                          L->out.c);
-    return 0;
-}
-
-/* A float bias after a quantized kernel (QKeras with no bias_quantizer): TensorFlow adds it
- * to the float32 sum, which is the batch norm with gamma 1, mean 0 and variance + epsilon
- * = 1 (both folds, float32 in model_prepare and double in sensitivity/net.c, then give a
- * scale of exactly 1 and an offset of exactly the bias). */
-static int load_bias_add(h5ctx_t *c, hid_t g, layer_t *L)
-{
-    const size_t n = (size_t)L->out.c;
-    if (h5_alloc_read_floats(c, g, "bias", &L->beta, shape1(L->out.c)))
-        return -1;
-    if (!(L->gamma = upset_calloc(n, sizeof(float), c->err)) ||
-        !(L->moving_mean = upset_calloc(n, sizeof(float), c->err)) || /* zeros */
-        !(L->moving_variance = upset_calloc(n, sizeof(float), c->err)))
-        return -1;
-    L->epsilon = 0.5;
-    for (size_t k = 0; k < n; k++) {
-        L->gamma[k] = 1.0f;
-        L->moving_variance[k] = 0.5f;
-    }
-    return 0;
-}
-
-/* Fills the kind-specific fields of L from group g and checks shapes. */
-static int load_layer(h5ctx_t *c, hid_t g, layer_t *L)
-{
-    char s[64];
-    const int elementwise = L->kind == LAYER_QUANT_INPUT || L->kind == LAYER_ACTIVATION ||
-                            L->kind == LAYER_BATCHNORM;
-    if (elementwise && (L->in.h != L->out.h || L->in.w != L->out.w || L->in.c != L->out.c))
-        return upset_fail(c->err, "%s: %s: %s layers keep their shape, but in_shape (%d, %d, %d) "
-                                  "and out_shape (%d, %d, %d) differ",
-                          c->file, c->where, layer_kind_name(L->kind), L->in.h, L->in.w, L->in.c,
-                          L->out.h, L->out.w, L->out.c);
-    switch (L->kind) {
-    case LAYER_QUANT_INPUT:
-        return read_quant(c, g, "q_", QUANT_BITS, &L->aq);
-    case LAYER_ACTIVATION:
-        if (h5_attr_string(c, g, "activation", s, sizeof s) || parse_act(c, s, &L->act))
-            return -1;
-        if (L->act == ACT_QRELU)
-            return read_quant(c, g, "q_", QUANT_RELU, &L->aq);
-        if (L->act == ACT_QBITS)
-            return read_quant(c, g, "q_", QUANT_BITS, &L->aq);
-        return 0;
-    case LAYER_FLATTEN:
-    case LAYER_RESHAPE:
-        if (shape_size(L->in) != shape_size(L->out))
-            return upset_fail(c->err, "%s: %s: %s changes the element count", c->file, c->where,
-                              layer_kind_name(L->kind));
-        return 0;
-    case LAYER_BATCHNORM:
-        if (L->bias_add)
-            return load_bias_add(c, g, L);
-        if (h5_attr_double(c, g, "epsilon", &L->epsilon))
-            return -1;
-        if (!(L->epsilon > 0 && L->epsilon < 1))
-            return upset_fail(c->err, "%s: %s: epsilon = %g is not in (0, 1)", c->file, c->where,
-                              L->epsilon);
-        if (h5_alloc_read_floats(c, g, "gamma", &L->gamma, shape1(L->out.c)) ||
-            h5_alloc_read_floats(c, g, "beta", &L->beta, shape1(L->out.c)) ||
-            h5_alloc_read_floats(c, g, "moving_mean", &L->moving_mean, shape1(L->out.c)) ||
-            h5_alloc_read_floats(c, g, "moving_variance", &L->moving_variance, shape1(L->out.c)))
-            return -1;
-        for (int k = 0; k < L->out.c; k++)
-            if (L->moving_variance[k] < 0)
-                return upset_fail(c->err, "%s: %s: moving_variance[%d] = %g is negative", c->file,
-                                  c->where, k, L->moving_variance[k]);
-        return 0;
-    case LAYER_DENSE:
-        L->cin = (int)shape_size(L->in);
-        L->cout = (int)shape_size(L->out);
-        L->kh = L->kw = 1;
-        L->n_weights = (int64_t)L->cin * L->cout;
-        return load_weights(c, g, L);
-    case LAYER_MAX_POOLING2D:
-    case LAYER_AVERAGE_POOLING2D:
-        return load_pooling(c, g, L);
-    case LAYER_ZERO_PADDING2D:
-        return load_zero_padding(c, g, L);
-    case LAYER_ADD:
-    case LAYER_CONCATENATE:
-        return 0; /* shapes: check_merge_shapes, which sees every input */
-    case LAYER_CONV2D:
-    case LAYER_CONV2D_TRANSPOSE:
-    case LAYER_DEPTHWISE_CONV2D:
-        break;
-    default:
-        return upset_fail(c->err, "%s: %s: unknown layer kind", c->file, c->where);
-    }
-    /* conv2d / conv2d_transpose: the kernel shape comes from the dataset itself */
-    hsize_t dims[4] = {0};
-    const int nd = h5_dataset_extents(g, "kernel", dims);
-    if (nd <= 0)
-        return upset_fail(c->err, "%s: %s: dataset 'kernel' is missing", c->file, c->where);
-    if (nd != 4)
-        return upset_fail(c->err, "%s: %s: conv kernel must have 4 dimensions, has %d", c->file,
-                          c->where, nd);
-    L->kh = (int)dims[0];
-    L->kw = (int)dims[1];
-    int transpose = L->kind == LAYER_CONV2D_TRANSPOSE;
-    L->cin = (int)dims[transpose ? 3 : 2];
-    L->cout = (int)dims[transpose ? 2 : 3];
-    L->n_weights = (int64_t)L->kh * L->kw * L->cin * L->cout;
-    if (L->kind == LAYER_DEPTHWISE_CONV2D) { /* (kh, kw, cin, depth_mult) */
-        L->depth_mult = L->cout;
-        if ((int64_t)L->cin * L->depth_mult > (1 << 20))
-            return upset_fail(c->err, "%s: %s: %d x %d depthwise channels is absurd", c->file,
-                              c->where, L->cin, L->depth_mult);
-        L->cout = L->cin * L->depth_mult;
-    }
-    if (read_strides_padding(c, g, L))
-        return -1;
-    int eh, ew;
-    if (transpose) {
-        eh = L->pad_same ? L->in.h * L->stride_h : (L->in.h - 1) * L->stride_h + L->kh;
-        ew = L->pad_same ? L->in.w * L->stride_w : (L->in.w - 1) * L->stride_w + L->kw;
-    } else {
-        eh = conv_out_dim(L->in.h, L->kh, L->stride_h, L->pad_same);
-        ew = conv_out_dim(L->in.w, L->kw, L->stride_w, L->pad_same);
-    }
-    if (L->in.c != L->cin || L->out.c != L->cout || L->out.h != eh || L->out.w != ew)
-        return upset_fail(c->err,
-                          "%s: %s: shape mismatch: in (%d,%d,%d) out (%d,%d,%d) but kernel "
-                          "%dx%d %d->%d stride %d gives (%d,%d,%d)",
-                          c->file, c->where, L->in.h, L->in.w, L->in.c, L->out.h, L->out.w,
-                          L->out.c, L->kh, L->kw, L->cin, L->cout, L->stride_h, eh, ew, L->cout);
-    return load_weights(c, g, L);
 }
 
 static uint64_t file_checksum(const char *path)
@@ -450,7 +84,7 @@ static shape3_t producer_shape(const model_t *m, int src)
 static int read_inputs(h5ctx_t *c, hid_t g, model_t *m, int i)
 {
     layer_t *L = &m->layers[i];
-    const int merge = L->kind == LAYER_ADD || L->kind == LAYER_CONCATENATE;
+    const int merge = layer_kind_multi_input(L->kind);
     L->n_inputs = 1;
     L->inputs[0] = i - 1;
     if (h5_has_attr(g, "inputs")) {
@@ -466,20 +100,13 @@ static int read_inputs(h5ctx_t *c, hid_t g, model_t *m, int i)
             L->inputs[k] = (int)v[k];
         }
     }
-    if (merge && L->n_inputs < 2)
-        return upset_fail(c->err, "%s: %s: %s needs at least two layers in 'inputs'", c->file,
-                          c->where, layer_kind_name(L->kind));
-    if (!merge && L->n_inputs != 1)
-        return upset_fail(c->err, "%s: %s: a %s layer reads one input, 'inputs' lists %d",
-                          c->file, c->where, layer_kind_name(L->kind), L->n_inputs);
     if (L->n_inputs != 1 || L->inputs[0] != i - 1)
         m->graph = 1;
     return 0;
 }
 
-/* in_shape is the (first) input's shape; add needs equal shapes, concatenate equal
- * (h, w) and the channels summed. */
-static int check_input_shapes(h5ctx_t *c, const model_t *m, int i)
+/* in_shape is the (first) input's shape (a merge's other inputs: its kind's check). */
+static int check_input_shape(h5ctx_t *c, const model_t *m, int i)
 {
     const layer_t *L = &m->layers[i];
     const shape3_t p = producer_shape(m, L->inputs[0]);
@@ -488,23 +115,6 @@ static int check_input_shapes(h5ctx_t *c, const model_t *m, int i)
                           c->file, c->where, L->in.h, L->in.w, L->in.c,
                           L->inputs[0] < 0 ? "the model's input_shape" : "its input layer", p.h,
                           p.w, p.c);
-    if (L->kind != LAYER_ADD && L->kind != LAYER_CONCATENATE)
-        return 0;
-    int channels = 0;
-    for (int k = 0; k < L->n_inputs; k++) {
-        const shape3_t q = producer_shape(m, L->inputs[k]);
-        const int ok = L->kind == LAYER_ADD ? same_shape(q, L->out)
-                                            : q.h == L->out.h && q.w == L->out.w;
-        if (!ok)
-            return upset_fail(c->err, "%s: %s: input %d (layer %d) has shape (%d, %d, %d), which "
-                                      "%s cannot combine into out_shape (%d, %d, %d)",
-                              c->file, c->where, k, L->inputs[k], q.h, q.w, q.c,
-                              layer_kind_name(L->kind), L->out.h, L->out.w, L->out.c);
-        channels += q.c;
-    }
-    if (L->kind == LAYER_CONCATENATE && channels != L->out.c)
-        return upset_fail(c->err, "%s: %s: the inputs have %d channels in all, out_shape has %d",
-                          c->file, c->where, channels, L->out.c);
     return 0;
 }
 
@@ -571,9 +181,11 @@ static int load_layers(h5ctx_t *c, hid_t file, model_t *m)
         if (!rc)
             rc = read_inputs(c, g, m, i);
         if (!rc)
-            rc = check_input_shapes(c, m, i);
+            rc = check_input_shape(c, m, i);
         if (!rc)
-            rc = load_layer(c, g, L);
+            rc = layer_kind_load(c, g, L);
+        if (!rc)
+            rc = layer_kind_check(c, m, i);
         if (!rc && L->faultable && !(L->quantized && L->kernel_code))
             rc = upset_fail(c->err, "%s: %s: faultable layer has no quantized kernel", c->file,
                             where);
@@ -587,9 +199,6 @@ static int load_layers(h5ctx_t *c, hid_t file, model_t *m)
         }
     }
     m->n_fault_bits = next_bit;
-    for (int i = 0; i < m->n_layers; i++)
-        if (m->layers[i].kind == LAYER_AVERAGE_POOLING2D && check_average_input(c, m, i))
-            return -1;
     return 0;
 }
 

@@ -6,9 +6,11 @@
  * (Pearlmutter's R-operator: forward-mode differentiation of the backward pass),
  * which together give the gradient and exact Hessian-vector products.
  *
- * The forward pass mirrors src/engine/layers.c operation for operation (same
- * summation order, same float32 batchnorm, same float cast before a quantizer
- * that reads a real tensor), so in SENS_QUANTIZED its values equal the engine's. */
+ * Each layer's kind (engine/layer_<kind>.c) names the step it becomes (layer_diff) and gives
+ * its geometry: a linear map's blocks in the engine's summation order, a window's table.
+ * The forward pass follows the engine operation for operation (same summation order, same
+ * float32 batchnorm, same float cast before a quantizer that reads a real tensor), so in
+ * SENS_QUANTIZED its values equal the engine's. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,102 +155,50 @@ static void lin_block(int op, int T, int cin, int cout, term_t a, term_t b, doub
     }
 }
 
-/* A depthwise convolution (layer_depthwise.c): output channel ci * mult + m reads input
- * channel ci through kernel [kh, kw, ci, m]; op and terms as lin_block. */
-static void lin_depthwise(const layer_t *L, int op, term_t a, term_t b, double *t)
+/* A depthwise block (layer_linear_blocks): output channel ci * mult + m reads input
+ * channel ci through weight ci * mult + m; op and terms as lin_block. */
+static void lin_depthwise(int op, int cin, int mult, term_t a, term_t b, double *t)
 {
-    const int cin = L->cin, mult = L->depth_mult, cout = L->cout;
     const int two = present(b);
-    int ph, pw;
-    conv_padding(L, &ph, &pw); /* the engine's geometry */
-    for (int oh = 0; oh < L->out.h; oh++)
-        for (int ow = 0; ow < L->out.w; ow++) {
-            const int64_t oo = ((int64_t)oh * L->out.w + ow) * cout;
-            for (int kh = 0; kh < L->kh; kh++) {
-                const int ih = oh * L->stride_h - ph + kh;
-                for (int kw = 0; ih >= 0 && ih < L->in.h && kw < L->kw; kw++) {
-                    const int iw = ow * L->stride_w - pw + kw;
-                    if (iw < 0 || iw >= L->in.w)
-                        continue;
-                    const int64_t xo = ((int64_t)ih * L->in.w + iw) * cin;
-                    const int64_t wo = ((int64_t)kh * L->kw + kw) * cin * mult;
-                    for (int ci = 0; ci < cin; ci++)
-                        for (int m = 0; m < mult; m++) {
-                            const int64_t o = oo + ci * mult + m, x = xo + ci;
-                            const int64_t w = wo + ci * mult + m;
-                            if (op == LIN_FWD)
-                                t[o] += a.x[x] * a.M[w] + (two ? b.x[x] * b.M[w] : 0);
-                            else if (op == LIN_BWD_X)
-                                t[x] += a.d[o] * a.M[w] + (two ? b.d[o] * b.M[w] : 0);
-                            else
-                                t[w] += a.x[x] * a.d[o] + (two ? b.x[x] * b.d[o] : 0);
-                        }
-                }
-            }
+    for (int ci = 0; ci < cin; ci++)
+        for (int m = 0; m < mult; m++) {
+            const int64_t o = (int64_t)ci * mult + m, x = ci, w = o;
+            if (op == LIN_FWD)
+                t[o] += a.x[x] * a.M[w] + (two ? b.x[x] * b.M[w] : 0);
+            else if (op == LIN_BWD_X)
+                t[x] += a.d[o] * a.M[w] + (two ? b.d[o] * b.M[w] : 0);
+            else
+                t[w] += a.x[x] * a.d[o] + (two ? b.x[x] * b.d[o] : 0);
         }
 }
 
-/* Applies op over every tap of the layer, in the engine's order, to the terms a
- * and (when present) b; t: target (see lin_block). */
+typedef struct {
+    const layer_t *L;
+    linear_block_t block;
+    int op;
+    term_t a, b;
+    double *t;
+} lin_ctx_t;
+
+/* One block of the layer's weights (layer_linear_blocks' visit). */
+static void lin_visit(void *p, int64_t wo, int64_t xo, int64_t oo)
+{
+    const lin_ctx_t *c = p;
+    const int op = c->op;
+    const term_t a = shift(c->a, wo, xo, oo), b = present(c->b) ? shift(c->b, wo, xo, oo) : NONE;
+    double *t = c->t + (op == LIN_FWD ? oo : op == LIN_BWD_X ? xo : wo);
+    if (c->block == BLOCK_DEPTHWISE)
+        lin_depthwise(op, c->L->cin, c->L->depth_mult, a, b, t);
+    else
+        lin_block(op, c->block == BLOCK_CO_CI, c->L->cin, c->L->cout, a, b, t);
+}
+
+/* Applies op over every block of the layer, in the engine's order (its kind's geometry),
+ * to the terms a and (when present) b; t: target (see lin_block). */
 static void lin_run(const layer_t *L, int op, term_t a, term_t b, double *t)
 {
-    const int cin = L->cin, cout = L->cout;
-    if (L->kind == LAYER_DEPTHWISE_CONV2D) {
-        lin_depthwise(L, op, a, b, t);
-        return;
-    }
-    if (L->kind == LAYER_DENSE) {
-        lin_block(op, 0, cin, cout, a, b, t);
-        return;
-    }
-    const int T = L->kind == LAYER_CONV2D_TRANSPOSE;
-    const int64_t tap = (int64_t)cin * cout;
-    const int two = present(b);
-    if (!T) {
-        int ph, pw;
-        conv_padding(L, &ph, &pw); /* the engine's geometry */
-        for (int oh = 0; oh < L->out.h; oh++)
-            for (int ow = 0; ow < L->out.w; ow++) {
-                int64_t oo = ((int64_t)oh * L->out.w + ow) * cout;
-                for (int kh = 0; kh < L->kh; kh++) {
-                    int ih = oh * L->stride_h - ph + kh;
-                    if (ih < 0 || ih >= L->in.h)
-                        continue;
-                    for (int kw = 0; kw < L->kw; kw++) {
-                        int iw = ow * L->stride_w - pw + kw;
-                        if (iw < 0 || iw >= L->in.w)
-                            continue;
-                        int64_t xo = ((int64_t)ih * L->in.w + iw) * cin;
-                        int64_t wo = ((int64_t)kh * L->kw + kw) * tap;
-                        double *tt = t + (op == LIN_FWD ? oo : op == LIN_BWD_X ? xo : wo);
-                        lin_block(op, 0, cin, cout, shift(a, wo, xo, oo),
-                                  two ? shift(b, wo, xo, oo) : NONE, tt);
-                    }
-                }
-            }
-        return;
-    }
-    int ph, pw;
-    convt_padding(L, &ph, &pw);
-    for (int ih = 0; ih < L->in.h; ih++)
-        for (int iw = 0; iw < L->in.w; iw++) {
-            int64_t xo = ((int64_t)ih * L->in.w + iw) * cin;
-            for (int kh = 0; kh < L->kh; kh++) {
-                int oh = ih * L->stride_h + kh - ph;
-                if (oh < 0 || oh >= L->out.h)
-                    continue;
-                for (int kw = 0; kw < L->kw; kw++) {
-                    int ow = iw * L->stride_w + kw - pw;
-                    if (ow < 0 || ow >= L->out.w)
-                        continue;
-                    int64_t oo = ((int64_t)oh * L->out.w + ow) * cout;
-                    int64_t wo = ((int64_t)kh * L->kw + kw) * tap;
-                    double *tt = t + (op == LIN_FWD ? oo : op == LIN_BWD_X ? xo : wo);
-                    lin_block(op, 1, cin, cout, shift(a, wo, xo, oo),
-                              two ? shift(b, wo, xo, oo) : NONE, tt);
-                }
-            }
-        }
+    lin_ctx_t c = {L, layer_linear_block(L), op, a, b, t};
+    layer_linear_blocks(L, lin_visit, &c);
 }
 
 /* ------------------------------------------------------------ pointwise steps */
@@ -400,40 +350,12 @@ static void window_linear(const sens_step_t *s, int forward, const double *in, d
     }
 }
 
-/* The window table of a pooling or padding step (see sens_step). */
+/* The window table of a pooling or padding step (see sens_step): its kind's. */
 static int window_table(sens_step_t *s, upset_err_t *err)
 {
-    const layer_t *L = s->L;
-    if (s->kind == ST_ZEROPAD) {
-        s->wlen = 1;
-        s->win = upset_calloc((size_t)s->n_in, sizeof *s->win, err);
-        if (!s->win)
-            return -1;
-        for (int ih = 0; ih < L->in.h; ih++)
-            for (int iw = 0; iw < L->in.w; iw++)
-                for (int c = 0; c < L->in.c; c++)
-                    s->win[((int64_t)ih * L->in.w + iw) * L->in.c + c] =
-                        ((int64_t)(ih + L->pad_top) * L->out.w + iw + L->pad_left) * L->in.c + c;
-        return 0;
-    }
-    int ph, pw;
-    conv_padding(L, &ph, &pw); /* the engine's geometry */
-    s->wlen = L->kh * L->kw;
-    const int64_t pixels = (int64_t)L->out.h * L->out.w;
-    s->win = upset_calloc((size_t)(pixels * s->wlen), sizeof *s->win, err);
+    s->win = layer_window(s->L, &s->wlen, err);
     s->arg = s->kind == ST_MAXPOOL ? upset_calloc((size_t)s->n_out, sizeof *s->arg, err) : NULL;
-    if (!s->win || (s->kind == ST_MAXPOOL && !s->arg))
-        return -1;
-    for (int oh = 0; oh < L->out.h; oh++)
-        for (int ow = 0; ow < L->out.w; ow++)
-            for (int kh = 0; kh < L->kh; kh++)
-                for (int kw = 0; kw < L->kw; kw++) {
-                    const int ih = oh * L->stride_h + kh - ph, iw = ow * L->stride_w + kw - pw;
-                    const int inside = ih >= 0 && ih < L->in.h && iw >= 0 && iw < L->in.w;
-                    s->win[((int64_t)oh * L->out.w + ow) * s->wlen + kh * L->kw + kw] =
-                        inside ? (int64_t)ih * L->in.w + iw : -1;
-                }
-    return 0;
+    return !s->win || (s->kind == ST_MAXPOOL && !s->arg) ? -1 : 0;
 }
 
 /* ------------------------------------------------------------ step passes */
@@ -987,11 +909,8 @@ static int build_steps(sens_net_t *net, const engine_t *e, upset_err_t *err)
         for (int k = 0; k < L->n_inputs; k++)
             s.src[k] = L->inputs[k] < 0 ? -1 : last_step[L->inputs[k]];
         s.in_real = L->inputs[0] < 0 || e->out[L->inputs[0]].kind == TENSOR_REAL;
-        switch (L->kind) {
-        case LAYER_CONV2D:
-        case LAYER_CONV2D_TRANSPOSE:
-        case LAYER_DENSE:
-        case LAYER_DEPTHWISE_CONV2D:
+        switch (layer_diff(L)) { /* the step its kind names */
+        case DIFF_LINEAR:
             s.kind = ST_LINEAR;
             if (L->faultable) {
                 s.block = block++;
@@ -1019,49 +938,42 @@ static int build_steps(sens_net_t *net, const engine_t *e, upset_err_t *err)
             s.kind = ST_ACT;
             s.act = L->act;
             break;
-        case LAYER_BATCHNORM:
+        case DIFF_BN:
             s.kind = ST_BN;
             if (bn_params(&s, err)) {
                 step_free(&s);
                 goto fail;
             }
             break;
-        case LAYER_QUANT_INPUT:
+        case DIFF_QUANT:
             s.kind = ST_QUANT;
             s.q = &L->aq;
             break;
-        case LAYER_ACTIVATION:
-            if (L->act == ACT_QRELU || L->act == ACT_QBITS) {
-                s.kind = ST_QUANT;
-                s.q = &L->aq;
-            } else if (L->act == ACT_LINEAR) {
-                s.kind = ST_COPY;
-            } else {
-                s.kind = ST_ACT;
-                s.act = L->act;
-            }
+        case DIFF_ACT:
+            s.kind = ST_ACT;
+            s.act = L->act;
             break;
-        case LAYER_FLATTEN:
-        case LAYER_RESHAPE:
+        case DIFF_COPY:
             s.kind = ST_COPY;
             break;
-        case LAYER_ADD:
-        case LAYER_CONCATENATE:
-            s.kind = L->kind == LAYER_ADD ? ST_ADD : ST_CONCAT;
+        case DIFF_ADD:
+        case DIFF_CONCAT:
+            s.kind = layer_diff(L) == DIFF_ADD ? ST_ADD : ST_CONCAT;
             s.out_real = e->out[l].kind == TENSOR_REAL;
             break;
-        case LAYER_MAX_POOLING2D:
-        case LAYER_AVERAGE_POOLING2D:
-        case LAYER_ZERO_PADDING2D:
-            s.kind = L->kind == LAYER_MAX_POOLING2D       ? ST_MAXPOOL
-                     : L->kind == LAYER_AVERAGE_POOLING2D ? ST_AVGPOOL
-                                                          : ST_ZEROPAD;
+        case DIFF_MAXPOOL:
+        case DIFF_AVGPOOL:
+        case DIFF_ZEROPAD:
+            s.kind = layer_diff(L) == DIFF_MAXPOOL   ? ST_MAXPOOL
+                     : layer_diff(L) == DIFF_AVGPOOL ? ST_AVGPOOL
+                                                     : ST_ZEROPAD;
             if (window_table(&s, err)) {
                 step_free(&s);
                 goto fail;
             }
             break;
-        default: /* every kind is covered; a new one must be added here */
+        case DIFF_NONE:
+        default:
             upset_fail(err, "layer %s: %s layers are not differentiated by upset rank yet "
                             "(campaigns run them)",
                        L->name, layer_kind_name(L->kind));
@@ -1144,8 +1056,7 @@ int sens_net_create(sens_net_t *net, const model_t *m, int input_frac, sens_mode
     for (int l = 0, b = 0; l < m->n_layers; l++)
         if (m->layers[l].faultable) {
             const layer_t *L = &m->layers[l];
-            if (L->kind != LAYER_CONV2D && L->kind != LAYER_CONV2D_TRANSPOSE &&
-                L->kind != LAYER_DENSE && L->kind != LAYER_DEPTHWISE_CONV2D) {
+            if (layer_diff(L) != DIFF_LINEAR) {
                 upset_fail(err, "layer %s: faultable but has no kernel", L->name);
                 goto fail;
             }
