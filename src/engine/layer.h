@@ -19,6 +19,8 @@ typedef struct {
     int (*load)(h5ctx_t *c, hid_t g, layer_t *L);
     /* checks that need the layers L reads (loaded before it) (NULL: none) */
     int (*check)(h5ctx_t *c, const model_t *m, int i);
+    /* derived, read-only forms of the weights, once (model_prepare; NULL: none) */
+    int (*prepare)(layer_t *L, upset_err_t *err);
     /* ---- the engine ---- */
     /* the kind and frac of the output from the inputs' (NULL: the first input's);
      * input_exact: the input is the model's, exact multiples of 2^-in_frac[0] */
@@ -99,6 +101,9 @@ int batchnorm_quantize_span(const layer_t *L, const layer_t *Q, const tensor_t *
  * quantized on exact integers with a linear or relu activation, else a float tensor. */
 void linear_out_type(const layer_t *L, const tensor_kind_t *in_kind, const int *in_frac,
                      int input_exact, tensor_kind_t *kind, int *frac);
+/* prepare of quantized conv2d and dense: the codes as int16 in the narrow kernels' two
+ * orders (bitspace_flip keeps them in step with kernel_code), when they fit. */
+int linear_prepare_narrow(layer_t *L, upset_err_t *err);
 /* diff of conv2d, conv2d_transpose, dense, depthwise_conv2d: a linear map. */
 layer_diff_t linear_diff(const layer_t *L);
 /* The blocks of a convolution (layer_conv2d.c): one per (output pixel, tap inside the

@@ -1,5 +1,7 @@
 /* TensorFlow's fused batch norm at inference, in float32: y = x * scale + offset with
  * the coefficients model_prepare folded. */
+#include <math.h>
+
 #include "layer.h"
 #include "upset/kernels.h"
 
@@ -83,6 +85,23 @@ static int load_batchnorm(h5ctx_t *c, hid_t g, layer_t *L)
     return 0;
 }
 
+/* TensorFlow's fused batch norm at inference folds its four vectors, in float32, into
+ * scale = gamma * rsqrt(var + eps) and offset = beta - mean * scale. */
+static int prepare_batchnorm(layer_t *L, upset_err_t *err)
+{
+    if (L->bn_scale)
+        return 0;
+    L->bn_scale = upset_calloc((size_t)L->out.c, sizeof *L->bn_scale, err);
+    L->bn_offset = upset_calloc((size_t)L->out.c, sizeof *L->bn_offset, err);
+    if (!L->bn_scale || !L->bn_offset)
+        return -1;
+    for (int k = 0; k < L->out.c; k++) {
+        L->bn_scale[k] = L->gamma[k] * (1.0f / sqrtf(L->moving_variance[k] + (float)L->epsilon));
+        L->bn_offset[k] = L->beta[k] - L->moving_mean[k] * L->bn_scale[k];
+    }
+    return 0;
+}
+
 static layer_diff_t bn_diff(const layer_t *L)
 {
     (void)L;
@@ -90,7 +109,7 @@ static layer_diff_t bn_diff(const layer_t *L)
 }
 
 const layer_ops_t LAYER_OPS_BATCHNORM = {
-    .name = "batchnorm", .load = load_batchnorm, .out_type = out_type_real,
+    .name = "batchnorm", .load = load_batchnorm, .prepare = prepare_batchnorm, .out_type = out_type_real,
     .forward = fwd_batchnorm, .elementwise = always, .at = bn_at, .at_list = layer_at_each,
     .diff = bn_diff};
 

@@ -134,6 +134,6 @@ static void conv2d_blocks(const layer_t *L, linear_visit_t visit, void *ctx)
 }
 
 const layer_ops_t LAYER_OPS_CONV2D = {
-    .name = "conv2d", .load = load_conv2d, .out_type = linear_out_type, .macs = conv2d_macs,
+    .name = "conv2d", .load = load_conv2d, .prepare = linear_prepare_narrow, .out_type = linear_out_type, .macs = conv2d_macs,
     .forward = fwd_conv2d, .feeds = conv2d_feeds, .diff = linear_diff, .block = BLOCK_CI_CO,
     .blocks = conv2d_blocks};

@@ -369,6 +369,27 @@ static int load_conv2d_transpose(h5ctx_t *c, hid_t g, layer_t *L)
     return load_check_conv_shape(c, L, eh, ew) || load_weights(c, g, L) ? -1 : 0;
 }
 
+/* A float kernel (kh, kw, cout, cin) as panels of (cin, kh * kw * cout) doubles, in the
+ * order the fast loop reads them (float layers are never faulted, so it stays valid). */
+static int prepare_convt(layer_t *L, upset_err_t *err)
+{
+    if (L->quantized || L->convt_w)
+        return 0;
+    const int taps = L->kh * L->kw;
+    L->convt_cols = ((int64_t)taps * L->cout + 7) / 8 * 8;
+    L->convt_w = upset_calloc((size_t)(L->convt_cols * L->cin), sizeof *L->convt_w, err);
+    if (!L->convt_w)
+        return -1;
+    for (int t = 0; t < taps; t++)
+        for (int c = 0; c < L->cout; c++)
+            for (int ci = 0; ci < L->cin; ci++) {
+                const int64_t j = (int64_t)t * L->cout + c;
+                L->convt_w[((j / 8) * L->cin + ci) * 8 + j % 8] =
+                    (double)L->kernel[((int64_t)t * L->cout + c) * L->cin + ci];
+            }
+    return 0;
+}
+
 static int64_t convt_macs(const layer_t *L)
 {
     return (int64_t)L->in.h * L->in.w * L->kh * L->kw * L->cin * L->cout;
@@ -399,6 +420,7 @@ static void convt_blocks(const layer_t *L, linear_visit_t visit, void *ctx)
 }
 
 const layer_ops_t LAYER_OPS_CONV2D_TRANSPOSE = {
-    .name = "conv2d_transpose", .load = load_conv2d_transpose, .out_type = linear_out_type,
+    .name = "conv2d_transpose", .load = load_conv2d_transpose, .prepare = prepare_convt,
+    .out_type = linear_out_type,
     .macs = convt_macs, .forward = fwd_conv2d_transpose, .diff = linear_diff,
     .block = BLOCK_CO_CI, .blocks = convt_blocks};

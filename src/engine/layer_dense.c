@@ -63,6 +63,27 @@ static int load_dense(h5ctx_t *c, hid_t g, layer_t *L)
     return load_weights(c, g, L);
 }
 
+/* A float dense layer's weights as doubles (the float dense path), and the quantized
+ * one's int16 codes. */
+static int prepare_dense(layer_t *L, upset_err_t *err)
+{
+    if (L->quantized)
+        return linear_prepare_narrow(L, err);
+    if (L->dense_w)
+        return 0;
+    /* rows a cache line apart modulo 4 KB: a kernel reading one block of columns down every
+     * row then uses every L1 set, where rows 4 KB apart (512 outputs) would all fall into
+     * one set and evict each other */
+    L->dense_ld = ((int64_t)L->cout + 7) / 8 * 8 + 8;
+    L->dense_w = upset_calloc((size_t)(L->cin * L->dense_ld), sizeof *L->dense_w, err);
+    if (!L->dense_w)
+        return -1;
+    for (int64_t i = 0; i < L->cin; i++)
+        for (int64_t c = 0; c < L->cout; c++)
+            L->dense_w[i * L->dense_ld + c] = (double)L->kernel[i * L->cout + c];
+    return 0;
+}
+
 static int64_t dense_macs(const layer_t *L) { return (int64_t)L->cin * L->cout; }
 
 /* Weight (ci, co) feeds output co from input ci. */
@@ -81,6 +102,6 @@ static void dense_blocks(const layer_t *L, linear_visit_t visit, void *ctx)
 }
 
 const layer_ops_t LAYER_OPS_DENSE = {
-    .name = "dense", .load = load_dense, .out_type = linear_out_type, .macs = dense_macs,
+    .name = "dense", .load = load_dense, .prepare = prepare_dense, .out_type = linear_out_type, .macs = dense_macs,
     .forward = fwd_dense, .feeds = dense_feeds, .diff = linear_diff, .block = BLOCK_CI_CO,
     .blocks = dense_blocks};

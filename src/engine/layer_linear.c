@@ -21,6 +21,27 @@ void linear_out_type(const layer_t *L, const tensor_kind_t *in_kind, const int *
     }
 }
 
+int linear_prepare_narrow(layer_t *L, upset_err_t *err)
+{
+    if (!L->quantized || L->kq.bits + L->max_kernel_shift > 15 || L->kernel_t16)
+        return 0;
+    const int64_t k = L->n_weights / L->cout;
+    L->kernel_kp = (k + KERNEL_K_ALIGN - 1) / KERNEL_K_ALIGN * KERNEL_K_ALIGN;
+    L->kernel_t16 = upset_calloc((size_t)(L->kernel_kp * L->cout), sizeof(int16_t), err);
+    if (!L->kernel_t16)
+        return -1;
+    L->kernel_cout8 = (L->cout + 7) / 8 * 8;
+    L->kernel_p16 =
+        upset_calloc((size_t)(L->kernel_kp * L->kernel_cout8), sizeof(int16_t), err);
+    if (!L->kernel_p16)
+        return -1;
+    for (int64_t w = 0; w < L->n_weights; w++) {
+        L->kernel_t16[layer_t16_index(L, w)] = (int16_t)L->kernel_code[w];
+        L->kernel_p16[layer_p16_index(L, w)] = (int16_t)L->kernel_code[w];
+    }
+    return 0;
+}
+
 layer_diff_t linear_diff(const layer_t *L)
 {
     (void)L;

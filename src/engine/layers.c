@@ -63,6 +63,12 @@ int layer_kind_load(h5ctx_t *c, hid_t g, layer_t *L)
     return ops->load ? ops->load(c, g, L) : 0;
 }
 
+int layer_kind_prepare(layer_t *L, upset_err_t *err)
+{
+    const layer_ops_t *ops = REGISTRY[L->kind];
+    return ops->prepare ? ops->prepare(L, err) : 0;
+}
+
 int layer_kind_multi_input(layer_kind_t k) { return REGISTRY[k]->multi_input; }
 
 int layer_kind_check(h5ctx_t *c, const model_t *m, int i)

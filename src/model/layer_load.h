@@ -13,6 +13,8 @@
 int layer_kind_load(h5ctx_t *c, hid_t g, layer_t *L);
 /* Checks of layer i that need the layers it reads (loaded before it). */
 int layer_kind_check(h5ctx_t *c, const model_t *m, int i);
+/* The kind's derived, read-only forms of L's weights (model_prepare), once. */
+int layer_kind_prepare(layer_t *L, upset_err_t *err);
 /* Whether the kind reads two or more layers (add, concatenate). */
 int layer_kind_multi_input(layer_kind_t k);
 

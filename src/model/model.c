@@ -291,14 +291,8 @@ static void layer_free(layer_t *L)
     free(L->kernel_p16);
 }
 
-/* Derived, read-only forms of the weights, computed once:
- * - TensorFlow's fused batch norm at inference folds its four vectors, in float32, into
- *   scale = gamma * rsqrt(var + eps) and offset = beta - mean * scale (engine/layers.c
- *   applies y = x * scale + offset);
- * - a float conv2d_transpose kernel as doubles in the order its fast loop reads them
- *   (float layers are never faulted, so it stays valid);
- * - quantized conv2d/dense codes as int16 in the narrow kernels' order (bitspace_flip
- *   keeps it in step with kernel_code). */
+/* Derived, read-only forms of the weights, computed once by each layer's kind
+ * (layer_kind_prepare). */
 int model_prepare(model_t *m, upset_err_t *err)
 {
     for (int l = 0; l < m->n_layers; l++) {
@@ -307,61 +301,8 @@ int model_prepare(model_t *m, upset_err_t *err)
             L->n_inputs = 1;
             L->inputs[0] = l - 1;
         }
-        if (L->kind == LAYER_DENSE && !L->quantized && !L->dense_w) {
-            /* rows a cache line apart modulo 4 KB: a kernel reading one block of columns
-             * down every row then uses every L1 set, where rows 4 KB apart (512 outputs)
-             * would all fall into one set and evict each other */
-            L->dense_ld = ((int64_t)L->cout + 7) / 8 * 8 + 8;
-            L->dense_w = upset_calloc((size_t)(L->cin * L->dense_ld), sizeof *L->dense_w, err);
-            if (!L->dense_w)
-                return -1;
-            for (int64_t i = 0; i < L->cin; i++)
-                for (int64_t c = 0; c < L->cout; c++)
-                    L->dense_w[i * L->dense_ld + c] = (double)L->kernel[i * L->cout + c];
-        }
-        if (L->kind == LAYER_CONV2D_TRANSPOSE && !L->quantized && !L->convt_w) {
-            /* kernel (kh, kw, cout, cin) -> panels of (cin, kh * kw * cout) doubles */
-            const int taps = L->kh * L->kw;
-            L->convt_cols = ((int64_t)taps * L->cout + 7) / 8 * 8;
-            L->convt_w = upset_calloc((size_t)(L->convt_cols * L->cin), sizeof *L->convt_w, err);
-            if (!L->convt_w)
-                return -1;
-            for (int t = 0; t < taps; t++)
-                for (int c = 0; c < L->cout; c++)
-                    for (int ci = 0; ci < L->cin; ci++) {
-                        const int64_t j = (int64_t)t * L->cout + c;
-                        L->convt_w[((j / 8) * L->cin + ci) * 8 + j % 8] =
-                            (double)L->kernel[((int64_t)t * L->cout + c) * L->cin + ci];
-                    }
-        }
-        if ((L->kind == LAYER_CONV2D || L->kind == LAYER_DENSE) && L->quantized &&
-            L->kq.bits + L->max_kernel_shift <= 15 && !L->kernel_t16) {
-            const int64_t k = L->n_weights / L->cout;
-            L->kernel_kp = (k + KERNEL_K_ALIGN - 1) / KERNEL_K_ALIGN * KERNEL_K_ALIGN;
-            L->kernel_t16 = upset_calloc((size_t)(L->kernel_kp * L->cout), sizeof(int16_t), err);
-            if (!L->kernel_t16)
-                return -1;
-            L->kernel_cout8 = (L->cout + 7) / 8 * 8;
-            L->kernel_p16 = upset_calloc((size_t)(L->kernel_kp * L->kernel_cout8),
-                                         sizeof(int16_t), err);
-            if (!L->kernel_p16)
-                return -1;
-            for (int64_t w = 0; w < L->n_weights; w++) {
-                L->kernel_t16[layer_t16_index(L, w)] = (int16_t)L->kernel_code[w];
-                L->kernel_p16[layer_p16_index(L, w)] = (int16_t)L->kernel_code[w];
-            }
-        }
-        if (L->kind != LAYER_BATCHNORM || L->bn_scale)
-            continue;
-        L->bn_scale = upset_calloc((size_t)L->out.c, sizeof *L->bn_scale, err);
-        L->bn_offset = upset_calloc((size_t)L->out.c, sizeof *L->bn_offset, err);
-        if (!L->bn_scale || !L->bn_offset)
+        if (layer_kind_prepare(L, err))
             return -1;
-        for (int k = 0; k < L->out.c; k++) {
-            L->bn_scale[k] =
-                L->gamma[k] * (1.0f / sqrtf(L->moving_variance[k] + (float)L->epsilon));
-            L->bn_offset[k] = L->beta[k] - L->moving_mean[k] * L->bn_scale[k];
-        }
     }
     return 0;
 }
