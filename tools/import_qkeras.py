@@ -498,6 +498,8 @@ class Converter:
             return self.zero_padding(c, name, cls, shape, where)
         if cls in ("MaxPooling2D", "AveragePooling2D"):
             return self.pooling(c, name, cls, shape, where)
+        if cls == "UpSampling2D":
+            return self.upsampling(c, name, cls, shape, where)
         if cls == "GlobalAveragePooling2D":
             if len(shape) != 3 or c.get("keepdims", False):
                 raise Unsupported(f"{where}: needs an (h, w, c) input and keepdims=False")
@@ -533,6 +535,7 @@ class Converter:
         raise Unsupported(f"{where}: unsupported layer class '{cls}' (supported: InputLayer, "
                           "QActivation, Activation, Add, Concatenate, Flatten, Reshape, Dropout, SpatialDropout2D, "
                           "ZeroPadding2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, "
+                          "UpSampling2D, "
                           "BatchNormalization, Conv1D, QConv1D, Conv2D, QConv2D, DepthwiseConv2D, "
                           "QDepthwiseConv2D, QDepthwiseConv2DPermuted, SeparableConv2D, QSeparableConv2D, "
                           "FQConv2D, QConv2DBatchnorm, Conv2DTranspose, Dense, QDense, FQDense)")
@@ -562,6 +565,19 @@ class Converter:
         kind = "max_pooling2d" if cls == "MaxPooling2D" else "average_pooling2d"
         return self.emit(kind, name, cls, shape, out,
                          {"pool_size": pool, "strides": strides, "padding": padding})
+
+    def upsampling(self, c, name, cls, shape, where):
+        size = c.get("size", [2, 2])
+        size = [int(size), int(size)] if isinstance(size, int) else [int(v) for v in size]
+        if c.get("interpolation", "nearest") != "nearest":
+            raise Unsupported(f"{where}: interpolation '{c.get('interpolation')}' is not "
+                              "supported (only nearest)")
+        if c.get("data_format") not in (None, "channels_last"):
+            raise Unsupported(f"{where}: data_format '{c.get('data_format')}' is not supported")
+        if len(shape) != 3 or len(size) != 2 or min(size) < 1:
+            raise Unsupported(f"{where}: cannot up-sample {shape} by {c.get('size')}")
+        out = (shape[0] * size[0], shape[1] * size[1], shape[2])
+        return self.emit("up_sampling2d", name, cls, shape, out, {"size": size})
 
     def reshape(self, c, name, cls, shape, where):
         target = [int(v) for v in c["target_shape"]]

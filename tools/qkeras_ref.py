@@ -19,7 +19,8 @@ TensorFlow/QKeras computes at inference, in float32:
   * Conv1D/QConv1D (one tap at a time), DepthwiseConv2D/QDepthwiseConv2D (one channel at a
     time), SeparableConv2D/QSeparableConv2D (depthwise, then a 1x1 conv, then the bias);
   * MaxPooling2D, AveragePooling2D (sum, then one division by the positions inside the
-    input), GlobalAveragePooling2D (reduce_mean: sum, then divide), ZeroPadding2D.
+    input), GlobalAveragePooling2D (reduce_mean: sum, then divide), ZeroPadding2D,
+    UpSampling2D (nearest).
 
 Conv/dense products are summed in float32 by numpy (BLAS sgemm); TensorFlow's
 summation order differs, so a non-exact float32 sum may differ from TF's in the last
@@ -445,6 +446,12 @@ class Layer:
         if cls == "ZeroPadding2D":
             (t, b), (l, r) = _pad_pairs(c["padding"])
             return np.pad(x, ((0, 0), (t, b), (l, r), (0, 0)))
+        if cls == "UpSampling2D":  # nearest: each pixel repeated size times along h and w
+            if c.get("interpolation", "nearest") != "nearest":
+                raise RefError(f"{self.name}: UpSampling2D interpolation not emulated")
+            s = c.get("size", [2, 2])
+            sh, sw = (s, s) if isinstance(s, int) else s
+            return np.repeat(np.repeat(x, sh, axis=1), sw, axis=2)
         if cls == "MaxPooling2D":
             return max_pool(x, c["pool_size"], c.get("strides") or c["pool_size"],
                             c.get("padding", "valid"))

@@ -32,6 +32,7 @@ typedef enum {
     LAYER_DEPTHWISE_CONV2D,
     LAYER_ADD,
     LAYER_CONCATENATE,
+    LAYER_UP_SAMPLING2D,
     LAYER_KIND_COUNT
 } layer_kind_t;
 
@@ -60,7 +61,7 @@ typedef struct {
     /* conv2d, conv2d_transpose, dense, depthwise_conv2d. Kernel layouts are Keras's:
      * conv2d (kh, kw, cin, cout); conv2d_transpose (kh, kw, cout, cin); dense (cin, cout);
      * depthwise_conv2d (kh, kw, cin, depth_mult), output channel ci * depth_mult + m, so
-     * cout = cin * depth_mult. */
+     * cout = cin * depth_mult. Pooling: kh, kw = pool_size; up_sampling2d: kh, kw = size. */
     int kh, kw, cin, cout, depth_mult;
     int stride_h, stride_w;
     int pad_same;

@@ -21,6 +21,7 @@ static const layer_ops_t *const REGISTRY[LAYER_KIND_COUNT] = {
     [LAYER_DEPTHWISE_CONV2D] = &LAYER_OPS_DEPTHWISE_CONV2D,
     [LAYER_ADD] = &LAYER_OPS_MERGE,
     [LAYER_CONCATENATE] = &LAYER_OPS_MERGE,
+    [LAYER_UP_SAMPLING2D] = &LAYER_OPS_UP_SAMPLING2D,
 };
 
 int layer_forward(const layer_t *L, const tensor_t *in, tensor_t *out, upset_err_t *err)

@@ -15,7 +15,7 @@
 static const char *const KIND_NAMES[LAYER_KIND_COUNT] = {
     "quant_input", "conv2d",  "conv2d_transpose", "dense",         "batchnorm",
     "activation",  "flatten", "reshape",          "max_pooling2d", "zero_padding2d",
-    "average_pooling2d", "depthwise_conv2d", "add", "concatenate"};
+    "average_pooling2d", "depthwise_conv2d", "add", "concatenate", "up_sampling2d"};
 
 const char *layer_kind_name(layer_kind_t k)
 {

@@ -49,6 +49,58 @@ agrees() {
     AGREE_OUT=$("$UPSET" eval --model "$1" --data "$2" --format cifar10)
     echo "$AGREE_OUT" | grep -q "accuracy 1.0000 ($AGREE_N / $AGREE_N correct"
 }
+# kind_end_to_end STEM NATIVE LABELLED BITS WHAT: what a layer kind's test asks of a model
+# imported from the Keras files STEM.json/STEM.h5 into NATIVE: every record of LABELLED
+# predicted as the reference labelled it; an oracle over the first BITS bits and 60 records
+# identical on the delta path and the whole network, with some flip changing a prediction;
+# `upset rank`'s loss equal to the reference's, -np 1 == -np 2. WHAT names the layers.
+kind_end_to_end() {
+    kee_stem=$1 kee_native=$2 kee_pred=$3 kee_bits=$4 kee_what=$5
+    agrees "$kee_native" "$kee_pred" \
+        && pass "engine == numpy reference on every prediction ($AGREE_N images)" \
+        || fail "engine disagrees with the reference: $AGREE_OUT"
+    cat >"$T/kee_oracle.yaml" <<EOC
+name: kind-end-to-end
+model: $kee_native
+data: {format: cifar10, files: [$kee_pred], count: 60, correct_only: false}
+kind: oracle
+oracle: {first_bit: 0, bit_count: $kee_bits}
+output: $T/kee_delta.h5
+EOC
+    mpi 2 run "$T/kee_oracle.yaml" --quiet || fail "oracle (delta path)"
+    UPSET_KERNEL=wide mpi 2 run "$T/kee_oracle.yaml" --quiet --full --output "$T/kee_full.h5" \
+        || fail "oracle (--full)"
+    same_data "$T/kee_delta.h5" "$T/kee_full.h5" bits \
+        && pass "oracle through $kee_what: delta == whole network ($kee_bits bits)" \
+        || fail "delta and whole-network oracles differ"
+    "$PY" -c "
+import h5py, sys
+m = h5py.File('$T/kee_delta.h5')['bits/mispredicts'][:]
+sys.exit(0 if (m > 0).any() else 1)" && pass "some flips change predictions" \
+        || fail "no flip changed any prediction (the comparison would be empty)"
+    cat >"$T/kee_rank.yaml" <<EOC
+name: kind-end-to-end-rank
+model: $kee_native
+data: {format: cifar10, files: [$kee_pred], count: 20}
+kind: rank
+rank: {metric: gradient, samples: 20}
+output: $T/kee_rank.h5
+EOC
+    for np in 1 2; do
+        mpi $np rank "$T/kee_rank.yaml" --quiet --output "$T/kee_rank_$np.h5" \
+            || fail "upset rank -np $np"
+    done
+    "$PY" - "$T" "$kee_stem" "$kee_pred" "$kee_what" <<'EOP' || fail "rank through $kee_what"
+import sys
+sys.path[:0] = ["tools", "tests/integration"]
+import keras_fixture
+t, stem, pred, what = sys.argv[1:]
+loss, want, n = keras_fixture.check_rank(f"{t}/kee_rank_1.h5", stem, pred, 20,
+                                         f"{t}/kee_rank_2.h5")
+print(f"ok: upset rank through {what}: loss {loss:.8f} == the reference's {want:.8f}; "
+      f"{n} bits ranked once, -np 1 == -np 2")
+EOP
+}
 finish() {
     [ "$FAILS" -eq 0 ] || { echo "$FAILS failure(s)" >&2; exit 1; }
     exit 0

@@ -2,6 +2,7 @@
 # Fuzzed shapes: random small QKeras models (seeded) over the layer kinds whose geometry
 # can go wrong — convolutions with random kernel sizes, strides and SAME/VALID padding,
 # asymmetric ZeroPadding2D, max and average pooling with random windows and strides,
+# nearest up-sampling with random factors,
 # depthwise convolutions with random multipliers, separable convolutions, and a residual
 # Add or a Concatenate over a random branch — are imported; upset's engine agrees with
 # tools/qkeras_ref.py (reading the Keras files) on every image's prediction, and random
@@ -68,6 +69,15 @@ for m in range(n_models):
             if kind == "AveragePooling2D":
                 add(relu("pool_r"))
             desc.append(f"{kind[:3]}{pk}/{ps} {ppad}")
+    # nearest up-sampling by random factors (its own stream, so the layers before it are
+    # drawn as they were)
+    up = np.random.default_rng(100 + m)
+    sh, sw = int(up.integers(1, 4)), int(up.integers(1, 4))
+    if up.random() < 0.7 and h * w * sh * sw <= 1600:
+        add({"class_name": "UpSampling2D", "config": {"name": "up", "size": [sh, sw],
+             "interpolation": "nearest"}})
+        h, w = h * sh, w * sw
+        desc.append(f"up{sh}x{sw}")
     if rng.random() < 0.6:
         dk, ds, dm = int(rng.integers(1, 4)), int(rng.integers(1, 3)), int(rng.integers(1, 3))
         dpad = str(rng.choice(["same", "valid"]))

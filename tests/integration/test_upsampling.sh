@@ -1,0 +1,54 @@
+#!/bin/sh
+# Must-show (a layer kind added as one engine file and one registry row): a Keras/QKeras
+# model with UpSampling2D (nearest, size (2, 3): unequal factors, so rows and columns cannot
+# be confused), written here as Keras files with random quantized weights, is imported;
+# upset's engine agrees with tools/qkeras_ref.py (numpy emulation of TensorFlow/QKeras,
+# reading the Keras files) on every image's prediction; the oracle through the new layer is
+# identical on the delta path and the whole-network reference path; `upset rank`
+# differentiates through it (its loss equals the reference's, -np 1 == -np 2).
+. tests/integration/lib.sh
+
+"$PY" - "$T" <<'EOP' || fail "building the Keras model and its reference predictions"
+import sys
+import numpy as np
+sys.path[:0] = ["tools", "tests/integration"]
+import keras_fixture
+import qkeras_ref
+
+t = sys.argv[1]
+q6 = {"class_name": "quantized_bits",
+      "config": {"bits": 6, "integer": 0, "symmetric": 0, "alpha": 1, "keep_negative": True}}
+layers = [
+    {"class_name": "InputLayer", "config": {"name": "in", "batch_input_shape": [None, 32, 32, 3]}},
+    {"class_name": "QConv2D", "config": {"name": "conv", "filters": 8, "kernel_size": [3, 3],
+        "strides": [4, 4], "padding": "same", "activation": "linear", "use_bias": True,
+        "kernel_quantizer": q6, "bias_quantizer": q6}},
+    {"class_name": "QActivation", "config": {"name": "relu", "activation": {
+        "class_name": "quantized_relu", "config": {"bits": 6, "integer": 2}}}},
+    {"class_name": "UpSampling2D", "config": {"name": "up", "size": [2, 3],
+        "interpolation": "nearest", "data_format": "channels_last"}},
+    {"class_name": "Flatten", "config": {"name": "flat"}},
+    {"class_name": "QDense", "config": {"name": "dense", "units": 10, "activation": "linear",
+        "use_bias": True, "kernel_quantizer": q6, "bias_quantizer": q6}},
+    {"class_name": "Activation", "config": {"name": "softmax", "activation": "softmax"}},
+]
+rng = np.random.default_rng(11)
+weights = {"conv": {"kernel": rng.normal(0, 0.3, (3, 3, 3, 8)), "bias": rng.normal(0, 0.1, 8)},
+           "dense": {"kernel": rng.normal(0, 0.05, (16 * 24 * 8, 10)),
+                     "bias": rng.normal(0, 0.1, 10)}}
+keras_fixture.write_keras(f"{t}/up", "up", layers, weights)
+rec, x = keras_fixture.cifar_images(200)
+y, _ = qkeras_ref.forward(qkeras_ref.load([f"{t}/up.json", f"{t}/up.h5"]), x)
+keep, pred = keras_fixture.write_labelled(rec, y, f"{t}/pred.bin")
+print(f"reference: {keep.sum()} images without a tie, {len(set(pred[keep]))} distinct classes")
+EOP
+
+tools/import_qkeras.py "$T/up.json" "$T/up.h5" --name up --task classifier \
+    -o "$T/up_native.h5" >"$T/import.log" 2>&1 || { fail "import"; cat "$T/import.log" >&2; }
+grep -q "up_sampling2d" "$T/import.log" && pass "imported: up_sampling2d" \
+    || fail "import listing: $(cat "$T/import.log")"
+"$UPSET" info "$T/up_native.h5" | grep -Eq "up_sampling2d +main +\(8,8,8\) +\(16,24,8\)" \
+    && pass "upset info: up_sampling2d (8,8,8) -> (16,24,8)" || fail "upset info"
+
+kind_end_to_end "$T/up" "$T/up_native.h5" "$T/pred.bin" 1296 "up-sampling"
+finish
