@@ -50,5 +50,26 @@ grep -q "up_sampling2d" "$T/import.log" && pass "imported: up_sampling2d" \
 "$UPSET" info "$T/up_native.h5" | grep -Eq "up_sampling2d +main +\(8,8,8\) +\(16,24,8\)" \
     && pass "upset info: up_sampling2d (8,8,8) -> (16,24,8)" || fail "upset info"
 
+# a bad record is refused by name: no size, a zero factor, a size that does not give out_shape
+for case in "missing:attribute 'size' is missing" "zero:'size' needs 2 values in 1..4096" \
+            "mismatch:shape mismatch: in (8,8,8) up-sampled 3x3 is not out_shape (16,24,8)"; do
+    tag=${case%%:*} msg=${case#*:}
+    cp "$T/up_native.h5" "$T/bad_$tag.h5"
+    "$PY" - "$T/bad_$tag.h5" "$tag" <<'EOP'
+import sys
+import h5py
+import numpy as np
+with h5py.File(sys.argv[1], "r+") as f:
+    g = f["layers/L002"]
+    if sys.argv[2] == "missing":
+        del g.attrs["size"]
+    else:
+        g.attrs["size"] = np.array([0, 2] if sys.argv[2] == "zero" else [3, 3], np.int32)
+EOP
+    "$UPSET" info "$T/bad_$tag.h5" >"$T/bad.log" 2>&1 && fail "$tag: accepted"
+    grep -qF "layer /layers/L002 (up): $msg" "$T/bad.log" && pass "refused ($tag): $msg" \
+        || fail "$tag: $(cat "$T/bad.log")"
+done
+
 kind_end_to_end "$T/up" "$T/up_native.h5" "$T/pred.bin" 1296 "up-sampling"
 finish
