@@ -50,6 +50,14 @@ grep -q "up_sampling2d" "$T/import.log" && pass "imported: up_sampling2d" \
 "$UPSET" info "$T/up_native.h5" | grep -Eq "up_sampling2d +main +\(8,8,8\) +\(16,24,8\)" \
     && pass "upset info: up_sampling2d (8,8,8) -> (16,24,8)" || fail "upset info"
 
+# the importer refuses what the engine does not compute: bilinear interpolation
+sed 's/"interpolation": "nearest"/"interpolation": "bilinear"/' "$T/up.json" >"$T/bilinear.json"
+tools/import_qkeras.py "$T/bilinear.json" "$T/up.h5" --name up --task classifier \
+    -o "$T/bilinear_native.h5" >"$T/bilinear.log" 2>&1 && fail "bilinear: imported"
+grep -q "interpolation 'bilinear' is not supported" "$T/bilinear.log" && [ ! -e "$T/bilinear_native.h5" ] \
+    && pass "importer: bilinear up-sampling refused by name, no file written" \
+    || fail "bilinear: $(cat "$T/bilinear.log")"
+
 # a bad record is refused by name: no size, a zero factor, a size that does not give out_shape
 for case in "missing:attribute 'size' is missing" "zero:'size' needs 2 values in 1..4096" \
             "mismatch:shape mismatch: in (8,8,8) up-sampled 3x3 is not out_shape (16,24,8)"; do
