@@ -1268,6 +1268,14 @@ static void feeds_match_forward(const char *path, const dataset_t *d)
     model_free(&m);
 }
 
+/* Every kind's registry row is whole (a row missing a function would crash, not fail). */
+START_TEST(test_registry_whole)
+{
+    const char *gap = layer_registry_gap();
+    ck_assert_msg(gap == NULL, "%s", gap);
+}
+END_TEST
+
 START_TEST(test_feeds_brute_force)
 {
     dataset_t c10, hg;
@@ -1311,6 +1319,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_kernel_paths_identical);
     tcase_add_test(tc, test_merge_layers);
     tcase_add_test(tc, test_feeds_brute_force);
+    tcase_add_test(tc, test_registry_whole);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -99,6 +99,11 @@ void narrow_pixel_sums(const layer_t *L, const int16_t *x16, int64_t p, int c0, 
 void narrow_channel_sums(const layer_t *L, const int16_t *x16, int co, const int64_t *pix,
                          int64_t n, int64_t *sum);
 
+/* NULL when every layer kind's registry row has what its kind needs (a forward pass; for
+ * an elementwise kind its outputs at positions; for what upset rank differentiates as a
+ * linear map its blocks, as a window its table), else which kind lacks what. */
+const char *layer_registry_gap(void);
+
 /* Multiply-accumulates of one forward of L (padding included; 0 for elementwise kinds). */
 int64_t layer_macs(const layer_t *L);
 

@@ -1,6 +1,7 @@
 /* The layer registry and what the kinds share. One ops table per kind lives in
  * layer_<kind>.c; shapes were validated by the loader. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "layer.h"
@@ -44,6 +45,31 @@ void layer_forward_list(const layer_t *L, const tensor_t *in, tensor_t *out, con
                         int64_t n)
 {
     REGISTRY[L->kind]->at_list(L, in, out, pos, n);
+}
+
+const char *layer_registry_gap(void)
+{
+    static char why[96];
+    for (int k = 0; k < LAYER_KIND_COUNT; k++) {
+        const layer_ops_t *ops = REGISTRY[k];
+        layer_t L = {.kind = (layer_kind_t)k};
+        const char *gap = !ops                          ? "no row"
+                          : !ops->name || !ops->forward ? "no forward"
+                          : ops->elementwise && (!ops->at || !ops->at_list)
+                              ? "elementwise without at / at_list"
+                          : ops->diff == linear_diff && !ops->blocks ? "a linear map without blocks"
+                          : ops->diff && (ops->diff(&L) == DIFF_MAXPOOL ||
+                                          ops->diff(&L) == DIFF_AVGPOOL ||
+                                          ops->diff(&L) == DIFF_ZEROPAD) &&
+                                  !ops->window
+                              ? "a window step without a window table"
+                              : NULL;
+        if (gap) {
+            snprintf(why, sizeof why, "%s: %s", layer_kind_name((layer_kind_t)k), gap);
+            return why;
+        }
+    }
+    return NULL;
 }
 
 int64_t layer_macs(const layer_t *L)
