@@ -22,38 +22,26 @@
 #include "upset/sensitivity.h"
 #include "upset/task.h"
 
-typedef enum {
-    ST_LINEAR,
-    ST_ACT,
-    ST_BN,
-    ST_QUANT,
-    ST_COPY,
-    ST_ADD,
-    ST_CONCAT,
-    ST_MAXPOOL,
-    ST_AVGPOOL,
-    ST_ZEROPAD
-} step_kind_t;
 
 struct sens_step {
-    step_kind_t kind;
+    layer_diff_t kind; /* what its layer's kind names it (a fused activation: DIFF_ACT) */
     const layer_t *L; /* the model layer it comes from */
     int64_t n_in, n_out;
     /* the steps it reads (-1: the model input); a chain step reads the one before it.
      * consumers: how many steps read this one (several: its dz is a sum over them) */
     int n_src, src[UPSET_MAX_INPUTS];
     int consumers;
-    int out_real;     /* ST_ADD: the engine's sum is a float tensor (float32 arithmetic) */
-    act_t act;        /* ST_ACT: relu, sigmoid or softmax */
-    const quant_t *q; /* ST_QUANT */
-    int in_real;      /* ST_QUANT: the engine reads this input through float */
-    double qmax;      /* ST_QUANT relu: largest value (end of the STE pass band) */
-    int block;        /* ST_LINEAR: parameter block, or -1 */
-    double *w, *b;    /* ST_LINEAR: kernel (n_weights), bias (cout) or NULL */
-    int bias_params;  /* ST_LINEAR block: 1 when its bias codes are parameters too (they
+    int out_real;     /* DIFF_ADD: the engine's sum is a float tensor (float32 arithmetic) */
+    act_t act;        /* DIFF_ACT: relu, sigmoid or softmax */
+    const quant_t *q; /* DIFF_QUANT */
+    int in_real;      /* DIFF_QUANT: the engine reads this input through float */
+    double qmax;      /* DIFF_QUANT relu: largest value (end of the STE pass band) */
+    int block;        /* DIFF_LINEAR: parameter block, or -1 */
+    double *w, *b;    /* DIFF_LINEAR: kernel (n_weights), bias (cout) or NULL */
+    int bias_params;  /* DIFF_LINEAR block: 1 when its bias codes are parameters too (they
                          follow the kernel in theta, as their bits follow in the fault space) */
-    double *scale, *shift;   /* ST_BN (c), float modes */
-    float *fscale, *fshift;  /* ST_BN (c), SENS_QUANTIZED: the engine's float32 */
+    double *scale, *shift;   /* DIFF_BN (c), float modes */
+    float *fscale, *fshift;  /* DIFF_BN (c), SENS_QUANTIZED: the engine's float32 */
     double *z, *rz, *dz, *rdz; /* (n_out) output, R{output}, dloss/doutput, R{dloss/doutput} */
     /* pooling: the input pixel of window position j of output pixel p, win[p * wlen + j]
      * (-1 outside the image); max pooling: the input index each output took (argmax);
@@ -273,7 +261,7 @@ static double bn_slope(const sens_step_t *s, sens_mode_t mode, int k)
 static void window_forward(const sens_net_t *net, sens_step_t *s, const double *x)
 {
     const int64_t C = s->L->in.c, pixels = s->n_out / C;
-    if (s->kind == ST_ZEROPAD) {
+    if (s->kind == DIFF_ZEROPAD) {
         memset(s->z, 0, (size_t)s->n_out * sizeof *s->z);
         for (int64_t i = 0; i < s->n_in; i++)
             s->z[s->win[i]] = x[i];
@@ -289,14 +277,14 @@ static void window_forward(const sens_net_t *net, sens_step_t *s, const double *
                 if (q < 0)
                     continue;
                 const double v = x[q * C + c];
-                if (s->kind == ST_MAXPOOL && (count == 0 || v > best)) {
+                if (s->kind == DIFF_MAXPOOL && (count == 0 || v > best)) {
                     best = v;
                     s->arg[o] = q * C + c;
                 }
                 sum += v;
                 count++;
             }
-            if (s->kind == ST_MAXPOOL)
+            if (s->kind == DIFF_MAXPOOL)
                 s->z[o] = best;
             else if (net->mode == SENS_QUANTIZED) /* the sum of codes is exact */
                 s->z[o] = (double)((float)sum / (float)count);
@@ -312,7 +300,7 @@ static void window_linear(const sens_step_t *s, int forward, const double *in, d
     const int64_t C = s->L->in.c;
     if (!forward)
         memset(out, 0, (size_t)s->n_in * sizeof *out);
-    if (s->kind == ST_ZEROPAD) {
+    if (s->kind == DIFF_ZEROPAD) {
         if (forward)
             memset(out, 0, (size_t)s->n_out * sizeof *out);
         for (int64_t i = 0; i < s->n_in; i++) {
@@ -324,7 +312,7 @@ static void window_linear(const sens_step_t *s, int forward, const double *in, d
         return;
     }
     for (int64_t o = 0; o < s->n_out; o++) {
-        if (s->kind == ST_MAXPOOL) {
+        if (s->kind == DIFF_MAXPOOL) {
             if (forward)
                 out[o] = in[s->arg[o]];
             else
@@ -354,8 +342,8 @@ static void window_linear(const sens_step_t *s, int forward, const double *in, d
 static int window_table(sens_step_t *s, upset_err_t *err)
 {
     s->win = layer_window(s->L, &s->wlen, err);
-    s->arg = s->kind == ST_MAXPOOL ? upset_calloc((size_t)s->n_out, sizeof *s->arg, err) : NULL;
-    return !s->win || (s->kind == ST_MAXPOOL && !s->arg) ? -1 : 0;
+    s->arg = s->kind == DIFF_MAXPOOL ? upset_calloc((size_t)s->n_out, sizeof *s->arg, err) : NULL;
+    return !s->win || (s->kind == DIFF_MAXPOOL && !s->arg) ? -1 : 0;
 }
 
 /* ------------------------------------------------------------ step passes */
@@ -365,13 +353,13 @@ static void step_forward(const sens_net_t *net, sens_step_t *s, const double *x)
     const int64_t n = s->n_out;
     double *z = s->z;
     switch (s->kind) {
-    case ST_LINEAR:
+    case DIFF_LINEAR:
         for (int64_t p = 0; p < n; p += s->L->cout)
             for (int c = 0; c < s->L->cout; c++)
                 z[p + c] = s->b ? s->b[c] : 0.0;
         lin_run(s->L, LIN_FWD, (term_t){s->w, x, NULL}, NONE, z);
         return;
-    case ST_ACT:
+    case DIFF_ACT:
         if (s->act == ACT_SOFTMAX) {
             softmax(x, z, n);
         } else if (s->act == ACT_SIGMOID) {
@@ -382,23 +370,24 @@ static void step_forward(const sens_net_t *net, sens_step_t *s, const double *x)
                 z[i] = x[i] > 0 ? x[i] : 0;
         }
         return;
-    case ST_BN:
+    case DIFF_BN:
         for (int64_t i = 0; i < n; i++)
             z[i] = bn_forward(s, net->mode, x[i], (int)(i % s->L->out.c));
         return;
-    case ST_QUANT:
+    case DIFF_QUANT:
         for (int64_t i = 0; i < n; i++)
             z[i] = quant_forward(s, net->mode, x[i]);
         return;
-    case ST_COPY:
+    case DIFF_COPY:
         memcpy(z, x, (size_t)n * sizeof *z);
         return;
-    case ST_ADD: /* several inputs: merge_forward */
-    case ST_CONCAT:
+    case DIFF_ADD: /* several inputs: merge_forward */
+    case DIFF_CONCAT:
+    case DIFF_NONE: /* never a step: build_steps refuses it */
         return;
-    case ST_MAXPOOL:
-    case ST_AVGPOOL:
-    case ST_ZEROPAD:
+    case DIFF_MAXPOOL:
+    case DIFF_AVGPOOL:
+    case DIFF_ZEROPAD:
         window_forward(net, s, x);
         return;
     }
@@ -412,7 +401,7 @@ static void step_rforward(const sens_net_t *net, sens_step_t *s, const double *x
     double *rz = s->rz;
     const double *z = s->z;
     switch (s->kind) {
-    case ST_LINEAR:
+    case DIFF_LINEAR:
         memset(rz, 0, (size_t)n * sizeof *rz);
         if (V && s->bias_params) /* R{a} += the bias direction */
             for (int64_t p = 0; p < n; p += s->L->cout)
@@ -422,7 +411,7 @@ static void step_rforward(const sens_net_t *net, sens_step_t *s, const double *x
             lin_run(s->L, LIN_FWD, rx ? (term_t){s->w, rx, NULL} : (term_t){V, x, NULL},
                     rx && V ? (term_t){V, x, NULL} : NONE, rz);
         return;
-    case ST_ACT:
+    case DIFF_ACT:
         if (s->act == ACT_SOFTMAX) {
             double t = dot(z, rx, n);
             for (int64_t i = 0; i < n; i++)
@@ -435,23 +424,24 @@ static void step_rforward(const sens_net_t *net, sens_step_t *s, const double *x
                 rz[i] = x[i] > 0 ? rx[i] : 0;
         }
         return;
-    case ST_BN:
+    case DIFF_BN:
         for (int64_t i = 0; i < n; i++)
             rz[i] = bn_slope(s, net->mode, (int)(i % s->L->out.c)) * rx[i];
         return;
-    case ST_QUANT:
+    case DIFF_QUANT:
         for (int64_t i = 0; i < n; i++)
             rz[i] = sloped(quant_slope(s, x[i]), rx[i]);
         return;
-    case ST_COPY:
+    case DIFF_COPY:
         memcpy(rz, rx, (size_t)n * sizeof *rz);
         return;
-    case ST_ADD: /* several inputs: merge_linear */
-    case ST_CONCAT:
+    case DIFF_ADD: /* several inputs: merge_linear */
+    case DIFF_CONCAT:
+    case DIFF_NONE: /* never a step: build_steps refuses it */
         return;
-    case ST_MAXPOOL:
-    case ST_AVGPOOL:
-    case ST_ZEROPAD:
+    case DIFF_MAXPOOL:
+    case DIFF_AVGPOOL:
+    case DIFF_ZEROPAD:
         window_linear(s, 1, rx, rz);
         return;
     }
@@ -467,7 +457,7 @@ static void step_backward(const sens_net_t *net, const sens_step_t *s, const dou
     const double *z = s->z, *dz = s->dz, *rdz = s->rdz, *rz = s->rz;
     const int r = rdx != NULL || hv != NULL;
     switch (s->kind) {
-    case ST_LINEAR:
+    case DIFF_LINEAR:
         if (g) /* dL/dW = x (x) dz */
             lin_run(s->L, LIN_BWD_W, (term_t){NULL, x, dz}, NONE, g);
         if (hv) /* R{dL/dW} = R{x} (x) dz + x (x) R{dz} */
@@ -491,7 +481,7 @@ static void step_backward(const sens_net_t *net, const sens_step_t *s, const dou
                     V ? (term_t){V, NULL, dz} : NONE, rdx);
         }
         return;
-    case ST_ACT:
+    case DIFF_ACT:
         if (!dx)
             return;
         if (s->act == ACT_SOFTMAX) {
@@ -519,7 +509,7 @@ static void step_backward(const sens_net_t *net, const sens_step_t *s, const dou
             }
         }
         return;
-    case ST_BN:
+    case DIFF_BN:
         if (!dx)
             return;
         for (int64_t i = 0; i < n; i++) {
@@ -529,7 +519,7 @@ static void step_backward(const sens_net_t *net, const sens_step_t *s, const dou
                 rdx[i] = a * rdz[i];
         }
         return;
-    case ST_QUANT:
+    case DIFF_QUANT:
         if (!dx)
             return;
         for (int64_t i = 0; i < n; i++) {
@@ -539,19 +529,20 @@ static void step_backward(const sens_net_t *net, const sens_step_t *s, const dou
                 rdx[i] = sloped(slope, rdz[i]);
         }
         return;
-    case ST_COPY:
+    case DIFF_COPY:
         if (!dx)
             return;
         memcpy(dx, dz, (size_t)n * sizeof *dx);
         if (r)
             memcpy(rdx, rdz, (size_t)n * sizeof *rdx);
         return;
-    case ST_ADD: /* several inputs: merge_linear */
-    case ST_CONCAT:
+    case DIFF_ADD: /* several inputs: merge_linear */
+    case DIFF_CONCAT:
+    case DIFF_NONE: /* never a step: build_steps refuses it */
         return;
-    case ST_MAXPOOL:
-    case ST_AVGPOOL:
-    case ST_ZEROPAD:
+    case DIFF_MAXPOOL:
+    case DIFF_AVGPOOL:
+    case DIFF_ZEROPAD:
         if (dx)
             window_linear(s, 0, dz, dx);
         if (rdx)
@@ -568,7 +559,7 @@ static void step_backward(const sens_net_t *net, const sens_step_t *s, const dou
 static void merge_forward(const sens_net_t *net, sens_step_t *s, const double *const *in)
 {
     const int64_t n = s->n_out;
-    if (s->kind == ST_ADD) {
+    if (s->kind == DIFF_ADD) {
         const int f32 = net->mode == SENS_QUANTIZED && s->out_real && s->L->part != PART_DECODER;
         for (int64_t i = 0; i < n; i++) {
             double v = f32 ? (double)(float)in[0][i] : in[0][i];
@@ -595,7 +586,7 @@ static void merge_linear(const sens_net_t *net, const sens_step_t *s, int forwar
                          const double *const *in, double *out, double *const *outs)
 {
     const int64_t n = s->n_out;
-    if (s->kind == ST_ADD) {
+    if (s->kind == DIFF_ADD) {
         if (forward) {
             memset(out, 0, (size_t)n * sizeof *out);
             for (int k = 0; k < s->n_src; k++)
@@ -720,7 +711,7 @@ int sens_sample(sens_net_t *net, const double *x, const double *cells, int label
     const int f = net->first_param_step;
     for (int i = 0; i < net->n_steps; i++) {
         sens_step_t *s = &st[i];
-        if (s->kind == ST_ADD || s->kind == ST_CONCAT) {
+        if (s->kind == DIFF_ADD || s->kind == DIFF_CONCAT) {
             const double *in[UPSET_MAX_INPUTS];
             for (int k = 0; k < s->n_src; k++)
                 in[k] = src_z(net, s, k, x);
@@ -733,7 +724,7 @@ int sens_sample(sens_net_t *net, const double *x, const double *cells, int label
         for (int i = f; i < net->n_steps; i++) {
             sens_step_t *s = &st[i];
             const double *V = s->block >= 0 ? v + net->block_off[s->block] : NULL;
-            if (s->kind == ST_ADD || s->kind == ST_CONCAT) {
+            if (s->kind == DIFF_ADD || s->kind == DIFF_CONCAT) {
                 const double *in[UPSET_MAX_INPUTS];
                 for (int k = 0; k < s->n_src; k++)
                     in[k] = src_rz(net, s, k);
@@ -776,7 +767,7 @@ int sens_sample(sens_net_t *net, const double *x, const double *cells, int label
                      : direct    ? st[p].rdz
                                  : net->scratch + (2 * k + 1) * net->scratch_n;
         }
-        if (s->kind == ST_ADD || s->kind == ST_CONCAT) {
+        if (s->kind == DIFF_ADD || s->kind == DIFF_CONCAT) {
             const double *d[1] = {s->dz}, *rd[1] = {s->rdz};
             merge_linear(net, s, 0, d, NULL, dx);
             if (r)
@@ -909,9 +900,9 @@ static int build_steps(sens_net_t *net, const engine_t *e, upset_err_t *err)
         for (int k = 0; k < L->n_inputs; k++)
             s.src[k] = L->inputs[k] < 0 ? -1 : last_step[L->inputs[k]];
         s.in_real = L->inputs[0] < 0 || e->out[L->inputs[0]].kind == TENSOR_REAL;
-        switch (layer_diff(L)) { /* the step its kind names */
+        s.kind = layer_diff(L); /* the step its kind names */
+        switch (s.kind) {
         case DIFF_LINEAR:
-            s.kind = ST_LINEAR;
             if (L->faultable) {
                 s.block = block++;
                 s.bias_params = bitspace_bias_codes(L) > 0; /* the fault space holds its bias */
@@ -935,38 +926,30 @@ static int build_steps(sens_net_t *net, const engine_t *e, upset_err_t *err)
                            L->name, act_name(L->act));
                 goto fail;
             }
-            s.kind = ST_ACT;
+            s.kind = DIFF_ACT;
             s.act = L->act;
             break;
         case DIFF_BN:
-            s.kind = ST_BN;
             if (bn_params(&s, err)) {
                 step_free(&s);
                 goto fail;
             }
             break;
         case DIFF_QUANT:
-            s.kind = ST_QUANT;
             s.q = &L->aq;
             break;
         case DIFF_ACT:
-            s.kind = ST_ACT;
             s.act = L->act;
             break;
         case DIFF_COPY:
-            s.kind = ST_COPY;
             break;
         case DIFF_ADD:
         case DIFF_CONCAT:
-            s.kind = layer_diff(L) == DIFF_ADD ? ST_ADD : ST_CONCAT;
             s.out_real = e->out[l].kind == TENSOR_REAL;
             break;
         case DIFF_MAXPOOL:
         case DIFF_AVGPOOL:
         case DIFF_ZEROPAD:
-            s.kind = layer_diff(L) == DIFF_MAXPOOL   ? ST_MAXPOOL
-                     : layer_diff(L) == DIFF_AVGPOOL ? ST_AVGPOOL
-                                                     : ST_ZEROPAD;
             if (window_table(&s, err)) {
                 step_free(&s);
                 goto fail;
@@ -979,7 +962,7 @@ static int build_steps(sens_net_t *net, const engine_t *e, upset_err_t *err)
                        L->name, layer_kind_name(L->kind));
             goto fail;
         }
-        if (s.kind == ST_QUANT)
+        if (s.kind == DIFF_QUANT)
             s.qmax = quant_value(s.q, quant_code_max(s.q));
         if (add_step(net, &cap, &s, err))
             goto fail;
@@ -1022,7 +1005,7 @@ int sens_net_create(sens_net_t *net, const model_t *m, int input_frac, sens_mode
         goto fail;
     if (net->loss == SENS_LOSS_XENT) { /* fold the final softmax into the loss */
         sens_step_t *last = &net->steps[net->n_steps - 1];
-        if (last->kind == ST_ACT && last->act == ACT_SOFTMAX) {
+        if (last->kind == DIFF_ACT && last->act == ACT_SOFTMAX) {
             step_free(last);
             net->n_steps--;
         }
