@@ -36,8 +36,7 @@ int cmd_info(int argc, char **argv)
     for (int i = 0; i < m.n_layers; i++) {
         const layer_t *L = &m.layers[i];
         char q[64] = "", in[32], out[32];
-        if (L->kind == LAYER_QUANT_INPUT || (L->kind == LAYER_ACTIVATION &&
-                                             (L->act == ACT_QRELU || L->act == ACT_QBITS)))
+        if (layer_is_quantizer(L))
             quant_describe(&L->aq, q, sizeof q);
         else if (L->quantized)
             quant_describe(&L->kq, q, sizeof q);

@@ -119,6 +119,14 @@ typedef struct {
     int64_t bit_first, n_bits, n_bias_bits;
 } layer_t;
 
+/* Whether L is a quantizer (the input quantizer, quantized_relu or quantized_bits): its
+ * output is the codes of L->aq. */
+static inline int layer_is_quantizer(const layer_t *L)
+{
+    return L->kind == LAYER_QUANT_INPUT ||
+           (L->kind == LAYER_ACTIVATION && (L->act == ACT_QRELU || L->act == ACT_QBITS));
+}
+
 /* Kernel weight w's shift (kernel_shift); a code as an integer on kq's grid; w's code. */
 static inline int layer_weight_shift(const layer_t *L, int64_t w)
 {

@@ -62,9 +62,7 @@ typedef struct {
 
 static int is_register(const layer_t *L)
 {
-    return L->part != PART_DECODER &&
-           (L->kind == LAYER_QUANT_INPUT ||
-            (L->kind == LAYER_ACTIVATION && (L->act == ACT_QRELU || L->act == ACT_QBITS)));
+    return L->part != PART_DECODER && layer_is_quantizer(L);
 }
 
 static int selected(const campaign_strlist_t *names, const char *name)

@@ -191,12 +191,6 @@ static int is_sparse(const engine_t *e, int l)
            engine_layer_input(e, l)->kind == TENSOR_FIXED;
 }
 
-static int is_quantizer(const layer_t *L)
-{
-    return L->kind == LAYER_QUANT_INPUT ||
-           (L->kind == LAYER_ACTIVATION && (L->act == ACT_QRELU || L->act == ACT_QBITS));
-}
-
 static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 static int64_t abs64(int64_t a) { return a < 0 ? -a : a; }
 
@@ -210,7 +204,7 @@ static int64_t value_bound(const delta_t *d, int k, int64_t input_code_max)
     const layer_t *P = &m->layers[k - 1];
     if (input_of(d, k)->kind != TENSOR_FIXED)
         return -1;
-    if (is_quantizer(P))
+    if (layer_is_quantizer(P))
         return max64(abs64(quant_code_min(&P->aq)), abs64(quant_code_max(&P->aq)));
     if (P->kind == LAYER_FLATTEN || P->kind == LAYER_RESHAPE)
         return value_bound(d, k - 1, input_code_max);
@@ -273,7 +267,7 @@ static int64_t input_code_span(const delta_t *d, int k)
     if (k == 0 || input_of(d, k)->kind != TENSOR_FIXED)
         return -1;
     const layer_t *P = &m->layers[k - 1];
-    if (is_quantizer(P))
+    if (layer_is_quantizer(P))
         return (int64_t)quant_code_max(&P->aq) - quant_code_min(&P->aq);
     if (P->kind == LAYER_FLATTEN || P->kind == LAYER_RESHAPE)
         return input_code_span(d, k - 1);
@@ -562,7 +556,7 @@ static void fed_outputs(delta_t *d, bitaddr_t a, int64_t i)
     int64_t *pos = d->fed.pos, *xv = d->fed.x, *base = d->fed.base, n = 0;
     /* the fed outputs and the inputs they read there (in dv) */
     const int64_t m = layer_feeds(L, a.weight, pos, d->dv);
-    if (m == 1) { /* a dense weight */
+    if (m == 1) { /* one fed output (every dense weight): read in place, nothing to gather */
         xv[0] = store_get(x, i, d->dv[0]);
         n = xv[0] != 0;
     } else {

@@ -192,8 +192,7 @@ static int64_t input_code_bound(const engine_t *e, int i)
     if (e->out[src].kind != TENSOR_FIXED)
         return -1;
     const layer_t *S = &e->model->layers[src];
-    if (S->kind != LAYER_QUANT_INPUT &&
-        !(S->kind == LAYER_ACTIVATION && (S->act == ACT_QRELU || S->act == ACT_QBITS)))
+    if (!layer_is_quantizer(S))
         return -1;
     return quant_code_bound(&S->aq);
 }

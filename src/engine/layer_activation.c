@@ -6,14 +6,9 @@
 #include "layer.h"
 #include "upset/kernels.h"
 
-static int is_quantizer(const layer_t *L)
-{
-    return L->kind == LAYER_QUANT_INPUT || L->act == ACT_QRELU || L->act == ACT_QBITS;
-}
-
 static void activation_at(const layer_t *L, const tensor_t *in, tensor_t *out, int64_t i)
 {
-    if (is_quantizer(L)) {
+    if (layer_is_quantizer(L)) {
         out->fixed[i] = in->kind == TENSOR_FIXED
                             ? quant_code_from_fixed(&L->aq, in->fixed[i], in->frac)
                             : quant_code_from_double(&L->aq, (double)(float)in->real[i]);
@@ -39,7 +34,7 @@ static struct {
 static void activation_list(const layer_t *L, const tensor_t *in, tensor_t *out,
                             const int64_t *pos, int64_t n)
 {
-    if (is_quantizer(L) && in->kind == TENSOR_REAL &&
+    if (layer_is_quantizer(L) && in->kind == TENSOR_REAL &&
         scratch_grow((void **)&scratch.x, &scratch.cap_x, (size_t)n, sizeof(double)) == 0 &&
         scratch_grow((void **)&scratch.codes, &scratch.cap_codes, (size_t)n, sizeof(int64_t)) == 0) {
         /* gathered, quantized a vector at a time (the same codes), scattered back */
@@ -50,7 +45,7 @@ static void activation_list(const layer_t *L, const tensor_t *in, tensor_t *out,
             out->fixed[pos[j]] = scratch.codes[j];
         return;
     }
-    if (is_quantizer(L) && in->kind == TENSOR_FIXED &&
+    if (layer_is_quantizer(L) && in->kind == TENSOR_FIXED &&
         scratch_grow((void **)&scratch.codes, &scratch.cap_codes, (size_t)(2 * n),
                      sizeof(int64_t)) == 0) {
         int64_t *x = scratch.codes, *codes = scratch.codes + n; /* gathered, rescaled, back */
@@ -67,9 +62,9 @@ static void activation_list(const layer_t *L, const tensor_t *in, tensor_t *out,
 static int fwd_activation(const layer_t *L, const tensor_t *in, tensor_t *out, upset_err_t *err)
 {
     (void)err;
-    if (is_quantizer(L) && in->kind == TENSOR_REAL) { /* the same codes, a tensor at a time */
+    if (layer_is_quantizer(L) && in->kind == TENSOR_REAL) { /* the same codes, a tensor at a time */
         kernel_quantize(&L->aq, in->real, out->n, out->fixed);
-    } else if (is_quantizer(L)) {
+    } else if (layer_is_quantizer(L)) {
         kernel_quantize_fixed(&L->aq, in->fixed, out->n, in->frac, out->fixed);
     } else if (L->act == ACT_SOFTMAX || (L->act == ACT_SIGMOID && out->kind == TENSOR_REAL)) {
         for (int64_t i = 0; i < out->n; i++) /* the values, then the whole tensor at once */
@@ -110,7 +105,7 @@ static void activation_out_type(const layer_t *L, const tensor_kind_t *in_kind,
                                 const int *in_frac, int input_exact, tensor_kind_t *kind,
                                 int *frac)
 {
-    if (is_quantizer(L))
+    if (layer_is_quantizer(L))
         out_type_codes(L, in_kind, in_frac, input_exact, kind, frac);
     else if (L->act == ACT_SIGMOID || L->act == ACT_SOFTMAX)
         *kind = TENSOR_REAL;
@@ -118,7 +113,7 @@ static void activation_out_type(const layer_t *L, const tensor_kind_t *in_kind,
 
 static layer_diff_t activation_diff(const layer_t *L)
 {
-    return is_quantizer(L) ? DIFF_QUANT : L->act == ACT_LINEAR ? DIFF_COPY : DIFF_ACT;
+    return layer_is_quantizer(L) ? DIFF_QUANT : L->act == ACT_LINEAR ? DIFF_COPY : DIFF_ACT;
 }
 
 const layer_ops_t LAYER_OPS_ACTIVATION = {

@@ -12,8 +12,8 @@ static int fwd_max_pooling2d(const layer_t *L, const tensor_t *in, tensor_t *out
                              upset_err_t *err)
 {
     (void)err;
-    const int ph = L->pad_same ? same_pad_before(L->in.h, L->out.h, L->kh, L->stride_h) : 0;
-    const int pw = L->pad_same ? same_pad_before(L->in.w, L->out.w, L->kw, L->stride_w) : 0;
+    int ph, pw;
+    conv_padding(L, &ph, &pw); /* pool_window's geometry too */
     const int C = L->in.c;
     for (int oh = 0; oh < L->out.h; oh++)
         for (int ow = 0; ow < L->out.w; ow++)
@@ -181,8 +181,8 @@ static int fwd_average_pooling2d(const layer_t *L, const tensor_t *in, tensor_t 
 {
     if (in->kind != TENSOR_FIXED)
         return upset_fail(err, "layer %s: average pooling needs fixed-point codes", L->name);
-    const int ph = L->pad_same ? same_pad_before(L->in.h, L->out.h, L->kh, L->stride_h) : 0;
-    const int pw = L->pad_same ? same_pad_before(L->in.w, L->out.w, L->kw, L->stride_w) : 0;
+    int ph, pw;
+    conv_padding(L, &ph, &pw); /* pool_window's geometry too */
     const int C = L->in.c;
     for (int oh = 0; oh < L->out.h; oh++)
         for (int ow = 0; ow < L->out.w; ow++)
@@ -213,10 +213,7 @@ static int fwd_average_pooling2d(const layer_t *L, const tensor_t *in, tensor_t 
 static int check_average_input(h5ctx_t *c, const model_t *m, int i)
 {
     const layer_t *L = &m->layers[i], *P = L->inputs[0] >= 0 ? &m->layers[L->inputs[0]] : NULL;
-    const int quantizer = P && (P->kind == LAYER_QUANT_INPUT ||
-                                (P->kind == LAYER_ACTIVATION &&
-                                 (P->act == ACT_QRELU || P->act == ACT_QBITS)));
-    if (!quantizer)
+    if (!P || !layer_is_quantizer(P))
         return upset_fail(c->err,
                           "%s: layer %s: average_pooling2d must follow a quantizer "
                           "(quantized_relu or quantized_bits): TensorFlow's float32 average of "
