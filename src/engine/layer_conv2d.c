@@ -72,7 +72,7 @@ static int load_conv2d(h5ctx_t *c, hid_t g, layer_t *L)
         load_check_conv_shape(c, L, conv_out_dim(L->in.h, L->kh, L->stride_h, L->pad_same),
                               conv_out_dim(L->in.w, L->kw, L->stride_w, L->pad_same)))
         return -1;
-    return load_weights(c, g, L);
+    return load_weights(c, g, L, (h5_shape_t){4, {L->kh, L->kw, L->cin, L->cout}});
 }
 
 static int64_t conv2d_macs(const layer_t *L)
@@ -134,6 +134,6 @@ static void conv2d_blocks(const layer_t *L, linear_visit_t visit, void *ctx)
 }
 
 const layer_ops_t LAYER_OPS_CONV2D = {
-    .name = "conv2d", .load = load_conv2d, .prepare = linear_prepare_narrow, .out_type = linear_out_type, .macs = conv2d_macs,
-    .forward = fwd_conv2d, .feeds = conv2d_feeds, .diff = linear_diff, .block = BLOCK_CI_CO,
-    .blocks = conv2d_blocks};
+    .name = "conv2d", .load = load_conv2d, .prepare = linear_prepare_narrow,
+    .out_type = linear_out_type, .macs = conv2d_macs, .forward = fwd_conv2d,
+    .feeds = conv2d_feeds, .diff = linear_diff, .block = BLOCK_CI_CO, .blocks = conv2d_blocks};

@@ -366,7 +366,10 @@ static int load_conv2d_transpose(h5ctx_t *c, hid_t g, layer_t *L)
         return -1;
     const int eh = L->pad_same ? L->in.h * L->stride_h : (L->in.h - 1) * L->stride_h + L->kh;
     const int ew = L->pad_same ? L->in.w * L->stride_w : (L->in.w - 1) * L->stride_w + L->kw;
-    return load_check_conv_shape(c, L, eh, ew) || load_weights(c, g, L) ? -1 : 0;
+    return load_check_conv_shape(c, L, eh, ew) ||
+                   load_weights(c, g, L, (h5_shape_t){4, {L->kh, L->kw, L->cout, L->cin}})
+               ? -1
+               : 0;
 }
 
 /* A float kernel (kh, kw, cout, cin) as panels of (cin, kh * kw * cout) doubles, in the

@@ -60,7 +60,7 @@ static int load_dense(h5ctx_t *c, hid_t g, layer_t *L)
     L->cout = (int)shape_size(L->out);
     L->kh = L->kw = 1;
     L->n_weights = (int64_t)L->cin * L->cout;
-    return load_weights(c, g, L);
+    return load_weights(c, g, L, (h5_shape_t){2, {L->cin, L->cout, 0, 0}});
 }
 
 /* A float dense layer's weights as doubles (the float dense path), and the quantized
@@ -102,6 +102,6 @@ static void dense_blocks(const layer_t *L, linear_visit_t visit, void *ctx)
 }
 
 const layer_ops_t LAYER_OPS_DENSE = {
-    .name = "dense", .load = load_dense, .prepare = prepare_dense, .out_type = linear_out_type, .macs = dense_macs,
-    .forward = fwd_dense, .feeds = dense_feeds, .diff = linear_diff, .block = BLOCK_CI_CO,
-    .blocks = dense_blocks};
+    .name = "dense", .load = load_dense, .prepare = prepare_dense, .out_type = linear_out_type,
+    .macs = dense_macs, .forward = fwd_dense, .feeds = dense_feeds, .diff = linear_diff,
+    .block = BLOCK_CI_CO, .blocks = dense_blocks};

@@ -79,7 +79,7 @@ static int load_depthwise(h5ctx_t *c, hid_t g, layer_t *L)
         load_check_conv_shape(c, L, conv_out_dim(L->in.h, L->kh, L->stride_h, L->pad_same),
                               conv_out_dim(L->in.w, L->kw, L->stride_w, L->pad_same)))
         return -1;
-    return load_weights(c, g, L);
+    return load_weights(c, g, L, (h5_shape_t){4, {L->kh, L->kw, L->cin, L->depth_mult}});
 }
 
 /* Each output channel reads one input channel. */

@@ -6,10 +6,8 @@
 
 int load_act(h5ctx_t *c, const char *s, act_t *out)
 {
-    static const char *const names[] = {"linear",  "relu",           "sigmoid",
-                                        "softmax", "quantized_relu", "quantized_bits"};
-    for (int i = 0; i < 6; i++)
-        if (!strcmp(s, names[i])) {
+    for (int i = ACT_LINEAR; i <= ACT_QBITS; i++) /* the names act_name gives */
+        if (!strcmp(s, act_name((act_t)i))) {
             *out = (act_t)i;
             return 0;
         }
@@ -69,27 +67,14 @@ static int alloc_read_codes(h5ctx_t *c, hid_t g, const char *name, int32_t **out
     return 0;
 }
 
-/* The stored kernel's shape, as Keras stores it. */
-static h5_shape_t kernel_shape(const layer_t *L)
-{
-    if (L->kind == LAYER_DENSE)
-        return (h5_shape_t){2, {L->cin, L->cout, 0, 0}};
-    if (L->kind == LAYER_CONV2D_TRANSPOSE)
-        return (h5_shape_t){4, {L->kh, L->kw, L->cout, L->cin}};
-    if (L->kind == LAYER_DEPTHWISE_CONV2D)
-        return (h5_shape_t){4, {L->kh, L->kw, L->cin, L->depth_mult}};
-    return (h5_shape_t){4, {L->kh, L->kw, L->cin, L->cout}};
-}
-
 /* The optional per-channel shifts of QKeras alpha="auto_po2" (one per index of the
  * kernel's last axis); the codes then become integers on kq's grid (model.h). A shifted
  * code, flipped or not, stays within the 24 bits every quantizer is held to (bits + shift
  * <= 24), the bound the engine's exact int64 sums rest on. */
-static int load_kernel_shift(h5ctx_t *c, hid_t g, layer_t *L)
+static int load_kernel_shift(h5ctx_t *c, hid_t g, layer_t *L, h5_shape_t ks)
 {
     if (H5Lexists(g, "kernel_shift", H5P_DEFAULT) <= 0)
         return 0;
-    const h5_shape_t ks = kernel_shape(L);
     const int64_t n = ks.d[ks.nd - 1];
     if (h5_alloc_read_int32s(c, g, "kernel_shift", &L->kernel_shift, shape1(n)))
         return -1;
@@ -107,7 +92,7 @@ static int load_kernel_shift(h5ctx_t *c, hid_t g, layer_t *L)
     return 0;
 }
 
-int load_weights(h5ctx_t *c, hid_t g, layer_t *L)
+int load_weights(h5ctx_t *c, hid_t g, layer_t *L, h5_shape_t ks)
 {
     int64_t v;
     char act[64];
@@ -122,15 +107,15 @@ int load_weights(h5ctx_t *c, hid_t g, layer_t *L)
     if (L->act == ACT_QRELU || L->act == ACT_QBITS)
         return upset_fail(c->err, "%s: %s: a quantized activation must be its own layer", c->file,
                           c->where);
-    if (h5_alloc_read_floats(c, g, "kernel", &L->kernel, kernel_shape(L)))
+    if (h5_alloc_read_floats(c, g, "kernel", &L->kernel, ks))
         return -1;
     if (L->use_bias && h5_alloc_read_floats(c, g, "bias", &L->bias, shape1(L->cout)))
         return -1;
     if (!L->quantized)
         return 0;
     if (load_quant(c, g, "kernel_q_", QUANT_BITS, &L->kq) ||
-        alloc_read_codes(c, g, "kernel_code", &L->kernel_code, kernel_shape(L), &L->kq) ||
-        load_kernel_shift(c, g, L))
+        alloc_read_codes(c, g, "kernel_code", &L->kernel_code, ks, &L->kq) ||
+        load_kernel_shift(c, g, L, ks))
         return -1;
     if (L->use_bias && (load_quant(c, g, "bias_q_", QUANT_BITS, &L->bq) ||
                         alloc_read_codes(c, g, "bias_code", &L->bias_code, shape1(L->cout), &L->bq)))

@@ -38,8 +38,9 @@ int conv_out_dim(int in, int k, int stride, int same);
 int load_kernel_dims(h5ctx_t *c, hid_t g, layer_t *L, int transpose);
 /* A convolution's expected output (eh, ew) against out_shape and the kernel's channels. */
 int load_check_conv_shape(h5ctx_t *c, const layer_t *L, int eh, int ew);
-/* use_bias, quantized, activation, the kernel (its shape from L's kind and sizes), bias,
- * and when quantized their quantizers, codes and optional per-channel shifts. */
-int load_weights(h5ctx_t *c, hid_t g, layer_t *L);
+/* use_bias, quantized, activation, the kernel (of shape ks, as Keras stores the kind's),
+ * bias, and when quantized their quantizers, codes and optional per-channel shifts (one per
+ * index of the kernel's last axis). */
+int load_weights(h5ctx_t *c, hid_t g, layer_t *L, h5_shape_t ks);
 
 #endif

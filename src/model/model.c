@@ -4,7 +4,6 @@
 
 #include <hdf5.h>
 #include <stdio.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
