@@ -1183,16 +1183,23 @@ START_TEST(test_merge_layers)
 }
 END_TEST
 
+/* The first n_c10 bundled CIFAR-10 test images and the first n_hg HGCal inputs. */
+static void load_bundled(dataset_t *c10, int64_t n_c10, dataset_t *hg, int64_t n_hg)
+{
+    upset_err_t err = {{0}};
+    ck_assert_msg(dataset_load_cifar10("data/cifar10/test_batch_first1017.bin",
+                                       "data/cifar10/test_labels_10000.bin", 0, n_c10, c10,
+                                       &err) == 0,
+                  "%s", err.msg);
+    const char *const files[] = {"data/hgcal/ttbar_0PU.csv"};
+    ck_assert_msg(dataset_load_hgcal(files, 1, 0, n_hg, hg, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(hg->n, n_hg);
+}
+
 START_TEST(test_kernel_paths_identical)
 {
     dataset_t c10, hg;
-    upset_err_t err = {{0}};
-    ck_assert_msg(dataset_load_cifar10("data/cifar10/test_batch_first1017.bin",
-                                       "data/cifar10/test_labels_10000.bin", 0, 40, &c10, &err) == 0,
-                  "%s", err.msg);
-    const char *const files[] = {"data/hgcal/ttbar_0PU.csv"};
-    ck_assert_msg(dataset_load_hgcal(files, 1, 0, 300, &hg, &err) == 0, "%s", err.msg);
-    ck_assert_int_eq(hg.n, 300);
+    load_bundled(&c10, 40, &hg, 300);
     paths_identical("models/cifar10.h5", &c10, 40);
     paths_identical("models/rn07.h5", &c10, 40);
     paths_identical("models/econt_small.h5", &hg, 300);
@@ -1237,8 +1244,9 @@ static void feeds_match_forward(const char *path, const dataset_t *d)
         for (int t = 0; t < 24; t++) {
             const int64_t w = (int64_t)(((uint64_t)t * 2654435761u + 17) % (uint64_t)L->n_weights);
             const bitaddr_t a = {l, w, t % L->kq.bits};
-            const double dw = quant_value(&L->kq, layer_weight_int(L, w, bitspace_flipped_code(&m, a))) -
-                              quant_value(&L->kq, layer_weight_code(L, w));
+            const int32_t flipped = layer_weight_int(L, w, bitspace_flipped_code(&m, a));
+            const double dw =
+                quant_value(&L->kq, flipped) - quant_value(&L->kq, layer_weight_code(L, w));
             const int64_t n = layer_feeds(L, w, op, ip);
             bitspace_flip(&m, a);
             ck_assert_msg(engine_run_layers(&e, l, l, &err) == 0, "%s", err.msg);
@@ -1279,12 +1287,7 @@ END_TEST
 START_TEST(test_feeds_brute_force)
 {
     dataset_t c10, hg;
-    upset_err_t err = {{0}};
-    ck_assert_msg(dataset_load_cifar10("data/cifar10/test_batch_first1017.bin",
-                                       "data/cifar10/test_labels_10000.bin", 0, 1, &c10, &err) == 0,
-                  "%s", err.msg);
-    const char *const files[] = {"data/hgcal/ttbar_0PU.csv"};
-    ck_assert_msg(dataset_load_hgcal(files, 1, 0, 1, &hg, &err) == 0, "%s", err.msg);
+    load_bundled(&c10, 1, &hg, 1);
     feeds_match_forward("models/cifar10.h5", &c10);
     feeds_match_forward("models/rn07.h5", &c10);
     feeds_match_forward("models/econt_large.h5", &hg);

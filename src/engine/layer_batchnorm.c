@@ -109,9 +109,9 @@ static layer_diff_t bn_diff(const layer_t *L)
 }
 
 const layer_ops_t LAYER_OPS_BATCHNORM = {
-    .name = "batchnorm", .load = load_batchnorm, .prepare = prepare_batchnorm, .out_type = out_type_real,
-    .forward = fwd_batchnorm, .elementwise = always, .at = bn_at, .at_list = layer_at_each,
-    .diff = bn_diff};
+    .name = "batchnorm", .load = load_batchnorm, .prepare = prepare_batchnorm,
+    .out_type = out_type_real, .forward = fwd_batchnorm, .elementwise = always, .at = bn_at,
+    .at_list = layer_at_each, .diff = bn_diff};
 
 int batchnorm_quantize_span(const layer_t *L, const layer_t *Q, const tensor_t *in,
                             tensor_t *codes, int64_t start, int64_t n)

@@ -52,18 +52,19 @@ const char *layer_registry_gap(void)
     static char why[96];
     for (int k = 0; k < LAYER_KIND_COUNT; k++) {
         const layer_ops_t *ops = REGISTRY[k];
-        layer_t L = {.kind = (layer_kind_t)k};
-        const char *gap = !ops                          ? "no row"
-                          : !ops->name || !ops->forward ? "no forward"
-                          : ops->elementwise && (!ops->at || !ops->at_list)
-                              ? "elementwise without at / at_list"
-                          : ops->diff == linear_diff && !ops->blocks ? "a linear map without blocks"
-                          : ops->diff && (ops->diff(&L) == DIFF_MAXPOOL ||
-                                          ops->diff(&L) == DIFF_AVGPOOL ||
-                                          ops->diff(&L) == DIFF_ZEROPAD) &&
-                                  !ops->window
-                              ? "a window step without a window table"
-                              : NULL;
+        const layer_t L = {.kind = (layer_kind_t)k};
+        const layer_diff_t d = ops && ops->diff ? ops->diff(&L) : DIFF_NONE;
+        const char *gap = NULL;
+        if (!ops)
+            gap = "no row";
+        else if (!ops->name || !ops->forward)
+            gap = "no forward";
+        else if (ops->elementwise && (!ops->at || !ops->at_list))
+            gap = "elementwise without at / at_list";
+        else if (ops->diff == linear_diff && !ops->blocks)
+            gap = "a linear map without blocks";
+        else if ((d == DIFF_MAXPOOL || d == DIFF_AVGPOOL || d == DIFF_ZEROPAD) && !ops->window)
+            gap = "a window step without a window table";
         if (gap) {
             snprintf(why, sizeof why, "%s: %s", layer_kind_name((layer_kind_t)k), gap);
             return why;
