@@ -1,6 +1,8 @@
-"""What the layer tests share: writing a small Keras model (JSON config + weights HDF5, as
-Keras saves them), the bundled CIFAR-10 images as upset reads them, and labelling them with
-a reference's predictions (ties left out: they have no single right answer)."""
+"""What the layer tests share: the configs of the layers they build models from (quantizers,
+QConv2D, quantized ReLU, the classifier head), writing a small Keras model (JSON config +
+weights HDF5, as Keras saves them), the bundled CIFAR-10 images as upset reads them, and
+labelling them with a reference's predictions (ties left out: they have no single right
+answer)."""
 import json
 
 import h5py
@@ -35,6 +37,52 @@ def write_keras(stem, name, layers, weights, inbound=None):
                 g.create_dataset(f"{n}/{k}:0", data=v.astype(np.float32))
 
 
+def quantized_bits(bits=6, integer=0, alpha=1):
+    """A QKeras quantized_bits config (signed, not symmetric)."""
+    return {"class_name": "quantized_bits",
+            "config": {"bits": bits, "integer": integer, "symmetric": 0, "alpha": alpha,
+                       "keep_negative": True}}
+
+
+Q6 = quantized_bits(6, 0)
+
+
+def qactivation(name, quantizer):
+    """A QActivation layer applying quantizer (a config as quantized_bits gives)."""
+    return {"class_name": "QActivation", "config": {"name": name, "activation": quantizer}}
+
+
+def qrelu(name, bits=6, integer=2, **extra):
+    """A QActivation layer with quantized_relu(bits, integer); extra config such as
+    negative_slope goes into the quantizer's config."""
+    return qactivation(name, {"class_name": "quantized_relu",
+                              "config": dict({"bits": bits, "integer": integer}, **extra)})
+
+
+def input_layer(shape=(32, 32, 3), name="in"):
+    return {"class_name": "InputLayer",
+            "config": {"name": name, "batch_input_shape": [None, *shape]}}
+
+
+def qconv2d(name, filters, k=3, strides=1, padding="same", quantizer=Q6):
+    """A QConv2D with a k x k kernel and bias, both quantized by quantizer."""
+    return {"class_name": "QConv2D", "config": {
+        "name": name, "filters": filters, "kernel_size": [k, k], "strides": [strides, strides],
+        "padding": padding, "activation": "linear", "use_bias": True,
+        "kernel_quantizer": quantizer, "bias_quantizer": quantizer}}
+
+
+def classifier_head(units=10, quantizer=Q6, flatten="flat"):
+    """What ends the layer tests' classifiers: Flatten (unless flatten is None), a QDense
+    of units outputs, softmax."""
+    head = [{"class_name": "Flatten", "config": {"name": flatten}}] if flatten else []
+    return head + [
+        {"class_name": "QDense", "config": {
+            "name": "dense", "units": units, "activation": "linear", "use_bias": True,
+            "kernel_quantizer": quantizer, "bias_quantizer": quantizer}},
+        {"class_name": "Activation", "config": {"name": "softmax", "activation": "softmax"}}]
+
+
 def cifar_images(n):
     """The first n bundled test records (label byte + CHW pixels) and their inputs as upset
     reads them: pixel / 256, (n, 32, 32, 3)."""
@@ -54,6 +102,21 @@ def write_labelled(rec, y, path, margin=0.0):
     out[:, 0] = pred[keep]
     out.tofile(path)
     return keep, pred
+
+
+def label_by_reference(stem, path, n=300, margin=0.0, keep_outputs=False):
+    """The first n bundled CIFAR-10 records labelled with the predictions of the Keras model
+    STEM.json/STEM.h5 (tools/qkeras_ref.py), written to path as write_labelled does; prints
+    how many were kept. Returns (kept, predictions), and the layers' outputs when
+    keep_outputs."""
+    import qkeras_ref
+    rec, x = cifar_images(n)
+    y, outs = qkeras_ref.forward(qkeras_ref.load([stem + ".json", stem + ".h5"]), x,
+                                 keep_outputs=keep_outputs)
+    keep, pred = write_labelled(rec, y, path, margin)
+    tie = "a tie" if margin == 0 else "a near tie"
+    print(f"reference: {keep.sum()} images without {tie}, {len(set(pred[keep]))} classes")
+    return (keep, pred, outs) if keep_outputs else (keep, pred)
 
 
 def reference_loss(stem, labelled, n):

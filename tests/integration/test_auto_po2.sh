@@ -15,26 +15,22 @@
 import sys
 import numpy as np
 sys.path[:0] = ["tools", "tests/integration"]
-import keras_fixture
+import keras_fixture as kf
 import qkeras_ref
 
 t = sys.argv[1]
-po2 = lambda b, i: {"class_name": "quantized_bits", "config": {
-    "bits": b, "integer": i, "symmetric": 0, "alpha": "auto_po2", "keep_negative": True}}
-q8 = {"class_name": "quantized_bits",
-      "config": {"bits": 8, "integer": 1, "symmetric": 0, "alpha": 1, "keep_negative": True}}
-relu = lambda n: {"class_name": "QActivation", "config": {"name": n, "activation": {
-    "class_name": "quantized_relu", "config": {"bits": 6, "integer": 2}}}}
+po2 = lambda b, i: kf.quantized_bits(b, i, alpha="auto_po2")
 layers = [
-    {"class_name": "InputLayer", "config": {"name": "in", "batch_input_shape": [None, 32, 32, 3]}},
+    kf.input_layer(),
     {"class_name": "QConv2D", "config": {"name": "conv", "filters": 8, "kernel_size": [3, 3],
         "strides": [2, 2], "padding": "same", "activation": "linear", "use_bias": True,
         "kernel_quantizer": po2(6, 0), "bias_quantizer": None}},
-    relu("r1"),
+    kf.qrelu("r1"),
     {"class_name": "QDepthwiseConv2D", "config": {"name": "dw", "kernel_size": [3, 3],
         "strides": [2, 2], "padding": "same", "depth_multiplier": 2, "activation": "linear",
-        "use_bias": True, "depthwise_quantizer": po2(4, 1), "bias_quantizer": q8}},
-    relu("r2"),
+        "use_bias": True, "depthwise_quantizer": po2(4, 1),
+        "bias_quantizer": kf.quantized_bits(8, 1)}},
+    kf.qrelu("r2"),
     {"class_name": "Flatten", "config": {"name": "flat"}},
     {"class_name": "QDense", "config": {"name": "dense", "units": 10, "activation": "linear",
         "use_bias": True, "kernel_quantizer": po2(5, 0), "bias_quantizer": None}},
@@ -48,13 +44,10 @@ weights = {"conv": {"kernel": rng.normal(0, 0.3, (3, 3, 3, 8)) * spread(8),
                   "bias": rng.normal(0, 0.1, 16)},
            "dense": {"kernel": rng.normal(0, 0.05, (8 * 8 * 16, 10)) * spread(10),
                      "bias": rng.normal(0, 0.1, 10)}}
-keras_fixture.write_keras(f"{t}/po2", "po2", layers, weights)
-rec, x = keras_fixture.cifar_images(300)
-net = qkeras_ref.load([f"{t}/po2.json", f"{t}/po2.h5"])
-y, _ = qkeras_ref.forward(net, x)
-keep, pred = keras_fixture.write_labelled(rec, y, f"{t}/pred.bin")
-print(f"reference: {keep.sum()} images without a tie, {len(set(pred[keep]))} classes")
+kf.write_keras(f"{t}/po2", "po2", layers, weights)
+kf.label_by_reference(f"{t}/po2", f"{t}/pred.bin")
 # the reference's quantized weights, for the check of the importer's codes and shifts
+net = qkeras_ref.load([f"{t}/po2.json", f"{t}/po2.h5"])
 np.savez(f"{t}/ref_w.npz", **{L.name: L._qweights(np.float32)[0] for L in net
                                if L.name in ("conv", "dw", "dense")})
 EOF

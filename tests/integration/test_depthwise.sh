@@ -14,29 +14,17 @@
 import sys
 import numpy as np
 sys.path[:0] = ["tools", "tests/integration"]
-import keras_fixture
-import qkeras_ref
+import keras_fixture as kf
 
 t = sys.argv[1]
-q6 = {"class_name": "quantized_bits",
-      "config": {"bits": 6, "integer": 0, "symmetric": 0, "alpha": 1, "keep_negative": True}}
-relu = lambda n: {"class_name": "QActivation", "config": {"name": n, "activation": {
-    "class_name": "quantized_relu", "config": {"bits": 6, "integer": 2}}}}
-def conv(n, f, k):
-    return {"class_name": "QConv2D", "config": {"name": n, "filters": f, "kernel_size": [k, k],
-            "strides": [1, 1], "padding": "same", "activation": "linear", "use_bias": True,
-            "kernel_quantizer": q6, "bias_quantizer": q6}}
+q6 = kf.Q6
 layers = [
-    {"class_name": "InputLayer", "config": {"name": "in", "batch_input_shape": [None, 32, 32, 3]}},
-    conv("conv", 8, 3), relu("r1"),
+    kf.input_layer(), kf.qconv2d("conv", 8), kf.qrelu("r1"),
     {"class_name": "QDepthwiseConv2D", "config": {"name": "dw", "kernel_size": [3, 3],
         "strides": [2, 2], "padding": "same", "depth_multiplier": 2, "activation": "linear",
         "use_bias": True, "depthwise_quantizer": q6, "bias_quantizer": q6}},
-    relu("r2"), conv("pw", 8, 1), relu("r3"),
-    {"class_name": "Flatten", "config": {"name": "flat"}},
-    {"class_name": "QDense", "config": {"name": "dense", "units": 10, "activation": "linear",
-        "use_bias": True, "kernel_quantizer": q6, "bias_quantizer": q6}},
-    {"class_name": "Activation", "config": {"name": "softmax", "activation": "softmax"}},
+    kf.qrelu("r2"), kf.qconv2d("pw", 8, k=1), kf.qrelu("r3"),
+    *kf.classifier_head(),
 ]
 rng = np.random.default_rng(9)
 weights = {"conv": {"kernel": rng.normal(0, 0.3, (3, 3, 3, 8)), "bias": rng.normal(0, 0.1, 8)},
@@ -45,12 +33,8 @@ weights = {"conv": {"kernel": rng.normal(0, 0.3, (3, 3, 3, 8)), "bias": rng.norm
            "pw": {"kernel": rng.normal(0, 0.3, (1, 1, 16, 8)), "bias": rng.normal(0, 0.1, 8)},
            "dense": {"kernel": rng.normal(0, 0.05, (16 * 16 * 8, 10)),
                      "bias": rng.normal(0, 0.1, 10)}}
-keras_fixture.write_keras(f"{t}/dw", "dw", layers, weights)
-rec, x = keras_fixture.cifar_images(300)
-net = qkeras_ref.load([f"{t}/dw.json", f"{t}/dw.h5"])
-y, _ = qkeras_ref.forward(net, x)
-keep, pred = keras_fixture.write_labelled(rec, y, f"{t}/pred.bin")
-print(f"reference: {keep.sum()} images without a tie, {len(set(pred[keep]))} classes")
+kf.write_keras(f"{t}/dw", "dw", layers, weights)
+kf.label_by_reference(f"{t}/dw", f"{t}/pred.bin")
 
 # a separable convolution: depthwise (multiplier 2) then pointwise, one Keras layer
 sep = layers[:3] + [
@@ -58,14 +42,12 @@ sep = layers[:3] + [
         "kernel_size": [3, 3], "strides": [2, 2], "padding": "same", "depth_multiplier": 2,
         "activation": "linear", "use_bias": True, "depthwise_quantizer": q6,
         "pointwise_quantizer": q6, "bias_quantizer": q6}},
-    relu("r3")] + layers[7:]
+    kf.qrelu("r3")] + layers[7:]
 weights["sep"] = {"depthwise_kernel": rng.normal(0, 0.3, (3, 3, 8, 2)),
                   "pointwise_kernel": rng.normal(0, 0.3, (1, 1, 16, 8)),
                   "bias": rng.normal(0, 0.1, 8)}
-keras_fixture.write_keras(f"{t}/sep", "sep", sep, weights)
-net = qkeras_ref.load([f"{t}/sep.json", f"{t}/sep.h5"])
-y, _ = qkeras_ref.forward(net, x)
-keep, pred = keras_fixture.write_labelled(rec, y, f"{t}/sep_pred.bin")
+kf.write_keras(f"{t}/sep", "sep", sep, weights)
+kf.label_by_reference(f"{t}/sep", f"{t}/sep_pred.bin")
 EOF
 
 tools/import_qkeras.py "$T/dw.json" "$T/dw.h5" --name dw --task classifier \

@@ -13,41 +13,27 @@
 import sys
 import numpy as np
 sys.path[:0] = ["tools", "tests/integration"]
-import keras_fixture
-import qkeras_ref
+import keras_fixture as kf
 
 t = sys.argv[1]
-q6 = {"class_name": "quantized_bits",
-      "config": {"bits": 6, "integer": 0, "symmetric": 0, "alpha": 1, "keep_negative": True}}
-def qact(n, cls, bits, integer):
-    cfg = {"bits": bits, "integer": integer}
-    if cls == "quantized_bits":
-        cfg.update(symmetric=0, alpha=1, keep_negative=True)
-    return {"class_name": "QActivation", "config": {"name": n, "activation": {
-        "class_name": cls, "config": cfg}}}
-def conv(n, f, k):
-    return {"class_name": "QConv2D", "config": {"name": n, "filters": f, "kernel_size": [k, k],
-            "strides": [1, 1], "padding": "same", "activation": "linear", "use_bias": True,
-            "kernel_quantizer": q6, "bias_quantizer": q6}}
+conv, relu = kf.qconv2d, kf.qrelu
+q62 = lambda n: kf.qactivation(n, kf.quantized_bits(6, 2))
 layers = [
-    {"class_name": "InputLayer", "config": {"name": "in", "batch_input_shape": [None, 32, 32, 3]}},
-    conv("c1", 8, 3), qact("r1", "quantized_relu", 6, 2),
-    conv("c2", 8, 3),
+    kf.input_layer(),
+    conv("c1", 8), relu("r1"),
+    conv("c2", 8),
     {"class_name": "BatchNormalization", "config": {"name": "bn2", "epsilon": 0.001}},
     {"class_name": "Add", "config": {"name": "add1"}},              # float32 + fixed
-    qact("r2", "quantized_relu", 6, 2),
-    conv("c3", 8, 3), qact("q3", "quantized_bits", 6, 2),
-    conv("c4", 8, 1), qact("q4", "quantized_bits", 6, 2),        # the shortcut branch
+    relu("r2"),
+    conv("c3", 8), q62("q3"),
+    conv("c4", 8, k=1), q62("q4"),                                  # the shortcut branch
     {"class_name": "Add", "config": {"name": "add2"}},              # fixed + fixed
-    qact("r3", "quantized_relu", 6, 2),
-    conv("c5", 4, 1), qact("r5", "quantized_relu", 6, 1),         # frac 5 beside r3's 4
+    relu("r3"),
+    conv("c5", 4, k=1), relu("r5", integer=1),                      # frac 5 beside r3's 4
     {"class_name": "Concatenate", "config": {"name": "cat", "axis": -1}},
     {"class_name": "MaxPooling2D", "config": {"name": "pool", "pool_size": [4, 4],
                                                "strides": [4, 4], "padding": "valid"}},
-    {"class_name": "Flatten", "config": {"name": "flat"}},
-    {"class_name": "QDense", "config": {"name": "dense", "units": 10, "activation": "linear",
-        "use_bias": True, "kernel_quantizer": q6, "bias_quantizer": q6}},
-    {"class_name": "Activation", "config": {"name": "softmax", "activation": "softmax"}},
+    *kf.classifier_head(),
 ]
 inbound = {"c1": ["in"], "r1": ["c1"], "c2": ["r1"], "bn2": ["c2"], "add1": ["bn2", "r1"],
            "r2": ["add1"], "c3": ["r2"], "q3": ["c3"], "c4": ["r2"], "q4": ["c4"],
@@ -64,12 +50,8 @@ weights = {"c1": {"kernel": W(3, 3, 3, 8), "bias": W(8) / 3},
            "c4": {"kernel": W(1, 1, 8, 8), "bias": W(8) / 3},
            "c5": {"kernel": W(1, 1, 8, 4), "bias": W(4) / 3},
            "dense": {"kernel": rng.normal(0, 0.1, (8 * 8 * 12, 10)), "bias": W(10) / 3}}
-keras_fixture.write_keras(f"{t}/g", "g", layers, weights, inbound)
-rec, x = keras_fixture.cifar_images(300)
-net = qkeras_ref.load([f"{t}/g.json", f"{t}/g.h5"])
-y, _ = qkeras_ref.forward(net, x)
-keep, pred = keras_fixture.write_labelled(rec, y, f"{t}/pred.bin", margin=1e-6)
-print(f"reference: {keep.sum()} images without a near tie, {len(set(pred[keep]))} classes")
+kf.write_keras(f"{t}/g", "g", layers, weights, inbound)
+kf.label_by_reference(f"{t}/g", f"{t}/pred.bin", margin=1e-6)
 EOF
 
 tools/import_qkeras.py "$T/g.json" "$T/g.h5" --name g --task classifier -o "$T/native.h5" \

@@ -14,22 +14,17 @@ N_MODELS=${UPSET_SHAPE_MODELS:-8}
 import sys
 import numpy as np
 sys.path[:0] = ["tools", "tests/integration"]
-import keras_fixture
-import qkeras_ref
+import keras_fixture as kf
 
 t, n_models = sys.argv[1], int(sys.argv[2])
 rng = np.random.default_rng(2026)
-q6 = {"class_name": "quantized_bits",
-      "config": {"bits": 6, "integer": 0, "symmetric": 0, "alpha": 1, "keep_negative": True}}
-relu = lambda n: {"class_name": "QActivation", "config": {"name": n, "activation": {
-    "class_name": "quantized_relu", "config": {"bits": 6, "integer": 2}}}}
-rec, x = keras_fixture.cifar_images(120)
+q6, relu = kf.Q6, kf.qrelu
 
 def out_dim(n, k, s, pad):
     return -(-n // s) if pad == "same" else (n - k) // s + 1
 
 for m in range(n_models):
-    layers = [{"class_name": "InputLayer", "config": {"name": "in", "batch_input_shape": [None, 32, 32, 3]}}]
+    layers = [kf.input_layer()]
     inbound, weights = {"in": []}, {}
     h, w, c = 32, 32, 3
     prev = "in"
@@ -41,9 +36,7 @@ for m in range(n_models):
         prev = name
     def conv(name, f, k, s, pad):
         global h, w, c
-        add({"class_name": "QConv2D", "config": {"name": name, "filters": f, "kernel_size": [k, k],
-             "strides": [s, s], "padding": pad, "activation": "linear", "use_bias": True,
-             "kernel_quantizer": q6, "bias_quantizer": q6}})
+        add(kf.qconv2d(name, f, k, s, pad))
         weights[name] = {"kernel": rng.normal(0, 0.4, (k, k, c, f)), "bias": rng.normal(0, 0.2, f)}
         h, w, c = out_dim(h, k, s, pad), out_dim(w, k, s, pad), f
         add(relu(name + "_r"))
@@ -110,23 +103,18 @@ for m in range(n_models):
     f = c if merge == "Add" else int(rng.integers(1, 5))
     kb = int(rng.integers(1, 4))
     cin = c
-    add({"class_name": "QConv2D", "config": {"name": "b", "filters": f, "kernel_size": [kb, kb],
-         "strides": [1, 1], "padding": "same", "activation": "linear", "use_bias": True,
-         "kernel_quantizer": q6, "bias_quantizer": q6}})
+    add(kf.qconv2d("b", f, kb))
     weights["b"] = {"kernel": rng.normal(0, 0.4, (kb, kb, cin, f)), "bias": rng.normal(0, 0.2, f)}
     add(relu("b_r"))
     add({"class_name": merge, "config": {"name": "merge", "axis": -1}}, [trunk, "b_r"])
     c = c + f if merge == "Concatenate" else c
     desc.append(f"{merge} with a {kb}x{kb} branch")
-    add({"class_name": "Flatten", "config": {"name": "flat"}})
-    add({"class_name": "QDense", "config": {"name": "dense", "units": 10, "activation": "linear",
-         "use_bias": True, "kernel_quantizer": q6, "bias_quantizer": q6}})
+    for L in kf.classifier_head():
+        add(L)
     weights["dense"] = {"kernel": rng.normal(0, 1.0 / np.sqrt(h * w * c), (h * w * c, 10)),
                         "bias": rng.normal(0, 0.1, 10)}
-    add({"class_name": "Activation", "config": {"name": "softmax", "activation": "softmax"}})
-    keras_fixture.write_keras(f"{t}/m{m}", f"m{m}", layers, weights, inbound)
-    y, _ = qkeras_ref.forward(qkeras_ref.load([f"{t}/m{m}.json", f"{t}/m{m}.h5"]), x)
-    keep, pred = keras_fixture.write_labelled(rec, y, f"{t}/m{m}_pred.bin", margin=1e-6)
+    kf.write_keras(f"{t}/m{m}", f"m{m}", layers, weights, inbound)
+    kf.label_by_reference(f"{t}/m{m}", f"{t}/m{m}_pred.bin", 120, margin=1e-6)
     open(f"{t}/m{m}.desc", "w").write(", ".join(desc) + f" -> ({h},{w},{c})")
 EOF
 

@@ -12,35 +12,21 @@
 import sys
 import numpy as np
 sys.path[:0] = ["tools", "tests/integration"]
-import keras_fixture
-import qkeras_ref
+import keras_fixture as kf
 
 t = sys.argv[1]
-q6 = {"class_name": "quantized_bits",
-      "config": {"bits": 6, "integer": 0, "symmetric": 0, "alpha": 1, "keep_negative": True}}
 layers = [
-    {"class_name": "InputLayer", "config": {"name": "in", "batch_input_shape": [None, 32, 32, 3]}},
-    {"class_name": "QConv2D", "config": {"name": "conv", "filters": 8, "kernel_size": [3, 3],
-        "strides": [4, 4], "padding": "same", "activation": "linear", "use_bias": True,
-        "kernel_quantizer": q6, "bias_quantizer": q6}},
-    {"class_name": "QActivation", "config": {"name": "relu", "activation": {
-        "class_name": "quantized_relu", "config": {"bits": 6, "integer": 2}}}},
+    kf.input_layer(), kf.qconv2d("conv", 8, strides=4), kf.qrelu("relu"),
     {"class_name": "UpSampling2D", "config": {"name": "up", "size": [2, 3],
         "interpolation": "nearest", "data_format": "channels_last"}},
-    {"class_name": "Flatten", "config": {"name": "flat"}},
-    {"class_name": "QDense", "config": {"name": "dense", "units": 10, "activation": "linear",
-        "use_bias": True, "kernel_quantizer": q6, "bias_quantizer": q6}},
-    {"class_name": "Activation", "config": {"name": "softmax", "activation": "softmax"}},
+    *kf.classifier_head(),
 ]
 rng = np.random.default_rng(11)
 weights = {"conv": {"kernel": rng.normal(0, 0.3, (3, 3, 3, 8)), "bias": rng.normal(0, 0.1, 8)},
            "dense": {"kernel": rng.normal(0, 0.05, (16 * 24 * 8, 10)),
                      "bias": rng.normal(0, 0.1, 10)}}
-keras_fixture.write_keras(f"{t}/up", "up", layers, weights)
-rec, x = keras_fixture.cifar_images(200)
-y, _ = qkeras_ref.forward(qkeras_ref.load([f"{t}/up.json", f"{t}/up.h5"]), x)
-keep, pred = keras_fixture.write_labelled(rec, y, f"{t}/pred.bin")
-print(f"reference: {keep.sum()} images without a tie, {len(set(pred[keep]))} distinct classes")
+kf.write_keras(f"{t}/up", "up", layers, weights)
+kf.label_by_reference(f"{t}/up", f"{t}/pred.bin", 200)
 EOP
 
 tools/import_qkeras.py "$T/up.json" "$T/up.h5" --name up --task classifier \
