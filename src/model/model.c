@@ -339,7 +339,8 @@ int model_clone(const model_t *src, model_t *dst, upset_err_t *err)
         const layer_t *S = &src->layers[i];
         layer_t *D = &dst->layers[i];
         *D = *S;
-        size_t c = S->kind == LAYER_BATCHNORM ? (size_t)S->out.c * sizeof(float) : 0;
+        /* the batch-norm arrays: one float a channel where a kind has them, NULL elsewhere */
+        const size_t c = (size_t)S->out.c * sizeof(float);
         if (dup_array((void **)&D->kernel, S->kernel, (size_t)S->n_weights * sizeof(float), err) ||
             dup_array((void **)&D->bias, S->bias, (size_t)S->cout * sizeof(float), err) ||
             dup_array((void **)&D->kernel_code, S->kernel_code,
