@@ -1,6 +1,7 @@
 #include "upset/error.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,5 +39,17 @@ void *upset_calloc(size_t n, size_t size, upset_err_t *err)
     void *p = calloc(n ? n : 1, size ? size : 1);
     if (!p)
         upset_fail(err, "out of memory allocating %zu x %zu bytes", n, size);
+    return p;
+}
+
+void *upset_calloc_lines(size_t n, size_t size, upset_err_t *err)
+{
+    const size_t bytes = n && size && n > SIZE_MAX / size ? 0 : (n ? n : 1) * (size ? size : 1);
+    const size_t whole = (bytes + 63) / 64 * 64;
+    void *p = bytes && whole >= bytes ? aligned_alloc(64, whole) : NULL;
+    if (!p)
+        upset_fail(err, "out of memory allocating %zu x %zu bytes", n, size);
+    else
+        memset(p, 0, whole);
     return p;
 }

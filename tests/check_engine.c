@@ -675,9 +675,11 @@ START_TEST(test_scatter_i32_kernels)
 END_TEST
 
 /* The float decoder's kernels against the plain loops they replace, bit for bit (memcmp:
- * signs of zero and NaN included): the panel layout, one to six input vectors (the
- * four-at-a-time body and its remainder), products and sums that round; the sparse sums
- * over listed rows, one to four panels, for a list of inputs; the nonzero lists. */
+ * signs of zero and NaN included), on 512-bit vectors where the processor has them, on
+ * 256-bit ones and in plain C: the panel layout, one to six input vectors (the
+ * four-at-a-time body and its remainder), three panels (a pass of two and one alone),
+ * products and sums that round; the sparse sums over listed rows, one to four panels, for
+ * a list of inputs; the nonzero lists. */
 START_TEST(test_sum_rows_kernel)
 {
     uint64_t seed = 17;
@@ -692,8 +694,9 @@ START_TEST(test_sum_rows_kernel)
     for (int i = 0; i < NX * NP; i++)
         wp[i] = ((double)lcg(&seed) - 1073741824.0) / 7e9;
     x[3] = -0.0, x[5] = NAN, w[7] = INFINITY, w[9] = -0.0, wp[12] = -0.0;
-    for (int mode = 0; mode < 2; mode++) {
-        kernel_set_mode(mode ? KERNEL_PORTABLE : KERNEL_AUTO);
+    const kernel_mode_t modes[3] = {KERNEL_AUTO, KERNEL_AVX2, KERNEL_PORTABLE};
+    for (int mode = 0; mode < 3; mode++) {
+        kernel_set_mode(modes[mode]);
         for (int sets = 1; sets <= 6; sets++) {
             for (int s = 0; s < sets; s++)
                 for (int j = 0; j < N; j++) {
@@ -770,17 +773,22 @@ START_TEST(test_sum_rows_kernel)
         for (int i = 0; i < 11; i++)
             o2[i] += x[7] * w[50 + i];
         ck_assert_msg(!memcmp(o, o2, sizeof o), "axpy_f64 (%s)", kernel_path());
-        /* several rows in turn (the float dense layer): 32-column blocks, 4-column blocks
-         * and a scalar tail (37 columns), rows listed out of order and repeated */
+        /* several rows in turn (the float dense layer): a 64-column block, a 32-column
+         * block, 4-column blocks and a scalar tail (101 columns), rows listed out of order
+         * and repeated */
         {
-            double ro[37], rwant[37];
+            enum { RC = 101, LD = 104 };
+            static double rw[10 * LD];
+            double ro[RC], rwant[RC];
             const int32_t ridx[5] = {4, 0, 9, 4, 2};
-            for (int j = 0; j < 37; j++)
-                ro[j] = rwant[j] = j == 3 ? -0.0 : x[j + 50];
-            for (int j = 0; j < 37; j++)
+            for (int i = 0; i < 10 * LD; i++)
+                rw[i] = w[i % (NX * N)] * (1 + i / (NX * N));
+            for (int j = 0; j < RC; j++)
+                ro[j] = rwant[j] = j == 3 ? -0.0 : x[j % (6 * NX)];
+            for (int j = 0; j < RC; j++)
                 for (int k = 0; k < 5; k++)
-                    rwant[j] += x[k + 60] * w[ridx[k] * 40 + j];
-            kernel_axpy_rows_f64(ro, x + 60, ridx, 5, w, 40, 37);
+                    rwant[j] += x[k + 60] * rw[ridx[k] * LD + j];
+            kernel_axpy_rows_f64(ro, x + 60, ridx, 5, rw, LD, RC);
             ck_assert_msg(!memcmp(ro, rwant, sizeof ro), "axpy_rows_f64 (%s)", kernel_path());
         }
         kernel_axpy2_f64(o, x[8], w + 70, x[9], x + 40, 11);
@@ -792,8 +800,9 @@ START_TEST(test_sum_rows_kernel)
 }
 END_TEST
 
-/* One transposed convolution (random weights, a share of zero inputs) under the three
- * kernel modes, bit for bit (memcmp); returns how often the sparse sums ran in auto mode. */
+/* One transposed convolution (random weights, a share of zero inputs) under the four
+ * kernel modes (512-bit vectors where the processor has them, 256-bit, plain C, the
+ * reference loops), bit for bit (memcmp); returns how often the sparse sums ran in auto mode. */
 static int64_t convt_case(int ih, int iw, int cin, int cout, int k, int stride, int same,
                           double zeros, uint64_t *seed)
 {
@@ -826,16 +835,16 @@ static int64_t convt_case(int ih, int iw, int cin, int cout, int k, int stride, 
         L->bias[c] = c == 0 ? -0.0f : (float)(((double)lcg(seed) - 1073741824.0) / 1e10);
     ck_assert_msg(model_prepare(&m, &err) == 0, "%s", err.msg);
     const int64_t n_in = shape_size(L->in), n_out = shape_size(L->out);
-    double *x = malloc((size_t)n_in * sizeof *x), *y[3];
+    double *x = malloc((size_t)n_in * sizeof *x), *y[4];
     ck_assert_ptr_nonnull(x);
     for (int64_t i = 0; i < n_in; i++) {
         const double u = (double)lcg(seed) / 2147483648.0;
         x[i] = u < zeros ? (i % 2 ? -0.0 : 0.0) : ((double)lcg(seed) - 1073741824.0) / 1e9;
     }
     const tensor_t in = {TENSOR_REAL, 0, 1, n_in, NULL, x};
-    const kernel_mode_t modes[3] = {KERNEL_AUTO, KERNEL_PORTABLE, KERNEL_WIDE};
+    const kernel_mode_t modes[4] = {KERNEL_AUTO, KERNEL_AVX2, KERNEL_PORTABLE, KERNEL_WIDE};
     int64_t sparse = 0;
-    for (int r = 0; r < 3; r++) {
+    for (int r = 0; r < 4; r++) {
         y[r] = malloc((size_t)n_out * sizeof *y[r]);
         ck_assert_ptr_nonnull(y[r]);
         tensor_t out = {TENSOR_REAL, 0, 1, n_out, NULL, y[r]};
@@ -846,12 +855,13 @@ static int64_t convt_case(int ih, int iw, int cin, int cout, int k, int stride, 
             sparse = kernel_add_sums_calls() - before;
     }
     kernel_set_mode(KERNEL_AUTO);
-    ck_assert_msg(!memcmp(y[0], y[2], (size_t)n_out * sizeof *x) &&
-                      !memcmp(y[1], y[2], (size_t)n_out * sizeof *x),
+    ck_assert_msg(!memcmp(y[0], y[3], (size_t)n_out * sizeof *x) &&
+                      !memcmp(y[1], y[3], (size_t)n_out * sizeof *x) &&
+                      !memcmp(y[2], y[3], (size_t)n_out * sizeof *x),
                   "conv2d_transpose %dx%dx%d -> %d, %dx%d stride %d %s, %.0f%% zeros: the fast "
                   "ways differ from the reference", ih, iw, cin, cout, k, k, stride,
                   same ? "same" : "valid", 100 * zeros);
-    for (int r = 0; r < 3; r++)
+    for (int r = 0; r < 4; r++)
         free(y[r]);
     free(x);
     model_free(&m);

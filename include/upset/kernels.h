@@ -207,13 +207,14 @@ void kernel_quantize(const quant_t *q, const double *x, int64_t n, int64_t *out)
 void kernel_quantize_fixed(const quant_t *q, const int64_t *acc, int64_t n, int acc_frac,
                            int64_t *out);
 
-/* Which integer path the engine's quantized conv2d / dense take:
+/* Which path the engine's quantized conv2d / dense and its float decoder take:
  *   KERNEL_AUTO     - int16 dot products, AVX2 where the processor has it, its dot products
- *                     as AVX-512 VNNI instructions where it has those too (default);
- *   KERNEL_AVX2     - AVX2 without VNNI (UPSET_KERNEL=avx2);
- *   KERNEL_PORTABLE - int16 dot products in plain C;
+ *                     as AVX-512 VNNI instructions where it has those too, and the float
+ *                     decoder's sums on 512-bit vectors where it has AVX-512F (default);
+ *   KERNEL_AVX2     - AVX2 without VNNI, the decoder on 256-bit vectors (UPSET_KERNEL=avx2);
+ *   KERNEL_PORTABLE - int16 dot products and the decoder's sums in plain C;
  *   KERNEL_WIDE     - the int64 reference loops, no narrow path.
- * All give the same integers; tests and `make bench` compare them. */
+ * All give the same integers and the same doubles; tests and `make bench` compare them. */
 typedef enum { KERNEL_AUTO, KERNEL_PORTABLE, KERNEL_WIDE, KERNEL_AVX2 } kernel_mode_t;
 void kernel_set_mode(kernel_mode_t m);
 kernel_mode_t kernel_mode(void);
@@ -223,7 +224,8 @@ int64_t kernel_dot16_calls(void);
 /* How often kernel_add_sums_f64 ran (tests check the sparse decoder path is taken). */
 int64_t kernel_add_sums_calls(void);
 
-/* "avx2", "portable" or "wide": the path the engine takes now. */
+/* The path the engine takes now: "wide", "portable", "avx2", "avx2+vnni", or either of
+ * the last two with "+avx512" (the decoder's 512-bit sums). */
 const char *kernel_path(void);
 
 #endif

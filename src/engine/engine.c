@@ -13,10 +13,11 @@ static int tensor_alloc(tensor_t *t, tensor_kind_t kind, int frac, int64_t n, up
     t->frac = frac;
     t->scale = ldexp(1.0, -frac);
     t->n = n;
+    /* whole cache lines: the float decoder's 512-bit adds onto its outputs */
     if (kind == TENSOR_FIXED)
-        t->fixed = upset_calloc((size_t)n, sizeof *t->fixed, err);
+        t->fixed = upset_calloc_lines((size_t)n, sizeof *t->fixed, err);
     else
-        t->real = upset_calloc((size_t)n, sizeof *t->real, err);
+        t->real = upset_calloc_lines((size_t)n, sizeof *t->real, err);
     return (t->fixed || t->real) ? 0 : -1;
 }
 

@@ -380,7 +380,7 @@ static int prepare_convt(layer_t *L, upset_err_t *err)
         return 0;
     const int taps = L->kh * L->kw;
     L->convt_cols = ((int64_t)taps * L->cout + 7) / 8 * 8;
-    L->convt_w = upset_calloc((size_t)(L->convt_cols * L->cin), sizeof *L->convt_w, err);
+    L->convt_w = upset_calloc_lines((size_t)(L->convt_cols * L->cin), sizeof *L->convt_w, err);
     if (!L->convt_w)
         return -1;
     for (int t = 0; t < taps; t++)

@@ -75,7 +75,7 @@ static int prepare_dense(layer_t *L, upset_err_t *err)
      * row then uses every L1 set, where rows 4 KB apart (512 outputs) would all fall into
      * one set and evict each other */
     L->dense_ld = ((int64_t)L->cout + 7) / 8 * 8 + 8;
-    L->dense_w = upset_calloc((size_t)(L->cin * L->dense_ld), sizeof *L->dense_w, err);
+    L->dense_w = upset_calloc_lines((size_t)(L->cin * L->dense_ld), sizeof *L->dense_w, err);
     if (!L->dense_w)
         return -1;
     for (int64_t i = 0; i < L->cin; i++)

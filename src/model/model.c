@@ -322,9 +322,11 @@ static int dup_array(void **dst, const void *src, size_t bytes, upset_err_t *err
     *dst = NULL;
     if (!src)
         return 0;
-    *dst = malloc(bytes);
-    if (!*dst)
-        return upset_fail(err, "out of memory copying a model");
+    *dst = upset_calloc_lines(bytes, 1, err); /* as the originals: whole cache lines */
+    if (!*dst) {
+        upset_err_append(err, "while copying a model");
+        return -1;
+    }
     memcpy(*dst, src, bytes);
     return 0;
 }
