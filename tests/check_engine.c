@@ -773,9 +773,8 @@ START_TEST(test_sum_rows_kernel)
         for (int i = 0; i < 11; i++)
             o2[i] += x[7] * w[50 + i];
         ck_assert_msg(!memcmp(o, o2, sizeof o), "axpy_f64 (%s)", kernel_path());
-        /* several rows in turn (the float dense layer): a 64-column block, a 32-column
-         * block, 4-column blocks and a scalar tail (101 columns), rows listed out of order
-         * and repeated */
+        /* several rows in turn (the float dense layer): 32-column blocks, a 4-column block
+         * and a scalar tail (101 columns), rows listed out of order and repeated */
         {
             enum { RC = 101, LD = 104 };
             static double rw[10 * LD];

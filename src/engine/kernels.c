@@ -318,32 +318,6 @@ __attribute__((target("avx2"))) static int64_t axpy_rows_f64_avx2(double *o, con
     return j;
 }
 
-/* axpy_rows_f64_avx2 on 512-bit vectors: 64 columns a block in eight accumulators. */
-__attribute__((target("avx512f"))) static int64_t axpy_rows_f64_avx512(double *o, const double *x,
-                                                                      const int32_t *idx, int nx,
-                                                                      const double *w, int64_t ldw,
-                                                                      int64_t n)
-{
-    int64_t j = 0;
-    for (; j + 64 <= n; j += 64) {
-        __m512d a[8];
-#pragma GCC unroll 8
-        for (int q = 0; q < 8; q++)
-            a[q] = _mm512_loadu_pd(o + j + 8 * q);
-        for (int k = 0; k < nx; k++) {
-            const __m512d xb = _mm512_set1_pd(x[k]);
-            const double *row = w + idx[k] * ldw + j;
-#pragma GCC unroll 8
-            for (int q = 0; q < 8; q++)
-                a[q] = _mm512_add_pd(a[q], _mm512_mul_pd(xb, _mm512_loadu_pd(row + 8 * q)));
-        }
-#pragma GCC unroll 8
-        for (int q = 0; q < 8; q++)
-            _mm512_storeu_pd(o + j + 8 * q, a[q]);
-    }
-    return j;
-}
-
 __attribute__((target("avx2"))) static int64_t axpy2_f64_avx2(double *o, double x, const double *w,
                                                               double y, const double *v, int64_t n)
 {
@@ -1324,10 +1298,8 @@ void kernel_axpy_rows_f64(double *o, const double *x, const int32_t *idx, int nx
 {
     int64_t j = 0;
 #ifdef HAVE_X86
-    if (use_avx512_f64())
-        j = axpy_rows_f64_avx512(o, x, idx, nx, w, ldw, n);
     if (use_avx2())
-        j += axpy_rows_f64_avx2(o + j, x, idx, nx, w + j, ldw, n - j);
+        j = axpy_rows_f64_avx2(o, x, idx, nx, w, ldw, n);
 #endif
     for (; j < n; j++)
         for (int k = 0; k < nx; k++)
