@@ -11,6 +11,7 @@
 #include "upset/econt.h"
 #include "upset/evaluate.h"
 #include "upset/fileutil.h"
+#include "upset/kernels.h"
 
 static double now_s(void)
 {
@@ -42,7 +43,7 @@ static int eval_usage(void)
             "  --layers then times every layer alone over the samples: multiply-accumulates,\n"
             "  CPU time per sample and achieved rate; then in place, in the forward pass as\n"
             "  eval runs it (wall time; a convolution holds the batch norm and quantizer fused\n"
-            "  into it).\n"
+            "  into it); its last line names the kernel path timed (UPSET_KERNEL chooses).\n"
             "  --per-sample writes one CSV row per sample: sample, index (its row or image in the\n"
             "  data file), label (-1: none), prediction (-1: not a classifier), emd (0: no EMD).\n");
     return 2;
@@ -102,8 +103,8 @@ static int layer_profile(evaluator_t *ev, const dataset_t *d, upset_err_t *err)
                    layer_file_kind(L), macs, us, rate, pass_us, pass_rate);
         }
         printf("all layers: %.1f us per sample alone (CPU); %.1f us in the forward pass "
-               "(wall; '-': fused into the layer above it)\n",
-               total, total_pass);
+               "(wall; '-': fused into the layer above it); kernels %s\n",
+               total, total_pass, kernel_path());
     }
     free(t);
     free(in_pass);

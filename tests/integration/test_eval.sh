@@ -80,5 +80,12 @@ for r in rows:
         assert float(r[6]) > 0 and float(r[7]) > 0 and int(r[3]) > 0, r
     if r[2] == 'batchnorm':
         assert r[6] == '-', r
+last = open(sys.argv[1]).read().splitlines()[-1]
+assert last.startswith("all layers:") and last.split("kernels ")[-1] in (
+    "avx2", "avx2+vnni", "avx2+avx512", "avx2+vnni+avx512", "portable"), last
 EOF
+UPSET_KERNEL=wide "$UPSET" eval --model models/cifar10.h5 --data "$CIFAR" --labels "$LABELS" \
+    --count 2 --layers | tail -n 1 | grep -q "; kernels wide$" \
+    && pass "eval --layers names the kernel path it timed (UPSET_KERNEL=wide: wide)" \
+    || fail "eval --layers does not name the kernel path"
 finish
