@@ -44,12 +44,13 @@ void *upset_calloc(size_t n, size_t size, upset_err_t *err)
 
 void *upset_calloc_lines(size_t n, size_t size, upset_err_t *err)
 {
-    const size_t bytes = n && size && n > SIZE_MAX / size ? 0 : (n ? n : 1) * (size ? size : 1);
-    const size_t whole = (bytes + 63) / 64 * 64;
-    void *p = bytes && whole >= bytes ? aligned_alloc(64, whole) : NULL;
+    void *p = NULL;
+    if (!size || n <= (SIZE_MAX - 63) / size) { /* rounding up to whole lines cannot overflow */
+        const size_t whole = ((n ? n : 1) * (size ? size : 1) + 63) / 64 * 64;
+        if ((p = aligned_alloc(64, whole)))
+            memset(p, 0, whole);
+    }
     if (!p)
         upset_fail(err, "out of memory allocating %zu x %zu bytes", n, size);
-    else
-        memset(p, 0, whole);
     return p;
 }
