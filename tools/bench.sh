@@ -14,12 +14,14 @@
 #      engine v2), built in a git worktree: fault-free forward and single-bit oracle
 #      throughput, start-up cost, and the full CIFAR-10 and ECON-T Large oracles projected
 #      from contiguous slices of each faultable layer; BENCH_REPS runs of each side,
-#      interleaved, median CPU time (BENCH_BASE=none skips it); multi-bit trials too
+#      interleaved, median CPU time (BENCH_BASE=none skips it); multi-bit trials too; the
+#      projections as wall time at -np 2 here and on one 88-vCPU node
 #   7. against the peer a user would otherwise run: tools/peer_bench.py, a PyTorch per-bit
 #      loop (batched; CIFAR-10 in float32, ECON-T with the EMD from POT), on the same bits and
 #      inputs, 1 rank vs 1 thread and -np 2 vs 2 threads, in wall time: upset's whole command
 #      (start-up included) against the peer's loop, then the two per-bit loops alone (needs
 #      python3-torch and python3-pot: tools/install-deps.sh --bench)
+#   8. RN07's first layer (768 bits over the first 839 images) at -np 2, wall time
 # Sizes are small enough for a few minutes on 2 cores; BENCH_SCALE=4 makes each bigger.
 set -eu
 cd "$(dirname "$0")/.."
@@ -123,8 +125,9 @@ efficiency() {
     m1=$(memo_share)
     measure p2 mpirun -np 2 "$UPSET" run "$1" --force
     m2=$(memo_share)
+    eff=$(echo "scale=3; $p1_wall / (2 * $p2_wall)" | bc)
     echo "wall: -np 1 ${p1_wall} s, -np 2 ${p2_wall} s; speed-up $(echo "scale=2; $p1_wall / $p2_wall" | bc)," \
-         "efficiency $(echo "scale=0; 100 * $p1_wall / (2 * $p2_wall)" | bc) %"
+         "efficiency $(echo "scale=0; 100 * $eff / 1" | bc) %"
     if [ -n "$m1" ] && [ -n "$m2" ]; then echo "memo share: -np 1 $m1, -np 2 $m2"; fi
 }
 echo "== 3. parallel efficiency, -np 1 vs -np 2 (same campaign; needs an otherwise idle machine)"
@@ -138,6 +141,7 @@ campaign "$T/par10.yaml" models/cifar10.h5 \
     "data: {format: cifar10, files: [data/cifar10/test_batch_first1017.bin], labels: data/cifar10/test_labels_10000.bin, correct_only: true}" \
     "kind: guided" "guided: {order: random, budget: $((4000 * S))}"
 efficiency "$T/par10.yaml"
+eff10=$eff # section 6 projects wall times with it
 echo "CIFAR-10, $((160 * S)) contiguous conv2 bits x the 839 correct images (as an oracle runs them):"
 campaign "$T/par2.yaml" models/cifar10.h5 \
     "data: {format: cifar10, files: [data/cifar10/test_batch_first1017.bin], labels: data/cifar10/test_labels_10000.bin, correct_only: true}" \
@@ -285,6 +289,17 @@ if [ "$BASE" != none ] && git rev-parse -q --verify "$BASE^{commit}" >/dev/null;
     printf '%-58s %9s %9s %6sx\n' "ECON-T Medium oracle, $MED_BITS random bits x $MED_N" "$om_old" "$om_new" "$(ratio "$om_old" "$om_new")"
     printf '%-58s %9s %9s %6sx\n' "ECON-T Medium multibit, $((100 * S)) trials x 960 flips x $((2000 * S))" "$mb_old" "$mb_new" "$(ratio "$mb_old" "$mb_new")"
     echo "(CPU seconds of the whole command, start-up included; ratio = $BASE / now)"
+    # the projections as wall time: at -np 2 here (both ranks at section 3's CIFAR-10
+    # efficiency) and on one 88-vCPU node (88 ranks busy, start-up left out); a flip's cost
+    # per image does not depend on the image count, so the paper's 8,313 images scale it
+    wall() { # wall NAME CORE-HOURS
+        printf '  %-42s %7.2f h at -np 2 here, %6.0f s on one 88-vCPU node\n' "$1" \
+            "$(echo "scale=4; $2 / (2 * $eff10)" | bc)" "$(echo "scale=4; $2 * 3600 / 88" | bc)"
+    }
+    echo "projected wall time of the full oracles, this engine (target: CIFAR-10 at 839 images <= 12 h here):"
+    wall "CIFAR-10, 459,520 bits x 839 images" "$cifar10_new"
+    wall "CIFAR-10, 459,520 bits x 8,313 images" "$(echo "scale=6; $cifar10_new * 8313 / 839" | bc)"
+    wall "ECON-T Large, 61,344 bits x 20,000 inputs" "$large_new"
     git worktree remove --force "$T/base" >/dev/null 2>&1 || true
 fi
 
@@ -338,4 +353,12 @@ if "$PY" -c "import torch, ot" 2>/dev/null; then
 else
     echo "skipped: python3-torch or python3-pot is not installed (tools/install-deps.sh --bench installs them)"
 fi
+
+echo
+echo "== 8. RN07's first layer: its 768 bits x the images it classifies correctly among the first 839, -np 2 (target <= 2 min)"
+campaign "$T/rn.yaml" models/rn07.h5 \
+    "data: {format: cifar10, files: [data/cifar10/test_batch_first1017.bin], labels: data/cifar10/test_labels_10000.bin, count: 839, correct_only: true}" \
+    "kind: oracle" "oracle: {first_bit: 0, bit_count: 768}"
+measure rn mpirun -np 2 "$UPSET" run "$T/rn.yaml" --quiet --force
+echo "wall ${rn_wall} s, CPU ${rn_cpu} s; $(out_attr n_samples) images"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
