@@ -3,7 +3,9 @@
 #   1. oracle throughput, delta (default) vs forced full re-evaluation (--full), in
 #      (bit flips x samples) per second per core: ECON-T Medium, CIFAR-10
 #   2. EMD: cold vs warm-started solves (build/bench_emd); the int16 kernel in L1, the core's
-#      clock and int16 peak (build/bench_kernels), the CIFAR-10 convolutions' share of it
+#      clock and int16 peak (build/bench_kernels), the CIFAR-10 convolutions' share of it;
+#      OpenBLAS's dgemm after im2col against the engine's kernels, layer by layer
+#      (build/bench_blas)
 #   3. -np 1 vs -np 2 on the same campaign (parallel efficiency): ECON-T Medium, a
 #      one-minute CIFAR-10 campaign over random bits, and contiguous conv2 bits (blocks);
 #      with the memo's share at each rank count
@@ -114,6 +116,12 @@ if [ -x build/bench_kernels ]; then
         $3 == "conv2d" && $4 >= 1000000 {
         printf "%s: %d MACs per image, alone %.1f GMAC/s%s, in the forward pass %.1f GMAC/s%s\n",
             $2, $4, $6, share($6), $8, share($8) }' "$T/layers.txt"
+fi
+# the library alternative: OpenBLAS's dgemm (exact on integer codes as doubles) after im2col,
+# one thread, against the engine's kernels on the same layers and images
+if [ -x build/bench_blas ]; then
+    echo "OpenBLAS dgemm against the engine's int16 kernels, CIFAR-10's quantized layers:"
+    OPENBLAS_NUM_THREADS=1 build/bench_blas models/cifar10.h5 data/cifar10/test_batch_first1017.bin 200
 fi
 
 echo
