@@ -77,13 +77,13 @@ $(BUILD)/bench_emd: tools/bench_emd.c $(BUILD)/libupset.a
 $(BUILD)/bench_kernels: tools/bench_kernels.c $(BUILD)/libupset.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
-# OpenBLAS for the library side of make bench's comparison (tools/install-deps.sh --bench)
-$(BUILD)/bench_blas: tools/bench_blas.c $(BUILD)/libupset.a
-	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS) -lopenblas
+# OpenBLAS and oneDNN for the library side of make bench's comparison (install-deps.sh --bench)
+$(BUILD)/bench_libs: tools/bench_libs.c $(BUILD)/libupset.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS) -lopenblas -ldnnl
 
 bench:
 	@sh tools/install-deps.sh --bench
-	@$(MAKE) --no-print-directory $(UPSET) $(BUILD)/bench_emd $(BUILD)/bench_kernels $(BUILD)/bench_blas
+	@$(MAKE) --no-print-directory $(UPSET) $(BUILD)/bench_emd $(BUILD)/bench_kernels $(BUILD)/bench_libs
 	@sh tools/bench.sh $(UPSET)
 
 figures: deps

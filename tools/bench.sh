@@ -4,8 +4,8 @@
 #      (bit flips x samples) per second per core: ECON-T Medium, CIFAR-10
 #   2. EMD: cold vs warm-started solves (build/bench_emd); the int16 kernel in L1, the core's
 #      clock and int16 peak (build/bench_kernels), the CIFAR-10 convolutions' share of it;
-#      OpenBLAS's dgemm after im2col against the engine's kernels, layer by layer
-#      (build/bench_blas)
+#      OpenBLAS's dgemm after im2col and oneDNN's int8 convolution against the engine's
+#      kernels, layer by layer (build/bench_libs)
 #   3. -np 1 vs -np 2 on the same campaign (parallel efficiency): ECON-T Medium, a
 #      one-minute CIFAR-10 campaign over random bits, and contiguous conv2 bits (blocks);
 #      with the memo's share at each rank count
@@ -117,11 +117,13 @@ if [ -x build/bench_kernels ]; then
         printf "%s: %d MACs per image, alone %.1f GMAC/s%s, in the forward pass %.1f GMAC/s%s\n",
             $2, $4, $6, share($6), $8, share($8) }' "$T/layers.txt"
 fi
-# the library alternative: OpenBLAS's dgemm (exact on integer codes as doubles) after im2col,
-# one thread, against the engine's kernels on the same layers and images
-if [ -x build/bench_blas ]; then
-    echo "OpenBLAS dgemm against the engine's int16 kernels, CIFAR-10's quantized layers:"
-    OPENBLAS_NUM_THREADS=1 build/bench_blas models/cifar10.h5 data/cifar10/test_batch_first1017.bin 200
+# the library alternatives, one thread each, against the engine's kernels on the same layers
+# and images: OpenBLAS's dgemm after im2col (exact on integer codes as doubles) and oneDNN's
+# int8 convolution (exact for 8-bit codes where the processor has VNNI or AMX)
+if [ -x build/bench_libs ]; then
+    echo "OpenBLAS dgemm and oneDNN int8 convolutions against the engine's kernels, CIFAR-10's quantized layers:"
+    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 build/bench_libs models/cifar10.h5 \
+        data/cifar10/test_batch_first1017.bin 200
 fi
 
 echo

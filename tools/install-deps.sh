@@ -5,8 +5,8 @@
 set -eu
 PKGS="openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools libyaml-dev check pkg-config \
 make gcc bc time libglpk-dev python3 python3-numpy python3-h5py python3-matplotlib"
-# --bench: also the peers `make bench` compares against (a PyTorch per-bit loop; OpenBLAS)
-[ "${1:-}" = "--bench" ] && PKGS="$PKGS python3-torch python3-pot libopenblas-dev"
+# --bench: also the peers `make bench` compares against (a PyTorch per-bit loop; OpenBLAS, oneDNN)
+[ "${1:-}" = "--bench" ] && PKGS="$PKGS python3-torch python3-pot libopenblas-dev libdnnl-dev"
 # --fuzz: clang with libFuzzer for `make fuzz`
 [ "${1:-}" = "--fuzz" ] && PKGS="$PKGS clang libclang-rt-dev"
 missing=""
