@@ -21,8 +21,25 @@ of the same model and images (correct_only: true). Prints the fault-free accurac
 per-bit loop's time and rate, and how many bits give the same mispredicts as upset.
 """
 import argparse
+import os
 import sys
 import time
+
+
+def _threads_from_argv(argv):
+    """--threads N, read before numpy loads: the BLAS numpy uses (OpenBLAS where installed)
+    sizes its thread pool from the environment when it loads, and the peer must run on as
+    many threads as upset's ranks, not on every core."""
+    for i, v in enumerate(argv):
+        if v == "--threads" and i + 1 < len(argv):
+            return argv[i + 1]
+        if v.startswith("--threads="):
+            return v.split("=", 1)[1]
+    return "1"
+
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = _threads_from_argv(sys.argv[1:])
 
 try:
     import h5py
