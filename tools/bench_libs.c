@@ -16,7 +16,6 @@
  * product is timed too, as a batched engine would run it.
  *
  * usage: bench_libs MODEL.h5 CIFAR10.bin [IMAGES] */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +29,11 @@
 #include "upset/kernels.h"
 #include "upset/model.h"
 
-enum { BATCH = 16, REPS = 3 };
+/* REPS rounds (a median of three); batched products of BATCH images, timed on the first
+ * BATCHED images */
+enum { BATCH = 16, REPS = 3, BATCHED = 4 };
+
+_Static_assert(REPS == 3, "median3 takes the rounds' times");
 
 static double median3(const double *t)
 {
@@ -50,7 +53,7 @@ typedef struct {
     int l, M, K, N, ph, pw;
     double *a, *b, *c; /* im2col rows (BATCH images), weights (K x N), sums */
     int64_t *out;
-    double t_engine[3], t_dgemm[3], t_im2col[3], t_batch, t_dnnl[3];
+    double t_engine[REPS], t_dgemm[REPS], t_im2col[REPS], t_batch, t_dnnl[REPS];
     int exact, dnnl_ok, dnnl_exact;
     /* oneDNN: the convolution (u8 x s8 -> s32, nhwc), its buffers and implementation */
     dnnl_primitive_t conv;
@@ -251,7 +254,10 @@ int main(int argc, char **argv)
                     }
                     double t0 = cpu_s();
                     if (side == 0) {
-                        engine_run_layers(&e, q->l, q->l, &err);
+                        if (engine_run_layers(&e, q->l, q->l, &err)) {
+                            fprintf(stderr, "bench_libs: %s\n", err.msg);
+                            return 1;
+                        }
                         q->t_engine[rep] += cpu_s() - t0;
                         continue;
                     }
@@ -275,7 +281,7 @@ int main(int argc, char **argv)
                     q->t_im2col[rep] += t1 - t0, q->t_dgemm[rep] += cpu_s() - t0;
                     if (rep == 0 && i == 0)
                         q->exact = sums_exact(q, q->out);
-                    if (rep == 0 && i < 4) { /* BATCH images in one product (this one BATCH
+                    if (rep == 0 && i < BATCHED) { /* BATCH images in one product (this one BATCH
                                               * times: the time is the same for any codes) */
                         t0 = cpu_s();
                         for (int b = 0; b < BATCH; b++)
@@ -299,8 +305,8 @@ int main(int argc, char **argv)
         }
         printf("%-14s %11lld %10.1f %7.1f (%4.1fx) %12.1f %10.1f (%4.1fx) %s%s\n",
                m.layers[q->l].name, (long long)q->M * q->K * q->N, us_e, us_d, us_d / us_e,
-               1e6 * median3(q->t_im2col) / d.n, 1e6 * q->t_batch / 4,
-               1e6 * q->t_batch / 4 / us_e, dn, q->exact ? "" : "  dgemm NOT EXACT");
+               1e6 * median3(q->t_im2col) / d.n, 1e6 * q->t_batch / BATCHED,
+               1e6 * q->t_batch / BATCHED / us_e, dn, q->exact ? "" : "  dgemm NOT EXACT");
         bad |= !q->exact;
     }
     const dnnl_version_t *v = dnnl_version();
