@@ -44,9 +44,10 @@ void *upset_calloc(size_t n, size_t size, upset_err_t *err)
 
 void *upset_calloc_lines(size_t n, size_t size, upset_err_t *err)
 {
+    const size_t count = n ? n : 1, each = size ? size : 1; /* as upset_calloc: never 0 bytes */
     void *p = NULL;
-    if (!size || n <= (SIZE_MAX - 63) / size) { /* rounding up to whole lines cannot overflow */
-        const size_t whole = ((n ? n : 1) * (size ? size : 1) + 63) / 64 * 64;
+    if (count <= (SIZE_MAX - 63) / each) { /* rounding up to whole lines cannot overflow */
+        const size_t whole = (count * each + 63) / 64 * 64;
         if ((p = aligned_alloc(64, whole)))
             memset(p, 0, whole);
     }

@@ -1323,6 +1323,9 @@ START_TEST(test_cache_line_arrays)
     free(p);
     ck_assert_ptr_null(upset_calloc_lines(SIZE_MAX / 4, 8, &err));
     ck_assert_msg(strstr(err.msg, "out of memory"), "%s", err.msg);
+    upset_err_t zero = {{0}}; /* a zero size counts as 1 byte, so SIZE_MAX of them overflow too */
+    ck_assert_ptr_null(upset_calloc_lines(SIZE_MAX, 0, &zero));
+    ck_assert_msg(strstr(zero.msg, "out of memory"), "%s", zero.msg);
     upset_err_t ok = {{0}};
     model_t m, copy;
     engine_t e;
