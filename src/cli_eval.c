@@ -3,22 +3,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "upset/bitspace.h"
 #include "upset/campaign_data.h"
 #include "upset/cli_commands.h"
+#include "upset/clock.h"
 #include "upset/econt.h"
 #include "upset/evaluate.h"
 #include "upset/fileutil.h"
 #include "upset/kernels.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static int ends_with(const char *s, const char *suffix)
 {
@@ -49,13 +42,6 @@ static int eval_usage(void)
     return 2;
 }
 
-static double cpu_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* --layers: every layer run alone over every sample (its input left by the layer before),
  * CPU time per sample, multiply-accumulates and the achieved rate; then the same samples
  * through the forward pass as `upset eval` runs it (engine_run_lean), each layer timed in
@@ -72,9 +58,9 @@ static int layer_profile(evaluator_t *ev, const dataset_t *d, upset_err_t *err)
         memcpy(e->input.real, d->x + i * shape_size(d->shape),
                (size_t)e->input.n * sizeof *e->input.real);
         for (int l = 0; !rc && l < m->n_layers; l++) {
-            double t0 = cpu_s();
+            double t0 = clock_cpu_s();
             rc = engine_run_layers(e, l, l, err);
-            t[l] += cpu_s() - t0;
+            t[l] += clock_cpu_s() - t0;
         }
     }
     e->layer_wall = in_pass;
@@ -261,7 +247,7 @@ int cmd_eval(int argc, char **argv)
     }
     if (csv)
         fprintf(csv, "sample,index,label,prediction,emd\n");
-    double t0 = now_s(), sum = 0;
+    double t0 = clock_wall_s(), sum = 0;
     int64_t correct = 0;
     for (int64_t i = 0; i < d.n; i++) {
         sample_result_t r;
@@ -276,7 +262,7 @@ int cmd_eval(int argc, char **argv)
             fprintf(csv, "%lld,%lld,%d,%d,%.17g\n", (long long)i, (long long)d.index[i],
                     d.label ? d.label[i] : -1, r.pred, r.emd);
     }
-    double dt = now_s() - t0;
+    double dt = clock_wall_s() - t0;
     if (csv) {
         if (fclose(csv) != 0 && !rc) {
             fprintf(stderr, "upset eval: --per-sample: out of memory\n");

@@ -6,19 +6,12 @@
  * as twelve independent ones measure (rounded: one or two 512-bit units). Prints
  * "peak_gmacs=X" (and "peak512_gmacs=X") last for tools/bench.sh. */
 #include <stdio.h>
-#include <time.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
 
+#include "upset/clock.h"
 #include "upset/kernels.h"
-
-static double cpu_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 #if defined(__x86_64__)
 /* Eight times `op %1, %0` on one register, dependent in turn. */
@@ -30,13 +23,13 @@ static double chain_rate(int multiply, long n)
 {
     unsigned long x = 1;
     const unsigned long y = multiply ? 3 : 1;
-    const double t0 = cpu_s();
+    const double t0 = clock_cpu_s();
     for (long i = 0; i < n; i++)
         if (multiply)
             __asm__ volatile(CHAIN8("imul") : "+r"(x) : "r"(y));
         else
             __asm__ volatile(CHAIN8("add") : "+r"(x) : "r"(y));
-    return 8.0 * n / (cpu_s() - t0);
+    return 8.0 * n / (clock_cpu_s() - t0);
 }
 #endif
 
@@ -48,7 +41,7 @@ __attribute__((target("avx512f,avx512vnni"))) static double vnni512_rate(long n)
     const __m512i x = _mm512_set1_epi16(3), w = _mm512_set1_epi16(5);
     __m512i a0 = _mm512_set1_epi32(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
             a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0; /* named: an array would spill */
-    const double t0 = cpu_s();
+    const double t0 = clock_cpu_s();
     for (long i = 0; i < n; i++) {
         a0 = _mm512_dpwssd_epi32(a0, x, w), a1 = _mm512_dpwssd_epi32(a1, x, w);
         a2 = _mm512_dpwssd_epi32(a2, x, w), a3 = _mm512_dpwssd_epi32(a3, x, w);
@@ -59,7 +52,7 @@ __attribute__((target("avx512f,avx512vnni"))) static double vnni512_rate(long n)
         __asm__ volatile("" : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5),
                          "+v"(a6), "+v"(a7), "+v"(a8), "+v"(a9), "+v"(a10), "+v"(a11));
     }
-    return 12.0 * n / (cpu_s() - t0);
+    return 12.0 * n / (clock_cpu_s() - t0);
 }
 #endif
 
@@ -94,13 +87,13 @@ int main(void)
     for (int i = 0; i < ROWS * K; i++)
         w[i] = (int16_t)(i % 253 - 126);
     int64_t check = 0;
-    double t0 = cpu_s();
+    double t0 = clock_cpu_s();
     for (int r = 0; r < REPS; r++) {
         x[r % K] ^= 1; /* keeps the compiler from hoisting the call */
         kernel_dot16(x, w, K, ROWS, K, out);
         check += out[r % ROWS];
     }
-    double dt = cpu_s() - t0;
+    double dt = clock_cpu_s() - t0;
     const double rate = (double)K * ROWS * REPS / dt / 1e9, hz = clock_hz(), peak = 32 * hz / 1e9;
     printf("kernel_dot16 (%s), %d rows x K %d in L1: %.1f GMAC/s (checksum %lld)\n",
            kernel_path(), ROWS, K, rate, (long long)check);

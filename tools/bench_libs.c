@@ -19,11 +19,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <cblas.h>
 #include <oneapi/dnnl/dnnl.h>
 
+#include "upset/clock.h"
 #include "upset/dataset.h"
 #include "upset/engine.h"
 #include "upset/kernels.h"
@@ -39,13 +39,6 @@ static double median3(const double *t)
 {
     const double lo = t[0] < t[1] ? t[0] : t[1], hi = t[0] < t[1] ? t[1] : t[0];
     return t[2] < lo ? lo : t[2] > hi ? hi : t[2];
-}
-
-static double cpu_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 /* A layer as a product: M output pixels, K = kh * kw * cin fan-in, N = cout. */
@@ -252,13 +245,13 @@ int main(int argc, char **argv)
                         fprintf(stderr, "bench_libs: layer %s reads no integer codes\n", L->name);
                         return 1;
                     }
-                    double t0 = cpu_s();
+                    double t0 = clock_cpu_s();
                     if (side == 0) {
                         if (engine_run_layers(&e, q->l, q->l, &err)) {
                             fprintf(stderr, "bench_libs: %s\n", err.msg);
                             return 1;
                         }
-                        q->t_engine[rep] += cpu_s() - t0;
+                        q->t_engine[rep] += clock_cpu_s() - t0;
                         continue;
                     }
                     if (side == 2) {
@@ -268,7 +261,7 @@ int main(int argc, char **argv)
                             q->dnnl_ok = 0; /* an input code outside uint8 */
                             continue;
                         }
-                        q->t_dnnl[rep] += cpu_s() - t0;
+                        q->t_dnnl[rep] += clock_cpu_s() - t0;
                         if (rep == 0 && i == 0) {
                             im2col(L, q, in->fixed, q->a);
                             q->dnnl_exact = sums_exact(q, q->out);
@@ -276,18 +269,18 @@ int main(int argc, char **argv)
                         continue;
                     }
                     im2col(L, q, in->fixed, q->a);
-                    const double t1 = cpu_s();
+                    const double t1 = clock_cpu_s();
                     product(q, 1);
-                    q->t_im2col[rep] += t1 - t0, q->t_dgemm[rep] += cpu_s() - t0;
+                    q->t_im2col[rep] += t1 - t0, q->t_dgemm[rep] += clock_cpu_s() - t0;
                     if (rep == 0 && i == 0)
                         q->exact = sums_exact(q, q->out);
                     if (rep == 0 && i < BATCHED) { /* BATCH images in one product (this one BATCH
                                               * times: the time is the same for any codes) */
-                        t0 = cpu_s();
+                        t0 = clock_cpu_s();
                         for (int b = 0; b < BATCH; b++)
                             im2col(L, q, in->fixed, q->a + (int64_t)b * q->M * q->K);
                         product(q, BATCH);
-                        q->t_batch += (cpu_s() - t0) / BATCH;
+                        q->t_batch += (clock_cpu_s() - t0) / BATCH;
                     }
                 }
             }

@@ -1,11 +1,12 @@
 #include "upset/engine.h"
 
+#include "upset/clock.h"
+
 #include "layer.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 static int tensor_alloc(tensor_t *t, tensor_kind_t kind, int frac, int64_t n, upset_err_t *err)
 {
@@ -200,15 +201,6 @@ static int64_t input_code_bound(const engine_t *e, int i)
 
 static int run_layers(engine_t *e, int first, int last, int lean, upset_err_t *err);
 
-/* The monotonic clock (a vDSO read, unlike the CPU-time clocks' system calls: cheap
- * enough to read at every layer). */
-static double wall_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 int engine_run_layers(engine_t *e, int first, int last, upset_err_t *err)
 {
     return run_layers(e, first, last, 0, err);
@@ -248,7 +240,7 @@ static int run_layers(engine_t *e, int first, int last, int lean, upset_err_t *e
     for (int i = first; i <= last; i++) {
         const layer_t *L = &e->model->layers[i];
         if (e->layer_wall) {
-            const double t = wall_s();
+            const double t = clock_wall_s();
             if (timed >= 0)
                 e->layer_wall[timed] += t - t0;
             timed = i, t0 = t;
@@ -302,6 +294,6 @@ static int run_layers(engine_t *e, int first, int last, int lean, upset_err_t *e
         }
     }
     if (e->layer_wall && timed >= 0)
-        e->layer_wall[timed] += wall_s() - t0;
+        e->layer_wall[timed] += clock_wall_s() - t0;
     return 0;
 }
