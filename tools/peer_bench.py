@@ -26,20 +26,23 @@ import sys
 import time
 
 
-def _threads_from_argv(argv):
-    """--threads N, read before numpy loads: the BLAS numpy uses (OpenBLAS where installed)
-    sizes its thread pool from the environment when it loads, and the peer must run on as
-    many threads as upset's ranks, not on every core."""
-    for i, v in enumerate(argv):
-        if v == "--threads" and i + 1 < len(argv):
-            return argv[i + 1]
-        if v.startswith("--threads="):
-            return v.split("=", 1)[1]
-    return "1"
+def parse_args():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--labels", help="CIFAR-10 labels (classifiers)")
+    ap.add_argument("--count", type=int, default=1017)
+    ap.add_argument("--bits-from", required=True, help="an upset results file of the same model")
+    ap.add_argument("--threads", type=int, default=1)
+    return ap.parse_args()
 
 
+# The arguments are read before numpy loads: the BLAS numpy uses (OpenBLAS where installed)
+# sizes its thread pool from the environment when it loads, and the peer must run on as many
+# threads as upset's ranks, not on every core.
+ARGS = parse_args()
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_var] = _threads_from_argv(sys.argv[1:])
+    os.environ[_var] = str(ARGS.threads)
 
 try:
     import h5py
@@ -259,14 +262,7 @@ def per_bit(layers, params, bits, dtype, evaluate):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", required=True)
-    ap.add_argument("--data", required=True)
-    ap.add_argument("--labels", help="CIFAR-10 labels (classifiers)")
-    ap.add_argument("--count", type=int, default=1017)
-    ap.add_argument("--bits-from", required=True, help="an upset results file of the same model")
-    ap.add_argument("--threads", type=int, default=1)
-    a = ap.parse_args()
+    a = ARGS
     torch.set_num_threads(a.threads)
     layers = load_layers(a.model)
     with h5py.File(a.model, "r") as f:
