@@ -195,6 +195,62 @@ START_TEST(round_shift_is_half_even)
 }
 END_TEST
 
+/* x / 2^shift rounded half to even by exact 128-bit arithmetic: the reference for shifts
+ * past double's 53 bits, up to and beyond int64's width. */
+static int64_t brute_round_shift(int64_t x, int shift)
+{
+    const __int128 d = (__int128)1 << shift;
+    __int128 q = x / d, r = x % d; /* truncated: make it the floor division */
+    if (r < 0)
+        q -= 1, r += d;
+    if (2 * r > d || (2 * r == d && (q & 1)))
+        q += 1;
+    return (int64_t)q;
+}
+
+/* Shifts of 62 and more: a quotient of 1.5 is 2, not 0; int64's extremes; beyond 64 bits
+ * every value rounds to 0 (at most a tie, -1/2, which goes to the even 0). */
+START_TEST(round_shift_wide_shifts)
+{
+    const int64_t xs[] = {INT64_MIN,
+                          INT64_MIN + 1,
+                          -(INT64_C(3) << 61),
+                          -(INT64_C(1) << 62) - 1,
+                          -(INT64_C(1) << 62),
+                          -(INT64_C(1) << 61),
+                          -1,
+                          0,
+                          1,
+                          INT64_C(1) << 61,
+                          INT64_C(1) << 62,
+                          (INT64_C(1) << 62) + 1,
+                          INT64_C(3) << 61,
+                          INT64_MAX - 1,
+                          INT64_MAX};
+    for (int shift = 55; shift <= 70; shift++)
+        for (size_t i = 0; i < sizeof xs / sizeof *xs; i++) {
+            const int64_t want = brute_round_shift(xs[i], shift);
+            ck_assert_msg(round_shift_half_even(xs[i], shift) == want,
+                          "x = %lld, shift %d: %lld, want %lld", (long long)xs[i], shift,
+                          (long long)round_shift_half_even(xs[i], shift), (long long)want);
+        }
+    ck_assert_int_eq(round_shift_half_even(INT64_C(3) << 61, 62), 2); /* 1.5 -> 2 */
+}
+END_TEST
+
+/* An accumulator far coarser than the quantizer's grid (acc_frac - frac <= -63): any
+ * non-zero value is past the range and clips; zero stays zero. */
+START_TEST(quantize_fixed_coarse_accumulator)
+{
+    const quant_t q = {QUANT_BITS, 24, -24, 1, 0}; /* frac 47 */
+    for (int acc_frac = -15; acc_frac >= -40; acc_frac--) {
+        ck_assert_int_eq(quant_code_from_fixed(&q, 1, acc_frac), quant_code_max(&q));
+        ck_assert_int_eq(quant_code_from_fixed(&q, -1, acc_frac), quant_code_min(&q));
+        ck_assert_int_eq(quant_code_from_fixed(&q, 0, acc_frac), 0);
+    }
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("fixed");
@@ -206,6 +262,8 @@ static Suite *make_suite(void)
     tcase_add_test(core, frac_and_ranges);
     tcase_add_test(core, flip_twice_restores_and_is_twos_complement);
     tcase_add_test(core, round_shift_is_half_even);
+    tcase_add_test(core, round_shift_wide_shifts);
+    tcase_add_test(core, quantize_fixed_coarse_accumulator);
     suite_add_tcase(s, core);
     return s;
 }

@@ -94,11 +94,12 @@ void quant_codes_from_floats(const quant_t *q, const double *x, int64_t n, int64
     }
 }
 
-/* x / 2^shift rounded half to even, for 0 < shift < 62: the floor division's remainder is
+/* x / 2^shift rounded half to even, for 0 < shift < 64: the floor division's remainder is
  * x's low bits; branch-free (ties are rare, signs are not). */
 static inline int64_t shift_half_even(int64_t x, int shift)
 {
-    const int64_t half = (int64_t)1 << (shift - 1), rem = x & (((int64_t)1 << shift) - 1);
+    const int64_t half = (int64_t)((uint64_t)1 << (shift - 1)),
+                  rem = (int64_t)((uint64_t)x & (((uint64_t)1 << shift) - 1));
     const int64_t k = x >> shift; /* arithmetic shift: floor division */
     return k + ((rem > half) | ((rem == half) & (int)(k & 1)));
 }
@@ -107,7 +108,7 @@ int64_t round_shift_half_even(int64_t x, int shift)
 {
     if (shift <= 0)
         return x;
-    if (shift >= 62)
+    if (shift >= 64) /* |x| / 2^64 <= 1/2, and a tie rounds to the even 0 */
         return 0;
     return shift_half_even(x, shift);
 }
@@ -119,6 +120,9 @@ int32_t quant_code_from_fixed(const quant_t *q, int64_t acc, int acc_frac)
     if (shift >= 0) {
         k = round_shift_half_even(acc, shift);
     } else {
+        /* scaled up by 2^-shift: past 2^62 any code saturates (and shifting by 64 is undefined) */
+        if (-shift > 62)
+            return acc > 0 ? quant_code_max(q) : acc < 0 ? quant_code_min(q) : 0;
         int64_t lim = INT64_MAX >> (-shift);
         if (acc > lim)
             return quant_code_max(q);
