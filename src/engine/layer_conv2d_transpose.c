@@ -364,8 +364,10 @@ static int load_conv2d_transpose(h5ctx_t *c, hid_t g, layer_t *L)
 {
     if (load_kernel_dims(c, g, L, 1) || load_strides_padding(c, g, L))
         return -1;
-    const int eh = L->pad_same ? L->in.h * L->stride_h : (L->in.h - 1) * L->stride_h + L->kh;
-    const int ew = L->pad_same ? L->in.w * L->stride_w : (L->in.w - 1) * L->stride_w + L->kw;
+    /* in int64: in_shape up to 2^20 times a stride up to 4096 overflows int */
+    const int64_t sh = L->stride_h, sw = L->stride_w;
+    const int64_t eh = L->pad_same ? L->in.h * sh : (L->in.h - 1) * sh + L->kh;
+    const int64_t ew = L->pad_same ? L->in.w * sw : (L->in.w - 1) * sw + L->kw;
     return load_check_conv_shape(c, L, eh, ew) ||
                    load_weights(c, g, L, (h5_shape_t){4, {L->kh, L->kw, L->cout, L->cin}})
                ? -1

@@ -93,8 +93,10 @@ static int load_zero_padding(h5ctx_t *c, hid_t g, layer_t *L)
     int n;
     if (h5_attr_ints(c, g, "pads", v, 4, &n))
         return -1;
-    if (n != 4 || v[0] < 0 || v[1] < 0 || v[2] < 0 || v[3] < 0 || v[0] + v[1] > 4096 ||
-        v[2] + v[3] > 4096)
+    int in_range = n == 4;
+    for (int i = 0; i < n; i++) /* each bounded first, so the sums cannot overflow */
+        in_range = in_range && v[i] >= 0 && v[i] <= 4096;
+    if (!in_range || v[0] + v[1] > 4096 || v[2] + v[3] > 4096)
         return upset_fail(c->err, "%s: %s: 'pads' needs 4 values (top, bottom, left, right) in "
                                   "0..4096",
                           c->file, c->where);

@@ -22,9 +22,15 @@ int h5_attr_string(h5ctx_t *c, hid_t obj, const char *name, char *out, size_t le
         return missing(c, name, "attribute");
     hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
     hid_t t = H5Aget_type(a);
+    hid_t sp = H5Aget_space(a);
+    hssize_t npts = H5Sget_simple_extent_npoints(sp);
+    H5Sclose(sp);
     int rc = -1;
     if (H5Tget_class(t) != H5T_STRING) {
         upset_fail(c->err, "%s: %s: attribute '%s' is not a string", c->file, c->where, name);
+    } else if (npts != 1) { /* H5Aread would write every element into one string's room */
+        upset_fail(c->err, "%s: %s: attribute '%s' holds %lld strings, expected one", c->file,
+                   c->where, name, (long long)npts);
     } else if (H5Tis_variable_str(t) > 0) {
         hid_t mt = H5Tcopy(t); /* the file's character set: ASCII and UTF-8 do not convert */
         char *s = NULL;
@@ -54,6 +60,27 @@ int h5_attr_string(h5ctx_t *c, hid_t obj, const char *name, char *out, size_t le
     return rc;
 }
 
+/* An integer field stored as floats: HDF5's conversion would truncate 8.9 to 8, so each value
+ * must be integral and within int64. */
+static int float_attr_as_ints(h5ctx_t *c, hid_t a, const char *name, int64_t *out, int n)
+{
+    double *v = calloc((size_t)n, sizeof *v);
+    if (!v || H5Aread(a, H5T_NATIVE_DOUBLE, v) < 0) {
+        free(v);
+        return missing(c, name, "attribute");
+    }
+    int rc = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        if (!(v[i] == floor(v[i]) && fabs(v[i]) < 0x1p62))
+            rc = upset_fail(c->err, "%s: %s: attribute '%s' must hold integers, has %g",
+                            c->file, c->where, name, v[i]);
+        else
+            out[i] = (int64_t)v[i];
+    }
+    free(v);
+    return rc;
+}
+
 /* Reads a numeric attribute (scalar or 1-D) into out[max] as native type mt. */
 static int attr_numeric(h5ctx_t *c, hid_t obj, const char *name, hid_t mt, void *out,
                         size_t elem, int max, int *n)
@@ -71,6 +98,10 @@ static int attr_numeric(h5ctx_t *c, hid_t obj, const char *name, hid_t mt, void 
     } else if (npts < 1 || npts > max) {
         upset_fail(c->err, "%s: %s: attribute '%s' has %lld elements, expected 1..%d", c->file,
                    c->where, name, (long long)npts, max);
+    } else if (cls == H5T_FLOAT && H5Tequal(mt, H5T_NATIVE_INT64) > 0) {
+        rc = float_attr_as_ints(c, a, name, out, (int)npts);
+        if (!rc)
+            *n = (int)npts;
     } else {
         void *buf = calloc((size_t)npts, elem);
         if (buf && H5Aread(a, mt, buf) >= 0) {

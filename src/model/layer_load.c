@@ -179,6 +179,18 @@ int load_kernel_dims(h5ctx_t *c, hid_t g, layer_t *L, int transpose)
     if (nd != 4)
         return upset_fail(c->err, "%s: %s: conv kernel must have 4 dimensions, has %d", c->file,
                           c->where, nd);
+    /* bounded before the casts: a zero axis divides by zero later, a huge one wraps int */
+    const hsize_t most[4] = {4096, 4096, 1 << 20, 1 << 20};
+    for (int i = 0; i < 4; i++)
+        if (dims[i] < 1 || dims[i] > most[i])
+            return upset_fail(c->err, "%s: %s: kernel axis %d has %llu entries, expected 1..%llu",
+                              c->file, c->where, i, (unsigned long long)dims[i],
+                              (unsigned long long)most[i]);
+    if ((double)dims[0] * (double)dims[1] * (double)dims[2] * (double)dims[3] > 0x1p28)
+        return upset_fail(c->err, "%s: %s: kernel (%llu, %llu, %llu, %llu) is absurdly large",
+                          c->file, c->where, (unsigned long long)dims[0],
+                          (unsigned long long)dims[1], (unsigned long long)dims[2],
+                          (unsigned long long)dims[3]);
     L->kh = (int)dims[0];
     L->kw = (int)dims[1];
     L->cin = (int)dims[transpose ? 3 : 2];
@@ -187,13 +199,14 @@ int load_kernel_dims(h5ctx_t *c, hid_t g, layer_t *L, int transpose)
     return 0;
 }
 
-int load_check_conv_shape(h5ctx_t *c, const layer_t *L, int eh, int ew)
+int load_check_conv_shape(h5ctx_t *c, const layer_t *L, int64_t eh, int64_t ew)
 {
     if (L->in.c != L->cin || L->out.c != L->cout || L->out.h != eh || L->out.w != ew)
         return upset_fail(c->err,
                           "%s: %s: shape mismatch: in (%d,%d,%d) out (%d,%d,%d) but kernel "
-                          "%dx%d %d->%d stride %d gives (%d,%d,%d)",
+                          "%dx%d %d->%d stride %d gives (%lld,%lld,%d)",
                           c->file, c->where, L->in.h, L->in.w, L->in.c, L->out.h, L->out.w,
-                          L->out.c, L->kh, L->kw, L->cin, L->cout, L->stride_h, eh, ew, L->cout);
+                          L->out.c, L->kh, L->kw, L->cin, L->cout, L->stride_h, (long long)eh,
+                          (long long)ew, L->cout);
     return 0;
 }

@@ -37,7 +37,7 @@ int conv_out_dim(int in, int k, int stride, int same);
  * the order Keras stores them (transpose: (kh, kw, cout, cin)). */
 int load_kernel_dims(h5ctx_t *c, hid_t g, layer_t *L, int transpose);
 /* A convolution's expected output (eh, ew) against out_shape and the kernel's channels. */
-int load_check_conv_shape(h5ctx_t *c, const layer_t *L, int eh, int ew);
+int load_check_conv_shape(h5ctx_t *c, const layer_t *L, int64_t eh, int64_t ew);
 /* use_bias, quantized, activation, the kernel (of shape ks, as Keras stores the kind's),
  * bias, and when quantized their quantizers, codes and optional per-channel shifts (one per
  * index of the kernel's last axis). */

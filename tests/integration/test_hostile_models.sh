@@ -127,6 +127,40 @@ f['layers/L017'].attrs['in_shape'] = np.array([1000000], np.int32); f['layers/L0
 refused huge_shape "dataset 'kernel' has shape (2048, 10) but the layer needs (2048, 1000000)" \
     "$UPSET" info "$T/huge_shape.h5"
 
+# A string attribute holding an array (a converter storing a list): reading it as one string
+# wrote every element into one string's room
+make_model name_list $M "g = layer('encoded_vector'); del g.attrs['name']; g.attrs['name'] = ['encoded_vector'] * 4"
+refused name_list "attribute 'name' holds 4 strings, expected one" "$UPSET" info "$T/name_list.h5"
+make_model name_fixed_list $M "g = layer('encoded_vector'); del g.attrs['name']; g.attrs['name'] = np.array([b'ab', b'cd'])"
+refused name_fixed_list "attribute 'name' holds 2 strings, expected one" "$UPSET" info "$T/name_fixed_list.h5"
+
+# An integer field stored as a fractional float (HDF5 would truncate 6.5 to 6)
+make_model bits_float $M "g = layer('encoded_vector'); g.attrs['kernel_q_bits'] = np.float64(6.5)"
+refused bits_float "attribute 'kernel_q_bits' must hold integers, has 6.5" "$UPSET" info "$T/bits_float.h5"
+
+# Kernel axes of zero entries (a division by zero in eval) or of 2^31 (wrapped int)
+make_model kernel_empty $M "g = layer('conv2d_0_m'); replace(g, 'kernel', np.zeros((0, 3, 1, 8), np.float32))
+replace(g, 'kernel_code', np.zeros((0, 3, 1, 8), np.int32))"
+refused kernel_empty "kernel axis 0 has 0 entries, expected 1..4096" "$UPSET" info "$T/kernel_empty.h5"
+make_model kernel_huge $M "g = layer('conv2d_0_m'); del g['kernel']
+g.create_dataset('kernel', shape=(2**31, 3, 1, 8), dtype='f4', chunks=(1, 3, 1, 8))"
+refused kernel_huge "kernel axis 0 has 2147483648 entries" "$UPSET" info "$T/kernel_huge.h5"
+
+# A transposed convolution whose output height (2^20 rows x stride 4096) passes int's range:
+# it wrapped to 0 (and with other sizes to an accepted wrong shape)
+make_model convt_wide $M "
+for k in list(f['layers']): del f['layers'][k]
+f.attrs['n_layers'] = np.int32(1); f.attrs['task'] = np.bytes_('encoder')
+f.attrs['input_shape'] = np.array([1048576, 1, 1], np.int32)
+g = f['layers'].create_group('L000')
+for k, v in dict(kind='conv2d_transpose', name='wide', part='main', padding='same', activation='linear').items():
+    g.attrs[k] = np.bytes_(v)
+for k in ('faultable', 'use_bias', 'quantized'): g.attrs[k] = np.int32(0)
+g.attrs['in_shape'] = np.array([1048576, 1, 1], np.int32); g.attrs['out_shape'] = np.array([1, 1, 1], np.int32)
+g.attrs['strides'] = np.array([4096, 1], np.int32)
+g.create_dataset('kernel', data=np.zeros((1, 1, 1, 1), np.float32))"
+refused convt_wide "stride 4096 gives (4294967296,1,1)" "$UPSET" info "$T/convt_wide.h5"
+
 # And the unedited models still load
 for m in models/*.h5; do "$UPSET" info "$m" >/dev/null 2>&1 || fail "bundled $m refused"; done
 # auto_po2 shifts: negative, too wide for the codes, one per channel missing; a bias_add
