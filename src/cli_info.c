@@ -26,6 +26,13 @@ int cmd_info(int argc, char **argv)
         fprintf(stderr, "upset info: %s\n", err.msg);
         return 1;
     }
+    engine_t e; /* what the engine refuses (fixed-point ranges), eval and run would too */
+    if (engine_create(&e, &m, -1, &err)) {
+        fprintf(stderr, "upset info: %s: %s\n", argv[1], err.msg);
+        model_free(&m);
+        return 1;
+    }
+    engine_free(&e);
     printf("model %s (%s), input ", m.name, task_name(m.task));
     print_shape(m.input);
     printf(", %d layers\n", m.n_layers);

@@ -38,6 +38,7 @@ typedef struct {
     tensor_t input;       /* (h, w, c) of the model input */
     tensor_t input_fixed; /* the input as exact integers, when the first layer reads it so */
     int64_t input_bound;  /* the largest |code| in input_fixed (engine_wrote(-1) after a write) */
+    int input_bits_most;  /* input_fixed's codes stay below 2^this, so every value fits int64 */
     tensor_t *out;        /* out[i] = output of layer i */
     int n_layers;
     /* fuse[i]: batch norm i feeds only quantizer i + 1, and a run through both computes

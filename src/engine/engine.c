@@ -52,6 +52,79 @@ static int fusable(const engine_t *e, int l)
            e->only_next[l];
 }
 
+/* Every fixed-point value (sums, aligned biases, a delta's difference of two) must fit
+ * int64: a bound on each fixed tensor's magnitude in bits, max(X + a, b), where X is the
+ * bits of the exact input's largest code (known per run; exact_input holds it to
+ * input_bits_most). NO_BITS: no such term (far below anything added to it). Flipped weight
+ * and bias codes are inside their quantizers' bounds, so faults are covered. */
+enum { NO_BITS = -1000, MOST_BITS = 62 };
+typedef struct {
+    int a, b;
+} magnitude_t;
+
+static int bits_of(int64_t v) { return v ? 64 - __builtin_clzll((unsigned long long)v) : 0; }
+
+static magnitude_t grown(magnitude_t m, int bits)
+{
+    return (magnitude_t){m.a + bits, m.b + bits};
+}
+
+static magnitude_t larger(magnitude_t m, magnitude_t n)
+{
+    return (magnitude_t){m.a > n.a ? m.a : n.a, m.b > n.b ? m.b : n.b};
+}
+
+static int check_magnitudes(engine_t *e, upset_err_t *err)
+{
+    const model_t *m = e->model;
+    magnitude_t *mag = upset_calloc((size_t)m->n_layers, sizeof *mag, err);
+    if (!mag)
+        return -1;
+    int rc = 0, input_most = MOST_BITS;
+    for (int i = 0; i < m->n_layers && !rc; i++) {
+        const layer_t *L = &m->layers[i];
+        const tensor_t *out = &e->out[i];
+        if (out->kind != TENSOR_FIXED)
+            continue;
+        magnitude_t in = {NO_BITS, NO_BITS}; /* the inputs', aligned to out's frac */
+        for (int k = 0; k < L->n_inputs; k++) {
+            const int s = L->inputs[k];
+            const magnitude_t src = s < 0 ? (magnitude_t){0, NO_BITS} : mag[s];
+            const int frac = s < 0 ? e->input_frac : e->out[s].frac;
+            const int align = L->kind == LAYER_ADD || L->kind == LAYER_CONCATENATE ? out->frac - frac : 0;
+            in = larger(in, grown(src, align));
+        }
+        const layer_diff_t d = layer_diff(L);
+        if (d == DIFF_QUANT) {
+            mag[i] = (magnitude_t){NO_BITS, bits_of(quant_code_bound(&L->aq))};
+        } else if (d == DIFF_LINEAR) {
+            const fixed_align_t al = fixed_align(L, engine_layer_input(e, i), out);
+            const int64_t bias = L->use_bias ? quant_code_bound(&L->bq) : 0;
+            if (al.shift_prod > MOST_BITS || al.shift_bias > MOST_BITS)
+                rc = upset_fail(err, "layer %s: aligning its sums and bias needs shifts of %d and "
+                                     "%d bits, beyond int64",
+                                L->name, al.shift_prod, al.shift_bias);
+            const magnitude_t sums = grown(in, bits_of(layer_weight_bound(L)) +
+                                                   bits_of(L->n_weights / L->cout) + al.shift_prod);
+            mag[i] = grown(larger(sums, (magnitude_t){NO_BITS, bits_of(bias) + al.shift_bias}), 1);
+        } else {
+            mag[i] = grown(in, L->kind == LAYER_ADD ? bits_of(L->n_inputs) : 0);
+        }
+        if (!rc && mag[i].b > MOST_BITS)
+            rc = upset_fail(err, "layer %s: its fixed-point values may reach 2^%d, beyond int64 "
+                                 "(its quantizers' precisions lie too far apart)",
+                            L->name, mag[i].b);
+        if (MOST_BITS - mag[i].a < input_most)
+            input_most = MOST_BITS - mag[i].a;
+    }
+    if (!rc && input_most < 1 && e->input_fixed.fixed)
+        rc = upset_fail(err, "layer %s: its fixed-point values may exceed int64 for any input",
+                        m->layers[0].name);
+    e->input_bits_most = input_most;
+    free(mag);
+    return rc;
+}
+
 int engine_create(engine_t *e, const model_t *m, int input_frac, upset_err_t *err)
 {
     memset(e, 0, sizeof *e);
@@ -77,9 +150,11 @@ int engine_create(engine_t *e, const model_t *m, int input_frac, upset_err_t *er
             in_frac[k] = s < 0 ? (input_frac >= 0 ? input_frac : 0) : e->out[s].frac;
         }
         layer_out_type(L, in_kind, in_frac, input_frac >= 0 && i == 0, &kind, &frac);
-        if (frac > 60)
-            return upset_fail(err, "layer %s: fixed-point precision %d bits exceeds 60", L->name,
-                              frac);
+        if (frac > 60 || frac < -60) {
+            upset_fail(err, "layer %s: fixed-point precision %d bits is outside -60..60", L->name,
+                       frac);
+            goto fail;
+        }
         if ((L->kind == LAYER_FLATTEN || L->kind == LAYER_RESHAPE) && L->n_inputs == 1 &&
             src >= 0 && kind == e->out[src].kind && frac == e->out[src].frac &&
             shape_size(L->out) == e->out[src].n) {
@@ -97,6 +172,8 @@ int engine_create(engine_t *e, const model_t *m, int input_frac, upset_err_t *er
     if (input_frac >= 0 && e->out[0].kind == TENSOR_FIXED &&
         m->layers[0].kind != LAYER_QUANT_INPUT &&
         tensor_alloc(&e->input_fixed, TENSOR_FIXED, input_frac, e->input.n, err))
+        goto fail;
+    if (check_magnitudes(e, err))
         goto fail;
     return 0;
 fail:
@@ -149,6 +226,11 @@ static int exact_input(engine_t *e, upset_err_t *err)
         e->input_fixed.fixed[i] = (int64_t)v;
         most = fabs(v) > (double)most ? (int64_t)fabs(v) : most;
     }
+    if (bits_of(most) > e->input_bits_most)
+        return upset_fail(err, "input value %g is too large for the model's int64 arithmetic "
+                               "(inputs must stay below %g)",
+                          (double)most * ldexp(1.0, -e->input_frac),
+                          ldexp(1.0, e->input_bits_most - e->input_frac));
     e->input_bound = most;
     return 0;
 }

@@ -161,6 +161,34 @@ g.attrs['strides'] = np.array([4096, 1], np.int32)
 g.create_dataset('kernel', data=np.zeros((1, 1, 1, 1), np.float32))"
 refused convt_wide "stride 4096 gives (4294967296,1,1)" "$UPSET" info "$T/convt_wide.h5"
 
+# Quantizers whose grids lie so far apart that aligning a sum to the bias's grid passes
+# int64 (24-bit inputs and weights, a bias on a 2^-47 grid): eval gave -48,576 for
+# 1,000 x 1,000. And a precision past 60 bits, which leaked the engine's buffers.
+make_model align_overflow $M "
+for k in list(f['layers']): del f['layers'][k]
+f.attrs['n_layers'] = np.int32(2); f.attrs['task'] = np.bytes_('encoder')
+f.attrs['input_shape'] = np.array([1], np.int32)
+def group(i, kind, **attrs):
+    g = f['layers'].create_group('L%03d' % i)
+    for k, v in dict(kind=kind, name='l%d' % i, part='main', activation='linear').items():
+        g.attrs[k] = np.bytes_(v)
+    g.attrs['faultable'] = np.int32(i == 1)
+    g.attrs['in_shape'] = g.attrs['out_shape'] = np.array([1], np.int32)
+    for k, v in attrs.items(): g.attrs[k] = np.int32(v)
+    return g
+group(0, 'quant_input', q_bits=24, q_integer=23, q_keep_negative=1)
+g = group(1, 'dense', use_bias=1, quantized=1, kernel_q_bits=24, kernel_q_integer=23,
+          kernel_q_keep_negative=1, bias_q_bits=24, bias_q_integer=-24, bias_q_keep_negative=1)
+g.create_dataset('kernel', data=np.array([[1000]], np.float32))
+g.create_dataset('kernel_code', data=np.array([[1000]], np.int32))
+g.create_dataset('bias', data=np.array([2.0 ** -47], np.float32))
+g.create_dataset('bias_code', data=np.array([1], np.int32))"
+refused align_overflow "layer l1: its fixed-point values may reach 2^97, beyond int64" \
+    "$UPSET" info "$T/align_overflow.h5"
+cp "$T/align_overflow.h5" "$T/frac_wide.h5"
+"$PY" -c "import h5py, sys; f = h5py.File(sys.argv[1], 'r+'); f['layers/L000'].attrs['q_integer'] = -24; f['layers/L001'].attrs['kernel_q_integer'] = -24" "$T/frac_wide.h5"
+refused frac_wide "layer l1: fixed-point precision 94 bits is outside -60..60" "$UPSET" info "$T/frac_wide.h5"
+
 # And the unedited models still load
 for m in models/*.h5; do "$UPSET" info "$m" >/dev/null 2>&1 || fail "bundled $m refused"; done
 # auto_po2 shifts: negative, too wide for the codes, one per channel missing; a bias_add
