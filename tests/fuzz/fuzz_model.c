@@ -24,6 +24,10 @@ static const char *const INT_ATTRS[] = {"faultable", "use_bias", "quantized", "k
                                         "bias_q_bits", "bias_q_integer", "q_bits", "q_integer",
                                         "q_keep_negative", "n_layers", "format_version"};
 static const char *const SHAPE_ATTRS[] = {"in_shape", "out_shape", "strides", "input_shape"};
+/* the window, padding, graph and leaky-relu fields (taken under a flag bit, so the inputs
+ * in tests/fuzz/regressions keep their meaning) */
+static const char *const MORE_ATTRS[] = {"pool_size", "pads", "size", "inputs",
+                                         "q_negative_slope_shift", "epsilon"};
 static const char *const STR_ATTRS[] = {"kind", "activation", "padding", "part", "task", "name"};
 static const char *const STR_VALUES[] = {
     "conv2d", "dense", "batchnorm", "activation", "flatten", "reshape", "quant_input",
@@ -89,31 +93,52 @@ static void edit(hid_t file, const uint8_t *e)
     int32_t v32;
     memcpy(&v32, e + 3, 4);
     switch (e[0] % 7) {
-    case 0: { /* an integer attribute: small values mostly, any int32 sometimes */
+    case 0: { /* an integer attribute: small values mostly, any int32 sometimes, or stored as
+               * a double, whole or not (flag 0x40) */
         int32_t v = e[7] & 1 ? v32 : (int8_t)e[3];
+        const double d = v + (e[6] & 1 ? 0.5 : 0.0);
         hid_t sp = H5Screate(H5S_SCALAR);
-        set_attr(g, INT_ATTRS[e[2] % N(INT_ATTRS)], H5T_NATIVE_INT32, sp, &v);
+        if (e[7] & 0x40)
+            set_attr(g, INT_ATTRS[e[2] % N(INT_ATTRS)], H5T_NATIVE_DOUBLE, sp, &d);
+        else
+            set_attr(g, INT_ATTRS[e[2] % N(INT_ATTRS)], H5T_NATIVE_INT32, sp, &v);
         H5Sclose(sp);
         break;
     }
-    case 1: { /* a shape-like array of 1 to 3 small values */
+    case 1: { /* a shape-like array of 1 to 3 values: small ones; with flag 0x10 any int32
+               * (negative, huge); with 0x20 doubles (fractional too); 0x08: MORE_ATTRS */
         int32_t v[3] = {e[3], e[4], e[5]};
+        if (e[7] & 0x10)
+            v[0] = v32, v[1] = -v32, v[2] = (int32_t)(0x7fffff00u | e[5]);
+        const double d[3] = {v[0] + e[6] % 2 * 0.25, v[1], v[2]};
         hsize_t n = 1 + e[6] % 3;
+        const char *name = e[7] & 0x08 ? MORE_ATTRS[e[2] % N(MORE_ATTRS)]
+                                       : SHAPE_ATTRS[e[2] % N(SHAPE_ATTRS)];
         hid_t sp = H5Screate_simple(1, &n, NULL);
-        set_attr(g, SHAPE_ATTRS[e[2] % N(SHAPE_ATTRS)], H5T_NATIVE_INT32, sp, v);
+        if (e[7] & 0x20)
+            set_attr(g, name, H5T_NATIVE_DOUBLE, sp, d);
+        else
+            set_attr(g, name, H5T_NATIVE_INT32, sp, v);
         H5Sclose(sp);
         break;
     }
-    case 2: { /* a string attribute, fixed-length or variable-length UTF-8 */
+    case 2: { /* a string attribute, fixed-length or variable-length UTF-8; with bit 2 of
+               * e[4] an array of 2 to 4 copies (a converter writing a list) */
         const char *s = STR_VALUES[e[3] % N(STR_VALUES)];
-        hid_t t = H5Tcopy(H5T_C_S1), sp = H5Screate(H5S_SCALAR);
+        const hsize_t copies = 2 + e[5] % 3;
+        const char *vs[4] = {s, s, s, s};
+        char fixed[4][64] = {{0}};
+        for (int k = 0; k < 4; k++)
+            snprintf(fixed[k], sizeof fixed[k], "%s", s);
+        hid_t t = H5Tcopy(H5T_C_S1);
+        hid_t sp = e[4] & 2 ? H5Screate_simple(1, &copies, NULL) : H5Screate(H5S_SCALAR);
         if (e[4] & 1) {
             H5Tset_size(t, H5T_VARIABLE);
             H5Tset_cset(t, H5T_CSET_UTF8);
-            set_attr(g, STR_ATTRS[e[2] % N(STR_ATTRS)], t, sp, &s);
+            set_attr(g, STR_ATTRS[e[2] % N(STR_ATTRS)], t, sp, vs);
         } else {
-            H5Tset_size(t, strlen(s) + 1);
-            set_attr(g, STR_ATTRS[e[2] % N(STR_ATTRS)], t, sp, s);
+            H5Tset_size(t, e[4] & 2 ? sizeof fixed[0] : strlen(s) + 1);
+            set_attr(g, STR_ATTRS[e[2] % N(STR_ATTRS)], t, sp, e[4] & 2 ? (const void *)fixed : s);
         }
         H5Tclose(t);
         H5Sclose(sp);
@@ -131,6 +156,8 @@ static void edit(hid_t file, const uint8_t *e)
     case 6: { /* replace a dataset by one of another shape or type, filled with a byte */
         const char *name = DATASETS[e[2] % N(DATASETS)];
         hsize_t dims[4] = {1 + e[3] % 9, 1 + e[4] % 9, 1 + e[5] % 4, 1 + e[6] % 4};
+        if (e[7] & 0x40) /* an axis of no entries (HDF5 allows them) */
+            dims[e[6] % 4] = 0;
         int nd = 1 + e[7] % 4;
         hid_t t = e[7] & 16 ? H5T_NATIVE_DOUBLE : e[7] & 32 ? H5T_NATIVE_INT64 : H5T_NATIVE_FLOAT;
         H5Ldelete(g, name, H5P_DEFAULT);
