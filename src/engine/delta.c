@@ -194,27 +194,37 @@ static int is_sparse(const engine_t *e, int l)
 static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 static int64_t abs64(int64_t a) { return a < 0 ? -a : a; }
 
+/* The layer whose output layer k reads, as input_of (k == n_layers: the network's output,
+ * the last layer's), -1 for the model input. In a graph model that need not be layer k - 1:
+ * a cut layer may read an earlier one past layers nothing reads, and bounds taken from layer
+ * k - 1 would size its store (or its int32 scatter) for the wrong values. */
+static int producer(const delta_t *d, int k)
+{
+    return k < d->n_layers ? d->engine->model->layers[k].inputs[0] : k - 1;
+}
+
 /* A bound on |value| of every fault-free input of layer k (-1: none known), so a
  * store can be narrow: quantizer codes, the converted input, sparse pre-activations. */
 static int64_t value_bound(const delta_t *d, int k, int64_t input_code_max)
 {
     const model_t *m = d->engine->model;
-    if (k == 0)
+    const int p = producer(d, k);
+    if (p < 0)
         return input_code_max;
-    const layer_t *P = &m->layers[k - 1];
+    const layer_t *P = &m->layers[p];
     if (input_of(d, k)->kind != TENSOR_FIXED)
         return -1;
     if (layer_is_quantizer(P))
         return max64(abs64(quant_code_min(&P->aq)), abs64(quant_code_max(&P->aq)));
     if (P->kind == LAYER_FLATTEN || P->kind == LAYER_RESHAPE)
-        return value_bound(d, k - 1, input_code_max);
-    if (!d->sparse[k - 1])
+        return value_bound(d, p, input_code_max);
+    if (!d->sparse[p])
         return -1;
-    int64_t xb = value_bound(d, k - 1, input_code_max);
+    int64_t xb = value_bound(d, p, input_code_max);
     if (xb < 0 || xb > INT32_MAX)
         return -1;
-    const int sb = d->engine->out[k - 1].frac - quant_frac(&P->bq);
-    if (d->shift_prod[k - 1] > 31 || (P->use_bias && sb > 31)) /* beyond int32: no shift overflows */
+    const int sb = d->engine->out[p].frac - quant_frac(&P->bq);
+    if (d->shift_prod[p] > 31 || (P->use_bias && sb > 31)) /* beyond int32: no shift overflows */
         return -1;
     int64_t most = 0;
     for (int c = 0; c < P->cout; c++) {
@@ -224,7 +234,7 @@ static int64_t value_bound(const delta_t *d, int k, int64_t input_code_max)
         if (xb && s > INT32_MAX / xb) /* checked before the product, which could overflow */
             return -1;
         s *= xb;
-        s = s * ((int64_t)1 << d->shift_prod[k - 1]);
+        s = s * ((int64_t)1 << d->shift_prod[p]);
         if (P->use_bias)
             s += abs64(P->bias_code[c]) * ((int64_t)1 << sb);
         most = max64(most, s);
@@ -264,13 +274,14 @@ static int chain_tail(const model_t *m)
 static int64_t input_code_span(const delta_t *d, int k)
 {
     const model_t *m = d->engine->model;
-    if (k == 0 || input_of(d, k)->kind != TENSOR_FIXED)
+    const int p = producer(d, k);
+    if (p < 0 || input_of(d, k)->kind != TENSOR_FIXED)
         return -1;
-    const layer_t *P = &m->layers[k - 1];
+    const layer_t *P = &m->layers[p];
     if (layer_is_quantizer(P))
         return (int64_t)quant_code_max(&P->aq) - quant_code_min(&P->aq);
     if (P->kind == LAYER_FLATTEN || P->kind == LAYER_RESHAPE)
-        return input_code_span(d, k - 1);
+        return input_code_span(d, p);
     return -1;
 }
 

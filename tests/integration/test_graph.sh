@@ -6,7 +6,9 @@
 # reading the Keras files, executing the graph by layer names) on every image's prediction;
 # single flips (oracle) and multi-bit trials on the stored-input path equal the whole
 # network (--full) bit for bit, and several oracle bits equal the reference run with the
-# flipped code written into the Keras weights. Malformed graphs are refused by name.
+# flipped code written into the Keras weights. A layer that reads past a quantizer read by
+# nobody stores its input as wide as its real producer needs, so flips there equal --full
+# too. Malformed graphs are refused by name.
 . tests/integration/lib.sh
 
 "$PY" - "$T" <<'EOF' || fail "building the Keras model and its reference predictions"
@@ -214,6 +216,53 @@ refused("axis", axis, "concatenation over axis 1 (only the last, the channels)")
 refused("from_input", from_input, "layer 'add2' reads the model input: only the first layer may")
 refused("later", later, "layer 'add1' reads ['r3'] before they are defined")
 EOP
+# A cut layer whose input is not the layer before it: quantizers read by nobody (2-bit, so
+# a store sized from them would be int16) sit between conv c1 and the 1x1 conv c2 that
+# reads it, and between c2 and the flatten that reads it; the stored inputs of c2 and of
+# the dense layer after the flatten hold c1's and c2's wide pre-activations, and single
+# flips on those paths (c1's bias bits, all of c2's, the first 720 of the dense layer's)
+# equal the whole network
+"$PY" - "$T" <<'EOF' || fail "building the model with unread quantizers"
+import sys
+import numpy as np
+sys.path[:0] = ["tools", "tests/integration"]
+import keras_fixture as kf
+
+t = sys.argv[1]
+dead = lambda n: kf.qrelu(n, bits=2, integer=0)
+layers = [kf.input_layer(), kf.qconv2d("c1", 8, strides=2), dead("dead1"),
+          kf.qconv2d("c2", 8, k=1), dead("dead2"), *kf.classifier_head()]
+inbound = {"in": [], "c1": ["in"], "dead1": ["c1"], "c2": ["c1"], "dead2": ["c2"],
+           "flat": ["c2"], "dense": ["flat"], "softmax": ["dense"]}
+rng = np.random.default_rng(9)
+W = lambda *s: rng.normal(0, 0.6, s)
+weights = {"c1": {"kernel": W(3, 3, 3, 8), "bias": W(8) / 3},
+           "c2": {"kernel": W(1, 1, 8, 8), "bias": W(8) / 3},
+           "dense": {"kernel": rng.normal(0, 0.1, (16 * 16 * 8, 10)), "bias": W(10) / 3}}
+kf.write_keras(f"{t}/cut", "cut", layers, weights, inbound)
+kf.label_by_reference(f"{t}/cut", f"{t}/cut_pred.bin", 60, margin=1e-6)
+EOF
+tools/import_qkeras.py "$T/cut.json" "$T/cut.h5" --name cut --task classifier -o "$T/cut_native.h5" \
+    >"$T/cut_import.log" 2>&1 || { fail "import (unread quantizers)"; cat "$T/cut_import.log" >&2; }
+"$UPSET" info "$T/cut_native.h5" >"$T/cut_info.txt" || fail "upset info (unread quantizers)"
+grep -Eq "^ +2 +c2 +conv2d .* <- c1$" "$T/cut_info.txt" && grep -Eq "^ +4 +flat +flatten .* <- c2$" "$T/cut_info.txt" \
+    && pass "c2 reads c1 and the flatten reads c2 past a quantizer read by nobody" \
+    || fail "the layers' inputs: $(cat "$T/cut_info.txt")"
+agrees "$T/cut_native.h5" "$T/cut_pred.bin" \
+    && pass "unread quantizers: engine == numpy reference on every prediction ($AGREE_N images)" \
+    || fail "unread quantizers: engine disagrees with the reference: $AGREE_OUT"
+cat >"$T/cut.yaml" <<EOC
+name: it-graph-cut
+model: $T/cut_native.h5
+data: {format: cifar10, files: [$T/cut_pred.bin], count: 40, correct_only: false}
+kind: oracle
+include_bias: true
+oracle: {first_bit: 1296, bit_count: 1200}
+output: $T/cut_oracle.h5
+EOC
+fast_equals_full 2 2 "$T/cut.yaml" "$T/cut_oracle.h5" "$T/cut_full.h5" bits \
+    "c2's bits and dense bits, inputs stored past unread quantizers: == whole network"
+flips_mispredict "$T/cut_oracle.h5"
 # The bundled QKeras ResNet with skip connections (models/SOURCES.md): re-importing the
 # committed Keras file gives the committed model; upset agrees with the reference on every
 # bundled image's prediction; single flips in a shortcut convolution (stored input at a cut,
