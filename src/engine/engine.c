@@ -340,7 +340,8 @@ static int run_layers(engine_t *e, int first, int last, int lean, upset_err_t *e
             narrow_fusion_t f = {0};
             f.input_ready = ready_for == i;
             f.input_bound = input_code_bound(e, i);
-            if (i + 2 <= last && e->fuse[i + 1]) {
+            /* in a graph the batch norm after L may read another layer */
+            if (i + 2 <= last && e->fuse[i + 1] && e->model->layers[i + 1].inputs[0] == i) {
                 f.bn = &e->model->layers[i + 1];
                 f.q = &e->model->layers[i + 2];
                 f.codes = &e->out[i + 2];
