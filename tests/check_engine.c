@@ -897,6 +897,125 @@ START_TEST(test_convt_paths)
 }
 END_TEST
 
+/* Layer L's output on x with L's activation softmax against softmax over each position's
+ * channels (Keras's last axis) of its output with activation linear, z: y = exp(z - the
+ * position's largest z) / the position's sum of those, and each position's y summing to 1
+ * (a softmax over the whole tensor fails both). modes: kernel modes to run it under. */
+static void softmax_case(layer_t *L, const double *x, const kernel_mode_t *modes, int n_modes)
+{
+    upset_err_t err = {{0}};
+    const int64_t n_in = shape_size(L->in), n_out = shape_size(L->out), c = L->out.c;
+    double *z = malloc((size_t)n_out * sizeof *z), *y = malloc((size_t)n_out * sizeof *y);
+    ck_assert(z && y);
+    const tensor_t in = {TENSOR_REAL, 0, 1, n_in, NULL, (double *)x};
+    tensor_t zt = {TENSOR_REAL, 0, 1, n_out, NULL, z}, yt = {TENSOR_REAL, 0, 1, n_out, NULL, y};
+    for (int r = 0; r < n_modes; r++) {
+        kernel_set_mode(modes[r]);
+        L->act = ACT_LINEAR;
+        ck_assert_msg(layer_forward(L, &in, &zt, &err) == 0, "%s", err.msg);
+        L->act = ACT_SOFTMAX;
+        ck_assert_msg(layer_forward(L, &in, &yt, &err) == 0, "%s", err.msg);
+        for (int64_t p = 0; p < n_out; p += c) {
+            double mx = -INFINITY, sum = 0, total = 0;
+            for (int64_t k = p; k < p + c; k++)
+                mx = fmax(mx, z[k]);
+            for (int64_t k = p; k < p + c; k++)
+                sum += exp(z[k] - mx);
+            for (int64_t k = p; k < p + c; k++) {
+                const double want = exp(z[k] - mx) / sum;
+                ck_assert_msg(fabs(y[k] - want) <= 1e-15,
+                              "%s (%d,%d,%d) mode %d: softmax output %lld is %.17g, the "
+                              "softmax over its position's %lld channels %.17g",
+                              L->name, L->out.h, L->out.w, L->out.c, (int)modes[r],
+                              (long long)k, y[k], (long long)c, want);
+                total += y[k];
+            }
+            ck_assert_msg(fabs(total - 1) <= 1e-14, "%s: position %lld sums to %.17g",
+                          L->name, (long long)(p / c), total);
+        }
+    }
+    kernel_set_mode(KERNEL_AUTO);
+    free(z);
+    free(y);
+}
+
+/* One layer in a model of its own (prepared: the dense and transposed kernels' copies),
+ * random weights and bias, input and output shapes in, out. */
+static void softmax_layer(model_t *m, layer_kind_t kind, const char *name, shape3_t in,
+                          shape3_t out, int k, int stride, int same, uint64_t *seed)
+{
+    upset_err_t err = {{0}};
+    memset(m, 0, sizeof *m);
+    m->n_layers = 1;
+    m->layers = calloc(1, sizeof *m->layers);
+    ck_assert_ptr_nonnull(m->layers);
+    layer_t *L = &m->layers[0];
+    L->kind = kind;
+    snprintf(L->name, sizeof L->name, "%s", name);
+    L->in = in;
+    L->out = out;
+    if (kind != LAYER_ACTIVATION) {
+        L->kh = L->kw = k;
+        L->stride_h = L->stride_w = stride;
+        L->pad_same = same;
+        L->cin = kind == LAYER_DENSE ? (int)shape_size(in) : in.c;
+        L->cout = kind == LAYER_DENSE ? (int)shape_size(out) : out.c;
+        L->depth_mult = kind == LAYER_DEPTHWISE_CONV2D ? out.c / in.c : 0;
+        L->n_weights = (int64_t)k * k * L->cin *
+                       (kind == LAYER_DEPTHWISE_CONV2D ? L->depth_mult : L->cout);
+        L->use_bias = 1;
+        L->kernel = malloc((size_t)L->n_weights * sizeof *L->kernel);
+        L->bias = malloc((size_t)L->cout * sizeof *L->bias);
+        ck_assert(L->kernel && L->bias);
+        for (int64_t i = 0; i < L->n_weights; i++)
+            L->kernel[i] = (float)(((double)lcg(seed) - 1073741824.0) / 4e8);
+        for (int c = 0; c < L->cout; c++)
+            L->bias[c] = (float)(((double)lcg(seed) - 1073741824.0) / 1e9);
+    }
+    ck_assert_msg(model_prepare(m, &err) == 0, "%s", err.msg);
+}
+
+/* Softmax, fused or a layer of its own, normalises each position's channels (Keras's
+ * softmax over the last axis): conv2d, depthwise_conv2d, conv2d_transpose (its fast
+ * ways and its reference loops), an activation on an (h, w, c) tensor and on a vector,
+ * and dense (a vector: the whole output). */
+START_TEST(test_softmax_per_position)
+{
+    uint64_t seed = 41;
+    const kernel_mode_t auto_only[1] = {KERNEL_AUTO};
+    const kernel_mode_t convt_modes[4] = {KERNEL_AUTO, KERNEL_AVX2, KERNEL_PORTABLE,
+                                          KERNEL_WIDE};
+    double x[5 * 5 * 4];
+    for (int i = 0; i < 5 * 5 * 4; i++)
+        x[i] = ((double)lcg(&seed) - 1073741824.0) / 3e8;
+    model_t m;
+    softmax_layer(&m, LAYER_CONV2D, "conv2d", (shape3_t){5, 5, 4}, (shape3_t){3, 3, 3}, 3, 2, 1,
+                  &seed);
+    softmax_case(&m.layers[0], x, auto_only, 1);
+    model_free(&m);
+    softmax_layer(&m, LAYER_DEPTHWISE_CONV2D, "depthwise", (shape3_t){5, 5, 4},
+                  (shape3_t){5, 5, 8}, 3, 1, 1, &seed);
+    softmax_case(&m.layers[0], x, auto_only, 1);
+    model_free(&m);
+    softmax_layer(&m, LAYER_CONV2D_TRANSPOSE, "conv2d_transpose", (shape3_t){5, 5, 4},
+                  (shape3_t){10, 10, 3}, 3, 2, 1, &seed);
+    softmax_case(&m.layers[0], x, convt_modes, 4);
+    model_free(&m);
+    softmax_layer(&m, LAYER_ACTIVATION, "activation", (shape3_t){5, 5, 4}, (shape3_t){5, 5, 4},
+                  0, 0, 0, &seed);
+    softmax_case(&m.layers[0], x, auto_only, 1);
+    model_free(&m);
+    softmax_layer(&m, LAYER_ACTIVATION, "activation_vector", (shape3_t){1, 1, 100},
+                  (shape3_t){1, 1, 100}, 0, 0, 0, &seed);
+    softmax_case(&m.layers[0], x, auto_only, 1);
+    model_free(&m);
+    softmax_layer(&m, LAYER_DENSE, "dense", (shape3_t){1, 1, 100}, (shape3_t){1, 1, 7}, 1, 1, 0,
+                  &seed);
+    softmax_case(&m.layers[0], x, auto_only, 1);
+    model_free(&m);
+}
+END_TEST
+
 /* The vector ReLU against the comparison it replaces, bit for bit: signs of zero, NaN,
  * infinities, subnormals, and a tail that is not a whole vector. */
 START_TEST(test_relu_kernel)
@@ -1371,6 +1490,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_scatter_i32_kernels);
     tcase_add_test(tc, test_sum_rows_kernel);
     tcase_add_test(tc, test_convt_paths);
+    tcase_add_test(tc, test_softmax_per_position);
     tcase_add_test(tc, test_quantize_paths);
     tcase_add_test(tc, test_quantize_fixed_paths);
     tcase_add_test(tc, test_kernel_paths_identical);

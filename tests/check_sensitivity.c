@@ -3,7 +3,8 @@
  *  - gradients equal central finite differences of the loss, Hessian-vector products
  *    central finite differences of the gradient (quantizers off, where the loss is
  *    smooth), on every bundled model and on a small model with the layer kinds and
- *    options the bundled ones lack (valid padding, fused softmax mid-network,
+ *    options the bundled ones lack (valid padding, fused softmax mid-network, on a
+ *    vector and per pixel,
  *    quantized_bits activation, batchnorm before a quantizer);
  *  - on a model small enough to form the whole Hessian by finite differences: the
  *    eigenpairs match a Jacobi eigendecomposition and Hutchinson's trace lies within
@@ -645,6 +646,49 @@ START_TEST(test_forward_tiny_pooled)
 }
 END_TEST
 
+/* The same model with a softmax fused into the depthwise convolution: one softmax over
+ * each pixel's 6 channels (Keras's last axis), its derivatives and their R{} per pixel,
+ * against central differences; and its forward equal to the engine's, whose softmax
+ * normalises each pixel too (a softmax over the whole (6,6,6) tensor in either fails). */
+START_TEST(test_fd_tiny_pooled_softmax)
+{
+    model_t m;
+    dataset_t d;
+    tiny_pooled(&m, &d);
+    m.layers[1].act = ACT_SOFTMAX;
+    check_derivatives(&m, &d, d.n, 10, 1e-6, 1e-6);
+    m.layers[6].act = ACT_LINEAR; /* the logits: the loss holds the softmax */
+    check_forward_equal("tiny_pooled_softmax", &m, &d);
+    free(d.x);
+    free(d.label);
+    free_layers(&m);
+}
+END_TEST
+
+/* A classifier's cross-entropy takes one label a sample over one vector of class scores:
+ * a classifier ending in a per-pixel softmax (the depthwise layer's (6,6,6)) is refused by
+ * name, not folded into a cross-entropy over all 216 values. */
+START_TEST(test_classifier_per_pixel_output_refused)
+{
+    model_t m;
+    dataset_t d;
+    tiny_pooled(&m, &d);
+    m.layers[1].act = ACT_SOFTMAX;
+    m.n_layers = 2;
+    sens_net_t net;
+    upset_err_t err = {{0}};
+    ck_assert_int_ne(sens_net_create(&net, &m, d.input_frac, SENS_FLOAT_SHADOW, &err), 0);
+    ck_assert_msg(strstr(err.msg, "classifier tiny_pooled: its output must be one vector of "
+                                  "class scores (1,1,n)") &&
+                      strstr(err.msg, "its last layer dw gives (6,6,6)"),
+                  "%s", err.msg);
+    m.n_layers = 7;
+    free(d.x);
+    free(d.label);
+    free_layers(&m);
+}
+END_TEST
+
 START_TEST(test_fd_tiny_classifier)
 {
     model_t m;
@@ -873,6 +917,8 @@ static Suite *make_suite(void)
     tcase_add_test(c, test_fd_tiny_classifier);
     tcase_add_test(c, test_fd_tiny_pooled);
     tcase_add_test(c, test_forward_tiny_pooled);
+    tcase_add_test(c, test_fd_tiny_pooled_softmax);
+    tcase_add_test(c, test_classifier_per_pixel_output_refused);
     tcase_add_test(c, test_tiny_eigen_and_trace);
     tcase_add_test(c, test_eigen_econt_small);
     tcase_add_test(c, test_chunk_split);

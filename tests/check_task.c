@@ -143,6 +143,16 @@ START_TEST(test_what_each_task_asks_of_the_data)
     ck_assert_msg(strstr(err.msg, "rows: autoencoder model models/econt_medium.h5 needs HGCal"),
                   "%s", err.msg);
     hgcal.cells = cells;
+    /* a classifier's output is one vector of class scores: the model cut after its first
+     * batch norm ends in a (32,32,32) map (a per-position output), no single prediction */
+    const int n_layers = cnn.n_layers;
+    cnn.n_layers = 2;
+    ck_assert_int_ne(task_check_data(&cnn, &cifar, "images", &err), 0);
+    ck_assert_msg(strstr(err.msg, "classifier models/cifar10.h5: its output must be one vector "
+                                  "of class scores (1,1,n)") &&
+                      strstr(err.msg, "gives (32,32,32)"),
+                  "%s", err.msg);
+    cnn.n_layers = n_layers;
     dataset_free(&cifar);
     dataset_free(&hgcal);
     model_free(&cnn);

@@ -159,7 +159,7 @@ def forward(layers, params, x):
             elif act == "sigmoid":
                 x = torch.sigmoid(x)
             elif act == "softmax":
-                x = torch.softmax(x.reshape(x.shape[0], -1), dim=1)
+                x = torch.softmax(x, dim=-1)  # Keras's: each position's channels
             elif act != "linear":
                 sys.exit(f"peer_bench.py: activation {act} not supported")
         else:

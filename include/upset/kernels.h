@@ -125,6 +125,12 @@ int kernel_linear_bnq_row(const int32_t *sum, const float *bias, float mul, int 
 /* v[i] = v[i] > 0 ? v[i] : 0 (+0.0 for NaN and -0.0 too), vectorised where possible. */
 void kernel_relu_f64(double *v, int64_t n);
 
+/* Softmax over the last axis, as Keras's: each run of `group` consecutive values of x (the
+ * channels of one position; n a multiple of group, a vector one run) into y as
+ * exp(x - the run's largest) / the run's sum of those; y may be x. A group outside
+ * 1..n is taken as n (one run). */
+void kernel_softmax_f64(const double *x, double *y, int64_t n, int64_t group);
+
 /* acc[i] += dx * w[i] for i < n (int64 sums, as the plain loop), vectorised where |dx| <
  * 2^31 and the processor allows: the delta path's scatter of one changed input. */
 void kernel_axpy_i64(int64_t *acc, int64_t dx, const int32_t *w, int64_t n);

@@ -1,7 +1,8 @@
 /* What a model's task measures (docs/results-format.md), in one place for the engine's
  * per-sample scoring, every campaign kind, `upset rank`'s loss, `upset protect` and the
  * analysis.
- *   classifier  - a sample's score is the top-1 prediction, compared with its label; a
+ *   classifier  - a sample's score is the top-1 prediction (the argmax of its one vector
+ *                 of class scores: task_check_output), compared with its label; a
  *                 fault's error is the number of extra mispredicts, and the fault is
  *                 sensitive when it mispredicts more samples than the fault-free model;
  *   autoencoder - a sample's score is the EMD between its input cells and the
@@ -78,6 +79,11 @@ typedef struct {
 
 /* The row of task t (task_name(t) in model.h names it). */
 const task_ops_t *task_ops(task_t t);
+
+/* Checks that model m's output is one its task can score: a classifier's must be one vector
+ * of class scores, (1, 1, n), since a sample has one label (a per-position output, such as
+ * a per-pixel softmax, has no single prediction: flatten it, or score it as an encoder). */
+int task_check_output(const model_t *m, upset_err_t *err);
 
 /* Checks that data d suits model m: its samples' shape, and what the task scores the
  * output against (labels, input cells); `what` names the data in the message. */

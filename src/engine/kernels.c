@@ -1174,6 +1174,23 @@ void kernel_relu_f64(double *v, int64_t n)
         v[i] = v[i] > 0 ? v[i] : 0;
 }
 
+void kernel_softmax_f64(const double *x, double *y, int64_t n, int64_t group)
+{
+    if (group <= 0 || group > n)
+        group = n;
+    for (int64_t p = 0; p < n; p += group) {
+        const int64_t len = group < n - p ? group : n - p; /* a short last run: its own */
+        const double *a = x + p;
+        double *s = y + p, mx = -INFINITY, sum = 0;
+        for (int64_t i = 0; i < len; i++)
+            mx = a[i] > mx ? a[i] : mx;
+        for (int64_t i = 0; i < len; i++)
+            sum += (s[i] = exp(a[i] - mx));
+        for (int64_t i = 0; i < len; i++)
+            s[i] /= sum;
+    }
+}
+
 void kernel_axpy_i64(int64_t *acc, int64_t dx, const int32_t *w, int64_t n)
 {
     int64_t i = 0;

@@ -78,7 +78,9 @@ static inline double bias_value(const layer_t *L, int c)
         return 0.0;
     return L->quantized ? quant_value(&L->bq, L->bias_code[c]) : (double)L->bias[c];
 }
-void apply_real_activation(act_t act, double *v, int64_t n);
+/* act on v[0..n) in place; softmax normalises each run of `group` consecutive values (the
+ * channels of one position, Keras's last axis: the layer's out.c), group dividing n. */
+void apply_real_activation(act_t act, double *v, int64_t n, int64_t group);
 /* Grows a scratch buffer (kept per process: ranks are processes) to need elements. */
 int scratch_grow(void **p, size_t *cap, size_t need, size_t elem);
 /* The output at every position from the kind's `at`. */

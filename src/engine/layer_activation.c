@@ -67,9 +67,9 @@ static int fwd_activation(const layer_t *L, const tensor_t *in, tensor_t *out, u
     } else if (layer_is_quantizer(L)) {
         kernel_quantize_fixed(&L->aq, in->fixed, out->n, in->frac, out->fixed);
     } else if (L->act == ACT_SOFTMAX || (L->act == ACT_SIGMOID && out->kind == TENSOR_REAL)) {
-        for (int64_t i = 0; i < out->n; i++) /* the values, then the whole tensor at once */
+        for (int64_t i = 0; i < out->n; i++) /* the values, then the activation on them all */
             out->real[i] = tensor_value(in, i);
-        apply_real_activation(L->act, out->real, out->n);
+        apply_real_activation(L->act, out->real, out->n, L->out.c);
     } else {
         layer_at_all(L, in, out);
     }

@@ -58,11 +58,8 @@ static int fwd_conv2d(const layer_t *L, const tensor_t *in, tensor_t *out, upset
             }
             int64_t obase = ((int64_t)oh * L->out.w + ow) * cout;
             memcpy(out->real + obase, rsum, (size_t)cout * sizeof *rsum);
-            if (L->act != ACT_SOFTMAX)
-                apply_real_activation(L->act, out->real + obase, cout);
+            apply_real_activation(L->act, out->real + obase, cout, cout);
         }
-    if (L->act == ACT_SOFTMAX)
-        apply_real_activation(L->act, out->real, out->n);
     return 0;
 }
 

@@ -304,7 +304,7 @@ static int convt_fast(const layer_t *L, const tensor_t *in, tensor_t *out)
     const int one_channel = L->cout == 1 && convt_one_channel(L, x, ph, pw, out->real) == 0;
     if (!one_channel && (!sparse_pays(L, x, in->n) || convt_sparse(L, x, ph, pw, out->real)))
         convt_dense(L, x, ph, pw, out->real);
-    apply_real_activation(L->act, out->real, out->n);
+    apply_real_activation(L->act, out->real, out->n, L->cout);
     return 0;
 }
 
@@ -356,7 +356,7 @@ static int fwd_conv2d_transpose(const layer_t *L, const tensor_t *in, tensor_t *
                     }
                 }
             }
-    apply_real_activation(L->act, out->real, out->n);
+    apply_real_activation(L->act, out->real, out->n, L->cout);
     return 0;
 }
 

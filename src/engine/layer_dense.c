@@ -50,7 +50,7 @@ static int fwd_dense(const layer_t *L, const tensor_t *in, tensor_t *out, upset_
             kernel_axpy_f64(out->real, x, scratch.w, L->cout);
         }
     }
-    apply_real_activation(L->act, out->real, L->cout);
+    apply_real_activation(L->act, out->real, L->cout, L->out.c);
     return 0;
 }
 

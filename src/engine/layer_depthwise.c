@@ -57,11 +57,8 @@ static int fwd_depthwise(const layer_t *L, const tensor_t *in, tensor_t *out, up
                 continue;
             }
             memcpy(out->real + obase, rsum, (size_t)cout * sizeof *rsum);
-            if (L->act != ACT_SOFTMAX)
-                apply_real_activation(L->act, out->real + obase, cout);
+            apply_real_activation(L->act, out->real + obase, cout, cout);
         }
-    if (!fixed && L->act == ACT_SOFTMAX)
-        apply_real_activation(L->act, out->real, out->n);
     return 0;
 }
 

@@ -180,7 +180,7 @@ double weight_value(const layer_t *L, int64_t i)
     return L->quantized ? quant_value(&L->kq, L->kernel_code[i]) : (double)L->kernel[i];
 }
 
-void apply_real_activation(act_t act, double *v, int64_t n)
+void apply_real_activation(act_t act, double *v, int64_t n, int64_t group)
 {
     if (act == ACT_RELU) {
         kernel_relu_f64(v, n);
@@ -188,13 +188,7 @@ void apply_real_activation(act_t act, double *v, int64_t n)
         for (int64_t i = 0; i < n; i++)
             v[i] = 1.0 / (1.0 + exp(-v[i]));
     } else if (act == ACT_SOFTMAX) {
-        double mx = -INFINITY, sum = 0;
-        for (int64_t i = 0; i < n; i++)
-            mx = v[i] > mx ? v[i] : mx;
-        for (int64_t i = 0; i < n; i++)
-            sum += (v[i] = exp(v[i] - mx));
-        for (int64_t i = 0; i < n; i++)
-            v[i] /= sum;
+        kernel_softmax_f64(v, v, n, group);
     }
 }
 

@@ -193,17 +193,9 @@ static void lin_run(const layer_t *L, int op, term_t a, term_t b, double *t)
 
 static double sigmoid(double v) { return 1.0 / (1.0 + exp(-v)); }
 
-/* The engine's softmax over the whole tensor. */
-static void softmax(const double *a, double *s, int64_t n)
-{
-    double mx = -INFINITY, sum = 0;
-    for (int64_t i = 0; i < n; i++)
-        mx = a[i] > mx ? a[i] : mx;
-    for (int64_t i = 0; i < n; i++)
-        sum += (s[i] = exp(a[i] - mx));
-    for (int64_t i = 0; i < n; i++)
-        s[i] /= sum;
-}
+/* A softmax step normalises each position's channels (the engine's kernel_softmax_f64 over
+ * runs of its layer's out.c values), so its derivatives are those of one softmax per run. */
+static int64_t softmax_group(const sens_step_t *s) { return s->L->out.c; }
 
 static double dot(const double *a, const double *b, int64_t n)
 {
@@ -361,7 +353,7 @@ static void step_forward(const sens_net_t *net, sens_step_t *s, const double *x)
         return;
     case DIFF_ACT:
         if (s->act == ACT_SOFTMAX) {
-            softmax(x, z, n);
+            kernel_softmax_f64(x, z, n, softmax_group(s));
         } else if (s->act == ACT_SIGMOID) {
             for (int64_t i = 0; i < n; i++)
                 z[i] = sigmoid(x[i]);
@@ -412,10 +404,13 @@ static void step_rforward(const sens_net_t *net, sens_step_t *s, const double *x
                     rx && V ? (term_t){V, x, NULL} : NONE, rz);
         return;
     case DIFF_ACT:
-        if (s->act == ACT_SOFTMAX) {
-            double t = dot(z, rx, n);
-            for (int64_t i = 0; i < n; i++)
-                rz[i] = z[i] * (rx[i] - t);
+        if (s->act == ACT_SOFTMAX) { /* R{z} = z (R{x} - <z, R{x}>) in each run */
+            const int64_t g = softmax_group(s);
+            for (int64_t p = 0; p < n; p += g) {
+                double t = dot(z + p, rx + p, g);
+                for (int64_t i = p; i < p + g; i++)
+                    rz[i] = z[i] * (rx[i] - t);
+            }
         } else if (s->act == ACT_SIGMOID) {
             for (int64_t i = 0; i < n; i++)
                 rz[i] = z[i] * (1 - z[i]) * rx[i];
@@ -484,14 +479,17 @@ static void step_backward(const sens_net_t *net, const sens_step_t *s, const dou
     case DIFF_ACT:
         if (!dx)
             return;
-        if (s->act == ACT_SOFTMAX) {
-            double t = dot(dz, z, n);
-            for (int64_t i = 0; i < n; i++)
-                dx[i] = z[i] * (dz[i] - t);
-            if (r) {
-                double rt = dot(rz, dz, n) + dot(z, rdz, n);
-                for (int64_t i = 0; i < n; i++)
-                    rdx[i] = rz[i] * (dz[i] - t) + z[i] * (rdz[i] - rt);
+        if (s->act == ACT_SOFTMAX) { /* each run: dx = z (dz - <dz, z>), and its R{} */
+            const int64_t g = softmax_group(s);
+            for (int64_t p = 0; p < n; p += g) {
+                double t = dot(dz + p, z + p, g);
+                for (int64_t i = p; i < p + g; i++)
+                    dx[i] = z[i] * (dz[i] - t);
+                if (r) {
+                    double rt = dot(rz + p, dz + p, g) + dot(z + p, rdz + p, g);
+                    for (int64_t i = p; i < p + g; i++)
+                        rdx[i] = rz[i] * (dz[i] - t) + z[i] * (rdz[i] - rt);
+                }
             }
         } else if (s->act == ACT_SIGMOID) {
             for (int64_t i = 0; i < n; i++) {
@@ -635,7 +633,7 @@ static int loss_backward(const sens_net_t *net, const double *cells, int label, 
         double *p = malloc((size_t)n * sizeof *p); /* classes: never on the stack */
         if (!p)
             return upset_fail(err, "out of memory for %lld class probabilities", (long long)n);
-        softmax(o, p, n);
+        kernel_softmax_f64(o, p, n, n); /* the classes: one run */
         *loss = -log(p[label]);
         if (!isfinite(*loss)) { /* p underflowed: log-sum-exp directly */
             double mx = -INFINITY, s = 0;
@@ -988,8 +986,10 @@ int sens_net_create(sens_net_t *net, const model_t *m, int input_frac, sens_mode
             return upset_fail(err, "%s: an autoencoder's output must be 8x8 (64 values)",
                               m->name);
         break;
-    case TASK_LOSS_XENT:
+    case TASK_LOSS_XENT: /* one label a sample: over one vector of class scores */
         net->loss = SENS_LOSS_XENT;
+        if (task_check_output(m, err))
+            return -1;
         break;
     default:
         return upset_fail(err, "%s: no loss is defined for task '%s'", m->name,

@@ -33,9 +33,28 @@ static void classifier_print_eval(const fault_result_t *r, int64_t n)
            (long long)r->mispredicts);
 }
 
+int task_check_output(const model_t *m, upset_err_t *err)
+{
+    if (m->task != TASK_CLASSIFIER)
+        return 0;
+    const char *who = m->path[0] ? m->path : m->name; /* a model built in memory: its name */
+    if (m->n_layers == 0)
+        return upset_fail(err, "classifier %s has no layers", who);
+    const layer_t *L = &m->layers[m->n_layers - 1];
+    if (L->out.h != 1 || L->out.w != 1)
+        return upset_fail(err,
+                          "classifier %s: its output must be one vector of class scores "
+                          "(1,1,n), one label a sample, but its last layer %s gives "
+                          "(%d,%d,%d); a per-position output has no single prediction",
+                          who, L->name, L->out.h, L->out.w, L->out.c);
+    return 0;
+}
+
 static int classifier_check(const model_t *m, const dataset_t *d, const char *what,
                             upset_err_t *err)
 {
+    if (task_check_output(m, err))
+        return -1;
     if (!d->label)
         return upset_fail(err, "%s: classifier model %s needs labelled data", what, m->path);
     const int64_t n_out = shape_size(m->layers[m->n_layers - 1].out);
