@@ -91,7 +91,8 @@ static int check_magnitudes(engine_t *e, upset_err_t *err)
             const int s = L->inputs[k];
             const magnitude_t src = s < 0 ? (magnitude_t){0, NO_BITS} : mag[s];
             const int frac = s < 0 ? e->input_frac : e->out[s].frac;
-            const int align = L->kind == LAYER_ADD || L->kind == LAYER_CONCATENATE ? out->frac - frac : 0;
+            const int merge = L->kind == LAYER_ADD || L->kind == LAYER_CONCATENATE;
+            const int align = merge ? out->frac - frac : 0;
             in = larger(in, grown(src, align));
         }
         const layer_diff_t d = layer_diff(L);
