@@ -13,6 +13,8 @@
 #define UPSET_MODEL_FORMAT_VERSION 1
 #define UPSET_NAME_LEN 96
 #define UPSET_MAX_INPUTS 16 /* inputs of one add / concatenate */
+#define UPSET_MAX_LAYERS 4096 /* n_layers of a model file */
+#define UPSET_MAX_CODE_BITS 24 /* a quantizer's widest code (float32 holds it exactly) */
 /* The engine's int16 dot products (kernels.h) are taken over k values, k a multiple of
  * KERNEL_K_ALIGN: the model keeps its transposed int16 kernels padded so (kernel_kp). */
 #define KERNEL_K_ALIGN 16

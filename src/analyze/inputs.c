@@ -10,6 +10,7 @@
 #include "upset/campaign.h"
 #include "upset/bitranking.h"
 #include "upset/fnv.h"
+#include "upset/h5attr.h"
 #include "upset/model.h"
 #include "upset/mpicheck.h"
 #include "upset/results.h"
@@ -164,7 +165,9 @@ int an_bits_read(const an_file_t *f, an_bits_t *b, upset_err_t *err)
         if (b->bit[i] < 0 || b->bit[i] >= f->n_fault_bits)
             rc = upset_fail(err, "%s: record %lld: bit %lld outside [0, %lld)", f->path,
                             (long long)i, (long long)b->bit[i], (long long)f->n_fault_bits);
-        else if (b->bit_pos[i] < 0 || b->bit_pos[i] > b->bit[i] || b->layer[i] < 0)
+        else if (b->bit_pos[i] < 0 || b->bit_pos[i] > b->bit[i] ||
+                 b->bit_pos[i] >= UPSET_MAX_CODE_BITS || b->layer[i] < 0 ||
+                 b->layer[i] >= UPSET_MAX_LAYERS) /* they size the analysis's tables */
             rc = upset_fail(err, "%s: record %lld: bad layer %d or bit position %d", f->path,
                             (long long)i, b->layer[i], b->bit_pos[i]);
         else if (!isfinite(b->error[i]))
@@ -195,32 +198,12 @@ static int h5_root_string(hid_t f, const char *name, char *buf, size_t len)
 {
     if (H5Aexists(f, name) <= 0)
         return 1;
-    hid_t a = H5Aopen(f, name, H5P_DEFAULT), t = a >= 0 ? H5Aget_type(a) : -1, mt = -1;
-    int rc = -1;
-    if (t >= 0 && H5Tget_class(t) == H5T_STRING) {
-        if (H5Tis_variable_str(t) > 0) {
-            char *s = NULL;
-            mt = H5Tcopy(H5T_C_S1);
-            if (mt >= 0 && H5Tset_size(mt, H5T_VARIABLE) >= 0 && H5Aread(a, mt, &s) >= 0) {
-                snprintf(buf, len, "%s", s ? s : "");
-                H5free_memory(s);
-                rc = 0;
-            }
-        } else {
-            size_t sz = H5Tget_size(t);
-            char *s = calloc(sz + 1, 1);
-            mt = H5Tcopy(t);
-            if (s && mt >= 0 && H5Aread(a, mt, s) >= 0) {
-                snprintf(buf, len, "%s", s);
-                rc = 0;
-            }
-            free(s);
-        }
-    }
-    if (mt >= 0)
-        H5Tclose(mt);
-    if (t >= 0)
-        H5Tclose(t);
+    hid_t a = H5Aopen(f, name, H5P_DEFAULT);
+    char *s = NULL;
+    const int rc = a >= 0 && h5attr_read_string(a, &s) == H5ATTR_OK ? 0 : -1;
+    if (rc == 0)
+        snprintf(buf, len, "%s", s);
+    free(s);
     if (a >= 0)
         H5Aclose(a);
     return rc;

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "upset/fnv.h"
+#include "upset/h5attr.h"
 #include "upset/h5mem.h"
 #include "upset/mpicheck.h"
 
@@ -274,8 +275,9 @@ static hid_t open_complete(const char *path, upset_err_t *err)
     int64_t complete = 0;
     hid_t a = -1;
     int exists = H5Aexists(f, "complete");
-    if (exists > 0 && H5_CHECK(a = H5Aopen(f, "complete", H5P_DEFAULT), err) == 0)
-        H5Aread(a, H5T_NATIVE_INT64, &complete);
+    if (exists > 0 && H5_CHECK(a = H5Aopen(f, "complete", H5P_DEFAULT), err) == 0 &&
+        h5attr_read_int64(a, &complete) != H5ATTR_OK)
+        complete = 0; /* an array or a string: not ours */
     close_id(a);
     if (complete != 1) {
         H5Fclose(f);
@@ -468,32 +470,20 @@ int results_read_attr_float64(const char *path, const char *name, double *out, u
     return read_scalar(path, name, RESULTS_FLOAT64, out, err);
 }
 
-/* Reads fixed- or variable-length string attributes alike. */
+/* One string attribute, fixed- or variable-length alike (h5attr). */
 static int read_string_attr(hid_t a, const char *what, char **out, upset_err_t *err)
 {
-    hid_t t = -1, mt = -1;
-    int rc = H5_CHECK(t = H5Aget_type(a), err);
-    if (rc == 0 && H5Tget_class(t) != H5T_STRING)
-        rc = upset_fail(err, "results: %s is not a string", what);
-    if (rc == 0 && H5Tis_variable_str(t) > 0) {
-        char *s = NULL;
-        /* read with the file's own type: its character set (ASCII or UTF-8) must match */
-        rc = H5_CHECK(mt = H5Tcopy(t), err) || H5_CHECK(H5Aread(a, mt, &s), err);
-        if (rc == 0) {
-            *out = strdup(s ? s : "");
-            H5free_memory(s);
-        }
-    } else if (rc == 0) {
-        size_t sz = H5Tget_size(t);
-        *out = calloc(sz + 1, 1);
-        rc = *out ? H5_CHECK(mt = H5Tcopy(t), err) || H5_CHECK(H5Aread(a, mt, *out), err)
-                  : upset_fail(err, "results: out of memory reading %s", what);
+    switch (h5attr_read_string(a, out)) {
+    case H5ATTR_OK:
+        return 0;
+    case H5ATTR_NOT_STRING:
+        return upset_fail(err, "results: %s is not a string", what);
+    case H5ATTR_NOT_ONE:
+        return upset_fail(err, "results: %s holds %lld values, expected one string", what,
+                          (long long)h5attr_count(a));
+    default:
+        return upset_fail(err, "results: %s is unreadable", what);
     }
-    if (rc == 0 && !*out)
-        rc = upset_fail(err, "results: out of memory reading %s", what);
-    close_id(mt);
-    close_id(t);
-    return rc ? -1 : 0;
 }
 
 int results_read_attr_string(const char *path, const char *name, char **out, upset_err_t *err)

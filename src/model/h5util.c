@@ -1,5 +1,7 @@
 #include "h5util.h"
 
+#include "upset/h5attr.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,43 +23,21 @@ int h5_attr_string(h5ctx_t *c, hid_t obj, const char *name, char *out, size_t le
     if (!h5_has_attr(obj, name))
         return missing(c, name, "attribute");
     hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    hid_t t = H5Aget_type(a);
-    hid_t sp = H5Aget_space(a);
-    hssize_t npts = H5Sget_simple_extent_npoints(sp);
-    H5Sclose(sp);
-    int rc = -1;
-    if (H5Tget_class(t) != H5T_STRING) {
+    char *s = NULL;
+    const h5attr_status_t st = a < 0 ? H5ATTR_UNREADABLE : h5attr_read_string(a, &s);
+    if (st == H5ATTR_OK)
+        snprintf(out, len, "%s", s);
+    else if (st == H5ATTR_NOT_STRING)
         upset_fail(c->err, "%s: %s: attribute '%s' is not a string", c->file, c->where, name);
-    } else if (npts != 1) { /* H5Aread would write every element into one string's room */
+    else if (st == H5ATTR_NOT_ONE)
         upset_fail(c->err, "%s: %s: attribute '%s' holds %lld strings, expected one", c->file,
-                   c->where, name, (long long)npts);
-    } else if (H5Tis_variable_str(t) > 0) {
-        hid_t mt = H5Tcopy(t); /* the file's character set: ASCII and UTF-8 do not convert */
-        char *s = NULL;
-        if (H5Aread(a, mt, &s) >= 0 && s) {
-            snprintf(out, len, "%s", s);
-            H5free_memory(s);
-            rc = 0;
-        }
-        H5Tclose(mt);
-    } else {
-        size_t sz = H5Tget_size(t);
-        char *buf = calloc(sz + 1, 1);
-        hid_t mt = H5Tcopy(H5T_C_S1);
-        H5Tset_size(mt, sz + 1);
-        H5Tset_cset(mt, H5Tget_cset(t));
-        if (buf && H5Aread(a, mt, buf) >= 0) {
-            snprintf(out, len, "%s", buf);
-            rc = 0;
-        }
-        H5Tclose(mt);
-        free(buf);
-    }
-    if (rc && !c->err->msg[0])
+                   c->where, name, (long long)h5attr_count(a));
+    else
         missing(c, name, "attribute");
-    H5Tclose(t);
-    H5Aclose(a);
-    return rc;
+    free(s);
+    if (a >= 0)
+        H5Aclose(a);
+    return st == H5ATTR_OK ? 0 : -1;
 }
 
 /* An integer field stored as floats: HDF5's conversion would truncate 8.9 to 8, so each value

@@ -37,7 +37,7 @@ int load_quant(h5ctx_t *c, hid_t g, const char *prefix, quant_kind_t kind, quant
     if (shift < 0 || (shift && shift > bits - 1))
         return upset_fail(c->err, "%s: %s: %s = %lld: a leaky slope 2^-s needs 1 <= s <= bits - 1",
                           c->file, c->where, name, (long long)shift);
-    if (bits < 1 || bits > 24 || integer < -24 || integer > bits)
+    if (bits < 1 || bits > UPSET_MAX_CODE_BITS || integer < -24 || integer > bits)
         return upset_fail(c->err, "%s: %s: quantizer %sbits=%lld integer=%lld is out of range",
                           c->file, c->where, prefix, (long long)bits, (long long)integer);
     q->kind = kind;

@@ -248,7 +248,7 @@ int model_load(const char *path, model_t *m, upset_err_t *err)
     }
     if (read_shape(&c, file, "input_shape", &m->input) || h5_attr_int(&c, file, "n_layers", &v))
         goto out;
-    if (v < 1 || v > 4096) {
+    if (v < 1 || v > UPSET_MAX_LAYERS) {
         upset_fail(err, "%s: n_layers = %lld is absurd", path, (long long)v);
         goto out;
     }
