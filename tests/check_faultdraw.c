@@ -7,6 +7,7 @@
 
 #include "check_util.h"
 #include "upset/faultdraw.h"
+#include "upset/model.h"
 
 START_TEST(test_draw_distinct_in_range)
 {
@@ -149,6 +150,39 @@ START_TEST(test_protection_policies)
 }
 END_TEST
 
+/* mcu_neighbors: the neighbours of a drawn bit are the same bit of weights w + j * stride
+ * while they stay in the layer (brute force over the layer's index range); a stride so
+ * large that j * stride wraps int64 gives none (it flipped bits of earlier weights). */
+START_TEST(test_mcu_neighbors_stay_in_layer)
+{
+    model_t m;
+    upset_err_t err = {{0}};
+    ck_assert_int_eq(model_load("models/econt_medium.h5", &m, &err), 0);
+    const layer_t *L = &m.layers[1]; /* conv2d_0_m: the first faultable layer */
+    const int width = L->kq.bits;
+    unsigned char *mark = calloc((size_t)m.n_fault_bits, 1);
+    int64_t out[8];
+    const int64_t strides[] = {1, 5, 40, INT32_MAX, INT64_MAX - 1000, INT64_MAX};
+    const int64_t weights[] = {0, 3, L->n_weights - 11, L->n_weights - 1};
+    for (size_t s = 0; s < sizeof strides / sizeof *strides; s++)
+        for (size_t k = 0; k < sizeof weights / sizeof *weights; k++) {
+            const int64_t w = weights[k], drawn = L->bit_first + w * width + 2;
+            const int64_t n = fault_effective(FAULT_MCU_NEIGHBORS, 4, strides[s], &m, NULL, &drawn,
+                                              1, out, mark);
+            int64_t want = 0; /* neighbours w + j * stride < n_weights, j = 0..3 */
+            for (int j = 0; j < 4 && (j == 0 || strides[s] <= (L->n_weights - 1 - w) / j); j++) {
+                ck_assert_int_gt(n, want);
+                ck_assert_int_eq(out[want], drawn + (int64_t)j * strides[s] * width);
+                want++;
+            }
+            ck_assert_msg(n == want, "stride %lld, weight %lld: %lld bits, want %lld",
+                          (long long)strides[s], (long long)w, (long long)n, (long long)want);
+        }
+    free(mark);
+    model_free(&m);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("faultdraw");
@@ -157,6 +191,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_draw_reproducible_and_uniform);
     tcase_add_test(tc, test_mask_removes_exactly_protected);
     tcase_add_test(tc, test_protection_policies);
+    tcase_add_test(tc, test_mcu_neighbors_stay_in_layer);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -63,7 +63,7 @@ enum {
     X(MB_FAULT_MODEL, MULTIBIT, "fault_model", T_ENUM, multibit.fault_model, fault_model_names, \
       0, 0, 0, 0)                                                                            \
     X(MB_MCU_SIZE, MULTIBIT, "mcu_size", T_INT, multibit.mcu_size, NULL, 0, R_GE | R_LE, 2, 32) \
-    X(MB_MCU_STRIDE, MULTIBIT, "mcu_stride", T_INT, multibit.mcu_stride, NULL, 0, R_GE, 1, 0) \
+    X(MB_MCU_STRIDE, MULTIBIT, "mcu_stride", T_INT, multibit.mcu_stride, NULL, 0, R_GE | R_LE, 1, INT32_MAX) \
     X(MB_CROSS_SECTION, MULTIBIT, "cross_section", T_REAL, multibit.cross_section, NULL, 0,  \
       R_GE | R_LE, 0, 1)                                                                     \
     X(MB_FLUX, MULTIBIT, "flux", T_REAL, multibit.flux, NULL, 0, R_GE | R_LE, 0, 1e20)        \

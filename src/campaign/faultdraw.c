@@ -74,9 +74,12 @@ int64_t fault_effective(fault_model_t fm, int mcu_size, int64_t mcu_stride, cons
         /* neighbours stay among the kernel's weights, or among the bias codes */
         const int64_t end = bitspace_is_bias(m, a) ? L->n_weights + L->cout : L->n_weights;
         for (int j = 0; j < span; j++) {
+            /* the upset ends at the word's LSB, or at the layer's last weight (j * stride
+             * compared by division: a huge stride must not wrap past it) */
+            if ((word && a.bit + j >= width) ||
+                (across && j > 0 && mcu_stride > (end - 1 - a.weight) / j))
+                break;
             const int64_t step = (int64_t)j * mcu_stride; /* kernel indices to the j-th neighbour */
-            if ((word && a.bit + j >= width) || (across && a.weight + step >= end))
-                break; /* the upset ends at the word's LSB, or at the layer's last weight */
             /* a weight's bits are consecutive, MSB first; the same bit of the weight `step`
              * indices on is step words further */
             const int64_t g = across ? b + step * width : b + j;
