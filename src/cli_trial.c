@@ -21,7 +21,8 @@ static int trial_usage(void)
     return 2;
 }
 
-/* The campaign of a finished results file, its model and data (checked by checksum). */
+/* The campaign of a finished results file, its model and data, and the protect list or oracle
+ * it read (checked by checksum). */
 static int load_from_results(const char *path, run_ctx_t *r, upset_err_t *err)
 {
     char *yaml = NULL, *kind = NULL, *mck = NULL;
@@ -38,6 +39,11 @@ static int load_from_results(const char *path, run_ctx_t *r, upset_err_t *err)
     if (!rc && strcmp(fnv_hex(r->model.checksum).s, mck))
         rc = upset_fail(err, "%s: the model %s has changed since the campaign ran", path,
                         r->c.model);
+    /* the protect list or oracle the mask is rebuilt from: as the campaign read it */
+    campaign_input_t in[CAMPAIGN_MAX_INPUTS];
+    const int n_in = rc ? 0 : campaign_inputs(&r->c, in);
+    for (int i = 0; !rc && i < n_in; i++)
+        rc = campaign_input_verify(path, &in[i], err);
     free(yaml);
     free(kind);
     free(mck);

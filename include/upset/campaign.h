@@ -223,4 +223,31 @@ const char *rank_score_name(rank_score_t s);
 int campaign_kind_from_name(const char *name);
 int campaign_data_format_from_name(const char *name);
 
+/* A file besides the model and the data that a campaign reads: guided.ranking (order
+ * ranking), multibit.protect_list (protection list) or multibit.oracle (protection chosen
+ * by the oracle). The YAML holds only its path, so `upset run` stores the FNV-1a 64 of its
+ * bytes in the results file (attribute attr) and in the checkpoint fingerprint, and a
+ * resume, or a tool that rebuilds what the campaign read, refuses a file that changed. */
+typedef struct {
+    const char *key;  /* "guided.ranking", ... */
+    const char *attr; /* the results attribute, "guided_ranking_checksum_fnv1a64", ... */
+    const char *path; /* the campaign's string */
+} campaign_input_t;
+
+#define CAMPAIGN_MAX_INPUTS 2
+
+/* The input files c's settings make it read, into out (CAMPAIGN_MAX_INPUTS entries); their
+ * number. */
+int campaign_inputs(const campaign_t *c, campaign_input_t *out);
+
+/* The FNV-1a 64 of in's file bytes now, as 16 hex digits; -1 with err (naming the key) when
+ * the file cannot be read. */
+int campaign_input_checksum(const campaign_input_t *in, char hex[17], upset_err_t *err);
+
+/* For a tool that rebuilds what a finished campaign read (results: its results file): -1
+ * with err when the file records in's checksum and the file's bytes no longer match it;
+ * 0 when they match, or when the results file records none (written before upset stored
+ * these checksums). */
+int campaign_input_verify(const char *results, const campaign_input_t *in, upset_err_t *err);
+
 #endif

@@ -17,6 +17,11 @@
 /* FNV-1a 64 of len bytes continuing from h (start with FNV1A64_INIT). */
 uint64_t fnv1a64(uint64_t h, const void *data, size_t len);
 
+/* FNV-1a 64 of the bytes of the file at path, continuing from *h (start with FNV1A64_INIT, or
+ * FNV1A64_INIT_MODEL_DATA for a model file). 0, or -1 with errno set when the file cannot be
+ * opened or read (*h then holds the checksum of what was read). */
+int fnv1a64_file(const char *path, uint64_t *h);
+
 /* A checksum as results files store it: 16 lower-case hex digits and a NUL. */
 typedef struct {
     char s[17];

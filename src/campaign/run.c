@@ -141,18 +141,34 @@ static void report_delta(run_ctx_t *r)
                (long long)r->inj.n_copies, (long long)r->data.n);
 }
 
-/* The checkpoint fingerprint: what must match for a resume to be valid. */
+/* Rank 0: the checksums of the files the campaign reads besides model and data (their
+ * paths are in the YAML, their contents are not). */
+static int input_checksums(run_ctx_t *r, upset_err_t *err)
+{
+    r->n_inputs = campaign_inputs(&r->c, r->inputs);
+    for (int i = 0; i < r->n_inputs; i++)
+        if (campaign_input_checksum(&r->inputs[i], r->input_ck[i], err))
+            return -1;
+    return 0;
+}
+
+/* The checkpoint fingerprint: what must match for a resume to be valid (rank 0). */
 static char *fingerprint(const run_ctx_t *r, const char *yaml)
 {
-    size_t len = strlen(yaml) + 256;
+    size_t len = strlen(yaml) + 256 + (size_t)r->n_inputs * 64, at;
     char *s = malloc(len);
-    if (s)
-        snprintf(s, len, "%smodel_checksum: %s\ndata_checksum: %s\nitems: %lld\n%s", yaml,
-                 fnv_hex(r->model.checksum).s, fnv_hex(r->data.checksum).s,
-                 (long long)r->n_items,
-                 /* the oracle's items are no longer in bit order: an older checkpoint's
-                  * records would land on the wrong bits */
-                 r->c.kind == CAMPAIGN_ORACLE ? "item_order: by output\n" : "");
+    if (!s)
+        return NULL;
+    at = (size_t)snprintf(s, len, "%smodel_checksum: %s\ndata_checksum: %s\n", yaml,
+                          fnv_hex(r->model.checksum).s, fnv_hex(r->data.checksum).s);
+    /* a changed ranking, protect list or oracle is another campaign under the same YAML */
+    for (int i = 0; i < r->n_inputs; i++)
+        at += (size_t)snprintf(s + at, len - at, "%s checksum: %s\n", r->inputs[i].key,
+                               r->input_ck[i]);
+    snprintf(s + at, len - at, "items: %lld\n%s", (long long)r->n_items,
+             /* the oracle's items are no longer in bit order: an older checkpoint's
+              * records would land on the wrong bits */
+             r->c.kind == CAMPAIGN_ORACLE ? "item_order: by output\n" : "");
     return s;
 }
 
@@ -160,7 +176,7 @@ static int write_results(run_ctx_t *r, const char *yaml, const sched_job_t *job,
                          upset_err_t *err)
 {
     const fnv_hex_t model_ck = fnv_hex(r->model.checksum), data_ck = fnv_hex(r->data.checksum);
-    results_attr_t attrs[17 + RUN_MAX_EXTRA_ATTRS];
+    results_attr_t attrs[17 + CAMPAIGN_MAX_INPUTS + RUN_MAX_EXTRA_ATTRS];
     int n = 0;
     attrs[n++] = RESULTS_ATTR_STR("campaign_yaml", yaml);
     attrs[n++] = RESULTS_ATTR_STR("kind", campaign_kind_name(r->c.kind));
@@ -169,6 +185,8 @@ static int write_results(run_ctx_t *r, const char *yaml, const sched_job_t *job,
     attrs[n++] = RESULTS_ATTR_STR("task", task_name(r->model.task));
     attrs[n++] = RESULTS_ATTR_STR("model_checksum_fnv1a64", model_ck.s);
     attrs[n++] = RESULTS_ATTR_STR("data_checksum_fnv1a64", data_ck.s);
+    for (int i = 0; i < r->n_inputs; i++)
+        attrs[n++] = RESULTS_ATTR_STR(r->inputs[i].attr, r->input_ck[i]);
     attrs[n++] = RESULTS_ATTR_STR("upset_version", UPSET_VERSION);
     attrs[n++] = RESULTS_ATTR_I64("seed", (int64_t)r->c.seed);
     attrs[n++] = RESULTS_ATTR_I64("n_samples", r->data.n);
@@ -214,7 +232,27 @@ static int previous_results(const run_ctx_t *r, const char *yaml, int *finished,
                             "%s holds a finished campaign whose %s differs from this one; use "
                             "--force to overwrite it or choose another output",
                             out, what);
-        else
+        /* the same YAML names the same ranking, protect list or oracle file: its bytes
+         * must be the same too */
+        for (int i = 0; !rc && i < r->n_inputs; i++) {
+            const campaign_input_t *in = &r->inputs[i];
+            char *ck = NULL;
+            if (results_read_attr_string(out, in->attr, &ck, &rerr))
+                /* written before upset stored these checksums: taken as before, unchecked
+                 * (as columns without a stored checksum are read) */
+                fprintf(stderr,
+                        "note: %s records no checksum of its %s (written before upset stored "
+                        "one): %s is not compared with what the campaign read\n",
+                        out, in->key, in->path);
+            else if (strcmp(ck, r->input_ck[i]))
+                rc = upset_fail(err,
+                                "%s holds a finished campaign whose %s differs from this one "
+                                "(%s has changed since: checksum %s then, %s now); use --force "
+                                "to overwrite it or choose another output",
+                                out, in->key, in->path, ck, r->input_ck[i]);
+            free(ck);
+        }
+        if (!rc)
             *finished = 1;
     }
     free(stored);
@@ -253,6 +291,8 @@ int run_campaign(run_ctx_t *r, const run_args_t *a, file_lock_t *lock, upset_err
         return upset_fail(err, "out of memory");
     int finished = 0;
     rc = run_setup(r, err);
+    if (!rc && r->rank == 0)
+        rc = input_checksums(r, err);
     if (!rc && r->rank == 0 && a->resume && !a->force && file_exists(r->c.output))
         rc = previous_results(r, yaml, &finished, err);
     if (mpi_agree(r->comm, rc, err) || MPI_Bcast(&finished, 1, MPI_INT, 0, r->comm)) {

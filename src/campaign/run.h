@@ -66,6 +66,12 @@ struct run_ctx {
     results_attr_t extra[RUN_MAX_EXTRA_ATTRS];
     int n_extra;
 
+    /* rank 0: the files besides model and data the campaign reads, with the checksums of
+     * their bytes (16 hex digits) taken before the run (campaign_inputs) */
+    campaign_input_t inputs[CAMPAIGN_MAX_INPUTS];
+    char input_ck[CAMPAIGN_MAX_INPUTS][17];
+    int n_inputs;
+
     int64_t *scratch_bits;       /* per-rank work space for multi-bit trials */
     unsigned char *scratch_mark; /* n_fault_bits bytes, zero */
     void *kind_state;            /* a kind's own data, freed with free() */

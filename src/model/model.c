@@ -60,15 +60,7 @@ static int read_shape(h5ctx_t *c, hid_t g, const char *name, shape3_t *s)
 static uint64_t file_checksum(const char *path)
 {
     uint64_t h = FNV1A64_INIT_MODEL_DATA;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return 0;
-    unsigned char buf[65536];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        h = fnv1a64(h, buf, n);
-    fclose(f);
-    return h;
+    return fnv1a64_file(path, &h) ? 0 : h; /* 0: unreadable, matches no stored checksum */
 }
 
 static int same_shape(shape3_t a, shape3_t b) { return a.h == b.h && a.w == b.w && a.c == b.c; }
