@@ -2,7 +2,8 @@
 
 # run_campaign CAMPAIGN [upset run options]: mpirun upset run CAMPAIGN --resume, passing
 # a SLURM time-limit warning (USR1) or a scancel (TERM) on to every rank as USR1, so the
-# run saves its checkpoint and stops (exit status 75) instead of being killed.
+# run saves its checkpoint and stops (exit status 75) instead of being killed; a stop whose
+# checkpoint could not be written exits 1 (upset's message says what was lost).
 run_campaign() {
     campaign=$1
     shift
@@ -14,7 +15,8 @@ run_campaign() {
     [ -n "$out" ] && mkdir -p "$(dirname "$out")"
     mpirun ./build/upset run "$campaign" --resume "$@" &
     pid=$!
-    trap 'echo "upset job: signal received; checkpointing" >&2; kill -USR1 "$pid" 2>/dev/null' USR1 TERM
+    stopping=""
+    trap 'stopping=1; echo "upset job: signal received; checkpointing" >&2; kill -USR1 "$pid" 2>/dev/null' USR1 TERM
     wait "$pid"
     rc=$?
     while kill -0 "$pid" 2>/dev/null; do # the trap interrupted wait: wait for the end
@@ -22,6 +24,10 @@ run_campaign() {
         rc=$?
     done
     trap - USR1 TERM
-    [ $rc -eq 75 ] && echo "upset job: $campaign stopped with a checkpoint; resubmit to continue" >&2
+    if [ $rc -eq 75 ]; then
+        echo "upset job: $campaign stopped with a checkpoint; resubmit to continue" >&2
+    elif [ $rc -ne 0 ] && [ -n "$stopping" ]; then
+        echo "upset job: $campaign stopped, but without a new checkpoint (see upset's message)" >&2
+    fi
     return $rc
 }

@@ -67,7 +67,8 @@ static void catch_stop_signals(void)
 }
 
 /* Exit status of a run stopped by a signal after saving its checkpoint (EX_TEMPFAIL:
- * try again later, with --resume). */
+ * try again later, with --resume). A stop whose checkpoint could not be written is an
+ * error (1): its message says what was lost. */
 #define RUN_EXIT_STOPPED 75
 
 int cmd_run(int argc, char **argv)
@@ -88,8 +89,9 @@ int cmd_run(int argc, char **argv)
     int rc = run_campaign(&r, &a, &lock, &err);
     if (rc && r.rank == 0)
         fprintf(stderr, "upset run: %s\n", err.msg);
+    const int stopped = rc && r.stop_saved;
     file_unlock(&lock);
     run_free(&r);
     MPI_Finalize();
-    return rc ? (sched_stop_signal ? RUN_EXIT_STOPPED : 1) : 0;
+    return rc ? (stopped ? RUN_EXIT_STOPPED : 1) : 0;
 }

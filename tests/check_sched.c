@@ -1,7 +1,8 @@
 /* The scheduler (mpi/sched.c) on one rank, through its callbacks: every item computed
  * exactly once whatever the chunk size, resumed items skipped, checkpoints offered with
  * consistent done flags, a failing work callback and a stop signal ending the run with
- * the partial work marked; and the hand-out policy (mpi/handout.c) simulated for many
+ * the partial work marked (resumable only when the stop's checkpoint was written, and
+ * saying so); and the hand-out policy (mpi/handout.c) simulated for many
  * ranks: every item once, each rank's chunks consecutive until it steals. Each MPI case
  * runs sched_run on MPI_COMM_SELF in a child process (MPI initialised there only), so
  * the suite itself needs no mpirun. */
@@ -25,7 +26,11 @@ typedef struct {
     int64_t calls, computed, fail_at, stop_after;
     int64_t *times; /* per item: how often work computed it */
     int64_t checkpoints, last_done;
+    int checkpoint_fails; /* every checkpoint fails (a full disk) */
+    double interval;      /* checkpoint_interval; 0: offer one after every chunk */
 } ctx_t;
+
+static int last_stop_saved; /* job.stop_saved of the last run() */
 
 static double value_of(int64_t i) { return (double)i * 0.5 + 3; }
 
@@ -50,8 +55,9 @@ static int work(void *p, int64_t first, int64_t count, void *out, upset_err_t *e
 
 static int checkpoint(void *p, const sched_job_t *job, upset_err_t *err)
 {
-    (void)err;
     ctx_t *c = p;
+    if (c->checkpoint_fails)
+        return upset_fail(err, "checkpoint: No space left on device");
     const rec_t *r = job->records;
     int64_t done = 0;
     for (int64_t i = 0; i < job->n_items; i++)
@@ -90,8 +96,10 @@ static int run(int64_t n, int64_t chunk, ctx_t *c, uint8_t *done, rec_t *recs, u
     job.quiet = 1;
     job.checkpoint = checkpoint;
     job.checkpoint_ctx = c;
-    job.checkpoint_interval = 1e-9; /* offer one after every chunk */
+    job.checkpoint_interval = c->interval > 0 ? c->interval : 1e-9; /* 1e-9: after every chunk */
+    job.stop_saved = -1;
     *rc = sched_run(MPI_COMM_SELF, &job, err);
+    last_stop_saved = job.stop_saved;
     return (int)job.n_resumed;
 }
 
@@ -184,8 +192,10 @@ static int case_stop_signal(void)
     int64_t n_done = 0;
     for (int64_t i = 0; i < N; i++)
         n_done += done[i];
-    if (rc != -1 || !strstr(err.msg, "signal"))
+    if (rc != -1 || !strstr(err.msg, "signal") || !strstr(err.msg, "the checkpoint keeps them"))
         FAIL("stop: rc %d, message '%s'", rc, err.msg);
+    if (last_stop_saved != 1)
+        FAIL("stop: stop_saved %d after a saved checkpoint", last_stop_saved);
     if (n_done < 300 || n_done == N)
         FAIL("stop: %lld items done", (long long)n_done);
     if (c.last_done != n_done)
@@ -201,6 +211,45 @@ static int case_stop_signal(void)
         if (times[i] != 1 || !done[i])
             FAIL("stop then resume: item %lld computed %lld times", (long long)i,
                  (long long)times[i]);
+    return 0;
+}
+
+/* A stop whose checkpoint cannot be written: not resumable (stop_saved 0), and the message
+ * says so instead of "the checkpoint keeps them"; with items resumed from an earlier
+ * checkpoint, it says what that one still holds. A finished job's failing checkpoint is
+ * not a stop. */
+static int case_stop_unsaved(void)
+{
+    ctx_t c;
+    upset_err_t err = {{0}};
+    int rc;
+    for (int resumed = 0; resumed <= 100; resumed += 100) {
+        reset(&c);
+        for (int64_t i = 0; i < resumed; i++) {
+            done[i] = 1;
+            recs[i].item = i;
+            recs[i].value = value_of(i);
+        }
+        c.stop_after = 300;
+        c.checkpoint_fails = 1;
+        c.interval = 1e9; /* only the stop's own checkpoint is tried */
+        run(N, 10, &c, done, recs, &err, &rc);
+        char want[64];
+        snprintf(want, sizeof want, "--resume continues from its %d", resumed);
+        if (rc != -1 || last_stop_saved != 0 || strstr(err.msg, "keeps them") ||
+            !strstr(err.msg, "stopped by signal") || !strstr(err.msg, "could not be written") ||
+            !strstr(err.msg, "No space left on device") ||
+            !strstr(err.msg, resumed ? want : "nothing was saved"))
+            FAIL("stop, checkpoint failing (%d resumed): rc %d, stop_saved %d, message '%s'",
+                 resumed, rc, last_stop_saved, err.msg);
+    }
+    reset(&c);
+    c.checkpoint_fails = 1;
+    c.interval = 1e9;
+    run(N, 10, &c, done, recs, &err, &rc);
+    if (rc != -1 || last_stop_saved != 0 || !strstr(err.msg, "No space left on device"))
+        FAIL("no stop, final checkpoint failing: rc %d, stop_saved %d, message '%s'", rc,
+             last_stop_saved, err.msg);
     return 0;
 }
 
@@ -360,6 +409,8 @@ START_TEST(test_failure) { in_mpi_child(case_failure); }
 END_TEST
 START_TEST(test_stop_signal) { in_mpi_child(case_stop_signal); }
 END_TEST
+START_TEST(test_stop_unsaved) { in_mpi_child(case_stop_unsaved); }
+END_TEST
 
 static Suite *make_suite(void)
 {
@@ -370,6 +421,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_resume);
     tcase_add_test(tc, test_failure);
     tcase_add_test(tc, test_stop_signal);
+    tcase_add_test(tc, test_stop_unsaved);
     suite_add_tcase(s, tc);
     TCase *th = tcase_create("hand-out");
     tcase_add_test(th, test_handout_every_item_once);

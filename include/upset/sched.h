@@ -74,12 +74,17 @@ typedef struct sched_job {
     int64_t n_resumed;   /* items already done when the run started */
     int64_t n_computed;  /* items computed in this run */
     double elapsed_s;    /* wall time of this run */
+
+    /* ---- filled by sched_run on every rank ---- */
+    int stop_saved;      /* 1 when a stop signal ended the run and its checkpoint was
+                            written (the run can be resumed from it), else 0 */
 } sched_job_t;
 
 /* Nonzero (a signal number, set by the caller's signal handler) asks a running
  * sched_run to stop cleanly: rank 0 hands out no more work, waits for the chunks
  * already out, saves the checkpoint, and every rank returns -1 with a message
- * naming the signal. A batch system's time-limit warning (SLURM --signal) so ends
+ * naming the signal and saying whether the checkpoint was written (job->stop_saved;
+ * if not, what is lost). A batch system's time-limit warning (SLURM --signal) so ends
  * in a checkpoint that a resubmitted job resumes from, losing nothing. */
 extern volatile sig_atomic_t sched_stop_signal;
 

@@ -370,6 +370,7 @@ int run_campaign(run_ctx_t *r, const run_args_t *a, file_lock_t *lock, upset_err
     job.checkpoint_ctx = &hook;
     job.checkpoint_interval = r->c.checkpoint_interval;
     rc = sched_run(r->comm, &job, err);
+    r->stop_saved = job.stop_saved;
     if (!rc && r->rank == 0)
         rc = r->kind->finish(r, err);
     double write_s = 0;

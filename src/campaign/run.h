@@ -72,6 +72,9 @@ struct run_ctx {
     char input_ck[CAMPAIGN_MAX_INPUTS][17];
     int n_inputs;
 
+    int stop_saved; /* every rank: a stop signal ended the scheduled work and its checkpoint
+                       was written (sched_job_t.stop_saved): `upset run` exits 75 */
+
     int64_t *scratch_bits;       /* per-rank work space for multi-bit trials */
     unsigned char *scratch_mark; /* n_fault_bits bytes, zero */
     void *kind_state;            /* a kind's own data, freed with free() */

@@ -82,6 +82,11 @@ typedef struct {
 
     int64_t own_first, own_count; /* rank 0's current chunk, remaining part */
 
+    int stop_sig;           /* the stop signal that ended the run (its message waits for the
+                               last checkpoint), 0 = none */
+    int64_t n_saved;        /* items in the checkpoint on disk (the last one saved, or the
+                               one resumed from), -1 = none */
+
     double t_start, t_progress, t_checkpoint;
 } coord_t;
 
@@ -468,16 +473,38 @@ static void final_line(const coord_t *c, double t)
             el > 0 ? (double)job->n_computed / el : 0.0, c->size, c->size == 1 ? "" : "s");
 }
 
-static void save_checkpoint(coord_t *c)
+/* 0, or -1 with the reason in why. */
+static int save_checkpoint(coord_t *c, upset_err_t *why)
 {
     const sched_job_t *job = c->job;
-    upset_err_t cerr = {""};
-    if (job->checkpoint(job->checkpoint_ctx, job, &cerr) != 0) {
-        if (c->failed)
-            upset_err_append(c->err, "also, the checkpoint failed: %s", cerr.msg);
-        else
-            coord_fail(c, "%s", cerr.msg);
-    }
+    if (job->checkpoint(job->checkpoint_ctx, job, why) != 0)
+        return -1;
+    c->n_saved = job->n_resumed + job->n_computed;
+    return 0;
+}
+
+/* The message of a run ended by a stop signal, once its last checkpoint was tried (saved:
+ * it was written; why: the reason it was not). */
+static void stop_message(coord_t *c, int saved, const upset_err_t *why)
+{
+    const sched_job_t *job = c->job;
+    const long long done = (long long)(job->n_resumed + job->n_computed);
+    char head[160];
+    snprintf(head, sizeof head, "stopped by signal %d (%s) after %lld of %lld items", c->stop_sig,
+             strsignal(c->stop_sig), done, (long long)job->n_items);
+    if (saved)
+        upset_fail(c->err, "%s; the checkpoint keeps them: run again with --resume", head);
+    else if (!job->checkpoint)
+        upset_fail(c->err, "%s; nothing was saved (no checkpoint)", head);
+    else if (c->n_saved < 0)
+        upset_fail(c->err, "%s, but the checkpoint could not be written (%s): nothing was saved, "
+                           "a new run starts from the beginning",
+                   head, why->msg);
+    else
+        upset_fail(c->err, "%s, but the checkpoint could not be written (%s): the %lld items "
+                           "done since the last checkpoint are lost, --resume continues from "
+                           "its %lld",
+                   head, why->msg, done - (long long)c->n_saved, (long long)c->n_saved);
 }
 
 static void periodic(coord_t *c)
@@ -491,7 +518,9 @@ static void periodic(coord_t *c)
     }
     double ci = job->checkpoint_interval > 0 ? job->checkpoint_interval : DEFAULT_CHECKPOINT_S;
     if (job->checkpoint && !c->failed && t - c->t_checkpoint >= ci) {
-        save_checkpoint(c);
+        upset_err_t why = {""};
+        if (save_checkpoint(c, &why))
+            coord_fail(c, "%s", why.msg);
         c->t_checkpoint = now();
     }
 }
@@ -512,6 +541,7 @@ static int coord_init(coord_t *c, MPI_Comm comm, int size, sched_job_t *job, ups
         handout_init(&c->ho, size, job->n_items, job->done, err))
         return -1;
     job->n_resumed = job->n_items - c->ho.n_left;
+    c->n_saved = job->n_resumed > 0 ? job->n_resumed : -1; /* resumed from a checkpoint */
     c->target_s = CHUNK_TARGET_S;
     if (job->checkpoint) {
         double ci = job->checkpoint_interval > 0 ? job->checkpoint_interval : DEFAULT_CHECKPOINT_S;
@@ -537,13 +567,10 @@ volatile sig_atomic_t sched_stop_signal = 0;
 static int coord_loop(coord_t *c, upset_err_t *err)
 {
     for (;;) {
-        if (sched_stop_signal && !c->failed)
-            coord_fail(c, "stopped by signal %d (%s) after %lld of %lld items; %s",
-                       (int)sched_stop_signal, strsignal(sched_stop_signal),
-                       (long long)(c->job->n_resumed + c->job->n_computed),
-                       (long long)c->job->n_items,
-                       c->job->checkpoint ? "the checkpoint keeps them: run again with --resume"
-                                          : "nothing was saved (no checkpoint)");
+        if (sched_stop_signal && !c->failed) { /* the message follows the last checkpoint */
+            c->stop_sig = (int)sched_stop_signal;
+            coord_fail(c, "stopped by signal %d", c->stop_sig);
+        }
         if (serve(c, err))
             return -1;
         if (c->own_count == 0)
@@ -572,8 +599,17 @@ static int coordinate(MPI_Comm comm, int size, sched_job_t *job, upset_err_t *er
     }
     int rc = coord_loop(&c, err);
     if (rc == 0) {
-        if (job->checkpoint)
-            save_checkpoint(&c);
+        upset_err_t why = {""};
+        const int saved = job->checkpoint && save_checkpoint(&c, &why) == 0;
+        if (c.stop_sig) {
+            stop_message(&c, saved, &why);
+            job->stop_saved = saved;
+        } else if (job->checkpoint && !saved) {
+            if (c.failed)
+                upset_err_append(err, "also, the checkpoint failed: %s", why.msg);
+            else
+                coord_fail(&c, "%s", why.msg);
+        }
         job->elapsed_s = now() - c.t_start;
         if (!job->quiet && !c.failed)
             final_line(&c, now());
@@ -585,17 +621,18 @@ static int coordinate(MPI_Comm comm, int size, sched_job_t *job, upset_err_t *er
 
 /* ------------------------------------------------------------------ run -- */
 
-/* Rank 0's verdict (status + message) reaches every rank. */
-static int agree(MPI_Comm comm, int rank, int status, upset_err_t *err)
+/* Rank 0's verdict (status + message, and job->stop_saved) reaches every rank. */
+static int agree(MPI_Comm comm, int rank, int status, sched_job_t *job, upset_err_t *err)
 {
-    int64_t head[2] = {status != 0, 0};
+    int64_t head[3] = {status != 0, 0, job->stop_saved};
     if (rank == 0 && status)
         head[1] = (int64_t)strlen(err->msg) + 1;
     MPI_Request req;
     upset_err_t merr = {""};
-    if (MPI_CHECK(MPI_Ibcast(head, 2, MPI_INT64_T, 0, comm, &req), &merr) ||
+    if (MPI_CHECK(MPI_Ibcast(head, 3, MPI_INT64_T, 0, comm, &req), &merr) ||
         wait_polite(&req, MPI_STATUS_IGNORE, &merr))
         return upset_fail(err, "%s", merr.msg);
+    job->stop_saved = (int)head[2];
     if (!head[0])
         return 0;
     if (MPI_CHECK(MPI_Ibcast(err->msg, (int)head[1], MPI_CHAR, 0, comm, &req), &merr) ||
@@ -614,10 +651,11 @@ int sched_run(MPI_Comm comm, sched_job_t *job, upset_err_t *err)
         return -1;
     job->n_resumed = job->n_computed = 0;
     job->elapsed_s = 0;
+    job->stop_saved = 0;
     if (check_job(comm, rank, job, err))
         return -1;
     int status = rank == 0 ? coordinate(comm, size, job, err) : worker_loop(comm, job, err);
     if (rank != 0)
         status = 0; /* a worker's own verdict travels through rank 0 */
-    return agree(comm, rank, status, err);
+    return agree(comm, rank, status, job, err);
 }

@@ -2,8 +2,9 @@
 # Must-show (runs as users launch them): jobs/cloud-vms.sh on a localhost hostfile given by
 # a relative path equals a plain run, and refuses bad hostfiles by line; a run asked to
 # stop (SIGUSR1 through mpirun, as the sbatch scripts forward SLURM's time-limit warning)
-# saves its checkpoint, exits 75, and --resume finishes with identical results; the
-# sbatch scripts parse. (A real SLURM cluster: tests/integration/test_slurm.sh.)
+# saves its checkpoint, exits 75, and --resume finishes with identical results, while one
+# whose checkpoint cannot be written exits 1 saying nothing was saved; the sbatch scripts
+# parse. (A real SLURM cluster: tests/integration/test_slurm.sh.)
 . tests/integration/lib.sh
 
 cat > "$T/c.yaml" <<EOC
@@ -61,6 +62,35 @@ mpi 2 run "$T/c.yaml" --output "$out" --resume >"$T/resume.log" 2>&1 || fail "re
 grep -q "resuming" "$T/resume.log" || fail "the resumed run did not use the checkpoint"
 same_data "$T/ref.h5" "$out" bits && pass "SIGUSR1 stop + --resume == uninterrupted" \
     || fail "results after a signal stop differ"
+
+# Stop on a signal when the checkpoint cannot be written (a 512-byte file-size limit on the
+# ranks; no periodic checkpoint before it): not exit 75 ("rerun with --resume" would start
+# over), but 1 with a message saying nothing was saved; on 2 ranks, so the workers agree
+sed -e "s|checkpoint_interval: .*|checkpoint_interval: 600|" -e "s|bit_count: 1500|bit_count: 6000|" \
+    "$T/c.yaml" >"$T/nockpt.yaml"
+out=$T/nockpt.h5
+OMPI_MCA_btl=self,tcp OMPI_MCA_btl_tcp_if_include=lo mpirun --oversubscribe -np 2 \
+    sh -c 'trap "" XFSZ; ulimit -f 1; exec "$@"' x "$UPSET" run "$T/nockpt.yaml" --output "$out" \
+    >"$T/nockpt.log" 2>&1 &
+pid=$!
+i=0 # the campaign line comes just before the work starts
+while ! grep -q "items, 2 ranks" "$T/nockpt.log" 2>/dev/null && [ $i -lt 300 ]; do
+    sleep 0.1; i=$((i + 1))
+done
+kill -USR1 $pid
+wait $pid
+rc=$?
+if ! grep -q "stopped by signal 10" "$T/nockpt.log"; then
+    fail "unsaved stop: the signal did not stop the run (exit $rc)"; cat "$T/nockpt.log" >&2
+else
+    [ $rc -eq 1 ] && pass "SIGUSR1, checkpoint not writable: exit 1" \
+        || { fail "SIGUSR1, checkpoint not writable: exit $rc"; cat "$T/nockpt.log" >&2; }
+    grep -q "stopped by signal 10 .*, but the checkpoint could not be written (.*File too large): nothing was saved" \
+        "$T/nockpt.log" && ! grep -q "keeps them" "$T/nockpt.log" \
+        && pass "SIGUSR1, checkpoint not writable: the message says nothing was saved" \
+        || { fail "SIGUSR1, checkpoint not writable: unclear message"; cat "$T/nockpt.log" >&2; }
+fi
+[ -e "$out.ckpt" ] && fail "unsaved stop: a checkpoint exists after all"
 
 for s in jobs/*.sbatch jobs/lib.sh; do bash -n "$s" || fail "$s does not parse"; done
 sh -n jobs/cloud-vms.sh || fail "cloud-vms.sh does not parse"
