@@ -49,6 +49,9 @@ typedef struct {
     int n_steps;
     sens_step_t *steps;
     int first_param_step; /* steps before it carry no derivative */
+    int out_step;         /* the step whose output is the network's (a classifier's logits:
+                             the input of the folded softmax, in a graph not always the last
+                             step, since layers nothing reads may follow it) */
     int n_blocks;         /* faultable layers */
     int *block_layer;     /* (n_blocks) model layer index of each */
     int64_t *block_off;   /* (n_blocks + 1) offset of each kernel in theta */

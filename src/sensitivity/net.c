@@ -620,7 +620,7 @@ static void merge_linear(const sens_net_t *net, const sens_step_t *s, int forwar
 static int loss_backward(const sens_net_t *net, const double *cells, int label, int r,
                          double *loss, upset_err_t *err)
 {
-    sens_step_t *last = &net->steps[net->n_steps - 1];
+    sens_step_t *last = &net->steps[net->out_step];
     const int64_t n = last->n_out;
     const double *o = last->z;
     memset(last->dz, 0, (size_t)n * sizeof *last->dz);
@@ -745,9 +745,10 @@ int sens_sample(sens_net_t *net, const double *x, const double *cells, int label
         *loss += l;
     if (!g && !r)
         return 0;
-    /* a step several steps read gathers its dz as a sum over them */
-    for (int i = f; i < net->n_steps - 1; i++)
-        if (st[i].consumers > 1) {
+    /* a step several steps read gathers its dz as a sum over them (onto the loss's, for
+     * the output step) */
+    for (int i = f; i < net->n_steps; i++)
+        if (st[i].consumers > 1 && i != net->out_step) {
             memset(st[i].dz, 0, (size_t)st[i].n_out * sizeof *st[i].dz);
             memset(st[i].rdz, 0, (size_t)st[i].n_out * sizeof *st[i].rdz);
         }
@@ -793,7 +794,7 @@ int sens_sample(sens_net_t *net, const double *x, const double *cells, int label
 
 const double *sens_output(const sens_net_t *net, int64_t *n)
 {
-    const sens_step_t *last = &net->steps[net->n_steps - 1];
+    const sens_step_t *last = &net->steps[net->out_step];
     if (n)
         *n = last->n_out;
     return last->z;
@@ -1003,9 +1004,13 @@ int sens_net_create(sens_net_t *net, const model_t *m, int input_frac, sens_mode
     engine_free(&e);
     if (rc)
         goto fail;
+    net->out_step = net->n_steps - 1;
     if (net->loss == SENS_LOSS_XENT) { /* fold the final softmax into the loss */
         sens_step_t *last = &net->steps[net->n_steps - 1];
-        if (last->kind == DIFF_ACT && last->act == ACT_SOFTMAX) {
+        if (last->kind == DIFF_ACT && last->act == ACT_SOFTMAX && last->src[0] >= 0) {
+            /* the logits are what the softmax reads: in a graph, layers nothing reads
+             * may lie between them and the softmax */
+            net->out_step = last->src[0];
             step_free(last);
             net->n_steps--;
         }
@@ -1019,6 +1024,9 @@ int sens_net_create(sens_net_t *net, const model_t *m, int input_frac, sens_mode
         most_src = s->n_src > most_src ? s->n_src : most_src;
         net->scratch_n = s->n_out > net->scratch_n ? s->n_out : net->scratch_n;
     }
+    /* and the loss reads the output step: a layer nothing reads may read it too, whose
+     * (zero) derivative must be added to the loss's, not written over it */
+    net->steps[net->out_step].consumers++;
     net->scratch = upset_calloc((size_t)(2 * most_src * net->scratch_n), sizeof *net->scratch, err);
     if (!net->scratch)
         goto fail;
