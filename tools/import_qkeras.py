@@ -205,6 +205,9 @@ def check_qbits(cfg, where, allow_po2=False):
     if bits - keep < 1 or bits > 24:
         raise Unsupported(f"{where}: quantized_bits({bits},{integer}) with keep_negative={keep} "
                           "is outside 2..24 bits")
+    if not -24 <= integer <= bits:  # what the model loader takes
+        raise Unsupported(f"{where}: quantized_bits({bits},{integer}): integer outside "
+                          f"-24..{bits} (the bits)")
     return bits, integer, keep
 
 
@@ -230,6 +233,9 @@ def check_qrelu(cfg, where):
     bits, integer = int(cfg.get("bits", 8)), int(cfg.get("integer", 0))
     if not 1 <= bits <= 24:
         raise Unsupported(f"{where}: quantized_relu({bits},{integer}) is outside 1..24 bits")
+    if not -24 <= integer <= bits:  # what the model loader takes
+        raise Unsupported(f"{where}: quantized_relu({bits},{integer}): integer outside "
+                          f"-24..{bits} (the bits)")
     if shift and shift > bits - 1:
         raise Unsupported(f"{where}: quantized_relu({bits},{integer}) with negative_slope "
                           f"2^-{shift}: the slope rounds every negative value to 0")

@@ -216,6 +216,8 @@ def later(by): by["add1"]["inbound_nodes"] = [[["bn2", 0, 0, {}], ["r3", 0, 0, {
 refused("axis", axis, "concatenation over axis 1 (only the last, the channels)")
 refused("from_input", from_input, "layer 'add2' reads the model input: only the first layer may")
 refused("later", later, "layer 'add1' reads ['r3'] before they are defined")
+def wide_integer(by): by["r1"]["config"]["activation"]["config"]["integer"] = 7
+refused("wide_integer", wide_integer, "quantized_relu(6,7): integer outside -24..6")
 EOP
 # A cut layer whose input is not the layer before it: quantizers read by nobody (2-bit, so
 # a store sized from them would be int16) sit between conv c1 and the 1x1 conv c2 that
