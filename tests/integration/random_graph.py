@@ -407,7 +407,9 @@ def generate(seed):
                         y = act(y)
             x = y
     out = dense(x, 10, narrow=True)
-    assert out is not None, "head dense too wide"
+    while out is None:  # too wide a tensor for exact float32 sums: quantize it first
+        x = act(x)
+        out = dense(x, 10, narrow=True) if x.bits <= 12 else None
     nodes.append(({"class_name": "Activation",
                    "config": {"name": "softmax", "activation": "softmax"}}, [out.name]))
 
