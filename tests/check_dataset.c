@@ -286,6 +286,37 @@ static int hdf5_input_frac(const float *x, int n)
     return frac;
 }
 
+/* A few hundred bytes of HDF5 can declare an /x of 2^64 values (chunked, never written):
+ * refused by its shape, not read into a wrapped-around allocation. */
+START_TEST(test_hdf5_huge_shape)
+{
+    const hsize_t shapes[][4] = {{1u << 20, 1u << 22, 1u << 22, 0}, {1, 2147483656u, 1, 1}};
+    const int nds[] = {3, 4};
+    for (int k = 0; k < 2; k++) {
+        char path[] = "/tmp/upset-check-XXXXXX";
+        int fd = mkstemp(path);
+        ck_assert_int_ge(fd, 0);
+        close(fd);
+        hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+        hid_t sp = H5Screate_simple(nds[k], shapes[k], NULL);
+        hid_t pl = H5Pcreate(H5P_DATASET_CREATE);
+        hsize_t chunk[4] = {1, 1, 1, 1};
+        H5Pset_chunk(pl, nds[k], chunk);
+        hid_t d = H5Dcreate2(f, "x", H5T_NATIVE_FLOAT, sp, H5P_DEFAULT, pl, H5P_DEFAULT);
+        ck_assert_int_ge(d, 0);
+        H5Dclose(d);
+        H5Pclose(pl);
+        H5Sclose(sp);
+        H5Fclose(f);
+        dataset_t ds;
+        upset_err_t err = {{0}};
+        ck_assert_int_ne(dataset_load_hdf5(path, 0, 1, &ds, &err), 0);
+        ck_assert_msg(strstr(err.msg, path) && strstr(err.msg, "too large"), "%s", err.msg);
+        unlink(path);
+    }
+}
+END_TEST
+
 /* The exact fractional bits of hdf5 inputs, by cases worked out by hand. */
 START_TEST(test_hdf5_input_frac)
 {
@@ -367,6 +398,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_checksum_stable);
     tcase_add_test(tc, test_first_copies);
     tcase_add_test(tc, test_hdf5_input_frac);
+    tcase_add_test(tc, test_hdf5_huge_shape);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -350,6 +350,20 @@ static int load_hdf5(hid_t file, const char *path, int64_t offset, int64_t count
     if (nl && (nl != 1 || ldims[0] != dims[0]))
         return upset_fail(err, "%s: /y must be (n) = (%llu) labels, one per sample of /x", path,
                           (unsigned long long)dims[0]);
+    /* a few bytes of HDF5 can declare (2^20, 2^22, 2^22): the element count would
+     * overflow, and a sample dimension must fit the int of shape3_t */
+    uint64_t elems = 1;
+    int too_big = 0;
+    for (int i = 0; i < nd; i++)
+        too_big |= (i > 0 && dims[i] > INT32_MAX) ||
+                   __builtin_mul_overflow(elems, (uint64_t)dims[i], &elems);
+    if (too_big || elems > (uint64_t)INT64_MAX / sizeof(double)) {
+        char s[128];
+        const int64_t d64[4] = {(int64_t)dims[0], (int64_t)dims[1], (int64_t)dims[2],
+                                (int64_t)dims[3]};
+        return upset_fail(err, "%s: /x has shape %s: too large to hold in memory", path,
+                          h5_shape_str(d64, nd, s, sizeof s));
+    }
     const int64_t total = (int64_t)dims[0];
     if (total < 1 || offset < 0 || offset >= total || count == 0 ||
         (count > 0 && count > total - offset)) {
