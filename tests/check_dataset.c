@@ -108,6 +108,30 @@ START_TEST(test_hgcal_real_rows)
 }
 END_TEST
 
+/* CRLF line endings throughout, blank lines included: read like the LF file. */
+START_TEST(test_hgcal_crlf)
+{
+    char text[4096] = "", row[256] = "";
+    for (int i = 0; i < 48; i++)
+        sprintf(text + strlen(text), "CALQ_%d%s", i, i < 47 ? "," : "\r\n");
+    for (int i = 0; i < 48; i++)
+        sprintf(row + strlen(row), "%d%s", i % 5, i < 47 ? "," : "\r\n");
+    strcat(text, row);
+    strcat(text, "\r\n"); /* a blank line, as an LF file may have one */
+    strcat(text, row);
+    const char *p = "/tmp/upset_check_crlf.csv";
+    write_text(p, text);
+    dataset_t d;
+    upset_err_t err = {{0}};
+    const char *files[] = {p};
+    ck_assert_msg(dataset_load_hgcal(files, 1, 0, 2, &d, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(d.n, 2);
+    ck_assert_int_eq(d.index[1], 1);
+    dataset_free(&d);
+    unlink(p);
+}
+END_TEST
+
 static void expect_hgcal_reject(const char *text, const char *needle)
 {
     const char *p = "/tmp/upset_check_bad.csv";
@@ -392,6 +416,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_hgcal_normalisation);
     tcase_add_test(tc, test_hgcal_real_rows);
     tcase_add_test(tc, test_hgcal_rejects);
+    tcase_add_test(tc, test_hgcal_crlf);
     tcase_add_test(tc, test_cifar10_records);
     tcase_add_test(tc, test_cifar10_rejects);
     tcase_add_test(tc, test_shape_mismatch);

@@ -183,8 +183,8 @@ int dataset_load_hgcal(const char *const *files, int n_files, int64_t offset, in
                     break;
                 continue;
             }
-            if (len <= 1 && (line[0] == '\n' || line[0] == '\0'))
-                continue;
+            if (!strcmp(line, "\n") || !strcmp(line, "\r\n") || !len)
+                continue; /* a blank line, LF or CRLF */
             double q[HGCAL_CELLS], sum = 0;
             if ((bad = hgcal_row(files[f], lineno, line, q, err) != 0))
                 break;
