@@ -150,6 +150,12 @@ START_TEST(test_hgcal_rejects)
     char text[4096];
     expect_hgcal_reject("", "empty file");
     expect_hgcal_reject("a,b,c\n1,2,3\n", "header");
+    snprintf(text, sizeof text, "%s", header()); /* a 49th column, or CALQ_470 */
+    snprintf(text + strlen(text) - 1, 64, ",CALQ_48\n0,1\n");
+    expect_hgcal_reject(text, "',CALQ_48' follows CALQ_47");
+    snprintf(text, sizeof text, "%s", header());
+    snprintf(text + strlen(text) - 1, 64, "0\n0,1\n");
+    expect_hgcal_reject(text, "'0' follows CALQ_47");
     snprintf(text, sizeof text, "%s1,2,3\n", header()); /* truncated row */
     expect_hgcal_reject(text, ":2:");
     snprintf(text, sizeof text, "%s1,2,x,4\n", header()); /* not a number */

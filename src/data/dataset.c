@@ -87,7 +87,12 @@ static int hgcal_header(const char *path, const char *line, upset_err_t *err)
         if (strncmp(p, want, (size_t)n) || (p[n] != ',' && i < HGCAL_CELLS - 1))
             return upset_fail(err, "%s:1: header must be CALQ_0..CALQ_47; column %d is not %s",
                               path, i + 1, want);
-        p += n + 1;
+        p += n + (i < HGCAL_CELLS - 1);
+    }
+    if (p[strspn(p, "\r\n")]) {
+        const int len = (int)strcspn(p, "\r\n");
+        return upset_fail(err, "%s:1: header must be CALQ_0..CALQ_47; '%.*s' follows CALQ_47",
+                          path, len < 40 ? len : 40, p);
     }
     return 0;
 }
