@@ -160,6 +160,22 @@ START_TEST(test_hgcal_rejects)
     expect_hgcal_reject(text, ":2:");
     snprintf(text, sizeof text, "%s1,2,x,4\n", header()); /* not a number */
     expect_hgcal_reject(text, ":2:");
+    { /* a NUL byte mid-row: the rest of the row must not vanish */
+        const char *p = "/tmp/upset_check_nul.csv";
+        FILE *f = fopen(p, "w");
+        ck_assert_ptr_nonnull(f);
+        fputs(header(), f);
+        for (int i = 0; i < 48; i++)
+            fprintf(f, "1%s", i < 47 ? "," : "");
+        fwrite("\0,7,7\n", 1, 6, f);
+        fclose(f);
+        dataset_t d;
+        upset_err_t err = {{0}};
+        const char *files[] = {p};
+        ck_assert_int_ne(dataset_load_hgcal(files, 1, 0, 1, &d, &err), 0);
+        ck_assert_msg(strstr(err.msg, ":2: holds a NUL byte"), "%s", err.msg);
+        unlink(p);
+    }
     dataset_t d;
     upset_err_t err = {{0}};
     const char *missing[] = {"/nonexistent/x.csv"};

@@ -183,6 +183,11 @@ int dataset_load_hgcal(const char *const *files, int n_files, int64_t offset, in
         int bad = 0;
         while (got < count && (len = getline(&line, &cap, fp)) >= 0) {
             lineno++;
+            if (strlen(line) != (size_t)len) { /* the parsers would stop at it */
+                bad = upset_fail(err, "%s:%ld: holds a NUL byte (not a text CSV?)", files[f],
+                                 lineno) != 0;
+                break;
+            }
             if (lineno == 1) {
                 if ((bad = hgcal_header(files[f], line, err) != 0))
                     break;
