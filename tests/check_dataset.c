@@ -160,6 +160,12 @@ START_TEST(test_hgcal_rejects)
     expect_hgcal_reject(text, ":2:");
     snprintf(text, sizeof text, "%s1,2,x,4\n", header()); /* not a number */
     expect_hgcal_reject(text, ":2:");
+    /* 2^53 + 1: read as a double it rounds to 2^53, which is allowed */
+    snprintf(text, sizeof text, "%s9007199254740993", header());
+    for (int i = 1; i < 48; i++)
+        strcat(text, ",0");
+    strcat(text, "\n");
+    expect_hgcal_reject(text, "(CALQ_0) = 9007199254740993 exceeds 2^53");
     { /* a NUL byte mid-row: the rest of the row must not vanish */
         const char *p = "/tmp/upset_check_nul.csv";
         FILE *f = fopen(p, "w");

@@ -97,8 +97,6 @@ static int hgcal_header(const char *path, const char *line, upset_err_t *err)
     return 0;
 }
 
-#define HGCAL_MAX_CHARGE 9007199254740992.0 /* 2^53 */
-
 /* Parses 48 non-negative integer charges; returns -1 naming line and column. */
 static int hgcal_row(const char *path, long lineno, char *line, double q[HGCAL_CELLS],
                      upset_err_t *err)
@@ -118,16 +116,21 @@ static int hgcal_row(const char *path, long lineno, char *line, double q[HGCAL_C
             while (*end == '0')
                 end++;
         }
-        double v = ok ? strtod(digits, NULL) : -1;
+        /* as an integer: strtod would round 2^53 + 1 down to 2^53 and pass the check */
+        errno = 0;
+        const unsigned long long iv = ok ? strtoull(digits, NULL, 10) : 0;
+        const int too_big = errno == ERANGE || iv > (1ull << 53);
         while (*end == ' ')
             end++;
         if (!ok || (*end != ',' && *end != '\r' && *end != '\n' && *end != '\0'))
             return upset_fail(err, "%s:%ld: column %d (CALQ_%d) is not a non-negative integer "
                                    "charge", path, lineno, i + 1, i);
-        if (v > HGCAL_MAX_CHARGE) /* the sum of 48 stays exact and finite */
-            return upset_fail(err, "%s:%ld: column %d (CALQ_%d) = %.17g exceeds 2^53", path,
-                              lineno, i + 1, i, v);
-        q[i] = v;
+        if (too_big) /* the sum of 48 stays finite */
+            return upset_fail(err, "%s:%ld: column %d (CALQ_%d) = %.*s exceeds 2^53", path,
+                              lineno, i + 1, i, (int)strspn(digits, "0123456789") < 40
+                                                    ? (int)strspn(digits, "0123456789") : 40,
+                              digits);
+        q[i] = (double)iv;
         p = end;
         if (i < HGCAL_CELLS - 1) {
             if (*p != ',')
