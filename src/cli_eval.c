@@ -111,7 +111,8 @@ static int flip_bits(model_t *m, const char *list, upset_err_t *err)
         errno = 0;
         long long b = strtoll(p, &end, 10);
         bitaddr_t a;
-        if (end == p || errno || (*end && *end != ',') || bitspace_locate(m, b, &a)) {
+        if (end == p || errno || (*end && *end != ',') || (*end == ',' && !end[1]) ||
+            bitspace_locate(m, b, &a)) {
             rc = upset_fail(err, "'%.200s': expected bit indices in [0, %lld) separated by commas",
                             list, (long long)m->n_fault_bits);
         } else if (seen[b]) {
@@ -212,6 +213,9 @@ int cmd_eval(int argc, char **argv)
         const int f = campaign_data_format_from_name(format);
         if (f < 0)
             rc = upset_fail(&err, "--format %s: expected hgcal, cifar10 or hdf5", format);
+        else if (labels && f != CAMPAIGN_DATA_CIFAR10) /* as a campaign's data.labels */
+            rc = upset_fail(&err, "--labels: only used with --format cifar10 (hdf5 keeps its "
+                                  "labels in /y; HGCal has none)");
         else
             rc = campaign_data_load(f, files, n_files, labels, offset,
                                     count ? count : f == CAMPAIGN_DATA_HGCAL ? 20000 : -1, &d, &err);

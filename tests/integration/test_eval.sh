@@ -66,6 +66,15 @@ msg=$("$UPSET" eval --model models/cifar10.h5 --data "$CIFAR" --count 5 \
 echo "$msg" | grep -q "no/such/dir/x.csv" && pass "an unwritable --per-sample path is named: $msg" \
     || fail "unwritable path message: $msg"
 
+# a trailing comma in --flip (a truncated list) and --labels with data that has none of its
+# own (HGCal) are refused, not silently dropped
+for bad in "--flip 5,:'5,': expected bit indices" "--labels $LABELS:--labels: only used with --format cifar10"; do
+    args=${bad%%:*} want=${bad#*:}
+    msg=$("$UPSET" eval --model models/econt_medium.h5 --data data/hgcal/ttbar_0PU.csv --count 5 $args 2>&1 >/dev/null) \
+        && fail "eval $args was accepted"
+    echo "$msg" | grep -q -- "$want" && pass "eval $args refused: $msg" || fail "eval $args: $msg"
+done
+
 # --layers: every layer timed alone and in the forward pass; a convolution's fused batch
 # norm and quantizer have no time of their own there ("-"), every convolution does
 "$UPSET" eval --model models/cifar10.h5 --data "$CIFAR" --labels "$LABELS" --count 20 --layers \
