@@ -341,8 +341,8 @@ static int write_outputs(rank_ctx_t *r, const rank_args_t *a, const metrics_t *m
     if (!rc)
         rc = c->rank.metric == RANK_RANDOM ? sens_random_ranking(m, c->seed, bits, err)
                                            : sens_bit_ranking(m, score, np, bits, err);
-    if (!rc && campaign_dump(c, &yaml))
-        rc = upset_fail(err, "out of memory");
+    if (!rc)
+        rc = campaign_dump(c, &yaml, err);
     if (!rc) {
         sens_report_t rep = {0};
         rep.metric = rank_metric_name(c->rank.metric);

@@ -639,13 +639,13 @@ START_TEST(test_dump_round_trip)
     upset_err_t err;
     char *yaml = NULL;
     load_ok(&a, ROUND_TRIP[_i]);
-    ck_assert_int_eq(campaign_dump(&a, &yaml), 0);
+    ck_assert_int_eq(campaign_dump(&a, &yaml, &err), 0);
     ck_assert_msg(load(&b, yaml, &err) == 0, "dump does not load:\n%s\n%s", yaml, err.msg);
     ck_assert_msg(campaign_validate(&b, &err) == 0, "%s", err.msg);
     ck_assert_msg(campaign_equal(&a, &b), "dump round trip differs:\n%s", yaml);
     /* The dump is complete: a second dump is the same text. */
     char *again = NULL;
-    ck_assert_int_eq(campaign_dump(&b, &again), 0);
+    ck_assert_int_eq(campaign_dump(&b, &again, &err), 0);
     ck_assert_str_eq(again, yaml);
     free(again);
     free(yaml);
@@ -660,8 +660,9 @@ START_TEST(test_dump_content_and_equal)
 {
     campaign_t a, b;
     char *yaml = NULL;
+    upset_err_t err = {{0}};
     load_ok(&a, GOOD_NO_KIND "kind: multibit\n");
-    ck_assert_int_eq(campaign_dump(&a, &yaml), 0);
+    ck_assert_int_eq(campaign_dump(&a, &yaml, &err), 0);
     ck_assert_ptr_nonnull(strstr(yaml, "\n  count: 20000\n"));
     ck_assert_ptr_nonnull(strstr(yaml, "\nseed: 1\n"));
     ck_assert_ptr_nonnull(strstr(yaml, "\ncheckpoint_interval: 60\n"));

@@ -189,8 +189,9 @@ int campaign_validate(campaign_t *c, upset_err_t *err);
 
 /* The resolved campaign as YAML (every key of the top level, data and the kind's
  * section), which campaign_load_yaml_string reads back to an equal campaign.
- * *yaml_out is malloc'ed, NUL-terminated. 0, or -1 when out of memory. */
-int campaign_dump(const campaign_t *c, char **yaml_out);
+ * *yaml_out is malloc'ed, NUL-terminated. 0, or -1 with err (out of memory, or a value
+ * YAML cannot hold: campaign_apply_overrides refuses an --output that is not UTF-8). */
+int campaign_dump(const campaign_t *c, char **yaml_out, upset_err_t *err);
 
 /* A flat byte buffer holding every field (source and quiet included), for
  * MPI_Bcast. *buf is malloc'ed. */

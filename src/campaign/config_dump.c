@@ -147,7 +147,7 @@ static int emit_campaign(yaml_emitter_t *em, const campaign_t *c)
            emit(em, &ev, yaml_stream_end_event_initialize(&ev));
 }
 
-int campaign_dump(const campaign_t *c, char **yaml_out)
+int campaign_dump(const campaign_t *c, char **yaml_out, upset_err_t *err)
 {
     sink_t s = {NULL, 0, 0};
     const char *head = "# upset campaign, resolved (every default written out)\n";
@@ -155,12 +155,15 @@ int campaign_dump(const campaign_t *c, char **yaml_out)
     *yaml_out = NULL;
     if (!sink_write(&s, (unsigned char *)head, strlen(head)) || !yaml_emitter_initialize(&em)) {
         free(s.buf);
-        return -1;
+        return upset_fail(err, "out of memory");
     }
     yaml_emitter_set_output(&em, sink_write, &s);
     yaml_emitter_set_unicode(&em, 1);
     yaml_emitter_set_width(&em, -1); /* never fold long paths */
     int ok = emit_campaign(&em, c) && yaml_emitter_flush(&em);
+    if (!ok) /* libyaml's reason when the emitter has one; event set-up fails on memory */
+        upset_fail(err, "cannot write the campaign as YAML (it is stored with the results): %s",
+                   em.problem ? em.problem : "out of memory, or a value that is not UTF-8");
     yaml_emitter_delete(&em);
     if (!ok) {
         free(s.buf);

@@ -971,10 +971,25 @@ static void apply_set(ctx_t *x, campaign_t *c, const char *item)
     yaml_parser_delete(&parser);
 }
 
+/* Whether YAML can hold s (valid UTF-8), asked of libyaml's own check. */
+static int yaml_can_hold(const char *s)
+{
+    yaml_event_t ev;
+    if (!yaml_scalar_event_initialize(&ev, NULL, NULL, (const yaml_char_t *)s, (int)strlen(s), 1,
+                                      1, YAML_ANY_SCALAR_STYLE))
+        return 0;
+    yaml_event_delete(&ev);
+    return 1;
+}
+
 int campaign_apply_overrides(campaign_t *c, const campaign_overrides_t *o, upset_err_t *err)
 {
     ctx_t x;
     ctx_init(&x, "override");
+    if (o->output && !yaml_can_hold(o->output))
+        return upset_fail(err, "--output %s: not valid UTF-8 (the path is stored in the "
+                               "results file's campaign YAML, which must be)",
+                          o->output);
     if (o->output) {
         char *s = strdup(o->output);
         if (!s)

@@ -287,8 +287,8 @@ int run_campaign(run_ctx_t *r, const run_args_t *a, file_lock_t *lock, upset_err
         return upset_fail(err, "%s: kind '%s' is not run by `upset run` (see `upset rank`)",
                           r->c.source ? r->c.source : a->yaml, campaign_kind_name(r->c.kind));
 
-    if (campaign_dump(&r->c, &yaml))
-        return upset_fail(err, "out of memory");
+    if (campaign_dump(&r->c, &yaml, err))
+        return -1;
     int finished = 0;
     rc = run_setup(r, err);
     if (!rc && r->rank == 0)

@@ -15,7 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
         unsigned char *buf = NULL;
         size_t len = 0;
         /* what upset writes must read back as the same campaign */
-        if (campaign_dump(&c, &yaml) == 0) {
+        if (campaign_dump(&c, &yaml, &err) == 0) {
             campaign_defaults(&d);
             if (campaign_load_yaml_string(&d, yaml, strlen(yaml), "dump", &err) ||
                 campaign_validate(&d, &err) || !campaign_equal(&c, &d))

@@ -116,6 +116,11 @@ check_cli "eval --count junk" "expected a whole number" eval $M --count 5x
 check_cli "eval --flip twice" "bit 12 is given twice" eval $M --count 5 --flip 12,12
 check_cli "eval --emd-zero junk" "expected uniform or reference" eval $M --emd-zero zero
 check_cli "info without a model" "usage: upset info" info
+# an --output path that is not UTF-8 cannot be stored in the results file's campaign YAML
+# (the message was "out of memory")
+bad_path=$(printf '%s/x\377.h5' "$T")
+check_cli "run --output not UTF-8" "not valid UTF-8" run configs/demo.yaml --output "$bad_path" --quiet
+[ -e "$bad_path" ] && fail "run --output not UTF-8: a results file was written"
 
 { echo "name: x"; echo "model: models/econt_medium.h5"; echo "$GOOD_DATA"; echo "kind: oracle";
   echo "output: /nonexistent-dir/out.h5"; } > "$T/unwritable.yaml"
