@@ -184,6 +184,59 @@ START_TEST(test_zero_sum_rules)
 }
 END_TEST
 
+/* The scorer's basis slot (src/task/task.c): the fault-free solve fills it, every faulty
+ * output warm-starts from it. A fault-free sample with no transport problem (input and
+ * output zero; a zero side under the reference rule) must still fill it, else the first
+ * faulty output solved fills it instead and the others' EMDs depend on the order in
+ * which a rank happened to score them. */
+static double slot_score(emd_workspace_t *ws, emd_basis_t *b, const double *in,
+                         const double *out, int rule)
+{
+    upset_err_t err;
+    double r;
+    if (b->n == 0)
+        ck_assert_int_eq(econt_emd_warm(ws, NULL, in, out, rule, &r, b, &err), 0);
+    ck_assert_int_eq(econt_emd_warm(ws, b, in, out, rule, &r, NULL, &err), 0);
+    return r;
+}
+
+START_TEST(test_zero_sum_basis_order_free)
+{
+    upset_err_t err;
+    emd_workspace_t *ws = emd_workspace_create(48, 48, &err);
+    double zero[48] = {0}, in[48], o[12][48];
+    uint64_t x = 12345;
+    for (int k = 0; k < 12; k++)
+        for (int i = 0; i < 48; i++) {
+            x = x * 6364136223846793005ull + 1442695040888963407ull;
+            o[k][i] = (x >> 60) < 5 ? (double)(x >> 40 & 1023) / 7.0 : 0.0;
+        }
+    for (int i = 0; i < 48; i++)
+        in[i] = 1.0 + i % 5;
+    for (int rule = 0; rule < 2; rule++) {
+        const double *clean_in = rule == ECONT_ZERO_UNIFORM ? zero : in;
+        for (int k = 1; k < 12; k++) {
+            emd_basis_t *b1 = emd_basis_create(48, 48, &err), *b2 = emd_basis_create(48, 48, &err);
+            double r;
+            ck_assert(slot_score(ws, b1, clean_in, zero, rule) ==
+                      (rule == ECONT_ZERO_UNIFORM ? 0 : -0.5));
+            slot_score(ws, b2, clean_in, zero, rule);
+            slot_score(ws, b1, clean_in, o[0], rule);
+            double after = slot_score(ws, b1, clean_in, o[k], rule);
+            double first = slot_score(ws, b2, clean_in, o[k], rule);
+            ck_assert_int_eq(econt_emd(ws, clean_in, o[k], rule, &r, &err), 0);
+            ck_assert_msg(after == first && first == r,
+                          "rule %d output %d: %.17g after another output, %.17g first, %.17g cold",
+                          rule, k, after, first, r);
+            ck_assert_int_eq(b2->n, 48);
+            emd_basis_free(b1);
+            emd_basis_free(b2);
+        }
+    }
+    emd_workspace_free(ws);
+}
+END_TEST
+
 START_TEST(test_telescope_gradient)
 {
     double y[48], yh[48], g[48];
@@ -219,6 +272,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_tables_match_reference_file);
     tcase_add_test(tc, test_emd_real_samples_vs_glpk);
     tcase_add_test(tc, test_zero_sum_rules);
+    tcase_add_test(tc, test_zero_sum_basis_order_free);
     tcase_add_test(tc, test_telescope_gradient);
     suite_add_tcase(s, tc);
     return s;

@@ -38,7 +38,9 @@ int econt_emd(emd_workspace_t *ws, const double *in, const double *out, int zero
 /* The same, warm-started from `start` (a basis saved by an earlier call on the same
  * sample, e.g. its fault-free solution; NULL or empty: cold) and saving the optimal
  * basis to basis_out when not NULL. Equal to the cold result to ~1e-13 relative, and a
- * pure function of (start, in, out), so results never depend on call order. */
+ * pure function of (start, in, out), so results never depend on call order. A sample with
+ * no transport problem (both sides zero, or a zero side under REFERENCE) saves a basis of
+ * 48 x 48 cells without arcs, and a start without arcs gives the cold solve. */
 int econt_emd_warm(emd_workspace_t *ws, const emd_basis_t *start, const double *in,
                    const double *out, int zero_rule, double *emd, emd_basis_t *basis_out,
                    upset_err_t *err);

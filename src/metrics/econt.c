@@ -232,20 +232,27 @@ int econt_emd_warm(emd_workspace_t *ws, const emd_basis_t *start, const double *
     int ra = normalise(in, a, "input", err), rb = normalise(out, b, "output", err);
     if (ra < 0 || rb < 0)
         return -1;
-    if (ra == 0 && rb == 0) {
-        *emd = 0;
+    if ((ra == 0 && rb == 0) || ((ra == 0 || rb == 0) && zero_rule == ECONT_ZERO_REFERENCE)) {
+        /* no transport problem: the saved basis is one without arcs (sized, so that a caller
+         * can tell the sample was scored), and a warm start from it is the cold solve */
+        if (basis_out && (basis_out->cap_n < ECONT_CELLS || basis_out->cap_m < ECONT_CELLS))
+            return upset_fail(err, "EMD: basis holds %d x %d cells, histograms have %d x %d",
+                              basis_out->cap_n, basis_out->cap_m, ECONT_CELLS, ECONT_CELLS);
+        if (basis_out) {
+            basis_out->n = basis_out->m = ECONT_CELLS;
+            basis_out->narcs = 0;
+            for (int i = 0; i < ECONT_CELLS; i++)
+                basis_out->pot_row[i] = basis_out->pot_col[i] = NAN;
+        }
+        *emd = ra == 0 && rb == 0 ? 0 : -0.5;
         return 0;
     }
     if (ra == 0 || rb == 0) {
-        if (zero_rule == ECONT_ZERO_REFERENCE) {
-            *emd = -0.5;
-            return 0;
-        }
         double *z = ra == 0 ? a : b;
         for (int i = 0; i < ECONT_CELLS; i++)
             z[i] = 1.0 / ECONT_CELLS;
     }
-    if (start && start->n)
+    if (start && start->n && start->narcs)
         return emd_solve_warm(ws, start, a, ECONT_CELLS, b, ECONT_CELLS, econt_ground_distance(),
                               emd, basis_out, err);
     return emd_solve(ws, a, ECONT_CELLS, b, ECONT_CELLS, econt_ground_distance(), emd, basis_out,
