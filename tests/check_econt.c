@@ -237,6 +237,26 @@ START_TEST(test_zero_sum_basis_order_free)
 }
 END_TEST
 
+START_TEST(test_emd_sum_overflow)
+{
+    /* finite charges whose sum overflows a double are the same histograms scaled */
+    upset_err_t err;
+    emd_workspace_t *ws = emd_workspace_create(48, 48, &err);
+    double in[48] = {0}, out[48] = {0}, in1[48] = {0}, out1[48] = {0}, big, small;
+    in[0] = in[5] = 1e308;
+    out[3] = 1.7e308;
+    out[9] = 0.3e308;
+    in1[0] = in1[5] = 1;
+    out1[3] = 1.7;
+    out1[9] = 0.3;
+    ck_assert_int_eq(econt_emd(ws, in, out, ECONT_ZERO_UNIFORM, &big, &err), 0);
+    ck_assert_int_eq(econt_emd(ws, in1, out1, ECONT_ZERO_UNIFORM, &small, &err), 0);
+    ck_assert_msg(small > 1 && fabs(big - small) <= 1e-12 * small, "EMD %.17g, scaled %.17g", big,
+                  small);
+    emd_workspace_free(ws);
+}
+END_TEST
+
 START_TEST(test_telescope_gradient)
 {
     double y[48], yh[48], g[48];
@@ -273,6 +293,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_emd_real_samples_vs_glpk);
     tcase_add_test(tc, test_zero_sum_rules);
     tcase_add_test(tc, test_zero_sum_basis_order_free);
+    tcase_add_test(tc, test_emd_sum_overflow);
     tcase_add_test(tc, test_telescope_gradient);
     suite_add_tcase(s, tc);
     return s;

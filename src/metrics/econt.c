@@ -213,6 +213,17 @@ static int normalise(const double *h, double *dst, const char *what, upset_err_t
     }
     if (s == 0)
         return 0;
+    if (isinf(s)) { /* finite charges whose sum overflows: scale by the largest first */
+        double mx = 0;
+        for (int i = 0; i < ECONT_CELLS; i++)
+            mx = h[i] > mx ? h[i] : mx;
+        s = 0;
+        for (int i = 0; i < ECONT_CELLS; i++)
+            s += h[i] / mx;
+        for (int i = 0; i < ECONT_CELLS; i++)
+            dst[i] = h[i] / mx / s;
+        return 1;
+    }
     for (int i = 0; i < ECONT_CELLS; i++)
         dst[i] = h[i] / s;
     return 1;
