@@ -369,6 +369,42 @@ START_TEST(test_hdf5_huge_shape)
 }
 END_TEST
 
+/* Values that do not fit the memory type are refused, not saturated: an int64 label 2^40
+ * read as 2147483647 (and reported as that class), a double 1e39 as float32's infinity. */
+START_TEST(test_hdf5_values_out_of_range)
+{
+    const int64_t labels[3] = {1, INT64_C(1) << 40, 3};
+    const double xs[3 * 2] = {0, 1, 1e39, 2, 3, 4};
+    for (int k = 0; k < 2; k++) {
+        char path[] = "/tmp/upset-check-XXXXXX";
+        int fd = mkstemp(path);
+        ck_assert_int_ge(fd, 0);
+        close(fd);
+        hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+        hsize_t dx[2] = {3, 2}, dy[1] = {3};
+        hid_t sx = H5Screate_simple(2, dx, NULL), sy = H5Screate_simple(1, dy, NULL);
+        hid_t x = H5Dcreate2(f, "x", H5T_NATIVE_DOUBLE, sx, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        hid_t y = H5Dcreate2(f, "y", H5T_NATIVE_INT64, sy, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        const double small[3 * 2] = {0, 1, 2, 3, 4, 5};
+        H5Dwrite(x, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, k ? xs : small);
+        const int64_t fine[3] = {1, 2, 3};
+        H5Dwrite(y, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, k ? fine : labels);
+        H5Dclose(x);
+        H5Dclose(y);
+        H5Sclose(sx);
+        H5Sclose(sy);
+        H5Fclose(f);
+        dataset_t ds;
+        upset_err_t err = {{0}};
+        ck_assert_int_ne(dataset_load_hdf5(path, 0, -1, &ds, &err), 0);
+        ck_assert_msg(strstr(err.msg, path) && strstr(err.msg, k ? "dataset 'x'" : "dataset 'y'") &&
+                          strstr(err.msg, k ? "outside float32's range" : "outside int32's range"),
+                      "%s", err.msg);
+        unlink(path);
+    }
+}
+END_TEST
+
 /* The exact fractional bits of hdf5 inputs, by cases worked out by hand. */
 START_TEST(test_hdf5_input_frac)
 {
@@ -452,6 +488,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_first_copies);
     tcase_add_test(tc, test_hdf5_input_frac);
     tcase_add_test(tc, test_hdf5_huge_shape);
+    tcase_add_test(tc, test_hdf5_values_out_of_range);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -174,6 +174,16 @@ static int check_layout(h5ctx_t *c, hid_t d, const char *name, h5_shape_t want)
     return rc;
 }
 
+/* HDF5 saturates a value that does not fit the memory type (an int64 label 2^40 became
+ * 2147483647, a double 1e39 float32's infinity): a read with this callback fails instead. */
+static H5T_conv_ret_t refuse_out_of_range(H5T_conv_except_t e, hid_t src, hid_t dst, void *sb,
+                                          void *db, void *user)
+{
+    (void)src, (void)dst, (void)sb, (void)db, (void)user;
+    return e == H5T_CONV_EXCEPT_RANGE_HI || e == H5T_CONV_EXCEPT_RANGE_LOW ? H5T_CONV_ABORT
+                                                                           : H5T_CONV_UNHANDLED;
+}
+
 static int read_dataset(h5ctx_t *c, hid_t grp, const char *name, int want_float, void **out,
                         h5_shape_t shape)
 {
@@ -188,6 +198,7 @@ static int read_dataset(h5ctx_t *c, hid_t grp, const char *name, int want_float,
     if (t >= 0)
         H5Tclose(t);
     int rc = -1;
+    hid_t xfer = -1;
     if (want_float && cls != H5T_FLOAT)
         upset_fail(c->err, "%s: %s: dataset '%s' must hold floating-point values", c->file,
                    c->where, name);
@@ -202,13 +213,17 @@ static int read_dataset(h5ctx_t *c, hid_t grp, const char *name, int want_float,
                                                                               : sizeof(int32_t),
                                    c->err)))
         ; /* message set */
-    else if (H5Dread(d, want_float ? H5T_NATIVE_FLOAT : H5T_NATIVE_INT32, H5S_ALL, H5S_ALL,
-                     H5P_DEFAULT, *out) < 0)
-        upset_fail(c->err, "%s: %s: dataset '%s' cannot be read (corrupt file, or values out "
-                           "of range?)",
-                   c->file, c->where, name);
+    else if ((xfer = H5Pcreate(H5P_DATASET_XFER)) < 0 ||
+             H5Pset_type_conv_cb(xfer, refuse_out_of_range, NULL) < 0 ||
+             H5Dread(d, want_float ? H5T_NATIVE_FLOAT : H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, xfer,
+                     *out) < 0)
+        upset_fail(c->err, "%s: %s: dataset '%s' cannot be read: a value outside %s's range, "
+                           "or a corrupt file",
+                   c->file, c->where, name, want_float ? "float32" : "int32");
     else
         rc = 0;
+    if (xfer >= 0)
+        H5Pclose(xfer);
     H5Dclose(d);
     if (rc) {
         free(*out);
