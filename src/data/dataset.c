@@ -125,11 +125,11 @@ static int hgcal_row(const char *path, long lineno, char *line, double q[HGCAL_C
         if (!ok || (*end != ',' && *end != '\r' && *end != '\n' && *end != '\0'))
             return upset_fail(err, "%s:%ld: column %d (CALQ_%d) is not a non-negative integer "
                                    "charge", path, lineno, i + 1, i);
-        if (too_big) /* the sum of 48 stays finite */
+        if (too_big) { /* the sum of 48 stays finite */
+            const int shown = (int)strspn(digits, "0123456789");
             return upset_fail(err, "%s:%ld: column %d (CALQ_%d) = %.*s exceeds 2^53", path,
-                              lineno, i + 1, i, (int)strspn(digits, "0123456789") < 40
-                                                    ? (int)strspn(digits, "0123456789") : 40,
-                              digits);
+                              lineno, i + 1, i, shown < 40 ? shown : 40, digits);
+        }
         q[i] = (double)iv;
         p = end;
         if (i < HGCAL_CELLS - 1) {
