@@ -146,8 +146,17 @@ static int read_cost_table(const char *path, const model_t *m, double *layer_cos
         double v = comma ? strtod(comma + 1, &end) : 0;
         while (end && (*end == ' ' || *end == '\t'))
             end++;
-        const int header = first && comma && end == comma + 1; /* `layer,cost` or the like */
+        /* `layer,cost` or the like: a first line whose cost is not a number and which
+         * names no layer (a layer's bad cost is refused below, not skipped as a header) */
+        int header = first && comma && end == comma + 1;
         first = 0;
+        if (header) {
+            *comma = 0;
+            header = strcmp(p, "*") != 0;
+            for (int l = 0; header && l < m->n_layers; l++)
+                header = !m->layers[l].faultable || strcmp(m->layers[l].name, p);
+            *comma = ',';
+        }
         if (header)
             continue;
         if (!comma || !end || *end || end == comma + 1 || !isfinite(v) || v < 0) {

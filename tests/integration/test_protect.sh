@@ -30,7 +30,8 @@ printf 'layer,cost\n# hardened cells in the first layer\nconv2d_0_m, 3.5\n*,2\n'
 "$UPSET" protect --oracle "$T/oracle.h5" --rate "$U" --budget 3000 --cost "$T/costs.csv" \
     --out "$T/table" >/dev/null 2>&1 || fail "upset protect --cost TABLE"
 for bad in "conv2d_0_m,1:no cost for layer 'encoded_vector'" "*,1\nfoo,2:costs.csv:2: 'foo' is not a faultable layer" \
-           "*,1\n*,2:costs.csv:2: '*' given twice" "*,-1:expected \`layer,cost\` with a cost >= 0"; do
+           "*,1\n*,2:costs.csv:2: '*' given twice" "*,-1:expected \`layer,cost\` with a cost >= 0" \
+           "conv2d_0_m,x\n*,2:costs.csv:1: expected \`layer,cost\`"; do
     printf "${bad%%:*}\n" >"$T/costs.csv"
     if "$UPSET" protect --oracle "$T/oracle.h5" --rate "$U" --cost "$T/costs.csv" --out "$T/badcost" >"$T/cost.log" 2>&1; then
         fail "cost table '${bad%%:*}' accepted"
