@@ -58,26 +58,34 @@ int protect_write_curve(const char *dir, const protect_oracle_t *o, const protec
     const int64_t n = o->n;
     text_t t;
     unsigned char *hit = calloc((size_t)ar->n_words, 1);
-    if (!hit || text_open(&t, err)) {
+    /* rest[k]: the positive part of the errors of the bits after the first k, summed from
+     * the end (subtracting protected bits from the total cancels: a large error removed
+     * took the small ones' sum with it, and rounding left a residue once none was left) */
+    double *rest = calloc((size_t)n + 1, sizeof *rest);
+    if (!hit || !rest || text_open(&t, err)) {
         free(hit);
-        return hit ? -1 : upset_fail(err, "out of memory");
+        free(rest);
+        return hit && rest ? -1 : upset_fail(err, "out of memory");
     }
     text_t flat;
     if (text_open(&flat, err)) {
         fclose(t.f);
         free(t.buf);
         free(hit);
+        free(rest);
         return -1;
     }
     fprintf(t.f, "order,bits_protected,area_bit_cells,predicted_error,predicted_failure\n");
     fprintf(flat.f, "order,flat_bits,flat_area_bit_cells,failure_at_flat,failure_unprotected\n");
     const int64_t step = n / 200 > 0 ? n / 200 : 1;
     for (int i = 0; i < n_orders; i++) {
-        double unprot_err = 0;
         int64_t unprot_sens = 0;
-        for (int64_t b = 0; b < n; b++) {
-            unprot_err += o->err_b[b] > 0 ? o->err_b[b] : 0;
+        for (int64_t b = 0; b < n; b++)
             unprot_sens += o->sens[b];
+        rest[n] = 0;
+        for (int64_t k = n - 1; k >= 0; k--) {
+            const double e = o->err_b[orders[i].order[k]];
+            rest[k] = rest[k + 1] + (e > 0 ? e : 0);
         }
         memset(hit, 0, (size_t)ar->n_words);
         double area = (double)n;
@@ -87,7 +95,7 @@ int protect_write_curve(const char *dir, const protect_oracle_t *o, const protec
             const double fk = protect_failure(unprot_sens, u);
             if (k % step == 0 || k == n || k == budget)
                 fprintf(t.f, "%s,%lld,%.10g,%.10g,%.10g\n", orders[i].name, (long long)k, area,
-                        k == n || unprot_err < 0 ? 0.0 : u * unprot_err, fk);
+                        u * rest[k], fk);
             /* flat from here: what the rest could still remove is below 1 % of f0 */
             if (!flat_done && fk <= 0.01 * f0) {
                 fprintf(flat.f, "%s,%lld,%.10g,%.10g,%.10g\n", orders[i].name, (long long)k, area,
@@ -100,7 +108,6 @@ int protect_write_curve(const char *dir, const protect_oracle_t *o, const protec
             if (k == n)
                 break;
             const int64_t b = orders[i].order[k];
-            unprot_err -= o->err_b[b] > 0 ? o->err_b[b] : 0;
             unprot_sens -= o->sens[b];
             if (!ar->ecc) {
                 area += ar->extra[b];
@@ -111,6 +118,7 @@ int protect_write_curve(const char *dir, const protect_oracle_t *o, const protec
         }
     }
     free(hit);
+    free(rest);
     if (text_commit(&t, dir, "curve.csv", err)) {
         fclose(flat.f);
         free(flat.buf);

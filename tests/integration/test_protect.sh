@@ -88,6 +88,24 @@ print(f"ok: plan = top 3,000 bits by error; curve matches the formulas; TMR, ECC
       f"areas; the oracle curve flattens at {k} bits")
 EOP
 
+# the curve's expected error is the sum over the bits left, whatever their scale: with one
+# error of 1e20 and the rest 1, protecting that one bit leaves U x (n - 1)
+"$PY" - "$T" <<'EOP' || fail "oracle with one huge error"
+import shutil, sys, h5py, numpy as np
+t = sys.argv[1]
+shutil.copy(f"{t}/oracle.h5", f"{t}/huge.h5")
+with h5py.File(f"{t}/huge.h5", "r+") as f:
+    d = f["bits/delta_emd"]
+    d[...] = np.where(f["bits/bit"][:] == 0, 1e20, 1.0)
+    if "checksum_fnv1a64" in d.attrs:
+        del d.attrs["checksum_fnv1a64"]  # read unchecked, as a file from before checksums
+EOP
+"$UPSET" protect --oracle "$T/huge.h5" --rate 1e-3 --budget 1 --out "$T/huge" >/dev/null 2>&1 \
+    || fail "upset protect on the huge-error oracle"
+grep -q "^oracle,1,12722,12.719," "$T/huge/curve.csv" \
+    && pass "curve: protecting the one huge error leaves U x 12,719 expected error" \
+    || fail "curve after the huge error: $(grep '^oracle,1,' "$T/huge/curve.csv")"
+
 for p in none list; do
     cat >"$T/mb_$p.yaml" <<EOC
 name: it-protect-$p
