@@ -369,6 +369,9 @@ static int plan(const protect_args_t *a, const protect_oracle_t *o, const protec
         rc = read_order(a->ranking[i], n, &orders[n_orders], names[n_orders],
                         sizeof names[n_orders], err);
         n_orders++;
+        if (!rc && !strcmp(orders[n_orders - 1].name, "unprotected")) /* its validate_*.yaml */
+            rc = upset_fail(err, "--ranking: the name 'unprotected' is taken by the campaign "
+                                 "with nothing protected (validate_unprotected.yaml)");
         for (int j = 0; !rc && j < n_orders - 1; j++)
             if (!strcmp(orders[j].name, orders[n_orders - 1].name))
                 rc = upset_fail(err, "--ranking: the name '%s' is given twice",

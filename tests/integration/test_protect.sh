@@ -88,6 +88,15 @@ print(f"ok: plan = top 3,000 bits by error; curve matches the formulas; TMR, ECC
       f"areas; the oracle curve flattens at {k} bits")
 EOP
 
+# a ranking may not take the name of the unprotected campaign (its validate_*.yaml)
+if "$UPSET" protect --oracle "$T/oracle.h5" --rate "$U" --out "$T/unprot" \
+    --ranking "unprotected=data/rankings/hessian_ranked_model_bits_iccad_2023_ECONT-baseline.txt" \
+    >"$T/unprot.log" 2>&1; then
+    fail "--ranking unprotected=... accepted: validate_unprotected.yaml is now $(grep protection: "$T/unprot/validate_unprotected.yaml")"
+else
+    grep -q "name 'unprotected' is taken" "$T/unprot.log" && pass "--ranking unprotected=... refused" \
+        || fail "--ranking unprotected: $(cat "$T/unprot.log")"
+fi
 # the curve's expected error is the sum over the bits left, whatever their scale: with one
 # error of 1e20 and the rest 1, protecting that one bit leaves U x (n - 1)
 "$PY" - "$T" <<'EOP' || fail "oracle with one huge error"
