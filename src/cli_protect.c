@@ -9,7 +9,8 @@
  * Both ignore that many insensitive flips can add up to an error, which a multibit
  * campaign with `protection: list` on the written plan measures (docs/protection.md).
  * Area counts bit cells: TMR keeps three copies of a protected bit; SEC-DED ECC adds
- * ceil(log2(w + 1)) + 1 check bits to every w-bit weight with any protected bit.
+ * r + 1 check bits (the least r with 2^r >= w + r + 1, then parity: 5 for w = 6) to every
+ * w-bit weight with any protected bit (protect_ecc_bits).
  *
  * Besides the curve and the plan, it writes multibit campaigns that measure the plan (and
  * the same budget in every other order, and nothing protected) on inputs the oracle did not
