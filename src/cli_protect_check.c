@@ -81,11 +81,8 @@ static int campaign_mask(const protect_oracle_t *o, const campaign_t *c, const c
     *n_prot = 0;
     if (p == PROTECT_LIST) {
         /* the list as it is now: refused when it changed since the campaign ran */
-        campaign_input_t in[CAMPAIGN_MAX_INPUTS];
-        const int n_in = campaign_inputs(c, in);
-        for (int i = 0; i < n_in; i++)
-            if (campaign_input_verify(path, &in[i], err))
-                return -1;
+        if (campaign_inputs_verify(path, c, err))
+            return -1;
         int64_t *bits = NULL, nb = 0;
         if (bit_ranking_read(c->multibit.protect_list, o->n, &bits, &nb, err)) {
             upset_err_append(err, "(the protect_list of %s)", path);

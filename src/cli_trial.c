@@ -40,10 +40,7 @@ static int load_from_results(const char *path, run_ctx_t *r, upset_err_t *err)
         rc = upset_fail(err, "%s: the model %s has changed since the campaign ran", path,
                         r->c.model);
     /* the protect list or oracle the mask is rebuilt from: as the campaign read it */
-    campaign_input_t in[CAMPAIGN_MAX_INPUTS];
-    const int n_in = rc ? 0 : campaign_inputs(&r->c, in);
-    for (int i = 0; !rc && i < n_in; i++)
-        rc = campaign_input_verify(path, &in[i], err);
+    rc = rc || campaign_inputs_verify(path, &r->c, err);
     free(yaml);
     free(kind);
     free(mck);

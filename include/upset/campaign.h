@@ -245,10 +245,10 @@ int campaign_inputs(const campaign_t *c, campaign_input_t *out);
  * the file cannot be read. */
 int campaign_input_checksum(const campaign_input_t *in, char hex[17], upset_err_t *err);
 
-/* For a tool that rebuilds what a finished campaign read (results: its results file): -1
- * with err when the file records in's checksum and the file's bytes no longer match it;
- * 0 when they match, or when the results file records none (written before upset stored
+/* For a tool that rebuilds what a finished campaign c read (results: its results file): -1
+ * with err when the results record an input file's checksum and that file's bytes no longer
+ * match it; 0 when every one matches, or is not recorded (written before upset stored
  * these checksums). */
-int campaign_input_verify(const char *results, const campaign_input_t *in, upset_err_t *err);
+int campaign_inputs_verify(const char *results, const campaign_t *c, upset_err_t *err);
 
 #endif

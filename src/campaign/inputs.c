@@ -38,7 +38,7 @@ int campaign_input_checksum(const campaign_input_t *in, char hex[17], upset_err_
     return 0;
 }
 
-int campaign_input_verify(const char *results, const campaign_input_t *in, upset_err_t *err)
+static int input_verify(const char *results, const campaign_input_t *in, upset_err_t *err)
 {
     char *stored = NULL, now[17];
     upset_err_t none = {""};
@@ -52,4 +52,14 @@ int campaign_input_verify(const char *results, const campaign_input_t *in, upset
                         results, in->key, in->path, stored, now);
     free(stored);
     return rc ? -1 : 0;
+}
+
+int campaign_inputs_verify(const char *results, const campaign_t *c, upset_err_t *err)
+{
+    campaign_input_t in[CAMPAIGN_MAX_INPUTS];
+    const int n = campaign_inputs(c, in);
+    for (int i = 0; i < n; i++)
+        if (input_verify(results, &in[i], err))
+            return -1;
+    return 0;
 }
