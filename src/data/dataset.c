@@ -356,11 +356,16 @@ static int load_hdf5(hid_t file, const char *path, int64_t offset, int64_t count
     const int nd = h5_dataset_extents(file, "x", dims), nl = h5_dataset_extents(file, "y", ldims);
     if (nd < 0 || nl < 0)
         return upset_fail(err, "%s: cannot read the extents of /x or /y", path);
+    /* rank 0 is both "absent" and "a scalar": name which it is */
+    const int x_there = H5Lexists(file, "x", H5P_DEFAULT) > 0,
+              y_there = H5Lexists(file, "y", H5P_DEFAULT) > 0;
     if (nd < 2 || nd > 4)
         return upset_fail(err, "%s: /x %s; it must be (n, features), (n, length, channels) "
                                "or (n, h, w, c)",
-                          path, nd ? "has an unsupported rank" : "is missing");
-    if (nl && (nl != 1 || ldims[0] != dims[0]))
+                          path, nd        ? "has an unsupported rank"
+                                : x_there ? "is a scalar"
+                                          : "is missing");
+    if ((nl || y_there) && (nl != 1 || ldims[0] != dims[0]))
         return upset_fail(err, "%s: /y must be (n) = (%llu) labels, one per sample of /x", path,
                           (unsigned long long)dims[0]);
     /* a few bytes of HDF5 can declare (2^20, 2^22, 2^22): the element count would

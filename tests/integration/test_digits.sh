@@ -125,7 +125,9 @@ cases = {"nox": {"y": np.zeros(5, np.int32)},
          "nan": {"x": np.where(np.arange(320).reshape(5, 8, 8, 1) == 7, np.nan, 0).astype(np.float32),
                  "y": np.zeros(5, np.int32)},
          "shape": {"x": np.zeros((5, 7, 8, 1), np.float32), "y": np.zeros(5, np.int32)},
-         "nolabels": {"x": x}}
+         "nolabels": {"x": x},
+         "xscalar": {"x": np.float32(1), "y": np.zeros(5, np.int32)},
+         "yscalar": {"x": x, "y": np.int32(3)}}
 for name, ds in cases.items():
     with h5py.File(f"{t}/bad_{name}.h5", "w") as f:
         for k, v in ds.items():
@@ -134,7 +136,8 @@ open(f"{t}/bad_text.h5", "w").write("not hdf5\n")
 EOF
 for c in "nox:/x is missing" "rank5:unsupported rank" "ylen:/y must be (n) = (5)" \
          "yfloat:dataset 'y' must hold integers" "yneg:/y\[2\] = -2" "ybig:labels go up to class 12" "nan:dataset 'x' holds NaN" \
-         "shape:(7,8,1) but model" "nolabels:needs labelled data" "text:not an HDF5 file"; do
+         "shape:(7,8,1) but model" "nolabels:needs labelled data" "text:not an HDF5 file" \
+         "xscalar:/x is a scalar" "yscalar:/y must be (n) = (5)"; do
     name=${c%%:*} want=${c#*:}
     if "$UPSET" eval --model models/chisel4ml_digits.h5 --data "$T/bad_$name.h5" \
             >"$T/out" 2>&1; then
