@@ -1,4 +1,5 @@
 /* `upset samplesize`: Leveugle et al.'s statistical fault-injection sample size. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,9 +34,27 @@ static int parse_real(const char *flag, const char *s, double lo, double hi, dou
     return 0;
 }
 
+/* A population: decimal digits only, a whole number in [1, 1e18] (strtod would take hex
+ * and round integers past 2^53 to a neighbour without a word). */
+static int parse_population(const char *s, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = *s >= '0' && *s <= '9' ? strtoll(s, &end, 10) : -1;
+    if (v < 1 || errno || *end || v > 1000000000000000000LL) {
+        fprintf(stderr, "upset samplesize: --population: expected a whole number in [1, 1e18], "
+                        "got '%s'\n",
+                s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
 int cmd_samplesize(int argc, char **argv)
 {
-    double conf = 0.95, margin = 0.01, p = 0.5, pop = -1;
+    double conf = 0.95, margin = 0.01, p = 0.5;
+    int64_t pop = -1;
     const char *model_path = NULL;
     for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -43,7 +62,7 @@ int cmd_samplesize(int argc, char **argv)
             return usage();
         int rc;
         if (!strcmp(a, "--population"))
-            rc = parse_real(a, v, 0, 1e18, &pop);
+            rc = parse_population(v, &pop);
         else if (!strcmp(a, "--confidence"))
             rc = parse_real(a, v, 0, 1, &conf);
         else if (!strcmp(a, "--margin"))
@@ -66,16 +85,16 @@ int cmd_samplesize(int argc, char **argv)
             fprintf(stderr, "upset samplesize: %s\n", err.msg);
             return 1;
         }
-        pop = (double)m.n_fault_bits;
+        pop = m.n_fault_bits;
         model_free(&m);
     }
-    if (pop != floor(pop) || pop < 1) {
-        fprintf(stderr, "upset samplesize: --population: expected a whole number >= 1\n");
-        return 2;
-    }
-    double n = leveugle_sample_size(pop, conf, margin, p);
-    printf("population %.0f, confidence %g (t = %.6f), margin %g, p %g: %.0f injections "
+    double n = leveugle_sample_size((double)pop, conf, margin, p);
+    /* rounded as a statfi campaign rounds it: a formula value 1e-9 above a whole number is
+     * that number (plain ceil printed "2 injections (1.0000 unrounded)") */
+    int64_t count = leveugle_sample_count(pop, conf, margin, p);
+    printf("population %lld, confidence %g (t = %.6f), margin %g, p %g: %lld injections "
            "(%.4f unrounded, %.2f%% of the population)\n",
-           pop, conf, normal_critical(conf), margin, p, ceil(n), n, 100.0 * ceil(n) / pop);
+           (long long)pop, conf, normal_critical(conf), margin, p, (long long)count, n,
+           100.0 * (double)count / (double)pop);
     return 0;
 }

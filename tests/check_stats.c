@@ -75,6 +75,44 @@ START_TEST(test_samplesize_command)
 }
 END_TEST
 
+/* Runs `upset samplesize ARGS` and returns its first output line (stdout and stderr). */
+static void samplesize_line(const char *args, char *line, size_t len)
+{
+    const char *upset = getenv("UPSET") ? getenv("UPSET") : "build/upset";
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "%s samplesize %s 2>&1", upset, args);
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    line[0] = 0;
+    ck_assert_ptr_nonnull(fgets(line, (int)len, p));
+    pclose(p);
+}
+
+/* The command rounds as a statfi campaign does, and takes only decimal whole numbers. */
+START_TEST(test_samplesize_rounding)
+{
+    char line[512];
+    /* margin = t/2 at p = 0.5 makes e^2 (N-1) / (t^2 p (1-p)) = N - 1: n = N / N = 1
+     * exactly; in doubles a hair above 1, which plain ceil made 2 */
+    char args[128];
+    const double e = 0.8224268134757361; /* scipy's norm.ppf(0.95) / 2 */
+    ck_assert(leveugle_sample_size(3, 0.9, e, 0.5) > 1);
+    ck_assert_int_eq(leveugle_sample_count(3, 0.9, e, 0.5), 1);
+    snprintf(args, sizeof args, "--population 3 --confidence 0.9 --margin %.17g", e);
+    samplesize_line(args, line, sizeof line);
+    ck_assert_msg(strstr(line, ": 1 injections"), "%s", line);
+    /* 2^53 + 1 is not a double: it used to be read as 2^53 without a word */
+    samplesize_line("--population 9007199254740993", line, sizeof line);
+    ck_assert_msg(strstr(line, "population 9007199254740993,"), "%s", line);
+    const char *bad[] = {"0x10", "1e3", "12.0", "+5", "0", "1000000000000000001"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        snprintf(args, sizeof args, "--population %s", bad[i]);
+        samplesize_line(args, line, sizeof line);
+        ck_assert_msg(strstr(line, "expected a whole number"), "%s: %s", bad[i], line);
+    }
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("stats");
@@ -83,6 +121,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_leveugle);
     tcase_add_test(tc, test_wilson);
     tcase_add_test(tc, test_samplesize_command);
+    tcase_add_test(tc, test_samplesize_rounding);
     suite_add_tcase(s, tc);
     return s;
 }
