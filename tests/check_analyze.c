@@ -505,6 +505,10 @@ static int write_fixtures(void)
     int64_t reverse[8] = {5, 4, 7, 2, 1, 6, 3, 0};
     return write_file("oracle.h5", &BIT_TABLE, oracle, 8, "oracle",
                       yaml_for("e2e_oracle", "oracle", ""), CK, 8, "toy", NULL, 0) ||
+           /* a partial oracle: layer 0 only (bits 0-5) */
+           write_file("oracle_part.h5", &BIT_TABLE, oracle, 6, "oracle",
+                      yaml_for("e2e_part", "oracle", "oracle:\n  layers: [l0]\n"), CK, 8,
+                      "toy", NULL, 0) ||
            write_file("guided.h5", &BIT_TABLE, guided, 4, "guided",
                       yaml_for("e2e_guided", "guided", "guided:\n  order: msb_lsb\n"), CK, 8,
                       "toy", NULL, 0) ||
@@ -820,6 +824,42 @@ START_TEST(end_to_end)
 }
 END_TEST
 
+/* A partial oracle (bits 0-5: dEMD .5 .2 0 .4 -.1 0, sensitive 0 1 3) restricts every
+ * method to its bits, keeping the method's order, as it does a ranking: guided, StatFI and
+ * BinFI flips of bits 6 and 7 are neither steps of the curves nor part of their error. */
+START_TEST(partial_oracle)
+{
+    char out[600];
+    snprintf(out, sizeof out, "%s/out_part", dir);
+    const char *oracles[] = {fixture("oracle_part.h5")};
+    analyze_input_t rankings[] = {{"near", fixture("rank_a.txt")}};
+    analyze_input_t guided[] = {{NULL, fixture("guided.h5")}};
+    analyze_input_t binfi[] = {{NULL, fixture("binfi.h5")}};
+    analyze_input_t statfi[] = {{NULL, fixture("statfi.h5")}};
+    analyze_opts_t o = {oracles, 1, rankings, 1, guided, 1, binfi, 1, statfi, 1, NULL, 0, out};
+    analyze_summary_t s;
+    int rc = analyze_run(&o, &s, &err);
+    ck_assert_msg(rc == 0, "%s", err.msg);
+    ck_assert_int_eq(s.n_bits, 6);
+    ck_assert_int_eq(s.n_sensitive, 3);
+    /* ranking A restricted: 0 3 1 2 4 5; guided 0 3 [6] 1 -> 0 3 1, the same first three;
+     * StatFI 0 [6] 4 -> 0 4; BinFI's covered flips: bit1 .2, bit2 0, bit4 -.1, bit3 .4,
+     * with bit 0 implied at flip 1 */
+    check_curve(out, "near", (double[]){.5, .9, 1.1, 1.1, 1.0, 1.0}, 6);
+    check_curve(out, "e2e_guided", (double[]){.5, .9, 1.1}, 3);
+    check_curve(out, "statfi_data_unaware", (double[]){.5, .4}, 2);
+    check_curve(out, "binfi_actual", (double[]){.2, .2, .1, .5}, 4);
+    check_curve(out, "binfi_actual_implied", (double[]){.7, .7, .6, 1.0}, 4);
+    /* targets 0 3 1 (k = 100 -> all 3): guided finds them in 3 flips, as the ranking does */
+    ck_assert_int_eq(topk_at(out, "near", 100), 3);
+    ck_assert_int_eq(topk_at(out, "e2e_guided", 100), 3);
+    ck_assert_int_eq(topk_at(out, "e2e_guided", 34), 2);
+    ck_assert_int_eq(topk_at(out, "binfi_actual_implied", 100), 4);
+    analyze_summary_free(&s);
+    release();
+}
+END_TEST
+
 /* A failing input leaves no output at all. */
 static void expect_failure(analyze_opts_t *o, const char *needle)
 {
@@ -894,6 +934,7 @@ static Suite *make_suite(void)
     TCase *files = tcase_create("files");
     tcase_set_timeout(files, 60);
     tcase_add_test(files, end_to_end);
+    tcase_add_test(files, partial_oracle);
     tcase_add_test(files, bad_inputs);
     suite_add_tcase(s, files);
     return s;

@@ -213,7 +213,9 @@ static int add_ranking(ctx_t *c, const analyze_input_t *in, upset_err_t *err)
 }
 
 /* Guided and StatFI runs: bits flipped one after another in record order, each
- * with its own measured error. */
+ * with its own measured error. Only the bits the oracle covers count (a partial oracle
+ * restricts every method, as it does a ranking): a flip outside them is neither a step of
+ * the curve nor part of its error. */
 static int add_sequential(ctx_t *c, const analyze_input_t *in, const char *kind,
                           upset_err_t *err)
 {
@@ -232,17 +234,24 @@ static int add_sequential(ctx_t *c, const analyze_input_t *in, const char *kind,
             snprintf(label, sizeof label, "statfi_%s", mode);
     } else if (!rc)
         snprintf(label, sizeof label, "%s", f.name);
-    int64_t *cost = rc ? NULL : upset_calloc((size_t)b.n, sizeof *cost, err);
-    if (!rc && !cost)
+    int64_t *cost = rc ? NULL : upset_calloc((size_t)b.n + 1, sizeof *cost, err);
+    double *ev = cost ? upset_calloc((size_t)b.n + 1, sizeof *ev, err) : NULL;
+    if (!rc && !ev)
         rc = -1;
+    int64_t m = 0;
     for (int64_t i = 0; !rc && i < b.n; i++) {
-        cost[i] = i + 1;
         int64_t r = c->ref.row[b.bit[i]];
-        if (r >= 0 && c->found[r] < 0)
-            c->found[r] = i + 1;
+        if (r < 0)
+            continue;
+        ev[m] = b.error[i];
+        cost[m] = m + 1;
+        if (c->found[r] < 0)
+            c->found[r] = m + 1;
+        m++;
     }
-    rc = rc || add_method(c, label, kind, in->path, cost, b.error, b.n, b.n, NAN, err);
+    rc = rc || add_method(c, label, kind, in->path, cost, ev, m, m, NAN, err);
     free(cost);
+    free(ev);
     free(mode);
     an_bits_free(&b);
     an_file_free(&f);
@@ -311,7 +320,9 @@ static int binfi_read(const an_file_t *f, binfi_t *b, upset_err_t *err)
 
 /* BinFI twice: the bits it flipped ("actual") and those plus the bits it
  * implies sensitive ("actual+implied", credited with the oracle's error, the
- * only measurement of a bit BinFI never flips). */
+ * only measurement of a bit BinFI never flips). As for guided runs, only the oracle's
+ * bits count: flips are numbered among the covered ones, and a bit implied by a flip
+ * outside them is found with the covered flips made by then (at least the first). */
 static int add_binfi(ctx_t *c, const analyze_input_t *in, upset_err_t *err)
 {
     an_file_t f;
@@ -321,27 +332,33 @@ static int add_binfi(ctx_t *c, const analyze_input_t *in, upset_err_t *err)
     int rc = check_same_model(c, &f, err) || binfi_read(&f, &b, err);
     int64_t *cost = rc ? NULL : upset_calloc((size_t)b.n + 1, sizeof *cost, err);
     double *ev = cost ? upset_calloc((size_t)b.n + 1, sizeof *ev, err) : NULL;
-    if (!rc && !ev)
+    /* covered[f]: covered bits among BinFI's first f flips (flip_order + 1 <= f) */
+    int64_t *covered = ev ? upset_calloc((size_t)b.n + 2, sizeof *covered, err) : NULL;
+    if (!rc && !covered)
         rc = -1;
+    for (int64_t i = 0; !rc && i < b.n; i++)
+        if (b.flipped[i] && (b.flip_order[i] < 0 || b.flip_order[i] >= b.n))
+            rc = upset_fail(err, "%s: record %lld is flipped but has flip_order %lld, outside "
+                                 "[0, %lld)",
+                            in->path, (long long)i, (long long)b.flip_order[i], (long long)b.n);
+        else if (b.flipped[i] && c->ref.row[b.bit[i]] >= 0)
+            covered[b.flip_order[i] + 1]++;
+    for (int64_t f = 1; !rc && f <= b.n; f++)
+        covered[f] += covered[f - 1];
     for (int implied = 0; implied <= 1 && !rc; implied++) {
         rc = analyze_binfi_found(b.weight_key, b.bit_pos, b.flipped, b.flip_order, b.sensitive,
                                  b.n, !implied, b.found, err);
         reset_found(c);
         int64_t m = 0, n_cost = 0;
         for (int64_t i = 0; !rc && i < b.n; i++) {
-            if (b.found[i] < 1)
-                continue;
             int64_t r = c->ref.row[b.bit[i]];
-            if (r >= 0)
-                c->found[r] = b.found[i];
-            n_cost = b.found[i] > n_cost ? b.found[i] : n_cost;
-            if (b.flipped[i])
-                ev[m] = b.error[i];
-            else if (r >= 0)
-                ev[m] = c->ref.bits.error[r];
-            else
-                continue; /* implied, and the oracle did not flip it either */
-            cost[m++] = b.found[i];
+            if (b.found[i] < 1 || r < 0)
+                continue;
+            const int64_t at = covered[b.found[i]] > 1 ? covered[b.found[i]] : 1;
+            c->found[r] = at;
+            n_cost = at > n_cost ? at : n_cost;
+            ev[m] = b.flipped[i] ? b.error[i] : c->ref.bits.error[r];
+            cost[m++] = at;
         }
         char label[160];
         if (in->label)
@@ -352,6 +369,7 @@ static int add_binfi(ctx_t *c, const analyze_input_t *in, upset_err_t *err)
     }
     free(cost);
     free(ev);
+    free(covered);
     binfi_free(&b);
     an_file_free(&f);
     return rc ? -1 : 0;
