@@ -36,7 +36,8 @@
 #include "upset/task.h"
 #include "upset/fnv.h"
 
-#define MAX_ORDERS 16
+#define MAX_ORDERS 16 /* the oracle's order and up to 15 rankings */
+#define MAX_CHECKS 64
 
 static int protect_usage(void)
 {
@@ -256,7 +257,7 @@ typedef struct {
     const char *oracle, *out, *cost;
     const char *ranking[MAX_ORDERS];
     int n_ranking;
-    const char *check[64];
+    const char *check[MAX_CHECKS];
     int n_check;
     double u;
     long long budget, holdout, trials;
@@ -292,11 +293,15 @@ static int parse_args(int argc, char **argv, protect_args_t *a)
             a->out = v;
         else if (!strcmp(o, "--cost"))
             a->cost = v;
-        else if (!strcmp(o, "--ranking") && a->n_ranking < MAX_ORDERS - 1)
-            a->ranking[a->n_ranking++] = v;
-        else if (!strcmp(o, "--check") && a->n_check < 64)
-            a->check[a->n_check++] = v;
-        else if (!strcmp(o, "--rate")) {
+        else if (!strcmp(o, "--ranking") || !strcmp(o, "--check")) {
+            const int rank = o[2] == 'r', most = rank ? MAX_ORDERS - 1 : MAX_CHECKS;
+            int *n = rank ? &a->n_ranking : &a->n_check;
+            if (*n == most) {
+                fprintf(stderr, "upset protect: more than %d %s options\n", most, o);
+                return 2;
+            }
+            (rank ? a->ranking : a->check)[(*n)++] = v;
+        } else if (!strcmp(o, "--rate")) {
             a->u = strtod(v, &end);
             if (end == v || *end || !(a->u > 0 && a->u < 1)) {
                 fprintf(stderr, "upset protect: --rate '%s': expected a number in (0, 1)\n", v);

@@ -97,6 +97,15 @@ else
     grep -q "name 'unprotected' is taken" "$T/unprot.log" && pass "--ranking unprotected=... refused" \
         || fail "--ranking unprotected: $(cat "$T/unprot.log")"
 fi
+# more --ranking / --check options than the command holds: said so, not a bare usage text
+many=""; for i in $(seq 16); do many="$many --ranking r$i=x.txt"; done
+"$UPSET" protect --oracle "$T/oracle.h5" --rate "$U" --out "$T/many" $many >"$T/many.log" 2>&1
+[ $? -eq 2 ] && grep -q "more than 15 --ranking options" "$T/many.log" && [ ! -e "$T/many" ] \
+    && pass "16 --ranking options refused by message" || fail "16 rankings: $(head -n 2 "$T/many.log")"
+many=""; for i in $(seq 65); do many="$many --check c$i.h5"; done
+"$UPSET" protect --oracle "$T/oracle.h5" $many >"$T/many.log" 2>&1
+[ $? -eq 2 ] && grep -q "more than 64 --check options" "$T/many.log" \
+    && pass "65 --check options refused by message" || fail "65 checks: $(head -n 2 "$T/many.log")"
 # the curve's expected error is the sum over the bits left, whatever their scale: with one
 # error of 1e20 and the rest 1, protecting that one bit leaves U x (n - 1)
 "$PY" - "$T" <<'EOP' || fail "oracle with one huge error"
