@@ -701,6 +701,39 @@ START_TEST(test_fd_tiny_classifier)
 }
 END_TEST
 
+/* Cross-entropy where the true class's probability underflows to a subnormal: logits
+ * (0, -G, 0) for every input (zero kernel, those biases), label 1, so the loss is
+ * G + log(2 + e^-G) = G + ln 2 to double precision. -log(p) of the subnormal p is off
+ * by ~2.6e-3 at G = 740. */
+START_TEST(test_xent_subnormal_probability)
+{
+    model_t m;
+    dataset_t d;
+    tiny_classifier(&m, &d);
+    layer_t *L = &m.layers[1];
+    for (int64_t i = 0; i < L->n_weights; i++)
+        L->kernel[i] = 0;
+    for (int i = 0; i < d.n; i++)
+        d.label[i] = 1;
+    const float gaps[] = {700, 720, 740, 744};
+    for (int g = 0; g < 4; g++) {
+        L->bias[0] = L->bias[2] = 0;
+        L->bias[1] = -gaps[g];
+        sens_net_t net;
+        upset_err_t err = {{0}};
+        ck_assert_msg(sens_net_create(&net, &m, d.input_frac, SENS_FLOAT_SHADOW, &err) == 0,
+                      "%s", err.msg);
+        const double l = mean_loss(&net, &d, d.n), want = gaps[g] + log(2.0);
+        ck_assert_msg(fabs(l - want) <= 1e-12 * want, "gap %g: loss %.17g, want %.17g", gaps[g],
+                      l, want);
+        sens_net_free(&net);
+    }
+    free(d.x);
+    free(d.label);
+    free_layers(&m);
+}
+END_TEST
+
 /* ------------------------------------------------------------ eigenpairs, bundled model */
 
 START_TEST(test_eigen_econt_small)
@@ -915,6 +948,7 @@ static Suite *make_suite(void)
     tcase_add_test(c, test_fd_bias_cifar10);
     tcase_add_test(c, test_fd_tiny_autoencoder);
     tcase_add_test(c, test_fd_tiny_classifier);
+    tcase_add_test(c, test_xent_subnormal_probability);
     tcase_add_test(c, test_fd_tiny_pooled);
     tcase_add_test(c, test_forward_tiny_pooled);
     tcase_add_test(c, test_fd_tiny_pooled_softmax);

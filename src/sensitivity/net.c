@@ -11,6 +11,7 @@
  * The forward pass follows the engine operation for operation (same summation order, same
  * float32 batchnorm, same float cast before a quantizer that reads a real tensor), so in
  * SENS_QUANTIZED its values equal the engine's. */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -635,7 +636,7 @@ static int loss_backward(const sens_net_t *net, const double *cells, int label, 
             return upset_fail(err, "out of memory for %lld class probabilities", (long long)n);
         kernel_softmax_f64(o, p, n, n); /* the classes: one run */
         *loss = -log(p[label]);
-        if (!isfinite(*loss)) { /* p underflowed: log-sum-exp directly */
+        if (!(p[label] >= DBL_MIN)) { /* p subnormal or 0, so inexact: log-sum-exp */
             double mx = -INFINITY, s = 0;
             for (int64_t i = 0; i < n; i++)
                 mx = o[i] > mx ? o[i] : mx;
