@@ -311,6 +311,15 @@ START_TEST(test_wrong_types)
     /* an explicit tag makes a string, never a number (libyaml loads `!!str 5` like `5`) */
     load_fails(GOOD "chunk_size: !!str 50\n",
                "t.yaml:8:13: chunk_size: expected an integer, got the quoted string '50'");
+    /* a NUL escaped into a key or a value: C's strings would cut the text there and read
+     * "seed\0x" as seed, "oracle\0x" as oracle and "all\0x" as all */
+    load_fails(GOOD "\"seed\\0x\": 7\n",
+               "t.yaml:8:1: (top level): a key must be a name, got one with a NUL character");
+    load_fails(GOOD_NO_KIND "kind: \"oracle\\0x\"\n",
+               "t.yaml:7:7: kind: value contains a NUL character");
+    load_fails("name: t\nmodel: m.h5\ndata: {format: cifar10, files: [a.bin], count: \"all\\0x\"}\n"
+               "kind: oracle\noutput: o.h5\n",
+               "t.yaml:3:48: data.count: value contains a NUL character");
     /* invalid UTF-8: libyaml gives a byte offset; the message gives line and column */
     load_fails(GOOD "# caf\xc3\xa9 \xff\n",
                "t.yaml:8:8: YAML: invalid leading UTF-8 octet (byte 93)");

@@ -296,9 +296,15 @@ static const char *nearest(const char *word, const char *const *cand, int n)
 
 /* ----------------------------------------------------------- value setting */
 
+/* A scalar holding a NUL ("\0" in a double-quoted string): C would read it as cut there. */
+static int has_nul(const yaml_node_t *n)
+{
+    return n->type == YAML_SCALAR_NODE && strlen(scalar(n)) != n->data.scalar.length;
+}
+
 static char *dup_scalar(ctx_t *x, const yaml_node_t *n, const char *key)
 {
-    if (strlen(scalar(n)) != n->data.scalar.length) {
+    if (has_nul(n)) {
         report(x, &n->start_mark, key, "string contains a NUL character");
         return NULL;
     }
@@ -473,6 +479,11 @@ static void set_field(ctx_t *x, campaign_t *c, int f, yaml_document_t *doc, cons
 {
     char key[128];
     config_field_path(f, key, sizeof key);
+    /* every value, not only strings: "oracle\0x" must not read as the kind oracle */
+    if (has_nul(n)) {
+        report(x, &n->start_mark, key, "value contains a NUL character");
+        return;
+    }
     switch (campaign_fields[f].type) {
     case T_STR: set_string(x, c, f, n, key); break;
     case T_LIST: set_list(x, c, f, doc, n, key); break;
@@ -576,6 +587,11 @@ static void walk_map(ctx_t *x, campaign_t *c, yaml_document_t *doc, const yaml_n
             char got[128];
             describe(kn, got, sizeof got);
             report(x, &kn->start_mark, where, "a key must be a name, got %s", got);
+            continue;
+        }
+        if (has_nul(kn)) { /* "seed\0x" must not read as seed */
+            report(x, &kn->start_mark, where, "a key must be a name, got one with a NUL "
+                                              "character");
             continue;
         }
         const char *key = scalar(kn);
