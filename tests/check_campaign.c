@@ -376,6 +376,14 @@ START_TEST(test_out_of_range)
                "kind: oracle\noutput: o.h5\n",
                "t.yaml:3:47: data.offset: must be >= 0, got -1");
     load_fails(GOOD "seed: -1\n", "t.yaml:8:7: seed: must be >= 0, got -1");
+    /* -0 is 0, for the unsigned seed as for every signed key (was "must be >= 0, got -0") */
+    {
+        campaign_t z;
+        load_ok(&z, GOOD "seed: -0\nchunk_size: -0\n");
+        ck_assert_uint_eq(z.seed, 0);
+        ck_assert_int_eq(z.chunk_size, 0);
+        campaign_free(&z);
+    }
     load_fails(GOOD "chunk_size: -4\n", "t.yaml:8:13: chunk_size: must be >= 0, got -4");
     load_fails(GOOD_NO_KIND "kind: multibit\nmultibit: {trials: 0, flips: -3}\n",
                "t.yaml:8:20: multibit.trials: must be > 0, got 0\n"

@@ -207,8 +207,13 @@ static int parse_i64(const char *s, int64_t *out)
 static int parse_u64(const char *s, uint64_t *out)
 {
     if (s[0] == '-') {
-        int64_t v;
-        return parse_i64(s, &v) == -1 ? -1 : -3; /* a negative number, or not one at all */
+        int64_t v = 0;
+        int rc = parse_i64(s, &v);
+        if (rc == 0 && v == 0) { /* -0 is 0, as for the signed keys */
+            *out = 0;
+            return 0;
+        }
+        return rc == -1 ? -1 : -3; /* a negative number, or not one at all */
     }
     const char *digits = s + (s[0] == '+');
     if (!digits[0])
