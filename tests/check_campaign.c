@@ -311,6 +311,9 @@ START_TEST(test_wrong_types)
     /* an explicit tag makes a string, never a number (libyaml loads `!!str 5` like `5`) */
     load_fails(GOOD "chunk_size: !!str 50\n",
                "t.yaml:8:13: chunk_size: expected an integer, got the quoted string '50'");
+    /* also after an anchor, where the node (and its start mark) begins */
+    load_fails(GOOD "chunk_size: &a !!str 50\n",
+               "t.yaml:8:13: chunk_size: expected an integer, got the quoted string '50'");
     /* a NUL escaped into a key or a value: C's strings would cut the text there and read
      * "seed\0x" as seed, "oracle\0x" as oracle and "all\0x" as all */
     load_fails(GOOD "\"seed\\0x\": 7\n",
@@ -596,6 +599,11 @@ START_TEST(test_override_errors)
                      "override: output: empty value\n"
                      "override: data.files: cannot read the value '[a.csv' as YAML: did not find "
                      "expected ',' or ']'");
+    /* A value is read as in the file: an explicit tag makes a string, not a number. */
+    const char *const tagged[] = {"seed=!!str 5", NULL};
+    ck_assert_int_eq(apply(&c, tagged, &err), -1);
+    ck_assert_str_eq(err.msg, "override: seed: expected an unsigned integer, got the quoted "
+                              "string '5'");
     /* The campaign keeps its values where an override failed. */
     ck_assert_uint_eq(c.seed, 1);
     ck_assert_str_eq(c.output, "o.h5");

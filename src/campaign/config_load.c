@@ -796,6 +796,32 @@ static void report_yaml_error(ctx_t *x, const yaml_parser_t *p)
            p->problem ? p->problem : "malformed YAML", ctx);
 }
 
+/* `!!str 50` loads exactly like `50` (libyaml gives both the default str tag): marks the
+ * scalars of doc (loaded from text) written with an explicit tag as quoted, so they are
+ * never read as numbers. A node starts at its first property: a tag may follow an anchor
+ * (`&a !!str 50`), past blanks and comments. */
+static void mark_tagged(yaml_document_t *doc, const char *text, size_t len)
+{
+    for (yaml_node_t *n = doc->nodes.start; n < doc->nodes.top; n++) {
+        if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+            continue;
+        size_t i = n->start_mark.index;
+        if (i < len && text[i] == '&') {
+            while (i < len && !strchr(" \t\r\n", text[i]))
+                i++;
+            while (i < len && strchr(" \t\r\n#", text[i])) {
+                if (text[i] == '#')
+                    while (i < len && text[i] != '\n')
+                        i++;
+                else
+                    i++;
+            }
+        }
+        if (i < len && text[i] == '!')
+            n->data.scalar.style = YAML_SINGLE_QUOTED_SCALAR_STYLE;
+    }
+}
+
 /* Parses text into c, recording problems in x. */
 static void load_text(ctx_t *x, campaign_t *c, const char *text, size_t len)
 {
@@ -814,12 +840,7 @@ static void load_text(ctx_t *x, campaign_t *c, const char *text, size_t len)
         yaml_parser_delete(&parser);
         return;
     }
-    /* `!!str 50` loads exactly like `50` (libyaml gives both the default str tag): mark
-     * scalars written with an explicit tag as quoted, so they are never read as numbers */
-    for (yaml_node_t *n = doc.nodes.start; n < doc.nodes.top; n++)
-        if (n->type == YAML_SCALAR_NODE && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
-            n->start_mark.index < len && text[n->start_mark.index] == '!')
-            n->data.scalar.style = YAML_SINGLE_QUOTED_SCALAR_STYLE;
+    mark_tagged(&doc, text, len);
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     if (!root) {
         report(x, NULL, "", "the file is empty; a campaign needs at least name, model, data, "
@@ -979,6 +1000,7 @@ static void apply_set(ctx_t *x, campaign_t *c, const char *item)
         yaml_parser_delete(&parser);
         return;
     }
+    mark_tagged(&doc, val, strlen(val)); /* as in a file: `--set seed='!!str 5'` is a string */
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     if (root) {
         set_field(x, c, f, &doc, root);
