@@ -282,6 +282,10 @@ START_TEST(test_unknown_keys)
     load_fails(GOOD_NO_KIND "kind: binfi\nbinfi: {depth: 2}\n",
                "t.yaml:8:9: binfi.depth: unknown key (section 'binfi' takes no keys)");
     /* A section for another kind. */
+    /* include_bias with a kind that faults kernels only: at the key, before any model */
+    load_fails(GOOD_NO_KIND "kind: binfi\ninclude_bias: true\n",
+               "t.yaml:8:15: include_bias: binfi campaigns fault kernels only (oracle, guided, "
+               "multibit and rank take bias bits)");
     load_fails(GOOD "multibit: {trials: 5}\n",
                "t.yaml:8:1: multibit: section 'multibit' given but kind is 'oracle'");
     load_fails(GOOD "seed: 2\nseed: 3\n",

@@ -718,6 +718,12 @@ static void check_rules(ctx_t *x, const campaign_t *c)
         report(x, mark_of(x, F_DATA_COUNT), "data.count", "must be > 0 or 'all', got %" PRId64,
                c->data.count);
 
+    /* needs no model: refused here, where the message can point at the key */
+    if (c->include_bias && c->kind != CAMPAIGN_KIND_UNSET && !campaign_kind_takes_bias(c->kind))
+        report(x, mark_of(x, F_INCLUDE_BIAS), "include_bias",
+               "%s campaigns fault kernels only (oracle, guided, multibit and rank take bias "
+               "bits)",
+               campaign_kind_name(c->kind));
     if (c->kind == CAMPAIGN_GUIDED && c->guided.order == GUIDED_ORDER_RANKING && !c->guided.ranking)
         report(x, mark_of(x, x->have_marks && x->field_seen[F_GUIDED_ORDER] ? F_GUIDED_ORDER
                                                                            : F_GUIDED_RANKING),

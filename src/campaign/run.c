@@ -70,11 +70,7 @@ static int load_campaign(const run_args_t *a, campaign_t *c, upset_err_t *err)
 
 int run_setup(run_ctx_t *r, upset_err_t *err)
 {
-    const campaign_kind_id_t k = r->c.kind;
-    if (r->c.include_bias && !campaign_kind_takes_bias(k))
-        return upset_fail(err, "%s: include_bias: %s campaigns fault kernels only (oracle, "
-                               "guided, multibit and rank take bias bits)",
-                          r->c.source ? r->c.source : "campaign", campaign_kind_name(k));
+    /* include_bias with a kernel-only kind: refused by campaign_validate */
     if (model_load(r->c.model, &r->model, err))
         return -1;
     bitspace_include_bias(&r->model, r->c.include_bias);
