@@ -608,6 +608,18 @@ START_TEST(test_override_errors)
     ck_assert_int_eq(apply(&c, tagged, &err), -1);
     ck_assert_str_eq(err.msg, "override: seed: expected an unsigned integer, got the quoted "
                               "string '5'");
+    /* Where a key was written, for the checks that need the model; a --set value has no
+     * place in the file. */
+    campaign_t w;
+    char where[64];
+    ck_assert_int_eq(load(&w, GOOD "oracle: {first_bit: 5}\n", &err), 0);
+    ck_assert_str_eq(campaign_key_where(&w, "oracle.first_bit", where, sizeof where), "t.yaml:8:21");
+    ck_assert_str_eq(campaign_key_where(&w, "data.files", where, sizeof where), "t.yaml:5:10");
+    ck_assert_str_eq(campaign_key_where(&w, "oracle.bit_count", where, sizeof where), "t.yaml");
+    const char *const first[] = {"oracle.first_bit=7", NULL};
+    ck_assert_int_eq(apply(&w, first, &err), 0);
+    ck_assert_str_eq(campaign_key_where(&w, "oracle.first_bit", where, sizeof where), "t.yaml");
+    campaign_free(&w);
     /* The campaign keeps its values where an override failed. */
     ck_assert_uint_eq(c.seed, 1);
     ck_assert_str_eq(c.output, "o.h5");

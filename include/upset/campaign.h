@@ -82,6 +82,9 @@ typedef enum { RANK_SCORE_FKERAS, RANK_SCORE_PAPER } rank_score_t;
 /* data.count: every sample from data.offset on (YAML: `count: all`). */
 #define CAMPAIGN_COUNT_ALL (-1)
 
+/* At least the number of campaign keys (config.c checks it). */
+#define CAMPAIGN_MAX_KEYS 64
+
 typedef struct {
     char **v; /* n strings, or NULL when n == 0 */
     int n;
@@ -157,6 +160,9 @@ typedef struct {
     char *source; /* the file it was loaded from, or NULL */
     int quiet;    /* no progress lines */
     unsigned file_sections; /* bit s: section s was written in the file (rank 0 only) */
+    /* where each key's value was written in the file, 1-based (0: not written there, or
+     * replaced by --set); rank 0 only: read through campaign_key_where */
+    int key_line[CAMPAIGN_MAX_KEYS], key_col[CAMPAIGN_MAX_KEYS];
 } campaign_t;
 
 /* Command-line changes. Each field left at its "keep" value changes nothing. */
@@ -206,6 +212,11 @@ int campaign_equal(const campaign_t *a, const campaign_t *b);
 
 /* Frees the strings and resets c to the defaults. */
 void campaign_free(campaign_t *c);
+
+/* For a problem with key (a dotted path, "oracle.first_bit") found after loading (the
+ * checks that need the model): "FILE:LINE:COLUMN" where the file gave its value, or "FILE"
+ * when it did not (a default, a --set value, a rank other than 0). Returns buf. */
+const char *campaign_key_where(const campaign_t *c, const char *key, char *buf, size_t len);
 
 /* YAML spellings of the enums ("oracle", "top_percent", ...); "?" when out of range. */
 const char *campaign_kind_name(campaign_kind_id_t k);

@@ -54,6 +54,8 @@ int campaign_kind_takes_bias(campaign_kind_id_t k)
     return (unsigned)k < sizeof takes / sizeof *takes && takes[k];
 }
 
+_Static_assert(F_COUNT <= CAMPAIGN_MAX_KEYS, "campaign_t holds a position per key");
+
 #define X_FIELD(id, sec, key, type, member, names, req, range, lo, hi) \
     {SEC_##sec, key, type, offsetof(campaign_t, member), names, req, range, lo, hi},
 const field_t campaign_fields[F_COUNT] = {CAMPAIGN_FIELDS(X_FIELD)};
@@ -67,6 +69,19 @@ const char *config_field_path(int f, char *buf, size_t len)
     else
         snprintf(buf, len, "%s.%s", campaign_sec_names[campaign_fields[f].sec],
                  campaign_fields[f].key);
+    return buf;
+}
+
+const char *campaign_key_where(const campaign_t *c, const char *key, char *buf, size_t len)
+{
+    const char *src = c->source ? c->source : "campaign";
+    char path[128];
+    for (int f = 0; f < F_COUNT; f++)
+        if (c->key_line[f] && !strcmp(config_field_path(f, path, sizeof path), key)) {
+            snprintf(buf, len, "%s:%d:%d", src, c->key_line[f], c->key_col[f]);
+            return buf;
+        }
+    snprintf(buf, len, "%s", src);
     return buf;
 }
 

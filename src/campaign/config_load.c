@@ -627,6 +627,8 @@ static void walk_map(ctx_t *x, campaign_t *c, yaml_document_t *doc, const yaml_n
         }
         x->field_seen[f] = 1;
         x->field_mark[f] = vn->start_mark;
+        c->key_line[f] = (int)vn->start_mark.line + 1; /* for campaign_key_where */
+        c->key_col[f] = (int)vn->start_mark.column + 1;
         set_field(x, c, f, doc, vn);
     }
 }
@@ -992,6 +994,7 @@ static void apply_set(ctx_t *x, campaign_t *c, const char *item)
                campaign_kind_name(c->kind));
         return;
     }
+    c->key_line[f] = c->key_col[f] = 0; /* the file's position no longer holds the value */
     yaml_parser_t parser;
     yaml_document_t doc;
     if (!yaml_parser_initialize(&parser)) {

@@ -99,12 +99,17 @@ static int oracle_plan(run_ctx_t *r, upset_err_t *err)
     }
     int64_t first = r->c.oracle.first_bit;
     int64_t count = r->c.oracle.bit_count ? r->c.oracle.bit_count : m->n_fault_bits - first;
-    if (first >= m->n_fault_bits || count > m->n_fault_bits - first) /* no first + count */
+    if (first >= m->n_fault_bits || count > m->n_fault_bits - first) { /* no first + count */
+        /* the key at fault, where the file gave it */
+        const char *key = first >= m->n_fault_bits ? "oracle.first_bit" : "oracle.bit_count";
+        char where[1100];
         return upset_fail(err,
-                          "%s: oracle: first_bit %lld and bit_count %lld exceed the %lld "
+                          "%s: %s: first_bit %lld and bit_count %lld exceed the %lld "
                           "faultable bits of %s",
-                          r->c.source, (long long)first, (long long)count,
-                          (long long)m->n_fault_bits, m->path);
+                          campaign_key_where(&r->c, key, where, sizeof where), key,
+                          (long long)first, (long long)count, (long long)m->n_fault_bits,
+                          m->path);
+    }
     r->items = upset_calloc((size_t)count, sizeof *r->items, err);
     if (!r->items)
         return -1;

@@ -54,6 +54,10 @@ case_ too_many_flips "multibit.flips"
 campaign bit_range "name: x" "model: models/econt_medium.h5" "$GOOD_DATA" "kind: oracle" "oracle: {first_bit: 12000, bit_count: 5000}"
 case_ bit_range "exceed the 12720 faultable bits"
 
+# a first_bit past the fault space: the message points at the value (line 5 of the file)
+campaign first_past_end "name: x" "model: models/econt_medium.h5" "$GOOD_DATA" "kind: oracle" "oracle: {first_bit: 12720}"
+case_ first_past_end "first_past_end.yaml:5:21: oracle.first_bit: first_bit 12720 and bit_count 0 exceed the 12720 faultable bits"
+
 # first_bit + bit_count would overflow int64 (UBSan caught it)
 campaign bit_overflow "name: x" "model: models/econt_medium.h5" "$GOOD_DATA" "kind: oracle" "oracle: {first_bit: 5, bit_count: 9223372036854775807}"
 case_ bit_overflow "first_bit 5 and bit_count 9223372036854775807 exceed the 12720 faultable bits"
