@@ -306,6 +306,15 @@ START_TEST(test_wrong_types)
     load_fails(GOOD "chunk_size: +\n", "t.yaml:8:13: chunk_size: expected an integer, got '+'");
     load_fails(GOOD "chunk_size: 0x10\n",
                "t.yaml:8:13: chunk_size: expected an integer, got '0x10'");
+    /* a leading zero: 10 to a C reader, 8 to a YAML 1.1 reader (PyYAML) */
+    load_fails(GOOD "seed: 010\n", "t.yaml:8:7: seed: '010' has a leading zero, which YAML 1.1 "
+                                   "reads as octal; write the decimal number without it");
+    load_fails(GOOD "chunk_size: -07\n", "t.yaml:8:13: chunk_size: '-07' has a leading zero, "
+                                         "which YAML 1.1 reads as octal; write the decimal "
+                                         "number without it");
+    load_fails(GOOD "checkpoint_interval: 010\n",
+               "t.yaml:8:22: checkpoint_interval: '010' has a leading zero, which YAML 1.1 reads "
+               "as octal; write the decimal number without it");
     load_fails(GOOD "chunk_size: 99999999999999999999\n",
                "t.yaml:8:13: chunk_size: '99999999999999999999' is out of range");
     load_fails(GOOD "chunk_size:\n", "t.yaml:8:12: chunk_size: expected an integer, got null");

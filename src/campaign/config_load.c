@@ -187,6 +187,19 @@ static void describe(const yaml_node_t *n, char *buf, size_t len)
         snprintf(buf, len, "'%.60s'", scalar(n));
 }
 
+/* Digits with a leading zero ("010", "-07"): decimal here, but octal to a YAML 1.1 reader
+ * (PyYAML reads 010 as 8), so the number meant is unclear: refused (-4). */
+static int octal_like(const char *s)
+{
+    s += (s[0] == '-' || s[0] == '+');
+    if (s[0] != '0' || !s[1])
+        return 0;
+    for (const char *p = s; *p; p++)
+        if (!isdigit((unsigned char)*p))
+            return 0;
+    return 1;
+}
+
 static int parse_i64(const char *s, int64_t *out)
 {
     const char *digits = s + (s[0] == '-' || s[0] == '+');
@@ -195,6 +208,8 @@ static int parse_i64(const char *s, int64_t *out)
     for (const char *p = digits; *p; p++)
         if (!isdigit((unsigned char)*p))
             return -1;
+    if (octal_like(s))
+        return -4;
     errno = 0;
     char *end;
     long long v = strtoll(s, &end, 10);
@@ -213,7 +228,7 @@ static int parse_u64(const char *s, uint64_t *out)
             *out = 0;
             return 0;
         }
-        return rc == -1 ? -1 : -3; /* a negative number, or not one at all */
+        return rc == -1 || rc == -4 ? rc : -3; /* a negative number, or not one at all */
     }
     const char *digits = s + (s[0] == '+');
     if (!digits[0])
@@ -221,6 +236,8 @@ static int parse_u64(const char *s, uint64_t *out)
     for (const char *p = digits; *p; p++)
         if (!isdigit((unsigned char)*p))
             return -1;
+    if (octal_like(s))
+        return -4;
     errno = 0;
     char *end;
     unsigned long long v = strtoull(s, &end, 10);
@@ -234,6 +251,8 @@ static int parse_real(const char *s, double *out)
 {
     if (!s[0] || isspace((unsigned char)s[0]))
         return -1;
+    if (octal_like(s)) /* a YAML 1.1 octal integer; 0.5 and 00.5 are not */
+        return -4;
     /* strtod also takes hex, inf and nan: accept only decimal notation. */
     for (const char *p = s; *p; p++)
         if (!strchr("0123456789+-.eE", *p))
@@ -432,6 +451,10 @@ static void set_number(ctx_t *x, campaign_t *c, int f, const yaml_node_t *n, con
     }
     if (rc == -2)
         report(x, &n->start_mark, key, "'%.60s' is out of range", s);
+    else if (rc == -4)
+        report(x, &n->start_mark, key,
+               "'%.60s' has a leading zero, which YAML 1.1 reads as octal; write the decimal "
+               "number without it", s);
     else if (rc == -3)
         report(x, &n->start_mark, key, "must be >= 0, got %.60s", s);
     else if (rc)
