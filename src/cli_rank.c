@@ -40,7 +40,7 @@ static int rank_usage(void)
 
 typedef struct {
     const char *yaml, *output;
-    const char *set[64];
+    const char *set[CAMPAIGN_MAX_SETS + 1];
     int n_set, quiet, force;
     double eigen_tol;
     long long eigen_max_iter;
@@ -64,7 +64,11 @@ static int parse_args(int argc, char **argv, rank_args_t *a)
             a->quiet = 1;
         } else if (!strcmp(argv[i], "--output") && i + 1 < argc) {
             a->output = argv[++i];
-        } else if (!strcmp(argv[i], "--set") && i + 1 < argc && a->n_set < 63) {
+        } else if (!strcmp(argv[i], "--set") && i + 1 < argc) {
+            if (a->n_set == CAMPAIGN_MAX_SETS) {
+                fprintf(stderr, "upset rank: more than %d --set options\n", CAMPAIGN_MAX_SETS);
+                return -1;
+            }
             a->set[a->n_set++] = argv[++i];
         } else if (!strcmp(argv[i], "--eigen-tol") && i + 1 < argc) {
             a->eigen_tol = strtod(argv[++i], &end);

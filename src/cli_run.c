@@ -37,9 +37,13 @@ static int parse_args(int argc, char **argv, run_args_t *a)
             a->full = 1;
         else if (!strcmp(argv[i], "--output") && i + 1 < argc)
             a->output = argv[++i];
-        else if (!strcmp(argv[i], "--set") && i + 1 < argc && a->n_set < 63)
+        else if (!strcmp(argv[i], "--set") && i + 1 < argc) {
+            if (a->n_set == CAMPAIGN_MAX_SETS) {
+                fprintf(stderr, "upset run: more than %d --set options\n", CAMPAIGN_MAX_SETS);
+                return -1;
+            }
             a->set[a->n_set++] = argv[++i];
-        else if (argv[i][0] != '-' && !a->yaml)
+        } else if (argv[i][0] != '-' && !a->yaml)
             a->yaml = argv[i];
         else
             return -1;

@@ -596,7 +596,7 @@ START_TEST(test_override_errors)
 
     const char *const wrong_section[] = {"multibit.trials=5", NULL};
     ck_assert_int_eq(apply(&c, wrong_section, &err), -1);
-    ck_assert_str_eq(err.msg, "override: multibit.trials: section 'multibit' given but kind is "
+    ck_assert_str_eq(err.msg, "--set: multibit.trials: section 'multibit' given but kind is "
                               "'oracle'");
 
     const char *const several[] = {"oracle.bit_cuont=5", "seed=-3",       "rank.metric=gradient",
@@ -604,18 +604,18 @@ START_TEST(test_override_errors)
                                    "data.files=[a.csv",  NULL};
     ck_assert_int_eq(apply(&c, several, &err), -1);
     ck_assert_str_eq(err.msg,
-                     "override: oracle.bit_cuont: unknown key (did you mean 'oracle.bit_count'?)\n"
-                     "override: seed: must be >= 0, got -3\n"
-                     "override: rank.metric: section 'rank' given but kind is 'oracle'\n"
-                     "override: data.count: must be > 0 or 'all', got -1\n"
-                     "override: override 'oracle.first_bit': expected key=value\n"
-                     "override: output: empty value\n"
-                     "override: data.files: cannot read the value '[a.csv' as YAML: did not find "
+                     "--set: oracle.bit_cuont: unknown key (did you mean 'oracle.bit_count'?)\n"
+                     "--set: seed: must be >= 0, got -3\n"
+                     "--set: rank.metric: section 'rank' given but kind is 'oracle'\n"
+                     "--set: data.count: must be > 0 or 'all', got -1\n"
+                     "--set: 'oracle.first_bit': expected key=value\n"
+                     "--set: output: empty value\n"
+                     "--set: data.files: cannot read the value '[a.csv' as YAML: did not find "
                      "expected ',' or ']'");
     /* A value is read as in the file: an explicit tag makes a string, not a number. */
     const char *const tagged[] = {"seed=!!str 5", NULL};
     ck_assert_int_eq(apply(&c, tagged, &err), -1);
-    ck_assert_str_eq(err.msg, "override: seed: expected an unsigned integer, got the quoted "
+    ck_assert_str_eq(err.msg, "--set: seed: expected an unsigned integer, got the quoted "
                               "string '5'");
     /* Where a key was written, for the checks that need the model; a --set value has no
      * place in the file. */

@@ -166,6 +166,7 @@ typedef struct {
 } campaign_t;
 
 /* Command-line changes. Each field left at its "keep" value changes nothing. */
+#define CAMPAIGN_MAX_SETS 63 /* --set options one command takes */
 typedef struct {
     const char *output;     /* NULL: keep */
     int quiet;              /* -1: keep; 0 or 1 */

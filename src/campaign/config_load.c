@@ -987,7 +987,7 @@ static void apply_set(ctx_t *x, campaign_t *c, const char *item)
     const char *eq = strchr(item, '=');
     char key[160];
     if (!eq || eq == item || (size_t)(eq - item) >= sizeof key) {
-        report(x, NULL, "", "override '%.100s': expected key=value", item);
+        report(x, NULL, "", "'%.100s': expected key=value", item);
         return;
     }
     memcpy(key, item, (size_t)(eq - item));
@@ -1060,7 +1060,7 @@ static int yaml_can_hold(const char *s)
 int campaign_apply_overrides(campaign_t *c, const campaign_overrides_t *o, upset_err_t *err)
 {
     ctx_t x;
-    ctx_init(&x, "override");
+    ctx_init(&x, "--set");
     if (o->output && !yaml_can_hold(o->output))
         return upset_fail(err, "--output %s: not valid UTF-8 (the path is stored in the "
                                "results file's campaign YAML, which must be)",

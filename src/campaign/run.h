@@ -99,7 +99,7 @@ int multibit_protection(run_ctx_t *r, unsigned char *mask, int64_t *n_protected,
 typedef struct {
     const char *yaml;
     const char *output;
-    const char *set[64];
+    const char *set[CAMPAIGN_MAX_SETS + 1]; /* NULL-terminated */
     int n_set, resume, force, quiet, full;
 } run_args_t;
 

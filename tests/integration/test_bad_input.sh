@@ -120,6 +120,13 @@ check_cli "eval --count junk" "expected a whole number" eval $M --count 5x
 check_cli "eval --flip twice" "bit 12 is given twice" eval $M --count 5 --flip 12,12
 check_cli "eval --emd-zero junk" "expected uniform or reference" eval $M --emd-zero zero
 check_cli "info without a model" "usage: upset info" info
+# more --set options than a command takes: said so (it was a bare usage text); a bad
+# --set is named as such
+many=""; for i in $(seq 64); do many="$many --set seed=$i"; done
+check_cli "run with 64 --set" "upset run: more than 63 --set options" run configs/demo.yaml $many --output "$T/many.h5"
+check_cli "rank with 64 --set" "upset rank: more than 63 --set options" rank configs/rank_econt_small_hessian.yaml $many --output "$T/many.h5"
+[ -e "$T/many.h5" ] && fail "64 --set: a results file was written"
+check_cli "run --set without =" "^upset run: --set: 'seed': expected key=value" run configs/demo.yaml --set seed --output "$T/many.h5"
 # an --output path that is not UTF-8 cannot be stored in the results file's campaign YAML
 # (the message was "out of memory")
 bad_path=$(printf '%s/x\377.h5' "$T")
