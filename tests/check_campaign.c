@@ -438,6 +438,10 @@ START_TEST(test_out_of_range)
                              "checkpoint_interval: 604800\n");
     campaign_free(&c);
     load_ok(&c, GOOD_NO_KIND "kind: rank\nrank: {eigen_k: 1024, trace_max_iter: 1}\n");
+    /* A subnormal real is in [0, 1], not "out of range" (strtod's ERANGE for underflow). */
+    campaign_free(&c);
+    load_ok(&c, GOOD_NO_KIND "kind: statfi\nstatfi: {p: 1e-310}\n");
+    ck_assert(c.statfi.p == 1e-310);
     campaign_free(&c);
 }
 END_TEST
@@ -617,6 +621,10 @@ START_TEST(test_override_errors)
     ck_assert_int_eq(apply(&c, tagged, &err), -1);
     ck_assert_str_eq(err.msg, "--set: seed: expected an unsigned integer, got the quoted "
                               "string '5'");
+    /* One document per value, as per file: the 2 after '---' was dropped. */
+    const char *const two_docs[] = {"seed=1\n---\n2", NULL};
+    ck_assert_int_eq(apply(&c, two_docs, &err), -1);
+    ck_assert_str_eq(err.msg, "--set: seed: the value '1\n---\n2' holds a second YAML document");
     /* Where a key was written, for the checks that need the model; a --set value has no
      * place in the file. */
     campaign_t w;

@@ -8,6 +8,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <float.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -262,7 +263,8 @@ static int parse_real(const char *s, double *out)
     double v = strtod(s, &end);
     if (*end || end == s)
         return -1;
-    if (errno == ERANGE || !isfinite(v))
+    /* underflow is not out of range: strtod gives the subnormal (or 0) nearest */
+    if ((errno == ERANGE && !(fabs(v) <= DBL_MIN)) || !isfinite(v))
         return -2;
     *out = v;
     return 0;
@@ -1029,6 +1031,17 @@ static void apply_set(ctx_t *x, campaign_t *c, const char *item)
     if (!yaml_parser_load(&parser, &doc)) {
         report(x, NULL, key, "cannot read the value '%.100s' as YAML: %s", val,
                parser.problem ? parser.problem : "malformed");
+        yaml_parser_delete(&parser);
+        return;
+    }
+    yaml_document_t next; /* as in a file, one document: `seed=1\n---\n2` is not 1 */
+    const int next_read = yaml_parser_load(&parser, &next);
+    const int more = !next_read || yaml_document_get_root_node(&next);
+    if (next_read)
+        yaml_document_delete(&next);
+    if (more) {
+        report(x, NULL, key, "the value '%.100s' holds a second YAML document", val);
+        yaml_document_delete(&doc);
         yaml_parser_delete(&parser);
         return;
     }
