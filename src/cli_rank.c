@@ -166,8 +166,10 @@ static int setup(rank_ctx_t *r, sens_mode_t mode, upset_err_t *err)
     int64_t k = sens_chunk_count(r->n);
     r->c0 = k * r->rank / r->size;
     r->c1 = k * (r->rank + 1) / r->size;
+    char where[1100];
     if (c->rank.metric == RANK_HESSIAN && c->rank.eigen_k > r->net.n_params)
-        return upset_fail(err, "%s: rank.eigen_k = %lld exceeds the %lld parameters", src,
+        return upset_fail(err, "%s: rank.eigen_k = %lld exceeds the %lld parameters",
+                          campaign_key_where(c, "rank.eigen_k", where, sizeof where),
                           (long long)c->rank.eigen_k, (long long)r->net.n_params);
     return 0;
 }

@@ -83,12 +83,14 @@ static int act_plan(run_ctx_t *r, upset_err_t *err)
         int found = 0;
         for (int l = 0; l < m->n_layers; l++)
             found |= is_register(&m->layers[l]) && !strcmp(names->v[i], m->layers[l].name);
+        char where[1100];
         if (!found)
             return upset_fail(err, "%s: activation.layers: '%s' is not a quantized activation "
                                    "of %s (`upset info` lists the layers; registers are the "
                                    "input quantizer and quantized_relu/quantized_bits "
                                    "activations outside the decoder)",
-                              r->c.source, names->v[i], r->c.model);
+                              campaign_key_where(&r->c, "activation.layers", where, sizeof where),
+                              names->v[i], r->c.model);
     }
     act_state_t *s = upset_calloc(1, sizeof *s, err);
     if (!s)

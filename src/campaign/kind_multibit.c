@@ -136,9 +136,11 @@ static int multibit_plan(run_ctx_t *r, upset_err_t *err)
 {
     int64_t n = r->model.n_fault_bits;
     const int rate = r->c.multibit.cross_section > 0;
+    char where[1100];
     if (!rate && r->c.multibit.flips > n)
         return upset_fail(err, "%s: multibit.flips: %lld exceeds the %lld faultable bits of %s",
-                          r->c.source, (long long)r->c.multibit.flips, (long long)n, r->c.model);
+                          campaign_key_where(&r->c, "multibit.flips", where, sizeof where),
+                          (long long)r->c.multibit.flips, (long long)n, r->c.model);
     /* one block (run_free frees kind_state with free()): the state, then the mask */
     multibit_state_t *s = upset_calloc(1, sizeof *s + (size_t)n, err);
     if (!s)

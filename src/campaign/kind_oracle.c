@@ -93,9 +93,11 @@ static int oracle_plan(run_ctx_t *r, upset_err_t *err)
         int found = 0;
         for (int l = 0; l < m->n_layers; l++)
             found |= m->layers[l].faultable && !strcmp(names->v[i], m->layers[l].name);
+        char where[1100];
         if (!found)
             return upset_fail(err, "%s: oracle.layers: '%s' is not a faultable layer of %s",
-                              r->c.source, names->v[i], m->path);
+                              campaign_key_where(&r->c, "oracle.layers", where, sizeof where),
+                              names->v[i], m->path);
     }
     int64_t first = r->c.oracle.first_bit;
     int64_t count = r->c.oracle.bit_count ? r->c.oracle.bit_count : m->n_fault_bits - first;

@@ -58,12 +58,18 @@ int dataset_keep_correct(dataset_t *d, const model_t *m, upset_err_t *err)
     ev.output_only = 1;
     unsigned char *keep = upset_calloc((size_t)d->n, 1, err);
     int rc = keep ? 0 : -1;
+    int64_t kept = 0;
     for (int64_t i = 0; !rc && i < d->n; i++) {
         sample_result_t s;
         rc = evaluator_sample(&ev, i, &s, err);
         keep[i] = !rc && s.pred == d->label[i];
+        kept += keep[i];
     }
     evaluator_free(&ev);
+    if (!rc && !kept)
+        rc = upset_fail(err, "none of the %lld samples is classified correctly, and "
+                             "correct_only keeps only those",
+                        (long long)d->n);
     if (!rc)
         rc = dataset_select(d, keep, err);
     free(keep);

@@ -49,7 +49,17 @@ campaign negative_trials "name: x" "model: models/econt_medium.h5" "$GOOD_DATA" 
 case_ negative_trials "multibit.trials"
 
 campaign too_many_flips "name: x" "model: models/econt_medium.h5" "$GOOD_DATA" "kind: multibit" "multibit: {trials: 5, flips: 20000}"
-case_ too_many_flips "multibit.flips"
+case_ too_many_flips "too_many_flips.yaml:5:30: multibit.flips"
+# the checks that need the model give the key's place in the file too
+campaign bad_layer "name: x" "model: models/econt_medium.h5" "$GOOD_DATA" "kind: oracle" "oracle: {layers: [conv2d_0_m, nope]}"
+case_ bad_layer "bad_layer.yaml:5:18: oracle.layers: 'nope' is not a faultable layer"
+campaign big_k "name: x" "model: models/chisel4ml_digits.h5" "data: {format: hdf5, files: [data/digits/digits.h5], count: 8, correct_only: false}" "kind: rank" "rank: {metric: hessian, eigen_k: 1000, samples: 4}"
+if "$UPSET" rank "$T/big_k.yaml" --quiet >"$T/big_k.log" 2>&1; then
+    fail "rank.eigen_k above the parameter count accepted"
+else
+    grep -q "big_k.yaml:5:34: rank.eigen_k = 1000 exceeds the 369 parameters" "$T/big_k.log" && [ ! -e "$T/big_k.h5" ] \
+        && pass "big_k: $(head -n 1 "$T/big_k.log")" || fail "big_k: $(cat "$T/big_k.log")"
+fi
 
 campaign bit_range "name: x" "model: models/econt_medium.h5" "$GOOD_DATA" "kind: oracle" "oracle: {first_bit: 12000, bit_count: 5000}"
 case_ bit_range "exceed the 12720 faultable bits"
@@ -120,6 +130,10 @@ check_cli "eval --count junk" "expected a whole number" eval $M --count 5x
 check_cli "eval --flip twice" "bit 12 is given twice" eval $M --count 5 --flip 12,12
 check_cli "eval --emd-zero junk" "expected uniform or reference" eval $M --emd-zero zero
 check_cli "info without a model" "usage: upset info" info
+# correct_only that keeps nothing says why (chisel4ml's chance-level model misses digits 0-7;
+# it said "no samples left after selection")
+check_cli "eval --correct-only keeping nothing" "none of the 8 samples is classified correctly" \
+    eval --model models/chisel4ml_digits.h5 --data data/digits/digits.h5 --count 8 --correct-only
 # more --set options than a command takes: said so (it was a bare usage text); a bad
 # --set is named as such
 many=""; for i in $(seq 64); do many="$many --set seed=$i"; done
