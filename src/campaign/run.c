@@ -257,12 +257,24 @@ static int previous_results(const run_ctx_t *r, const char *yaml, int *finished,
     return rc ? -1 : 0;
 }
 
+static const campaign_kind_ops_t *run_kind(campaign_kind_id_t id)
+{
+    for (size_t k = 0; k < sizeof KINDS / sizeof *KINDS; k++)
+        if (KINDS[k]->id == id)
+            return KINDS[k];
+    return NULL;
+}
+
 int run_campaign(run_ctx_t *r, const run_args_t *a, file_lock_t *lock, upset_err_t *err)
 {
     int rc = 0;
     char *yaml = NULL;
     if (r->rank == 0) {
         rc = load_campaign(a, &r->c, err);
+        /* before the output is looked at: a rank campaign is not this command's at all */
+        if (!rc && !run_kind(r->c.kind))
+            rc = upset_fail(err, "%s: kind '%s' is not run by `upset run` (see `upset rank`)",
+                            r->c.source ? r->c.source : a->yaml, campaign_kind_name(r->c.kind));
         if (!rc)
             rc = results_check_writable(r->c.output, err);
         /* held until the results are renamed into place: a second run is refused */
@@ -276,12 +288,7 @@ int run_campaign(run_ctx_t *r, const run_args_t *a, file_lock_t *lock, upset_err
     if (campaign_bcast(r->comm, &r->c, rc, err))
         return -1;
 
-    for (size_t k = 0; k < sizeof KINDS / sizeof *KINDS; k++)
-        if (KINDS[k]->id == r->c.kind)
-            r->kind = KINDS[k];
-    if (!r->kind)
-        return upset_fail(err, "%s: kind '%s' is not run by `upset run` (see `upset rank`)",
-                          r->c.source ? r->c.source : a->yaml, campaign_kind_name(r->c.kind));
+    r->kind = run_kind(r->c.kind); /* rank 0 refused the kinds without one */
 
     if (campaign_dump(&r->c, &yaml, err))
         return -1;

@@ -130,6 +130,10 @@ check_cli "eval --count junk" "expected a whole number" eval $M --count 5x
 check_cli "eval --flip twice" "bit 12 is given twice" eval $M --count 5 --flip 12,12
 check_cli "eval --emd-zero junk" "expected uniform or reference" eval $M --emd-zero zero
 check_cli "info without a model" "usage: upset info" info
+# `upset run` on a rank campaign says it is the wrong command, even over an existing output
+echo keep > "$T/rank_out.h5"
+check_cli "run on a rank campaign" "kind 'rank' is not run by .upset run." run configs/rank_econt_small_hessian.yaml --output "$T/rank_out.h5"
+[ "$(cat "$T/rank_out.h5")" = keep ] || fail "run on a rank campaign: the existing output changed"
 # correct_only that keeps nothing says why (chisel4ml's chance-level model misses digits 0-7;
 # it said "no samples left after selection")
 check_cli "eval --correct-only keeping nothing" "none of the 8 samples is classified correctly" \
