@@ -96,6 +96,20 @@ def read_weights(path):
     return out
 
 
+def keras_major(config, paths):
+    """Keras's major version as the files record it (a model config's or an HDF5 root's
+    `keras_version`); 2 where none says (QKeras is built on Keras 2's tf.keras)."""
+    versions = [config.get("keras_version")]
+    for p in paths:
+        if not p.endswith(".json"):
+            with h5py.File(p, "r") as f:
+                versions.append(f.attrs.get("keras_version"))
+    for v in versions:
+        if v is not None and _as_str(v)[:1].isdigit():
+            return int(_as_str(v).split(".")[0])
+    return 2
+
+
 def sha256(path):
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -338,7 +352,8 @@ def conv_out(n, k, s, padding):
 class Converter:
     """Turns one Keras chain into native layer records (dicts)."""
 
-    def __init__(self, part, faultable_part, model_start):
+    def __init__(self, part, faultable_part, model_start, keras=2):
+        self.keras = keras  # Keras's major version: batch norm's epsilon depends on it
         self.part = part
         self.faultable_part = faultable_part
         self.model_start = model_start  # a quantized_bits first layer is the input quantizer
@@ -606,8 +621,13 @@ class Converter:
         data = {"gamma": gamma, "beta": beta, "moving_mean": need(w, "moving_mean", where),
                 "moving_variance": need(w, "moving_variance", where)}
         data = {k: np.asarray(v, dtype=F32).reshape(ch) for k, v in data.items()}
-        return self.emit("batchnorm", name, cls, shape, shape,
-                         {"epsilon": float(c.get("epsilon", 1e-3))}, data)
+        eps = float(c.get("epsilon", 1e-3))
+        if len(shape) == 3 and self.keras < 3:
+            # Keras 2 runs an (h, w, c) batch norm as tf.compat.v1.nn.fused_batch_norm,
+            # which raises epsilon to at least 1.001e-5 (cuDNN's minimum); other ranks
+            # (tf.nn.batch_normalization) and Keras 3 use it as configured
+            eps = max(eps, 1.001e-5)
+        return self.emit("batchnorm", name, cls, shape, shape, {"epsilon": eps}, data)
 
     def conv_common(self, c, where):
         if [int(v) for v in c.get("dilation_rate", [1, 1])] != [1, 1]:
@@ -762,7 +782,8 @@ def convert_model(config_path, weights_path, part, faultable_part, model_start=T
     weights = read_weights(weights_path)
     layers = graph_layers(config, config_path)
     shape = input_shape([L for L, _ in layers], config_path)
-    conv = Converter(part, faultable_part, model_start)
+    conv = Converter(part, faultable_part, model_start,
+                     keras_major(config, [config_path, weights_path]))
     produced, prev = {}, (-1, shape)  # Keras layer name -> (record index, output shape)
     for L, ins in layers:
         name = L["config"].get("name", L.get("name"))

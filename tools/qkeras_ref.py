@@ -368,11 +368,13 @@ def avg_pool(x, pool, strides, padding):
 
 
 def batchnorm(x, gamma, beta, mean, var, eps, dt, formula):
+    if formula == "auto":
+        formula = "fused" if x.ndim == 4 else "nn"
+    if formula == "fused":  # tf.compat.v1.nn.fused_batch_norm raises epsilon to 1.001e-5
+        eps = max(eps, 1.001e-5)
     eps = dt(eps)
     inv = dt(1) / np.sqrt(var.astype(dt) + eps)
     inv = (inv * gamma.astype(dt)).astype(dt)
-    if formula == "auto":
-        formula = "fused" if x.ndim == 4 else "nn"
     if formula == "fused":
         return ((x - mean.astype(dt)) * inv + beta.astype(dt)).astype(dt)
     return (x * inv + (beta.astype(dt) - mean.astype(dt) * inv)).astype(dt)
