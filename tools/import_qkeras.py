@@ -345,7 +345,13 @@ def need(weights, key, where):
     return np.asarray(weights[key], dtype=F32)
 
 
-def conv_out(n, k, s, padding):
+def conv_out(n, k, s, padding, where):
+    """Output length of a window k with stride s over n; a 'valid' window longer than its
+    input has no output (Keras refuses to build such a model)."""
+    if k < 1 or s < 1:
+        raise Unsupported(f"{where}: window {k} with stride {s}: both must be >= 1")
+    if padding == "valid" and k > n:
+        raise Unsupported(f"{where}: a 'valid' window of {k} over an input of {n} has no output")
     return -(-n // s) if padding == "same" else (n - k) // s + 1
 
 
@@ -581,8 +587,8 @@ class Converter:
         padding = c.get("padding", "valid")
         if padding not in ("same", "valid") or len(shape) != 3:
             raise Unsupported(f"{where}: padding '{padding}' on {shape} (only same/valid, h w c)")
-        out = (conv_out(shape[0], pool[0], strides[0], padding),
-               conv_out(shape[1], pool[1], strides[1], padding), shape[2])
+        out = (conv_out(shape[0], pool[0], strides[0], padding, where),
+               conv_out(shape[1], pool[1], strides[1], padding, where), shape[2])
         kind = "max_pooling2d" if cls == "MaxPooling2D" else "average_pooling2d"
         return self.emit(kind, name, cls, shape, out,
                          {"pool_size": pool, "strides": strides, "padding": padding})
@@ -653,8 +659,8 @@ class Converter:
             kernel, bias = self.fold(c, w, kernel, bias, where)
             extra["folded_batchnorm"] = 1
             c = dict(c, use_bias=True)  # the folded layer always adds a (quantized) bias
-        out = (conv_out(shape[0], kh, strides[0], padding),
-               conv_out(shape[1], kw, strides[1], padding), cout)
+        out = (conv_out(shape[0], kh, strides[0], padding, where),
+               conv_out(shape[1], kw, strides[1], padding, where), cout)
         return self.weight_record("conv2d", name, cls, shape, out, c, kernel, bias, where, extra)
 
     def depthwise(self, c, w, name, cls, shape, where):
@@ -669,8 +675,8 @@ class Converter:
         if cin != shape[2]:
             raise Unsupported(f"{where}: kernel expects {cin} channels, input has {shape[2]}")
         c = dict(c, kernel_quantizer=c.get("depthwise_quantizer"))
-        out = (conv_out(shape[0], kh, strides[0], padding),
-               conv_out(shape[1], kw, strides[1], padding), cin * mult)
+        out = (conv_out(shape[0], kh, strides[0], padding, where),
+               conv_out(shape[1], kw, strides[1], padding, where), cin * mult)
         return self.weight_record("depthwise_conv2d", name, cls, shape, out, c, kernel, bias,
                                   where, {"strides": strides, "padding": padding})
 
@@ -711,7 +717,7 @@ class Converter:
         k, cin, cout = kernel.shape
         if cin != shape[1]:
             raise Unsupported(f"{where}: kernel expects {cin} channels, input has {shape[1]}")
-        out = (conv_out(shape[0], k, stride, padding), cout)
+        out = (conv_out(shape[0], k, stride, padding, where), cout)
         return self.weight_record("conv2d", name, cls, shape, out, c,
                                   np.asarray(kernel).reshape(1, k, cin, cout), bias, where,
                                   {"strides": [1, stride], "padding": padding})

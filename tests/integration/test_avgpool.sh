@@ -34,6 +34,10 @@ weights["dense"]["kernel"] = rng.normal(0, 0.05, (16 * 16 * 8, 10))
 write(f"{t}/bad", layers[:2] + layers[3:4] + [{"class_name": "Flatten", "config": {"name": "f"}},
       layers[8], layers[9]])
 weights["dense"]["kernel"] = rng.normal(0, 0.4, (8, 10))
+# a 'valid' window larger than its input (Keras would not build it): refused by the importer
+big = {"class_name": "AveragePooling2D", "config": {"name": "big", "pool_size": [40, 40],
+       "padding": "valid"}}
+write(f"{t}/big", layers[:3] + [big] + layers[4:])
 
 kf.label_by_reference(f"{t}/avg", f"{t}/pred.bin", margin=1e-5)
 EOF
@@ -67,5 +71,13 @@ if tools/import_qkeras.py "$T/bad.json" "$T/bad.h5" --name bad --task classifier
         || fail "refusal: $(cat "$T/bad.log")"
 else
     fail "average pooling after a float layer: $(cat "$T/bad_import.log" "$T/bad.log" 2>/dev/null)"
+fi
+if tools/import_qkeras.py "$T/big.json" "$T/big.h5" --name big --task classifier \
+       -o "$T/big_native.h5" >"$T/big.log" 2>&1; then
+    fail "a 40x40 valid pooling window over 32x32 imported"
+else
+    grep -q "big.*'valid' window of 40 over an input of 32 has no output" "$T/big.log" && [ ! -e "$T/big_native.h5" ] \
+        && pass "a valid window larger than its input refused by the importer, by name" \
+        || fail "big window: $(cat "$T/big.log")"
 fi
 finish
