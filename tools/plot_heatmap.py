@@ -24,7 +24,9 @@ def main():
     mats = {l: np.array([[float(r[c]) for c in bit_cols] for r in rows if r["layer"] == l])
             for l in layers}
     allv = np.concatenate([m[np.isfinite(m)] for m in mats.values()])
-    top = float(np.max(np.abs(allv))) if allv.size else 1.0
+    # no covered bit with a nonzero error (e.g. an oracle over a few LSBs) still gets a scale:
+    # log10(0) below would be -inf
+    top = float(np.max(np.abs(allv), initial=0.0)) or 1.0
     nz = np.abs(allv[allv != 0])
     thresh = float(np.quantile(nz, 0.1)) if nz.size else 1e-12
     norm = SymLogNorm(linthresh=max(thresh, top * 1e-9), vmin=-top, vmax=top, base=10)
