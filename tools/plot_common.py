@@ -60,8 +60,22 @@ def read_table(in_dir, name):
     path = os.path.join(in_dir, name + ".csv")
     if not os.path.exists(path):
         return None
+    rows = []
     with open(path, newline="") as f:
-        return [{k: _convert(v) for k, v in row.items()} for row in csv.DictReader(f)]
+        lines = csv.reader(f)
+        header = next(lines, None)
+        # a damaged table (cut short, say) is refused by name; csv.DictReader would give a
+        # short row None for its missing fields (a TypeError later) and an empty file no rows
+        if not header:
+            sys.exit("%s: empty file, no header line" % path)
+        for fields in lines:
+            if not fields:  # a blank line, skipped as csv.DictReader does
+                continue
+            if len(fields) != len(header):
+                sys.exit("%s:%d: %d fields where the header has %d" % (
+                    path, lines.line_num, len(fields), len(header)))
+            rows.append({k: _convert(v) for k, v in zip(header, fields)})
+    return rows
 
 
 def info(in_dir):

@@ -20,4 +20,22 @@ else
     fail "plot_heatmap.py on errors all 0: $(tail -n 1 "$T/heatmap.log")"
 fi
 
+# damaged tables: a row cut short (a full disk, a copy interrupted) and an empty file
+mkdir -p "$T/cut"
+cp "$T/zero"/*.csv "$T/cut/"
+head -n 3 "$T/zero/topk.csv" >"$T/cut/topk.csv"
+printf 'oracle_optimal,4' >>"$T/cut/topk.csv"
+: >"$T/cut/multibit.csv"
+for case in "plot_topk.py topk.csv:4: 2 fields where the header has 4" \
+    "plot_multibit.py multibit.csv: empty file, no header line"; do
+    script=${case%% *} want="$T/cut/${case#* }"
+    if "$PY" "tools/$script" "$T/cut" "$T/cut_fig" >"$T/cut.log" 2>&1; then
+        fail "$script on a damaged table: exit status 0"
+    elif grep -q Traceback "$T/cut.log" || ! grep -qF "$want" "$T/cut.log"; then
+        fail "$script on a damaged table: $(tail -n 1 "$T/cut.log") (wanted '$want')"
+    else
+        pass "$script refuses a damaged table: $(tail -n 1 "$T/cut.log")"
+    fi
+done
+
 finish
