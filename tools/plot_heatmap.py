@@ -36,8 +36,12 @@ def main():
     fig, axes = pc.plt.subplots(len(layers), 1, figsize=(4, sum(heights) + 1.2),
                                 gridspec_kw={"height_ratios": heights}, squeeze=False)
     for ax, l in zip(axes[:, 0], layers):
+        # rows are the layer's covered weights, consecutive; label them with their indices
+        # (an oracle from oracle.first_bit starts mid-layer, not at weight 0)
+        ws = [r["weight"] for r in rows if r["layer"] == l]
         im = ax.imshow(mats[l], aspect="auto", interpolation="nearest", cmap="RdBu_r",
-                       norm=norm)
+                       norm=norm, extent=(-0.5, len(bit_cols) - 0.5, max(ws) + 0.5,
+                                          min(ws) - 0.5))
         ax.set_ylabel("layer %d" % l, fontsize=8)
         ax.tick_params(labelsize=7)
         ax.set_xticks(range(len(bit_cols)), [c[4:] for c in bit_cols] if ax is axes[-1, 0]

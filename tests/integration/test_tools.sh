@@ -1,6 +1,7 @@
 #!/bin/sh
 # Must-show (tools/plot_*.py, the figure scripts of `make figures`): a figure is drawn from
-# a real analysis where no covered bit has a nonzero error; a damaged table is refused with
+# a real analysis where no covered bit has a nonzero error, its rows labelled with the
+# covered weights; a damaged table is refused with
 # a message naming the file, not a Python traceback.
 . tests/integration/lib.sh
 
@@ -19,6 +20,22 @@ if "$PY" tools/plot_heatmap.py "$T/zero" "$T/zero_fig" >"$T/heatmap.log" 2>&1 &&
 else
     fail "plot_heatmap.py on errors all 0: $(tail -n 1 "$T/heatmap.log")"
 fi
+# its rows are weights 299-309 of the dense layer (the oracle's own weight column): the
+# panel's rows must be labelled with those indices, not numbered from 0
+"$PY" - "$T/zero.h5" "$T/zero" <<'EOF' && pass "plot_heatmap.py labels the rows with the covered weights' indices" || fail "plot_heatmap.py: rows not labelled with the covered weights"
+import sys
+import h5py
+sys.path.insert(0, "tools")
+import plot_common as pc
+import plot_heatmap
+w = h5py.File(sys.argv[1], "r")["bits/weight"][:]
+seen = []
+pc.save = lambda fig, out_dir, name: seen.append(fig.axes[0].get_ylim())
+sys.argv = ["plot_heatmap.py", sys.argv[2], sys.argv[2] + "_ylim"]
+plot_heatmap.main()
+want = (w.max() + 0.5, w.min() - 0.5)
+assert seen == [want], (seen, want)
+EOF
 
 # damaged tables: a row cut short (a full disk, a copy interrupted) and an empty file
 mkdir -p "$T/cut"
