@@ -5,7 +5,9 @@ all bits) marked on the oracle order; and the share of each layer's bits the pla
 Reads DIR/curve.csv and DIR/plan_layers.csv written by `upset protect --out DIR`, and
 DIR/check.csv when present (`upset protect --check`): the failure share measured by
 multibit campaigns, drawn at their area with 95 % Wilson intervals (open markers: held-out
-inputs), beside the predicted curve.
+inputs), beside the predicted curve, each with its own first-order prediction (a cross at
+the same area: a campaign with another upset rate, such as the paper's 960-flip trials, is
+predicted off the curve, which is drawn at `upset protect --rate`).
 
     tools/plot_protection.py PROTECT_DIR [OUT_DIR]   ->  protection.{png,pdf}
 """
@@ -51,16 +53,19 @@ def main():
         hi = 100 * r["measured_failure_hi"]
         held = r["inputs"] == "held_out"
         label = None if "measured" in labelled else "measured (95 % Wilson)"
-        labelled.add("measured")
         ax.errorbar([r["area_bit_cells"] / base], [y], yerr=[[y - lo], [hi - y]], fmt="s",
                     ms=4, capsize=2, color=colour, mfc="white" if held else colour,
                     label=label)
+        label = None if "measured" in labelled else "that campaign's prediction"
+        labelled.add("measured")
+        ax.plot([r["area_bit_cells"] / base], [100 * max(r["predicted_failure"], 1e-9)], "x",
+                ms=6, color=colour, label=label)
     ax.set_yscale("log")
     ax.set_xlabel("area (bit cells, relative to no protection)")
     ax.set_ylabel("predicted failure probability per trial (%)")
     ax.legend(fontsize=8)
     ax.set_title("cost of protection; the paper's levels on the oracle order"
-                 + ("; squares: measured" if checks else ""), fontsize=9)
+                 + ("; squares: measured, crosses: predicted" if checks else ""), fontsize=9)
     if layers:
         bx.barh([r["layer"] for r in layers], [100 * r["share"] for r in layers])
         bx.set_xlabel("bits of the layer in the plan (%)")

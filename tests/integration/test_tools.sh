@@ -1,7 +1,8 @@
 #!/bin/sh
 # Must-show (tools/plot_*.py, the figure scripts of `make figures`): a figure is drawn from
 # a real analysis where no covered bit has a nonzero error, its rows labelled with the
-# covered weights; a damaged table is refused with
+# covered weights; the protection figure's measured points each beside their own
+# prediction; a damaged table is refused with
 # a message naming the file, not a Python traceback.
 . tests/integration/lib.sh
 
@@ -54,5 +55,25 @@ for case in "plot_topk.py topk.csv:4: 2 fields where the header has 4" \
         pass "$script refuses a damaged table: $(tail -n 1 "$T/cut.log")"
     fi
 done
+
+# protection figure: every measured point sits beside its own campaign's prediction (the
+# 960-flip multibit campaigns are predicted near 100 %, far off the curve drawn at the
+# protect rate), so the crosses' heights are check.csv's predicted_failure column
+"$PY" - results/figures/econt_medium/protect <<'EOF' && pass "plot_protection.py draws each measured campaign's own prediction" || fail "plot_protection.py: measured points without their predictions"
+import csv, sys
+sys.path.insert(0, "tools")
+import plot_common as pc
+import plot_protection
+rows = list(csv.DictReader(open(sys.argv[1] + "/check.csv")))
+assert rows, "no check.csv rows"
+want = sorted(round(100 * max(float(r["predicted_failure"]), 1e-9), 9) for r in rows)
+seen = []
+pc.save = lambda fig, out_dir, name: seen.extend(
+    round(float(y), 9) for l in fig.axes[0].get_lines() if l.get_marker() == "x"
+    for y in l.get_ydata())
+sys.argv = ["plot_protection.py", sys.argv[1], "/nonexistent"]
+plot_protection.main()
+assert sorted(seen) == want, (sorted(seen), want)
+EOF
 
 finish
