@@ -13,9 +13,12 @@
 # (an NFS export) makes it visible everywhere.
 #
 # Usage: jobs/cloud-vms.sh HOSTFILE CAMPAIGN.yaml [NP]
-#   NP defaults to the sum of the hostfile's slots. Paths may be relative to where the
-#   script is started. --resume is always passed: rerun the same command after an
-#   interruption; a finished campaign says "already complete".
+#   NP defaults to the sum of the hostfile's slots. HOSTFILE and CAMPAIGN may be relative
+#   to where the script is started; the paths inside the campaign (model, data, output)
+#   are read from the repository root, where the script runs upset, as for configs/.
+#   The output's directory must exist (unlike the sbatch scripts, this one creates none).
+#   --resume is always passed: rerun the same command after an interruption; a finished
+#   campaign says "already complete".
 set -eu
 usage="usage: jobs/cloud-vms.sh HOSTFILE CAMPAIGN.yaml [NP]"
 HOSTFILE=${1:?$usage}
