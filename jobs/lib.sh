@@ -9,9 +9,20 @@ run_campaign() {
     shift
     [ -x build/upset ] || { echo "upset job: build/upset is missing; run make first" >&2; return 1; }
     [ -r "$campaign" ] || { echo "upset job: cannot read $campaign" >&2; return 1; }
-    # the campaign's output directory (top-level `output:` key) must exist
+    # the output's directory must exist: the campaign's top-level `output:` key, unless the
+    # options override it (upset applies --output, then the --set options in order)
     out=$(sed -n 's/^output:[[:space:]]*//p' "$campaign" | tail -n 1 |
         sed "s/[[:space:]]*#.*//; s/^[\"']//; s/[\"']\$//")
+    opt_out="" set_out="" prev=""
+    for arg in "$@"; do
+        case $prev in
+        --output) opt_out=$arg ;;
+        --set) case $arg in output=*) set_out=$(printf '%s' "${arg#output=}" |
+                   sed "s/^[\"']//; s/[\"']\$//") ;; esac ;;
+        esac
+        prev=$arg
+    done
+    out=${set_out:-${opt_out:-$out}}
     [ -n "$out" ] && mkdir -p "$(dirname "$out")"
     mpirun ./build/upset run "$campaign" --resume "$@" &
     pid=$!

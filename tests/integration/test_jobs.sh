@@ -4,7 +4,8 @@
 # stop (SIGUSR1 through mpirun, as the sbatch scripts forward SLURM's time-limit warning)
 # saves its checkpoint, exits 75, and --resume finishes with identical results, while one
 # whose checkpoint cannot be written exits 1 saying nothing was saved; the sbatch scripts
-# parse. (A real SLURM cluster: tests/integration/test_slurm.sh.)
+# parse, and their run_campaign creates the directory of the output, --output's or --set
+# output='s when given. (A real SLURM cluster: tests/integration/test_slurm.sh.)
 . tests/integration/lib.sh
 
 cat > "$T/c.yaml" <<EOC
@@ -91,6 +92,22 @@ else
         || { fail "SIGUSR1, checkpoint not writable: unclear message"; cat "$T/nockpt.log" >&2; }
 fi
 [ -e "$out.ckpt" ] && fail "unsaved stop: a checkpoint exists after all"
+
+# The sbatch scripts' run_campaign creates the output's directory, the one an --output or
+# --set output= option names when given (upset applies --output, then --set); run in a
+# directory laid out like the repository, with this build's binary as build/upset
+mkdir -p "$T/repo/build"
+ln -s "$(cd "$(dirname "$UPSET")" && pwd)/$(basename "$UPSET")" "$T/repo/build/upset"
+ln -s "$repo/models" "$repo/data" "$T/repo/"
+for opts in "--output $T/opt/dir/o.h5" "--output $T/unused/o.h5 --set output=$T/set/dir/o.h5"; do
+    eval "set -- $opts"
+    want=$(eval "echo \${$#}"); want=${want#output=}
+    (cd "$T/repo" && bash -c '. "$0/jobs/lib.sh"; run_campaign "$@"' "$repo" "$T/c.yaml" --quiet \
+        "$@") >"$T/lib.log" 2>&1 && same_data "$T/ref.h5" "$want" bits \
+        && pass "run_campaign $opts: creates the output's directory" \
+        || { fail "run_campaign $opts"; cat "$T/lib.log" >&2; }
+done
+[ -e "$T/unused" ] && fail "run_campaign created the directory of an --output that --set overrides"
 
 for s in jobs/*.sbatch jobs/lib.sh; do bash -n "$s" || fail "$s does not parse"; done
 sh -n jobs/cloud-vms.sh || fail "cloud-vms.sh does not parse"
