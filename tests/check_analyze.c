@@ -481,8 +481,11 @@ static int write_fixtures(void)
         {6, 0, 4, 1, 1, 0.3},  {7, 1, 5, 1, 1, 0.1},
     };
     trialrec_t trials[10];
-    for (int t = 0; t < 10; t++)
+    trialrec_t trials_poisson[10];
+    for (int t = 0; t < 10; t++) {
         trials[t] = (trialrec_t){t, 2, t < 3};
+        trials_poisson[t] = (trialrec_t){t, 2 + t % 2, t < 3};
+    }
     /* another model: 4 bits, one 4-bit weight, bits 0 and 2 sensitive */
     bitrec_t tiny[4];
     for (int b = 0; b < 4; b++) {
@@ -520,6 +523,12 @@ static int write_fixtures(void)
                       yaml_for("e2e_multibit", "multibit",
                                "multibit:\n  trials: 10\n  flips: 2\n  protection: top_percent\n"
                                "  protect_percent: 50\n  oracle: oracle.h5\n"),
+                      CK, 8, "toy", mb, 6) ||
+           /* a radiation environment: a Poisson count of cells per trial (2, 3, 2, 3, ...) */
+           write_file("multibit_poisson.h5", &TRIAL_TABLE, trials_poisson, 10, "multibit",
+                      yaml_for("e2e_poisson", "multibit",
+                               "multibit:\n  trials: 10\n  cross_section: 0.25\n  flux: 1\n"
+                               "  exposure: 1\n"),
                       CK, 8, "toy", mb, 6) ||
            write_file("tiny.h5", &BIT_TABLE, tiny, 4, "oracle", yaml_for("tiny", "oracle", ""),
                       "00000000000000bb", 4, "tiny", NULL, 0) ||
@@ -827,6 +836,32 @@ END_TEST
 /* A partial oracle (bits 0-5: dEMD .5 .2 0 .4 -.1 0, sensitive 0 1 3) restricts every
  * method to its bits, keeping the method's order, as it does a ranking: guided, StatFI and
  * BinFI flips of bits 6 and 7 are neither steps of the curves nor part of their error. */
+/* A multibit campaign whose trials drew different cell counts has no one `flips`: -1, not
+ * the first trial's count. */
+START_TEST(multibit_poisson_flips)
+{
+    char out[600];
+    snprintf(out, sizeof out, "%s/out_poisson", dir);
+    const char *oracles[] = {fixture("oracle.h5")};
+    analyze_input_t multibit[] = {{"fixed", fixture("multibit.h5")},
+                                  {"poisson", fixture("multibit_poisson.h5")}};
+    analyze_opts_t o = {oracles, 1, NULL, 0, NULL, 0, NULL, 0, NULL, 0, multibit, 2, out};
+    analyze_summary_t s;
+    int rc = analyze_run(&o, &s, &err);
+    ck_assert_msg(rc == 0, "%s", err.msg);
+    hsize_t n = 0;
+    char **mm = read_strings(out, "multibit", "method", &n);
+    double *mf = read_out(out, "multibit", "flips", &n);
+    ck_assert_int_eq((int)n, 2);
+    ck_assert_str_eq(mm[0], "fixed");
+    ck_assert_int_eq((int)mf[0], 2);
+    ck_assert_str_eq(mm[1], "poisson");
+    ck_assert_int_eq((int)mf[1], -1);
+    analyze_summary_free(&s);
+    release();
+}
+END_TEST
+
 START_TEST(partial_oracle)
 {
     char out[600];
@@ -935,6 +970,7 @@ static Suite *make_suite(void)
     tcase_set_timeout(files, 60);
     tcase_add_test(files, end_to_end);
     tcase_add_test(files, partial_oracle);
+    tcase_add_test(files, multibit_poisson_flips);
     tcase_add_test(files, bad_inputs);
     suite_add_tcase(s, files);
     return s;

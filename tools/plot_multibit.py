@@ -34,9 +34,10 @@ def main():
     ax.set_xticks(list(x), labels, fontsize=8)
     ax.set_ylabel("trials worse than fault-free (%)")
     ax.set_ylim(0, 100)
-    flips = sorted({r["flips"] for r in rows})
+    # -1: the trials drew different counts (a Poisson number of upsets per trial)
+    flips = sorted({"Poisson" if int(r["flips"]) < 0 else str(r["flips"]) for r in rows})
     ax.set_title("%s: %s-bit upsets, 95%% Wilson intervals" %
-                 (inf.get("model_name", "?"), "/".join(str(f) for f in flips)))
+                 (inf.get("model_name", "?"), "/".join(flips)))
     pc.save(fig, out_dir, "multibit")
 
 

@@ -399,7 +399,12 @@ static int add_multibit(ctx_t *c, const analyze_input_t *in, upset_err_t *err)
         /* the paper's protection level: a share of all faultable bits */
         double share_all = f.n_fault_bits ? (double)n_prot / (double)f.n_fault_bits : NAN;
         double pct = strncmp(f.protection, "top_percent", 11) ? NAN : f.protect_percent;
+        /* cells drawn per trial: the campaign's `flips`; -1 when the trials drew different
+         * counts (a radiation environment draws a Poisson count per trial) */
         int64_t flips = nd ? ((int64_t *)drawn)[0] : 0;
+        for (int64_t t = 1; t < nd && flips >= 0; t++)
+            if (((int64_t *)drawn)[t] != flips)
+                flips = -1;
         for (int64_t r = 0; r < c->multibit->nrows && !rc; r++)
             if (!strcmp(((char **)c->multibit->data[0])[r], label))
                 rc = upset_fail(err, "%s: multibit label '%s' is used twice; give NAME=FILE",
