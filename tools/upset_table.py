@@ -35,6 +35,23 @@ def pct(p):
     return "%.3g %%" % (100 * p)
 
 
+def text(v):
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def is_classifier(f):
+    """The task as the results file records it, else as its model file does (files written
+    before results carried `task`); a classifier with no mispredict at all is still one."""
+    if "task" in f.attrs:
+        return text(f.attrs["task"]) == "classifier"
+    model = text(f.attrs["model"])
+    if os.path.exists(model):
+        with h5py.File(model, "r") as m:
+            if "task" in m.attrs:
+                return text(m.attrs["task"]) == "classifier"
+    return "mispredicts" in f["bits"] and bool(f["bits/mispredicts"][:].any())
+
+
 def main():
     res = sys.argv[1] if len(sys.argv) > 1 else "results"
     print("# Weight upsets and activation upsets, per inference\n")
@@ -50,7 +67,7 @@ def main():
             continue
         with h5py.File(oracle_path, "r") as f:
             n_samples = int(f.attrs["n_samples"])
-            classifier = "mispredicts" in f["bits"] and f["bits/mispredicts"][:].any()
+            classifier = is_classifier(f)
             changed_w = f["bits/n_changed"][:] / n_samples
             if classifier:
                 err_w = (f["bits/mispredicts"][:] - int(f.attrs["baseline_mispredicts"])) / n_samples
