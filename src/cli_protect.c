@@ -282,10 +282,15 @@ static int parse_args(int argc, char **argv, protect_args_t *a)
     a->budget = -1;
     a->holdout = 2000;
     a->trials = 20000;
+    const char *planning = NULL; /* the first option that only a plan uses */
     for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v)
             return protect_usage();
+        if (!planning && (!strcmp(o, "--ranking") || !strcmp(o, "--rate") ||
+                          !strcmp(o, "--budget") || !strcmp(o, "--holdout") ||
+                          !strcmp(o, "--trials")))
+            planning = o;
         char *end;
         if (!strcmp(o, "--oracle"))
             a->oracle = v;
@@ -321,6 +326,12 @@ static int parse_args(int argc, char **argv, protect_args_t *a)
     }
     if (!a->oracle || !a->cost[0])
         return protect_usage();
+    if (a->n_check && planning) { /* --check reads what the campaigns ran, and plans nothing */
+        fprintf(stderr, "upset protect: %s plans, and --check makes no plan: give it to the "
+                        "planning command (docs/protection.md)\n",
+                planning);
+        return 2;
+    }
     if (!a->n_check && (!a->out || a->u < 0))
         return protect_usage();
     return 0;

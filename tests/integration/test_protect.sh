@@ -97,6 +97,10 @@ else
     grep -q "name 'unprotected' is taken" "$T/unprot.log" && pass "--ranking unprotected=... refused" \
         || fail "--ranking unprotected: $(cat "$T/unprot.log")"
 fi
+# --check plans nothing: an option only a plan uses is refused, not silently ignored
+"$UPSET" protect --oracle "$T/oracle.h5" --check "$T/oracle.h5" --rate "$U" >"$T/chk.log" 2>&1
+[ $? -eq 2 ] && grep -q -- "--rate plans, and --check makes no plan" "$T/chk.log" \
+    && pass "--check with --rate refused by name" || fail "--check with --rate: $(head -n 2 "$T/chk.log")"
 # more --ranking / --check options than the command holds: said so, not a bare usage text
 many=""; for i in $(seq 16); do many="$many --ranking r$i=x.txt"; done
 "$UPSET" protect --oracle "$T/oracle.h5" --rate "$U" --out "$T/many" $many >"$T/many.log" 2>&1
