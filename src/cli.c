@@ -23,7 +23,7 @@ static const struct {
     {"analyze", cmd_analyze, "score rankings and methods against an oracle: upset analyze --oracle O.h5 ..."},
     {"protect", cmd_protect, "a protection plan and its cost curve: upset protect --oracle O.h5 --rate U --out DIR"},
     {"trial", cmd_trial, "the bits a multibit trial flipped: upset trial RESULTS.h5 TRIAL..."},
-    {"samplesize", cmd_samplesize, "statistical fault-injection sample size: upset samplesize --population N [--confidence C] [--margin E] [--p P]"},
+    {"samplesize", cmd_samplesize, "statistical fault-injection sample size: upset samplesize (--population N | --model M) [--confidence C] [--margin E] [--p P]"},
 };
 
 static void usage(FILE *f)

@@ -16,6 +16,8 @@ static int run_usage(void)
             "                         [--output PATH] [--set KEY=VALUE]... [--full]\n"
             "  --resume   continue from OUTPUT.ckpt after an interruption\n"
             "  --force    overwrite an existing results file\n"
+            "  --quiet    no progress lines on stderr\n"
+            "  --output   write the results to PATH instead of the campaign's output\n"
             "  --full     re-run the whole network for every fault and every sample, repeated\n"
             "             ones included (reference path)\n"
             "  --set      override a campaign key, e.g. --set data.count=500\n");
