@@ -284,6 +284,14 @@ int run_campaign(run_ctx_t *r, const run_args_t *a, file_lock_t *lock, upset_err
             rc = upset_fail(err, "%s: results file exists; use --force to overwrite it, or "
                                  "--resume to confirm it is complete",
                             r->c.output);
+        /* a run without --resume overwrites the checkpoint at its first save: the work of
+         * an interrupted run would be thrown away unasked */
+        char ck[1200];
+        if (!rc && !a->force && !a->resume &&
+            !checkpoint_path(r->c.output, ck, sizeof ck, NULL) && checkpoint_exists(ck))
+            rc = upset_fail(err, "%s: an interrupted run's checkpoint exists; use --resume to "
+                                 "continue it, or --force to start over (discarding it)",
+                            ck);
     }
     if (campaign_bcast(r->comm, &r->c, rc, err))
         return -1;

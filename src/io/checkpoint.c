@@ -351,8 +351,8 @@ static int fingerprint_mismatch(const char *path, const char *old, size_t old_le
     blen = blen > 120 ? 120 : blen;
     return upset_fail(err,
                       "checkpoint %s belongs to a different campaign: fingerprint line %zu "
-                      "differs (checkpoint: '%.*s', this run: '%.*s'); delete the checkpoint or "
-                      "run without --resume",
+                      "differs (checkpoint: '%.*s', this run: '%.*s'); delete the checkpoint, or "
+                      "start over with --force instead of --resume",
                       path, line, alen, a, blen, b);
 }
 

@@ -59,6 +59,18 @@ rc=$?
 grep -q "stopped by signal 10 .* the checkpoint keeps them" "$T/stop.log" \
     || fail "SIGUSR1: no clear message"
 [ -e "$out" ] && fail "SIGUSR1: a results file was written"
+# a rerun that forgot --resume must not start over on the checkpoint (its first save
+# would overwrite the stopped run's work)
+cp "$out.ckpt" "$T/stopped.ckpt.copy"
+if mpi 2 run "$T/c.yaml" --output "$out" >"$T/plain.log" 2>&1; then
+    fail "a rerun without --resume started over on the checkpoint"
+elif grep -q "checkpoint exists; use --resume to continue it, or --force" "$T/plain.log" &&
+    cmp -s "$out.ckpt" "$T/stopped.ckpt.copy"; then
+    pass "a rerun without --resume is refused, the checkpoint untouched"
+else
+    fail "a rerun without --resume: no clear refusal, or the checkpoint changed"
+    cat "$T/plain.log" >&2
+fi
 mpi 2 run "$T/c.yaml" --output "$out" --resume >"$T/resume.log" 2>&1 || fail "resume after SIGUSR1"
 grep -q "resuming" "$T/resume.log" || fail "the resumed run did not use the checkpoint"
 same_data "$T/ref.h5" "$out" bits && pass "SIGUSR1 stop + --resume == uninterrupted" \
