@@ -236,8 +236,15 @@ int results_check_writable(const char *path, upset_err_t *err)
     struct stat st;
     if (!path || !path[0])
         return upset_fail(err, "results: empty output path");
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+    const int exists = stat(path, &st) == 0;
+    if (exists && S_ISDIR(st.st_mode))
         return upset_fail(err, "results: output %s is a directory, not a file", path);
+    /* the results are renamed over the output: a device such as /dev/null would be replaced
+     * by a regular file (as root), and the existence check's open() blocks on a FIFO */
+    if (exists && !S_ISREG(st.st_mode))
+        return upset_fail(err, "results: output %s is not a regular file (a device, FIFO or "
+                               "socket); results are written beside it and renamed over it",
+                          path);
     char dir[4096];
     const char *slash = strrchr(path, '/');
     if (!slash)

@@ -136,6 +136,31 @@ else
 fi
 [ "$(sha256sum "$T/ref.h5")" = "$sum_before" ] || fail "a refused run changed the results file"
 
+# An output that is not a regular file: refused, left as it is (with --force, the rename of
+# the results replaced a device such as /dev/null, here a copy of it, by a regular file; the
+# check whether the output exists opened a FIFO and blocked forever)
+mkfifo "$T/fifo.h5"
+timeout 30 "$UPSET" run "$T/small.yaml" --quiet --output "$T/fifo.h5" >"$T/fifo.log" 2>&1
+rc=$?
+if [ $rc -eq 124 ]; then
+    fail "a FIFO as the output: hung (killed after 30 s)"
+elif [ $rc -ne 0 ] && grep -q "fifo.h5 is not a regular file" "$T/fifo.log" && [ -p "$T/fifo.h5" ]; then
+    pass "a FIFO as the output: refused, left alone"
+else
+    fail "a FIFO as the output: exit $rc"; cat "$T/fifo.log" >&2
+fi
+if mknod "$T/null" c 1 3 2>/dev/null; then
+    if "$UPSET" run "$T/small.yaml" --quiet --force --output "$T/null" >"$T/null.log" 2>&1; then
+        fail "a character device as the output accepted with --force"
+    else
+        grep -q "null is not a regular file" "$T/null.log" && pass "a device as the output (--force): refused" \
+            || { fail "a device as the output: unclear refusal"; cat "$T/null.log" >&2; }
+    fi
+    [ -c "$T/null" ] || fail "a device as the output was replaced by a file"
+else
+    echo "skip: mknod needs root (a device node as the output)"
+fi
+
 # Stored column checksums: an edited (or torn) file is refused by every reader
 cp "$T/ref.h5" "$T/edited.h5"
 "$PY" - "$T/edited.h5" <<'EOF' || fail "editing the copy"
