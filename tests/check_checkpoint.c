@@ -292,6 +292,34 @@ START_TEST(test_output_lock)
 }
 END_TEST
 
+/* file_exists, which keeps `upset run` from overwriting an output unasked, sees a file its
+ * caller cannot read (another user's results, mode 0600): checked as nobody when root. */
+START_TEST(test_exists_unreadable)
+{
+    char p[128];
+    snprintf(p, sizeof p, "%s/theirs.h5", dir);
+    FILE *f = fopen(p, "wb");
+    ck_assert(f != NULL);
+    fclose(f);
+    ck_assert_int_eq(chmod(p, 0), 0);
+    ck_assert_int_eq(chmod(dir, 0755), 0); /* searchable by the child below */
+    pid_t child = fork();
+    if (child == 0) {
+        if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
+            _exit(2);
+        _exit(file_exists(p) ? 0 : 1);
+    }
+    int st;
+    ck_assert(waitpid(child, &st, 0) == child && WIFEXITED(st));
+    ck_assert_msg(WEXITSTATUS(st) == 0, "file_exists: %s", WEXITSTATUS(st) == 2
+                                                              ? "cannot drop root"
+                                                              : "an unreadable file not seen");
+    char none[160];
+    snprintf(none, sizeof none, "%s/none.h5", dir);
+    ck_assert_int_eq(file_exists(none), 0);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("checkpoint");
@@ -302,6 +330,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_refusals);
     tcase_add_test(tc, test_output_lock);
     tcase_add_test(tc, test_replace_whole);
+    tcase_add_test(tc, test_exists_unreadable);
     suite_add_tcase(s, tc);
     return s;
 }

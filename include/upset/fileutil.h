@@ -8,7 +8,7 @@
 /* fsync()s the directory holding path, so a rename into it survives a crash (best effort). */
 void fsync_dir_of(const char *path);
 
-/* 1 when path can be opened for reading, else 0. */
+/* 1 when path exists (readable or not), else 0. */
 int file_exists(const char *path);
 
 /* 0 when path is a readable regular file; otherwise a message: "PATH: cannot open
