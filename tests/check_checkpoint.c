@@ -210,6 +210,37 @@ START_TEST(test_refusals)
 }
 END_TEST
 
+/* A checkpoint whose fingerprint is a prefix of this run's (an older version's, written
+ * before a line was added) is refused naming the line it lacks, read within the
+ * fingerprint's bytes: the bitmap, records and sum after them hold no newline or zero here
+ * (the old strcspn read on past the end of the buffer; AddressSanitizer reports it). */
+START_TEST(test_prefix_fingerprint)
+{
+    uint8_t done[N];
+    unsigned char rec[N * REC];
+    char path[128];
+    snprintf(path, sizeof path, "%s/c.ckpt", dir);
+    memset(done, 1, sizeof done); /* bitmap ff ff 1f */
+    upset_err_t err = {{0}};
+    int clean = 0;
+    for (int f = 1; f < 256 && !clean; f++) { /* records of byte f; a sum of neither kind */
+        if (f == '\n')
+            continue;
+        memset(rec, f, sizeof rec);
+        ck_assert_int_eq(checkpoint_save(path, "seed: 1\n", N, REC, done, rec, &err), 0);
+        size_t len;
+        unsigned char *b = slurp(path, &len);
+        clean = 1;
+        for (size_t i = len - 8; i < len; i++)
+            clean &= b[i] != 0 && b[i] != '\n';
+        free(b);
+    }
+    ck_assert(clean);
+    refused(path, "seed: 1\nname: x\n", N, REC,
+            "fingerprint line 2 differs (checkpoint: '', this run: 'name: x')");
+}
+END_TEST
+
 static char *read_small(const char *path)
 {
     FILE *f = fopen(path, "rb");
@@ -328,6 +359,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_layout);
     tcase_add_test(tc, test_round_trip);
     tcase_add_test(tc, test_refusals);
+    tcase_add_test(tc, test_prefix_fingerprint);
     tcase_add_test(tc, test_output_lock);
     tcase_add_test(tc, test_replace_whole);
     tcase_add_test(tc, test_exists_unreadable);

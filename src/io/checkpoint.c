@@ -344,9 +344,11 @@ static int fingerprint_mismatch(const char *path, const char *old, size_t old_le
         i++;
     }
     const char *a = old + line_start, *b = cur + line_start;
-    int alen = (int)strcspn(a, "\n"), blen = (int)strcspn(b, "\n");
-    if (a + alen > old + old_len)
-        alen = (int)(old + old_len - a);
+    /* old is the file's bytes, with no terminator: its line ends at a newline or at old_len
+     * (strcspn ran on through the bitmap and records, past the buffer where none of them
+     * was a newline or a zero, when old was a prefix of cur) */
+    const char *nl = memchr(a, '\n', old_len - line_start);
+    int alen = nl ? (int)(nl - a) : (int)(old_len - line_start), blen = (int)strcspn(b, "\n");
     alen = alen > 120 ? 120 : alen;
     blen = blen > 120 ? 120 : blen;
     return upset_fail(err,
