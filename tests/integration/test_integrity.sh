@@ -20,12 +20,13 @@ EOC
 mpi 1 run "$T/small.yaml" --quiet || fail "reference run"
 
 # run_limited NP OUT LIMIT_BLOCKS: the campaign's ranks under a file-size limit (512-byte
-# blocks) with SIGXFSZ ignored, so the write that crosses it fails with EFBIG as on a full
-# disk. mpirun itself stays unlimited, and the ranks talk over TCP on loopback because
+# blocks), as `ulimit -f` sets it: upset itself ignores SIGXFSZ, so the write that crosses
+# it fails with EFBIG as on a full disk (with the signal's default action, rank 0 died
+# mid-write). mpirun itself stays unlimited, and the ranks talk over TCP on loopback because
 # the shared-memory transport needs files larger than the limit.
 run_limited() {
     OMPI_MCA_btl=self,tcp OMPI_MCA_btl_tcp_if_include=lo timeout 120 \
-        mpirun --oversubscribe -np "$1" sh -c 'trap "" XFSZ; ulimit -f "$0"; exec "$@"' "$3" \
+        mpirun --oversubscribe -np "$1" sh -c 'ulimit -f "$0"; exec "$@"' "$3" \
         "$UPSET" run "$T/small.yaml" --quiet --output "$2" >"$2.log" 2>&1
 }
 # after_full_disk NP OUT RC WHAT: the checks shared by both ways of running out of room
