@@ -1,6 +1,7 @@
 /* The upset command line: dispatches subcommands. */
 #include "upset/cli.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -47,6 +48,10 @@ int upset_main(int argc, char **argv)
         printf("upset %s\n", UPSET_VERSION);
         return 0;
     }
+    /* a file-size limit (ulimit -f) then fails the write that crosses it with EFBIG, which
+     * every writer reports and cleans up after as it does a full disk; by default SIGXFSZ
+     * killed the process mid-write, without a message and leaving its .tmp file */
+    signal(SIGXFSZ, SIG_IGN);
     for (size_t i = 0; i < sizeof COMMANDS / sizeof *COMMANDS; i++) {
         if (strcmp(argv[1], COMMANDS[i].name))
             continue;

@@ -71,10 +71,6 @@ static void catch_stop_signals(void)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGUSR1, &sa, NULL);
     sigaction(SIGUSR2, &sa, NULL);
-    /* a file-size limit (ulimit -f) then fails the write that crosses it with EFBIG, which
-     * the writers report and clean up after as they do a full disk; by default SIGXFSZ
-     * killed rank 0 mid-write, without a message and leaving OUTPUT.tmp */
-    signal(SIGXFSZ, SIG_IGN);
 }
 
 /* Exit status of a run stopped by a signal after saving its checkpoint (EX_TEMPFAIL:

@@ -61,6 +61,14 @@ echo "keep me" > "$T/keep.csv"
 [ "$(cat "$T/keep.csv")" = "keep me" ] && [ ! -e "$T/keep.csv.tmp" ] \
     && pass "a failed eval leaves the existing per-sample file untouched" \
     || fail "a failed eval changed $T/keep.csv"
+# a file-size limit (ulimit -f) fails the write with a message, not a SIGXFSZ kill that
+# left keep.csv.tmp behind (exit 153, no message)
+( ulimit -f 4; "$UPSET" eval --model models/cifar10.h5 --data "$CIFAR" --count 300 \
+      --per-sample "$T/keep.csv" >/dev/null 2>"$T/fsize.log" ); rc=$?
+[ $rc -eq 1 ] && grep -q "keep.csv.tmp: write failed: File too large" "$T/fsize.log" \
+    && [ "$(cat "$T/keep.csv")" = "keep me" ] && [ ! -e "$T/keep.csv.tmp" ] \
+    && pass "a file-size limit: exit 1, the write error named, the old file kept, no .tmp" \
+    || fail "file-size limit: exit $rc, $(cat "$T/fsize.log"), .tmp $(ls "$T"/keep.csv.tmp 2>&1)"
 msg=$("$UPSET" eval --model models/cifar10.h5 --data "$CIFAR" --count 5 \
       --per-sample "$T/no/such/dir/x.csv" 2>&1 >/dev/null) && fail "eval wrote into a missing directory"
 echo "$msg" | grep -q "no/such/dir/x.csv" && pass "an unwritable --per-sample path is named: $msg" \
