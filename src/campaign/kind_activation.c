@@ -118,6 +118,8 @@ static int act_plan(run_ctx_t *r, upset_err_t *err)
     }
     s->first[s->n] = total;
     r->n_items = r->c.activation.trials;
+    if (run_items_fit(r, "activation.trials", r->n_items, ACT_TABLE.record_size, err))
+        return -1;
     r->items = calloc((size_t)r->n_items, sizeof *r->items);
     if (!r->items)
         return upset_fail(err, "%s: activation.trials = %lld: out of memory", r->c.source,

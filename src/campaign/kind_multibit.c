@@ -149,6 +149,8 @@ static int multibit_plan(run_ctx_t *r, upset_err_t *err)
     if (build_protection(r, s, err))
         return -1;
     r->n_items = r->c.multibit.trials;
+    if (run_items_fit(r, "multibit.trials", r->n_items, TRIAL_TABLE.record_size, err))
+        return -1;
     r->items = calloc((size_t)r->n_items, sizeof *r->items);
     const double per_trial = (double)(sizeof *r->items + TRIAL_TABLE.record_size + 1);
     if (!r->items)

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "run.h"
 #include "upset/bitspace.h"
@@ -263,6 +264,19 @@ static const campaign_kind_ops_t *run_kind(campaign_kind_id_t id)
         if (KINDS[k]->id == id)
             return KINDS[k];
     return NULL;
+}
+
+int run_items_fit(const run_ctx_t *r, const char *key, int64_t n_items, size_t record_size,
+                  upset_err_t *err)
+{
+    const double need = (double)n_items * (double)(record_size + sizeof *r->items + 1);
+    const double have = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+    if (have > 0 && need > have)
+        return upset_fail(err, "%s: %s = %lld needs %.1f GiB of records on rank 0, more than "
+                               "this machine's %.1f GiB of memory",
+                          r->c.source ? r->c.source : "campaign", key, (long long)n_items,
+                          need / 1073741824.0, have / 1073741824.0);
+    return 0;
 }
 
 int run_campaign(run_ctx_t *r, const run_args_t *a, file_lock_t *lock, upset_err_t *err)

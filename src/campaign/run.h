@@ -85,6 +85,12 @@ struct run_ctx {
 double run_error(const run_ctx_t *r, const fault_result_t *f);
 int run_sensitive(const run_ctx_t *r, const fault_result_t *f);
 
+/* Refuses, naming key, n_items items of record_size bytes (with their item index and done
+ * flag) that would not fit this machine's physical memory: calloc alone would not say, as
+ * Linux overcommits and the out-of-memory killer ends the run later without a message. */
+int run_items_fit(const run_ctx_t *r, const char *key, int64_t n_items, size_t record_size,
+                  upset_err_t *err);
+
 /* The single-bit faults r->items[first, first + count) through injector_eval_singles: a
  * heap array of their results (the caller frees it), or NULL with err. */
 fault_result_t *run_eval_bits(run_ctx_t *r, int64_t first, int64_t count, upset_err_t *err);
