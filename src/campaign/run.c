@@ -203,6 +203,39 @@ static int write_results(run_ctx_t *r, const char *yaml, const sched_job_t *job,
     return mpi_agree(r->comm, rc, err);
 }
 
+/* The campaign's YAML with the keys that cannot change a result (how often rank 0
+ * checkpoints, how many items one hand-out holds) at their defaults: what a checkpoint and a
+ * finished file are matched on, so a resubmitted job may retune them. Checkpoints and files
+ * written with the defaults (or before this) still match. */
+static int match_yaml(campaign_t *c, char **out, upset_err_t *err)
+{
+    campaign_t d;
+    campaign_defaults(&d);
+    const double interval = c->checkpoint_interval;
+    const int64_t chunk = c->chunk_size;
+    c->checkpoint_interval = d.checkpoint_interval;
+    c->chunk_size = d.chunk_size;
+    const int rc = campaign_dump(c, out, err);
+    c->checkpoint_interval = interval;
+    c->chunk_size = chunk;
+    return rc;
+}
+
+/* A finished file's campaign_yaml as match_yaml gives it (as stored where it does not
+ * load: then only the same text matches). */
+static char *stored_match_yaml(const char *stored)
+{
+    campaign_t s;
+    upset_err_t ignored = {""};
+    char *out = NULL;
+    campaign_defaults(&s);
+    if (campaign_load_yaml_string(&s, stored, strlen(stored), "stored", &ignored) ||
+        match_yaml(&s, &out, &ignored))
+        out = strdup(stored);
+    campaign_free(&s);
+    return out;
+}
+
 /* Rank 0, --resume over an existing results file (a resubmitted or chained job):
  * the same campaign, model and data -> *finished = 1; anything else is refused. */
 static int previous_results(const run_ctx_t *r, const char *yaml, int *finished,
@@ -220,10 +253,12 @@ static int previous_results(const run_ctx_t *r, const char *yaml, int *finished,
                         out, rerr.msg);
     } else {
         const fnv_hex_t m = fnv_hex(r->model.checksum), d = fnv_hex(r->data.checksum);
-        const char *what = strcmp(stored, yaml) ? "campaign"
+        char *then = stored_match_yaml(stored);
+        const char *what = !then || strcmp(then, yaml) ? "campaign"
                            : strcmp(mck, m.s)   ? "model file"
                            : strcmp(dck, d.s)   ? "data"
                                                 : NULL;
+        free(then);
         if (what)
             rc = upset_fail(err,
                             "%s holds a finished campaign whose %s differs from this one; use "
@@ -282,7 +317,7 @@ int run_items_fit(const run_ctx_t *r, const char *key, int64_t n_items, size_t r
 int run_campaign(run_ctx_t *r, const run_args_t *a, file_lock_t *lock, upset_err_t *err)
 {
     int rc = 0;
-    char *yaml = NULL;
+    char *yaml = NULL, *match = NULL; /* the YAML as stored, and as matched */
     if (r->rank == 0) {
         rc = load_campaign(a, &r->c, err);
         /* before the output is looked at: a rank campaign is not this command's at all */
@@ -312,16 +347,19 @@ int run_campaign(run_ctx_t *r, const run_args_t *a, file_lock_t *lock, upset_err
 
     r->kind = run_kind(r->c.kind); /* rank 0 refused the kinds without one */
 
-    if (campaign_dump(&r->c, &yaml, err))
+    if (campaign_dump(&r->c, &yaml, err) || match_yaml(&r->c, &match, err)) {
+        free(yaml);
         return -1;
+    }
     int finished = 0;
     rc = run_setup(r, err);
     if (!rc && r->rank == 0)
         rc = input_checksums(r, err);
     if (!rc && r->rank == 0 && a->resume && !a->force && file_exists(r->c.output))
-        rc = previous_results(r, yaml, &finished, err);
+        rc = previous_results(r, match, &finished, err);
     if (mpi_agree(r->comm, rc, err) || MPI_Bcast(&finished, 1, MPI_INT, 0, r->comm)) {
         free(yaml);
+        free(match);
         return -1;
     }
     if (finished) {
@@ -332,6 +370,7 @@ int run_campaign(run_ctx_t *r, const run_args_t *a, file_lock_t *lock, upset_err
             printf("%s: already complete (same campaign, model and data); nothing to do\n",
                    r->c.output);
         free(yaml);
+        free(match);
         return 0;
     }
     rc = r->kind->plan(r, err);
@@ -339,11 +378,12 @@ int run_campaign(run_ctx_t *r, const run_args_t *a, file_lock_t *lock, upset_err
         rc = start_injector(r, a->full, err);
     if (mpi_agree(r->comm, rc, err)) {
         free(yaml);
+        free(match);
         return -1;
     }
 
     char ckpt[1200];
-    char *fp = fingerprint(r, yaml);
+    char *fp = fingerprint(r, match);
     rc = fp ? checkpoint_path(r->c.output, ckpt, sizeof ckpt, err) : upset_fail(err, "oom");
     if (!rc && r->rank == 0) {
         r->records = calloc((size_t)r->n_items, r->table->record_size);
@@ -370,6 +410,7 @@ int run_campaign(run_ctx_t *r, const run_args_t *a, file_lock_t *lock, upset_err
     if (mpi_agree(r->comm, rc, err)) {
         free(fp);
         free(yaml);
+        free(match);
         return -1;
     }
     if (r->rank == 0 && !r->c.quiet)
@@ -415,5 +456,6 @@ int run_campaign(run_ctx_t *r, const run_args_t *a, file_lock_t *lock, upset_err
     }
     free(fp);
     free(yaml);
+    free(match);
     return rc;
 }

@@ -71,10 +71,23 @@ else
     fail "a rerun without --resume: no clear refusal, or the checkpoint changed"
     cat "$T/plain.log" >&2
 fi
-mpi 2 run "$T/c.yaml" --output "$out" --resume >"$T/resume.log" 2>&1 || fail "resume after SIGUSR1"
+# the resubmitted job retunes what cannot change a result (how often it checkpoints, how
+# many items a hand-out holds): still the same campaign (it was refused as another)
+mpi 2 run "$T/c.yaml" --output "$out" --resume --set checkpoint_interval=5 --set chunk_size=7 \
+    >"$T/resume.log" 2>&1 || { fail "resume after SIGUSR1 with checkpoint_interval and chunk_size changed"; cat "$T/resume.log" >&2; }
 grep -q "resuming" "$T/resume.log" || fail "the resumed run did not use the checkpoint"
-same_data "$T/ref.h5" "$out" bits && pass "SIGUSR1 stop + --resume == uninterrupted" \
+same_data "$T/ref.h5" "$out" bits && pass "SIGUSR1 stop + --resume (checkpoint_interval, chunk_size retuned) == uninterrupted" \
     || fail "results after a signal stop differ"
+cp "$out" "$T/done.copy"
+mpi 2 run "$T/c.yaml" --output "$out" --resume --set checkpoint_interval=9 >"$T/again.log" 2>&1 \
+    && grep -q "already complete" "$T/again.log" && cmp -s "$out" "$T/done.copy" \
+    && pass "--resume over the finished file with checkpoint_interval retuned: already complete, untouched" \
+    || fail "finished file, checkpoint_interval retuned: $(cat "$T/again.log")"
+mpi 2 run "$T/c.yaml" --output "$out" --resume --set seed=99 >"$T/again.log" 2>&1 \
+    && fail "--resume over the finished file with another seed accepted" \
+    || { grep -q "finished campaign whose campaign differs" "$T/again.log" && cmp -s "$out" "$T/done.copy" \
+         && pass "--resume over the finished file with another seed refused, untouched" \
+         || fail "another seed: $(cat "$T/again.log")"; }
 
 # Stop on a signal when the checkpoint cannot be written (a 512-byte file-size limit on the
 # ranks; no periodic checkpoint before it): not exit 75 ("rerun with --resume" would start
