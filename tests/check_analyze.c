@@ -833,9 +833,6 @@ START_TEST(end_to_end)
 }
 END_TEST
 
-/* A partial oracle (bits 0-5: dEMD .5 .2 0 .4 -.1 0, sensitive 0 1 3) restricts every
- * method to its bits, keeping the method's order, as it does a ranking: guided, StatFI and
- * BinFI flips of bits 6 and 7 are neither steps of the curves nor part of their error. */
 /* A multibit campaign whose trials drew different cell counts has no one `flips`: -1, not
  * the first trial's count. */
 START_TEST(multibit_poisson_flips)
@@ -862,6 +859,9 @@ START_TEST(multibit_poisson_flips)
 }
 END_TEST
 
+/* A partial oracle (bits 0-5: dEMD .5 .2 0 .4 -.1 0, sensitive 0 1 3) restricts every
+ * method to its bits, keeping the method's order, as it does a ranking: guided, StatFI and
+ * BinFI flips of bits 6 and 7 are neither steps of the curves nor part of their error. */
 START_TEST(partial_oracle)
 {
     char out[600];
