@@ -16,12 +16,16 @@ THEIRS.txt holds one index per line, most sensitive first: global bit indices
       paper      |sum_k lambda_k (v_k . theta) v_k,i|
       eigvec     sum_k |lambda_k v_k,i|                  (earlier FKeras: no v . theta factor)
       top1       |v_1,i|
+A file that is missing, empty or damaged (THEIRS not a permutation of 0..n-1 included)
+stops it with one line naming the file, before anything is printed.
 """
 import argparse
 import sys
+import warnings
 
-import h5py
 import numpy as np
+
+import plot_common as pc
 
 
 def spearman(order_a, order_b):
@@ -48,7 +52,7 @@ def bit_layout(model_path):
     """Per parameter: its first global bit and width (faultable kernels, model order)."""
     first, width = [], []
     bit = 0
-    with h5py.File(model_path, "r") as f:
+    with pc.open_h5(model_path) as f:
         for name in sorted(f["layers"]):
             g = f["layers"][name]
             if not int(g.attrs.get("faultable", 0)):
@@ -89,6 +93,28 @@ def alt_scores(f):
     }
 
 
+def read_ranking(path):
+    """The indices in PATH, one per line ('#' comments); stops the script if it has none or
+    a line that is not an integer."""
+    pc.need_file(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "input contained no data": refused below
+            out = np.loadtxt(path, dtype=np.int64, comments="#").reshape(-1)
+    except (OSError, ValueError) as e:  # UnicodeDecodeError included
+        pc.fail(path, "not one integer per line (%s)" % e)
+    if out.size == 0:
+        pc.fail(path, "no index in it")
+    return out
+
+
+def check_permutation(path, order):
+    """ORDER (the indices read from PATH) holds each of 0..n-1 once."""
+    if not np.array_equal(np.sort(order), np.arange(len(order))):
+        pc.fail(path, "not a permutation of 0..%d (an index repeated or out of range)"
+                % (len(order) - 1))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("ours")
@@ -96,8 +122,8 @@ def main():
     ap.add_argument("--params", action="store_true", help="THEIRS is a parameter ranking")
     a = ap.parse_args()
 
-    theirs = np.loadtxt(a.theirs, dtype=np.int64, comments="#").reshape(-1)
-    with h5py.File(a.ours, "r") as f:
+    theirs = read_ranking(a.theirs)
+    with pc.open_h5(a.ours) as f:
         if f.attrs.get("format") not in ("upset-ranking", b"upset-ranking"):
             sys.exit(f"{a.ours}: not an upset-ranking file")
         metric = f.attrs["metric"]
@@ -112,6 +138,7 @@ def main():
     if a.params:
         if len(theirs) != len(ours_params):
             sys.exit(f"{len(theirs)} parameters in {a.theirs}, {len(ours_params)} in {a.ours}")
+        check_permutation(a.theirs, theirs)
         print(f"  parameters: rho = {spearman(ours_params, theirs):.4f}, "
               f"top 1% overlap {overlap(ours_params, theirs, 0.01):.3f}, "
               f"top 10% {overlap(ours_params, theirs, 0.10):.3f}")
@@ -121,6 +148,7 @@ def main():
 
     if len(theirs) != len(bits):
         sys.exit(f"{len(theirs)} bits in {a.theirs}, {len(bits)} in {a.ours}")
+    check_permutation(a.theirs, theirs)
     first, width = bit_layout(model)
     theirs_params = params_from_bits(theirs, first, width)
     print(f"  bits:       rho = {spearman(bits, theirs):.4f}, "
@@ -135,4 +163,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    pc.whole(main)

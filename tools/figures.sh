@@ -152,16 +152,21 @@ sys.exit(int(int(f['bits/bit'].size) != int(f.attrs['n_fault_bits'])))" "$oracle
 done
 # the paper-vs-ours table (docs/paper.md comes from results/)
 if [ $found -eq 1 ]; then
-    # docs/ gets a table only when its script succeeded: a failed one leaves docs/ as it was
-    if "$PY" "$HERE/paper_table.py" "$RES" >"$OUT/paper.md"; then
+    # a table is replaced only when its script succeeded: a failed one (a damaged input,
+    # named on stderr) leaves $OUT's and docs/'s copies as they were, and no partial file
+    if "$PY" "$HERE/paper_table.py" "$RES" >"$OUT/paper.md.tmp"; then
+        mv "$OUT/paper.md.tmp" "$OUT/paper.md"
         [ "$RES" = results ] && cp "$OUT/paper.md" docs/paper.md
     else
+        rm -f "$OUT/paper.md.tmp"
         echo "figures: paper_table.py failed; docs/paper.md left as it was" >&2; status=1
     fi
     # weight upsets beside activation upsets (docs/upsets.md)
-    if "$PY" "$HERE/upset_table.py" "$RES" >"$OUT/upsets.md"; then
+    if "$PY" "$HERE/upset_table.py" "$RES" >"$OUT/upsets.md.tmp"; then
+        mv "$OUT/upsets.md.tmp" "$OUT/upsets.md"
         [ "$RES" = results ] && cp "$OUT/upsets.md" docs/upsets.md
     else
+        rm -f "$OUT/upsets.md.tmp"
         echo "figures: upset_table.py failed; docs/upsets.md left as it was" >&2; status=1
     fi
 fi

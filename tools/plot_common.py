@@ -3,16 +3,18 @@
 
 Every script is called as   plot_X.py ANALYSIS_DIR [OUT_DIR]   (OUT_DIR defaults
 to ANALYSIS_DIR) and prints the files it wrote, or why it wrote none.
+
+The table scripts (paper_table.py, upset_table.py, compare_rankings.py) share its way of
+reading inputs and of failing: a missing or damaged input stops the script with one line
+naming the file (fail), and nothing on standard output (whole). They run without
+matplotlib: pc.plt imports it on first use.
 """
+import contextlib
 import csv
+import io
 import math
 import os
 import sys
-
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 
 # Fixed colours for the methods the paper compares; anything else cycles.
 COLOURS = {
@@ -55,26 +57,102 @@ def _convert(v):
         return v
 
 
-def read_table(in_dir, name):
-    """Rows of IN_DIR/NAME.csv as dicts with numbers converted; None if absent."""
+def pyplot():
+    """matplotlib.pyplot on the Agg backend, imported on first use."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot
+    return matplotlib.pyplot
+
+
+def __getattr__(name):  # pc.plt
+    if name == "plt":
+        return pyplot()
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))
+
+
+def fail(path, why):
+    """Stops the script with one line, PATH: WHY, on standard error (exit status 1)."""
+    sys.exit("%s: %s" % (path, " ".join(str(why).split())))
+
+
+def whole(main):
+    """Runs main() with its standard output held back until it returns: a script that
+    fails part way prints its message and no partial table (--help still prints)."""
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out):
+            main()
+    except SystemExit as e:
+        if e.code not in (None, 0):
+            raise
+    sys.stdout.write(out.getvalue())
+
+
+def need_dir(path):
+    """Stops the script unless PATH is a directory."""
+    if not os.path.isdir(path):
+        fail(path, "not a directory" if os.path.exists(path) else "no such directory")
+
+
+def need_file(path):
+    """Stops the script unless PATH is a file."""
+    if not os.path.exists(path):
+        fail(path, "no such file")
+    if not os.path.isfile(path):
+        fail(path, "not a file")
+
+
+@contextlib.contextmanager
+def open_h5(path):
+    """with open_h5(PATH) as f: the HDF5 file PATH, read-only. A file that is missing, not
+    HDF5, cut short, or lacks what the block reads stops the script naming it."""
+    import h5py
+    need_file(path)
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:
+        fail(path, "not a readable HDF5 file (%s)" % e)
+    try:
+        with f:
+            yield f
+    except (KeyError, OSError, ValueError, TypeError) as e:
+        fail(path, "damaged, or not the file expected here (%s)" % (
+            e.args[0] if isinstance(e, KeyError) and e.args else e))
+
+
+def read_table(in_dir, name, columns=(), numbers=(), strings=False):
+    """Rows of IN_DIR/NAME.csv as dicts with numbers converted (strings: as read); None if
+    absent. The header must name COLUMNS; the columns NUMBERS, where the header has them,
+    must hold numbers ("nan" included) in every row."""
     path = os.path.join(in_dir, name + ".csv")
     if not os.path.exists(path):
         return None
     rows = []
-    with open(path, newline="") as f:
-        lines = csv.reader(f)
-        header = next(lines, None)
-        # a damaged table (cut short, say) is refused by name; csv.DictReader would give a
-        # short row None for its missing fields (a TypeError later) and an empty file no rows
-        if not header:
-            sys.exit("%s: empty file, no header line" % path)
-        for fields in lines:
-            if not fields:  # a blank line, skipped as csv.DictReader does
-                continue
-            if len(fields) != len(header):
-                sys.exit("%s:%d: %d fields where the header has %d" % (
-                    path, lines.line_num, len(fields), len(header)))
-            rows.append({k: _convert(v) for k, v in zip(header, fields)})
+    try:
+        with open(path, newline="") as f:
+            lines = csv.reader(f)
+            header = next(lines, None)
+            # a damaged table (cut short, say) is refused by name; csv.DictReader would give
+            # a short row None for its missing fields (a TypeError later), an empty file no rows
+            if not header:
+                fail(path, "empty file, no header line")
+            for c in columns:
+                if c not in header:
+                    fail(path, "no column '%s' in the header" % c)
+            for fields in lines:
+                if not fields:  # a blank line, skipped as csv.DictReader does
+                    continue
+                where = "%s:%d" % (path, lines.line_num)
+                if len(fields) != len(header):
+                    fail(where, "%d fields where the header has %d" % (len(fields), len(header)))
+                row = dict(zip(header, fields))
+                for c in numbers:
+                    if c in row and not isinstance(_convert(row[c]), (int, float)):
+                        fail(where, "%s '%s' is not a number" % (c, row[c]))
+                rows.append(row if strings else {k: _convert(v) for k, v in row.items()})
+    except (OSError, UnicodeDecodeError, csv.Error) as e:  # a directory, binary junk, a NUL
+        fail(path, "unreadable (%s)" % e)
     return rows
 
 
@@ -103,7 +181,7 @@ def save(fig, out_dir, name):
         path = os.path.join(out_dir, name + "." + ext)
         fig.savefig(path, dpi=150, bbox_inches="tight")
         print(path)
-    plt.close(fig)
+    pyplot().close(fig)
 
 
 def args():
@@ -112,8 +190,7 @@ def args():
         sys.exit(2)
     in_dir = sys.argv[1]
     out_dir = sys.argv[2] if len(sys.argv) == 3 else in_dir
-    if not os.path.isdir(in_dir):
-        sys.exit("%s: not a directory" % in_dir)
+    need_dir(in_dir)
     return in_dir, out_dir
 
 

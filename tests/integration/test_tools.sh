@@ -3,7 +3,9 @@
 # a real analysis where no covered bit has a nonzero error, its rows labelled with the
 # covered weights; the protection figure's measured points each beside their own
 # prediction; a damaged table is refused with
-# a message naming the file, not a Python traceback.
+# a message naming the file, not a Python traceback; so is a missing, empty or damaged
+# input of the table scripts (compare_rankings.py, upset_table.py, paper_table.py), which
+# then print no partial table.
 . tests/integration/lib.sh
 
 # chisel4ml's digit model: bits 1233-1272 (LSBs of its dense layer) change no prediction
@@ -90,5 +92,49 @@ if "$PY" tools/upset_table.py "$T/res" >"$T/upsets.md" 2>"$T/upsets.log" &&
 else
     fail "upset_table.py on the zero-error classifier: $(grep 'per upset' "$T/upsets.md") $(tail -n 1 "$T/upsets.log")"
 fi
+
+# the table scripts on a missing, empty, cut short or damaged input: one line on stderr
+# naming the file and what is wrong, a non-zero exit status, no traceback and nothing on
+# stdout (no partial table for figures.sh to keep)
+# refused WANT SCRIPT ARGS...: tools/SCRIPT ARGS is refused with the message WANT
+refused() {
+    rf_want=$1 rf_script=$2
+    shift 2
+    if "$PY" "tools/$rf_script" "$@" >"$T/refused.out" 2>"$T/refused.log"; then
+        fail "$rf_script on a bad input: exit status 0 (wanted '$rf_want')"
+    elif grep -q Traceback "$T/refused.log" || ! grep -qF "$rf_want" "$T/refused.log" ||
+        [ "$(wc -l <"$T/refused.log")" -ne 1 ]; then
+        fail "$rf_script on a bad input: $(tail -n 1 "$T/refused.log") (wanted '$rf_want')"
+    elif [ -s "$T/refused.out" ]; then
+        fail "$rf_script on a bad input: a partial table on stdout"
+    else
+        pass "$rf_script refuses a bad input: $(cat "$T/refused.log")"
+    fi
+}
+B=$T/bad
+RANK=results/rank_econt_medium_hessian.h5
+THEIRS=data/rankings/hessian_ranked_model_bits_iccad_2023_ECONT-baseline.txt
+mkdir -p "$B/ut_cut" "$B/ut_empty" "$B/pt_info/figures/econt_medium" "$B/pt_row/figures/econt_medium"
+head -c 20000 "$RANK" >"$B/rank.h5"
+: >"$B/empty.txt"
+printf '0\n1\nx2\n' >"$B/junk.txt"
+head -c 4000 "$T/zero.h5" >"$B/ut_cut/oracle_digits.h5"
+cp "$T/res/activation_digits.h5" "$B/ut_cut/"
+cp "$T/zero.h5" "$B/ut_empty/oracle_digits.h5"
+: >"$B/ut_empty/activation_digits.h5"
+head -n 3 results/figures/econt_medium/info.csv >"$B/pt_info/figures/econt_medium/info.csv"
+cp "$T/cut"/*.csv "$B/pt_row/figures/econt_medium/"
+refused "$B/none.h5: no such file" compare_rankings.py "$B/none.h5" "$THEIRS"
+refused "$B/none.txt: no such file" compare_rankings.py "$RANK" "$B/none.txt"
+refused "$B/rank.h5: not a readable HDF5 file" compare_rankings.py "$B/rank.h5" "$THEIRS"
+refused "$B/empty.txt: no index in it" compare_rankings.py "$RANK" "$B/empty.txt"
+refused "$B/junk.txt: not one integer per line" compare_rankings.py "$RANK" "$B/junk.txt"
+refused "$B/ut_cut/oracle_digits.h5: not a readable HDF5 file" upset_table.py "$B/ut_cut"
+refused "$B/ut_empty/activation_digits.h5: not a readable HDF5 file" upset_table.py "$B/ut_empty"
+refused "$B/none: no such directory" upset_table.py "$B/none"
+refused "$B/none: no such directory" paper_table.py "$B/none"
+refused "$B/pt_info/figures/econt_medium/info.csv: no 'n_bits' row" paper_table.py "$B/pt_info"
+refused "$B/pt_row/figures/econt_medium/topk.csv:4: 2 fields where the header has 4" \
+    paper_table.py "$B/pt_row"
 
 finish
