@@ -150,25 +150,21 @@ sys.exit(int(int(f['bits/bit'].size) != int(f.attrs['n_fault_bits'])))" "$oracle
     "$PY" "$HERE/plot_protection.py" "$dir/protect" "$dir" || status=1
     plot_all "$dir"
 done
-# the paper-vs-ours table (docs/paper.md comes from results/)
+# table SCRIPT NAME: $OUT/NAME.md (and docs/NAME.md from results/) from tools/SCRIPT. A
+# table is replaced only when its script succeeded: a failed one (a damaged input, named on
+# stderr) leaves $OUT's and docs/'s copies as they were, and no partial file.
+table() {
+    if "$PY" "$HERE/$1" "$RES" >"$OUT/$2.md.tmp"; then
+        mv "$OUT/$2.md.tmp" "$OUT/$2.md"
+        if [ "$RES" = results ]; then cp "$OUT/$2.md" "docs/$2.md"; fi
+    else
+        rm -f "$OUT/$2.md.tmp"
+        echo "figures: $1 failed; docs/$2.md left as it was" >&2; status=1
+    fi
+}
 if [ $found -eq 1 ]; then
-    # a table is replaced only when its script succeeded: a failed one (a damaged input,
-    # named on stderr) leaves $OUT's and docs/'s copies as they were, and no partial file
-    if "$PY" "$HERE/paper_table.py" "$RES" >"$OUT/paper.md.tmp"; then
-        mv "$OUT/paper.md.tmp" "$OUT/paper.md"
-        [ "$RES" = results ] && cp "$OUT/paper.md" docs/paper.md
-    else
-        rm -f "$OUT/paper.md.tmp"
-        echo "figures: paper_table.py failed; docs/paper.md left as it was" >&2; status=1
-    fi
-    # weight upsets beside activation upsets (docs/upsets.md)
-    if "$PY" "$HERE/upset_table.py" "$RES" >"$OUT/upsets.md.tmp"; then
-        mv "$OUT/upsets.md.tmp" "$OUT/upsets.md"
-        [ "$RES" = results ] && cp "$OUT/upsets.md" docs/upsets.md
-    else
-        rm -f "$OUT/upsets.md.tmp"
-        echo "figures: upset_table.py failed; docs/upsets.md left as it was" >&2; status=1
-    fi
+    table paper_table.py paper    # the paper beside ours
+    table upset_table.py upsets   # weight upsets beside activation upsets
 fi
 if [ $found -eq 0 ]; then
     echo "figures: no $RES/oracle_<model>.h5 yet; run an oracle campaign first," \
