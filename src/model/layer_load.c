@@ -40,6 +40,12 @@ int load_quant(h5ctx_t *c, hid_t g, const char *prefix, quant_kind_t kind, quant
     if (bits < 1 || bits > UPSET_MAX_CODE_BITS || integer < -24 || integer > bits)
         return upset_fail(c->err, "%s: %s: quantizer %sbits=%lld integer=%lld is out of range",
                           c->file, c->where, prefix, (long long)bits, (long long)integer);
+    /* QKeras's signed 1-bit quantized_bits is a sign function (+-1), not the two's-complement
+     * codes {-1, 0} the engine holds (the importer refuses it too) */
+    if (kind == QUANT_BITS && keep && bits < 2)
+        return upset_fail(c->err, "%s: %s: quantizer %sbits=1 with %skeep_negative=1 is not "
+                                  "supported (a signed quantizer needs at least 2 bits)",
+                          c->file, c->where, prefix, prefix);
     q->kind = kind;
     q->bits = (int)bits;
     q->integer = (int)integer;

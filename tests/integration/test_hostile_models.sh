@@ -135,6 +135,12 @@ make_model name_fixed_list $M "g = layer('encoded_vector'); del g.attrs['name'];
 refused name_fixed_list "attribute 'name' holds 2 strings, expected one" "$UPSET" info "$T/name_fixed_list.h5"
 
 # An integer field stored as a fractional float (HDF5 would truncate 6.5 to 6)
+# A signed 1-bit weight quantizer: QKeras makes it a sign function, not codes {-1, 0}
+make_model signed_1bit $M "g = layer('encoded_vector'); g.attrs['kernel_q_bits'] = 1
+replace(g, 'kernel_code', np.where(g['kernel_code'][:] < 0, -1, 0).astype(np.int32))"
+refused signed_1bit "(encoded_vector): quantizer kernel_q_bits=1 with kernel_q_keep_negative=1 is not supported" \
+    "$UPSET" info "$T/signed_1bit.h5"
+
 make_model bits_float $M "g = layer('encoded_vector'); g.attrs['kernel_q_bits'] = np.float64(6.5)"
 refused bits_float "attribute 'kernel_q_bits' must hold integers, has 6.5" "$UPSET" info "$T/bits_float.h5"
 
