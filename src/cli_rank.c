@@ -49,6 +49,14 @@ typedef struct {
 
 static const char *const MODE_NAMES[] = {"quantized", "float-codes", "float-shadow"};
 
+/* A value the option cannot take: say which and why (the bare usage named neither). */
+static int bad_value(const char *opt, const char *v, const char *want)
+{
+    fprintf(stderr, "upset rank: %s '%s': expected %s\n", opt, v, want);
+    return 2;
+}
+
+/* 0, -1 for the usage, or 2 once a message has been printed. */
 static int parse_args(int argc, char **argv, rank_args_t *a)
 {
     memset(a, 0, sizeof *a);
@@ -71,20 +79,22 @@ static int parse_args(int argc, char **argv, rank_args_t *a)
             }
             a->set[a->n_set++] = argv[++i];
         } else if (!strcmp(argv[i], "--eigen-tol") && i + 1 < argc) {
-            a->eigen_tol = strtod(argv[++i], &end);
-            if (*end || !(a->eigen_tol > 0 && a->eigen_tol < 1))
-                return -1;
+            const char *v = argv[++i];
+            a->eigen_tol = strtod(v, &end);
+            if (end == v || *end || !(a->eigen_tol > 0 && a->eigen_tol < 1))
+                return bad_value("--eigen-tol", v, "a number in (0, 1)");
         } else if (!strcmp(argv[i], "--eigen-max-iter") && i + 1 < argc) {
-            a->eigen_max_iter = strtoll(argv[++i], &end, 10);
-            if (*end || a->eigen_max_iter < 1)
-                return -1;
+            const char *v = argv[++i];
+            a->eigen_max_iter = strtoll(v, &end, 10);
+            if (end == v || *end || a->eigen_max_iter < 1)
+                return bad_value("--eigen-max-iter", v, "a whole number >= 1");
         } else if (!strcmp(argv[i], "--mode") && i + 1 < argc) {
             const char *m = argv[++i];
             int k = 0;
             while (k < 3 && strcmp(m, MODE_NAMES[k]))
                 k++;
             if (k == 3)
-                return -1;
+                return bad_value("--mode", m, "quantized, float-codes or float-shadow");
             a->mode = (sens_mode_t)k;
         } else if (argv[i][0] != '-' && !a->yaml) {
             a->yaml = argv[i];
@@ -439,8 +449,9 @@ static int run_rank(rank_ctx_t *r, const rank_args_t *a, file_lock_t *lock, upse
 int cmd_rank(int argc, char **argv)
 {
     rank_args_t a;
-    if (parse_args(argc, argv, &a))
-        return rank_usage();
+    const int bad = parse_args(argc, argv, &a);
+    if (bad)
+        return bad > 0 ? bad : rank_usage();
     MPI_Init(NULL, NULL);
     rank_ctx_t r;
     memset(&r, 0, sizeof r);

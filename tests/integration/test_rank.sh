@@ -107,6 +107,22 @@ rank_yaml badscore models/econt_small.h5 hessian "$HGCAL" "score: median"
 bad badscore "rank.score"
 { echo "name: x"; echo "model: models/econt_small.h5"; echo "$HGCAL"; echo "kind: oracle"; echo "output: $T/oracle.h5"; } > "$T/oracle.yaml"
 bad oracle "not \`upset rank\`"
+
+# --- a bad option value: exit 2 with the option and the value named, not the bare usage
+rank_yaml optval models/econt_small.h5 msb_lsb "$HGCAL"
+for args in "--eigen-tol 0" "--eigen-tol abc" "--eigen-max-iter 0" "--eigen-max-iter 5x" \
+    "--mode float"; do
+    set -- $args
+    "$UPSET" rank "$T/optval.yaml" --quiet "$@" >"$T/optval.log" 2>&1
+    rc=$?
+    if [ $rc -ne 2 ] || ! grep -q -- "^upset rank: $1 '$2': expected" "$T/optval.log"; then
+        fail "rank $args: exit $rc, $(head -n 1 "$T/optval.log")"
+    elif [ -e "$T/optval.h5" ] || [ -e "$T/optval.txt" ]; then
+        fail "rank $args: an output file was written"
+    else
+        pass "rank $args: $(cat "$T/optval.log")"
+    fi
+done
 if mpi 1 rank "$T/m1.yaml" --quiet >"$T/exists.log" 2>&1; then
     fail "existing output overwritten without --force"
 elif grep -q -- "--force" "$T/exists.log"; then
