@@ -397,7 +397,10 @@ static int write_outputs(rank_ctx_t *r, const rank_args_t *a, const metrics_t *m
         rc = sens_write_report(c->output, &rep, err);
     }
     if (!rc && sens_write_ranking_text(txt, bits, m->n_fault_bits, err)) {
-        remove(c->output); /* both files or neither */
+        /* both files or neither: with --force the text file may still be the previous
+         * run's, which a guided campaign would read as this ranking */
+        remove(c->output);
+        remove(txt);
         rc = -1;
     }
     if (!rc && !c->quiet)

@@ -131,6 +131,19 @@ else
     fail "existing output: unclear message"
 fi
 
+# --- a --force rerun whose text ranking cannot be written leaves neither file, not the
+# previous run's .txt beside no .h5 (a guided campaign would read it as the new ranking)
+rank_yaml stale models/econt_small.h5 msb_lsb "$HGCAL"
+if "$UPSET" rank "$T/stale.yaml" --quiet && mkdir "$T/stale.txt.tmp" &&
+    ! "$UPSET" rank "$T/stale.yaml" --quiet --force --set rank.metric=random \
+        >"$T/stale.log" 2>&1 && grep -q "stale.txt.tmp" "$T/stale.log" &&
+    [ ! -e "$T/stale.h5" ] && [ ! -e "$T/stale.txt" ]; then
+    pass "failed text write on --force: neither file left"
+else
+    fail "failed text write on --force: $(ls "$T" | grep stale | tr '\n' ' ')"
+fi
+rmdir "$T/stale.txt.tmp" 2>/dev/null
+
 # --- a second ranking of the same output while the first runs: refused, naming the first
 rank_yaml slow models/econt_medium.h5 hessian "data: {format: hgcal, files: [data/hgcal/ttbar_0PU.csv], count: 2000}" "eigen_k: 8" "samples: 2000" "trace: true"
 mpi 1 rank "$T/slow.yaml" --quiet >"$T/slow.log" 2>&1 &
