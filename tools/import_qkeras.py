@@ -52,6 +52,22 @@ def _as_str(v):
     return v.decode() if isinstance(v, bytes) else str(v)
 
 
+def open_keras_h5(path):
+    """h5py.File(path) for reading, or Unsupported naming the file and what it is instead."""
+    try:
+        return h5py.File(path, "r")
+    except OSError as e:
+        try:
+            with open(path, "rb") as fh:
+                zipped = fh.read(4) == b"PK\x03\x04"
+        except OSError:
+            zipped = False
+        if zipped:  # Keras's ".keras" format (tf.keras 2.13+ and Keras 3 save to it by default)
+            raise Unsupported(f"{path}: a zipped .keras archive, not HDF5; save the model with "
+                              f"model.save('MODEL.h5') (or pass ARCH.json WEIGHTS.h5)") from None
+        raise Unsupported(f"{path}: cannot open as HDF5 ({e})") from None
+
+
 def read_config(path):
     """Model architecture dict from a .json file or an .h5 `model_config` attribute."""
     if path.endswith(".json"):
@@ -61,7 +77,7 @@ def read_config(path):
             except ValueError as e:
                 raise Unsupported(f"{path}: not valid JSON ({e})") from None
     else:
-        with h5py.File(path, "r") as f:
+        with open_keras_h5(path) as f:
             if "model_config" not in f.attrs:
                 raise Unsupported(f"{path}: no 'model_config' attribute; pass ARCH.json WEIGHTS.h5")
             cfg = json.loads(_as_str(f.attrs["model_config"]))
@@ -78,7 +94,7 @@ def read_weights(path):
     save_weights file (layer groups at the root). Short names drop the scope and
     ':0', e.g. 'q_conv2d_batchnorm/batch_normalization/gamma:0' -> 'gamma'."""
     out = {}
-    with h5py.File(path, "r") as f:
+    with open_keras_h5(path) as f:
         root = f["model_weights"] if "model_weights" in f else f
         if "layer_names" not in root.attrs:
             raise Unsupported(f"{path}: no 'layer_names' attribute: not a Keras weights file")
@@ -102,7 +118,7 @@ def keras_major(config, paths):
     versions = [config.get("keras_version")]
     for p in paths:
         if not p.endswith(".json"):
-            with h5py.File(p, "r") as f:
+            with open_keras_h5(p) as f:
                 versions.append(f.attrs.get("keras_version"))
     for v in versions:
         if v is not None and _as_str(v)[:1].isdigit():

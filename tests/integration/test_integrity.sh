@@ -199,6 +199,22 @@ if [ -d "$S" ]; then
     else
         pass "importer on a JSON list: $(cat "$T/imp.log")"
     fi
+    # a zipped .keras archive (tf.keras 2.13+'s default save) and a file that is not HDF5:
+    # one line naming the file and what to do, the old model kept
+    printf 'PK\003\004 not really a zip' >"$T/m.keras"
+    printf 'plain text' >"$T/text.h5"
+    for bad in m.keras text.h5; do
+        imp "$T/$bad" --name x && fail "importer took $bad"
+        want=$([ $bad = m.keras ] && echo "a zipped .keras archive, not HDF5; save the model with" \
+            || echo "cannot open as HDF5")
+        if grep -q Traceback "$T/imp.log" || [ "$(wc -l <"$T/imp.log")" -ne 1 ] ||
+            ! grep -q "$T/$bad: $want" "$T/imp.log"; then
+            fail "importer on $bad: not one line naming the file"; cat "$T/imp.log" >&2
+        else
+            pass "importer on $bad: $(cat "$T/imp.log")"
+        fi
+    done
+    [ "$(sha256sum "$T/model.h5")" = "$sum_before" ] || fail "failed imports changed the model"
     ls "$T"/model.h5.tmp* >/dev/null 2>&1 && fail "importer left a temporary file"
 else
     echo "skip: importer cases need $S"
