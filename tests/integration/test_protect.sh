@@ -282,4 +282,24 @@ done
 cut -d, -f2,3 "$T/an/sensitive_by_layer.csv" | tr '\n' ' ' | grep -q "layer,layer_name 1,conv2d_0_m 4,encoded_vector" \
     && pass "analyze: sensitive_by_layer names the layers (conv2d_0_m, encoded_vector)" \
     || fail "layer names: $(cat "$T/an/sensitive_by_layer.csv")"
+# tools/validate_protection.sh in a results tree holding the digits oracle (every sample:
+# nothing held out), a ranking of its own, and an oracle and a ranking of another model
+# whose name extends it (as cifar10 and cifar10_resnet_baseline): it plans with its own
+# ranking only and, with no validation campaign, stops after the plan, exit status 0
+V=$T/vp
+mkdir -p "$V/results" "$V/tools"
+for d in models data; do ln -s "$PWD/$d" "$V/$d"; done
+cp tools/validate_protection.sh "$V/tools/"
+cp results/oracle_chisel4ml_digits.h5 "$V/results/"
+cp results/oracle_chisel4ml_digits.h5 "$V/results/oracle_chisel4ml_digits_wide.h5"
+seq 0 1475 >"$V/results/rank_chisel4ml_digits_msb.txt"
+seq 0 2999 >"$V/results/rank_chisel4ml_digits_wide_gradient.txt" # another model's bits
+case $UPSET in /*) U_ABS=$UPSET ;; *) U_ABS=$PWD/$UPSET ;; esac
+if (cd "$V" && BUDGETS=10 NP=1 sh tools/validate_protection.sh chisel4ml_digits 1e-3 "$U_ABS") \
+    >"$T/vp.log" 2>&1 && [ -s "$V/results/protect_chisel4ml_digits/plan_msb.txt" ] \
+    && [ ! -e "$V/results/protect_chisel4ml_digits/plan_wide_gradient.txt" ]; then
+    pass "validate_protection.sh: the model's own rankings only; no held-out inputs, no campaigns"
+else
+    fail "validate_protection.sh on the digits oracle: $(tail -n 3 "$T/vp.log")"
+fi
 finish
