@@ -262,6 +262,7 @@ typedef struct {
     int n_check;
     double u;
     long long budget, holdout, trials;
+    int holdout_given;
 } protect_args_t;
 
 static int parse_count(const char *opt, const char *v, long long min, long long *out)
@@ -319,6 +320,7 @@ static int parse_args(int argc, char **argv, protect_args_t *a)
         } else if (!strcmp(o, "--holdout")) {
             if (parse_count(o, v, 1, &a->holdout))
                 return 2;
+            a->holdout_given = 1;
         } else if (!strcmp(o, "--trials")) {
             if (parse_count(o, v, 1, &a->trials))
                 return 2;
@@ -414,6 +416,9 @@ static int plan(const protect_args_t *a, const protect_oracle_t *o, const protec
     if (!rc && budget > n)
         rc = upset_fail(err, "--budget %lld exceeds the model's %lld bits", (long long)budget,
                         (long long)n);
+    /* the held-out inputs that exist, before any file is written */
+    int64_t holdout = 0;
+    rc = rc || protect_holdout(o, a->holdout, a->holdout_given, &holdout, err);
     unsigned char *hit = rc ? NULL : calloc((size_t)n, 1);
     if (!rc && !hit)
         rc = upset_fail(err, "out of memory");
@@ -425,13 +430,15 @@ static int plan(const protect_args_t *a, const protect_oracle_t *o, const protec
          protect_write_lists(a->out, o, orders, n_orders, budget, err) ||
          protect_write_tables(a->out, &o->m, hit, err) ||
          protect_write_mask(a->out, o, hit, a->u, a->cost, budget, area, err) ||
-         protect_write_validation(a->out, o, orders, n_orders, a->u, a->holdout, a->trials, err);
-    if (!rc)
+         protect_write_validation(a->out, o, orders, n_orders, a->u, holdout, a->trials, err);
+    if (!rc) {
         printf("%s: %lld of %lld bits in the plan (%s area %.10g bit cells); curve in "
-               "%s/curve.csv, plan in %s/plan.txt, plan.csv and plan.h5; held-out checks in "
-               "%s/validate_*.yaml\n",
-               o->m.name, (long long)budget, (long long)n, a->cost, area, a->out,
-               a->out, a->out);
+               "%s/curve.csv, plan in %s/plan.txt, plan.csv and plan.h5",
+               o->m.name, (long long)budget, (long long)n, a->cost, area, a->out, a->out);
+        if (holdout)
+            printf("; held-out checks in %s/validate_*.yaml", a->out);
+        printf("\n");
+    }
     free(hit);
     for (int i = 0; i < n_orders; i++)
         free(orders[i].order);

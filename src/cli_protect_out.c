@@ -11,6 +11,8 @@
 #include "protect_int.h"
 #include "upset/bitspace.h"
 #include "upset/campaign.h"
+#include "upset/campaign_data.h"
+#include "upset/dataset.h"
 #include "upset/fileutil.h"
 #include "upset/results.h"
 #include "upset/fnv.h"
@@ -267,23 +269,88 @@ static void yaml_quoted(FILE *f, const char *s)
     fputc('\'', f);
 }
 
-/* validate_NAME.yaml: multibit campaigns at rate u on `holdout` inputs after the oracle's,
- * one per order (its plan) and one with nothing protected; one seed, so every campaign
- * draws the same cells and only the protection differs. */
-int protect_write_validation(const char *dir, const protect_oracle_t *o, const order_t *orders,
-                            int n_orders, double u, int64_t holdout, int64_t trials,
-                            upset_err_t *err)
+/* How many samples the data hold from `first` on, up to `want`: loads at most want + 1 of
+ * them (from the sample before first, the oracle's last, which exists). */
+static int samples_after(const campaign_t *oc, int64_t first, int64_t want, int64_t *avail,
+                         upset_err_t *err)
+{
+    const char *const *files = (const char *const *)oc->data.files.v;
+    dataset_t d;
+    upset_err_t ignored = {{0}};
+    if (!campaign_data_load(oc->data.format, files, oc->data.files.n, oc->data.labels, first,
+                            want, &d, &ignored)) {
+        dataset_free(&d);
+        *avail = want;
+        return 0;
+    }
+    if (campaign_data_load(oc->data.format, files, oc->data.files.n, oc->data.labels, first - 1,
+                           -1, &d, err))
+        return -1;
+    *avail = d.n - 1;
+    dataset_free(&d);
+    return 0;
+}
+
+int protect_holdout(const protect_oracle_t *o, int64_t want, int given, int64_t *holdout,
+                    upset_err_t *err)
 {
     campaign_t oc;
     campaign_defaults(&oc);
     int rc = campaign_load_yaml_string(&oc, o->campaign_yaml, strlen(o->campaign_yaml), o->path,
                                        err);
+    *holdout = 0;
     if (!rc && oc.data.count < 0) {
         printf("no validation campaigns: the oracle used every sample of its data (count: all), "
                "so none is held out\n");
         campaign_free(&oc);
         return 0;
     }
+    const int64_t first = rc ? 0 : oc.data.offset + oc.data.count;
+    int64_t avail = 0;
+    upset_err_t why = {{0}};
+    if (!rc && samples_after(&oc, first, want, &avail, &why)) {
+        if (given)
+            rc = upset_fail(err, "--holdout %lld: cannot read the oracle's data: %s",
+                            (long long)want, why.msg);
+        else
+            printf("no validation campaigns: cannot read the oracle's data: %s\n", why.msg);
+    } else if (!rc && avail < want && given && avail) {
+        rc = upset_fail(err, "--holdout %lld: %s holds %lld samples after the oracle's (from "
+                             "offset %lld); give --holdout %lld or fewer",
+                        (long long)want, oc.data.files.v[0], (long long)avail, (long long)first,
+                        (long long)avail);
+    } else if (!rc && avail < want && given) {
+        rc = upset_fail(err, "--holdout %lld: %s holds no sample after the oracle's (offset "
+                             "%lld); leave --holdout out for a plan without validation campaigns",
+                        (long long)want, oc.data.files.v[0], (long long)first);
+    } else if (!rc && avail == 0) {
+        printf("no validation campaigns: %s holds no sample after the oracle's (offset %lld), "
+               "so none is held out\n",
+               oc.data.files.v[0], (long long)first);
+    } else if (!rc) {
+        if (avail < want)
+            printf("validation campaigns on the %lld samples after the oracle's (all %s holds "
+                   "from offset %lld; fewer than --holdout's default %lld)\n",
+                   (long long)avail, oc.data.files.v[0], (long long)first, (long long)want);
+        *holdout = avail;
+    }
+    campaign_free(&oc);
+    return rc ? -1 : 0;
+}
+
+/* validate_NAME.yaml: multibit campaigns at rate u on `holdout` inputs after the oracle's,
+ * one per order (its plan) and one with nothing protected; one seed, so every campaign
+ * draws the same cells and only the protection differs. None when holdout is 0. */
+int protect_write_validation(const char *dir, const protect_oracle_t *o, const order_t *orders,
+                            int n_orders, double u, int64_t holdout, int64_t trials,
+                            upset_err_t *err)
+{
+    if (holdout == 0)
+        return 0;
+    campaign_t oc;
+    campaign_defaults(&oc);
+    int rc = campaign_load_yaml_string(&oc, o->campaign_yaml, strlen(o->campaign_yaml), o->path,
+                                       err);
     for (int i = -1; !rc && i < n_orders; i++) {
         const char *what = i < 0 ? "unprotected" : orders[i].name;
         char name[160];

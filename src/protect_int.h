@@ -57,6 +57,11 @@ int protect_write_tables(const char *dir, const model_t *m, const unsigned char 
 int protect_write_mask(const char *dir, const protect_oracle_t *o, const unsigned char *hit,
                        double u, const char *cost, int64_t budget, double area,
                        upset_err_t *err);
+/* The held-out samples the validation campaigns take (*holdout): want, or where the data
+ * hold fewer after the oracle's, all of them (say so; refused when want was given); 0:
+ * none (an oracle over every sample, or nothing after it), said on stdout. */
+int protect_holdout(const protect_oracle_t *o, int64_t want, int given, int64_t *holdout,
+                    upset_err_t *err);
 int protect_write_validation(const char *dir, const protect_oracle_t *o, const order_t *orders,
                              int n_orders, double u, int64_t holdout, int64_t trials,
                              upset_err_t *err);

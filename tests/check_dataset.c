@@ -71,6 +71,13 @@ START_TEST(test_hgcal_normalisation)
     /* asking for more rows than exist */
     ck_assert_int_ne(dataset_load_hgcal(files, 1, 0, 3, &d, &err), 0);
     ck_assert_msg(strstr(err.msg, "only 2 non-empty rows"), "%s", err.msg);
+    /* count < 0: every non-empty row from offset on (upset protect counts held-out rows) */
+    ck_assert_msg(dataset_load_hgcal(files, 1, 1, -1, &d, &err) == 0, "%s", err.msg);
+    ck_assert(d.n == 1 && d.index[0] == 1 && d.cells[5] == 1.0);
+    dataset_free(&d);
+    ck_assert_msg(dataset_load_hgcal(files, 1, 2, -1, &d, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(d.n, 0);
+    dataset_free(&d);
     unlink(p);
 }
 END_TEST

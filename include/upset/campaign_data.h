@@ -10,7 +10,7 @@
 #include "upset/model.h"
 
 /* Samples of data format f from the loader for it: files (hgcal reads them all, the others
- * the first), labels (cifar10 only), offset, count (> 0, or < 0 for all: not hgcal). */
+ * the first), labels (cifar10 only), offset, count (> 0, or < 0 for all). */
 int campaign_data_load(campaign_data_format_t f, const char *const *files, int n_files,
                        const char *labels, int64_t offset, int64_t count, dataset_t *d,
                        upset_err_t *err);

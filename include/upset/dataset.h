@@ -29,7 +29,7 @@ uint64_t dataset_checksum(dataset_t *d);
 
 /* HGCal: CALQ_0..CALQ_47 CSVs (concatenated in order) -> drop rows summing to zero ->
  * normalise each row by 2^floor(log2(sum)) -> 8x8x1 arrangement with mask.
- * offset counts non-empty rows; count > 0. */
+ * offset counts non-empty rows; count > 0, or < 0 for every row from offset on. */
 int dataset_load_hgcal(const char *const *files, int n_files, int64_t offset, int64_t count,
                        dataset_t *d, upset_err_t *err);
 

@@ -162,18 +162,19 @@ int dataset_load_hgcal(const char *const *files, int n_files, int64_t offset, in
                        dataset_t *d, upset_err_t *err)
 {
     memset(d, 0, sizeof *d);
-    if (count <= 0 || offset < 0)
+    if (count == 0 || offset < 0)
         return upset_fail(err, "HGCal data: count must be > 0 and offset >= 0 (got %lld, %lld)",
                           (long long)count, (long long)offset);
     shape3_t shape = {8, 8, 1};
-    int64_t room = count < 4096 ? count : 4096;
+    const int all = count < 0; /* every non-empty row from offset on */
+    int64_t room = !all && count < 4096 ? count : 4096;
     if (alloc_samples(d, room, shape, 1, 0, err))
         goto fail;
     d->input_frac = -1;
     int64_t seen = 0, got = 0;
     size_t cap = 0;
     char *line = NULL;
-    for (int f = 0; f < n_files && got < count; f++) {
+    for (int f = 0; f < n_files && (all || got < count); f++) {
         if (file_check_input(files[f], "an HGCal CSV", err))
             goto fail_line;
         FILE *fp = fopen(files[f], "r");
@@ -184,7 +185,7 @@ int dataset_load_hgcal(const char *const *files, int n_files, int64_t offset, in
         long lineno = 0;
         ssize_t len;
         int bad = 0;
-        while (got < count && (len = getline(&line, &cap, fp)) >= 0) {
+        while ((all || got < count) && (len = getline(&line, &cap, fp)) >= 0) {
             lineno++;
             if (strlen(line) != (size_t)len) { /* the parsers would stop at it */
                 bad = upset_fail(err, "%s:%ld: holds a NUL byte (not a text CSV?)", files[f],
@@ -208,7 +209,7 @@ int dataset_load_hgcal(const char *const *files, int n_files, int64_t offset, in
             if (seen++ < offset)
                 continue;
             if (got == room) {
-                room = count - room < room ? count : 2 * room;
+                room = !all && count - room < room ? count : 2 * room;
                 if ((bad = grow_samples(d, room, err) != 0))
                     break;
             }
@@ -226,7 +227,7 @@ int dataset_load_hgcal(const char *const *files, int n_files, int64_t offset, in
     }
     free(line);
     d->n = got;
-    if (got < count) {
+    if (!all && got < count) {
         upset_fail(err, "%s%s: only %lld non-empty rows after offset %lld, %lld requested",
                    files[0], n_files > 1 ? " (and the other files)" : "",
                    (long long)(seen > offset ? seen - offset : 0), (long long)offset,

@@ -282,6 +282,34 @@ done
 cut -d, -f2,3 "$T/an/sensitive_by_layer.csv" | tr '\n' ' ' | grep -q "layer,layer_name 1,conv2d_0_m 4,encoded_vector" \
     && pass "analyze: sensitive_by_layer names the layers (conv2d_0_m, encoded_vector)" \
     || fail "layer names: $(cat "$T/an/sensitive_by_layer.csv")"
+# the held-out inputs that exist: an oracle over HGCal rows 38302-38361 leaves 20 of the
+# file's 38,382 non-empty rows, one over 38322-38381 none (its campaign_yaml edited)
+"$PY" - "$T" <<'EOP' || fail "oracles at the end of the data"
+import shutil, sys, h5py
+t = sys.argv[1]
+for name, off in (("end20", 38302), ("end0", 38322)):
+    shutil.copy(f"{t}/oracle.h5", f"{t}/{name}.h5")
+    with h5py.File(f"{t}/{name}.h5", "r+") as f:
+        y = f.attrs["campaign_yaml"]
+        y = (y.decode() if isinstance(y, bytes) else y).replace("  offset: 0\n", f"  offset: {off}\n")
+        assert f"offset: {off}" in y
+        f.attrs["campaign_yaml"] = y
+EOP
+"$UPSET" protect --oracle "$T/end20.h5" --rate "$U" --out "$T/end20" >"$T/end.log" 2>&1 \
+    && grep -q "count: 20$" "$T/end20/validate_oracle.yaml" \
+    && grep -q "offset: 38362$" "$T/end20/validate_oracle.yaml" \
+    && pass "the default --holdout takes the 20 rows after the oracle's (not 2000 that are not there)" \
+    || fail "20 rows left: $(cat "$T/end.log") $(grep count: "$T/end20/validate_oracle.yaml")"
+"$UPSET" protect --oracle "$T/end20.h5" --rate "$U" --holdout 40 --out "$T/end40" >"$T/end.log" 2>&1
+[ $? -eq 1 ] && grep -q "\-\-holdout 40: data/hgcal/ttbar_0PU.csv holds 20 samples after the oracle's" \
+    "$T/end.log" && [ ! -e "$T/end40" ] \
+    && pass "--holdout 40 with 20 rows left: refused, nothing written" \
+    || fail "--holdout 40 with 20 rows left: $(cat "$T/end.log")"
+"$UPSET" protect --oracle "$T/end0.h5" --rate "$U" --out "$T/end0" >"$T/end.log" 2>&1 \
+    && grep -q "no validation campaigns: .* holds no sample after the oracle's" "$T/end.log" \
+    && [ -s "$T/end0/plan.txt" ] && ! ls "$T/end0"/validate_*.yaml >/dev/null 2>&1 \
+    && pass "no row after the oracle's: the plan, no validation campaign" \
+    || fail "no row left: $(cat "$T/end.log")"
 # tools/validate_protection.sh in a results tree holding the digits oracle (every sample:
 # nothing held out), a ranking of its own, and an oracle and a ranking of another model
 # whose name extends it (as cifar10 and cifar10_resnet_baseline): it plans with its own
