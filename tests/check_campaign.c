@@ -464,6 +464,16 @@ START_TEST(test_missing_keys)
                "t.yaml:8:17: guided.ranking: required when guided.order is 'ranking'");
     load_fails(GOOD_NO_KIND "kind: multibit\nmultibit: {protection: sensitive}\n",
                "t.yaml:8:24: multibit.oracle: required when multibit.protection is 'sensitive'");
+    /* keys that only act with another: refused alone, not silently ignored */
+    load_fails(GOOD_NO_KIND "kind: multibit\nmultibit: {protect_list: plan.txt}\n",
+               "t.yaml:8:26: multibit.protect_list: only used with multibit.protection 'list', "
+               "and protection is 'none'");
+    load_fails(GOOD_NO_KIND "kind: multibit\nmultibit: {flux: 1, exposure: 1}\n",
+               "t.yaml:8:18: multibit.flux: needs multibit.cross_section > 0 (without it each "
+               "trial draws multibit.flips cells, not a radiation environment)");
+    load_fails(GOOD_NO_KIND "kind: multibit\nmultibit: {exposure: 3}\n",
+               "t.yaml:8:22: multibit.exposure: needs multibit.cross_section > 0 (without it "
+               "each trial draws multibit.flips cells, not a radiation environment)");
     load_fails(GOOD_NO_KIND "kind: multibit\nmultibit: {protection: top_percent}\n",
                "t.yaml:8:24: multibit.oracle: required when multibit.protection is 'top_percent_of_sensitive'");
     load_fails("name: t\nmodel: m.h5\ndata: {format: cifar10, files: [a.bin, b.bin]}\n"

@@ -759,6 +759,13 @@ static void check_rules(ctx_t *x, const campaign_t *c)
         !(c->multibit.flux > 0 && c->multibit.exposure > 0))
         report(x, mark_of(x, F_MB_CROSS_SECTION), "multibit.cross_section",
                "needs multibit.flux and multibit.exposure > 0 (the upset rate is their product)");
+    /* an environment without its cross-section would silently draw `flips` cells */
+    if (c->kind == CAMPAIGN_MULTIBIT && !(c->multibit.cross_section > 0) &&
+        (c->multibit.flux > 0 || c->multibit.exposure > 0))
+        report(x, mark_of(x, c->multibit.flux > 0 ? F_MB_FLUX : F_MB_EXPOSURE),
+               c->multibit.flux > 0 ? "multibit.flux" : "multibit.exposure",
+               "needs multibit.cross_section > 0 (without it each trial draws multibit.flips "
+               "cells, not a radiation environment)");
     if (c->kind == CAMPAIGN_MULTIBIT && c->multibit.cross_section * c->multibit.flux *
                                                 c->multibit.exposure > 1.0)
         report(x, mark_of(x, F_MB_CROSS_SECTION), "multibit.cross_section",
@@ -769,6 +776,12 @@ static void check_rules(ctx_t *x, const campaign_t *c)
         !c->multibit.protect_list)
         report(x, mark_of(x, F_MB_PROTECTION), "multibit.protect_list",
                "required when multibit.protection is 'list'");
+    /* a designer's list under another policy would silently protect something else */
+    if (c->kind == CAMPAIGN_MULTIBIT && c->multibit.protect_list &&
+        c->multibit.protection != PROTECT_LIST)
+        report(x, mark_of(x, F_MB_PROTECT_LIST), "multibit.protect_list",
+               "only used with multibit.protection 'list', and protection is '%s'",
+               protection_name(c->multibit.protection));
     if (c->kind == CAMPAIGN_MULTIBIT && !c->multibit.oracle &&
         c->multibit.protection != PROTECT_NONE && c->multibit.protection != PROTECT_ALL &&
         c->multibit.protection != PROTECT_LIST)
