@@ -1,6 +1,7 @@
 /* ECON-T metrics on the real geometry: the compiled-in tables equal
- * data/reference/econt_geometry.txt; EMD between real HGCal inputs and real ECON-T
- * Medium reconstructions equals GLPK's optimum of the same transport LP; EMD is
+ * data/reference/econt_geometry.txt, the ground distance of every cell pair its Euclidean
+ * distance there; EMD between real HGCal inputs and real ECON-T Medium reconstructions
+ * equals GLPK's optimum of the transport LP on the file's distances; EMD is
  * symmetric and zero for identical inputs; the zero-sum rules; the telescope loss
  * gradient against central finite differences. */
 #include <glpk.h>
@@ -33,6 +34,19 @@ static int read_table(const char *key, double *out, int max)
     return n;
 }
 
+/* The EMD's ground distance from the file alone: the Euclidean distance between its
+ * hex_coords centres over half the cell pitch, 0.5 * 2.4168015 (the file's header). */
+static void file_ground_distance(double *out)
+{
+    double xy[128];
+    ck_assert_int_eq(read_table("hex_coords", xy, 128), 96);
+    for (int i = 0; i < 48; i++)
+        for (int j = 0; j < 48; j++) {
+            const double dx = xy[2 * i] - xy[2 * j], dy = xy[2 * i + 1] - xy[2 * j + 1];
+            out[i * 48 + j] = sqrt(dx * dx + dy * dy) / (0.5 * 2.4168015);
+        }
+}
+
 START_TEST(test_tables_match_reference_file)
 {
     double v[128];
@@ -53,6 +67,12 @@ START_TEST(test_tables_match_reference_file)
     const double *d = econt_ground_distance();
     ck_assert(fabs(d[0 * 48 + 1] - 2.0) < 1e-6);
     ck_assert(d[5 * 48 + 5] == 0);
+    /* every pair: the file's Euclidean distance between its centres, in its unit */
+    double want[48 * 48];
+    file_ground_distance(want);
+    for (int i = 0; i < 48 * 48; i++)
+        ck_assert_msg(fabs(d[i] - want[i]) <= 1e-14 * want[i], "cells %d, %d: %.17g, file %.17g",
+                      i / 48, i % 48, d[i], want[i]);
 }
 END_TEST
 
@@ -125,7 +145,8 @@ START_TEST(test_emd_real_samples_vs_glpk)
     ck_assert_int_eq(engine_create(&e, &m, -1, &err), 0);
     emd_workspace_t *ws = emd_workspace_create(48, 48, &err);
     ck_assert_ptr_nonnull(ws);
-    const double *cost = econt_ground_distance();
+    double cost[48 * 48]; /* the LP's costs from the file, not from the code under test */
+    file_ground_distance(cost);
     double worst = 0;
     for (int s = 0; s < d.n; s++) {
         ck_assert_int_eq(engine_run(&e, d.x + s * 64, &err), 0);
