@@ -2,8 +2,8 @@
  * data/reference/econt_geometry.txt, the ground distance of every cell pair its Euclidean
  * distance there; EMD between real HGCal inputs and real ECON-T Medium reconstructions
  * equals GLPK's optimum of the transport LP on the file's distances; EMD is
- * symmetric and zero for identical inputs; the zero-sum rules; the telescope loss
- * gradient against central finite differences. */
+ * symmetric and zero for identical inputs; the zero-sum rules; the telescope loss against
+ * the file's formula and supercell tables, its gradient against central finite differences. */
 #include <glpk.h>
 #include <math.h>
 #include <stdio.h>
@@ -278,6 +278,38 @@ START_TEST(test_emd_sum_overflow)
 }
 END_TEST
 
+/* The telescope loss from the file alone (its last comment line): 4 L1 + 2 L2 + L3, each
+ * the mean over its cells of (y - yhat)^2 max(y, yhat); L2's cells are the sc36 rows' sums
+ * of four trigger cells, times the row's weight; L3's the sc12 rows (2x2 groups of
+ * trigger cells) summed in consecutive fours into 3 cells. */
+static double file_telescope_loss(const double *y, const double *yh)
+{
+    double sc36[36 * 5], sc12[12 * 4];
+    ck_assert_int_eq(read_table("sc36", sc36, 36 * 5), 36 * 5);
+    ck_assert_int_eq(read_table("sc12", sc12, 12 * 4), 12 * 4);
+    double y36[36], h36[36], l1 = 0, l2 = 0, l3 = 0;
+    for (int i = 0; i < 48; i++)
+        l1 += (y[i] - yh[i]) * (y[i] - yh[i]) * fmax(y[i], yh[i]) / 48;
+    for (int s = 0; s < 36; s++) {
+        y36[s] = h36[s] = 0;
+        for (int k = 0; k < 4; k++) {
+            y36[s] += y[(int)sc36[5 * s + k]];
+            h36[s] += yh[(int)sc36[5 * s + k]];
+        }
+        l2 += sc36[5 * s + 4] * (y36[s] - h36[s]) * (y36[s] - h36[s]) * fmax(y36[s], h36[s]) / 36;
+    }
+    for (int c = 0; c < 3; c++) {
+        double ys = 0, hs = 0;
+        for (int q = 4 * c; q < 4 * c + 4; q++)
+            for (int k = 0; k < 4; k++) {
+                ys += y[(int)sc12[4 * q + k]];
+                hs += yh[(int)sc12[4 * q + k]];
+            }
+        l3 += (ys - hs) * (ys - hs) * fmax(ys, hs) / 3;
+    }
+    return 4 * l1 + 2 * l2 + l3;
+}
+
 START_TEST(test_telescope_gradient)
 {
     double y[48], yh[48], g[48];
@@ -300,6 +332,10 @@ START_TEST(test_telescope_gradient)
     }
     printf("telescope loss gradient vs central differences: largest relative error %.1e\n", worst);
     ck_assert(worst < 1e-6);
+    /* the value itself: the reference file's formula and cell tables */
+    const double loss = econt_telescope_loss(y, yh, NULL), want = file_telescope_loss(y, yh);
+    ck_assert_msg(fabs(loss - want) <= 1e-13 * want, "telescope loss %.17g, file's formula %.17g",
+                  loss, want);
     /* identical inputs: zero loss */
     ck_assert(econt_telescope_loss(y, y, NULL) == 0);
 }
