@@ -743,6 +743,44 @@ START_TEST(end_to_end)
     ck_assert_int_eq(topk_at(out, "statfi_data_unaware", 20), 1);
     ck_assert_int_eq(topk_at(out, "statfi_data_unaware", 40), -1);
 
+    /* /methods, the row per method paper_table.py reads: flips, sensitive bits found (the
+     * sensitive bits 0 1 3 6 7 among those found above), the curve's last value, Spearman
+     * (NaN where there is none) and the top-k flips at 50 % (m = 3) and 100 % (m = 5). */
+    struct {
+        const char *label;
+        int64_t flipped, found;
+        double final, rho;
+        int64_t top50, top100;
+    } mw[] = {
+        {"oracle_optimal", 8, 5, 1.4, NAN, 3, 5},
+        {"near", 8, 5, 1.4, brute_spearman(xa, y, 8), 3, 5},
+        {"rank_rev", 8, 5, 1.4, brute_spearman(xr, y, 8), 8, 8},
+        {"e2e_guided", 4, 4, 1.4, NAN, 3, -1},
+        {"binfi_actual", 6, 4, .9, NAN, -1, -1},
+        {"binfi_actual_implied", 6, 5, 1.4, NAN, 5, 6},
+        {"statfi_data_unaware", 3, 2, .7, NAN, -1, -1},
+    };
+    char **mlab = read_strings(out, "methods", "method", &n);
+    double *mbf = read_out(out, "methods", "bits_flipped", &n);
+    double *msf = read_out(out, "methods", "sensitive_found", &n);
+    double *mfe = read_out(out, "methods", "final_error", &n);
+    double *mrho = read_out(out, "methods", "spearman", &n);
+    double *m50 = read_out(out, "methods", "needed_top50", &n);
+    double *m100 = read_out(out, "methods", "needed_top100", &n);
+    ck_assert_int_eq((int)n, 7);
+    for (int i = 0; i < 7; i++) {
+        int r = find_row(mlab, n, mw[i].label);
+        ck_assert_msg((int64_t)mbf[r] == mw[i].flipped && (int64_t)msf[r] == mw[i].found &&
+                          fabs(mfe[r] - mw[i].final) < 1e-12 && (int64_t)m50[r] == mw[i].top50 &&
+                          (int64_t)m100[r] == mw[i].top100,
+                      "methods %s: %g flips, %g found, final %g, top50 %g, top100 %g", mw[i].label,
+                      mbf[r], msf[r], mfe[r], m50[r], m100[r]);
+        if (isnan(mw[i].rho))
+            ck_assert(isnan(mrho[r]));
+        else
+            ck_assert_double_eq_tol(mrho[r], mw[i].rho, 1e-12);
+    }
+
     /* Per position (toy): pos 0 = bits 0 3 6, all sensitive; pos 1 = bits 1 4 7, two;
      * pos 2 = bits 2 5, none. Per layer: layer 0 = bits 0-5 (2 weights), 3 sensitive;
      * layer 1 = bits 6-7 (1 weight), 2 sensitive. The tiny model: 4 bits, 2 sensitive. */
@@ -751,7 +789,10 @@ START_TEST(end_to_end)
     double *pn = read_out(out, "sensitive_by_position", "n_bits", &n);
     double *ps = read_out(out, "sensitive_by_position", "sensitive_share", &n);
     double *pf = read_out(out, "sensitive_by_position", "share_of_sensitive", &n);
-    double want_share[] = {1, 2.0 / 3, 0}, want_of[] = {3.0 / 5, 2.0 / 5, 0};
+    double *pe = read_out(out, "sensitive_by_position", "error_sum", &n);
+    /* error sums: pos 0 .5+.4+.3, pos 1 .2-.1+.1, pos 2 0+0 */
+    double want_share[] = {1, 2.0 / 3, 0}, want_of[] = {3.0 / 5, 2.0 / 5, 0},
+           want_sum[] = {1.2, .2, 0};
     int seen = 0;
     for (hsize_t i = 0; i < n; i++)
         if (!strcmp(pm[i], "toy")) {
@@ -759,23 +800,59 @@ START_TEST(end_to_end)
             ck_assert_int_eq((int)pn[i], p < 2 ? 3 : 2);
             ck_assert_double_eq_tol(ps[i], want_share[p], 1e-15);
             ck_assert_double_eq_tol(pf[i], want_of[p], 1e-15);
+            ck_assert_double_eq_tol(pe[i], want_sum[p], 1e-12);
             seen++;
         }
     ck_assert_int_eq(seen, 3);
+    /* layer 0: 6 bits, 3 sensitive, errors .5+.2+0+.4-.1+0 = 1; layer 1: 2 bits, both
+     * sensitive, .3+.1 */
     double *lw = read_out(out, "sensitive_by_layer", "n_weights", &n);
     double *ls = read_out(out, "sensitive_by_layer", "n_sensitive", &n);
+    double *lb = read_out(out, "sensitive_by_layer", "n_bits", &n);
+    double *lsh = read_out(out, "sensitive_by_layer", "sensitive_share", &n);
+    double *lof = read_out(out, "sensitive_by_layer", "share_of_sensitive", &n);
+    double *le = read_out(out, "sensitive_by_layer", "error_sum", &n);
     ck_assert_int_eq((int)lw[0], 2);
     ck_assert_int_eq((int)ls[0], 3);
     ck_assert_int_eq((int)lw[1], 1);
     ck_assert_int_eq((int)ls[1], 2);
+    ck_assert_int_eq((int)lb[0], 6);
+    ck_assert_int_eq((int)lb[1], 2);
+    ck_assert_double_eq_tol(lsh[0], .5, 1e-15);
+    ck_assert_double_eq_tol(lsh[1], 1, 1e-15);
+    ck_assert_double_eq_tol(lof[0], 3.0 / 5, 1e-15);
+    ck_assert_double_eq_tol(lof[1], 2.0 / 5, 1e-15);
+    ck_assert_double_eq_tol(le[0], 1.0, 1e-12);
+    ck_assert_double_eq_tol(le[1], .4, 1e-12);
+    /* whole models: toy 3 weights, 5 of 8 sensitive, errors summing to 1.4; tiny one weight,
+     * 2 of 4, 1.5-.5+1.5-.5 = 2 */
     char **zm = read_strings(out, "sensitive_vs_size", "model", &n);
     double *zb = read_out(out, "sensitive_vs_size", "n_fault_bits", &n);
     double *zs = read_out(out, "sensitive_vs_size", "n_sensitive", &n);
+    double *zw = read_out(out, "sensitive_vs_size", "n_weights", &n);
+    double *zsh = read_out(out, "sensitive_vs_size", "sensitive_share", &n);
+    double *ze = read_out(out, "sensitive_vs_size", "error_sum", &n);
     ck_assert_int_eq((int)n, 2);
     ck_assert_str_eq(zm[1], "tiny");
     ck_assert_int_eq((int)zb[1], 4);
     ck_assert_int_eq((int)zs[1], 2);
     ck_assert_int_eq((int)zs[0], 5);
+    ck_assert_int_eq((int)zw[0], 3);
+    ck_assert_int_eq((int)zw[1], 1);
+    ck_assert_double_eq_tol(zsh[0], 5.0 / 8, 1e-15);
+    ck_assert_double_eq_tol(zsh[1], .5, 1e-15);
+    ck_assert_double_eq_tol(ze[0], 1.4, 1e-12);
+    ck_assert_double_eq_tol(ze[1], 2.0, 1e-12);
+    /* the reference's total as the root attribute paper_table.py divides by (via info.csv) */
+    char ap[700];
+    snprintf(ap, sizeof ap, "%s/analysis.h5", out);
+    hid_t af = H5Fopen(ap, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t aa = H5Aopen(af, "total_error", H5P_DEFAULT);
+    double total = NAN;
+    ck_assert(aa >= 0 && H5Aread(aa, H5T_NATIVE_DOUBLE, &total) >= 0);
+    H5Aclose(aa);
+    H5Fclose(af);
+    ck_assert_double_eq_tol(total, 1.4, 1e-12);
 
     /* Heatmap: 3 weights; row 2 (layer 1) has bit_0 = .3, bit_1 = .1 and no bit_2. */
     double *h0 = read_out(out, "heatmap", "bit_0", &n);
@@ -793,8 +870,18 @@ START_TEST(end_to_end)
     double *msh = read_out(out, "multibit", "protected_share_of_sensitive", &n);
     double *mf = read_out(out, "multibit", "flips", &n);
     double *mt = read_out(out, "multibit", "trials", &n);
+    double *mpp = read_out(out, "multibit", "protect_percent", &n);
+    double *mne = read_out(out, "multibit", "n_exceeding", &n);
+    double *mlo = read_out(out, "multibit", "wilson95_lo", &n);
+    double *mhi = read_out(out, "multibit", "wilson95_hi", &n);
+    double *mme = read_out(out, "multibit", "mean_error", &n);
     ck_assert_double_eq(mr[0], 0.3);
     ck_assert_double_eq(msh[0], 1.0);
+    ck_assert_double_eq(mpp[0], 50);
+    ck_assert_int_eq((int)mne[0], 3);
+    ck_assert_double_eq(mlo[0], 0.1);
+    ck_assert_double_eq(mhi[0], 0.6);
+    ck_assert_double_eq(mme[0], 0.05);
     ck_assert_int_eq((int)mf[0], 2);
     ck_assert_int_eq((int)mt[0], 10);
     /* the paper's level: 5 protected of all the model's bits */
