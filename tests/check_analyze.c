@@ -399,6 +399,8 @@ static char *yaml_for(const char *name, const char *kind, const char *section)
     return buf;
 }
 
+static int64_t fixture_baseline_mispredicts; /* 0 but for the classifier's oracle */
+
 static int write_file(const char *file, const results_table_t *t, const void *rec, int64_t n,
                       const char *kind, const char *yaml, const char *model_ck, int64_t nbits,
                       const char *model_name, const results_attr_t *extra, int n_extra)
@@ -413,7 +415,7 @@ static int write_file(const char *file, const results_table_t *t, const void *re
     a[k++] = RESULTS_ATTR_STR("data_checksum_fnv1a64", "00000000000000d1");
     a[k++] = RESULTS_ATTR_I64("n_fault_bits", nbits);
     a[k++] = RESULTS_ATTR_F64("baseline_mean_emd", 1.0);
-    a[k++] = RESULTS_ATTR_I64("baseline_mispredicts", 0);
+    a[k++] = RESULTS_ATTR_I64("baseline_mispredicts", fixture_baseline_mispredicts);
     a[k++] = RESULTS_ATTR_I64("n_samples", 10);
     a[k++] = RESULTS_ATTR_STR("campaign_yaml", yaml);
     for (int i = 0; i < n_extra; i++)
@@ -506,7 +508,23 @@ static int write_fixtures(void)
         RESULTS_ATTR_F64("mean_error", 0.05),
     };
     int64_t reverse[8] = {5, 4, 7, 2, 1, 6, 3, 0};
-    return write_file("oracle.h5", &BIT_TABLE, oracle, 8, "oracle",
+    /* a classifier: one 4-bit weight, 3 mispredicts without a fault, {5, 3, 2, 7} with */
+    bitrec_t cls[4];
+    int64_t cls_mis[] = {5, 3, 2, 7};
+    for (int b = 0; b < 4; b++) {
+        cls[b] = (bitrec_t){0};
+        cls[b].bit = b;
+        cls[b].bit_pos = b;
+        cls[b].mispredicts = cls_mis[b];
+        cls[b].sensitive = cls_mis[b] > 3;
+    }
+    results_attr_t task = RESULTS_ATTR_STR("task", "classifier");
+    fixture_baseline_mispredicts = 3;
+    int rc = write_file("classifier.h5", &BIT_TABLE, cls, 4, "oracle",
+                        yaml_for("cls", "oracle", ""), "00000000000000dd", 4, "cls", &task, 1);
+    fixture_baseline_mispredicts = 0;
+    return rc ||
+           write_file("oracle.h5", &BIT_TABLE, oracle, 8, "oracle",
                       yaml_for("e2e_oracle", "oracle", ""), CK, 8, "toy", NULL, 0) ||
            /* a partial oracle: layer 0 only (bits 0-5) */
            write_file("oracle_part.h5", &BIT_TABLE, oracle, 6, "oracle",
@@ -982,6 +1000,36 @@ START_TEST(partial_oracle)
 }
 END_TEST
 
+/* A classifier's error is its mispredicts beyond the fault-free 3: {5, 3, 2, 7} -> {2, 0, -1,
+ * 4}; sensitive bits 0 and 3. Oracle-optimal order 3 0 1 2: 4 6 6 5. */
+START_TEST(classifier_errors)
+{
+    char out[600];
+    snprintf(out, sizeof out, "%s/out_cls", dir);
+    const char *oracles[] = {fixture("classifier.h5")};
+    analyze_opts_t o = {oracles, 1, NULL, 0, NULL, 0, NULL, 0, NULL, 0, NULL, 0, out};
+    analyze_summary_t s;
+    int rc = analyze_run(&o, &s, &err);
+    ck_assert_msg(rc == 0, "%s", err.msg);
+    ck_assert_int_eq(s.classifier, 1);
+    ck_assert_int_eq(s.n_sensitive, 2);
+    hsize_t n;
+    const double want[] = {2, 0, -1, 4};
+    for (int p = 0; p < 4; p++) {
+        char col[16];
+        snprintf(col, sizeof col, "bit_%d", p);
+        double *h = read_out(out, "heatmap", col, &n);
+        ck_assert_int_eq((int)n, 1);
+        ck_assert_double_eq(h[0], want[p]);
+    }
+    check_curve(out, "oracle_optimal", (double[]){4, 6, 6, 5}, 4);
+    double *ze = read_out(out, "sensitive_vs_size", "error_sum", &n);
+    ck_assert_double_eq(ze[0], 5);
+    analyze_summary_free(&s);
+    release();
+}
+END_TEST
+
 /* A failing input leaves no output at all. */
 static void expect_failure(analyze_opts_t *o, const char *needle)
 {
@@ -1058,6 +1106,7 @@ static Suite *make_suite(void)
     tcase_add_test(files, end_to_end);
     tcase_add_test(files, partial_oracle);
     tcase_add_test(files, multibit_poisson_flips);
+    tcase_add_test(files, classifier_errors);
     tcase_add_test(files, bad_inputs);
     suite_add_tcase(s, files);
     return s;
