@@ -101,6 +101,14 @@ START_TEST(test_autoencoder_score_is_the_emd)
     ck_assert(c.exceeds && c.error == 0.25 && !c.mispredicted);
     t->compare(&lo, &hi, 0, &c);
     ck_assert(!c.exceeds && c.error == -0.25);
+    /* a fault's error is its mean EMD's increase, sensitive only when the mean grew:
+     * 0.75 over 0.5 -> 0.25, sensitive; an equal mean (a bit that changes no output) and a
+     * smaller one are not */
+    const fault_result_t clean = {0.5, 0, 0, 0}, worse = {0.75, 0.25, 0, 9},
+                         same = {0.5, 0, 0, 0}, better = {0.375, -0.125, 0, 3};
+    ck_assert(t->error(&worse, &clean) == 0.25 && t->sensitive(&worse, &clean));
+    ck_assert(t->error(&same, &clean) == 0 && !t->sensitive(&same, &clean));
+    ck_assert(t->error(&better, &clean) == -0.125 && !t->sensitive(&better, &clean));
     ck_assert_int_eq(t->loss, TASK_LOSS_TELESCOPE);
     ck_assert(!t->labelled && !t->counts);
     dataset_free(&d);
