@@ -400,6 +400,7 @@ static char *yaml_for(const char *name, const char *kind, const char *section)
 }
 
 static int64_t fixture_baseline_mispredicts; /* 0 but for the classifier's oracle */
+static const char *fixture_data_ck = "00000000000000d1"; /* the data all but one file saw */
 
 static int write_file(const char *file, const results_table_t *t, const void *rec, int64_t n,
                       const char *kind, const char *yaml, const char *model_ck, int64_t nbits,
@@ -412,7 +413,7 @@ static int write_file(const char *file, const results_table_t *t, const void *re
     a[k++] = RESULTS_ATTR_STR("kind", kind);
     a[k++] = RESULTS_ATTR_STR("model_name", model_name);
     a[k++] = RESULTS_ATTR_STR("model_checksum_fnv1a64", model_ck);
-    a[k++] = RESULTS_ATTR_STR("data_checksum_fnv1a64", "00000000000000d1");
+    a[k++] = RESULTS_ATTR_STR("data_checksum_fnv1a64", fixture_data_ck);
     a[k++] = RESULTS_ATTR_I64("n_fault_bits", nbits);
     a[k++] = RESULTS_ATTR_F64("baseline_mean_emd", 1.0);
     a[k++] = RESULTS_ATTR_I64("baseline_mispredicts", fixture_baseline_mispredicts);
@@ -523,6 +524,12 @@ static int write_fixtures(void)
     int rc = write_file("classifier.h5", &BIT_TABLE, cls, 4, "oracle",
                         yaml_for("cls", "oracle", ""), "00000000000000dd", 4, "cls", &task, 1);
     fixture_baseline_mispredicts = 0;
+    /* the guided run again, on other samples than the oracle's */
+    fixture_data_ck = "00000000000000d2";
+    rc = rc || write_file("guided_other_data.h5", &BIT_TABLE, guided, 4, "guided",
+                          yaml_for("e2e_other_data", "guided", "guided:\n  order: msb_lsb\n"),
+                          CK, 8, "toy", NULL, 0);
+    fixture_data_ck = "00000000000000d1";
     return rc ||
            write_file("oracle.h5", &BIT_TABLE, oracle, 8, "oracle",
                       yaml_for("e2e_oracle", "oracle", ""), CK, 8, "toy", NULL, 0) ||
@@ -1030,6 +1037,26 @@ START_TEST(classifier_errors)
 }
 END_TEST
 
+/* A method run on other samples than the oracle is scored, with a warning naming it. */
+START_TEST(other_data_warns)
+{
+    char out[600];
+    snprintf(out, sizeof out, "%s/out_other_data", dir);
+    const char *oracles[] = {fixture("oracle.h5")};
+    analyze_input_t guided[] = {{NULL, fixture("guided_other_data.h5")}};
+    analyze_opts_t o = {oracles, 1, NULL, 0, guided, 1, NULL, 0, NULL, 0, NULL, 0, out};
+    analyze_summary_t s;
+    int rc = analyze_run(&o, &s, &err);
+    ck_assert_msg(rc == 0, "%s", err.msg);
+    ck_assert_msg(strstr(s.warnings.msg, "guided_other_data.h5: evaluated on other samples") &&
+                      strstr(s.warnings.msg, "00000000000000d2 vs 00000000000000d1"),
+                  "warnings: '%s'", s.warnings.msg);
+    check_curve(out, "e2e_other_data", (double[]){.5, .9, 1.2, 1.4}, 4);
+    analyze_summary_free(&s);
+    release();
+}
+END_TEST
+
 /* A failing input leaves no output at all. */
 static void expect_failure(analyze_opts_t *o, const char *needle)
 {
@@ -1107,6 +1134,7 @@ static Suite *make_suite(void)
     tcase_add_test(files, partial_oracle);
     tcase_add_test(files, multibit_poisson_flips);
     tcase_add_test(files, classifier_errors);
+    tcase_add_test(files, other_data_warns);
     tcase_add_test(files, bad_inputs);
     suite_add_tcase(s, files);
     return s;
