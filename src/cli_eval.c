@@ -27,6 +27,7 @@ static int eval_usage(void)
             "                  [--flip BIT[,BIT...]] [--include-bias] [--correct-only] [--layers]\n"
             "                  [--per-sample OUT.csv]\n"
             "  HGCal CSVs default to the first 20000 non-empty rows; CIFAR-10 to every record;\n"
+            "  several --data files are read as one table (HGCal only; at most 64);\n"
             "  hdf5 (/x inputs, /y labels; the default for .h5/.hdf5 files) to every sample.\n"
             "  --flip evaluates the model with those global bit indices flipped (whole network,\n"
             "  no caches: the reference path for checking campaign results); with\n"
@@ -159,8 +160,13 @@ int cmd_eval(int argc, char **argv)
             return eval_usage();
         if (!strcmp(a, "--model"))
             model_path = v;
-        else if (!strcmp(a, "--data") && n_files < 64)
+        else if (!strcmp(a, "--data")) {
+            if (n_files == (int)(sizeof files / sizeof *files)) {
+                fprintf(stderr, "upset eval: --data: at most %d files\n", n_files);
+                return 2;
+            }
             files[n_files++] = v;
+        }
         else if (!strcmp(a, "--labels"))
             labels = v;
         else if (!strcmp(a, "--format"))
@@ -216,6 +222,9 @@ int cmd_eval(int argc, char **argv)
         else if (labels && f != CAMPAIGN_DATA_CIFAR10) /* as a campaign's data.labels */
             rc = upset_fail(&err, "--labels: only used with --format cifar10 (hdf5 keeps its "
                                   "labels in /y; HGCal has none)");
+        else if (n_files > 1 && f != CAMPAIGN_DATA_HGCAL) /* as a campaign's data.files */
+            rc = upset_fail(&err, "--data: format %s takes exactly one file, got %d (only "
+                                  "HGCal CSVs are read as one table)", format, n_files);
         else
             rc = campaign_data_load(f, files, n_files, labels, offset,
                                     count ? count : f == CAMPAIGN_DATA_HGCAL ? 20000 : -1, &d, &err);

@@ -83,6 +83,18 @@ for bad in "--flip 5,:'5,': expected bit indices" "--labels $LABELS:--labels: on
     echo "$msg" | grep -q -- "$want" && pass "eval $args refused: $msg" || fail "eval $args: $msg"
 done
 
+# a second --data file is read only as more HGCal rows: with cifar10 or hdf5 data (one file,
+# as a campaign's data.files) it is refused, not silently left out of the evaluation
+for fmt in "cifar10:$CIFAR:cifar10" "chisel4ml_digits:data/digits/digits.h5:hdf5"; do
+    model=${fmt%%:*} file=${fmt#*:} name=${fmt##*:}
+    file=${file%:*}
+    msg=$("$UPSET" eval --model "models/$model.h5" --data "$file" --data "$file" --count 5 \
+          2>&1 >/dev/null); rc=$?
+    [ $rc -eq 1 ] && echo "$msg" | grep -q -- "--data: format $name takes exactly one file, got 2" \
+        && pass "two --data files with $name data refused: $msg" \
+        || fail "two --data files with $name data: exit $rc, $msg"
+done
+
 # --layers: every layer timed alone and in the forward pass; a convolution's fused batch
 # norm and quantizer have no time of their own there ("-"), every convolution does
 "$UPSET" eval --model models/cifar10.h5 --data "$CIFAR" --labels "$LABELS" --count 20 --layers \
