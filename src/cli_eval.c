@@ -103,6 +103,9 @@ static int layer_profile(evaluator_t *ev, const dataset_t *d, upset_err_t *err)
 static int flip_bits(model_t *m, const char *list, upset_err_t *err)
 {
     const char *p = list;
+    if (!*p) /* an empty list (an unset shell variable) would report fault-free as faulty */
+        return upset_fail(err, "'': no bit index given; expected bit indices in [0, %lld) "
+                               "separated by commas", (long long)m->n_fault_bits);
     unsigned char *seen = calloc((size_t)m->n_fault_bits, 1);
     if (!seen)
         return upset_fail(err, "out of memory");

@@ -82,6 +82,12 @@ for bad in "--flip 5,:'5,': expected bit indices" "--labels $LABELS:--labels: on
         && fail "eval $args was accepted"
     echo "$msg" | grep -q -- "$want" && pass "eval $args refused: $msg" || fail "eval $args: $msg"
 done
+# an empty --flip list (an unset shell variable) is refused: it evaluated the fault-free
+# model and printed "bits flipped: " over its result, exit 0
+msg=$("$UPSET" eval --model models/econt_medium.h5 --data data/hgcal/ttbar_0PU.csv --count 5 \
+      --flip "" 2>&1 >/dev/null); rc=$?
+[ $rc -eq 1 ] && echo "$msg" | grep -q -- "--flip: '': no bit index given" \
+    && pass "an empty --flip refused: $msg" || fail "empty --flip: exit $rc, $msg"
 
 # a second --data file is read only as more HGCal rows: with cifar10 or hdf5 data (one file,
 # as a campaign's data.files) it is refused, not silently left out of the evaluation
