@@ -194,6 +194,19 @@ START_TEST(test_hgcal_rejects)
     const char *missing[] = {"/nonexistent/x.csv"};
     ck_assert_int_ne(dataset_load_hgcal(missing, 1, 0, 1, &d, &err), 0);
     ck_assert_msg(strstr(err.msg, "/nonexistent/x.csv"), "%s", err.msg);
+    /* files after the rows needed are checked too: a missing one, one that is not an HGCal
+     * CSV and an empty one were skipped unread (the campaign ran on the first file alone) */
+    const char *p = "/tmp/upset_check_notcalq.csv", *e = "/tmp/upset_check_empty.csv";
+    write_text(p, "tc_cellu,tc_cellv\n7,4\n");
+    write_text(e, "");
+    const char *after[][2] = {{TTBAR, "/nonexistent/x.csv"}, {TTBAR, p}, {TTBAR, e}};
+    const char *want[] = {"/nonexistent/x.csv: cannot open", ":1: header must be", ": empty file"};
+    for (int k = 0; k < 3; k++) {
+        ck_assert_int_ne(dataset_load_hgcal(after[k], 2, 0, 10, &d, &err), 0);
+        ck_assert_msg(strstr(err.msg, want[k]) && strstr(err.msg, after[k][1]), "%s", err.msg);
+    }
+    unlink(p);
+    unlink(e);
 }
 END_TEST
 

@@ -174,7 +174,9 @@ int dataset_load_hgcal(const char *const *files, int n_files, int64_t offset, in
     int64_t seen = 0, got = 0;
     size_t cap = 0;
     char *line = NULL;
-    for (int f = 0; f < n_files && (all || got < count); f++) {
+    /* every file is opened and its header checked, also those after the rows needed: a
+     * missing or foreign file in the list is a mistake, not something to skip unread */
+    for (int f = 0; f < n_files; f++) {
         if (file_check_input(files[f], "an HGCal CSV", err))
             goto fail_line;
         FILE *fp = fopen(files[f], "r");
@@ -185,7 +187,7 @@ int dataset_load_hgcal(const char *const *files, int n_files, int64_t offset, in
         long lineno = 0;
         ssize_t len;
         int bad = 0;
-        while ((all || got < count) && (len = getline(&line, &cap, fp)) >= 0) {
+        while ((lineno == 0 || all || got < count) && (len = getline(&line, &cap, fp)) >= 0) {
             lineno++;
             if (strlen(line) != (size_t)len) { /* the parsers would stop at it */
                 bad = upset_fail(err, "%s:%ld: holds a NUL byte (not a text CSV?)", files[f],
