@@ -116,6 +116,30 @@ int h5_attr_ints(h5ctx_t *c, hid_t obj, const char *name, int64_t *out, int max,
     return attr_numeric(c, obj, name, H5T_NATIVE_INT64, out, sizeof *out, max, n);
 }
 
+/* After a failed read: a compression filter this HDF5 library lacks (h5py's lzf, a plugin
+ * such as blosc) fails it just as a damaged file does, so name the filter. */
+static int check_filters(h5ctx_t *c, hid_t d, const char *name)
+{
+    hid_t pl = H5Dget_create_plist(d);
+    const int n = pl < 0 ? 0 : H5Pget_nfilters(pl);
+    int rc = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        unsigned flags, cd[8], config;
+        size_t n_cd = 8;
+        char fname[64] = "";
+        const H5Z_filter_t id =
+            H5Pget_filter2(pl, (unsigned)i, &flags, &n_cd, cd, sizeof fname, fname, &config);
+        if (id >= 0 && H5Zfilter_avail(id) <= 0)
+            rc = upset_fail(c->err, "%s: %s: dataset '%s' is stored with HDF5 filter %d (%s), "
+                                    "which this HDF5 library lacks; rewrite it without it "
+                                    "(e.g. gzip)",
+                            c->file, c->where, name, (int)id, fname[0] ? fname : "unnamed");
+    }
+    if (pl >= 0)
+        H5Pclose(pl);
+    return rc;
+}
+
 static int read_dataset(h5ctx_t *c, hid_t grp, const char *name, int want_float, void **out,
                         h5_shape_t shape);
 
@@ -216,11 +240,13 @@ static int read_dataset(h5ctx_t *c, hid_t grp, const char *name, int want_float,
     else if ((xfer = H5Pcreate(H5P_DATASET_XFER)) < 0 ||
              H5Pset_type_conv_cb(xfer, refuse_out_of_range, NULL) < 0 ||
              H5Dread(d, want_float ? H5T_NATIVE_FLOAT : H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, xfer,
-                     *out) < 0)
-        upset_fail(c->err, "%s: %s: dataset '%s' cannot be read: a value outside %s's range, "
-                           "or a corrupt file",
-                   c->file, c->where, name, want_float ? "float32" : "int32");
-    else
+                     *out) < 0) {
+        if (!check_filters(c, d, name)) /* a missing filter is named; else: */
+            upset_fail(c->err,
+                       "%s: %s: dataset '%s' cannot be read: a value outside %s's range, "
+                       "or a corrupt file",
+                       c->file, c->where, name, want_float ? "float32" : "int32");
+    } else
         rc = 0;
     if (xfer >= 0)
         H5Pclose(xfer);
