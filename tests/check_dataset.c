@@ -261,6 +261,10 @@ START_TEST(test_cifar10_rejects)
     ck_assert_msg(strstr(err.msg, "mismatched") || strstr(err.msg, "labels"), "%s", err.msg);
     ck_assert_int_ne(dataset_load_cifar10(t, NULL, 2, 5, &d, &err), 0);
     ck_assert_msg(strstr(err.msg, "out of range"), "%s", err.msg);
+    /* an offset past the end with every image asked for names "all", not the -1 inside */
+    ck_assert_int_ne(dataset_load_cifar10(t, NULL, 3, -1, &d, &err), 0);
+    ck_assert_msg(strstr(err.msg, "holds 3 images; offset 3 count all is out of range"), "%s",
+                  err.msg);
     unlink(t);
 }
 END_TEST

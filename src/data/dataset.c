@@ -269,8 +269,11 @@ int dataset_load_cifar10(const char *path, const char *labels_path, int64_t offs
     int64_t total = size / CIFAR_RECORD;
     if (offset < 0 || offset >= total || count == 0 || (count > 0 && count > total - offset)) {
         fclose(fp);
-        return upset_fail(err, "%s: holds %lld images; offset %lld count %lld is out of range",
-                          path, (long long)total, (long long)offset, (long long)count);
+        char n[32] = "all"; /* count < 0: every image from offset on */
+        if (count >= 0)
+            snprintf(n, sizeof n, "%lld", (long long)count);
+        return upset_fail(err, "%s: holds %lld images; offset %lld count %s is out of range",
+                          path, (long long)total, (long long)offset, n);
     }
     if (count < 0)
         count = total - offset;
