@@ -189,6 +189,10 @@ START_TEST(test_reject_missing_and_truncated)
     copy_file("Makefile", t, -1); /* not HDF5 at all */
     expect_reject(t, "not an HDF5 file");
     unlink(t);
+    /* HDF5 but no upset model (a Keras .h5, a data or results file): named as such and the
+     * converter pointed to, not "attribute 'upset_format' is missing or unreadable" */
+    expect_reject("data/digits/digits.h5", "not an upset model (no upset_format attribute)");
+    expect_reject("models/keras/chisel4ml_digits/sint_digit_model.h5", "tools/import_qkeras.py");
 }
 END_TEST
 

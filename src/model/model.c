@@ -211,6 +211,11 @@ int model_load(const char *path, model_t *m, upset_err_t *err)
     h5ctx_t c = {path, "/", err};
     char s[256];
     int64_t v;
+    if (!h5_has_attr(file, "upset_format")) { /* a Keras model, a data or results file */
+        upset_fail(err, "%s: not an upset model (no upset_format attribute); convert Keras "
+                        "models with tools/import_qkeras.py", path);
+        goto out;
+    }
     if (h5_attr_string(&c, file, "upset_format", s, sizeof s))
         goto out;
     if (strcmp(s, "upset-model")) {
