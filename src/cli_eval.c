@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "upset/bitspace.h"
 #include "upset/campaign_data.h"
@@ -38,8 +39,9 @@ static int eval_usage(void)
             "  CPU time per sample and achieved rate; then in place, in the forward pass as\n"
             "  eval runs it (wall time; a convolution holds the batch norm and quantizer fused\n"
             "  into it); its last line names the kernel path timed (UPSET_KERNEL chooses).\n"
-            "  --per-sample writes one CSV row per sample: sample, index (its row or image in the\n"
-            "  data file), label (-1: none), prediction (-1: not a classifier), emd (0: no EMD).\n");
+            "  --per-sample writes one CSV row per sample (never over an input file): sample, index\n"
+            "  (its image, or non-empty HGCal row, in the data), label (-1: none), prediction\n"
+            "  (-1: not a classifier), emd (0: no EMD).\n");
     return 2;
 }
 
@@ -131,6 +133,15 @@ static int flip_bits(model_t *m, const char *list, upset_err_t *err)
     return rc;
 }
 
+/* Whether a and b name one existing file: --per-sample over the model or a data file would
+ * replace the input with the CSV. */
+static int same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return b && stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
 /* A whole non-negative number for option opt, or -1 after printing why. */
 static long long parse_count(const char *opt, const char *v)
 {
@@ -205,6 +216,14 @@ int cmd_eval(int argc, char **argv)
     }
     if (!model_path || !n_files)
         return eval_usage();
+    for (int k = -2; per_sample && k < n_files; k++) {
+        const char *in = k == -2 ? model_path : k == -1 ? labels : files[k];
+        if (same_file(per_sample, in)) {
+            fprintf(stderr, "upset eval: --per-sample %s is the input %s; choose another path\n",
+                    per_sample, in);
+            return 2;
+        }
+    }
     if (!format)
         format = ends_with(files[0], ".csv")                                ? "hgcal"
                  : ends_with(files[0], ".h5") || ends_with(files[0], ".hdf5") ? "hdf5"

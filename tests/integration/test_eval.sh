@@ -74,6 +74,16 @@ msg=$("$UPSET" eval --model models/cifar10.h5 --data "$CIFAR" --count 5 \
 echo "$msg" | grep -q "no/such/dir/x.csv" && pass "an unwritable --per-sample path is named: $msg" \
     || fail "unwritable path message: $msg"
 
+# --per-sample naming an input (a slip of the shell history) is refused before anything is
+# written: the CSV replaced the data file itself
+head -n 40 data/hgcal/ttbar_0PU.csv > "$T/in.csv"
+cp "$T/in.csv" "$T/in.orig"
+msg=$("$UPSET" eval --model models/econt_medium.h5 --data "$T/in.csv" --count 5 \
+      --per-sample "$T/./in.csv" 2>&1 >/dev/null); rc=$?
+[ $rc -eq 2 ] && cmp -s "$T/in.csv" "$T/in.orig" && echo "$msg" | grep -q "is the input" \
+    && pass "--per-sample over the data file refused, the data kept: $msg" \
+    || fail "--per-sample over the data file: exit $rc, $msg, $(head -c 40 "$T/in.csv")"
+
 # a trailing comma in --flip (a truncated list) and --labels with data that has none of its
 # own (HGCal) are refused, not silently dropped
 for bad in "--flip 5,:'5,': expected bit indices" "--labels $LABELS:--labels: only used with --format cifar10"; do
