@@ -163,6 +163,9 @@ START_TEST(test_hgcal_rejects)
     snprintf(text, sizeof text, "%s", header());
     snprintf(text + strlen(text) - 1, 64, "0\n0,1\n");
     expect_hgcal_reject(text, "'0' follows CALQ_47");
+    snprintf(text, sizeof text, "%s", header()); /* CR alone ends each line: one long line */
+    snprintf(text + strlen(text) - 1, 64, "\r1,2\r");
+    expect_hgcal_reject(text, ":1: lines end in a bare CR");
     snprintf(text, sizeof text, "%s1,2,3\n", header()); /* truncated row */
     expect_hgcal_reject(text, ":2:");
     snprintf(text, sizeof text, "%s1,2,x,4\n", header()); /* not a number */

@@ -90,6 +90,9 @@ static int hgcal_header(const char *path, const char *line, upset_err_t *err)
         p += n + (i < HGCAL_CELLS - 1);
     }
     if (p[strspn(p, "\r\n")]) {
+        if (p[0] == '\r' && p[1] != '\n') /* getline read the whole file as this line */
+            return upset_fail(err, "%s:1: lines end in a bare CR (classic Mac line endings); "
+                                   "convert them to LF", path);
         const int len = (int)strcspn(p, "\r\n");
         return upset_fail(err, "%s:1: header must be CALQ_0..CALQ_47; '%.*s' follows CALQ_47",
                           path, len < 40 ? len : 40, p);
