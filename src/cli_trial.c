@@ -17,7 +17,8 @@ static int trial_usage(void)
     fprintf(stderr,
             "usage: upset trial MULTIBIT_RESULTS.h5 TRIAL [TRIAL...]\n"
             "  prints, per trial, the bits it changed under its fault model (comma-separated,\n"
-            "  for upset eval --flip) and the drawn cells that protection kept\n");
+            "  for upset eval --flip, with --include-bias for an include_bias campaign) and the\n"
+            "  drawn cells that protection kept\n");
     return 2;
 }
 
@@ -65,6 +66,11 @@ int cmd_trial(int argc, char **argv)
         rc = mask && mark && bits ? multibit_protection(&r, mask, &n_prot, &err)
                                   : upset_fail(&err, "out of memory");
     }
+    /* its indices count bias bits: replayed without --include-bias, indices below the kernel
+     * bits' end name other weights and eval gives another number without a word */
+    if (!rc && r.c.include_bias)
+        fprintf(stderr, "upset trial: %s is an include_bias campaign: its bit indices count "
+                        "bias bits; replay with upset eval --include-bias --flip\n", argv[1]);
     for (int i = 2; !rc && i < argc; i++) {
         char *end;
         errno = 0;

@@ -132,6 +132,21 @@ for np in 1 4; do
 done
 same_data "$T/mb_1.h5" "$T/mb_4.h5" trials && pass "multibit with bias bits: -np 1 == -np 4" \
     || fail "multibit with bias bits differs across rank counts"
+# upset trial says that the indices count bias bits (replayed without --include-bias,
+# indices below 12720 name other weights and eval printed another number without a word);
+# with --include-bias the replay gives the trial's recorded mean EMD
+"$UPSET" trial "$T/mb_1.h5" 2 >"$T/trial.txt" 2>"$T/trial.err" || fail "upset trial include_bias"
+grep -q "is an include_bias campaign: .*replay with upset eval --include-bias --flip" "$T/trial.err" \
+    && pass "upset trial names an include_bias campaign's replay option" \
+    || fail "upset trial on include_bias results: stderr '$(cat "$T/trial.err")'"
+bits=$(sed -n 's/^trial 2 flipped //p' "$T/trial.txt")
+got=$("$UPSET" eval --model models/econt_medium.h5 --data data/hgcal/ttbar_0PU.csv --count 60 \
+    --include-bias --flip "$bits" | sed -n 's/^mean EMD //p')
+"$PY" -c "
+import h5py, sys; want = h5py.File('$T/mb_1.h5')['trials/mean_emd'][2]
+sys.exit(1 if abs(want - $got) > 1e-12 * max(1, abs(want)) else 0)" \
+    && pass "include_bias trial 2 replayed by eval --include-bias --flip: $got" \
+    || fail "include_bias trial 2 replay: eval $got"
 
 # the kinds that fault kernels only refuse include_bias by name
 sed -e 's/kind: multibit/kind: binfi/' -e '/^multibit:/d' -e "s#$T/mb.h5#$T/binfi.h5#" "$T/mb.yaml" >"$T/binfi.yaml"
