@@ -281,6 +281,12 @@ sed "s#protect_list: .*}#protect_list: $T/dup.txt}#; s#output: .*#output: $T/dup
 mpi 1 run "$T/dup.yaml" --quiet >"$T/dup.log" 2>&1 && fail "a bit listed twice accepted" \
     || { grep -q "bit 5 is listed twice" "$T/dup.log" && pass "protect_list: a bit listed twice refused" \
          || fail "dup: $(cat "$T/dup.log")"; }
+# a guided ranking too: a repeated bit would be flipped again and counted twice in the curve
+sed "s#order: random, budget: 400#order: ranking, ranking: $T/dup.txt#; s#output: .*#output: $T/gdup.h5#" \
+    "$T/guided.yaml" >"$T/gdup.yaml"
+mpi 1 run "$T/gdup.yaml" --quiet >"$T/gdup.log" 2>&1 && fail "guided: a ranking listing a bit twice accepted" \
+    || { grep -q "dup.txt: bit 5 is listed twice" "$T/gdup.log" && [ ! -e "$T/gdup.h5" ] \
+         && pass "guided: a ranking listing a bit twice refused" || fail "gdup: $(cat "$T/gdup.log")"; }
 
 # trials must be scored on the oracle's inputs
 sed 's/count: 60/count: 61/; s/it-mb-sensitive/it-mb-other-inputs/' "$T/sensitive.yaml" >"$T/other.yaml"
