@@ -468,6 +468,12 @@ START_TEST(test_missing_keys)
     load_fails(GOOD_NO_KIND "kind: multibit\nmultibit: {protect_list: plan.txt}\n",
                "t.yaml:8:26: multibit.protect_list: only used with multibit.protection 'list', "
                "and protection is 'none'");
+    load_fails(GOOD_NO_KIND "kind: guided\nguided: {order: random, ranking: r.txt}\n",
+               "t.yaml:8:34: guided.ranking: only used with guided.order 'ranking', and order "
+               "is 'random'");
+    load_fails(GOOD_NO_KIND "kind: guided\nguided: {order: msb_lsb, ranking: r.txt}\n",
+               "t.yaml:8:35: guided.ranking: only used with guided.order 'ranking', and order "
+               "is 'msb_lsb'");
     load_fails(GOOD_NO_KIND "kind: multibit\nmultibit: {flux: 1, exposure: 1}\n",
                "t.yaml:8:18: multibit.flux: needs multibit.cross_section > 0 (without it each "
                "trial draws multibit.flips cells, not a radiation environment)");
@@ -591,6 +597,18 @@ START_TEST(test_overrides)
     ck_assert_int_eq(apply(&c, fmt, &err), 0);
     ck_assert_int_eq(campaign_validate(&c, &err), 0);
     ck_assert_int_eq(c.data.count, CAMPAIGN_COUNT_ALL);
+    campaign_free(&c);
+
+    /* A ranking campaign switched to another order must drop its ranking ("key="). */
+    ck_assert_int_eq(load(&c, GOOD_NO_KIND "kind: guided\nguided: {ranking: r.txt}\n", &err), 0);
+    const char *const rnd[] = {"guided.order=random", NULL};
+    ck_assert_int_eq(apply(&c, rnd, &err), 0);
+    ck_assert_int_eq(campaign_validate(&c, &err), -1);
+    ck_assert_str_eq(err.msg, "t.yaml: guided.ranking: only used with guided.order "
+                              "'ranking', and order is 'random'");
+    const char *const rnd_clear[] = {"guided.ranking=", NULL};
+    ck_assert_int_eq(apply(&c, rnd_clear, &err), 0);
+    ck_assert_msg(campaign_validate(&c, &err) == 0, "%s", err.msg);
     campaign_free(&c);
 
     /* "key=" clears an optional path. */

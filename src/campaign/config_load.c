@@ -755,6 +755,12 @@ static void check_rules(ctx_t *x, const campaign_t *c)
         report(x, mark_of(x, x->have_marks && x->field_seen[F_GUIDED_ORDER] ? F_GUIDED_ORDER
                                                                            : F_GUIDED_RANKING),
                "guided.ranking", "required when guided.order is 'ranking'");
+    /* a ranking under another order would be neither read nor checked: the run would
+     * flip bits in MSB->LSB or random order under a YAML that names the ranking */
+    if (c->kind == CAMPAIGN_GUIDED && c->guided.order != GUIDED_ORDER_RANKING && c->guided.ranking)
+        report(x, mark_of(x, F_GUIDED_RANKING), "guided.ranking",
+               "only used with guided.order 'ranking', and order is '%s'",
+               guided_order_name(c->guided.order));
     if (c->kind == CAMPAIGN_MULTIBIT && c->multibit.cross_section > 0 &&
         !(c->multibit.flux > 0 && c->multibit.exposure > 0))
         report(x, mark_of(x, F_MB_CROSS_SECTION), "multibit.cross_section",
