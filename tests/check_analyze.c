@@ -429,6 +429,13 @@ static int write_file(const char *file, const results_table_t *t, const void *re
     return 0;
 }
 
+/* Lines longer than a ranking reader's 256-byte buffer: a comment whose last 60 characters
+ * are digits (cut at the buffer, they read as bit 5), and a number of 300 digits. */
+#define X50 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+#define Z50 "00000000000000000000000000000000000000000000000000"
+#define LONG_COMMENT "# " X50 X50 X50 X50 X50 "xxx" Z50 "0000000005\n"
+#define LONG_NUMBER Z50 Z50 Z50 Z50 Z50 Z50 "\n"
+
 static int write_text(const char *file, const char *text)
 {
     char path[512];
@@ -564,6 +571,8 @@ static int write_fixtures(void)
            write_text("rank_short.txt", "0\n1\n2\n3\n4\n5\n6\n") ||
            write_text("rank_range.txt", "0\n1\n2\n3\n4\n5\n6\n8\n") ||
            write_text("rank_dup.txt", "0\n1\n2\n3\n4\n5\n6\n6\n") ||
+           write_text("rank_long_comment.txt", LONG_COMMENT "0\n3\n6\n1\n7\n2\n4\n5\n") ||
+           write_text("rank_long_line.txt", "0\n" LONG_NUMBER "3\n6\n1\n7\n2\n4\n5\n") ||
            write_h5_ranking("rank_rev.h5", reverse, 8);
 }
 
@@ -1085,6 +1094,17 @@ START_TEST(bad_inputs)
     expect_failure(&o, "outside");
     r.path = fixture("rank_dup.txt");
     expect_failure(&o, "twice");
+    r.path = fixture("rank_long_line.txt");
+    expect_failure(&o, "rank_long_line.txt:2: line longer than 254 characters");
+    /* a comment longer than the reader's buffer is still one comment line */
+    r.path = fixture("rank_long_comment.txt");
+    char long_out[600];
+    snprintf(long_out, sizeof long_out, "%s/long_comment_out", dir);
+    o.out_dir = long_out;
+    analyze_summary_t long_sum;
+    upset_err_t long_err = {{0}};
+    ck_assert_msg(analyze_run(&o, &long_sum, &long_err) == 0, "%s", long_err.msg);
+    analyze_summary_free(&long_sum);
     r.path = fixture("no_such_file.txt");
     expect_failure(&o, "cannot open");
     o.n_rankings = 0;

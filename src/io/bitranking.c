@@ -20,11 +20,22 @@ int bit_ranking_read(const char *path, int64_t n_fault_bits, int64_t **bits, int
     long lineno = 0;
     while (!rc && fgets(line, sizeof line, f)) {
         lineno++;
+        /* fgets stops at a full buffer: the rest of a longer line is not a line of its own */
+        const size_t got = strlen(line);
+        const int cut = got == sizeof line - 1 && line[got - 1] != '\n' && !feof(f);
         char *p = line, *end;
         while (*p == ' ' || *p == '\t')
             p++;
-        if (*p == '#' || *p == '\n' || *p == '\r' || !*p)
+        if (*p == '#' || *p == '\n' || *p == '\r' || !*p) {
+            for (int ch = cut ? 0 : '\n'; ch != '\n' && ch != EOF;) /* a long comment */
+                ch = fgetc(f);
             continue;
+        }
+        if (cut) {
+            rc = upset_fail(err, "%s:%ld: line longer than %d characters, expected a bit index",
+                            path, lineno, (int)sizeof line - 2);
+            break;
+        }
         errno = 0;
         long long b = strtoll(p, &end, 10);
         while (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n')
