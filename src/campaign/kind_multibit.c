@@ -103,16 +103,11 @@ static int build_protection(run_ctx_t *r, multibit_state_t *s, upset_err_t *err)
         if (bit_ranking_read(r->c.multibit.protect_list, n, &bits, &nb, err))
             return -1;
         memset(s->protect, 0, (size_t)n);
-        int rc = 0;
-        for (int64_t i = 0; i < nb && !rc; i++) {
-            if (s->protect[bits[i]])
-                rc = upset_fail(err, "%s: bit %lld is listed twice", r->c.multibit.protect_list,
-                                (long long)bits[i]);
+        for (int64_t i = 0; i < nb; i++)
             s->protect[bits[i]] = 1;
-        }
         s->n_protected = nb;
         free(bits);
-        return rc;
+        return 0;
     }
     double *error = NULL;
     unsigned char *sens = NULL;

@@ -147,21 +147,6 @@ static void order_msb_lsb(const model_t *m, int64_t *out)
         }
 }
 
-/* A ranking orders bits: one listed twice would be flipped twice and its error counted
- * twice in cumulative_error, total_error and n_sensitive. */
-static int ranking_once(const char *path, const int64_t *order, int64_t n, int64_t n_bits,
-                        upset_err_t *err)
-{
-    unsigned char *seen = upset_calloc((size_t)n_bits, 1, err);
-    int rc = seen ? 0 : -1;
-    for (int64_t i = 0; i < n && !rc; i++)
-        if (seen[order[i]]++)
-            rc = upset_fail(err, "%s: bit %lld is listed twice (a ranking lists each bit once)",
-                            path, (long long)order[i]);
-    free(seen);
-    return rc;
-}
-
 static int guided_plan(run_ctx_t *r, upset_err_t *err)
 {
     const model_t *m = &r->model;
@@ -170,10 +155,6 @@ static int guided_plan(run_ctx_t *r, upset_err_t *err)
     if (r->c.guided.order == GUIDED_ORDER_RANKING) {
         if (bit_ranking_read(r->c.guided.ranking, n, &order, &n, err))
             return -1;
-        if (ranking_once(r->c.guided.ranking, order, n, m->n_fault_bits, err)) {
-            free(order);
-            return -1;
-        }
     } else {
         order = upset_calloc((size_t)n, sizeof *order, err);
         if (!order)

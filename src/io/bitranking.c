@@ -16,6 +16,11 @@ int bit_ranking_read(const char *path, int64_t n_fault_bits, int64_t **bits, int
     int64_t cap = 4096, len = 0;
     int64_t *v = malloc((size_t)cap * sizeof *v);
     int rc = v ? 0 : upset_fail(err, "out of memory reading %s", path);
+    /* every reader wants each bit once: a guided run would flip a repeat again, a protect
+     * list count it twice */
+    unsigned char *seen = rc ? NULL : upset_calloc((size_t)n_fault_bits, 1, err);
+    if (!rc && !seen)
+        rc = -1;
     char line[256];
     long lineno = 0;
     while (!rc && fgets(line, sizeof line, f)) {
@@ -50,6 +55,12 @@ int bit_ranking_read(const char *path, int64_t n_fault_bits, int64_t **bits, int
                             path, lineno, b, (long long)n_fault_bits);
             break;
         }
+        if (seen[b]++) {
+            rc = upset_fail(err, "%s: bit %lld is listed twice (again on line %ld; a list names "
+                                 "each bit once)",
+                            path, b, lineno);
+            break;
+        }
         if (len == cap) {
             int64_t *nv = realloc(v, (size_t)(cap *= 2) * sizeof *v);
             if (!nv) {
@@ -61,6 +72,7 @@ int bit_ranking_read(const char *path, int64_t n_fault_bits, int64_t **bits, int
         v[len++] = b;
     }
     fclose(f);
+    free(seen);
     if (!rc && len == 0)
         rc = upset_fail(err, "%s: the ranking is empty", path);
     if (rc) {
