@@ -5,7 +5,8 @@
 # saves its checkpoint, exits 75, and --resume finishes with identical results, while one
 # whose checkpoint cannot be written exits 1 saying nothing was saved; the sbatch scripts
 # parse, and their run_campaign creates the directory of the output, --output's or --set
-# output='s when given. (A real SLURM cluster: tests/integration/test_slurm.sh.)
+# output='s when given, and saves the checkpoint on a scancel (TERM to it, mpirun and the
+# ranks at once). (A real SLURM cluster: tests/integration/test_slurm.sh.)
 . tests/integration/lib.sh
 
 cat > "$T/c.yaml" <<EOC
@@ -133,6 +134,35 @@ for opts in "--output $T/opt/dir/o.h5" "--output $T/unused/o.h5 --set output=$T/
         || { fail "run_campaign $opts"; cat "$T/lib.log" >&2; }
 done
 [ -e "$T/unused" ] && fail "run_campaign created the directory of an --output that --set overrides"
+
+# scancel as SLURM does it: TERM to the batch shell, mpirun and every rank at once, and once
+# the shell has exited, SIGKILL to whatever is left of the job. mpirun kills its ranks on TERM
+# (SIGKILL within 2 s by default) and exits 1; run_campaign must leave the ranks the time to
+# save their checkpoint and report the stop as one (exit 75, "resubmit to continue").
+out=$T/cancel/o.h5
+(cd "$T/repo" && exec bash -c '. "$0/jobs/lib.sh"; run_campaign "$@"' "$repo" "$T/nockpt.yaml" \
+    --output "$out") >"$T/cancel.log" 2>&1 &
+pid=$!
+i=0 # the campaign line comes just before the work starts
+while ! grep -q "items, [0-9]* ranks" "$T/cancel.log" 2>/dev/null && [ $i -lt 300 ]; do
+    sleep 0.1; i=$((i + 1))
+done
+sleep 0.5
+job=$(pgrep -f -- "--output $out")
+kill -TERM $job
+wait $pid
+rc=$?
+kill -KILL $(pgrep -f -- "--output $out") 2>/dev/null
+if [ $rc -eq 75 ] && [ -s "$out.ckpt" ] && grep -q "stopped with a checkpoint; resubmit to continue" "$T/cancel.log"; then
+    pass "scancel (TERM to the shell, mpirun and the ranks): checkpoint saved, exit 75"
+    mpi 2 run "$T/nockpt.yaml" --output "$out" --resume >"$T/cancel2.log" 2>&1 &&
+        grep -q "resuming .* items already done" "$T/cancel2.log" && [ -s "$out" ] &&
+        pass "after scancel, --resume continues and finishes" ||
+        { fail "after scancel, --resume"; cat "$T/cancel2.log" >&2; }
+else
+    fail "scancel: exit $rc, checkpoint $([ -s "$out.ckpt" ] && echo saved || echo missing)"
+    cat "$T/cancel.log" >&2
+fi
 
 for s in jobs/*.sbatch jobs/lib.sh; do bash -n "$s" || fail "$s does not parse"; done
 sh -n jobs/cloud-vms.sh || fail "cloud-vms.sh does not parse"
