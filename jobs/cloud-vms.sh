@@ -18,7 +18,7 @@
 #   are read from the repository root, where the script runs upset, as for configs/.
 #   The output's directory must exist (unlike the sbatch scripts, this one creates none).
 #   --resume is always passed: rerun the same command after an interruption; a finished
-#   campaign says "already complete".
+#   campaign says "already complete". Ctrl-C saves the checkpoint (the run ends within 10 s).
 set -eu
 usage="usage: jobs/cloud-vms.sh HOSTFILE CAMPAIGN.yaml [NP]"
 HOSTFILE=${1:?$usage}
@@ -61,7 +61,9 @@ esac
 [ "$NP" -le "$SLOTS" ] || { echo "cloud-vms.sh: NP $NP exceeds the $SLOTS slots of $HOSTFILE" >&2; exit 2; }
 
 cd "$(dirname "$0")/.."
-# TCP between VMs; the interface list keeps Open MPI off docker/virtual bridges.
-exec mpirun --hostfile "$HOSTFILE" -np "$NP" \
+# TCP between VMs; the interface list keeps Open MPI off docker/virtual bridges. On Ctrl-C
+# mpirun sends the ranks TERM and, by default 1 s later, SIGKILL, while a rank may need a
+# chunk's time (about 2 s) and the checkpoint's to stop: 5 s each.
+exec mpirun --hostfile "$HOSTFILE" -np "$NP" --mca odls_base_sigkill_timeout 5 \
     --mca btl self,vader,tcp --mca btl_tcp_if_exclude lo,docker0 \
     ./build/upset run "$CAMPAIGN" --resume

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Must-show (runs as users launch them): jobs/cloud-vms.sh on a localhost hostfile given by
-# a relative path equals a plain run, and refuses bad hostfiles by line; a run asked to
+# a relative path equals a plain run, refuses bad hostfiles by line, and on Ctrl-C saves
+# the checkpoint its rerun continues from; a run asked to
 # stop (SIGUSR1 through mpirun, as the sbatch scripts forward SLURM's time-limit warning)
 # saves its checkpoint, exits 75, and --resume finishes with identical results, while one
 # whose checkpoint cannot be written exits 1 saying nothing was saved; the sbatch scripts
@@ -118,6 +119,25 @@ else
         || { fail "SIGUSR1, checkpoint not writable: unclear message"; cat "$T/nockpt.log" >&2; }
 fi
 [ -e "$out.ckpt" ] && fail "unsaved stop: a checkpoint exists after all"
+
+# Ctrl-C on cloud-vms.sh: SIGINT reaches mpirun alone, which sends the ranks TERM and then
+# SIGKILL (1 s later by default); the ranks must have the time to finish a chunk (2 s here:
+# 20000 samples a bit, no periodic checkpoint) and save their checkpoint
+out=$T/ctrlc.h5
+sed -e "s|output: .*|output: $out|" -e "s|count: 2000}|count: 20000}|" "$T/nockpt.yaml" \
+    >"$T/work/ctrlc.yaml"
+(cd "$T/work" && exec sh "$repo/jobs/cloud-vms.sh" hosts ctrlc.yaml) >"$T/ctrlc.log" 2>&1 &
+pid=$!
+i=0
+while ! grep -q "items, 2 ranks" "$T/ctrlc.log" 2>/dev/null && [ $i -lt 300 ]; do
+    sleep 0.1; i=$((i + 1))
+done
+sleep 4 # chunks reach their 2 s once the rates are known
+kill -INT $pid
+wait $pid
+[ -s "$out.ckpt" ] && grep -q "stopped by signal 15 .* the checkpoint keeps them" "$T/ctrlc.log" \
+    && pass "Ctrl-C on cloud-vms.sh: the checkpoint is saved" \
+    || { fail "Ctrl-C on cloud-vms.sh: no checkpoint saved"; cat "$T/ctrlc.log" >&2; }
 
 # The sbatch scripts' run_campaign creates the output's directory, the one an --output or
 # --set output= option names when given (upset applies --output, then --set); run in a
