@@ -321,7 +321,10 @@ peer() {
     yaml=$1 name=$2 what=$3; shift 3
     for np in 1 2; do
         measure up mpirun -np $np "$UPSET" run "$yaml" --quiet --force
-        "$PY" tools/peer_bench.py "$@" --bits-from "$T/out.h5" --threads $np > "$T/peer.txt" || exit 1
+        # a peer that did not compute upset's results (other inputs, another bit's result)
+        # exits 1: its lines, and no ratio
+        "$PY" tools/peer_bench.py "$@" --bits-from "$T/out.h5" --threads $np > "$T/peer.txt" ||
+            { cat "$T/peer.txt" >&2; exit 1; }
         eval "$(tail -n 1 "$T/peer.txt")"
         echo "-np $np vs $np thread(s): upset ${up_wall} s (start-up included), $name ${peer_wall_s} s" \
              "(its start-up excluded): $(echo "scale=1; $peer_wall_s / $up_wall" | bc)x;" \

@@ -18,7 +18,10 @@ to even), softmax.
 
 --bits-from takes the bit list (and, to compare, the mispredicts) of an upset results file
 of the same model and images (correct_only: true). Prints the fault-free accuracy, the
-per-bit loop's time and rate, and how many bits give the same mispredicts as upset.
+per-bit loop's time and rate, and how many bits give the same mispredicts as upset. Its
+exit status is 1, after those lines, unless the fault-free pass evaluates the same inputs
+(upset's sample_index) to the same result and every bit's result equals upset's: a
+timing on other inputs or with other results is no comparison.
 """
 import argparse
 import os
@@ -224,6 +227,27 @@ def emd(dist, a, b):
     return float(ot.emd2(a, b, dist))
 
 
+def refuse(msg):
+    """A difference from upset's run: the timing compares nothing, so no ratio may use it."""
+    sys.exit(f"peer_bench.py: {msg}: not upset's computation, no ratio counts")
+
+
+def same_space(layers, r):
+    """The results file's fault space is the one locate() walks (kernel bits only)."""
+    mine = sum(L["kernel_code"].size * int(L["kernel_q_bits"]) for L in layers if L["faultable"])
+    if int(r.attrs["n_fault_bits"]) != mine:
+        refuse(f"{ARGS.bits_from} has {int(r.attrs['n_fault_bits'])} fault bits, the model's "
+               f"kernels {mine} (include_bias?)")
+
+
+def same_inputs(mine, r):
+    """The fault-free pass kept the inputs upset evaluated (positions in the source)."""
+    theirs = np.asarray(r.attrs["sample_index"]).reshape(-1)
+    if len(mine) != len(theirs) or (np.asarray(mine) != theirs).any():
+        refuse(f"fault-free: other inputs than {ARGS.bits_from}'s sample_index "
+               f"({len(mine)} here, {len(theirs)} there)")
+
+
 def locate(layers, bit):
     for i, L in enumerate(layers):
         if not L["faultable"]:
@@ -284,13 +308,20 @@ def main():
             bits = r["bits/bit"][()]
             theirs = r["bits/mispredicts"][()]
             n_ours = int(r.attrs["n_samples"])
-        print(f"peer: fault-free {int(keep.sum())} / {len(keep)} correct "
-              f"(upset evaluated {n_ours} images)")
+            print(f"peer: fault-free {int(keep.sum())} / {len(keep)} correct "
+                  f"(upset evaluated {n_ours} images)")
+            same_space(layers, r)
+            same_inputs(np.flatnonzero(keep), r)
+            if int(r.attrs["baseline_mispredicts"]) != 0:
+                refuse(f"{a.bits_from}: {int(r.attrs['baseline_mispredicts'])} fault-free "
+                       "mispredicts (not correct_only)")
         mine, wall, cpu = per_bit(layers, params, bits, np.int64,
                                   lambda: int((forward(layers, params, x).argmax(1) != y).sum()))
     same = int((mine == theirs).sum())
     report(a, len(bits), len(y), "images", wall, cpu, same,
            f"per-bit mispredicts equal upset's on {same} of {len(bits)} bits")
+    if same != len(bits):
+        refuse(f"per-bit mispredicts differ from upset's on {len(bits) - same} of {len(bits)} bits")
 
 
 def main_autoencoder(a, layers):
@@ -313,14 +344,21 @@ def main_autoencoder(a, layers):
             bits = r["bits/bit"][()]
             theirs = r["bits/mean_emd"][()]
             base = float(r.attrs["baseline_mean_emd"])
-        print(f"peer: fault-free mean EMD {clean:.15g} over {len(cells)} inputs "
-              f"(upset {base:.15g})")
+            print(f"peer: fault-free mean EMD {clean:.15g} over {len(cells)} inputs "
+                  f"(upset {base:.15g})")
+            same_space(layers, r)
+            same_inputs(np.arange(len(cells)), r)  # the first non-empty rows
+            if not abs(clean - base) <= 1e-9 * abs(base):
+                refuse(f"fault-free mean EMD {clean:.15g}, upset's {base:.15g}")
         mine, wall, cpu = per_bit(layers, params, bits, np.float64, mean_emd)
     rel = np.abs(mine - theirs) / np.maximum(np.abs(theirs), 1e-300)
     same = int((rel <= 1e-9).sum())
     report(a, len(bits), len(cells), "inputs", wall, cpu, same,
            f"per-bit mean EMD equals upset's to 1e-9 relative on {same} of {len(bits)} bits "
            f"(largest relative difference {rel.max():.2e})")
+    if same != len(bits):
+        refuse(f"per-bit mean EMD differs from upset's by more than 1e-9 relative on "
+               f"{len(bits) - same} of {len(bits)} bits")
 
 
 def report(a, n_bits, n_samples, what, wall, cpu, same, agreement):

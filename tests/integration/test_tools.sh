@@ -137,4 +137,37 @@ refused "$B/pt_info/figures/econt_medium/info.csv: no 'n_bits' row" paper_table.
 refused "$B/pt_row/figures/econt_medium/topk.csv:4: 2 fields where the header has 4" \
     paper_table.py "$B/pt_row"
 
+# tools/peer_bench.py (make bench's PyTorch peer): its timing counts only where it computed
+# upset's results, so other inputs than upset's, or one bit's result unlike upset's, exit 1
+if "$PY" -c "import torch, ot" 2>/dev/null; then
+    cat >"$T/peer.yaml" <<EOF
+name: peer
+model: models/cifar10.h5
+data: {format: cifar10, files: [data/cifar10/test_batch_first1017.bin], labels: data/cifar10/test_labels_10000.bin, count: 40, correct_only: true}
+kind: guided
+guided: {order: random, budget: 6}
+output: $T/peer.h5
+EOF
+    "$UPSET" run "$T/peer.yaml" --quiet || fail "the peer's campaign"
+    cp "$T/peer.h5" "$T/peer_bad.h5"
+    "$PY" -c "
+import h5py, sys
+m = h5py.File(sys.argv[1], 'r+')['bits/mispredicts']
+m[0] = m[0] + 1" "$T/peer_bad.h5"
+    # peer_case WANT-RC COUNT RESULTS WHAT
+    peer_case() {
+        "$PY" tools/peer_bench.py --model models/cifar10.h5 --data data/cifar10/test_batch_first1017.bin \
+            --labels data/cifar10/test_labels_10000.bin --count "$2" --bits-from "$3" \
+            >"$T/peer.log" 2>&1
+        pc_rc=$?
+        if [ $pc_rc -eq "$1" ]; then pass "peer_bench.py, $4: exit status $1"; else
+            fail "peer_bench.py, $4: exit status $pc_rc, wanted $1: $(tail -n 1 "$T/peer.log")"; fi
+    }
+    peer_case 0 40 "$T/peer.h5" "upset's inputs and results"
+    peer_case 1 39 "$T/peer.h5" "one image fewer than upset's"
+    peer_case 1 40 "$T/peer_bad.h5" "one bit's mispredicts unlike upset's"
+else
+    echo "skip: peer_bench.py needs python3-torch and python3-pot (tools/install-deps.sh --bench)"
+fi
+
 finish
