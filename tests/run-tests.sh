@@ -1,6 +1,7 @@
 #!/bin/sh
 # Runs every Check suite in BUILD/tests, then every tests/integration/test_*.sh,
-# and prints one closing line: "N passed, M failed" (suites and scripts).
+# each script's seconds after it, and one closing line: "N passed, M failed" (suites and
+# scripts).
 # Usage: tests/run-tests.sh [BUILD]   (from the repository root)
 BUILD=${1:-build}
 export UPSET="$BUILD/upset" UPSET_BUILD="$BUILD"
@@ -22,7 +23,9 @@ if [ -z "$UPSET_UNIT_ONLY" ]; then
     for s in tests/integration/test_*.sh; do
         [ -f "$s" ] || continue
         echo "== $(basename "$s")"
+        start=$(date +%s)
         if sh "$s"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: $s"; fi
+        echo "   $(basename "$s"): $(($(date +%s) - start)) s" # CI keeps the suite under 10 min
     done
 fi
 echo "Check: $checks checks, $failures failed (unit suites)"
